@@ -1,0 +1,318 @@
+"""The dataset model: labels plus whatever signals exist, validated once, up front.
+
+N samples, K classes, D feature dimensions, E epochs, M annotators. Indices are positions
+0..N-1 in the data as given, and every table the package returns keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .typing import ArrayLike
+from .validation import (
+    as_array,
+    check_consistent_length,
+    check_finite,
+    check_labels,
+    check_pred_probs,
+)
+
+__all__ = ["Dataset", "TRAJECTORY_KINDS", "SIGNALS"]
+
+#: Per-epoch signals a dataset can hold, each of shape (N, E).
+TRAJECTORY_KINDS = ("loss", "margin", "given_prob", "predicted")
+
+#: Every signal name a detector can require, with what provides it.
+SIGNALS = {
+    "pred_probs": "out-of-sample predicted probabilities (N×K), e.g. from "
+    "workbench.compute.cross_val_probs",
+    "pred_probs_ensemble": "predicted probabilities from two or more models "
+    "(pass pred_probs as a dict of name -> N×K array)",
+    "features": "features or embeddings (N×D)",
+    "coords": "2-D map coordinates (N×2), e.g. from workbench.compute.project",
+    **{
+        f"trajectories.{k}": f"per-epoch {k} (N×E), recorded by workbench.compute.TrajectoryRecorder"
+        for k in TRAJECTORY_KINDS
+    },
+    "annotators": "labels from several annotators (N×M, -1 where missing)",
+    "true_labels": "true labels (known for simulated noise or after human verification)",
+    "previews": "images or texts to preview",
+}
+
+
+class Dataset:
+    """Labels of a classification dataset plus the signals that exist for it.
+
+    Parameters
+    ----------
+    labels : array-like of shape (N,)
+        Given (possibly noisy) labels: integers 0..K-1 or class-name strings.
+    class_names : sequence of str, optional
+        The K class names in index order. Default: "0".."K-1" for integer labels, the sorted
+        unique names for string labels.
+    pred_probs : array-like of shape (N, K), or dict of name -> (N, K), optional
+        **Out-of-sample** (cross-validated) predicted probabilities. A dict holds several models;
+        ``pred_probs`` is then their mean and ``pred_probs_by_model`` keeps each.
+    features : array-like of shape (N, D), optional
+        Features or embeddings.
+    coords : array-like of shape (N, 2), optional
+        2-D coordinates for the map.
+    trajectories : dict of kind -> array-like of shape (N, E), optional
+        Per-epoch training signals; kinds are ``loss``, ``margin``, ``given_prob`` (probability
+        of the given label) and ``predicted`` (predicted class).
+    annotators : array-like of shape (N, M), optional
+        Labels from M annotators; -1, NaN or None where an annotator did not label a sample.
+    true_labels : array-like of shape (N,), optional
+        True labels when known (simulated noise, human verification); -1 where unknown.
+    previews : sequence of length N, optional
+        Images (arrays H×W or H×W×C) or texts to show next to each sample.
+    metadata : pandas.DataFrame with N rows, optional
+        Free columns kept alongside (ids, file names, ...).
+    renormalize : bool, default=False
+        Divide ``pred_probs`` rows by their sum when they do not sum to 1.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For any malformed input, naming the argument, the expected and the found value.
+    """
+
+    def __init__(
+        self,
+        labels: ArrayLike,
+        *,
+        class_names: Sequence[str] | None = None,
+        pred_probs: ArrayLike | Mapping[str, ArrayLike] | None = None,
+        features: ArrayLike | None = None,
+        coords: ArrayLike | None = None,
+        trajectories: Mapping[str, ArrayLike] | None = None,
+        annotators: ArrayLike | None = None,
+        true_labels: ArrayLike | None = None,
+        previews: Sequence | np.ndarray | None = None,
+        metadata: pd.DataFrame | None = None,
+        renormalize: bool = False,
+    ):
+        models = _pred_prob_models(pred_probs)
+        n_classes = next(iter(models.values())).shape[1] if models else None
+        if n_classes is None and class_names is not None:
+            n_classes = len(class_names)
+        self.labels, self.class_names = check_labels(
+            labels, class_names=class_names, n_classes=n_classes
+        )
+        n, k = len(self.labels), len(self.class_names)
+        if n < 2:
+            raise ValueError(f"labels must hold at least 2 samples, found {n}.")
+        if k < 2:
+            raise ValueError(f"There must be at least 2 classes, found K={k}.")
+        counts = np.bincount(self.labels, minlength=k)
+        if (counts == 0).any():
+            empty = [self.class_names[i] for i in np.flatnonzero(counts == 0)]
+            raise ValueError(
+                f"Classes with no samples in labels: {empty[:10]}. Every class must have at "
+                "least one given label; drop unused classes from class_names/pred_probs."
+            )
+
+        self.pred_probs_by_model = {
+            name: check_pred_probs(
+                p, name=f"pred_probs[{name!r}]" if len(models) > 1 else "pred_probs",
+                n_samples=n, n_classes=k, renormalize=renormalize,
+            )
+            for name, p in models.items()
+        }
+        self.pred_probs = (
+            None if not models else
+            next(iter(self.pred_probs_by_model.values())) if len(models) == 1
+            else np.mean(list(self.pred_probs_by_model.values()), axis=0, dtype=np.float32)
+        )
+        self.features = _check_matrix(features, "features", n)
+        self.coords = _check_matrix(coords, "coords", n, width=2)
+        self.trajectories = _check_trajectories(trajectories, n, k)
+        self.annotators = _check_annotators(annotators, n, self.class_names)
+        self.true_labels = None
+        if true_labels is not None:
+            self.true_labels, _ = check_labels(
+                true_labels, name="true_labels", class_names=self.class_names,
+                n_classes=k, allow_missing=True,
+            )
+            check_consistent_length(labels=self.labels, true_labels=self.true_labels)
+        self.previews = previews
+        if previews is not None:
+            check_consistent_length(labels=self.labels, previews=previews)
+        if metadata is not None:
+            if not isinstance(metadata, pd.DataFrame):
+                raise TypeError(f"metadata must be a pandas DataFrame, found {type(metadata).__name__}.")
+            check_consistent_length(labels=self.labels, metadata=metadata)
+            metadata = metadata.reset_index(drop=True)
+        self.metadata = metadata
+
+    # --- sizes -------------------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __repr__(self) -> str:
+        present = [s for s in SIGNALS if self.has(s)]
+        return f"Dataset(N={self.n_samples}, K={self.n_classes}, signals={present})"
+
+    # --- which signals exist -----------------------------------------------------------------
+    def has(self, signal: str) -> bool:
+        """Whether the dataset holds ``signal`` (a key of :data:`SIGNALS`)."""
+        if signal not in SIGNALS:
+            raise ValueError(f"Unknown signal {signal!r}; valid signals: {sorted(SIGNALS)}.")
+        if signal == "pred_probs_ensemble":
+            return len(self.pred_probs_by_model) >= 2
+        if signal.startswith("trajectories."):
+            return signal.split(".", 1)[1] in self.trajectories
+        return getattr(self, signal) is not None
+
+    def why_missing(self, signals: Sequence[str]) -> str | None:
+        """A sentence saying which of ``signals`` are missing and how to get them, or None."""
+        missing = [s for s in signals if not self.has(s)]
+        if not missing:
+            return None
+        return "Needs " + "; ".join(f"{s}: {SIGNALS[s]}" for s in missing) + "."
+
+    @property
+    def has_truth(self) -> bool:
+        return self.true_labels is not None and bool((self.true_labels >= 0).any())
+
+    @property
+    def is_noisy(self) -> np.ndarray:
+        """Boolean (N,): given label differs from the known true label (False where unknown)."""
+        if self.true_labels is None:
+            raise ValueError("is_noisy needs true_labels, which this dataset does not have.")
+        return (self.true_labels >= 0) & (self.true_labels != self.labels)
+
+    # --- tables ------------------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """One row per sample: index, given label (code and name), true label, metadata."""
+        df = pd.DataFrame(
+            {
+                "index": np.arange(self.n_samples),
+                "label": self.labels,
+                "label_name": np.asarray(self.class_names, dtype=object)[self.labels],
+            }
+        )
+        if self.true_labels is not None:
+            df["true_label"] = self.true_labels
+        if self.metadata is not None:
+            df = pd.concat([df, self.metadata.add_prefix("meta_")], axis=1)
+        return df
+
+    def with_signals(self, **signals) -> Dataset:
+        """A new Dataset with the same labels and some signals added or replaced."""
+        kwargs = dict(
+            class_names=self.class_names,
+            pred_probs=self.pred_probs_by_model or None,
+            features=self.features,
+            coords=self.coords,
+            trajectories=self.trajectories or None,
+            annotators=self.annotators,
+            true_labels=self.true_labels,
+            previews=self.previews,
+            metadata=self.metadata,
+        )
+        kwargs.update(signals)
+        return Dataset(self.labels, **kwargs)
+
+
+def _pred_prob_models(pred_probs) -> dict:
+    if pred_probs is None:
+        return {}
+    if isinstance(pred_probs, Mapping):
+        if not pred_probs:
+            raise ValueError("pred_probs is an empty dict; give at least one model's N×K array.")
+        models = {str(k): as_array(v, f"pred_probs[{k!r}]") for k, v in pred_probs.items()}
+    else:
+        models = {"model": as_array(pred_probs, "pred_probs")}
+    shapes = {name: p.shape for name, p in models.items()}
+    for name, p in models.items():
+        if p.ndim != 2:
+            raise ValueError(f"pred_probs[{name!r}] must be 2-D (N, K), found shape {p.shape}.")
+    if len({s[1] for s in shapes.values()}) > 1:
+        raise ValueError(f"pred_probs models disagree on K: {shapes}.")
+    return models
+
+
+def _check_matrix(x, name: str, n: int, width: int | None = None) -> np.ndarray | None:
+    if x is None:
+        return None
+    arr = as_array(x, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (N, {width or 'D'}), found shape {arr.shape}.")
+    if width is not None and arr.shape[1] != width:
+        raise ValueError(f"{name} must have shape (N, {width}), found {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind == "b":
+        raise TypeError(f"{name} must be numeric, found dtype {arr.dtype}.")
+    check_consistent_length(labels=np.empty(n), **{name: arr})
+    arr = arr.astype(np.float32, copy=False)
+    check_finite(arr, name)
+    return arr
+
+
+def _check_trajectories(trajectories, n: int, k: int) -> dict[str, np.ndarray]:
+    if trajectories is None:
+        return {}
+    if not isinstance(trajectories, Mapping):
+        raise TypeError(
+            "trajectories must be a dict of kind -> (N, E) array with kinds among "
+            f"{TRAJECTORY_KINDS}, found {type(trajectories).__name__}."
+        )
+    out, epochs = {}, {}
+    for kind, values in trajectories.items():
+        if kind not in TRAJECTORY_KINDS:
+            raise ValueError(f"Unknown trajectory kind {kind!r}; valid kinds: {TRAJECTORY_KINDS}.")
+        name = f"trajectories[{kind!r}]"
+        arr = as_array(values, name)
+        if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 1:
+            raise ValueError(f"{name} must have shape (N={n}, E>=1), found {arr.shape}.")
+        if kind == "predicted":
+            arr, _ = check_labels(arr.reshape(-1), name=name, n_classes=k)
+            arr = arr.reshape(n, -1).astype(np.int32)
+        else:
+            arr = arr.astype(np.float32, copy=False)
+            check_finite(arr, name)
+            if kind == "given_prob" and (arr.min() < 0 or arr.max() > 1 + 1e-3):
+                raise ValueError(f"{name} must lie in [0, 1], found [{arr.min()}, {arr.max()}].")
+        out[kind], epochs[kind] = arr, arr.shape[1]
+    if len(set(epochs.values())) > 1:
+        raise ValueError(f"trajectories disagree on the number of epochs E: {epochs}.")
+    return out
+
+
+def _check_annotators(annotators, n: int, class_names: list[str]) -> np.ndarray | None:
+    if annotators is None:
+        return None
+    if isinstance(annotators, pd.DataFrame):
+        cols = [
+            check_labels(annotators[c], name=f"annotators[{c!r}]", class_names=class_names,
+                         n_classes=len(class_names), allow_missing=True)[0]
+            for c in annotators.columns
+        ]
+        arr = np.stack(cols, axis=1) if cols else np.empty((len(annotators), 0), np.int64)
+    else:
+        raw = as_array(annotators, "annotators") if not isinstance(annotators, list) else annotators
+        raw_arr = np.asarray(raw, dtype=object) if isinstance(raw, list) else raw
+        if raw_arr.ndim != 2:
+            raise ValueError(f"annotators must be 2-D of shape (N, M), found shape {raw_arr.shape}.")
+        flat = check_labels(
+            list(raw_arr.reshape(-1)) if raw_arr.dtype == object else raw_arr.reshape(-1),
+            name="annotators", class_names=class_names, n_classes=len(class_names),
+            allow_missing=True,
+        )[0]
+        arr = flat.reshape(raw_arr.shape)
+    if arr.shape[0] != n:
+        raise ValueError(f"annotators has {arr.shape[0]} rows but labels has {n} samples.")
+    if arr.shape[1] < 1:
+        raise ValueError("annotators must have at least one column (annotator).")
+    return arr

@@ -1,0 +1,129 @@
+"""The detector interface: every detector turns a Dataset into per-sample noise scores.
+
+A detector declares the signals it needs (keys of ``workbench.dataset.SIGNALS``), returns a
+noise score per sample (**higher = more likely mislabeled**), a default flag rule and, where it
+can, a suggested label. Subclasses follow scikit-learn's estimator manners: ``__init__`` only
+stores its keyword arguments; the work happens in ``_score``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..dataset import Dataset
+
+__all__ = ["Detector", "DetectorResult", "MissingSignalError"]
+
+
+class MissingSignalError(ValueError):
+    """The dataset lacks a signal the detector needs."""
+
+
+@dataclass(frozen=True, eq=False)
+class DetectorResult:
+    """What a detector says about every sample.
+
+    Attributes
+    ----------
+    detector : str
+        Registry name of the detector that produced it.
+    scores : ndarray of shape (N,), float64
+        Noise score, higher = more likely mislabeled.
+    flags : ndarray of shape (N,), bool
+        The detector's default flag rule applied to the scores.
+    suggested_labels : ndarray of shape (N,), int64, or None
+        Most likely correct label per sample, -1 where the detector has no suggestion.
+    params : dict
+        The detector's parameters.
+    details : dict
+        Extra per-detector outputs (per-class thresholds, annotator quality, ...).
+    """
+
+    detector: str
+    scores: np.ndarray
+    flags: np.ndarray
+    suggested_labels: np.ndarray | None = None
+    params: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        scores = np.asarray(self.scores, dtype=np.float64)
+        flags = np.asarray(self.flags, dtype=bool)
+        if scores.ndim != 1 or flags.shape != scores.shape:
+            raise ValueError(
+                f"{self.detector}: scores and flags must both have shape (N,), found "
+                f"{scores.shape} and {flags.shape}."
+            )
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "flags", flags)
+        if self.suggested_labels is not None:
+            object.__setattr__(
+                self, "suggested_labels", np.asarray(self.suggested_labels, dtype=np.int64)
+            )
+
+    @property
+    def n_flagged(self) -> int:
+        return int(self.flags.sum())
+
+    def ranking(self) -> np.ndarray:
+        """Sample indices from most to least suspicious (stable for equal scores)."""
+        return np.argsort(-self.scores, kind="stable")
+
+    def top_k(self, k: int) -> np.ndarray:
+        """Indices of the ``k`` most suspicious samples."""
+        return self.ranking()[:k]
+
+    def to_frame(self) -> pd.DataFrame:
+        df = pd.DataFrame({"index": np.arange(len(self.scores)), "score": self.scores,
+                           "flagged": self.flags})
+        if self.suggested_labels is not None:
+            df["suggested_label"] = self.suggested_labels
+        return df
+
+    def __repr__(self) -> str:
+        return f"DetectorResult({self.detector!r}, N={len(self.scores)}, flagged={self.n_flagged})"
+
+
+class Detector:
+    """Base class of all detectors.
+
+    Subclasses set the class attributes and implement ``_score(dataset) -> DetectorResult``.
+    """
+
+    #: Registry name, e.g. ``"self_confidence"``.
+    name: ClassVar[str]
+    #: Signals the detector needs, keys of ``workbench.dataset.SIGNALS``.
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: One sentence saying what the score measures.
+    summary: ClassVar[str] = ""
+    #: The paper the method comes from.
+    reference: ClassVar[str] = ""
+
+    def get_params(self) -> dict[str, Any]:
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def missing(self, dataset: Dataset) -> str | None:
+        """Why this detector cannot run on ``dataset``, or None when it can."""
+        return dataset.why_missing(self.requires)
+
+    def score(self, dataset: Dataset) -> DetectorResult:
+        """Score every sample of ``dataset``; raises MissingSignalError if a signal is missing."""
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")
+        reason = self.missing(dataset)
+        if reason:
+            raise MissingSignalError(f"Detector {self.name!r} cannot run: {reason}")
+        return self._score(dataset)
+
+    def _score(self, dataset: Dataset) -> DetectorResult:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,51 @@
+"""The detector registry: names to detector classes, and which of them can run on a dataset."""
+
+from __future__ import annotations
+
+from ..dataset import Dataset
+from .base import Detector, DetectorResult
+
+__all__ = ["register", "get_detector", "list_detectors", "available_detectors", "run_detectors"]
+
+_REGISTRY: dict[str, type[Detector]] = {}
+
+
+def register(cls: type[Detector]) -> type[Detector]:
+    """Class decorator adding a detector to the registry under ``cls.name``."""
+    if not getattr(cls, "name", None):
+        raise TypeError(f"{cls.__name__} needs a class attribute `name` to be registered.")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"A detector named {cls.name!r} is already registered.")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def list_detectors() -> list[str]:
+    """Names of every registered detector."""
+    return sorted(_REGISTRY)
+
+
+def get_detector(name: str, **params) -> Detector:
+    """Instantiate the detector registered as ``name`` with ``params``."""
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"Unknown detector {name!r}; choose from {list_detectors()}.") from None
+    return cls(**params)
+
+
+def available_detectors(dataset: Dataset) -> dict[str, str | None]:
+    """Map every detector name to None when it can run on ``dataset``, else the reason why not."""
+    return {name: cls().missing(dataset) for name, cls in sorted(_REGISTRY.items())}
+
+
+def run_detectors(dataset: Dataset, names=None, *, progress: bool = True) -> dict[str, DetectorResult]:
+    """Run the named detectors (default: every one that can run) and return their results."""
+    from tqdm.auto import tqdm
+
+    if names is None:
+        names = [n for n, why in available_detectors(dataset).items() if why is None]
+    results = {}
+    for name in tqdm(names, desc="detectors", disable=not progress):
+        results[name] = get_detector(name).score(dataset)
+    return results

@@ -1,0 +1,168 @@
+"""The audit session: one object holding a dataset, detector results, the threshold, the
+selection and the decisions. Views subscribe to it; it never imports any UI.
+
+Events (``session.on(event, callback)``; callbacks receive the session):
+
+- ``"selection"``: the selected indices changed (from any view);
+- ``"flags"``: the active detector or its threshold changed, so the flagged set changed;
+- ``"decisions"``: a decision was added, undone, imported or reloaded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from .dataset import Dataset
+from .detectors import DetectorResult, available_detectors, run_detectors
+from .validation import as_array
+
+__all__ = ["Session", "THRESHOLD_MODES"]
+
+#: How the flagged set is chosen: every score >= a value, the k highest scores, the detector's
+#: own default rule, or as many as the estimated number of label errors.
+THRESHOLD_MODES = ("default", "score", "top_k", "estimated")
+
+_EVENTS = ("selection", "flags", "decisions")
+
+
+class Session:
+    """State shared by every view of one dataset.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    results : dict of name -> DetectorResult, optional
+        Precomputed detector results; default: run every detector that can run.
+    decisions_path : str or path, optional
+        Where decisions autosave (atomically) and reload from; None keeps them in memory.
+    """
+
+    def __init__(self, dataset: Dataset, *, results: dict[str, DetectorResult] | None = None,
+                 decisions_path=None):
+        from .decisions import DecisionLog
+
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")
+        self.dataset = dataset
+        self.results = dict(results) if results is not None else run_detectors(dataset, progress=False)
+        if not self.results:
+            raise ValueError(
+                "No detector can run on this dataset: "
+                + "; ".join(f"{k}: {v}" for k, v in available_detectors(dataset).items())
+            )
+        self.unavailable = {k: v for k, v in available_detectors(dataset).items()
+                            if v is not None and k not in self.results}
+        self._listeners: dict[str, list[Callable]] = defaultdict(list)
+        self._selection = np.empty(0, dtype=np.int64)
+        self.selection_source: str | None = None
+        self._active = next(iter(self.results))
+        self._mode, self._value = "default", None
+        self._flags = self.results[self._active].flags
+        self.decisions = DecisionLog(dataset.n_samples, dataset.class_names, path=decisions_path)
+        self.decisions.on_change(lambda: self._emit("decisions"))
+
+    # --- subscriptions -----------------------------------------------------------------------
+    def on(self, event: str, callback: Callable[[Session], None]) -> Callable[[], None]:
+        """Call ``callback(session)`` whenever ``event`` happens; returns an unsubscribe function."""
+        if event not in _EVENTS:
+            raise ValueError(f"Unknown event {event!r}; choose from {_EVENTS}.")
+        self._listeners[event].append(callback)
+        return lambda: self._listeners[event].remove(callback)
+
+    def _emit(self, event: str) -> None:
+        for callback in list(self._listeners[event]):
+            callback(self)
+
+    # --- selection ---------------------------------------------------------------------------
+    @property
+    def selection(self) -> np.ndarray:
+        """Selected sample indices, sorted, unique, int64."""
+        return self._selection
+
+    def select(self, indices: Iterable[int], *, source: str | None = None) -> None:
+        """Replace the selection; ``source`` names the view it came from (views skip echoes)."""
+        idx = as_array(list(indices) if not hasattr(indices, "__len__") else indices,
+                       "indices").astype(np.int64, copy=False).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.dataset.n_samples):
+            raise ValueError(
+                f"selection indices must lie in 0..{self.dataset.n_samples - 1}, found "
+                f"[{idx.min()}, {idx.max()}]."
+            )
+        idx = np.unique(idx)
+        if np.array_equal(idx, self._selection):
+            return
+        self._selection, self.selection_source = idx, source
+        self._emit("selection")
+
+    def clear_selection(self, *, source: str | None = None) -> None:
+        self.select(np.empty(0, dtype=np.int64), source=source)
+
+    # --- detector and threshold --------------------------------------------------------------
+    @property
+    def active(self) -> str:
+        """Name of the detector whose flags the views show."""
+        return self._active
+
+    @property
+    def result(self) -> DetectorResult:
+        return self.results[self._active]
+
+    @property
+    def flags(self) -> np.ndarray:
+        """Boolean (N,): flagged by the active detector at the current threshold."""
+        return self._flags
+
+    @property
+    def threshold(self) -> tuple[str, float | int | None]:
+        """(mode, value): mode is one of THRESHOLD_MODES."""
+        return self._mode, self._value
+
+    def set_detector(self, name: str) -> None:
+        if name not in self.results:
+            raise ValueError(f"Unknown detector {name!r}; this session has {sorted(self.results)}.")
+        self._active = name
+        self._apply_threshold()
+
+    def set_threshold(self, mode: str = "default", value: float | int | None = None) -> None:
+        """Choose the flag rule: ``("score", s)``, ``("top_k", k)``, ``("estimated", None)``
+        (as many as the estimated number of label errors) or ``("default", None)``."""
+        if mode not in THRESHOLD_MODES:
+            raise ValueError(f"Unknown threshold mode {mode!r}; choose from {THRESHOLD_MODES}.")
+        if mode == "score" and (value is None or not np.isfinite(float(value))):
+            raise ValueError(f"threshold mode 'score' needs a finite value, found {value!r}.")
+        if mode == "top_k":
+            if value is None or int(value) != value or not 0 <= int(value) <= self.dataset.n_samples:
+                raise ValueError(
+                    f"threshold mode 'top_k' needs an integer 0..{self.dataset.n_samples}, "
+                    f"found {value!r}."
+                )
+            value = int(value)
+        if mode == "estimated" and self.dataset.pred_probs is None:
+            raise ValueError("threshold mode 'estimated' needs pred_probs to estimate the number "
+                             "of label errors.")
+        self._mode, self._value = mode, value
+        self._apply_threshold()
+
+    def estimated_num_errors(self) -> int:
+        """Number of label errors estimated from pred_probs (confident joint off-diagonal)."""
+        from .matrices import estimate_num_errors
+
+        return estimate_num_errors(self.dataset.labels, self.dataset.pred_probs)
+
+    def _apply_threshold(self) -> None:
+        scores = self.result.scores
+        if self._mode == "default":
+            flags = self.result.flags
+        elif self._mode == "score":
+            flags = scores >= float(self._value)
+        else:
+            k = self._value if self._mode == "top_k" else self.estimated_num_errors()
+            flags = np.zeros(len(scores), dtype=bool)
+            flags[self.result.top_k(k)] = True
+        changed = not np.array_equal(flags, self._flags)
+        self._flags = flags
+        if changed or True:  # the detector may change with the same flags; views re-colour
+            self._emit("flags")

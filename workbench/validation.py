@@ -1,0 +1,259 @@
+"""Input validation: small public helpers that turn user input into checked numpy arrays.
+
+Every helper names the argument, what was expected and what was found, and raises before any
+work starts. Internal code that already holds checked arrays calls the private twins of the
+public functions and does not validate twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .typing import ArrayLike, SeedLike
+
+__all__ = [
+    "as_array",
+    "check_consistent_length",
+    "check_finite",
+    "check_labels",
+    "check_pred_probs",
+    "check_rng",
+]
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def as_array(x: ArrayLike, name: str, *, dtype=None) -> np.ndarray:
+    """Convert numpy, torch, pandas or a list to a numpy array without object dtype.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is None, a string, or holds Python objects (object dtype).
+    """
+    if x is None:
+        raise TypeError(f"{name} is None; expected an array-like.")
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be array-like, found a {type(x).__name__}.")
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        x = x.detach().cpu().numpy()
+    elif mod.startswith("pandas"):
+        x = x.to_numpy()
+    arr = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
+    if arr.dtype == object:
+        raise TypeError(
+            f"{name} has object dtype (mixed or Python objects); convert it to a numeric or "
+            f"string array first, e.g. np.asarray({name}, dtype=float)."
+        )
+    return arr
+
+
+def check_consistent_length(**arrays) -> int:
+    """Return the shared length of the non-None arrays, or raise naming each length found."""
+    lengths = {k: len(v) for k, v in arrays.items() if v is not None}
+    if len(set(lengths.values())) > 1:
+        found = ", ".join(f"{k}={n}" for k, n in lengths.items())
+        raise ValueError(f"Inconsistent numbers of samples: {found}. All must have the same N.")
+    return next(iter(lengths.values())) if lengths else 0
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise ValueError if a float array holds NaN or infinity, with the first bad position."""
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)}); "
+            "all values must be finite."
+        )
+
+
+def check_labels(
+    labels: ArrayLike,
+    *,
+    name: str = "labels",
+    class_names: Sequence[str] | None = None,
+    n_classes: int | None = None,
+    allow_missing: bool = False,
+) -> tuple[np.ndarray, list[str]]:
+    """Validate class labels and return them as int64 codes plus the class names.
+
+    Parameters
+    ----------
+    labels : array-like of shape (N,)
+        Integer class indices 0..K-1, or strings (mapped through ``class_names``, or sorted
+        unique names when ``class_names`` is None).
+    class_names : sequence of str, optional
+        Names of the K classes, in index order.
+    n_classes : int, optional
+        K when known from elsewhere (the width of ``pred_probs``).
+    allow_missing : bool, default=False
+        Accept -1 (or None/NaN for string and float input) as "no label" and keep it as -1.
+
+    Returns
+    -------
+    codes : ndarray of shape (N,), int64
+    class_names : list of str, length K
+    """
+    arr = _to_label_array(labels, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of shape (N,), found shape {arr.shape}.")
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if len(set(class_names)) != len(class_names):
+            raise ValueError(f"class_names has duplicates: {class_names}.")
+        if n_classes is not None and len(class_names) != n_classes:
+            raise ValueError(
+                f"class_names has {len(class_names)} names but there are {n_classes} classes."
+            )
+    if arr.dtype.kind in "USO" or arr.dtype.kind == "T":
+        codes, names = _encode_strings(arr, name, class_names, allow_missing)
+    else:
+        codes = _int_codes(arr, name, allow_missing)
+        k = n_classes if n_classes is not None else (len(class_names) if class_names else None)
+        if k is None:
+            k = int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 0
+        names = class_names if class_names is not None else [str(i) for i in range(k)]
+        bad = codes >= len(names)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"{name} must lie in 0..{len(names) - 1} (K={len(names)}), found {codes[i]} "
+                f"at index {i}."
+            )
+    return codes, names
+
+
+def _to_label_array(labels: ArrayLike, name: str) -> np.ndarray:
+    mod = type(labels).__module__
+    if mod.startswith("pandas"):
+        s = labels
+        if getattr(s, "ndim", 1) != 1:
+            raise ValueError(f"{name} must be 1-D of shape (N,), found shape {s.shape}.")
+        if str(s.dtype) == "category":
+            s = s.astype(str).where(s.notna(), None)
+        if s.dtype == object or str(s.dtype).startswith("str") or str(s.dtype) == "string":
+            vals = s.to_numpy(dtype=object)
+            if all(v is None or isinstance(v, str) or v != v for v in vals):
+                return np.array(["" if (v is None or v != v) else v for v in vals], dtype=str)
+        if s.hasnans and s.dtype.kind in "iuf" or str(s.dtype) in ("Int64", "Int32"):
+            return s.to_numpy(dtype=float, na_value=np.nan)
+        return s.to_numpy()
+    if isinstance(labels, (list, tuple)) and labels and all(isinstance(v, str) for v in labels):
+        return np.asarray(labels, dtype=str)
+    if isinstance(labels, (list, tuple)) and any(v is None for v in labels):
+        return np.array([np.nan if v is None else v for v in labels], dtype=float)
+    return as_array(labels, name)
+
+
+def _int_codes(arr: np.ndarray, name: str, allow_missing: bool) -> np.ndarray:
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name} must hold integer class indices or strings, found dtype bool.")
+    if arr.dtype.kind == "f":
+        nan = np.isnan(arr)
+        if nan.any() and not allow_missing:
+            raise ValueError(f"{name} contains NaN at index {int(np.argmax(nan))}.")
+        if not np.isfinite(arr[~nan]).all() or (arr[~nan] != np.round(arr[~nan])).any():
+            raise TypeError(
+                f"{name} must hold integer class indices, found non-integer floats "
+                f"(dtype {arr.dtype})."
+            )
+        arr = np.where(nan, -1, arr)
+    elif arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class indices or strings, found dtype {arr.dtype}.")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > _INT64_MAX:
+        raise ValueError(f"{name} has values beyond the int64 range (max {arr.max()}).")
+    codes = arr.astype(np.int64)
+    low = -1 if allow_missing else 0
+    if codes.size and codes.min() < low:
+        i = int(np.argmin(codes))
+        allowed = "0 or more (or -1 for missing)" if allow_missing else "0 or more"
+        raise ValueError(f"{name} must be {allowed}, found {codes[i]} at index {i}.")
+    return codes
+
+
+def _encode_strings(arr, name, class_names, allow_missing):
+    arr = arr.astype(str)
+    missing = arr == ""
+    if missing.any() and not allow_missing:
+        raise ValueError(f"{name} has an empty/missing label at index {int(np.argmax(missing))}.")
+    present = np.unique(arr[~missing])
+    names = list(class_names) if class_names is not None else [str(v) for v in present]
+    unknown = sorted(set(present.tolist()) - set(names))
+    if unknown:
+        raise ValueError(
+            f"{name} has names not in class_names: {unknown[:5]}"
+            f"{' ...' if len(unknown) > 5 else ''}; class_names are {names}."
+        )
+    lookup = {c: i for i, c in enumerate(names)}
+    codes = np.fromiter((lookup.get(v, -1) for v in arr), dtype=np.int64, count=len(arr))
+    return codes, names
+
+
+def check_pred_probs(
+    pred_probs: ArrayLike,
+    *,
+    name: str = "pred_probs",
+    n_samples: int | None = None,
+    n_classes: int | None = None,
+    renormalize: bool = False,
+    atol: float = 1e-3,
+    dtype=np.float32,
+) -> np.ndarray:
+    """Validate out-of-sample predicted probabilities of shape (N, K).
+
+    ``pred_probs`` must be out-of-sample (cross-validated): probabilities from a model that saw
+    a sample in training are overconfident on it and hide its label error.
+
+    Parameters
+    ----------
+    renormalize : bool, default=False
+        Divide each row by its sum when rows do not sum to 1 within ``atol`` (they must still be
+        non-negative with a positive sum). Without it such rows are an error.
+
+    Returns
+    -------
+    ndarray of shape (N, K), float32 by default
+    """
+    arr = as_array(pred_probs, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (N, K), found shape {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind == "b":
+        raise TypeError(f"{name} must be numeric, found dtype {arr.dtype}.")
+    n, k = arr.shape
+    if n_samples is not None and n != n_samples:
+        raise ValueError(f"{name} has {n} rows but labels has {n_samples} samples.")
+    if n_classes is not None and k != n_classes:
+        raise ValueError(f"{name} has {k} columns but there are {n_classes} classes.")
+    if k < 2:
+        raise ValueError(f"{name} must have at least 2 columns (classes), found {k}.")
+    arr = arr.astype(dtype, copy=False)
+    check_finite(arr, name)
+    if arr.min() < 0 or arr.max() > 1 + atol:
+        raise ValueError(
+            f"{name} must lie in [0, 1], found values in [{arr.min():.4g}, {arr.max():.4g}]."
+        )
+    sums = arr.sum(axis=1, dtype=np.float64)
+    off = np.abs(sums - 1) > atol
+    if off.any():
+        i = int(np.argmax(off))
+        if not renormalize:
+            raise ValueError(
+                f"{name} rows must sum to 1 (within {atol}), row {i} sums to {sums[i]:.6g} "
+                f"({int(off.sum())} rows off). Pass renormalize=True to divide each row by its sum."
+            )
+        if (sums <= 0).any():
+            raise ValueError(f"{name} has a row summing to 0 (row {int(np.argmin(sums))}).")
+        arr = (arr / sums[:, None]).astype(dtype, copy=False)
+    return arr
+
+
+def check_rng(seed: SeedLike) -> np.random.Generator:
+    """Return a numpy Generator from a seed, a Generator, or None (fresh entropy)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, found {seed!r}.")
