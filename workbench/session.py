@@ -162,7 +162,6 @@ class Session:
             k = self._value if self._mode == "top_k" else self.estimated_num_errors()
             flags = np.zeros(len(scores), dtype=bool)
             flags[self.result.top_k(k)] = True
-        changed = not np.array_equal(flags, self._flags)
         self._flags = flags
-        if changed or True:  # the detector may change with the same flags; views re-colour
-            self._emit("flags")
+        # Emitted even when the flagged set is unchanged: the scores views colour by may differ.
+        self._emit("flags")
