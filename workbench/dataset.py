@@ -117,16 +117,19 @@ class Dataset:
 
         self.pred_probs_by_model = {
             name: check_pred_probs(
-                p, name=f"pred_probs[{name!r}]" if len(models) > 1 else "pred_probs",
-                n_samples=n, n_classes=k, renormalize=renormalize,
+                p,
+                name=f"pred_probs[{name!r}]" if len(models) > 1 else "pred_probs",
+                n_samples=n,
+                n_classes=k,
+                renormalize=renormalize,
             )
             for name, p in models.items()
         }
-        self.pred_probs = (
-            None if not models else
-            next(iter(self.pred_probs_by_model.values())) if len(models) == 1
-            else np.mean(list(self.pred_probs_by_model.values()), axis=0, dtype=np.float32)
-        )
+        checked = list(self.pred_probs_by_model.values())
+        if len(checked) > 1:
+            self.pred_probs = np.mean(checked, axis=0, dtype=np.float32)
+        else:
+            self.pred_probs = checked[0] if checked else None
         self.features = _check_matrix(features, "features", n)
         self.coords = _check_matrix(coords, "coords", n, width=2)
         self.trajectories = _check_trajectories(trajectories, n, k)
@@ -134,8 +137,11 @@ class Dataset:
         self.true_labels = None
         if true_labels is not None:
             self.true_labels, _ = check_labels(
-                true_labels, name="true_labels", class_names=self.class_names,
-                n_classes=k, allow_missing=True,
+                true_labels,
+                name="true_labels",
+                class_names=self.class_names,
+                n_classes=k,
+                allow_missing=True,
             )
             check_consistent_length(labels=self.labels, true_labels=self.true_labels)
         self.previews = previews
@@ -143,7 +149,9 @@ class Dataset:
             check_consistent_length(labels=self.labels, previews=previews)
         if metadata is not None:
             if not isinstance(metadata, pd.DataFrame):
-                raise TypeError(f"metadata must be a pandas DataFrame, found {type(metadata).__name__}.")
+                raise TypeError(
+                    f"metadata must be a pandas DataFrame, found {type(metadata).__name__}."
+                )
             check_consistent_length(labels=self.labels, metadata=metadata)
             metadata = metadata.reset_index(drop=True)
         self.metadata = metadata
@@ -249,11 +257,13 @@ def _check_matrix(x, name: str, n: int, width: int | None = None) -> np.ndarray 
         return None
     arr = as_array(x, name)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (N, {width or 'D'}), found shape {arr.shape}.")
+        raise ValueError(
+            f"{name} must be 2-D of shape (N, {width or 'D'}), found shape {arr.shape}."
+        )
     if width is not None and arr.shape[1] != width:
         raise ValueError(f"{name} must have shape (N, {width}), found {arr.shape}.")
-    if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind == "b":
-        raise TypeError(f"{name} must be numeric, found dtype {arr.dtype}.")
+    if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind in "bc":
+        raise TypeError(f"{name} must be real numbers, found dtype {arr.dtype}.")
     check_consistent_length(labels=np.empty(n), **{name: arr})
     arr = arr.astype(np.float32, copy=False)
     check_finite(arr, name)
@@ -280,6 +290,8 @@ def _check_trajectories(trajectories, n: int, k: int) -> dict[str, np.ndarray]:
             arr, _ = check_labels(arr.reshape(-1), name=name, n_classes=k)
             arr = arr.reshape(n, -1).astype(np.int32)
         else:
+            if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind == "c":
+                raise TypeError(f"{name} must be real numbers, found dtype {arr.dtype}.")
             arr = arr.astype(np.float32, copy=False)
             check_finite(arr, name)
             if kind == "given_prob" and (arr.min() < 0 or arr.max() > 1 + 1e-3):
@@ -293,26 +305,35 @@ def _check_trajectories(trajectories, n: int, k: int) -> dict[str, np.ndarray]:
 def _check_annotators(annotators, n: int, class_names: list[str]) -> np.ndarray | None:
     if annotators is None:
         return None
+    k = len(class_names)
     if isinstance(annotators, pd.DataFrame):
-        cols = [
-            check_labels(annotators[c], name=f"annotators[{c!r}]", class_names=class_names,
-                         n_classes=len(class_names), allow_missing=True)[0]
-            for c in annotators.columns
-        ]
-        arr = np.stack(cols, axis=1) if cols else np.empty((len(annotators), 0), np.int64)
+        columns = [(f"annotators[{c!r}]", annotators[c]) for c in annotators.columns]
+        n_rows = len(annotators)
     else:
-        raw = as_array(annotators, "annotators") if not isinstance(annotators, list) else annotators
-        raw_arr = np.asarray(raw, dtype=object) if isinstance(raw, list) else raw
-        if raw_arr.ndim != 2:
-            raise ValueError(f"annotators must be 2-D of shape (N, M), found shape {raw_arr.shape}.")
-        flat = check_labels(
-            list(raw_arr.reshape(-1)) if raw_arr.dtype == object else raw_arr.reshape(-1),
-            name="annotators", class_names=class_names, n_classes=len(class_names),
-            allow_missing=True,
-        )[0]
-        arr = flat.reshape(raw_arr.shape)
-    if arr.shape[0] != n:
-        raise ValueError(f"annotators has {arr.shape[0]} rows but labels has {n} samples.")
-    if arr.shape[1] < 1:
+        if isinstance(annotators, (list, tuple)):
+            rows = [list(r) if isinstance(r, (list, tuple, np.ndarray)) else r for r in annotators]
+            widths = {len(r) if isinstance(r, list) else -1 for r in rows}
+            if len(widths) != 1 or -1 in widths:
+                raise ValueError(
+                    "annotators must be 2-D of shape (N, M): a list of N rows of equal length M."
+                )
+            m = widths.pop() if rows else 0
+            columns = [(f"annotators[:, {j}]", [r[j] for r in rows]) for j in range(m)]
+            n_rows = len(rows)
+        else:
+            raw = as_array(annotators, "annotators")
+            if raw.ndim != 2:
+                raise ValueError(
+                    f"annotators must be 2-D of shape (N, M), found shape {raw.shape}."
+                )
+            columns = [(f"annotators[:, {j}]", raw[:, j]) for j in range(raw.shape[1])]
+            n_rows = raw.shape[0]
+    if n_rows != n:
+        raise ValueError(f"annotators has {n_rows} rows but labels has {n} samples.")
+    if not columns:
         raise ValueError("annotators must have at least one column (annotator).")
-    return arr
+    cols = [
+        check_labels(col, name=name, class_names=class_names, n_classes=k, allow_missing=True)[0]
+        for name, col in columns
+    ]
+    return np.stack(cols, axis=1)

@@ -133,19 +133,47 @@ def _to_label_array(labels: ArrayLike, name: str) -> np.ndarray:
         if getattr(s, "ndim", 1) != 1:
             raise ValueError(f"{name} must be 1-D of shape (N,), found shape {s.shape}.")
         if str(s.dtype) == "category":
-            s = s.astype(str).where(s.notna(), None)
+            s = s.astype(object).where(s.notna(), None)
+        kind = getattr(s.dtype, "kind", "O")
         if s.dtype == object or str(s.dtype).startswith("str") or str(s.dtype) == "string":
-            vals = s.to_numpy(dtype=object)
-            if all(v is None or isinstance(v, str) or v != v for v in vals):
-                return np.array(["" if (v is None or v != v) else v for v in vals], dtype=str)
-        if s.hasnans and s.dtype.kind in "iuf" or str(s.dtype) in ("Int64", "Int32"):
+            return _from_objects(s.to_numpy(dtype=object), name)
+        if kind in "iuf" and s.hasnans:
             return s.to_numpy(dtype=float, na_value=np.nan)
-        return s.to_numpy()
-    if isinstance(labels, (list, tuple)) and labels and all(isinstance(v, str) for v in labels):
-        return np.asarray(labels, dtype=str)
-    if isinstance(labels, (list, tuple)) and any(v is None for v in labels):
-        return np.array([np.nan if v is None else v for v in labels], dtype=float)
+        arr = s.to_numpy()
+        return _from_objects(arr, name) if arr.dtype == object else arr
+    if isinstance(labels, (list, tuple)) and any(
+        v is None or isinstance(v, str) or (isinstance(v, float) and v != v) for v in labels
+    ):
+        return _from_objects(labels, name)
     return as_array(labels, name)
+
+
+def _from_objects(values, name: str) -> np.ndarray:
+    """Turn a sequence of str / numbers / None / NaN into a str array ("" = missing) or a float
+    array (NaN = missing); mixed names and numbers are a TypeError."""
+    n_str = n_num = 0
+    for v in values:
+        if isinstance(v, str):
+            n_str += 1
+        elif v is None or (isinstance(v, (float, np.floating)) and v != v):
+            continue
+        elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+            v, (bool, np.bool_)
+        ):
+            n_num += 1
+        else:
+            raise TypeError(
+                f"{name} must hold integer class indices or class-name strings, found "
+                f"{type(v).__name__} value {v!r}."
+            )
+    if n_str and n_num:
+        raise TypeError(
+            f"{name} mixes class-name strings and numbers ({n_str} strings, {n_num} numbers); "
+            "use one or the other."
+        )
+    if n_str:
+        return np.array([v if isinstance(v, str) else "" for v in values], dtype=str)
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def _int_codes(arr: np.ndarray, name: str, allow_missing: bool) -> np.ndarray:
@@ -162,7 +190,9 @@ def _int_codes(arr: np.ndarray, name: str, allow_missing: bool) -> np.ndarray:
             )
         arr = np.where(nan, -1, arr)
     elif arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer class indices or strings, found dtype {arr.dtype}.")
+        raise TypeError(
+            f"{name} must hold integer class indices or strings, found dtype {arr.dtype}."
+        )
     if arr.dtype == np.uint64 and arr.size and arr.max() > _INT64_MAX:
         raise ValueError(f"{name} has values beyond the int64 range (max {arr.max()}).")
     codes = arr.astype(np.int64)
@@ -176,10 +206,11 @@ def _int_codes(arr: np.ndarray, name: str, allow_missing: bool) -> np.ndarray:
 
 def _encode_strings(arr, name, class_names, allow_missing):
     arr = arr.astype(str)
-    missing = arr == ""
-    if missing.any() and not allow_missing:
-        raise ValueError(f"{name} has an empty/missing label at index {int(np.argmax(missing))}.")
-    present = np.unique(arr[~missing])
+    present, inverse = np.unique(arr, return_inverse=True)
+    has_missing = bool(present.size) and present[0] == ""
+    if has_missing and not allow_missing:
+        raise ValueError(f"{name} has an empty/missing label at index {int(np.argmax(arr == ''))}.")
+    present = present[1:] if has_missing else present
     names = list(class_names) if class_names is not None else [str(v) for v in present]
     unknown = sorted(set(present.tolist()) - set(names))
     if unknown:
@@ -188,8 +219,10 @@ def _encode_strings(arr, name, class_names, allow_missing):
             f"{' ...' if len(unknown) > 5 else ''}; class_names are {names}."
         )
     lookup = {c: i for i, c in enumerate(names)}
-    codes = np.fromiter((lookup.get(v, -1) for v in arr), dtype=np.int64, count=len(arr))
-    return codes, names
+    table = np.array(
+        ([-1] if has_missing else []) + [lookup[v] for v in present.tolist()], dtype=np.int64
+    )
+    return table[inverse.reshape(-1)], names
 
 
 def check_pred_probs(
@@ -220,9 +253,11 @@ def check_pred_probs(
     arr = as_array(pred_probs, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (N, K), found shape {arr.shape}.")
-    if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind == "b":
-        raise TypeError(f"{name} must be numeric, found dtype {arr.dtype}.")
+    if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind in "bc":
+        raise TypeError(f"{name} must be real numbers, found dtype {arr.dtype}.")
     n, k = arr.shape
+    if n == 0:
+        raise ValueError(f"{name} has no rows; expected shape (N, K) with N >= 1.")
     if n_samples is not None and n != n_samples:
         raise ValueError(f"{name} has {n} rows but labels has {n_samples} samples.")
     if n_classes is not None and k != n_classes:
@@ -254,6 +289,10 @@ def check_rng(seed: SeedLike) -> np.random.Generator:
     """Return a numpy Generator from a seed, a Generator, or None (fresh entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed must be an int, a numpy.random.Generator or None, found {seed!r}.")
+    if isinstance(seed, (int, np.integer)) and seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, found {seed}.")
     if seed is None or isinstance(seed, (int, np.integer)):
         return np.random.default_rng(seed)
     raise TypeError(f"seed must be an int, a numpy.random.Generator or None, found {seed!r}.")
