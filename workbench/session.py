@@ -100,6 +100,18 @@ class Session:
     def clear_selection(self, *, source: str | None = None) -> None:
         self.select(np.empty(0, dtype=np.int64), source=source)
 
+    # --- decisions ---------------------------------------------------------------------------
+    def decide(self, indices, action: str, *, label=None, note: str | None = None) -> int:
+        """Record ``action`` for ``indices`` in ``self.decisions`` as one undoable step, with the
+        active detector, the threshold in force and each sample's noise score."""
+        idx = np.atleast_1d(np.asarray(indices))
+        in_range = (idx.dtype.kind in "iu" and idx.ndim == 1
+                    and (idx.size == 0 or (idx.min() >= 0 and idx.max() < self.dataset.n_samples)))
+        return self.decisions.decide(
+            idx, action, label=label, detector=self._active, threshold=self.threshold,
+            score=self.result.scores[idx] if in_range else None, note=note,
+        )
+
     # --- detector and threshold --------------------------------------------------------------
     @property
     def active(self) -> str:
