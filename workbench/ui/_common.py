@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import html
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..dataset import Dataset
+from ..previews import encode_png, png_data_url, preview_html, to_uint8_image
 from ..session import Session
 
 __all__ = [
@@ -132,90 +131,9 @@ def asset_path(name: str) -> Path:
 
 
 # --- previews ------------------------------------------------------------------------------------
-def _png_bytes(img: np.ndarray) -> bytes:
-    """Encode a uint8 (H, W) grey or (H, W, 3|4) colour array as PNG."""
-    h, w = img.shape[:2]
-    channels = 1 if img.ndim == 2 else img.shape[2]
-    colour_type = {1: 0, 3: 2, 4: 6}[channels]
-    rows = img.reshape(h, w * channels)
-    raw = b"".join(b"\x00" + rows[r].tobytes() for r in range(h))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + tag
-            + data
-            + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
-
-
-def png_data_url(image, *, scale: int = 1, invert: bool = False) -> str:
-    """A ``data:image/png;base64,...`` URL of an image array.
-
-    Parameters
-    ----------
-    image : array-like of shape (H, W), (H, W, 3) or (H, W, 4), or (H*W,) for a square image
-        Any numeric range; it is scaled to 0..255 by its own min and max (uint8 kept as is).
-    scale : int, default=1
-        Nearest-neighbour upscaling factor (an 8×8 digit at scale 8 becomes 64×64).
-    invert : bool, default=False
-        Dark ink on a light background for grey images.
-    """
-    img = np.asarray(image)
-    if img.ndim == 1:
-        side = int(round(np.sqrt(img.size)))
-        if side * side != img.size:
-            raise ValueError(
-                f"image of shape {img.shape} is 1-D but not a square number of pixels."
-            )
-        img = img.reshape(side, side)
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
-        raise ValueError(f"image must have shape (H, W) or (H, W, 1|3|4), found {img.shape}.")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if not isinstance(scale, (int, np.integer)) or not 1 <= scale <= 64:
-        raise ValueError(f"scale must be an integer 1..64, found {scale!r}.")
-    if img.dtype != np.uint8:
-        f = np.nan_to_num(img.astype(np.float64))
-        lo, hi = float(f.min()), float(f.max())
-        f = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
-        img = np.round(f * 255).astype(np.uint8)
-    if invert and img.ndim == 2:
-        img = 255 - img
-    if scale > 1:
-        img = np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
-    return (
-        "data:image/png;base64," + base64.b64encode(_png_bytes(np.ascontiguousarray(img))).decode()
-    )
-
-
-def preview_html(preview, *, size: int = 64, max_chars: int = 280) -> str:
-    """HTML for one sample's preview: an ``<img>`` for arrays, an escaped snippet for text."""
-    if preview is None:
-        return '<span class="wb-nopreview">no preview</span>'
-    if isinstance(preview, (str, bytes)):
-        text = preview.decode(errors="replace") if isinstance(preview, bytes) else preview
-        snippet = text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026"
-        return f'<div class="wb-text">{html.escape(snippet)}</div>'
-    arr = np.asarray(preview)
-    if arr.ndim == 0:
-        return f'<div class="wb-text">{html.escape(str(arr))}</div>'
-    side = arr.shape[0] if arr.ndim >= 2 else int(round(np.sqrt(arr.size)))
-    scale = max(1, min(64, size // max(side, 1)))
-    url = png_data_url(arr, scale=scale, invert=arr.ndim != 3)
-    return f'<img class="wb-img" src="{url}" width="{size}" style="image-rendering:pixelated">'
-
-
-def preview_of(dataset: Dataset, index: int) -> str | None:
-    """A preview as a data URL (images) or plain text (texts) for ``index``, None if absent."""
+def preview_of(dataset: Dataset, index: int, *, size: int = 64) -> str | None:
+    """Sample ``index``'s preview: a PNG data URL about ``size`` pixels wide for images, the
+    plain text for texts, None when the dataset has no preview for it."""
     if dataset.previews is None:
         return None
     p = dataset.previews[int(index)]
@@ -224,7 +142,8 @@ def preview_of(dataset: Dataset, index: int) -> str | None:
     if isinstance(p, (str, bytes)):
         return p.decode(errors="replace") if isinstance(p, bytes) else p
     arr = np.asarray(p)
-    if arr.ndim == 0:
-        return str(arr)
-    side = arr.shape[0] if arr.ndim >= 2 else int(round(np.sqrt(arr.size)))
-    return png_data_url(arr, scale=max(1, min(64, 64 // max(side, 1))), invert=arr.ndim != 3)
+    if arr.ndim == 0 or arr.dtype.kind not in "biuf":
+        return str(p)
+    img = to_uint8_image(arr, invert=arr.ndim != 3)
+    scale = max(1, min(64, size // max(img.shape[0], img.shape[1], 1)))
+    return "data:image/png;base64," + base64.b64encode(encode_png(img, scale=scale)).decode()
