@@ -1,0 +1,294 @@
+"""The audit pipeline: compute the missing signals, run every detector, collect the noise structure.
+
+One call, :func:`audit`, turns a :class:`~workbench.dataset.Dataset` into an
+:class:`AuditResult` holding the detector results, the noise-structure matrices, the estimated
+number of label errors and, when true labels are known, how good each detector was. The
+headless command (``workbench-audit``) and the notebooks both use it; ``AuditResult.write``
+saves every table and the static HTML report atomically.
+
+N is the number of samples and K the number of classes. Noise scores are higher = more likely
+mislabeled. Transition matrices follow ``T[i, j] = P(given = j | true = i)`` (rows sum to 1).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from .audit_result import OUTPUT_FILES, AuditResult
+from .dataset import Dataset
+from .detectors import DetectorResult, available_detectors, get_detector, list_detectors
+
+__all__ = ["audit", "AuditResult", "PRIMARY_PREFERENCE", "OUTPUT_FILES"]
+
+#: The detector whose flags make the flagged list when none is chosen: the first that ran.
+PRIMARY_PREFERENCE = (
+    "cl_prune_by_noise_rate",
+    "cl_both",
+    "cl_prune_by_class",
+    "self_confidence",
+    "normalized_margin",
+    "ensemble",
+)
+
+
+def audit(
+    dataset: Dataset,
+    *,
+    compute_missing: bool = True,
+    detectors: Sequence[str] | str | None = None,
+    seed: int | None = 0,
+    device=None,
+    progress: bool = True,
+    probe: str = "linear",
+    projection: str = "pca",
+    primary: str | None = None,
+) -> AuditResult:
+    """Audit a dataset's labels: compute missing signals, run the detectors, measure the noise.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Labels plus whatever signals exist. ``pred_probs`` must be out-of-sample.
+    compute_missing : bool, default=True
+        Compute what is missing and computable: out-of-sample ``pred_probs`` (and per-epoch
+        training trajectories) with a cross-validated probe when only ``features`` exist; 2-D
+        ``coords`` for the map by projecting ``features`` (or ``pred_probs`` when there are no
+        features). False runs only on the signals given.
+    detectors : sequence of str or comma-separated str, optional
+        Detectors to run; default: every registered detector that can run on the dataset.
+        Naming one that does not exist or cannot run is an error.
+    seed : int, optional
+        Seed of every random step (folds, probe initialisation, projection).
+    device : str or torch.device, optional
+        Where the probe and projection run (default: cuda > mps > cpu).
+    progress : bool, default=True
+        Show ``tqdm`` progress bars on the long steps.
+    probe : {"linear", "mlp"}, default="linear"
+        Model of the cross-validated probe.
+    projection : {"pca", "umap"}, default="pca"
+        How ``coords`` are computed.
+    primary : str, optional
+        Detector whose flags make the flagged list; default: the first of
+        :data:`PRIMARY_PREFERENCE` that ran, else the first detector by name.
+
+    Returns
+    -------
+    AuditResult
+
+    Raises
+    ------
+    TypeError
+        If ``dataset`` is not a Dataset.
+    ValueError
+        For unknown or unrunnable detector names, an unknown probe/projection, a bad device, or
+        when no detector can run (the message lists why each could not).
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(
+            f"dataset must be a workbench.Dataset, found {type(dataset).__name__}. Build one with "
+            "workbench.Dataset(labels, pred_probs=..., features=...)."
+        )
+    names = _check_detector_names(detectors)
+    if probe not in ("linear", "mlp"):
+        raise ValueError(f"probe must be 'linear' or 'mlp', found {probe!r}.")
+    if projection not in ("pca", "umap"):
+        raise ValueError(f"projection must be 'pca' or 'umap', found {projection!r}.")
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+        raise TypeError(f"seed must be an int or None, found {seed!r}.")
+    if primary is not None and primary not in list_detectors():
+        raise ValueError(f"primary={primary!r} is not a detector; choose from {list_detectors()}.")
+    dev = None
+    if compute_missing:
+        from .compute import resolve_device
+
+        dev = str(resolve_device(device))
+
+    timings: dict[str, float] = {}
+    computed: dict[str, str] = {}
+    not_computed: dict[str, str] = {}
+    ds = dataset
+    if compute_missing:
+        ds = _compute_signals(
+            ds, seed, dev, progress, probe, projection, computed, not_computed, timings
+        )
+
+    why_not = available_detectors(ds)
+    if names is None:
+        names = [n for n, why in why_not.items() if why is None]
+        if not names:
+            reasons = "; ".join(f"{n}: {w}" for n, w in why_not.items())
+            raise ValueError(f"No detector can run on this dataset. {reasons}")
+    else:
+        blocked = {n: why_not[n] for n in names if why_not[n] is not None}
+        if blocked:
+            raise ValueError(
+                "Requested detectors cannot run on this dataset: "
+                + "; ".join(f"{n}: {w}" for n, w in blocked.items())
+            )
+    if primary is not None and primary not in names:
+        raise ValueError(f"primary={primary!r} is not among the detectors to run: {names}.")
+    unavailable = {n: w for n, w in why_not.items() if w is not None}
+
+    results, failed = _run(ds, names, progress, timings)
+    if not results:
+        raise ValueError(
+            "Every detector failed: " + "; ".join(f"{n}: {m}" for n, m in failed.items())
+        )
+    if primary is None:
+        primary = next((p for p in PRIMARY_PREFERENCE if p in results), sorted(results)[0])
+    elif primary not in results:
+        raise ValueError(f"The primary detector {primary!r} failed: {failed[primary]}")
+
+    t0 = time.perf_counter()
+    matrices, n_errors = _noise_structure(ds)
+    quality, curves = _quality(ds, results)
+    timings["matrices_and_quality"] = time.perf_counter() - t0
+    return AuditResult(
+        dataset=ds,
+        results=results,
+        unavailable=unavailable,
+        failed=failed,
+        primary=primary,
+        computed=computed,
+        not_computed=not_computed,
+        matrices=matrices,
+        estimated_num_errors=n_errors,
+        quality=quality,
+        pr_curves=curves,
+        seed=None if seed is None else int(seed),
+        device=dev,
+        timings=timings,
+    )
+
+
+# --- steps ---------------------------------------------------------------------------------------
+def _check_detector_names(detectors) -> list[str] | None:
+    if detectors is None:
+        return None
+    if isinstance(detectors, str):
+        detectors = [d.strip() for d in detectors.split(",") if d.strip()]
+    names = list(detectors)
+    if not names:
+        raise ValueError("detectors is empty; name at least one detector or pass None for all.")
+    unknown = [n for n in names if n not in list_detectors()]
+    if unknown:
+        raise ValueError(f"Unknown detector(s) {unknown}; choose from {list_detectors()}.")
+    return list(dict.fromkeys(names))
+
+
+def _compute_signals(ds, seed, dev, progress, probe, projection, computed, not_computed, timings):
+    updates = {}
+    if ds.pred_probs is None:
+        if ds.features is not None:
+            from .compute import cross_val_probs
+
+            t0 = time.perf_counter()
+            res = cross_val_probs(
+                ds.features, ds.labels, model=probe, seed=seed, device=dev, progress=progress
+            )
+            timings["pred_probs"] = time.perf_counter() - t0
+            updates["pred_probs"] = res.pred_probs
+            n_folds = getattr(res, "n_folds", None) or (
+                len(np.unique(res.fold_of)) if getattr(res, "fold_of", None) is not None else None
+            )
+            folds = f"{n_folds}-fold " if n_folds else ""
+            computed["pred_probs"] = (
+                f"out-of-fold probabilities of a {folds}cross-validated {probe} probe on the features"
+            )
+            if not ds.trajectories and getattr(res, "trajectories", None):
+                updates["trajectories"] = dict(res.trajectories)
+                computed["trajectories"] = (
+                    f"per-epoch {', '.join(sorted(res.trajectories))} of the {probe} probe, "
+                    "recorded on the given labels"
+                )
+        else:
+            not_computed["pred_probs"] = "needs features (N×D) to train a cross-validated probe"
+    if ds.coords is None:
+        source = (
+            ds.features if ds.features is not None else updates.get("pred_probs", ds.pred_probs)
+        )
+        if source is not None:
+            from .compute import project
+
+            what = "features" if ds.features is not None else "pred_probs"
+            t0 = time.perf_counter()
+            updates["coords"] = project(source, method=projection, seed=seed, device=dev)
+            timings["coords"] = time.perf_counter() - t0
+            computed["coords"] = f"{projection.upper()} of the {what}"
+        else:
+            not_computed["coords"] = "needs features or pred_probs to project"
+    return ds.with_signals(**updates) if updates else ds
+
+
+def _run(ds, names, progress, timings):
+    from tqdm.auto import tqdm
+
+    results, failed = {}, {}
+    for name in tqdm(names, desc="detectors", disable=not progress):
+        t0 = time.perf_counter()
+        try:
+            results[name] = get_detector(name).score(ds)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as err:  # one broken detector must not sink the whole audit
+            failed[name] = f"{type(err).__name__}: {err}"
+            warnings.warn(f"Detector {name!r} failed: {failed[name]}", RuntimeWarning, stacklevel=3)
+        timings[f"detector.{name}"] = time.perf_counter() - t0
+    return results, failed
+
+
+def _noise_structure(ds: Dataset):
+    matrices: dict[str, np.ndarray] = {}
+    n_errors = None
+    if ds.pred_probs is not None:
+        from .matrices import confusion_matrix, estimate_num_errors, estimate_transition_matrix
+
+        matrices["confusion"] = np.asarray(confusion_matrix(ds.labels, ds.pred_probs, ds.n_classes))
+        matrices["estimated_transition"] = np.asarray(
+            estimate_transition_matrix(ds.labels, ds.pred_probs), dtype=np.float64
+        )
+        n_errors = int(estimate_num_errors(ds.labels, ds.pred_probs))
+    if ds.has_truth:
+        from .matrices import true_transition_matrix
+
+        known = ds.true_labels >= 0
+        matrices["true_transition"] = np.asarray(
+            true_transition_matrix(ds.true_labels[known], ds.labels[known], ds.n_classes),
+            dtype=np.float64,
+        )
+    return matrices, n_errors
+
+
+def _quality(ds: Dataset, results: dict[str, DetectorResult]):
+    if not ds.has_truth:
+        return None, None
+    is_noisy = ds.is_noisy
+    if not is_noisy.any() or is_noisy.all():
+        return None, None  # precision/recall are undefined without both classes
+    from .metrics import evaluate, pr_curve
+
+    known = ds.true_labels >= 0
+    sub = results
+    if not known.all():
+        sub = {n: _subset(r, known) for n, r in results.items()}
+        is_noisy = is_noisy[known]
+    quality = evaluate(sub, is_noisy)
+    curves = {}
+    for name, r in sub.items():
+        precision, recall, *_ = pr_curve(r.scores, is_noisy)
+        curves[name] = (np.asarray(precision, float), np.asarray(recall, float))
+    return quality, curves
+
+
+def _subset(r: DetectorResult, mask: np.ndarray) -> DetectorResult:
+    return DetectorResult(
+        detector=r.detector,
+        scores=r.scores[mask],
+        flags=r.flags[mask],
+        suggested_labels=None if r.suggested_labels is None else r.suggested_labels[mask],
+        params=r.params,
+    )

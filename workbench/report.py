@@ -1,0 +1,530 @@
+"""The static audit report: one self-contained HTML file, readable without a kernel or network.
+
+Charts are drawn here as SVG (heatmaps, precision-recall curves) and, for the 2-D map, as a
+canvas filled by a few lines of inline JavaScript from data embedded in the page; images are
+inline PNG data URLs (:mod:`workbench.previews`). Nothing is fetched when the page opens.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .charts import escape, fmt_number, heatmap_svg, pr_curves_svg
+from .previews import preview_html
+
+__all__ = ["render_report", "write_report", "MAX_MAP_POINTS", "REFERENCES"]
+
+#: The map shows at most this many points; above it, a subsample (all flagged samples first).
+MAX_MAP_POINTS = 50_000
+#: Heatmaps show at most this many classes; above it, the classes with most off-diagonal mass.
+MAX_MATRIX_CLASSES = 40
+
+#: Papers behind the parts of the audit that are not detectors (detectors carry their own).
+REFERENCES = {
+    "confident_learning": "Northcutt, Jiang, Chuang. Confident Learning: Estimating Uncertainty "
+    "in Dataset Labels. Journal of Artificial Intelligence Research (JAIR), 2021.",
+    "label_quality": "Kuan, Mueller. Model-Agnostic Label Quality Scoring to Detect Real-World "
+    "Label Errors. ICML DataPerf Workshop, 2022.",
+    "transition": "Patrini et al. Making Deep Neural Networks Robust to Label Noise: a Loss "
+    "Correction Approach. CVPR 2017.",
+    "test_set_errors": "Northcutt, Athalye, Mueller. Pervasive Label Errors in Test Sets "
+    "Destabilize Machine Learning Benchmarks. NeurIPS 2021 Datasets and Benchmarks.",
+}
+
+
+def write_report(audit_result, path, *, top: int = 50, max_points: int = MAX_MAP_POINTS) -> Path:
+    """Write the HTML report of ``audit_result`` to ``path`` atomically (temp file + rename).
+
+    Parameters
+    ----------
+    audit_result : workbench.audit.AuditResult
+    path : str or path-like
+        Destination file; its folder must exist.
+    top : int, default=50
+        How many of the most suspicious flagged samples to show with their previews.
+    max_points : int, default=50_000
+        Points drawn on the map at most (a seeded subsample above it, said so on the page).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"path={str(path)!r}: folder {str(path.parent)!r} does not exist.")
+    text = render_report(audit_result, top=top, max_points=max_points)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def render_report(audit_result, *, top: int = 50, max_points: int = MAX_MAP_POINTS) -> str:
+    """The report of ``audit_result`` as one HTML string (see :func:`write_report`)."""
+    from .audit import AuditResult
+
+    if not isinstance(audit_result, AuditResult):
+        raise TypeError(
+            f"audit_result must be a workbench.audit.AuditResult, found {type(audit_result).__name__}."
+        )
+    if not isinstance(top, (int, np.integer)) or isinstance(top, bool) or top < 0:
+        raise ValueError(f"top must be an integer >= 0, found {top!r}.")
+    if not isinstance(max_points, (int, np.integer)) or max_points < 100:
+        raise ValueError(f"max_points must be an integer >= 100, found {max_points!r}.")
+    r = audit_result
+    ds = r.dataset
+    css = _template("report.css")
+    js = _template("report.js")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    from . import __version__
+
+    sections = [
+        _summary_section(r),
+        _matrices_section(r),
+        _map_section(r, max_points),
+        _detectors_section(r),
+        _samples_section(r, top),
+        _references_section(r),
+    ]
+    nav = "".join(
+        f'<a href="#{sid}">{title}</a>'
+        for sid, title in [
+            ("summary", "Summary"),
+            ("matrices", "Noise structure"),
+            ("map", "Map"),
+            ("detectors", "Detectors"),
+            ("samples", "Most suspicious samples"),
+            ("references", "References"),
+        ]
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Label-noise audit: {ds.n_samples:,} samples, {ds.n_classes} classes</title>"
+        f"<style>{css}</style></head><body>"
+        "<header><h1>Label-noise audit</h1>"
+        f'<p class="sub">{ds.n_samples:,} samples · {ds.n_classes} classes · generated {stamp} '
+        f"by label-noise-workbench {escape(__version__)} · seed {escape(r.seed)}"
+        f"{' · device ' + escape(r.device) if r.device else ''}</p><nav>{nav}</nav></header>"
+        f"<main>{''.join(sections)}</main>"
+        f"<script>{js}</script></body></html>\n"
+    )
+
+
+# --- sections ------------------------------------------------------------------------------------
+def _summary_section(r) -> str:
+    ds = r.dataset
+    n_flag = int(r.flagged_mask().sum())
+    cards = [
+        (f"{ds.n_samples:,}", "samples (N)"),
+        (f"{ds.n_classes}", "classes (K)"),
+    ]
+    if r.estimated_num_errors is not None:
+        share = r.estimated_num_errors / ds.n_samples
+        cards.append((f"{r.estimated_num_errors:,}", f"estimated label errors ({share:.1%})"))
+    cards.append((f"{n_flag:,}", f"flagged by {r.primary}"))
+    if ds.has_truth:
+        cards.append((f"{int(ds.is_noisy.sum()):,}", "true label errors (known truth)"))
+    card_html = "".join(
+        f'<div class="card"><div class="v">{escape(v)}</div><div class="k">{escape(k)}</div></div>'
+        for v, k in cards
+    )
+    from .dataset import SIGNALS
+
+    rows = []
+    for s in SIGNALS:
+        if s in r.computed:
+            status, cls, how = "computed", "computed", r.computed[s]
+        elif s.startswith("trajectories.") and "trajectories" in r.computed and ds.has(s):
+            status, cls, how = "computed", "computed", r.computed["trajectories"]
+        elif ds.has(s):
+            status, cls, how = "given", "given", ""
+        else:
+            status, cls = "missing", "missing"
+            how = r.not_computed.get(s, SIGNALS[s])
+        rows.append(
+            f'<tr><td>{escape(s)}</td><td><span class="tag {cls}">{status}</span></td>'
+            f"<td>{escape(how)}</td></tr>"
+        )
+    ran = "".join(
+        f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
+        f"<td>{escape(_detector_attr(name, 'summary'))}</td></tr>"
+        for name, res in r.results.items()
+    )
+    blocked = "".join(
+        f"<tr><td>{escape(name)}</td><td>{escape(why)}</td></tr>"
+        for name, why in r.unavailable.items()
+    )
+    failed = "".join(
+        f'<tr><td>{escape(name)}</td><td class="mismatch">{escape(msg)}</td></tr>'
+        for name, msg in r.failed.items()
+    )
+    estimate = (
+        '<p class="note">The estimated number of label errors is the off-diagonal mass of the '
+        "confident joint of the given labels and the out-of-sample predicted probabilities "
+        "(confident learning [1]).</p>"
+        if r.estimated_num_errors is not None
+        else '<p class="note">No estimate of the number of label errors: it needs pred_probs.</p>'
+    )
+    return (
+        '<section id="summary"><h2>Summary</h2>'
+        f'<div class="cards">{card_html}</div>{estimate}'
+        f"<h3>Signals</h3><table><tr><th>signal</th><th>status</th><th>how / why not</th></tr>"
+        f"{''.join(rows)}</table>"
+        f"<h3>Detectors that ran ({len(r.results)})</h3>"
+        f'<table><tr><th>detector</th><th class="num">flagged</th><th>what the score measures '
+        f"(higher = more likely mislabeled)</th></tr>{ran}</table>"
+        + (
+            f"<h3>Detectors that could not run ({len(r.unavailable)})</h3>"
+            f"<table><tr><th>detector</th><th>why</th></tr>{blocked}</table>"
+            if r.unavailable
+            else ""
+        )
+        + (
+            f"<h3>Detectors that failed ({len(r.failed)})</h3>"
+            f"<table><tr><th>detector</th><th>error</th></tr>{failed}</table>"
+            if r.failed
+            else ""
+        )
+        + "</section>"
+    )
+
+
+def _matrices_section(r) -> str:
+    ds = r.dataset
+    names = list(ds.class_names)
+    figs = []
+    if "confusion" in r.matrices:
+        figs.append(
+            _figure(
+                "Confusion matrix (counts)",
+                "Row i, column j: samples whose given label is i and whose predicted label "
+                "(argmax of the out-of-sample pred_probs) is j.",
+                r.matrices["confusion"],
+                names,
+                row_title="given label",
+                col_title="predicted label",
+                fmt="d",
+            )
+        )
+    if "estimated_transition" in r.matrices:
+        figs.append(
+            _figure(
+                "Estimated noise transition matrix",
+                "Row i, column j: P(given label = j | true label = i), estimated from the "
+                "confident joint [1]; each row sums to 1.",
+                r.matrices["estimated_transition"],
+                names,
+                row_title="true label",
+                col_title="given label",
+                fmt=".2f",
+            )
+        )
+    if "true_transition" in r.matrices:
+        figs.append(
+            _figure(
+                "True noise transition matrix",
+                "Row i, column j: P(given label = j | true label = i), measured from the known "
+                "true labels; each row sums to 1.",
+                r.matrices["true_transition"],
+                names,
+                row_title="true label",
+                col_title="given label",
+                fmt=".2f",
+            )
+        )
+    if not figs:
+        body = '<p class="note">No matrices: they need pred_probs (or known true labels).</p>'
+    else:
+        body = (
+            '<p class="note">Diagonal cells are blue (scaled to 1 for probabilities, to the '
+            "largest diagonal count for counts); off-diagonal cells, where the label noise is, are "
+            "red and scaled to the largest off-diagonal cell so that small noise rates show. Hover "
+            "a cell for its value.</p>"
+            f'<div class="figs">{"".join(figs)}</div>'
+        )
+    return f'<section id="matrices"><h2>Noise structure</h2>{body}</section>'
+
+
+def _figure(title, caption, m, names, *, row_title, col_title, fmt) -> str:
+    m = np.asarray(m, dtype=np.float64)
+    keep = np.arange(len(names))
+    note = ""
+    if len(names) > MAX_MATRIX_CLASSES:
+        off = m.copy()
+        np.fill_diagonal(off, 0)
+        mass = off.sum(axis=0) + off.sum(axis=1)
+        keep = np.sort(np.argsort(-mass, kind="stable")[:MAX_MATRIX_CLASSES])
+        note = (
+            f" Showing the {MAX_MATRIX_CLASSES} of {len(names)} classes with the most "
+            "off-diagonal mass; summary.json holds the full matrix."
+        )
+    svg = heatmap_svg(
+        m[np.ix_(keep, keep)],
+        [names[i] for i in keep],
+        row_title=row_title,
+        col_title=col_title,
+        fmt=fmt,
+        probabilities=fmt != "d",
+    )
+    return (
+        f"<figure><figcaption><b>{escape(title)}</b>{escape(caption + note)} Rows: {escape(row_title)}; "
+        f"columns: {escape(col_title)}.</figcaption>{svg}</figure>"
+    )
+
+
+def _map_section(r, max_points: int) -> str:
+    ds = r.dataset
+    if ds.coords is None:
+        why = r.not_computed.get("coords", "the dataset has no 2-D coords")
+        return f'<section id="map"><h2>Map</h2><p class="note">No map: {escape(why)}.</p></section>'
+    n = ds.n_samples
+    primary = r.results[r.primary]
+    if n > max_points:
+        rng = np.random.default_rng(r.seed)
+        flagged = np.flatnonzero(primary.flags)
+        if len(flagged) > max_points // 2:
+            flagged = np.sort(rng.choice(flagged, max_points // 2, replace=False))
+        rest = np.setdiff1d(np.arange(n), flagged, assume_unique=True)
+        rest = rng.choice(rest, max_points - len(flagged), replace=False)
+        idx = np.sort(np.concatenate([flagged, rest]))
+        sub = (
+            f"Showing {len(idx):,} of {n:,} samples: {len(flagged):,} flagged by {r.primary} and "
+            f"a random sample (seed {r.seed}) of the others."
+        )
+    else:
+        idx = np.arange(n)
+        sub = f"All {n:,} samples."
+    payload = {
+        "x": _b64(ds.coords[idx, 0], np.float32),
+        "y": _b64(ds.coords[idx, 1], np.float32),
+        "labels": _b64(ds.labels[idx], np.int32),
+        "index": _b64(idx, np.int32),
+        "suggested": _b64(r.suggested_labels()[idx], np.int32),
+        "primary": r.primary,
+        "primary_score": _b64(primary.scores[idx], np.float32),
+        "class_names": list(ds.class_names),
+        "detectors": {
+            name: {
+                "flags": _b64(res.flags[idx], np.uint8),
+                "pct": _b64(_percentile_u8(res.scores)[idx], np.uint8),
+            }
+            for name, res in r.results.items()
+        },
+    }
+    data = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
+    options = "".join(
+        f'<option value="{escape(name)}"{" selected" if name == r.primary else ""}>{escape(name)}</option>'
+        for name in r.results
+    )
+    how = r.computed.get("coords", "coords given with the dataset")
+    return (
+        '<section id="map"><h2>Map</h2>'
+        f'<p class="note">{escape(sub)} Position: {escape(how)}. Hover a point for the sample.</p>'
+        '<div class="controls"><label>colour by <select id="wb-map-mode">'
+        '<option value="flagged" selected>flagged</option><option value="score">score</option>'
+        '<option value="label">given label</option></select></label>'
+        f'<label>detector <select id="wb-map-detector">{options}</select></label></div>'
+        '<div class="map-wrap"><div class="map-box"><canvas id="wb-map" width="760" height="540">'
+        '</canvas><div id="wb-map-tip"></div></div><div id="wb-map-legend"></div></div>'
+        f'<script type="application/json" id="wb-map-data">{data}</script></section>'
+    )
+
+
+def _detectors_section(r) -> str:
+    ds = r.dataset
+    if r.quality is None:
+        why = (
+            "both clean and mislabeled samples among the known true labels"
+            if ds.has_truth
+            else "true labels"
+        )
+        rows = "".join(
+            f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
+            f'<td class="num">{res.n_flagged / ds.n_samples:.1%}</td>'
+            f"<td>{'yes' if res.suggested_labels is not None else 'no'}</td></tr>"
+            for name, res in r.results.items()
+        )
+        return (
+            '<section id="detectors"><h2>Detector comparison</h2>'
+            f'<p class="note">Precision and recall need {why}; shown: how many each flags.</p>'
+            '<table><tr><th>detector</th><th class="num">flagged</th><th class="num">share</th>'
+            f"<th>suggests labels</th></tr>{rows}</table>{_overlap_table(r)}</section>"
+        )
+    q = r.quality.copy()
+    if "detector" not in q.columns:
+        q = q.reset_index().rename(columns={"index": "detector"})
+    sort_col = "ap" if "ap" in q.columns else q.columns[-1]
+    q = q.sort_values(sort_col, ascending=False, kind="stable")
+    cols = [c for c in q.columns if c != "detector"]
+    head = (
+        "<tr><th>detector</th>"
+        + "".join(f'<th class="num">{escape(c)}</th>' for c in cols)
+        + "</tr>"
+    )
+    body = []
+    for i, (_, row) in enumerate(q.iterrows()):
+        cells = "".join(f'<td class="num">{fmt_number(row[c])}</td>' for c in cols)
+        best = ' class="best"' if i == 0 else ""
+        body.append(f"<tr{best}><td>{escape(row['detector'])}</td>{cells}</tr>")
+    base = float(ds.is_noisy[ds.true_labels >= 0].mean())
+    curves = pr_curves_svg(r.pr_curves, baseline=base) if r.pr_curves else ""
+    return (
+        '<section id="detectors"><h2>Detector comparison</h2>'
+        '<p class="note">Against the known true labels (a sample is a label error when its given '
+        f"label differs from its true label; {base:.1%} of the known samples are). Sorted by "
+        f"{escape(sort_col)}; the best is highlighted. ap = average precision, auroc = area under the "
+        "ROC curve, precision@k with k = the number of true errors.</p>"
+        f'<div class="scroll" style="max-height:420px"><table>{head}{"".join(body)}</table></div>'
+        f"<h3>Precision-recall curves</h3>{curves}{_overlap_table(r)}</section>"
+    )
+
+
+def _overlap_table(r) -> str:
+    if len(r.results) < 2:
+        return ""
+    names = list(r.results)
+    flags = np.array([r.results[n].flags for n in names])
+    inter = flags.astype(np.int64) @ flags.T.astype(np.int64)
+    sizes = np.diag(inter)
+    union = sizes[:, None] + sizes[None, :] - inter
+    jac = np.divide(inter, union, out=np.full(inter.shape, np.nan), where=union > 0)
+    svg = heatmap_svg(
+        jac,
+        names,
+        row_title="detector",
+        col_title="detector",
+        fmt=".2f",
+        probabilities=True,
+        diagonal=False,
+    )
+    return (
+        "<h3>Agreement between detectors</h3><figure><figcaption>Jaccard overlap of the flagged "
+        "sets: |A ∩ B| / |A ∪ B| (1 = the same samples, 0 = none in common).</figcaption>"
+        f"{svg}</figure>"
+    )
+
+
+def _samples_section(r, top: int) -> str:
+    ds = r.dataset
+    flagged = r.flagged_frame()
+    n_flag = len(flagged)
+    shown = flagged.head(top)
+    if n_flag == 0:
+        return (
+            '<section id="samples"><h2>Most suspicious samples</h2>'
+            f'<p class="note">{escape(r.primary)} flags no sample.</p></section>'
+        )
+    truth = ds.true_labels is not None
+    d = len(r.results)
+    head = (
+        "<tr><th>rank</th><th>index</th><th>preview</th><th>given label</th>"
+        "<th>suggested label</th>"
+        + ("<th>true label</th>" if truth else "")
+        + f'<th class="num">{escape(r.primary)} score</th><th class="num">detectors flagging</th></tr>'
+    )
+    rows = []
+    score_col = f"{r.primary}_score"
+    flag_cols = [f"{n}_flag" for n in r.results]
+    for _, row in shown.iterrows():
+        i = int(row["index"])
+        preview = preview_html(ds.previews[i]) if ds.previews is not None else "—"
+        sug = row["suggested_label_name"] or "—"
+        cells = [
+            f'<td class="num">{int(row["rank"])}</td>',
+            f'<td class="num">{i}</td>',
+            f'<td class="preview">{preview}</td>',
+            f"<td>{escape(row['label_name'])}</td>",
+            f"<td>{escape(sug)}</td>",
+        ]
+        if truth:
+            t = int(row["true_label"])
+            tname = ds.class_names[t] if t >= 0 else "unknown"
+            cls = ' class="mismatch"' if t >= 0 and t != int(row["label"]) else ""
+            cells.append(f"<td{cls}>{escape(tname)}</td>")
+        who = ", ".join(n for n, c in zip(r.results, flag_cols, strict=True) if row[c])
+        cells.append(f'<td class="num">{fmt_number(row[score_col])}</td>')
+        cells.append(
+            f'<td class="num" title="{escape(who)}">{int(row["n_detectors_flagging"])} / {d}</td>'
+        )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = f" (of {n_flag:,} flagged; flagged.csv lists them all)" if n_flag > len(shown) else ""
+    legend = " True labels in red differ from the given label." if truth else ""
+    return (
+        '<section id="samples"><h2>Most suspicious samples</h2>'
+        f'<p class="note">The {len(shown):,} samples flagged by {escape(r.primary)} with the highest '
+        f"scores{escape(more)}. The suggested label is {escape(r.primary)}'s where it has one, else the "
+        f"most common suggestion of the other detectors.{legend} Hover the count for the "
+        "detectors' names.</p>"
+        f'<div class="scroll"><table class="samples">{head}{"".join(rows)}</table></div></section>'
+    )
+
+
+def _references_section(r) -> str:
+    refs = []
+    if r.matrices or r.estimated_num_errors is not None:
+        refs.append(REFERENCES["confident_learning"])
+        refs.append(REFERENCES["transition"])
+    for name in r.results:
+        ref = _detector_attr(name, "reference")
+        if ref:
+            refs.append(ref)
+    refs.append(REFERENCES["test_set_errors"])
+    refs = list(dict.fromkeys(refs))
+    items = "".join(f"<li>{escape(ref)}</li>" for ref in refs)
+    return (
+        '<section id="references"><h2>References</h2>'
+        '<p class="note">The methods behind this report.</p>'
+        f'<ol class="refs">{items}</ol></section>'
+    )
+
+
+# --- small helpers -------------------------------------------------------------------------------
+def _template(name: str) -> str:
+    return resources.files("workbench").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _b64(a, dtype) -> str:
+    return base64.b64encode(np.ascontiguousarray(np.asarray(a), dtype=dtype).tobytes()).decode()
+
+
+def _percentile_u8(scores: np.ndarray) -> np.ndarray:
+    """Rank of each score scaled to 0..255 (ties share the average rank)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if len(s) < 2:
+        return np.zeros(len(s), dtype=np.uint8)
+    order = np.argsort(s, kind="stable")
+    ranks = np.empty(len(s), dtype=np.float64)
+    ranks[order] = np.arange(len(s))
+    # average ranks over ties so equal scores get equal colours
+    _, inv, counts = np.unique(s, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=ranks)
+    ranks = sums[inv] / counts[inv]
+    return np.round(255 * ranks / (len(s) - 1)).astype(np.uint8)
+
+
+def _detector_attr(name: str, attr: str) -> str:
+    from .detectors import get_detector
+
+    try:
+        return str(getattr(get_detector(name), attr, "") or "")
+    except Exception:
+        return ""
