@@ -1,0 +1,299 @@
+"""The embedding map: built without a browser, driven by the messages a browser would send."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jscatter")
+
+from workbench.dataset import Dataset  # noqa: E402
+from workbench.detectors import DetectorResult  # noqa: E402
+from workbench.session import Session  # noqa: E402
+from workbench.ui.map import EmbeddingMap, color_options  # noqa: E402
+
+N, K = 300, 3
+NAMES = ["cat", "dog", "fox"]
+
+
+def make_session(*, coords=True, features=False, truth=True, previews=None, n=N):
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, K, n)
+    given = true.copy()
+    flip = rng.random(n) < 0.2
+    given[flip] = (given[flip] + 1) % K
+    kwargs = {}
+    if coords:
+        kwargs["coords"] = rng.normal(size=(n, 2))
+    if features:
+        kwargs["features"] = rng.normal(size=(n, 5))
+    if truth:
+        kwargs["true_labels"] = true
+    ds = Dataset(given, class_names=NAMES, previews=previews, **kwargs)
+    a = rng.random(n)
+    b = rng.random(n) * 10
+    suggested = np.where(rng.random(n) < 0.5, true, -1)
+    results = {
+        "alpha": DetectorResult("alpha", a, a > 0.8, suggested),
+        "beta": DetectorResult("beta", b, b > 9.0, None),
+    }
+    return Session(ds, results=results)
+
+
+def browser_update(widget, state: dict, buffers=()) -> None:
+    """Deliver a comm message as the browser sends it: state plus binary buffers."""
+    paths = [[name, "view"] for name in state if isinstance(state[name], dict)]
+    widget._handle_msg(
+        {
+            "content": {"data": {"method": "update", "state": state, "buffer_paths": paths}},
+            "buffers": list(buffers),
+        }
+    )
+
+
+def browser_selection(widget, indices) -> None:
+    arr = np.asarray(indices, dtype=np.uint32)
+    state = {"selection": {"view": None, "dtype": "uint32", "shape": [arr.size]}}
+    browser_update(widget, state, [memoryview(arr.tobytes())])
+
+
+def test_build_sends_one_float32_buffer_of_four_columns():
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    s = make_session()
+    m = EmbeddingMap(s)
+    box = m.widget
+    assert box is m.widget  # built once
+    sw = m.scatter.widget
+    points = np.asarray(sw.points)
+    assert points.shape == (N, 4)
+    assert points.dtype == np.float32
+    np.testing.assert_array_equal(points[:, 2], s.dataset.labels)
+    # x and y keep the order of the coordinates
+    assert np.corrcoef(points[:, 0], s.dataset.coords[:, 0])[0, 1] > 0.999
+    state, paths, buffers = _remove_buffers(sw.get_state())
+    assert ["points", "view"] in paths
+    sent = dict(zip((tuple(p) for p in paths), buffers, strict=True))
+    assert memoryview(sent[("points", "view")]).nbytes == N * 4 * 4
+    assert "points" not in str(state.get("points", {}).get("view", ""))
+    assert sw.color_by == "valueA" and sw.color_scale == "categorical"
+    assert sw.color_domain == {"cat": 0, "dog": 1, "fox": 2}
+    legend = sw.legend_encoding["color"]
+    assert [v[0] for v in legend["values"]] == NAMES
+    assert legend["variable"] == "given label"
+
+
+def test_options_and_bad_input():
+    s = make_session()
+    assert color_options(s) == [
+        "given label",
+        "suggested label",
+        "true label",
+        "mislabeled (truth)",
+        "flagged",
+        "decision",
+        "score: alpha",
+        "score: beta",
+    ]
+    assert "true label" not in color_options(make_session(truth=False))
+    with pytest.raises(ValueError, match="color_by must be one of"):
+        EmbeddingMap(s, color_by="nope")
+    with pytest.raises(ValueError, match="method"):
+        EmbeddingMap(s, method="tsne")
+    with pytest.raises(ValueError, match="height"):
+        EmbeddingMap(s, height=5)
+    with pytest.raises(ValueError, match=r"coords must have shape \(300, 2\)"):
+        _ = EmbeddingMap(s, coords=np.zeros((N, 3))).widget
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    with pytest.raises(ValueError, match="color_by must be one of"):
+        m.set_color_by("score: gamma")
+    with pytest.raises(TypeError, match="Session or workbench.Dataset"):
+        EmbeddingMap(np.zeros(3))
+
+
+def test_browser_lasso_selects_in_the_session():
+    s = make_session()
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    seen = []
+    s.on("selection", lambda sess: seen.append((sess.selection.copy(), sess.selection_source)))
+    browser_selection(m.scatter.widget, [40, 3, 17])
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0][0], [3, 17, 40])
+    assert seen[0][1] == "map"
+    assert "<b>3</b> selected" in m._status.value
+    assert "first of 3 selected" in m._panel.value
+    browser_update(m.scatter.widget, {"selection": None})  # double-click: deselect
+    assert s.selection.size == 0
+
+
+def test_selection_from_another_view_highlights_without_echo():
+    s = make_session()
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    events = []
+    s.on("selection", lambda sess: events.append(sess.selection_source))
+    s.select([5, 6, 7], source="matrix")
+    np.testing.assert_array_equal(m.scatter.widget.selection, [5, 6, 7])
+    assert m.scatter.widget.selection.dtype == np.uint32
+    assert events == ["matrix"]  # the map did not answer with a selection of its own
+    assert s.selection_source == "matrix"
+
+
+def test_selection_made_before_the_widget_is_shown():
+    s = make_session()
+    s.select([1, 2], source="queue")
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    np.testing.assert_array_equal(m.scatter.widget.selection, [1, 2])
+
+
+def test_color_by_updates_the_encoded_column():
+    s = make_session()
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    sw = m.scatter.widget
+    before = np.asarray(sw.points)
+    m.set_color_by("flagged")
+    after = np.asarray(sw.points)
+    np.testing.assert_array_equal(after[:, 2], s.flags.astype(np.float32))
+    np.testing.assert_array_equal(after[:, :2], before[:, :2])  # only the colour column moves
+    assert sw.color_domain == {"not flagged": 0, "flagged": 1}
+    assert sw.legend_encoding["color"]["variable"] == "flagged by alpha"
+    # through the dropdown, as a click in the browser would
+    m._dropdown.value = "score: beta"
+    assert m.color_by == "score: beta"
+    vals = np.asarray(sw.points)[:, 2]
+    scores = s.results["beta"].scores
+    assert sw.color_scale == "linear"
+    assert 0 < vals.min() and vals.max() < 1  # strictly inside: never read as categories
+    assert np.all(np.diff(vals[np.argsort(scores, kind="stable")]) >= 0)
+    lo, hi = sw.color_domain
+    assert scores.min() <= lo < hi <= scores.max()
+    m.set_color_by("suggested label")
+    vals = np.asarray(sw.points)[:, 2]
+    sug = s.result.suggested_labels
+    np.testing.assert_array_equal(vals, np.where(sug < 0, K, sug))
+    assert list(sw.color_domain) == [*NAMES, "no suggestion"]
+    m.set_color_by("mislabeled (truth)")
+    np.testing.assert_array_equal(np.asarray(sw.points)[:, 2], s.dataset.is_noisy)
+    m.set_color_by("true label")
+    np.testing.assert_array_equal(np.asarray(sw.points)[:, 2], s.dataset.true_labels)
+
+
+def test_class_colours_stay_the_same_across_label_encodings():
+    s = make_session()
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    given = list(m.scatter.widget.color)
+    m.set_color_by("suggested label")
+    assert list(m.scatter.widget.color)[:K] == given[:K]
+
+
+def test_threshold_change_updates_counts_and_colours():
+    s = make_session()
+    m = EmbeddingMap(s, color_by="flagged")
+    assert m.widget is not None
+    s.set_threshold("top_k", 25)
+    np.testing.assert_array_equal(np.asarray(m.scatter.widget.points)[:, 2], s.flags)
+    assert int(np.asarray(m.scatter.widget.points)[:, 2].sum()) == 25
+    assert "<b>25</b> flagged by alpha" in m._status.value
+    s.set_detector("beta")
+    np.testing.assert_array_equal(np.asarray(m.scatter.widget.points)[:, 2], s.flags)
+    assert "flagged by beta" in m._status.value
+
+
+def test_decisions_recolour_the_decision_encoding():
+    s = make_session()
+    m = EmbeddingMap(s, color_by="decision")
+    assert m.widget is not None
+    assert np.all(np.asarray(m.scatter.widget.points)[:, 2] == 0)
+    s.decisions.decide([3, 4], "remove")
+    s.decisions.decide([9], "relabel", label="fox")
+    vals = np.asarray(m.scatter.widget.points)[:, 2]
+    cats = list(m.scatter.widget.color_domain)
+    assert cats[int(vals[3])] == "remove" and cats[int(vals[9])] == "relabel"
+    assert cats[int(vals[0])] == "undecided"
+    assert m.sample_info(9)["decision"] == "relabel to fox"
+
+
+def test_tooltip_answers_from_the_session_with_a_lazy_preview():
+    imgs = np.random.default_rng(1).integers(0, 16, size=(N, 8, 8)).astype(np.uint8)
+    s = make_session(previews=list(imgs))
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    sw = m.scatter.widget
+    assert sw.tooltip_preview_type == "image"
+    assert "given" in sw.tooltip_properties and "true" in sw.tooltip_properties
+    sent = []
+    sw.send = lambda msg, buffers=None: sent.append(msg)
+    sw._handle_custom_msg(
+        {
+            "type": "tooltip",
+            "index": 7,
+            "properties": ["given", "score", "flagged"],
+            "preview": "preview",
+        },
+        [],
+    )
+    (msg,) = sent
+    assert msg["index"] == 7
+    assert msg["properties"]["given"] == NAMES[s.dataset.labels[7]]
+    assert msg["properties"]["score"].startswith(f"{s.result.scores[7]:.4g}")
+    assert msg["preview"].startswith("data:image/png;base64,")
+
+
+def test_text_previews_and_hover_panel():
+    texts = [f"sample text number {i}" for i in range(N)]
+    s = make_session(previews=texts)
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    assert m.scatter.widget.tooltip_preview_type == "text"
+    browser_update(m.scatter.widget, {"hovering": 12})
+    assert "sample text number 12" in m._panel.value
+    assert "hovered" in m._panel.value
+
+
+def test_missing_coordinates():
+    s = make_session(coords=False)
+    m = EmbeddingMap(s)
+    box = m.widget
+    assert m.coords is None and m.scatter is None
+    assert "neither 2-D coordinates nor features" in box.value
+    assert "coords" in m.reason
+
+
+def test_coordinates_projected_from_features():
+    pytest.importorskip("workbench.compute.projection")
+    s = make_session(coords=False, features=True)
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    assert m.coords.shape == (N, 2) and m.coords.dtype == np.float32
+    assert np.isfinite(m.coords).all()
+
+
+def test_close_unsubscribes():
+    s = make_session()
+    before = {e: len(s._listeners[e]) for e in ("selection", "flags", "decisions")}
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    assert len(s._listeners["selection"]) == before["selection"] + 1
+    m.close()
+    assert {e: len(s._listeners[e]) for e in before} == before
+    m.close()  # idempotent
+    s.select([1, 2], source="matrix")  # nothing listens any more, nothing breaks
+
+
+def test_repr_mimebundle_delegates_to_the_widget():
+    m = EmbeddingMap(make_session())
+    bundle = m._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_a_dataset_is_wrapped_into_a_new_session():
+    s = make_session()
+    m = EmbeddingMap(s.dataset, results=s.results, color_by="score: beta")
+    assert m.widget is not None
+    assert m.session is not s and m.session.dataset is s.dataset
+    assert m.scatter.widget.color_scale == "linear"

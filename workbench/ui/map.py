@@ -1,0 +1,511 @@
+"""The embedding map: one WebGL point per sample on 2-D coordinates, linked to the session.
+
+Built on jupyter-scatter (binary transport, WebGL, lasso and rectangle selection). The map stays
+interactive at N = 1,000,000: the points travel once as an (N, 4) float32 buffer (x, y, colour
+value, unused), a colour change rewrites only the colour column of that buffer, and selections
+travel as uint32 index buffers, never as Python lists.
+
+Colour by: the given label, the suggested label, the true label and whether it differs from the
+given one (when truth is known), the active detector's flags at the current threshold, the
+review decision, or any detector's noise score (higher = more likely mislabeled).
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from ._common import View, message_widget, preview_html, preview_of
+
+__all__ = ["EmbeddingMap", "color_options"]
+
+_SOURCE = "map"
+_GREY = (0.78, 0.78, 0.78, 1.0)
+_FLAG_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
+_NOISY_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
+_MAX_LEGEND_CATEGORIES = 24
+_TOOLTIP_PROPERTIES = ["color", "given", "suggested", "score", "flagged", "decision"]
+
+
+def color_options(session) -> list[str]:
+    """The colour-by choices the map offers for ``session``, in menu order."""
+    ds = session.dataset
+    options = ["given label", "suggested label"]
+    if ds.has_truth:
+        options += ["true label", "mislabeled (truth)"]
+    options += ["flagged", "decision"]
+    options += [f"score: {name}" for name in session.results]
+    return options
+
+
+class EmbeddingMap(View):
+    """One point per sample on a 2-D map, coloured by labels, flags, decisions or scores.
+
+    Lasso and rectangle selections (toolbar) become ``session.select(..., source="map")``; a
+    selection made in another view is highlighted here. Hovering shows a tooltip (labels,
+    score, flag, decision and, where the dataset has previews, the image or text) and fills a
+    side panel with the hovered or first selected sample.
+
+    Parameters
+    ----------
+    session_or_dataset : Session or Dataset
+    color_by : str, default="given label"
+        One of :func:`color_options`.
+    coords : array-like of shape (N, 2), optional
+        Coordinates to use instead of ``dataset.coords``. Without either, they are projected
+        from ``dataset.features`` with :func:`workbench.compute.projection.project`.
+    method : {"pca", "umap"}, default="pca"
+        Projection used when coordinates must be computed from features.
+    seed : int, default=0
+        Seed of that projection.
+    height : int, default=420
+        Height of the map in pixels.
+    point_size : float, optional
+        Default: larger points for small N, 1.5 px at a million points.
+    **session_options
+        Passed to :class:`workbench.session.Session` when a Dataset is given.
+
+    Attributes
+    ----------
+    coords : ndarray of shape (N, 2), float32, or None
+        The coordinates shown (None when none exist and none can be computed).
+    reason : str or None
+        Why there is no map, when ``coords`` is None.
+    """
+
+    def __init__(
+        self,
+        session_or_dataset,
+        *,
+        color_by: str = "given label",
+        coords=None,
+        method: str = "pca",
+        seed: int = 0,
+        height: int = 420,
+        point_size: float | None = None,
+        **session_options,
+    ):
+        super().__init__(session_or_dataset, **session_options)
+        options = color_options(self.session)
+        if color_by not in options:
+            raise ValueError(f"color_by must be one of {options}, found {color_by!r}.")
+        if method not in ("pca", "umap"):
+            raise ValueError(f"method must be 'pca' or 'umap', found {method!r}.")
+        if not isinstance(height, (int, np.integer)) or height < 100:
+            raise ValueError(f"height must be an integer >= 100 (pixels), found {height!r}.")
+        n = self.session.dataset.n_samples
+        if point_size is None:
+            point_size = 6.0 if n <= 5_000 else 3.0 if n <= 200_000 else 1.5
+        self._color_by = color_by
+        self._method, self._seed, self._height, self._point_size = method, seed, height, point_size
+        self._given_coords = coords
+        self.coords: np.ndarray | None = None
+        self.reason: str | None = None
+        self.scatter = None
+        self._points: np.ndarray | None = None
+        self._syncing = False
+        self._hovered: int | None = None
+
+    # --- coordinates ---------------------------------------------------------------------------
+    def _resolve_coords(self) -> None:
+        ds = self.session.dataset
+        if self._given_coords is not None:
+            from ..validation import as_array
+
+            c = as_array(self._given_coords, "coords")
+            if c.shape != (ds.n_samples, 2):
+                raise ValueError(f"coords must have shape ({ds.n_samples}, 2), found {c.shape}.")
+            self.coords = np.ascontiguousarray(c, dtype=np.float32)
+        elif ds.coords is not None:
+            self.coords = ds.coords
+        elif ds.features is not None:
+            from ..compute.projection import project
+
+            self.coords = np.asarray(
+                project(ds.features, method=self._method, seed=self._seed), dtype=np.float32
+            )
+        else:
+            self.reason = (
+                "No map: this dataset has neither 2-D coordinates nor features to project. "
+                + (ds.why_missing(["coords", "features"]) or "")
+            )
+
+    # --- building ------------------------------------------------------------------------------
+    def _build(self):
+        import ipywidgets as w
+
+        self._resolve_coords()
+        if self.coords is None:
+            return message_widget(self.reason)
+        import jscatter
+
+        sc = jscatter.Scatter(x=self.coords[:, 0], y=self.coords[:, 1])
+        sc.size(self._point_size)
+        sc.height(self._height)
+        sc.axes(False)
+        sc.legend(True, position="top-right", size="small")
+        sc.lasso(type="freeform", on_long_press=True)
+        sc.opacity(unselected=0.25)
+        sc.tooltip(True, size="small")
+        self.scatter = sc
+        widget = sc.widget
+        widget.toolbar_buttons = [
+            "pan_zoom",
+            "lasso",
+            "lasso_type",
+            "lasso_brush_size",
+            "divider",
+            "full_screen",
+            "download",
+            "reset",
+        ]
+        widget.tooltip_histograms = False
+        self._setup_tooltip(widget)
+        pts = np.zeros((self.session.dataset.n_samples, 4), dtype=np.float32)
+        pts[:, :2] = np.asarray(widget.points)[:, :2]  # x, y already normalised by jscatter
+        self._points = pts
+
+        self._dropdown = w.Dropdown(
+            options=color_options(self.session),
+            value=self._color_by,
+            description="colour by",
+            layout=w.Layout(width="280px"),
+        )
+        self._dropdown.observe(lambda ch: self.set_color_by(ch["new"]), names="value")
+        self._status = w.HTML()
+        self._panel = w.HTML(layout=w.Layout(width="220px", overflow="auto"))
+        help_text = w.HTML(
+            '<span style="color:#666;font-size:12px">Lasso: hold the mouse down, then drag '
+            "(or pick the lasso tool; its menu has a rectangle). Shift adds to the selection; "
+            "double-click clears it.</span>"
+        )
+
+        self._apply_color()
+        widget.observe(self._on_widget_selection, names="selection")
+        widget.observe(self._on_hover, names="hovering")
+        self._subscribe("selection", self._on_session_selection)
+        self._subscribe("flags", self._on_flags)
+        self._subscribe("decisions", self._on_decisions)
+        if self.session.selection.size:
+            self._on_session_selection(self.session)
+        self._update_status()
+        self._update_panel()
+        return w.VBox(
+            [
+                w.HBox([self._dropdown, self._status]),
+                w.HBox([widget, self._panel], layout=w.Layout(width="100%")),
+                help_text,
+            ],
+            layout=w.Layout(width="100%"),
+        )
+
+    # --- colour --------------------------------------------------------------------------------
+    @property
+    def color_by(self) -> str:
+        """The current colour-by choice."""
+        return self._color_by
+
+    def set_color_by(self, name: str) -> None:
+        """Colour the points by ``name`` (one of :func:`color_options`)."""
+        options = color_options(self.session)
+        if name not in options:
+            raise ValueError(f"color_by must be one of {options}, found {name!r}.")
+        self._color_by = name
+        if self.scatter is not None:
+            if self._dropdown.value != name:
+                self._dropdown.value = name  # re-enters here through the observer
+                return
+            self._apply_color()
+
+    def color_values(self, name: str | None = None):
+        """Encode ``name`` (default: the current choice) for the colour column.
+
+        Returns
+        -------
+        values : ndarray of shape (N,), float32
+            Category codes (integers) or scores normalised to (0, 1).
+        legend : dict
+            ``kind`` ("categorical" or "continuous"), ``title``, ``colors`` (RGBA tuples) and
+            ``categories`` (names, categorical) or ``domain`` ((low, high), continuous).
+        """
+        name = self._color_by if name is None else name
+        s, ds = self.session, self.session.dataset
+        names = list(ds.class_names)
+        if name in ("given label", "suggested label", "true label"):
+            if name == "given label":
+                codes = ds.labels
+            elif name == "true label":
+                codes = ds.true_labels
+            else:
+                sug = s.result.suggested_labels
+                codes = np.full(ds.n_samples, -1, np.int64) if sug is None else sug
+            colours = _class_colours(len(names))
+            if (codes < 0).any():  # "no suggestion" / "unknown" as an extra grey category
+                codes = np.where(codes < 0, len(names), codes)
+                names = names + ["unknown" if name == "true label" else "no suggestion"]
+                colours = colours + [_GREY]
+            return _categorical(codes, names, colours, name)
+        if name == "mislabeled (truth)":
+            noisy = ds.is_noisy.astype(np.int8)
+            return _categorical(
+                noisy, ["label correct or unknown", "mislabeled"], _NOISY_COLOURS, name
+            )
+        if name == "flagged":
+            return _categorical(
+                s.flags.astype(np.int8),
+                ["not flagged", "flagged"],
+                _FLAG_COLOURS,
+                f"flagged by {s.active}",
+            )
+        if name == "decision":
+            codes, cats = _decision_codes(s)
+            return _categorical(codes, cats, _decision_colours(len(cats)), "decision")
+        detector = name.split(": ", 1)[1]
+        return _continuous(s.results[detector].scores, f"noise score: {detector} (higher = worse)")
+
+    def _apply_color(self) -> None:
+        from jscatter.encodings import create_legend
+        from matplotlib.colors import Normalize
+
+        widget = self.scatter.widget
+        values, legend = self.color_values()
+        pts = self._points.copy()  # a new object, so the trait sees the change
+        pts[:, 2] = values
+        self._points = pts
+        colours = legend["colors"]
+        if legend["kind"] == "categorical":
+            cats = {c: i for i, c in enumerate(legend["categories"])}
+            domain, scale = cats, "categorical"
+            hist = np.bincount(values.astype(np.int64), minlength=len(cats)) / max(len(values), 1)
+            encoding = create_legend(
+                colours, None, cats, {"variable": legend["title"]}, data_dimension=legend["title"]
+            )
+            show_legend = len(cats) <= _MAX_LEGEND_CATEGORIES
+        else:
+            lo, hi = legend["domain"]
+            domain, scale = [lo, hi], "linear"
+            counts = np.histogram(values, bins=20, range=(0.0, 1.0))[0]
+            hist = counts / max(counts.max(), 1)
+            encoding = create_legend(
+                colours,
+                Normalize(lo, hi),
+                None,
+                {"variable": legend["title"], "minValue": f"{lo:.3g}", "maxValue": f"{hi:.3g}"},
+                data_dimension=legend["title"],
+            )
+            show_legend = True
+        with widget.hold_sync():
+            widget.color = [list(c) for c in colours]
+            widget.color_scale = scale
+            widget.color_domain = domain
+            widget.color_histogram = [float(h) for h in hist]
+            widget.color_by = "valueA"
+            widget.color_title = legend["title"]
+            widget.legend = show_legend
+            widget.legend_encoding = {"color": encoding}
+            widget.prevent_filter_reset = True
+            widget.non_spatial_points_update = True
+            widget.points = pts
+
+    # --- session -> map ------------------------------------------------------------------------
+    def _on_session_selection(self, session) -> None:
+        if session.selection_source == _SOURCE or self.scatter is None:
+            return
+        self._syncing = True
+        try:
+            self.scatter.widget.selection = session.selection.astype(np.uint32)
+        finally:
+            self._syncing = False
+        self._update_status()
+        self._update_panel()
+
+    def _on_flags(self, session) -> None:
+        if self._color_by in ("flagged", "suggested label"):
+            self._apply_color()
+        self._update_status()
+        self._update_panel()
+
+    def _on_decisions(self, session) -> None:
+        if self._color_by == "decision":
+            self._apply_color()
+        self._update_panel()
+
+    # --- map -> session ------------------------------------------------------------------------
+    def _on_widget_selection(self, change) -> None:
+        if self._syncing:
+            return
+        sel = change["new"]
+        idx = np.empty(0, np.int64) if sel is None else np.asarray(sel).astype(np.int64)
+        self.session.select(idx, source=_SOURCE)
+        self._update_status()
+        self._update_panel()
+
+    def _on_hover(self, change) -> None:
+        new = change["new"]
+        self._hovered = None if new is None or new < 0 else int(new)
+        if self._hovered is not None:
+            self._update_panel()
+
+    # --- tooltip and side panel ----------------------------------------------------------------
+    def _setup_tooltip(self, widget) -> None:
+        ds = self.session.dataset
+        props = list(_TOOLTIP_PROPERTIES) + (["true"] if ds.has_truth else [])
+        widget.tooltip_properties = props
+        widget.tooltip_properties_non_visual_info = {
+            p: {"scale": None, "domain": None, "range": None, "histogram": None}
+            for p in props
+            if p != "color"
+        }
+        kind = _preview_kind(ds)
+        if kind is not None:
+            widget.tooltip_preview = "preview"
+            widget.tooltip_preview_type = kind
+            if kind == "image":
+                widget.tooltip_preview_image_size = "contain"
+                widget.tooltip_preview_image_height = 96
+                widget.tooltip_preview_image_background_color = "white"
+        # jupyter-scatter answers tooltip requests from a DataFrame; ours come from the session,
+        # computed for the one hovered sample (so previews are rendered lazily, never for all N).
+        widget._handle_tooltip = self._handle_tooltip
+
+    def sample_info(self, index: int) -> dict:
+        """What the tooltip and side panel say about sample ``index`` (JSON-ready values)."""
+        s, ds = self.session, self.session.dataset
+        i = int(index)
+        names = ds.class_names
+        sug = s.result.suggested_labels
+        info = {
+            "index": i,
+            "given": names[ds.labels[i]],
+            "suggested": "-" if sug is None or sug[i] < 0 else names[sug[i]],
+            "score": f"{s.result.scores[i]:.4g} ({s.active})",
+            "flagged": "yes" if s.flags[i] else "no",
+            "decision": _decision_of(s, i),
+        }
+        if ds.has_truth:
+            t = ds.true_labels[i]
+            info["true"] = names[t] if t >= 0 else "unknown"
+        return info
+
+    def _handle_tooltip(self, event: dict) -> None:
+        i = int(event["index"])
+        info = self.sample_info(i)
+        props = {p: info[p] for p in event.get("properties") or [] if p in info}
+        preview = preview_of(self.session.dataset, i) if event.get("preview") else None
+        self.scatter.widget.send(
+            {"type": "tooltip", "index": i, "preview": preview, "properties": props}
+        )
+
+    def _update_status(self) -> None:
+        s = self.session
+        self._status.value = (
+            f'<span style="line-height:32px">{s.dataset.n_samples:,} samples · '
+            f"<b>{int(s.flags.sum()):,}</b> flagged by {html.escape(s.active)} · "
+            f"<b>{s.selection.size:,}</b> selected</span>"
+        )
+
+    def _update_panel(self) -> None:
+        if self.scatter is None:
+            return
+        sel = self.session.selection
+        i = self._hovered if self._hovered is not None else (int(sel[0]) if sel.size else None)
+        if i is None:
+            self._panel.value = (
+                '<div style="color:#666;padding:4px">Hover over a point or select some to see '
+                "a sample here.</div>"
+            )
+            return
+        info = self.sample_info(i)
+        head = "hovered" if self._hovered is not None else f"first of {sel.size:,} selected"
+        rows = "".join(
+            f"<tr><td style='color:#666;padding-right:6px'>{html.escape(k)}</td>"
+            f"<td>{html.escape(str(v))}</td></tr>"
+            for k, v in info.items()
+        )
+        p = self.session.dataset.previews
+        pic = preview_html(p[i], size=96) if p is not None else ""
+        self._panel.value = (
+            f'<div style="padding:4px;font-size:12px"><div style="color:#666">{head}</div>'
+            f"{pic}<table>{rows}</table></div>"
+        )
+
+
+# --- encoders ------------------------------------------------------------------------------------
+def _categorical(codes, names, colours, title):
+    values = np.asarray(codes).astype(np.float32)
+    return values, {
+        "kind": "categorical",
+        "title": title,
+        "categories": list(names),
+        "colors": list(colours),
+    }
+
+
+def _continuous(scores, title):
+    from matplotlib import colormaps
+
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = scores[np.isfinite(scores)]
+    if finite.size:
+        lo, hi = (float(v) for v in np.quantile(finite, [0.005, 0.995]))
+        if not hi > lo:
+            lo, hi = float(finite.min()), float(finite.max())
+    else:
+        lo, hi = 0.0, 1.0
+    span = hi - lo if hi > lo else 1.0
+    v = np.clip((np.nan_to_num(scores, nan=lo) - lo) / span, 0.0, 1.0)
+    # Kept strictly inside (0, 1): an all-integer column would be drawn as categories.
+    values = (0.001 + 0.998 * v).astype(np.float32)
+    colours = [tuple(float(c) for c in rgba) for rgba in colormaps["viridis"](np.arange(256))]
+    return values, {"kind": "continuous", "title": title, "domain": (lo, hi), "colors": colours}
+
+
+def _class_colours(k: int) -> list:
+    from jscatter.color_maps import glasbey_dark, okabe_ito
+
+    base = okabe_ito if k <= len(okabe_ito) else glasbey_dark
+    return [tuple(base[i % len(base)]) for i in range(k)]
+
+
+def _decision_colours(n: int) -> list:
+    palette = [
+        (0.8, 0.8, 0.8, 0.9),
+        (0.0, 0.62, 0.45, 1.0),
+        (0.84, 0.37, 0.0, 1.0),
+        (0.0, 0.45, 0.7, 1.0),
+        (0.8, 0.47, 0.65, 1.0),
+        (0.34, 0.71, 0.91, 1.0),
+    ]
+    return [palette[i % len(palette)] for i in range(n)]
+
+
+def _preview_kind(ds) -> str | None:
+    if ds.previews is None or len(ds.previews) == 0:
+        return None
+    first = ds.previews[0]
+    return "text" if isinstance(first, (str, bytes)) else "image"
+
+
+# --- decisions -----------------------------------------------------------------------------------
+def _decision_codes(session):
+    """Per-sample decision codes and the category names ("undecided" first)."""
+    import pandas as pd
+
+    from ..decisions import ACTIONS
+
+    cats = ["undecided", *ACTIONS]
+    codes = pd.Categorical(session.decisions.actions(), categories=("", *ACTIONS)).codes
+    return codes.astype(np.int8), cats
+
+
+def _decision_of(session, i: int) -> str:
+    action = str(session.decisions.actions()[i])
+    if not action:
+        return "undecided"
+    if action == "relabel":
+        table = session.decisions.relabels()
+        row = table[table["index"].to_numpy() == i]
+        if len(row):
+            return f"relabel to {row['label_name'].iloc[0]}"
+    return action
