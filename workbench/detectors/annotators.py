@@ -1,1 +1,454 @@
-"""(being written)"""
+"""Several-annotator detectors: majority vote and the Dawid-Skene model of annotator errors.
+
+N samples, K classes, M annotators. ``annotators`` is an (N, M) integer array of class
+indices with -1 (or NaN) where an annotator did not label a sample. The registered detectors
+compare the consensus of the annotators with the **given** label; their noise scores are
+**higher = more likely mislabeled**.
+
+Related: CROWDLAB (Goh, Tkachenko, Mueller 2022, "CROWDLAB: Supervised learning to infer
+consensus labels and quality scores for data with multiple annotators") combines annotators
+with a model's out-of-sample predictions; the estimators here use the annotators alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import logsumexp
+
+from ..dataset import Dataset
+from ..typing import ArrayLike, SeedLike
+from ..validation import as_array, check_labels, check_pred_probs, check_rng
+from .base import Detector, DetectorResult
+from .registry import register
+
+__all__ = [
+    "majority_vote",
+    "dawid_skene",
+    "DawidSkeneResult",
+    "AnnotatorAgreementDetector",
+    "DawidSkeneDetector",
+]
+
+#: Most elements of an (rows, K) vote-count block built at once; bounds memory for huge N × K.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+# --- validation ------------------------------------------------------------------------------
+def _check_annotators(annotators: ArrayLike, n_classes: int | None) -> tuple[np.ndarray, int]:
+    """Return (N, M) int64 codes with -1 where missing, and K."""
+    if n_classes is not None and (
+        not isinstance(n_classes, (int, np.integer)) or isinstance(n_classes, bool) or n_classes < 1
+    ):
+        raise ValueError(f"n_classes must be a positive integer, found {n_classes!r}.")
+    arr = as_array(annotators, "annotators")
+    if arr.ndim != 2:
+        raise ValueError(f"annotators must be 2-D of shape (N, M), found shape {arr.shape}.")
+    n, m = arr.shape
+    if n < 1 or m < 1:
+        raise ValueError(
+            f"annotators must have at least one sample and one annotator, found shape {arr.shape}."
+        )
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(
+            f"annotators must hold integer class indices (-1 or NaN where missing), found dtype "
+            f"{arr.dtype}; encode class names first, e.g. with workbench.Dataset(annotators=...)."
+        )
+    codes, _ = check_labels(arr.reshape(-1), name="annotators", allow_missing=True)
+    codes = codes.reshape(n, m)
+    k = n_classes if n_classes is not None else max(int(codes.max()) + 1, 1)
+    if codes.max() >= k:
+        i = np.unravel_index(int(np.argmax(codes)), codes.shape)
+        raise ValueError(
+            f"annotators must hold classes 0..{k - 1} (n_classes={k}) or -1, found "
+            f"{codes[i]} at index {tuple(int(j) for j in i)}."
+        )
+    return codes, int(k)
+
+
+def _row_chunks(n: int, width: int):
+    step = max(1, _CHUNK_ELEMENTS // max(width, 1))
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+def _vote_counts(codes: np.ndarray, k: int) -> np.ndarray:
+    """(rows, K) number of annotators choosing each class."""
+    rows, m = codes.shape
+    present = codes >= 0
+    flat = (np.arange(rows)[:, None] * k + codes)[present]
+    return np.bincount(flat, minlength=rows * k).reshape(rows, k)
+
+
+# --- majority vote ---------------------------------------------------------------------------
+def majority_vote(
+    annotators: ArrayLike, n_classes: int | None = None, *, pred_probs: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Consensus label of several annotators by majority vote, and how strongly they agree.
+
+    Ties are broken deterministically, in this order:
+
+    1. the tied class with the highest ``pred_probs`` (when given);
+    2. the tied class with the fewest annotations over the whole dataset (favours the
+       minority class, as ``cleanlab.multiannotator.get_majority_vote_label`` does);
+    3. the lowest class index.
+
+    Parameters
+    ----------
+    annotators : array-like of shape (N, M)
+        Class indices 0..K-1; -1 or NaN where an annotator did not label a sample.
+    n_classes : int, optional
+        K. Default: the largest label in ``annotators`` plus one.
+    pred_probs : array-like of shape (N, K), optional
+        Out-of-sample predicted probabilities, used only to break ties.
+
+    Returns
+    -------
+    consensus : ndarray of shape (N,), int64
+        Majority label; -1 for samples nobody labelled.
+    agreement : ndarray of shape (N,), float64
+        Fraction of the sample's annotators who chose the consensus label; NaN for samples
+        nobody labelled.
+
+    Examples
+    --------
+    >>> consensus, agreement = majority_vote([[0, 0, 1], [2, -1, 2], [-1, -1, -1]], 3)
+    >>> consensus.tolist(), agreement.round(3).tolist()
+    ([0, 2, -1], [0.667, 1.0, nan])
+    """
+    codes, k = _check_annotators(annotators, n_classes)
+    probs = None
+    if pred_probs is not None:
+        probs = check_pred_probs(pred_probs, n_samples=len(codes), n_classes=k)
+    return _majority_vote(codes, k, probs)
+
+
+def _majority_vote(codes: np.ndarray, k: int, pred_probs: np.ndarray | None = None):
+    n = len(codes)
+    class_totals = np.bincount(codes[codes >= 0], minlength=k)
+    # rank 0 = preferred on a tie: fewest annotations overall, then lowest index
+    priority = np.empty(k, dtype=np.int64)
+    priority[np.lexsort((np.arange(k), class_totals))] = np.arange(k)
+    consensus = np.full(n, -1, dtype=np.int64)
+    agreement = np.full(n, np.nan)
+    for rows in _row_chunks(n, k):
+        counts = _vote_counts(codes[rows], k)
+        total = counts.sum(axis=1)
+        top = counts.max(axis=1)
+        tied = counts == top[:, None]
+        if pred_probs is not None:
+            p = np.where(tied, pred_probs[rows], -np.inf)
+            tied &= p == p.max(axis=1, keepdims=True)
+        choice = np.where(tied, priority, k).argmin(axis=1)
+        has = total > 0
+        consensus[rows] = np.where(has, choice, -1)
+        agreement[rows] = np.where(has, top / np.maximum(total, 1), np.nan)
+    return consensus, agreement
+
+
+# --- Dawid-Skene -----------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class DawidSkeneResult:
+    """What the Dawid-Skene model infers from several annotators.
+
+    Attributes
+    ----------
+    posterior : ndarray of shape (N, K)
+        P(true class = k | the sample's annotations). Samples nobody labelled get the class
+        priors.
+    consensus_labels : ndarray of shape (N,), int64
+        Most probable true class; -1 for samples nobody labelled.
+    confusion : ndarray of shape (M, K, K)
+        Per-annotator confusion matrices, ``confusion[m, i, j] = P(annotator m says j | true
+        = i)``: rows are the true class and sum to 1. Uniform rows for annotators who labelled
+        nothing.
+    annotator_quality : ndarray of shape (M,)
+        Estimated accuracy of each annotator, ``sum_i prior[i] * confusion[m, i, i]``; NaN for
+        annotators who labelled nothing.
+    class_priors : ndarray of shape (K,)
+        Estimated distribution of the true classes.
+    n_annotations : ndarray of shape (N,), int64
+        Number of annotators who labelled each sample.
+    log_likelihood : list of float
+        Log-likelihood of the annotations after each iteration.
+    converged : bool
+    """
+
+    posterior: np.ndarray
+    consensus_labels: np.ndarray
+    confusion: np.ndarray
+    annotator_quality: np.ndarray
+    class_priors: np.ndarray
+    n_annotations: np.ndarray
+    log_likelihood: list = field(default_factory=list)
+    converged: bool = False
+
+    @property
+    def n_iter(self) -> int:
+        return len(self.log_likelihood)
+
+
+_INITS = ("majority", "random")
+
+
+def dawid_skene(
+    annotators: ArrayLike,
+    n_classes: int | None = None,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    init: str = "majority",
+    smoothing: float = 0.01,
+    seed: SeedLike = 0,
+) -> DawidSkeneResult:
+    """Infer true labels and annotator error rates by EM (Dawid and Skene 1979).
+
+    Each annotator ``m`` has a confusion matrix ``confusion[m, i, j] = P(says j | true = i)``
+    and labels samples independently given the true class. EM alternates the posterior over
+    true classes (E-step) with the priors and confusion matrices it implies (M-step),
+    vectorised over samples through a sparse (N, M*K) indicator of the annotations.
+
+    Parameters
+    ----------
+    annotators : array-like of shape (N, M)
+        Class indices 0..K-1; -1 or NaN where an annotator did not label a sample.
+    n_classes : int, optional
+        K. Default: the largest label in ``annotators`` plus one.
+    max_iter : int, default=100
+    tol : float, default=1e-6
+        Stop when the log-likelihood per annotation improves by less than ``tol``.
+    init : {"majority", "random"}, default="majority"
+        Start from the vote fractions of every sample, or from random posteriors drawn from
+        ``seed`` (to check that a fit does not depend on its start). The likelihood does not
+        depend on how the true classes are named, so after a random start the classes are
+        matched to the annotators' votes (Hungarian matching).
+    smoothing : float, default=0.01
+        Dirichlet pseudo-count added to every confusion-matrix cell and class-prior count, so
+        an annotator who never saw a class gets a uniform row instead of zeros.
+    seed : int or numpy.random.Generator, default=0
+        Used by ``init="random"``.
+
+    Returns
+    -------
+    DawidSkeneResult
+        Samples nobody labelled keep the class priors as posterior and get consensus -1; they
+        do not enter the estimates. Annotators who labelled nothing get uniform confusion
+        rows and NaN quality. With a single annotator the model cannot tell its errors from
+        the truth and mostly returns its labels.
+    """
+    codes, k = _check_annotators(annotators, n_classes)
+    if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, found {max_iter!r}.")
+    for arg, val in (("tol", tol), ("smoothing", smoothing)):
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not val >= 0:
+            raise ValueError(f"{arg} must be a non-negative number, found {val!r}.")
+    if init not in _INITS:
+        raise ValueError(f"init must be one of {_INITS}, found {init!r}.")
+    return _dawid_skene(codes, k, max_iter, float(tol), init, float(smoothing), check_rng(seed))
+
+
+def _dawid_skene(codes, k, max_iter, tol, init, smoothing, rng) -> DawidSkeneResult:
+    n, m = codes.shape
+    rows, cols = np.nonzero(codes >= 0)
+    indicator = sp.csr_matrix(
+        (np.ones(len(rows)), (rows, cols * k + codes[rows, cols])), shape=(n, m * k)
+    )
+    n_annotations = np.bincount(rows, minlength=n)
+    labelled = n_annotations > 0
+    per_annotator = np.bincount(cols, minlength=m)
+    n_obs = max(len(rows), 1)
+
+    if init == "majority":
+        votes = np.zeros((n, k))
+        for r in _row_chunks(n, k):
+            votes[r] = _vote_counts(codes[r], k)
+        post = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1)
+    else:
+        post = rng.dirichlet(np.ones(k), size=n)
+    post[~labelled] = 1.0 / k
+
+    trace, converged = [], False
+    for _ in range(max_iter):
+        priors, confusion = _ds_m_step(indicator, post, labelled, m, k, smoothing)
+        log_conf = np.log(np.maximum(confusion, 1e-300))  # (M, K_true, K_said)
+        log_joint = np.log(np.maximum(priors, 1e-300)) + indicator @ log_conf.transpose(
+            0, 2, 1
+        ).reshape(m * k, k)
+        norm = logsumexp(log_joint, axis=1)
+        post = np.exp(log_joint - norm[:, None])
+        trace.append(float(norm[labelled].sum()))
+        if len(trace) > 1 and abs(trace[-1] - trace[-2]) < tol * n_obs:
+            converged = True
+            break
+    if init == "random":  # the likelihood ignores how true classes are named: match the votes
+        post = post[:, _align_to_votes(post, codes, k)]
+    priors, confusion = _ds_m_step(indicator, post, labelled, m, k, smoothing)
+    post[~labelled] = priors
+    consensus = np.where(labelled, post.argmax(axis=1), -1)
+    quality = np.einsum("i,mii->m", priors, confusion)
+    quality[per_annotator == 0] = np.nan
+    return DawidSkeneResult(
+        posterior=post,
+        consensus_labels=consensus.astype(np.int64),
+        confusion=confusion,
+        annotator_quality=quality,
+        class_priors=priors,
+        n_annotations=n_annotations.astype(np.int64),
+        log_likelihood=trace,
+        converged=converged,
+    )
+
+
+def _align_to_votes(post: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """Column order of ``post`` that best matches the annotators' votes (Hungarian matching)."""
+    from scipy.optimize import linear_sum_assignment
+
+    overlap = np.zeros((k, k))  # overlap[i, j] = sum_n post[n, i] * votes[n, j]
+    for r in _row_chunks(len(codes), k):
+        overlap += post[r].T @ _vote_counts(codes[r], k)
+    true_idx, vote_idx = linear_sum_assignment(overlap, maximize=True)
+    order = np.empty(k, dtype=np.int64)
+    order[vote_idx] = true_idx
+    return order
+
+
+def _ds_m_step(indicator, post, labelled, m, k, smoothing):
+    weights = post * labelled[:, None]
+    priors = weights.sum(axis=0) + smoothing
+    priors = priors / priors.sum() if priors.sum() > 0 else np.full(k, 1.0 / k)
+    # counts[m * K + said, true] = sum over samples of post[true] where annotator m said `said`
+    counts = np.asarray(indicator.T @ weights).reshape(m, k, k).transpose(0, 2, 1) + smoothing
+    totals = counts.sum(axis=2, keepdims=True)
+    confusion = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 1.0 / k)
+    return priors, confusion
+
+
+# --- detectors -------------------------------------------------------------------------------
+@register
+class AnnotatorAgreementDetector(Detector):
+    """Share of the annotators who disagree with the given label.
+
+    Samples nobody labelled score ``1 - share of all annotations in the given class`` (what a
+    random annotator would say, as the Dawid-Skene posterior falls back to the priors), are
+    never flagged and get no suggestion (-1).
+
+    Parameters
+    ----------
+    threshold : float, default=0.5
+        Flag samples where more than this share of the annotators disagree with the given
+        label (the default: fewer than half agree, the rule of Northcutt et al.'s crowd
+        verification).
+    """
+
+    name = "annotator_agreement"
+    requires = ("annotators",)
+    summary = "1 - fraction of the sample's annotators who chose the given label."
+    reference = (
+        "Majority vote of several annotators; Northcutt, Athalye, Mueller - Pervasive Label "
+        "Errors in Test Sets Destabilize Machine Learning Benchmarks (NeurIPS 2021)"
+    )
+
+    def __init__(self, threshold: float = 0.5):
+        self.threshold = threshold
+
+    def _score(self, dataset: Dataset) -> DetectorResult:
+        threshold = _check_fraction(self.threshold, "threshold")
+        codes, labels, k = dataset.annotators, dataset.labels, dataset.n_classes
+        consensus, agreement = _majority_vote(codes, k)
+        n_annotations = (codes >= 0).sum(axis=1)
+        for_given = (codes == labels[:, None]).sum(axis=1)
+        class_share = np.bincount(codes[codes >= 0], minlength=k) / max((codes >= 0).sum(), 1)
+        has = n_annotations > 0
+        score = np.where(
+            has, 1.0 - for_given / np.maximum(n_annotations, 1), 1.0 - class_share[labels]
+        )
+        return DetectorResult(
+            self.name,
+            scores=score,
+            flags=has & (score > threshold),
+            suggested_labels=consensus,
+            params=self.get_params(),
+            details={
+                "consensus_labels": consensus,
+                "agreement": agreement,
+                "n_annotations": n_annotations,
+                "votes_for_given": for_given,
+            },
+        )
+
+
+@register
+class DawidSkeneDetector(Detector):
+    """Posterior probability, under the Dawid-Skene model, that the given label is wrong.
+
+    Parameters
+    ----------
+    max_iter, tol, init, smoothing, seed
+        As :func:`dawid_skene`.
+
+    Samples nobody labelled score ``1 - prior of the given class``, are never flagged and get
+    no suggestion (-1). Flags: samples whose consensus differs from the given label.
+    """
+
+    name = "dawid_skene"
+    requires = ("annotators",)
+    summary = "1 - posterior of the given label under a per-annotator confusion-matrix model."
+    reference = (
+        "Dawid, Skene - Maximum Likelihood Estimation of Observer Error-Rates Using the EM "
+        "Algorithm (1979); related: Goh, Tkachenko, Mueller - CROWDLAB (2022)"
+    )
+
+    def __init__(
+        self,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        init: str = "majority",
+        smoothing: float = 0.01,
+        seed: int = 0,
+    ):
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.smoothing = smoothing
+        self.seed = seed
+
+    def _score(self, dataset: Dataset) -> DetectorResult:
+        fit = dawid_skene(
+            dataset.annotators,
+            dataset.n_classes,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            init=self.init,
+            smoothing=self.smoothing,
+            seed=self.seed,
+        )
+        labels = dataset.labels
+        score = 1.0 - fit.posterior[np.arange(len(labels)), labels]
+        has = fit.n_annotations > 0
+        return DetectorResult(
+            self.name,
+            scores=score,
+            flags=has & (fit.consensus_labels != labels),
+            suggested_labels=fit.consensus_labels,
+            params=self.get_params(),
+            details={
+                "annotator_quality": fit.annotator_quality,
+                "confusion": fit.confusion,
+                "class_priors": fit.class_priors,
+                "posterior": fit.posterior,
+                "consensus_labels": fit.consensus_labels,
+                "n_annotations": fit.n_annotations,
+                "log_likelihood": fit.log_likelihood,
+                "converged": fit.converged,
+            },
+        )
+
+
+def _check_fraction(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in [0, 1], found {value!r}.")
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must lie in [0, 1], found {value!r}.")
+    return float(value)
