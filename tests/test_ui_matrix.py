@@ -1,0 +1,191 @@
+"""The matrix view: labelled heatmaps, clickable cells, selection counts per cell."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("plotly")
+matrices = pytest.importorskip("workbench.matrices")
+
+from workbench.dataset import Dataset  # noqa: E402
+from workbench.detectors import DetectorResult  # noqa: E402
+from workbench.session import Session  # noqa: E402
+from workbench.ui.matrix import MatrixView  # noqa: E402
+
+N, K = 600, 3
+NAMES = ["cat", "dog", "fox"]
+
+
+def make_session(*, pred_probs=True, truth=True):
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, K, N)
+    given = true.copy()
+    flip = rng.random(N) < 0.25
+    given[flip] = (given[flip] + rng.integers(1, K, flip.sum())) % K
+    pp = rng.dirichlet(np.ones(K), N)
+    pp[np.arange(N), true] += 1.0
+    pp /= pp.sum(axis=1, keepdims=True)
+    kwargs = {}
+    if pred_probs:
+        kwargs["pred_probs"] = pp
+    if truth:
+        kwargs["true_labels"] = np.where(rng.random(N) < 0.9, true, -1)  # some unknown
+    ds = Dataset(given, class_names=NAMES, **kwargs)
+    score = rng.random(N)
+    return Session(ds, results={"s": DetectorResult("s", score, score > 0.9)})
+
+
+def click(fig, trace_index, row, col):
+    """A click on heatmap cell (row, col), as the browser reports it."""
+    fig._js2py_pointsCallback = {
+        "event_type": "plotly_click",
+        "points": {
+            "trace_indexes": [trace_index],
+            "point_indexes": [[row, col]],
+            "xs": [col],
+            "ys": [row],
+        },
+        "device_state": None,
+    }
+
+
+def crosstab(rows, cols):
+    out = np.zeros((K, K))
+    np.add.at(out, (rows, cols), 1)
+    return out
+
+
+def test_panels_axes_and_orientation_in_words():
+    v = MatrixView(make_session())
+    assert v.widget is not None
+    assert v.panels == ["confusion", "estimated", "true"]
+    lay = v.figure.layout
+    titles = [a.text for a in lay.annotations]
+    assert "rows: given label · columns: predicted" in titles[0]
+    assert "T[i, j] = P(given = j | true = i)" in titles[1]
+    assert "T[i, j] = P(given = j | true = i)" in titles[2]
+    assert (lay.xaxis.title.text, lay.yaxis.title.text) == ("predicted label", "given label")
+    assert lay.xaxis2.title.text == "given label j"
+    assert lay.yaxis2.title.text == "true label i (estimated)"
+    assert (lay.xaxis3.title.text, lay.yaxis3.title.text) == ("given label j", "true label i")
+    for axis in (lay.xaxis, lay.yaxis, lay.xaxis3, lay.yaxis3):
+        assert list(axis.ticktext) == NAMES
+    assert lay.yaxis.autorange == "reversed"  # row 0 on top, as printed matrices read
+
+
+def test_values_come_from_the_engine():
+    s = make_session()
+    ds = s.dataset
+    v = MatrixView(s)
+    assert v.widget is not None
+    pred = ds.pred_probs.argmax(axis=1)
+    np.testing.assert_array_equal(v.matrix("confusion", "counts"), crosstab(ds.labels, pred))
+    rates = v.matrix("confusion", "rates")
+    np.testing.assert_allclose(rates.sum(axis=1), 1.0)
+    t_est = matrices.estimate_transition_matrix(ds.labels, ds.pred_probs)
+    np.testing.assert_allclose(v.matrix("estimated"), t_est)
+    np.testing.assert_allclose(v.matrix("estimated").sum(axis=1), 1.0, atol=1e-6)
+    known = ds.true_labels >= 0
+    np.testing.assert_array_equal(
+        v.matrix("true", "counts"), crosstab(ds.true_labels[known], ds.labels[known])
+    )
+    np.testing.assert_allclose(
+        v.matrix("true", "rates"),
+        matrices.true_transition_matrix(ds.true_labels[known], ds.labels[known], K),
+    )
+    np.testing.assert_array_equal(v.figure.data[0].z, v.matrix("confusion", "counts"))
+    assert v.figure.data[0].text[1][2] == f"{int(v.matrix('confusion', 'counts')[1, 2]):,}"
+
+
+def test_counts_rates_toggle():
+    v = MatrixView(make_session())
+    assert v.widget is not None
+    v._toggle.value = "rates"  # as a click in the browser
+    assert v.mode == "rates"
+    np.testing.assert_allclose(v.figure.data[0].z, v.matrix("confusion", "rates"))
+    np.testing.assert_allclose(v.figure.data[2].z, v.matrix("true", "rates"))
+    assert v.figure.data[0].text[0][0] == f"{v.matrix('confusion', 'rates')[0, 0]:.2f}"
+    np.testing.assert_allclose(v.figure.data[1].z, v.matrix("estimated"))  # always rates
+    v.set_mode("counts")
+    assert v._toggle.value == "counts"
+    with pytest.raises(ValueError, match="mode must be 'counts' or 'rates'"):
+        v.set_mode("percent")
+
+
+def test_clicking_a_cell_selects_its_samples_everywhere():
+    s = make_session()
+    ds = s.dataset
+    pred = ds.pred_probs.argmax(axis=1)
+    v = MatrixView(s)
+    assert v.widget is not None
+    click(v.figure, 0, 1, 2)  # confusion: given dog, predicted fox
+    expected = np.flatnonzero((ds.labels == 1) & (pred == 2))
+    assert expected.size > 0
+    np.testing.assert_array_equal(s.selection, expected)
+    assert s.selection_source == "matrix"
+    click(v.figure, 1, 0, 2)  # estimated T: given fox, predicted (estimated true) cat
+    np.testing.assert_array_equal(s.selection, np.flatnonzero((ds.labels == 2) & (pred == 0)))
+    click(v.figure, 2, 2, 1)  # true T: true fox, given dog (unknown truth never selected)
+    np.testing.assert_array_equal(
+        s.selection, np.flatnonzero((ds.true_labels == 2) & (ds.labels == 1))
+    )
+
+
+def test_selection_counts_are_printed_in_the_cells():
+    s = make_session()
+    ds = s.dataset
+    v = MatrixView(s)
+    assert v.widget is not None
+    assert "<b>" not in v.figure.data[0].text[0][0]
+    chosen = np.arange(0, N, 7)
+    s.select(chosen, source="map")
+    pred = ds.pred_probs.argmax(axis=1)
+    expected = crosstab(ds.labels[chosen], pred[chosen])
+    np.testing.assert_array_equal(v.selection_counts("confusion"), expected)
+    assert v.selection_counts("estimated").sum() == chosen.size
+    known = chosen[ds.true_labels[chosen] >= 0]
+    assert v.selection_counts("true").sum() == known.size
+    i, j = np.unravel_index(np.argmax(expected), expected.shape)
+    assert f"<b>{int(expected[i, j]):,}</b>" in v.figure.data[0].text[i][j]
+    assert "selected here" in v.figure.data[0].hovertext[i][j]
+    assert f"{chosen.size:,}</b> selected" in v._caption.value
+    s.clear_selection(source="map")
+    assert "<b>" not in v.figure.data[0].text[i][j]
+
+
+def test_missing_signals():
+    only_truth = MatrixView(make_session(pred_probs=False))
+    assert only_truth.widget is not None
+    assert only_truth.panels == ["true"]
+    assert len(only_truth.figure.data) == 1
+    only_probs = MatrixView(make_session(truth=False))
+    assert only_probs.panels == ["confusion", "estimated"]
+    none = MatrixView(make_session(pred_probs=False, truth=False))
+    box = none.widget
+    assert none.figure is None
+    assert "out-of-sample predicted probabilities" in box.value and "pred_probs" in box.value
+
+
+def test_bad_input():
+    s = make_session()
+    with pytest.raises(ValueError, match="mode must be"):
+        MatrixView(s, mode="both")
+    with pytest.raises(ValueError, match="panel_size"):
+        MatrixView(s, panel_size=10)
+    v = MatrixView(make_session(truth=False))
+    with pytest.raises(ValueError, match="panel must be one of"):
+        v.matrix("true")
+    with pytest.raises(ValueError, match=r"outside the 3×3 matrix"):
+        v.cell_indices("confusion", 3, 0)
+
+
+def test_close_unsubscribes():
+    s = make_session()
+    before = len(s._listeners["selection"])
+    v = MatrixView(s)
+    assert v.widget is not None
+    assert len(s._listeners["selection"]) == before + 1
+    v.close()
+    assert len(s._listeners["selection"]) == before
+    s.select([1, 2], source="map")

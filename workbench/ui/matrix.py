@@ -1,0 +1,316 @@
+"""The matrix view: confusion matrix, estimated and true noise-transition matrices, linked.
+
+Three heatmaps side by side (plotly ``FigureWidget``), every axis labelled with class names and
+its meaning in words:
+
+- confusion matrix: rows = given label, columns = predicted label (argmax of the out-of-sample
+  ``pred_probs``); rates are row-normalised, P(predicted = j | given = i);
+- estimated noise transition ``T[i, j] = P(given = j | true = i)`` from ``pred_probs``;
+- the true transition, beside it, when true labels are known.
+
+Clicking a cell selects its samples in every view (``session.select(..., source="matrix")``);
+the current selection's count in each cell is printed in the cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import View, message_widget
+
+__all__ = ["MatrixView"]
+
+_SOURCE = "matrix"
+_MAX_TEXT_CLASSES = 30  # above this, cells carry no printed numbers (unreadable)
+_MAX_HOVER_CLASSES = 120  # above this, no per-cell hover text (K*K strings)
+
+
+class MatrixView(View):
+    """Confusion, estimated transition and true transition matrices, with clickable cells.
+
+    Parameters
+    ----------
+    session_or_dataset : Session or Dataset
+    mode : {"counts", "rates"}, default="counts"
+        What the cells show first (a toggle switches). The estimated transition matrix is an
+        estimate of probabilities and is always shown as rates.
+    panel_size : int, default=340
+        Width and height of each heatmap in pixels.
+    **session_options
+        Passed to :class:`workbench.session.Session` when a Dataset is given.
+
+    Notes
+    -----
+    What a click selects: confusion cell (i, j): samples with given label i predicted as j;
+    estimated-transition cell (i, j): samples given label j that the model predicts as i (its
+    best guess at the true label); true-transition cell (i, j): samples whose true label is i
+    and given label is j.
+    """
+
+    def __init__(
+        self, session_or_dataset, *, mode: str = "counts", panel_size: int = 340, **session_options
+    ):
+        super().__init__(session_or_dataset, **session_options)
+        if mode not in ("counts", "rates"):
+            raise ValueError(f"mode must be 'counts' or 'rates', found {mode!r}.")
+        if not isinstance(panel_size, (int, np.integer)) or panel_size < 150:
+            raise ValueError(
+                f"panel_size must be an integer >= 150 (pixels), found {panel_size!r}."
+            )
+        self._mode, self._size = mode, int(panel_size)
+        ds = self.session.dataset
+        self.panels: list[str] = []
+        if ds.pred_probs is not None:
+            self.panels += ["confusion", "estimated"]
+        if ds.has_truth:
+            self.panels.append("true")
+        self.reason = (
+            None
+            if self.panels
+            else "No matrices: they need out-of-sample predicted probabilities or known true "
+            "labels. " + (ds.why_missing(["pred_probs", "true_labels"]) or "")
+        )
+        self.figure = None
+        self._cells: dict[str, np.ndarray] = {}
+        self._matrices: dict[str, dict[str, np.ndarray]] = {}
+
+    # --- data ----------------------------------------------------------------------------------
+    def _compute(self) -> None:
+        from .. import matrices
+
+        ds = self.session.dataset
+        k = ds.n_classes
+        if ds.pred_probs is not None:
+            predicted = np.argmax(ds.pred_probs, axis=1).astype(np.int64)
+            counts = np.asarray(matrices.confusion_matrix(ds.labels, predicted, k), dtype=float)
+            self._matrices["confusion"] = {"counts": counts, "rates": _row_rates(counts)}
+            t_est = np.asarray(matrices.estimate_transition_matrix(ds.labels, ds.pred_probs))
+            # Cell (i, j) of T holds samples given j that the model predicts as i.
+            cell_counts = counts.T
+            self._matrices["estimated"] = {"counts": t_est, "rates": t_est, "members": cell_counts}
+            self._cells["confusion"] = ds.labels * k + predicted
+            self._cells["estimated"] = predicted * k + ds.labels
+        if ds.has_truth:
+            known = ds.true_labels >= 0
+            true_t = np.asarray(
+                matrices.true_transition_matrix(ds.true_labels[known], ds.labels[known], k)
+            )
+            cell = np.where(known, ds.true_labels * k + ds.labels, -1)
+            # A cross-tabulation rows = true, columns = given: the confusion-matrix helper.
+            counts = np.asarray(
+                matrices.confusion_matrix(ds.true_labels[known], ds.labels[known], k), dtype=float
+            )
+            self._matrices["true"] = {"counts": counts, "rates": true_t}
+            self._cells["true"] = cell
+
+    def matrix(self, panel: str, mode: str | None = None) -> np.ndarray:
+        """The K×K matrix a panel shows ("confusion", "estimated", "true") in ``mode``."""
+        if panel not in self.panels:
+            raise ValueError(f"panel must be one of {self.panels}, found {panel!r}.")
+        if not self._matrices:
+            self._compute()
+        return self._matrices[panel][mode or self._mode]
+
+    def cell_indices(self, panel: str, row: int, col: int) -> np.ndarray:
+        """Sample indices behind cell (row, col) of ``panel`` (see the class Notes)."""
+        if panel not in self.panels:
+            raise ValueError(f"panel must be one of {self.panels}, found {panel!r}.")
+        k = self.session.dataset.n_classes
+        if not (0 <= row < k and 0 <= col < k):
+            raise ValueError(f"cell ({row}, {col}) lies outside the {k}×{k} matrix.")
+        if not self._cells:
+            self._compute()
+        return np.flatnonzero(self._cells[panel] == row * k + col)
+
+    def selection_counts(self, panel: str) -> np.ndarray:
+        """K×K counts of the currently selected samples in each cell of ``panel``."""
+        if not self._cells:
+            self._compute()
+        k = self.session.dataset.n_classes
+        cell = self._cells[panel][self.session.selection]
+        return np.bincount(cell[cell >= 0], minlength=k * k).reshape(k, k)
+
+    # --- building ------------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def set_mode(self, mode: str) -> None:
+        """Show "counts" or "rates"."""
+        if mode not in ("counts", "rates"):
+            raise ValueError(f"mode must be 'counts' or 'rates', found {mode!r}.")
+        self._mode = mode
+        if self.figure is not None:
+            if self._toggle.value != mode:
+                self._toggle.value = mode
+                return
+            self._refresh()
+
+    def _build(self):
+        import ipywidgets as w
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        if not self.panels:
+            return message_widget(self.reason)
+        self._compute()
+        ds = self.session.dataset
+        k, names = ds.n_classes, list(ds.class_names)
+        titles = {
+            "confusion": "Confusion matrix<br><sub>rows: given label · columns: predicted</sub>",
+            "estimated": "Estimated noise transition<br><sub>T[i, j] = P(given = j | true = i)"
+            "</sub>",
+            "true": "True noise transition<br><sub>T[i, j] = P(given = j | true = i), "
+            "known truth</sub>",
+        }
+        axes = {
+            "confusion": ("predicted label", "given label"),
+            "estimated": ("given label j", "true label i (estimated)"),
+            "true": ("given label j", "true label i"),
+        }
+        n = len(self.panels)
+        fig = make_subplots(
+            rows=1,
+            cols=n,
+            subplot_titles=[titles[p] for p in self.panels],
+            horizontal_spacing=0.12 if n > 1 else 0.0,
+        )
+        ticks = dict(tickmode="array", tickvals=list(range(k)), ticktext=names) if k <= 60 else {}
+        for c, panel in enumerate(self.panels, start=1):
+            fig.add_trace(
+                go.Heatmap(
+                    z=np.zeros((k, k)),
+                    x=list(range(k)),
+                    y=list(range(k)),
+                    colorscale="Blues",
+                    showscale=False,
+                    name=panel,
+                    xgap=1,
+                    ygap=1,
+                    hoverongaps=False,
+                ),
+                row=1,
+                col=c,
+            )
+            xt, yt = axes[panel]
+            fig.update_xaxes(
+                title_text=xt, side="bottom", constrain="domain", row=1, col=c, **ticks
+            )
+            fig.update_yaxes(
+                title_text=yt,
+                autorange="reversed",
+                scaleanchor=f"x{c}" if c > 1 else "x",
+                constrain="domain",
+                row=1,
+                col=c,
+                **ticks,
+            )
+        fig.update_annotations(font_size=13)
+        fig.update_layout(
+            width=self._size * n + 80,
+            height=self._size + 110,
+            margin=dict(l=60, r=20, t=80, b=60),
+            clickmode="event",
+            plot_bgcolor="white",
+        )
+        self.figure = go.FigureWidget(fig)
+        for trace in self.figure.data:
+            trace.on_click(self._on_click)
+        self._toggle = w.ToggleButtons(
+            options=["counts", "rates"],
+            value=self._mode,
+            tooltips=["numbers of samples", "row-normalised rates"],
+        )
+        self._toggle.observe(lambda ch: self.set_mode(ch["new"]), names="value")
+        self._caption = w.HTML()
+        self._refresh()
+        self._subscribe("selection", lambda s: self._refresh())
+        return w.VBox([w.HBox([self._toggle, self._caption]), self.figure])
+
+    def _refresh(self) -> None:
+        ds = self.session.dataset
+        k, names = ds.n_classes, list(ds.class_names)
+        sel = self.session.selection
+        with self.figure.batch_update():
+            for trace, panel in zip(self.figure.data, self.panels, strict=True):
+                mode = "rates" if panel == "estimated" else self._mode
+                z = self._matrices[panel][mode]
+                trace.z = z
+                trace.zmin, trace.zmax = 0.0, float(z.max()) if z.size and z.max() > 0 else 1.0
+                counts = self.selection_counts(panel) if sel.size else None
+                if k <= _MAX_TEXT_CLASSES:
+                    trace.text = _cell_text(z, mode, counts)
+                    trace.texttemplate = "%{text}"
+                else:
+                    trace.text, trace.texttemplate = None, None
+                if k <= _MAX_HOVER_CLASSES:
+                    trace.hovertext = _hover_text(panel, z, mode, names, counts)
+                    trace.hoverinfo = "text"
+        where = (
+            f" · <b>{sel.size:,}</b> selected: bold numbers count them per cell" if sel.size else ""
+        )
+        self._caption.value = (
+            f'<span style="line-height:32px;color:#444">Click a cell to select its samples'
+            f"{where}.</span>"
+        )
+
+    # --- browser -> session --------------------------------------------------------------------
+    def _on_click(self, trace, points, state) -> None:
+        if not points.point_inds:
+            return
+        panel = trace.name
+        ind = points.point_inds[0]
+        if isinstance(ind, (list, tuple)) and len(ind) == 2:
+            row, col = int(ind[0]), int(ind[1])
+        else:
+            row, col = int(round(points.ys[0])), int(round(points.xs[0]))
+        self.select_cell(panel, row, col)
+
+    def select_cell(self, panel: str, row: int, col: int) -> None:
+        """Select the samples of cell (row, col) of ``panel`` in every view."""
+        self.session.select(self.cell_indices(panel, row, col), source=_SOURCE)
+
+
+def _row_rates(counts: np.ndarray) -> np.ndarray:
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts, dtype=float), where=totals > 0)
+
+
+def _fmt(v: float, mode: str) -> str:
+    return f"{int(round(v)):,}" if mode == "counts" else f"{v:.2f}"
+
+
+def _cell_text(z: np.ndarray, mode: str, sel: np.ndarray | None) -> list[list[str]]:
+    k = z.shape[0]
+    return [
+        [
+            _fmt(z[i, j], mode)
+            + (f"<br><b>{sel[i, j]:,}</b>" if sel is not None and sel[i, j] else "")
+            for j in range(k)
+        ]
+        for i in range(k)
+    ]
+
+
+def _hover_text(panel, z, mode, names, sel) -> list[list[str]]:
+    rows, cols = {
+        "confusion": ("given", "predicted"),
+        "estimated": ("true", "given"),
+        "true": ("true", "given"),
+    }[panel]
+    what = {
+        "confusion": "P(predicted = j | given = i)" if mode == "rates" else "samples",
+        "estimated": "T[i, j] = P(given = j | true = i)",
+        "true": "T[i, j] = P(given = j | true = i)" if mode == "rates" else "samples",
+    }[panel]
+    k = z.shape[0]
+    out = []
+    for i in range(k):
+        row = []
+        for j in range(k):
+            s = f"{rows}: {names[i]}<br>{cols}: {names[j]}<br>{what}: {_fmt(z[i, j], mode)}"
+            if sel is not None:
+                s += f"<br>selected here: {sel[i, j]:,}"
+            row.append(s)
+        out.append(row)
+    return out
