@@ -1,0 +1,307 @@
+"""Review queue: built without a browser, driven by the trait changes and messages a browser
+sends (keys, buttons, paging), asserting the rows it serves and the decisions it records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _ui_sessions import browser_send, browser_update, digits_session, text_session
+
+from workbench.dataset import Dataset
+from workbench.detectors import DetectorResult
+from workbench.session import Session
+from workbench.ui.queue import ReviewQueue, keymap
+
+WIDGETS = Path(__file__).resolve().parents[1] / "widgets"
+
+
+@pytest.fixture
+def session():
+    return digits_session()
+
+
+@pytest.fixture
+def queue(session):
+    return ReviewQueue(session, page_size=10)
+
+
+def test_queue_holds_flagged_sorted_by_score(session, queue):
+    w = queue.widget
+    flagged = np.flatnonzero(session.flags)
+    assert w.total == len(flagged) > 10
+    assert sorted(queue.items.tolist()) == flagged.tolist()
+    scores = session.result.scores[queue.items]
+    assert np.all(np.diff(scores) <= 0)  # most suspicious first
+    assert [r["index"] for r in w.rows] == queue.items[:10].tolist()
+    assert "Flagged by strong" in w.title and f"{w.total}" in w.title
+
+
+def test_row_content(session, queue):
+    row = queue.widget.rows[0]
+    i = row["index"]
+    ds = session.dataset
+    assert row["position"] == 0
+    assert row["preview_kind"] == "image" and row["preview"].startswith("data:image/png;base64,")
+    assert row["given"] == ds.class_names[ds.labels[i]]
+    assert row["given_code"] == ds.labels[i]
+    sug = session.results["strong"].suggested_labels[i]
+    assert row["suggested_code"] == sug
+    assert row["true"] == ds.class_names[ds.true_labels[i]]
+    by_name = {s["detector"]: s for s in row["scores"]}
+    assert set(by_name) == {"strong", "weak"}
+    assert by_name["weak"]["score"] == pytest.approx(session.results["weak"].scores[i])
+    assert by_name["strong"]["flagged"] is True
+    assert row["decision"] == ""
+    json.dumps(queue.widget.rows)  # everything crosses to the browser as plain JSON
+
+
+def test_text_previews_and_no_previews():
+    q = ReviewQueue(text_session())
+    row = q.widget.rows[0]
+    assert row["preview_kind"] == "text" and "<topic" in row["preview"]
+    q2 = ReviewQueue(digits_session(previews=False, truth=False))
+    row2 = q2.widget.rows[0]
+    assert row2["preview_kind"] == "none" and "true" not in row2
+
+
+def test_queue_from_dataset_wraps_a_session():
+    d = digits_session()
+    q = ReviewQueue(d.dataset, results=d.results)
+    assert q.widget.total == int(d.flags.sum())
+    with pytest.raises(ValueError, match="page_size"):
+        ReviewQueue(d, page_size=0)
+    with pytest.raises(TypeError, match="only apply when a Dataset"):
+        ReviewQueue(d, results=d.results)
+
+
+def test_selection_propagates_to_queue(session, queue):
+    w = queue.widget
+    chosen = [3, 50, 700, 1200]
+    session.select(chosen, source="map")
+    assert w.total == 4 and w.cursor == 0 and w.page == 0
+    assert sorted(r["index"] for r in w.rows) == chosen
+    order = [r["index"] for r in w.rows]
+    assert order == sorted(chosen, key=lambda i: -session.result.scores[i])
+    assert w.title.startswith("Selection: 4")
+    session.clear_selection()
+    assert w.total == int(session.flags.sum())
+
+
+def test_threshold_and_detector_change_refill_queue(session, queue):
+    w = queue.widget
+    session.set_threshold("top_k", 7)
+    assert w.total == 7 and "top 7" in w.title
+    session.set_detector("weak")
+    assert w.active == "weak" and w.total == 7
+    assert queue.items.tolist() == session.results["weak"].top_k(7).tolist()
+
+
+def test_key_press_decides_and_advances(session, queue):
+    w = queue.widget
+    first, second, third = queue.items[:3].tolist()
+    browser_send(w, {"type": "key", "key": "x", "ctrl": False, "meta": False})
+    assert w.cursor == 1
+    cur = session.decisions.current().set_index("index")
+    assert cur.loc[first, "action"] == "remove"
+    assert cur.loc[first, "detector"] == "strong"
+    assert cur.loc[first, "threshold"] == "default"
+    assert cur.loc[first, "score"] == pytest.approx(session.result.scores[first])
+    assert w.rows[0]["decision"] == "remove"  # the page on screen shows it
+    browser_send(w, {"type": "key", "key": "3"})
+    browser_send(w, {"type": "key", "key": "?"})
+    cur = session.decisions.current().set_index("index")
+    assert cur.loc[second, "action"] == "relabel" and cur.loc[second, "label"] == 3
+    assert cur.loc[third, "action"] == "needs_review"
+    assert w.rows[1]["decision_label"] == "3"
+    assert w.cursor == 3 and w.counts["remove"] == 1 and w.can_undo
+    browser_send(w, {"type": "key", "key": "z", "ctrl": True})  # Ctrl-Z
+    assert session.decisions.current()["index"].tolist() == sorted([first, second])
+    browser_send(w, {"type": "key", "key": "u"})
+    browser_send(w, {"type": "key", "key": "u"})
+    assert len(session.decisions.current()) == 0 and not w.can_undo
+    browser_send(w, {"type": "key", "key": "u"})
+    assert w.message == "Nothing to undo."
+
+
+def test_keep_and_suggested_keys(session, queue):
+    w = queue.widget
+    items = queue.items
+    with_sug = [p for p, i in enumerate(items[:10]) if session.result.suggested_labels[i] >= 0]
+    without = [p for p, i in enumerate(items[:10]) if session.result.suggested_labels[i] < 0]
+    browser_update(w, {"cursor": with_sug[0]})
+    assert queue.press("s")
+    i = int(items[with_sug[0]])
+    cur = session.decisions.current().set_index("index")
+    assert cur.loc[i, "label"] == session.result.suggested_labels[i]
+    if without:
+        browser_update(w, {"cursor": without[0]})
+        n = len(session.decisions.log)
+        queue.press("s")
+        assert "no suggested label" in w.message and len(session.decisions.log) == n
+    browser_update(w, {"cursor": 0})
+    queue.press("Enter")
+    assert session.decisions.current().set_index("index").loc[items[0], "action"] == "keep"
+    assert not queue.press("F5")  # not ours: left to the browser
+
+
+def test_navigation_keys_cross_pages(queue):
+    w = queue.widget
+    for _ in range(10):
+        queue.press("j")
+    assert w.cursor == 10 and w.page == 1
+    assert w.rows[0]["position"] == 10
+    queue.press("k")
+    assert w.cursor == 9 and w.page == 0
+    queue.press("PageDown")
+    assert w.cursor == 19 and w.page == 1
+    queue.press("End")
+    assert w.cursor == w.total - 1 and w.page == (w.total - 1) // 10
+    queue.press("ArrowDown")
+    assert w.cursor == w.total - 1  # clamped at the end
+    queue.press("Home")
+    assert w.cursor == 0 and w.page == 0
+
+
+def test_browser_paging_serves_only_that_page(queue):
+    w = queue.widget
+    browser_update(w, {"page": 2})
+    assert [r["position"] for r in w.rows] == list(range(20, 30))
+    assert w.cursor == 20  # the cursor moves onto the page shown
+    browser_update(w, {"cursor": 5})
+    assert w.page == 0 and w.rows[0]["position"] == 0
+    browser_update(w, {"page": 999})
+    assert w.page == (w.total - 1) // 10
+    browser_update(w, {"cursor": -4})
+    assert w.cursor == 0
+    browser_update(w, {"page_size": 25})
+    assert len(w.rows) == 25
+    browser_update(w, {"page_size": 100000})
+    assert w.page_size == 25
+
+
+def test_button_messages(session, queue):
+    w = queue.widget
+    i = int(queue.items[4])
+    browser_send(w, {"type": "decide", "action": "relabel", "label": 7, "position": 4})
+    assert session.decisions.current().set_index("index").loc[i, "label"] == 7
+    browser_send(w, {"type": "decide", "action": "relabel", "label": 42, "position": 5})
+    assert "label must lie in 0..9" in w.message
+    browser_send(w, {"type": "decide", "action": "burn", "position": 5})  # ignored
+    browser_send(w, {"type": "decide", "action": "keep", "position": 10**6})
+    assert "No row at position" in w.message
+    browser_send(w, {"nonsense": True})
+    assert len(session.decisions.current()) == 1
+
+
+def test_bulk_decide_and_undo(session, queue):
+    w = queue.widget
+    chosen = np.arange(100, 160)
+    session.select(chosen, source="map")
+    browser_send(w, {"type": "bulk", "action": "remove", "label": None})
+    assert session.decisions.counts()["remove"] == 60
+    assert session.decisions.remove_mask()[chosen].all()
+    assert all(r["decision"] == "remove" for r in w.rows)
+    assert "60 samples" in w.message
+    browser_send(w, {"type": "undo"})
+    assert session.decisions.counts()["remove"] == 0  # one step undoes all 60
+    browser_send(w, {"type": "bulk", "action": "relabel", "label": "suggested"})
+    sug = session.result.suggested_labels[chosen]
+    rel = session.decisions.relabels()
+    assert rel["index"].tolist() == chosen[sug >= 0].tolist()
+    assert rel["label"].tolist() == sug[sug >= 0].tolist()
+    session.select([], source="map")
+    session.set_threshold("top_k", 0)
+    assert queue.decide_all("keep") == 0 and w.message == "The queue is empty."
+    assert not queue.decide("keep")
+
+
+def test_hide_decided(session, queue):
+    w = queue.widget
+    browser_update(w, {"hide_decided": True})
+    total = w.total
+    first, second = queue.items[:2].tolist()
+    queue.press("x")
+    assert w.total == total - 1 and queue.current == second and w.cursor == 0
+    assert first not in queue.items
+    queue.press("u")
+    assert w.total == total and queue.current == first
+
+
+def test_select_all_links_queue_to_other_views(session, queue):
+    seen = []
+    session.on("selection", lambda s: seen.append(s.selection_source))
+    browser_send(queue.widget, {"type": "select_all"})
+    assert seen == ["queue"] and session.selection.tolist() == sorted(queue.items.tolist())
+
+
+def test_close_unsubscribes(session, queue):
+    w = queue.widget
+    total = w.total
+    queue.close()
+    session.select([1, 2])
+    assert w.total == total
+    queue.close()  # idempotent
+
+
+def test_keymap():
+    km = keymap(3)
+    assert km["x"] == "remove" and km["a"] == "keep" and km["?"] == "needs_review"
+    assert km["2"] == "relabel:2" and "3" not in km
+    assert km["ctrl+z"] == "undo" and km["j"] == "next" and km["k"] == "previous"
+    assert (
+        sum(v.startswith("relabel:") and v != "relabel:suggested" for v in keymap(50).values())
+        == 10
+    )
+
+
+def test_many_classes_relabel_by_name():
+    rng = np.random.default_rng(0)
+    names = [f"c{i}" for i in range(12)]
+    labels = np.arange(120) % 12
+    ds = Dataset(labels, class_names=names)
+    s = rng.random(120)
+    q = ReviewQueue(Session(ds, results={"d": DetectorResult("d", s, s > 0.5)}))
+    browser_send(q.widget, {"type": "decide", "action": "relabel", "label": 11, "position": 0})
+    assert q.session.decisions.relabels()["label_name"].tolist() == ["c11"]
+
+
+def test_million_flagged_serialises_one_page():
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    ds = Dataset(rng.integers(0, 10, n).astype(np.int64), class_names=[str(i) for i in range(10)])
+    scores = rng.random(n)
+    q = ReviewQueue(Session(ds, results={"d": DetectorResult("d", scores, np.ones(n, bool))}))
+    w = q.widget
+    assert w.total == n and len(w.rows) == 20
+    state = w.get_state()
+    assert len(json.dumps({k: v for k, v in state.items() if k not in ("_esm", "_css")})) < 20_000
+    browser_update(w, {"page": 40_000})
+    assert w.rows[0]["position"] == 800_000
+    assert w.rows[0]["scores"][0]["score"] == pytest.approx(np.sort(scores)[::-1][800_000])
+    q.press("x")
+    assert q.session.decisions.counts()["remove"] == 1
+
+
+def test_widget_repr_and_assets(queue):
+    assert repr(queue.widget).startswith("QueueWidget(total=")
+    assert repr(queue) == "ReviewQueue(N=1797, K=10)"
+    bundle = queue._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == queue.widget.model_id
+    state = queue.widget.get_state()
+    assert "export default" in state["_esm"] and ".wb-queue" in state["_css"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("name", ["queue.js"])
+def test_es_module_syntax(tmp_path, name):
+    # `node --check x.js` does not parse ES-module syntax on every node version: check a .mjs copy.
+    copy = tmp_path / (Path(name).stem + ".mjs")
+    copy.write_text((WIDGETS / name).read_text())
+    proc = subprocess.run(["node", "--check", str(copy)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,302 @@
+// Review queue: the browser side of workbench.ui.queue.QueueWidget (anywidget ES module).
+//
+// Shows one page of rows (`rows`, sent by Python for the current `page`), highlights the row
+// under `cursor`, and turns buttons and key presses into messages that Python turns into
+// decisions. Keys are those of the `keymap` trait; everything else is left to JupyterLab.
+
+const ACTIONS = [
+  ["keep", "Keep", "a"],
+  ["remove", "Remove", "x"],
+  ["needs_review", "Review", "?"],
+];
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function fmtScore(value) {
+  if (value === null || value === undefined) return "–";
+  const abs = Math.abs(value);
+  return abs !== 0 && (abs < 0.001 || abs >= 1e4) ? value.toExponential(2) : value.toFixed(3);
+}
+
+function keyName(event) {
+  if (event.ctrlKey || event.metaKey) return "ctrl+" + event.key.toLowerCase();
+  return event.key;
+}
+
+function isEditable(target) {
+  const tag = (target && target.tagName) || "";
+  return tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || (target && target.isContentEditable);
+}
+
+function preview(row) {
+  if (row.preview_kind === "image") {
+    return h("img", { class: "wb-q-img", src: row.preview, alt: `sample ${row.index}` });
+  }
+  if (row.preview_kind === "text") return h("div", { class: "wb-q-text", text: row.preview });
+  return h("div", { class: "wb-q-nopreview", text: "no preview" });
+}
+
+function labelPicker(model, row) {
+  const names = model.get("class_names");
+  const select = h("select", { class: "wb-q-picker", title: "Relabel to a class" });
+  select.append(h("option", { value: "", text: "Relabel to…" }));
+  names.forEach((name, code) => {
+    if (code !== row.given_code) select.append(h("option", { value: String(code), text: `${code}: ${name}` }));
+  });
+  select.addEventListener("change", () => {
+    if (select.value === "") return;
+    model.send({ type: "decide", action: "relabel", label: Number(select.value), position: row.position });
+  });
+  return select;
+}
+
+function rowView(model, row, focused) {
+  const decided = row.decision
+    ? row.decision === "relabel"
+      ? `relabel → ${row.decision_label}`
+      : row.decision.replace("_", " ")
+    : "undecided";
+  const scores = h("table", { class: "wb-q-scores" });
+  for (const s of row.scores) {
+    scores.append(
+      h(
+        "tr",
+        { class: s.flagged ? "wb-q-flagged" : "" },
+        h("td", { text: s.detector }),
+        h("td", { class: "wb-q-num", text: fmtScore(s.score) }),
+        h("td", { text: s.flagged ? "⚑" : "" }),
+      ),
+    );
+  }
+  const labels = h(
+    "div",
+    { class: "wb-q-labels" },
+    h("div", { class: "wb-q-index", text: `#${row.index}` }),
+    h("div", {}, h("span", { class: "wb-q-key", text: "given " }), h("b", { text: row.given })),
+    row.suggested && row.suggested_code !== row.given_code
+      ? h("div", {}, h("span", { class: "wb-q-key", text: "suggested " }), h("b", { text: row.suggested }))
+      : null,
+    row.true !== undefined && row.true !== ""
+      ? h("div", { class: "wb-q-truth" }, h("span", { class: "wb-q-key", text: "true " }), h("span", { text: row.true }))
+      : null,
+    h("div", { class: `wb-q-decision wb-q-${row.decision || "none"}`, text: decided }),
+  );
+  const buttons = h("div", { class: "wb-q-buttons" });
+  for (const [action, text, key] of ACTIONS) {
+    buttons.append(
+      h("button", {
+        class: `wb-q-btn wb-q-btn-${action}`,
+        title: `${text} (${key})`,
+        text,
+        onclick: (event) => {
+          event.stopPropagation();
+          model.send({ type: "decide", action, position: row.position });
+        },
+      }),
+    );
+  }
+  if (row.suggested_code >= 0 && row.suggested_code !== row.given_code) {
+    buttons.append(
+      h("button", {
+        class: "wb-q-btn wb-q-btn-relabel",
+        title: "Relabel to the suggested label (s)",
+        text: `→ ${row.suggested}`,
+        onclick: (event) => {
+          event.stopPropagation();
+          model.send({ type: "decide", action: "relabel", label: row.suggested_code, position: row.position });
+        },
+      }),
+    );
+  }
+  buttons.append(labelPicker(model, row));
+  return h(
+    "div",
+    {
+      class: `wb-q-row${focused ? " wb-q-focused" : ""}`,
+      "data-position": String(row.position),
+      onclick: () => {
+        model.set("cursor", row.position);
+        model.save_changes();
+      },
+    },
+    h("div", { class: "wb-q-pos", text: String(row.position + 1) }),
+    h("div", { class: "wb-q-preview" }, preview(row)),
+    labels,
+    scores,
+    buttons,
+  );
+}
+
+function bulkBar(model) {
+  const total = model.get("total");
+  const action = h("select", { class: "wb-q-bulk-action" });
+  for (const [value, text] of [
+    ["keep", "Keep"],
+    ["remove", "Remove"],
+    ["needs_review", "Mark for review"],
+    ["relabel:suggested", "Relabel to suggested"],
+  ]) {
+    action.append(h("option", { value, text }));
+  }
+  model.get("class_names").forEach((name, code) => action.append(h("option", { value: `relabel:${code}`, text: `Relabel to ${name}` })));
+  let armed = false;
+  const apply = h("button", { class: "wb-q-btn wb-q-bulk-apply", text: `Apply to all ${total.toLocaleString()}` });
+  apply.disabled = total === 0;
+  apply.addEventListener("click", () => {
+    if (!armed && total > 1) {
+      armed = true;
+      apply.textContent = `Confirm: ${action.selectedOptions[0].text.toLowerCase()} ${total.toLocaleString()} samples`;
+      apply.classList.add("wb-q-armed");
+      return;
+    }
+    const [verb, target] = action.value.split(":");
+    const label = target === undefined ? null : target === "suggested" ? "suggested" : Number(target);
+    model.send({ type: "bulk", action: verb, label });
+    armed = false;
+  });
+  action.addEventListener("change", () => {
+    armed = false;
+    apply.classList.remove("wb-q-armed");
+    apply.textContent = `Apply to all ${total.toLocaleString()}`;
+  });
+  return h("div", { class: "wb-q-bulk" }, h("span", { text: "Bulk: " }), action, apply);
+}
+
+function legend(model) {
+  const groups = {};
+  for (const [key, command] of Object.entries(model.get("keymap"))) {
+    const name = command.startsWith("relabel:") && command !== "relabel:suggested" ? "relabel to class" : command.replace("_", " ").replace(":", " → ");
+    (groups[name] = groups[name] || []).push(key.replace("Arrow", "").replace("ctrl+", "Ctrl-"));
+  }
+  const items = Object.entries(groups).map(([name, keys]) =>
+    h("span", { class: "wb-q-legend-item" }, h("kbd", { text: keys.length > 3 ? `${keys[0]}–${keys[keys.length - 1]}` : keys.join(" / ") }), ` ${name}`),
+  );
+  return h("div", { class: "wb-q-legend" }, ...items);
+}
+
+export default {
+  render({ model, el }) {
+    el.classList.add("wb-queue");
+    el.tabIndex = 0;
+    // JupyterLab: keys pressed inside the queue are not notebook shortcuts.
+    el.setAttribute("data-lm-suppress-shortcuts", "true");
+
+    const header = h("div", { class: "wb-q-header" });
+    const list = h("div", { class: "wb-q-list" });
+    const footer = h("div", { class: "wb-q-footer" });
+    const status = h("div", { class: "wb-q-message", role: "status" });
+    el.append(header, list, footer, status);
+
+    function drawHeader() {
+      const counts = model.get("counts") || {};
+      const hide = h("input", { type: "checkbox" });
+      hide.checked = model.get("hide_decided");
+      hide.addEventListener("change", () => {
+        model.set("hide_decided", hide.checked);
+        model.save_changes();
+      });
+      const undo = h("button", {
+        class: "wb-q-btn",
+        title: "Undo the last decision (u / Ctrl-Z)",
+        text: "↶ Undo",
+        onclick: () => model.send({ type: "undo" }),
+      });
+      undo.disabled = !model.get("can_undo");
+      const tally = Object.entries(counts)
+        .filter(([, n]) => n > 0)
+        .map(([a, n]) => `${n.toLocaleString()} ${a.replace("_", " ")}`)
+        .join(" · ");
+      header.replaceChildren(
+        h("div", { class: "wb-q-title", text: model.get("title") }),
+        h("div", { class: "wb-q-tools" }, undo, h("label", { class: "wb-q-hide" }, hide, " hide decided"), bulkBar(model)),
+        h("div", { class: "wb-q-tally", text: tally ? `Decided so far: ${tally}` : "No decisions yet." }),
+      );
+    }
+
+    function drawRows() {
+      const rows = model.get("rows") || [];
+      const cursor = model.get("cursor");
+      if (!rows.length) {
+        list.replaceChildren(h("div", { class: "wb-q-empty", text: "Nothing to review: no sample is flagged or selected." }));
+      } else {
+        list.replaceChildren(...rows.map((row) => rowView(model, row, row.position === cursor)));
+        const focused = list.querySelector(".wb-q-focused");
+        if (focused && focused.scrollIntoView) focused.scrollIntoView({ block: "nearest" });
+      }
+    }
+
+    function drawFooter() {
+      const total = model.get("total");
+      const size = model.get("page_size");
+      const page = model.get("page");
+      const pages = Math.max(1, Math.ceil(total / size));
+      const go = (p) => {
+        model.set("page", Math.min(Math.max(p, 0), pages - 1));
+        model.save_changes();
+      };
+      const prev = h("button", { class: "wb-q-btn", text: "‹ Prev", onclick: () => go(page - 1) });
+      const next = h("button", { class: "wb-q-btn", text: "Next ›", onclick: () => go(page + 1) });
+      prev.disabled = page <= 0;
+      next.disabled = page >= pages - 1;
+      const first = total ? page * size + 1 : 0;
+      const last = Math.min(total, (page + 1) * size);
+      footer.replaceChildren(
+        h("div", { class: "wb-q-pager" }, prev, h("span", { text: ` rows ${first.toLocaleString()}–${last.toLocaleString()} of ${total.toLocaleString()} ` }), next),
+        legend(model),
+      );
+    }
+
+    function drawMessage() {
+      status.textContent = model.get("message");
+    }
+
+    function onKey(event) {
+      if (isEditable(event.target) || event.altKey) return;
+      const key = keyName(event);
+      if (!(key in model.get("keymap"))) return;
+      event.preventDefault();
+      event.stopPropagation();
+      model.send({ type: "key", key: event.key, ctrl: event.ctrlKey, meta: event.metaKey });
+    }
+
+    const redrawAll = () => {
+      drawHeader();
+      drawRows();
+      drawFooter();
+    };
+    redrawAll();
+    drawMessage();
+    el.addEventListener("keydown", onKey);
+    const onClick = (event) => {
+      if (!isEditable(event.target)) el.focus({ preventScroll: true });
+    };
+    el.addEventListener("click", onClick);
+    const headerEvents = "change:title change:counts change:can_undo change:hide_decided change:total change:class_names";
+    const footerEvents = "change:total change:page change:page_size change:keymap";
+    model.on("change:rows", drawRows);
+    model.on("change:cursor", drawRows);
+    model.on(headerEvents, drawHeader);
+    model.on(footerEvents, drawFooter);
+    model.on("change:message", drawMessage);
+
+    return () => {
+      el.removeEventListener("keydown", onKey);
+      el.removeEventListener("click", onClick);
+      model.off("change:rows", drawRows);
+      model.off("change:cursor", drawRows);
+      model.off(headerEvents, drawHeader);
+      model.off(footerEvents, drawFooter);
+      model.off("change:message", drawMessage);
+    };
+  },
+};

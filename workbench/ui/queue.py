@@ -1,0 +1,422 @@
+"""The review queue: flagged (or selected) samples sorted by noise score, one page at a time,
+decided with buttons or single keys.
+
+The browser side is ``widgets/queue.js`` (an anywidget ES module). Only the rows of the page on
+screen cross to the browser, so a queue of a million flagged samples costs one page. Keys pressed
+in the browser travel as ``{"type": "key", ...}`` messages and buttons as ``decide`` / ``bulk``
+/ ``undo`` messages; the Python side turns them into ``session.decide(...)`` calls, which record
+the active detector, the threshold and each sample's noise score with the decision.
+"""
+
+from __future__ import annotations
+
+import anywidget
+import numpy as np
+import traitlets as t
+
+from ..decisions import ACTIONS
+from ._common import View, asset_path, preview_of
+
+__all__ = ["ReviewQueue", "QueueWidget", "keymap"]
+
+_SOURCE = "queue"
+
+
+def keymap(n_classes: int) -> dict[str, str]:
+    """Keys the queue answers to, mapped to commands.
+
+    Commands: ``next``, ``previous``, ``next_page``, ``previous_page``, ``first``, ``last``,
+    ``keep``, ``remove``, ``needs_review``, ``relabel:<class index>`` (digit keys, for the first
+    ten classes), ``relabel:suggested`` and ``undo``.
+    """
+    keys = {
+        "ArrowDown": "next", "j": "next", "ArrowUp": "previous", "k": "previous",
+        "PageDown": "next_page", "PageUp": "previous_page", "Home": "first", "End": "last",
+        "a": "keep", "Enter": "keep", "x": "remove", "r": "remove", "Delete": "remove",
+        "?": "needs_review", "s": "relabel:suggested", "u": "undo", "ctrl+z": "undo",
+    }  # fmt: skip
+    for c in range(min(n_classes, 10)):
+        keys[str(c)] = f"relabel:{c}"
+    return keys
+
+
+class QueueWidget(anywidget.AnyWidget):
+    """Browser state of the review queue (synced traits only; the logic lives in ReviewQueue)."""
+
+    _esm = asset_path("queue.js")
+    _css = asset_path("queue.css")
+
+    # --- what the queue holds
+    title = t.Unicode("").tag(sync=True)
+    total = t.Int(0).tag(sync=True)
+    class_names = t.List(t.Unicode()).tag(sync=True)
+    detectors = t.List(t.Unicode()).tag(sync=True)
+    active = t.Unicode("").tag(sync=True)
+    has_truth = t.Bool(False).tag(sync=True)
+    # --- paging: only ``rows`` (the page on screen) ever crosses to the browser
+    page = t.Int(0).tag(sync=True)
+    page_size = t.Int(20).tag(sync=True)
+    cursor = t.Int(0).tag(sync=True)
+    rows = t.List(t.Dict()).tag(sync=True)
+    # --- review state
+    hide_decided = t.Bool(False).tag(sync=True)
+    can_undo = t.Bool(False).tag(sync=True)
+    counts = t.Dict().tag(sync=True)
+    keymap = t.Dict().tag(sync=True)
+    message = t.Unicode("").tag(sync=True)
+
+    def __repr__(self) -> str:
+        return f"QueueWidget(total={self.total}, page={self.page}, cursor={self.cursor})"
+
+
+class ReviewQueue(View):
+    """Review flagged samples one by one: keep, remove, relabel or mark for review.
+
+    The queue holds the current selection when there is one, else the samples the active
+    detector flags at the current threshold, most suspicious first (noise score, higher = more
+    likely mislabeled). Each row shows the preview, the given and suggested labels, every
+    detector's score and the current decision.
+
+    Keys (click the queue first): ↓/j next, ↑/k previous, a/Enter keep, x/r/Delete remove,
+    ? needs review, 0-9 relabel to that class, s relabel to the suggested label, u/Ctrl-Z undo.
+
+    Parameters
+    ----------
+    session_or_dataset : Session or Dataset
+    page_size : int, default=20
+        Rows per page sent to the browser.
+    hide_decided : bool, default=False
+        Leave decided samples out of the queue.
+    **session_options
+        Passed to :class:`workbench.session.Session` when a Dataset is given.
+    """
+
+    def __init__(
+        self,
+        session_or_dataset,
+        *,
+        page_size: int = 20,
+        hide_decided: bool = False,
+        **session_options,
+    ):
+        if (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= 500
+        ):
+            raise ValueError(f"page_size must be an int 1..500, found {page_size!r}.")
+        super().__init__(session_or_dataset, **session_options)
+        self._page_size, self._hide_decided = page_size, bool(hide_decided)
+        self._items = np.empty(0, dtype=np.int64)
+        self._syncing = False
+
+    # --- building ------------------------------------------------------------------------------
+    def _build(self):
+        s = self.session
+        w = QueueWidget(
+            class_names=list(s.dataset.class_names),
+            detectors=list(s.results),
+            has_truth=s.dataset.has_truth,
+            page_size=self._page_size,
+            hide_decided=self._hide_decided,
+            keymap=keymap(s.dataset.n_classes),
+        )
+        self._widget = w  # the handlers below read it
+        w.on_msg(self._on_msg)
+        w.observe(self._on_cursor, names="cursor")
+        w.observe(self._on_page, names="page")
+        w.observe(self._on_hide_decided, names="hide_decided")
+        w.observe(self._on_page_size, names="page_size")
+        self._subscribe("selection", lambda _: self.refresh())
+        self._subscribe("flags", lambda _: self.refresh())
+        self._subscribe("decisions", lambda _: self._on_decisions())
+        self.refresh()
+        return w
+
+    # --- contents ------------------------------------------------------------------------------
+    @property
+    def items(self) -> np.ndarray:
+        """Sample indices in queue order (most suspicious first)."""
+        _ = self.widget
+        return self._items.copy()
+
+    @property
+    def current(self) -> int | None:
+        """The sample index under the cursor, None when the queue is empty."""
+        w = self.widget
+        return int(self._items[w.cursor]) if len(self._items) else None
+
+    def _compute_items(self) -> np.ndarray:
+        s = self.session
+        pool = s.selection if s.selection.size else np.flatnonzero(s.flags)
+        if self._widget.hide_decided and pool.size:
+            pool = pool[s.decisions.actions()[pool] == ""]
+        order = np.argsort(-s.result.scores[pool], kind="stable")
+        return pool[order].astype(np.int64)
+
+    def refresh(self, *, keep_cursor: bool = False) -> None:
+        """Recompute the queue from the session (selection or flags) and redraw the page."""
+        w = self._widget
+        if w is None:
+            return
+        s = self.session
+        self._items = self._compute_items()
+        n = len(self._items)
+        if s.selection.size:
+            title = f"Selection: {n:,} sample(s), sorted by {s.active} score"
+        else:
+            mode, value = s.threshold
+            rule = {
+                "default": "default rule",
+                "score": f"score ≥ {value:g}" if value is not None else "score",
+                "top_k": f"top {value}",
+                "estimated": "estimated number of errors",
+            }
+            title = f"Flagged by {s.active} ({rule[mode]}): {n:,} sample(s)"
+        if w.hide_decided:
+            title += ", undecided only"
+        cursor = min(w.cursor, max(n - 1, 0)) if keep_cursor else 0
+        with w.hold_sync():
+            self._syncing = True
+            try:
+                w.title, w.total, w.active = title, n, s.active
+                w.detectors = list(s.results)
+                w.cursor = cursor
+                w.page = cursor // w.page_size
+            finally:
+                self._syncing = False
+            self._send_page()
+            self._send_state()
+
+    def rows(self, start: int, stop: int) -> list[dict]:
+        """The queue rows at positions ``start..stop-1`` as sent to the browser."""
+        s, ds = self.session, self.session.dataset
+        names = ds.class_names
+        idx = self._items[max(start, 0) : max(stop, 0)]
+        actions = s.decisions.actions()
+        relabel = s.decisions.relabels().set_index("index")["label_name"]
+        suggested = self._suggested(idx)
+        out = []
+        for offset, i in enumerate(idx.tolist()):
+            preview = preview_of(ds, i, size=72)
+            kind = (
+                "none"
+                if preview is None
+                else "image"
+                if preview.startswith("data:image/")
+                else "text"
+            )
+            scores = []
+            for name, res in s.results.items():
+                v = float(res.scores[i])
+                flagged = bool(s.flags[i] if name == s.active else res.flags[i])
+                scores.append(
+                    {"detector": name, "score": v if np.isfinite(v) else None, "flagged": flagged}
+                )
+            sug = int(suggested[offset])
+            row = {
+                "position": start + offset, "index": i, "preview": preview or "",
+                "preview_kind": kind, "given": names[ds.labels[i]],
+                "given_code": int(ds.labels[i]),
+                "suggested": names[sug] if sug >= 0 else "", "suggested_code": sug,
+                "scores": scores, "decision": actions[i],
+                "decision_label": str(relabel.get(i, "")) if actions[i] == "relabel" else "",
+            }  # fmt: skip
+            if ds.has_truth:
+                tl = int(ds.true_labels[i])
+                row["true"] = names[tl] if tl >= 0 else ""
+            out.append(row)
+        return out
+
+    def _suggested(self, idx: np.ndarray) -> np.ndarray:
+        """Suggested label per index: the active detector's, else the first detector's that has
+        one; -1 where none does."""
+        out = np.full(len(idx), -1, dtype=np.int64)
+        ordered = [self.session.result] + [
+            r for n, r in self.session.results.items() if n != self.session.active
+        ]
+        for res in ordered:
+            if res.suggested_labels is not None:
+                fill = out < 0
+                out[fill] = res.suggested_labels[idx[fill]]
+        return out
+
+    def _send_page(self) -> None:
+        w = self._widget
+        start = w.page * w.page_size
+        w.rows = self.rows(start, start + w.page_size)
+
+    def _send_state(self) -> None:
+        w, log = self._widget, self.session.decisions
+        w.can_undo = log.can_undo
+        w.counts = log.counts()
+
+    # --- trait changes from the browser ------------------------------------------------------
+    def _on_cursor(self, change) -> None:
+        if self._syncing:
+            return
+        w, n = self._widget, len(self._items)
+        cursor = min(max(change["new"], 0), max(n - 1, 0))
+        if cursor != change["new"]:
+            w.cursor = cursor
+            return
+        if cursor // w.page_size != w.page:
+            w.page = cursor // w.page_size
+
+    def _on_page(self, change) -> None:
+        if self._syncing:
+            return
+        w = self._widget
+        last = max((len(self._items) - 1) // w.page_size, 0)
+        page = min(max(change["new"], 0), last)
+        if page != change["new"]:
+            w.page = page
+            return
+        if w.cursor // w.page_size != page:  # paging moves the cursor onto the page shown
+            self._syncing = True
+            try:
+                w.cursor = min(page * w.page_size, max(len(self._items) - 1, 0))
+            finally:
+                self._syncing = False
+        self._send_page()
+
+    def _on_page_size(self, change) -> None:
+        if not 1 <= change["new"] <= 500:
+            self._widget.page_size = change["old"]
+            return
+        self.refresh(keep_cursor=True)
+
+    def _on_hide_decided(self, change) -> None:
+        self.refresh(keep_cursor=True)
+
+    def _on_decisions(self) -> None:
+        if self._widget.hide_decided:
+            self.refresh(keep_cursor=True)
+        else:
+            self._send_page()
+            self._send_state()
+
+    # --- commands ------------------------------------------------------------------------------
+    def move(self, step: int) -> None:
+        """Move the cursor by ``step`` rows (clamped to the queue)."""
+        w = self.widget
+        w.cursor = min(max(w.cursor + step, 0), max(len(self._items) - 1, 0))
+
+    def decide(
+        self, action: str, *, label=None, position: int | None = None, advance: bool = True
+    ) -> bool:
+        """Decide the sample at ``position`` (default: the cursor) and move to the next one.
+
+        ``label`` is a class index or name for ``"relabel"``, or ``"suggested"``. Returns
+        whether a decision was recorded.
+        """
+        w = self.widget
+        pos = w.cursor if position is None else int(position)
+        if not 0 <= pos < len(self._items):
+            w.message = (
+                "The queue is empty." if not len(self._items) else (f"No row at position {pos}.")
+            )
+            return False
+        i = int(self._items[pos])
+        if action == "relabel" and label == "suggested":
+            label = int(self._suggested(np.array([i]))[0])
+            if label < 0:
+                w.message = f"Sample {i} has no suggested label."
+                return False
+        if not self._record([i], action, label):
+            return False
+        if advance and not w.hide_decided:
+            self.move(+1)
+        return True
+
+    def decide_all(self, action: str, *, label=None) -> int:
+        """Decide every sample in the queue (the selection, or every flagged sample) in one
+        undoable step; ``label="suggested"`` relabels each to its own suggestion."""
+        items = self.items
+        if not len(items):
+            self.widget.message = "The queue is empty."
+            return 0
+        if action == "relabel" and label == "suggested":
+            sug = self._suggested(items)
+            items, label = items[sug >= 0], sug[sug >= 0]
+            if not len(items):
+                self.widget.message = "No sample in the queue has a suggested label."
+                return 0
+        return len(items) if self._record(items, action, label) else 0
+
+    def undo(self) -> bool:
+        """Undo the last decision step (a bulk decision is one step)."""
+        if not self.session.decisions.can_undo:
+            self.widget.message = "Nothing to undo."
+            return False
+        self.session.decisions.undo()
+        self.widget.message = "Undone."
+        return True
+
+    def _record(self, indices, action: str, label) -> bool:
+        w = self._widget
+        try:
+            n = self.session.decide(indices, action, label=label)
+        except (ValueError, TypeError) as exc:
+            w.message = str(exc)
+            return False
+        except OSError as exc:  # autosave failed; the decision is kept in memory
+            w.message = str(exc)
+            return True
+        what = action.replace("_", " ")
+        if action == "relabel":
+            names = self.session.dataset.class_names
+            what += " to " + (names[int(label)] if np.ndim(label) == 0 else "suggested labels")
+        w.message = (
+            f"{what.capitalize()}: sample {int(indices[0])}."
+            if n == 1
+            else f"{what.capitalize()}: {n:,} samples."
+        )
+        return True
+
+    def press(self, key: str) -> bool:
+        """Act on one key as the browser would send it; returns whether the key is bound."""
+        command = self.widget.keymap.get(key)
+        if command is None:
+            return False
+        moves = {
+            "next": 1,
+            "previous": -1,
+            "next_page": self.widget.page_size,
+            "previous_page": -self.widget.page_size,
+            "first": -len(self._items),
+            "last": len(self._items),
+        }
+        if command in moves:
+            self.move(moves[command])
+        elif command == "undo":
+            self.undo()
+        elif command.startswith("relabel:"):
+            target = command.split(":", 1)[1]
+            self.decide("relabel", label=target if target == "suggested" else int(target))
+        else:
+            self.decide(command)
+        return True
+
+    def _on_msg(self, widget, content, buffers) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "key":
+            key = str(content.get("key", ""))
+            if content.get("ctrl") or content.get("meta"):
+                key = "ctrl+" + key.lower()
+            self.press(key)
+        elif kind == "decide" and content.get("action") in ACTIONS:
+            self.decide(
+                content["action"],
+                label=content.get("label"),
+                position=content.get("position"),
+                advance=content.get("advance", True),
+            )
+        elif kind == "bulk" and content.get("action") in ACTIONS:
+            self.decide_all(content["action"], label=content.get("label"))
+        elif kind == "undo":
+            self.undo()
+        elif kind == "select_all":
+            self.session.select(self._items, source=_SOURCE)
