@@ -327,8 +327,11 @@ class AuditResult:
                 json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8"
             )
             (tmp / "report.html").write_text(render_report(self, top=top), encoding="utf-8")
+            mask = _umask()
             for name in OUTPUT_FILES:
+                os.chmod(tmp / name, 0o666 & ~mask)  # temp files are private; outputs are not
                 _fsync(tmp / name)
+            os.chmod(tmp, 0o777 & ~mask)
             if not out.exists():
                 os.rename(tmp, out)
             else:
@@ -386,6 +389,12 @@ def _make_parents(folder: Path) -> list[Path]:
     for p in missing:
         p.mkdir()
     return missing
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync(path: Path) -> None:

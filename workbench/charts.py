@@ -31,11 +31,11 @@ def heatmap_svg(
     """
     m = np.asarray(m, dtype=np.float64)
     k = m.shape[0]
-    cell = int(np.clip(440 // max(k, 1), 10, 44))
+    cell = int(np.clip(320 // max(k, 1), 10, 32))
     labels = [shorten(str(s)) for s in labels]
     lab_w = 8 + 7 * max(len(s) for s in labels)
     left, top = 26 + lab_w, 30 + lab_w
-    width, height = left + k * cell + 10, top + k * cell + 10
+    width, height = left + k * cell + 10 + lab_w // 2, top + k * cell + 10
     finite = np.isfinite(m)
     off = ~np.eye(k, dtype=bool) if diagonal else np.ones((k, k), dtype=bool)
     off_max = float(m[off & finite].max()) if (off & finite).any() else 0.0

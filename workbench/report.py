@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import tempfile
 from datetime import datetime, timezone
 from importlib import resources
@@ -29,14 +30,12 @@ MAX_MATRIX_CLASSES = 40
 
 #: Papers behind the parts of the audit that are not detectors (detectors carry their own).
 REFERENCES = {
-    "confident_learning": "Northcutt, Jiang, Chuang. Confident Learning: Estimating Uncertainty "
-    "in Dataset Labels. Journal of Artificial Intelligence Research (JAIR), 2021.",
-    "label_quality": "Kuan, Mueller. Model-Agnostic Label Quality Scoring to Detect Real-World "
-    "Label Errors. ICML DataPerf Workshop, 2022.",
-    "transition": "Patrini et al. Making Deep Neural Networks Robust to Label Noise: a Loss "
-    "Correction Approach. CVPR 2017.",
-    "test_set_errors": "Northcutt, Athalye, Mueller. Pervasive Label Errors in Test Sets "
-    "Destabilize Machine Learning Benchmarks. NeurIPS 2021 Datasets and Benchmarks.",
+    "confident_learning": "Northcutt, Jiang, Chuang - Confident Learning: Estimating Uncertainty "
+    "in Dataset Labels (JAIR 2021)",
+    "transition": "Patrini et al. - Making Deep Neural Networks Robust to Label Noise: a Loss "
+    "Correction Approach (CVPR 2017)",
+    "test_set_errors": "Northcutt, Athalye, Mueller - Pervasive Label Errors in Test Sets "
+    "Destabilize Machine Learning Benchmarks (NeurIPS 2021)",
 }
 
 
@@ -338,7 +337,8 @@ def _map_section(r, max_points: int) -> str:
     how = r.computed.get("coords", "coords given with the dataset")
     return (
         '<section id="map"><h2>Map</h2>'
-        f'<p class="note">{escape(sub)} Position: {escape(how)}. Hover a point for the sample.</p>'
+        f'<p class="note">{escape(sub)} Position: {escape(how)} (the two axes have no units; nearby '
+        "points have similar inputs). Hover a point for the sample.</p>"
         '<div class="controls"><label>colour by <select id="wb-map-mode">'
         '<option value="flagged" selected>flagged</option><option value="score">score</option>'
         '<option value="label">given label</option></select></label>'
@@ -408,17 +408,12 @@ def _overlap_table(r) -> str:
     union = sizes[:, None] + sizes[None, :] - inter
     jac = np.divide(inter, union, out=np.full(inter.shape, np.nan), where=union > 0)
     svg = heatmap_svg(
-        jac,
-        names,
-        row_title="detector",
-        col_title="detector",
-        fmt=".2f",
-        probabilities=True,
-        diagonal=False,
+        jac, names, row_title="detector", col_title="detector", fmt=".2f", probabilities=True
     )
     return (
         "<h3>Agreement between detectors</h3><figure><figcaption>Jaccard overlap of the flagged "
-        "sets: |A ∩ B| / |A ∪ B| (1 = the same samples, 0 = none in common).</figcaption>"
+        "sets: |A ∩ B| / |A ∪ B| (1 = the same samples, 0 = none in common; empty cells are 0). "
+        "The diagonal is 1 by definition.</figcaption>"
         f"{svg}</figure>"
     )
 
@@ -446,7 +441,7 @@ def _samples_section(r, top: int) -> str:
     flag_cols = [f"{n}_flag" for n in r.results]
     for _, row in shown.iterrows():
         i = int(row["index"])
-        preview = preview_html(ds.previews[i]) if ds.previews is not None else "—"
+        preview = preview_html(ds.previews[i], size=44) if ds.previews is not None else "—"
         sug = row["suggested_label_name"] or "—"
         cells = [
             f'<td class="num">{int(row["rank"])}</td>',
@@ -479,20 +474,28 @@ def _samples_section(r, top: int) -> str:
 
 
 def _references_section(r) -> str:
-    refs = []
+    used: dict[str, list[str]] = {}
     if r.matrices or r.estimated_num_errors is not None:
-        refs.append(REFERENCES["confident_learning"])
-        refs.append(REFERENCES["transition"])
+        used[REFERENCES["confident_learning"]] = ["matrices", "estimated number of errors"]
+    if "estimated_transition" in r.matrices:
+        used[REFERENCES["transition"]] = ["estimated transition matrix"]
     for name in r.results:
-        ref = _detector_attr(name, "reference")
-        if ref:
-            refs.append(ref)
-    refs.append(REFERENCES["test_set_errors"])
-    refs = list(dict.fromkeys(refs))
-    items = "".join(f"<li>{escape(ref)}</li>" for ref in refs)
+        for ref in _detector_attr(name, "reference").split(";"):
+            if ref.strip():
+                used.setdefault(ref.strip(), []).append(name)
+    used.setdefault(REFERENCES["test_set_errors"], []).append("how label errors are verified")
+    merged: dict[str, tuple[str, list[str]]] = {}  # the same paper cited in different words
+    for ref, who in used.items():
+        key = " ".join(re.findall(r"[a-z0-9]+", ref.lower())[:5])
+        text, names = merged.setdefault(key, (ref, []))
+        names.extend(w for w in who if w not in names)
+    items = "".join(
+        f'<li>{escape(text)} <span class="used">({escape(", ".join(who))})</span></li>'
+        for text, who in merged.values()
+    )
     return (
         '<section id="references"><h2>References</h2>'
-        '<p class="note">The methods behind this report.</p>'
+        '<p class="note">The methods behind this report, and where each is used.</p>'
         f'<ol class="refs">{items}</ol></section>'
     )
 
