@@ -162,13 +162,14 @@ function bulkBar(model) {
     const [verb, target] = action.value.split(":");
     const label = target === undefined ? null : target === "suggested" ? "suggested" : Number(target);
     model.send({ type: "bulk", action: verb, label });
-    armed = false;
+    disarm();
   });
-  action.addEventListener("change", () => {
+  function disarm() {
     armed = false;
     apply.classList.remove("wb-q-armed");
     apply.textContent = `Apply to all ${total.toLocaleString()}`;
-  });
+  }
+  action.addEventListener("change", disarm);
   return h("div", { class: "wb-q-bulk" }, h("span", { text: "Bulk: " }), action, apply);
 }
 

@@ -1,0 +1,235 @@
+"""The decisions view: the review log (latest first), counts per action, export to CSV / JSON /
+Parquet next to the notebook, and import + merge of someone else's decisions with every
+conflict shown.
+"""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..decisions import ACTIONS, MERGE_POLICIES
+from ._common import View
+
+__all__ = ["DecisionsView"]
+
+_FORMATS = {"csv": ".csv", "json": ".json", "parquet": ".parquet"}
+_LOG_COLUMNS = [
+    "time",
+    "user",
+    "index",
+    "action",
+    "label_name",
+    "detector",
+    "threshold",
+    "score",
+    "note",
+]
+
+
+def _table(df: pd.DataFrame, *, empty: str) -> str:
+    """A small escaped HTML table (no pandas styling, no index)."""
+    if df.empty:
+        return f'<div class="wb-dv-empty" style="color:#666">{html.escape(empty)}</div>'
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for v in row:
+            if isinstance(v, float):
+                text = "" if v != v else f"{v:.4g}"
+            else:
+                text = str(v)
+            cells.append(f"<td>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        '<table class="wb-dv-table" style="border-collapse:collapse;font-size:12px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+class DecisionsView(View):
+    """The decision log with counts, export buttons and import + merge.
+
+    Parameters
+    ----------
+    session_or_dataset : Session or Dataset
+    export_stem : str or path, default="decisions"
+        Exports go to ``<export_stem>.csv`` / ``.json`` / ``.parquet``; a relative stem lands
+        next to the notebook (the kernel's working folder).
+    rows : int, default=50
+        How many of the latest decisions the table shows.
+    **session_options
+        Passed to :class:`workbench.session.Session` when a Dataset is given.
+    """
+
+    def __init__(
+        self, session_or_dataset, *, export_stem="decisions", rows: int = 50, **session_options
+    ):
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ValueError(f"rows must be a positive int, found {rows!r}.")
+        super().__init__(session_or_dataset, **session_options)
+        self._stem, self._rows = str(export_stem), rows
+        self.last_report = None
+
+    def _build(self):
+        import ipywidgets as w
+
+        self.counts_html = w.HTML()
+        self.log_html = w.HTML(layout=w.Layout(max_height="360px", overflow="auto"))
+        self.rows_input = w.Dropdown(
+            options=[20, 50, 200, 1000],
+            value=min([20, 50, 200, 1000], key=lambda v: abs(v - self._rows)),
+            description="Show latest",
+            layout=w.Layout(width="180px"),
+        )
+        self.undo_button = w.Button(
+            description="Undo", icon="undo", tooltip="Undo the last decision step"
+        )
+        self.stem_input = w.Text(
+            value=self._stem, description="Export to", layout=w.Layout(width="340px")
+        )
+        self.export_buttons = {
+            fmt: w.Button(description=fmt.upper(), tooltip=f"Write {suffix} atomically")
+            for fmt, suffix in _FORMATS.items()
+        }
+        self.status = w.HTML()
+        self.import_path = w.Text(
+            placeholder="path/to/their_decisions.json",
+            description="Merge from",
+            layout=w.Layout(width="340px"),
+        )
+        self.upload = w.FileUpload(
+            accept=".json,.csv,.parquet", multiple=False, description="Upload…"
+        )
+        self.policy = w.Dropdown(
+            options=list(MERGE_POLICIES),
+            value="keep_mine",
+            description="Conflicts",
+            layout=w.Layout(width="220px"),
+        )
+        self.merge_button = w.Button(description="Merge", icon="code-fork")
+        self.report_html = w.HTML(layout=w.Layout(max_height="300px", overflow="auto"))
+
+        self.undo_button.on_click(lambda _: self._undo())
+        for fmt, button in self.export_buttons.items():
+            button.on_click(lambda _, fmt=fmt: self._export_clicked(fmt))
+        self.merge_button.on_click(lambda _: self._merge_clicked())
+        self.upload.observe(self._on_upload, names="value")
+        self.rows_input.observe(lambda _: self.refresh(), names="value")
+        self._subscribe("decisions", lambda _: self.refresh())
+
+        box = w.VBox([
+            w.HTML("<b>Decisions</b>"),
+            self.counts_html,
+            w.HBox([self.rows_input, self.undo_button]),
+            self.log_html,
+            w.HBox([self.stem_input, *self.export_buttons.values()]),
+            w.HBox([self.import_path, self.upload, self.policy, self.merge_button]),
+            self.status,
+            self.report_html,
+        ])  # fmt: skip
+        self._widget = box
+        self.refresh()
+        return box
+
+    # --- display -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Redraw counts and the latest decisions from the session's log."""
+        if self._widget is None:
+            return
+        log = self.session.decisions
+        counts = log.counts()
+        undecided = self.session.dataset.n_samples - sum(counts.values())
+        parts = [f"<b>{counts[a]:,}</b> {a.replace('_', ' ')}" for a in ACTIONS]
+        parts.append(f"<b>{undecided:,}</b> undecided")
+        where = f" · autosaved to <code>{html.escape(str(log.path))}</code>" if log.path else ""
+        self.counts_html.value = " · ".join(parts) + where
+        tail = log.tail(self.rows_input.value)
+        self.log_html.value = _table(tail[_LOG_COLUMNS], empty="No decisions yet.")
+        self.undo_button.disabled = not log.can_undo
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        colour = "#b3261e" if error else "#1b5e20"
+        self.status.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
+
+    # --- actions -------------------------------------------------------------------------------
+    def export(self, fmt: str, path=None) -> Path:
+        """Write the decisions as ``fmt`` ("csv", "json", "parquet") to ``path`` (default:
+        the export stem plus the format's suffix); returns the absolute path written."""
+        if fmt not in _FORMATS:
+            raise ValueError(f"fmt must be one of {sorted(_FORMATS)}, found {fmt!r}.")
+        _ = self.widget
+        if path is None:
+            stem = self.stem_input.value.strip() or "decisions"
+            for suffix in _FORMATS.values():
+                stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+            path = Path(stem + _FORMATS[fmt])
+        written = getattr(self.session.decisions, f"to_{fmt}")(Path(path).expanduser())
+        return written.resolve()
+
+    def merge(self, source, *, policy: str | None = None):
+        """Merge decisions from a path or DecisionLog; shows and returns the MergeReport."""
+        _ = self.widget
+        report = self.session.decisions.merge(source, policy=policy or self.policy.value)
+        self.last_report = report
+        conflicts = report.conflicts
+        self.report_html.value = (
+            f"<div>{html.escape(report.summary())}</div>"
+            + _table(conflicts.head(200), empty="No conflicts.")
+            + (
+                f"<div>… and {len(conflicts) - 200:,} more conflicts (see "
+                "<code>last_report.conflicts</code>).</div>"
+                if len(conflicts) > 200
+                else ""
+            )
+        )
+        return report
+
+    def _undo(self) -> None:
+        if self.session.decisions.undo():
+            self._say("Undone.")
+
+    def _export_clicked(self, fmt: str) -> None:
+        try:
+            path = self.export(fmt)
+        except (OSError, ValueError) as exc:
+            self._say(f"Export failed, nothing was overwritten: {exc}", error=True)
+            return
+        self._say(f"Wrote {len(self.session.decisions):,} decisions to {path}")
+
+    def _merge_clicked(self) -> None:
+        text = self.import_path.value.strip()
+        if not text:
+            self._say("Type the path of a decisions file to merge, or upload one.", error=True)
+            return
+        self._merge_reporting(Path(text).expanduser(), text)
+
+    def _merge_reporting(self, source, name: str) -> None:
+        try:
+            report = self.merge(source)
+        except (OSError, ValueError, TypeError) as exc:
+            self._say(f"Nothing merged: {exc}", error=True)
+            return
+        self._say(f"Merged {name}: {report.summary()}")
+
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0]
+        name = str(item["name"])
+        suffix = Path(name).suffix.lower()
+        try:
+            if suffix not in (".json", ".csv", ".parquet"):
+                self._say(f"{name}: upload a .json, .csv or .parquet decisions file.", error=True)
+                return
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"upload{suffix}"
+                path.write_bytes(bytes(item["content"]))
+                self._merge_reporting(path, name)
+        finally:
+            self.upload.value = ()  # the same file can be uploaded again
