@@ -1,5 +1,5 @@
 /* Interactive 2-D map of the static audit report: a canvas drawn from data embedded in the page.
-   No network and no libraries: the points come from <script id="wb-map-data"> as base64 arrays. */
+   No network and no libraries: the points come from the JSON block "wb-map-data" as base64 arrays. */
 (function () {
   "use strict";
   var holder = document.getElementById("wb-map-data");

@@ -1,0 +1,258 @@
+"""The static HTML report: sections, self-contained (no network), well-formed charts, atomic."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from _audit_data import probs_dataset
+
+import workbench.report as report_mod
+from workbench.audit import audit
+from workbench.charts import heatmap_svg, pr_curves_svg
+from workbench.dataset import Dataset
+from workbench.report import render_report, write_report
+
+_MAP_DATA = re.compile(r'<script type="application/json" id="wb-map-data">(.*?)</script>', re.S)
+SECTIONS = ("summary", "matrices", "map", "detectors", "samples", "references")
+
+
+class _Collector(HTMLParser):
+    """Collects tags, ids, attribute URLs and checks that non-void tags are balanced."""
+
+    VOID = {"meta", "img", "br", "input", "link", "hr", "rect", "line", "polyline", "path"}
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.urls, self.scripts, self.stack, self.errors = set(), [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        for key in ("src", "href"):
+            if key in a:
+                self.urls.append(a[key])
+        if tag == "script":
+            self.scripts.append(a)
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+
+def parse(html: str) -> _Collector:
+    c = _Collector()
+    c.feed(html)
+    c.close()
+    return c
+
+
+@pytest.fixture(scope="module")
+def full_result():
+    ds = probs_dataset(n=400, k=4, previews=True, coords=True)
+    return audit(ds, compute_missing=False, progress=False)
+
+
+@pytest.fixture(scope="module")
+def full_html(full_result):
+    return render_report(full_result, top=12)
+
+
+def test_report_has_every_section_and_is_self_contained(full_html):
+    c = parse(full_html)
+    assert c.errors == [] and c.stack == []
+    assert set(SECTIONS) <= c.ids
+    assert {"wb-map", "wb-map-data", "wb-map-mode", "wb-map-detector"} <= c.ids
+    # nothing is fetched: every src/href is an in-page anchor or a data URL, no external script
+    assert all(u.startswith(("#", "data:image/png;base64,")) for u in c.urls)
+    assert all("src" not in s for s in c.scripts)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", full_html)
+    assert "<link" not in full_html and "@import" not in full_html
+
+
+def test_summary_says_sizes_estimate_and_which_detectors_could_not_run(full_result, full_html):
+    r = full_result
+    assert f"{r.dataset.n_samples:,}" in full_html
+    assert f"{r.estimated_num_errors:,}" in full_html and "estimated label errors" in full_html
+    assert "Detectors that could not run" in full_html
+    for name, why in r.unavailable.items():
+        assert f"<td>{name}</td>" in full_html
+        assert why.split(":")[0] in full_html
+    for name in r.results:
+        assert name in full_html
+
+
+def test_matrices_are_labelled_heatmaps_with_their_orientation(full_html):
+    assert "Confusion matrix" in full_html and "True noise transition matrix" in full_html
+    assert "P(given label = j | true label = i)" in full_html
+    assert "Rows: true label; columns: given label." in full_html
+    assert "Rows: given label; columns: predicted label." in full_html
+    svgs = re.findall(r"<svg .*?</svg>", full_html, flags=re.S)
+    assert len(svgs) >= 5  # 3 matrices, PR curves, detector agreement
+    for svg in svgs:
+        ET.fromstring(svg)  # well-formed XML
+    assert "true label (i) →" in full_html and "given label (j) →" in full_html
+    assert "class 3" in full_html
+
+
+def test_map_payload_decodes_to_the_coordinates_and_flags(full_result, full_html):
+    r = full_result
+    data = json.loads(_MAP_DATA.search(full_html).group(1))
+    x = np.frombuffer(base64.b64decode(data["x"]), dtype=np.float32)
+    np.testing.assert_allclose(x, r.dataset.coords[:, 0], rtol=1e-6)
+    idx = np.frombuffer(base64.b64decode(data["index"]), dtype=np.int32)
+    np.testing.assert_array_equal(idx, np.arange(r.dataset.n_samples))
+    flags = np.frombuffer(base64.b64decode(data["detectors"][r.primary]["flags"]), np.uint8)
+    np.testing.assert_array_equal(flags.astype(bool), r.results[r.primary].flags)
+    pct = np.frombuffer(base64.b64decode(data["detectors"][r.primary]["pct"]), np.uint8)
+    order = np.argsort(r.results[r.primary].scores)
+    assert (np.diff(pct[order].astype(int)) >= 0).all()  # percentile follows the score
+    assert data["class_names"] == r.dataset.class_names
+    assert f"All {r.dataset.n_samples:,} samples." in full_html
+
+
+def test_map_subsamples_above_max_points_and_says_so(full_result):
+    r = full_result
+    html = render_report(r, top=0, max_points=100)
+    data = json.loads(_MAP_DATA.search(html).group(1))
+    idx = np.frombuffer(base64.b64decode(data["index"]), dtype=np.int32)
+    assert len(idx) == 100 and len(np.unique(idx)) == 100
+    n_flag = r.results[r.primary].n_flagged
+    assert f"Showing 100 of {r.dataset.n_samples:,} samples" in html
+    flagged_shown = np.isin(np.flatnonzero(r.results[r.primary].flags), idx).sum()
+    assert flagged_shown >= min(n_flag, 50)  # flagged samples first, up to half the points
+    again = render_report(r, top=0, max_points=100)
+    assert again.split('id="map"')[1] == html.split('id="map"')[1]  # seeded subsample
+
+
+def test_detector_table_and_pr_curves_with_truth(full_result, full_html):
+    assert "Precision-recall curves" in full_html
+    assert "recall: share of the true label errors that are flagged" in full_html
+    for name in full_result.results:
+        assert f"<title>{name}</title></polyline>" in full_html
+
+
+def test_without_truth_the_comparison_says_why(tmp_path):
+    r = audit(probs_dataset(n=150, truth=False), compute_missing=False, progress=False)
+    html = render_report(r)
+    assert "Precision and recall need true labels" in html
+    assert "Precision-recall curves" not in html
+    assert "No map" in html  # no coords and nothing computed
+    assert "True noise transition matrix" not in html
+
+
+def test_top_flagged_samples_show_previews_labels_and_scores(full_result, full_html):
+    r = full_result
+    section = full_html.split('id="samples"')[1].split("</section>")[0]
+    imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', section)
+    assert len(imgs) == min(12, r.results[r.primary].n_flagged)
+    assert base64.b64decode(imgs[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    first = r.flagged_frame().iloc[0]
+    assert f'<td class="num">{int(first["index"])}</td>' in section
+    assert "suggested label" in section and "true label" in section
+    assert 'class="mismatch"' in section  # some shown samples have a true label != given
+
+
+def test_text_previews_are_escaped():
+    ds = probs_dataset(n=60, k=3)
+    texts = [f"<script>alert({i})</script> sample {i}" for i in range(60)]
+    ds = ds.with_signals(previews=texts, class_names=["<b>a</b>", "b&c", "c"])
+    r = audit(ds, compute_missing=False, progress=False)
+    html = render_report(r)
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html
+    assert "<b>a</b>" not in html and "&lt;b&gt;a&lt;/b&gt;" in html
+    payload = _MAP_DATA.search(html)
+    assert payload is None or "</" not in payload.group(1)
+
+
+def test_references_cite_the_methods(full_html):
+    refs = full_html.split('id="references"')[1]
+    assert "Confident Learning" in refs
+    assert "Pervasive Label Errors" in refs
+
+
+def test_write_report_is_atomic(full_result, tmp_path, monkeypatch):
+    path = tmp_path / "report.html"
+    write_report(full_result, path, top=3)
+    before = path.read_bytes()
+    assert before.startswith(b"<!DOCTYPE html>")
+
+    def boom(*a, **k):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(report_mod, "render_report", boom)
+    with pytest.raises(RuntimeError):
+        write_report(full_result, path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["report.html"]
+    with pytest.raises(ValueError, match="does not exist"):
+        write_report(full_result, tmp_path / "missing" / "r.html")
+
+
+def test_render_report_rejects_bad_arguments(full_result):
+    with pytest.raises(TypeError, match="AuditResult"):
+        render_report({"not": "a result"})
+    with pytest.raises(ValueError, match="top"):
+        render_report(full_result, top=-1)
+    with pytest.raises(ValueError, match="max_points"):
+        render_report(full_result, max_points=5)
+
+
+# --- charts ---------------------------------------------------------------------------------------
+def test_heatmap_svg_colours_diagonal_and_noise_on_their_own_scales():
+    m = np.array([[0.9, 0.1, 0.0], [0.02, 0.98, 0.0], [0.0, 0.05, 0.95]])
+    svg = heatmap_svg(m, ["a", "b", "c"], row_title="true label", col_title="given label")
+    root = ET.fromstring(svg)
+    rects = [e for e in root.iter() if e.tag.endswith("rect") and e.find("{*}title") is not None]
+    assert len(rects) == 9
+    fills = {e.find("{*}title").text: e.get("fill") for e in rects}
+    assert fills["true label a, given label b: 0.10"] == "#b2182b"  # largest off-diagonal: full red
+    assert fills["true label a, given label c: 0.00"] == "#ffffff"
+    assert fills["true label b, given label b: 0.98"].startswith("#2")  # diagonal is blue
+    assert "given label (j) →" in svg and "true label (i) →" in svg
+
+
+def test_heatmap_svg_handles_nan_and_many_classes():
+    m = np.full((50, 50), np.nan)
+    svg = heatmap_svg(m, [f"c{i}" for i in range(50)], row_title="r", col_title="c")
+    ET.fromstring(svg)
+    assert "#e0e0e0" in svg and "<text x" in svg
+
+
+def test_matrices_above_the_class_limit_show_the_noisiest_classes():
+    k = 45
+    rng = np.random.default_rng(0)
+    true = np.concatenate([np.arange(k), rng.integers(0, k, 900)])
+    given = true.copy()
+    given[:100] = (given[:100] + 1) % k
+    p = np.full((len(true), k), 0.1 / (k - 1), dtype=np.float32)
+    p[np.arange(len(true)), true] = 0.9
+    ds = Dataset(given, pred_probs=p, true_labels=true)
+    r = audit(ds, compute_missing=False, progress=False)
+    html = render_report(r, top=0)
+    assert f"Showing the {report_mod.MAX_MATRIX_CLASSES} of {k} classes" in html
+
+
+def test_pr_curves_svg_draws_one_line_per_detector():
+    curves = {"a": (np.array([1.0, 0.5, 0.2]), np.array([0.0, 0.5, 1.0])), "b<": ([1.0], [0.0])}
+    svg = pr_curves_svg(curves, baseline=0.2)
+    root = ET.fromstring(svg)
+    assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 2
+    assert "b&lt;" in svg and "random ranking" in svg
