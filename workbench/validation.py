@@ -20,6 +20,7 @@ __all__ = [
     "check_labels",
     "check_pred_probs",
     "check_rng",
+    "check_transition",
 ]
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -296,3 +297,50 @@ def check_rng(seed: SeedLike) -> np.random.Generator:
     if seed is None or isinstance(seed, (int, np.integer)):
         return np.random.default_rng(seed)
     raise TypeError(f"seed must be an int, a numpy.random.Generator or None, found {seed!r}.")
+
+
+def check_transition(
+    transition: ArrayLike,
+    *,
+    name: str = "transition",
+    n_classes: int | None = None,
+    atol: float = 1e-6,
+) -> np.ndarray:
+    """Validate a noise-transition matrix ``T[i, j] = P(given = j | true = i)``.
+
+    Rows must be probability distributions (non-negative, summing to 1 within ``atol``).
+    cleanlab's ``noise_matrix`` is the transpose (its columns sum to 1): pass ``noise_matrix.T``.
+
+    Returns
+    -------
+    ndarray of shape (K, K), float64, rows renormalised to sum to exactly 1
+    """
+    arr = as_array(transition, name)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"{name} must be a square (K, K) matrix, found shape {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind in "bc":
+        raise TypeError(f"{name} must be real numbers, found dtype {arr.dtype}.")
+    k = arr.shape[0]
+    if n_classes is not None and k != n_classes:
+        raise ValueError(f"{name} has shape {arr.shape} but there are {n_classes} classes.")
+    if k < 2:
+        raise ValueError(f"{name} must be at least 2×2 (K >= 2 classes), found shape {arr.shape}.")
+    arr = arr.astype(np.float64)
+    check_finite(arr, name)
+    if arr.min() < 0:
+        i, j = np.unravel_index(int(np.argmin(arr)), arr.shape)
+        raise ValueError(f"{name} must be non-negative, found {arr[i, j]:.4g} at ({i}, {j}).")
+    sums = arr.sum(axis=1)
+    off = np.abs(sums - 1) > atol
+    if off.any():
+        i = int(np.argmax(off))
+        hint = (
+            " Its columns sum to 1: cleanlab's noise_matrix is the transpose, pass it as .T."
+            if np.allclose(arr.sum(axis=0), 1, atol=atol)
+            else ""
+        )
+        raise ValueError(
+            f"{name} rows must sum to 1 (T[i, j] = P(given = j | true = i)); row {i} sums to "
+            f"{sums[i]:.6g}.{hint}"
+        )
+    return arr / sums[:, None]
