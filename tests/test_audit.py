@@ -311,3 +311,16 @@ def test_audit_of_the_demo_computes_signals_and_runs_every_kind_of_detector():
     again = audit(ds, progress=False, seed=0)
     np.testing.assert_array_equal(again.dataset.pred_probs, r.dataset.pred_probs)
     np.testing.assert_array_equal(again.results[r.primary].scores, scores)
+
+
+def test_summary_leaves_out_matrices_of_very_many_classes():
+    k = 101
+    rng = np.random.default_rng(1)
+    labels = np.concatenate([np.arange(k), rng.integers(0, k, 200)])
+    p = np.full((len(labels), k), 0.2 / (k - 1), dtype=np.float32)
+    p[np.arange(len(labels)), labels] = 0.8
+    r = audit(Dataset(labels, pred_probs=p), compute_missing=False, progress=False)
+    s = r.summary()
+    assert s["matrices"]["confusion"]["values"] is None
+    assert s["matrices"]["confusion"]["orientation"].startswith("rows = given label")
+    assert r.matrices["confusion"].shape == (k, k)

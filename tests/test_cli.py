@@ -280,3 +280,18 @@ def test_help_in_process(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     assert "usage: workbench-audit" in capsys.readouterr().out
+
+
+def test_interrupt_writes_nothing(files, capsys, monkeypatch):
+    import workbench.audit as audit_mod
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit_mod, "audit", interrupted)
+    d, out = files["dir"], files["out"]
+    code, _, err = run(
+        [str(d / "labels.npy"), "--pred-probs", str(d / "probs.npy"), "--out", str(out)], capsys
+    )
+    assert code == 130 and "interrupted; nothing written" in err
+    assert not out.exists()

@@ -37,6 +37,10 @@ OUTPUT_FILES = (
 )
 
 
+#: Above this many classes summary.json leaves the K×K matrices out (``values`` is null); they
+#: stay in ``AuditResult.matrices``.
+MAX_SUMMARY_CLASSES = 100
+
 MATRIX_ORIENTATION = {
     "confusion": "rows = given label, columns = predicted label (argmax of pred_probs), counts",
     "estimated_transition": "T[i, j] = P(given = j | true = i), rows sum to 1, estimated from "
@@ -274,7 +278,10 @@ class AuditResult:
             "n_flagged": int(self.flagged_mask().sum()),
             "estimated_num_errors": self.estimated_num_errors,
             "matrices": {
-                name: {"orientation": MATRIX_ORIENTATION[name], "values": m.tolist()}
+                name: {
+                    "orientation": MATRIX_ORIENTATION[name],
+                    "values": m.tolist() if ds.n_classes <= MAX_SUMMARY_CLASSES else None,
+                }
                 for name, m in self.matrices.items()
             },
             "truth_known": ds.has_truth,

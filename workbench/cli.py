@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     except OSError as err:
         print(f"{PROG}: error: cannot write {out}: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing written.", file=sys.stderr)
+        return 130
     if not args.quiet:
         s = result.summary()
         est = s["estimated_num_errors"]
