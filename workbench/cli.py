@@ -28,7 +28,7 @@ NPZ_KEYS = ("labels", "pred_probs", "features", "coords", "true_labels", "class_
 _EPILOG = """\
 examples:
   workbench-audit demo --out audit-demo
-      digits with 20%% symmetric noise: probe, detectors, report (a few seconds on a CPU)
+      digits with 20% symmetric noise: probe, detectors, report (a few seconds on a CPU)
   workbench-audit labels.csv --label-column y --features emb.npy --out audit/
   workbench-audit labels.npy --pred-probs pred_probs.npy --out audit/ --detectors self_confidence
   workbench-audit data.parquet --label-column label --feature-columns 'emb_*' --out audit/
@@ -57,9 +57,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The argument parser of ``workbench-audit``."""
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Audit the labels of a classification dataset for label errors: compute "
-        "missing signals, run every applicable detector, and write tables plus a static HTML "
-        "report.",
+        description="Audit the labels of a classification dataset for label errors: compute\n"
+        "the missing signals, run every applicable detector, and write tables plus a\n"
+        "static HTML report.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
