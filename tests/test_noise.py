@@ -514,3 +514,35 @@ def test_noisy_labels_frame_and_repr(blobs):
     assert len(df) == len(y)
     assert "instance" in repr(r) and "flipped=" in repr(r)
     assert list(nz.symmetric_noise(y, 0.1, seed=0).to_frame().columns)[-1] == "is_flipped"
+
+
+SIMULATORS = {
+    "symmetric": lambda y, x, seed: nz.symmetric_noise(y, 0.3, seed=seed).noisy_labels,
+    "symmetric-exact": lambda y, x, seed: (
+        nz.symmetric_noise(y, 0.3, seed=seed, exact=True).noisy_labels
+    ),
+    "pair": lambda y, x, seed: nz.pair_flip_noise(y, 0.3, seed=seed).noisy_labels,
+    "transition": lambda y, x, seed: (
+        nz.noise_from_transition(
+            y, nz.random_transition_matrix(4, 2.5, seed=0), seed=seed
+        ).noisy_labels
+    ),
+    "random-matrix": lambda y, x, seed: nz.random_transition_matrix(4, 2.5, seed=seed, valid=True),
+    "instance": lambda y, x, seed: nz.instance_dependent_noise(y, x, 0.3, seed=seed).noisy_labels,
+    "long-tail": lambda y, x, seed: nz.long_tailed(y, 5.0, seed=seed).indices,
+    "open-set": lambda y, x, seed: nz.open_set_noise(y, 100, seed=seed).noisy_labels,
+    "annotators": lambda y, x, seed: (
+        nz.simulate_annotators(y, 4, n_spammers=1, labels_per_sample=2, seed=seed).labels
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SIMULATORS))
+def test_every_simulator_is_reproducible_from_its_seed(blobs, name):
+    x, y = blobs
+    x, y = x[:3000], y[:3000]
+    run = SIMULATORS[name]
+    first = run(y, x, 42)
+    np.testing.assert_array_equal(first, run(y, x, 42))
+    np.testing.assert_array_equal(first, run(y, x, np.random.default_rng(42)))
+    assert not np.array_equal(first, run(y, x, 43))

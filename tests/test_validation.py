@@ -12,6 +12,7 @@ from workbench.validation import (
     check_labels,
     check_pred_probs,
     check_rng,
+    check_transition,
 )
 
 # --- as_array --------------------------------------------------------------------------------
@@ -103,15 +104,25 @@ def test_check_labels_n_classes_extends_default_names():
         ["cat", "dog", "cat"],
         np.array(["cat", "dog", "cat"]),
         pd.Series(["cat", "dog", "cat"]),
-        pd.Series(["cat", "dog", "cat"], dtype="category"),
         pd.Series(["cat", "dog", "cat"], dtype="string"),
     ],
-    ids=["list", "numpy", "pandas", "category", "pandas-string"],
+    ids=["list", "numpy", "pandas", "pandas-string"],
 )
 def test_check_labels_string_inputs_get_sorted_names(labels):
     codes, names = check_labels(labels)
     assert names == ["cat", "dog"]
     np.testing.assert_array_equal(codes, [0, 1, 0])
+
+
+def test_check_labels_categorical_keeps_the_category_order():
+    s = pd.Series(pd.Categorical(["cat", "dog", "cat", None], categories=["dog", "cat", "bird"]))
+    codes, names = check_labels(s, allow_missing=True)
+    assert names == ["dog", "cat", "bird"]
+    np.testing.assert_array_equal(codes, [1, 0, 1, -1])
+    codes, names = check_labels(pd.Series(["b", "a"], dtype="category"))
+    assert names == ["a", "b"] and codes.tolist() == [1, 0]
+    codes, names = check_labels(s[:3], class_names=["cat", "dog", "bird"])
+    assert codes.tolist() == [0, 1, 0]
 
 
 def test_check_labels_strings_follow_given_class_names():
@@ -324,3 +335,34 @@ def test_check_rng_is_reproducible_and_passes_generators_through():
 def test_check_rng_rejects(bad, error):
     with pytest.raises(error, match="seed"):
         check_rng(bad)
+
+
+# --- check_transition -------------------------------------------------------------------------
+
+
+def test_check_transition_accepts_row_stochastic_matrices():
+    t = np.array([[0.9, 0.1], [0.25, 0.75]])
+    for x in (t, torch.tensor(t), pd.DataFrame(t), t.tolist(), t.astype(np.float32)):
+        out = check_transition(x, n_classes=2)
+        assert out.dtype == np.float64
+        np.testing.assert_allclose(out, t, rtol=1e-6)
+        np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "bad, kwargs, error, match",
+    [
+        (np.ones(3) / 3, {}, ValueError, r"square \(K, K\) matrix, found shape \(3,\)"),
+        (np.ones((2, 3)) / 3, {}, ValueError, r"square \(K, K\) matrix, found shape \(2, 3\)"),
+        (np.ones((1, 1)), {}, ValueError, "at least 2×2"),
+        (np.eye(2), {"n_classes": 3}, ValueError, r"shape \(2, 2\) but there are 3 classes"),
+        (np.eye(2, dtype=bool), {}, TypeError, "real numbers, found dtype bool"),
+        (np.array([[1.0, np.inf], [0, 1]]), {}, ValueError, "NaN or infinity"),
+        (np.array([[1.1, -0.1], [0, 1]]), {}, ValueError, r"non-negative, found -0\.1 at \(0, 1\)"),
+        (np.array([[0.5, 0.3], [0.5, 0.5]]), {}, ValueError, r"row 0 sums to 0\.8\.$"),
+        (np.array([[0.9, 0.2], [0.1, 0.8]]), {}, ValueError, "noise_matrix is the transpose"),
+    ],
+)
+def test_check_transition_rejects(bad, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        check_transition(bad, **kwargs)

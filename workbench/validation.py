@@ -87,7 +87,8 @@ def check_labels(
         Integer class indices 0..K-1, or strings (mapped through ``class_names``, or sorted
         unique names when ``class_names`` is None).
     class_names : sequence of str, optional
-        Names of the K classes, in index order.
+        Names of the K classes, in index order (default: the categories of a pandas
+        categorical, else the sorted unique names).
     n_classes : int, optional
         K when known from elsewhere (the width of ``pred_probs``).
     allow_missing : bool, default=False
@@ -97,7 +98,10 @@ def check_labels(
     -------
     codes : ndarray of shape (N,), int64
     class_names : list of str, length K
+        For a pandas categorical without ``class_names``: its categories, in their order.
     """
+    if class_names is None and str(getattr(labels, "dtype", "")) == "category":
+        class_names = [str(c) for c in labels.cat.categories]
     arr = _to_label_array(labels, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D of shape (N,), found shape {arr.shape}.")

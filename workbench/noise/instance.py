@@ -75,7 +75,7 @@ def instance_dependent_noise(
     centers_p, cls_p = centers[present], np.flatnonzero(present)
     col_of = np.full(k, -1)
     col_of[cls_p] = np.arange(len(cls_p))
-    step = max(1, _CHUNK_CELLS // k)
+    step = max(1, _CHUNK_CELLS // max(k, x.shape[1]))
 
     def chunk_geometry(lo):
         d = _distances(x[lo : lo + step], centers_p, sq)

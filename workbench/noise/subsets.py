@@ -223,7 +223,7 @@ def open_set_noise(
         centers = _class_means(x, codes, k)[kept_classes]
         sq = (centers**2).sum(1)
         rows = indices[open_mask]
-        step = max(1, _CHUNK_CELLS // kept_classes.size)
+        step = max(1, _CHUNK_CELLS // max(kept_classes.size, x.shape[1]))
         picks = [
             _distances(x[rows[lo : lo + step]], centers, sq).argmin(axis=1)
             for lo in range(0, rows.size, step)
