@@ -375,3 +375,12 @@ def test_load_label_errors_dir_never_unpickles(tmp_path):
     (tmp_path / "toy_test_set_pyx.npy").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="toy_test_set_pyx.npy"):
         load_label_errors_dir(tmp_path, "toy")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import workbench.datasets
+
+    result = doctest.testmod(workbench.datasets)
+    assert result.attempted >= 5 and result.failed == 0

@@ -296,3 +296,12 @@ def test_evaluate_degenerate_and_bad_input():
         evaluate(r, [True, False, True], k=5)
     with pytest.raises(ValueError, match="is_noisy is empty"):
         evaluate(r, [])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import workbench.metrics
+
+    result = doctest.testmod(workbench.metrics)
+    assert result.attempted >= 2 and result.failed == 0

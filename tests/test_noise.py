@@ -546,3 +546,11 @@ def test_every_simulator_is_reproducible_from_its_seed(blobs, name):
     np.testing.assert_array_equal(first, run(y, x, 42))
     np.testing.assert_array_equal(first, run(y, x, np.random.default_rng(42)))
     assert not np.array_equal(first, run(y, x, 43))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from workbench.noise import class_conditional
+
+    assert doctest.testmod(class_conditional).failed == 0

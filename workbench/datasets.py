@@ -75,6 +75,13 @@ def make_gaussian_mixture(
     features : ndarray of shape (N, D), float32
     labels : ndarray of shape (N,), int64
     centers : ndarray of shape (K, D), float64, only with ``return_centers=True``
+
+    Examples
+    --------
+    >>> from workbench.datasets import make_gaussian_mixture
+    >>> x, y = make_gaussian_mixture(1000, 3, 2, seed=0)
+    >>> x.shape, x.dtype.name, y[:5].tolist()
+    ((1000, 2), 'float32', [1, 2, 1, 2, 2])
     """
     for name, v, low in (("n_samples", n_samples, 1), ("n_classes", n_classes, 2),
                          ("n_features", n_features, 1)):  # fmt: skip
@@ -160,6 +167,15 @@ def load_demo(
     Returns
     -------
     Dataset
+
+    Examples
+    --------
+    >>> from workbench.datasets import load_demo
+    >>> ds = load_demo("pair", rate=0.1, seed=0)
+    >>> ds
+    Dataset(N=1797, K=10, signals=['features', 'true_labels', 'previews'])
+    >>> round(float(ds.is_noisy.mean()), 3)
+    0.098
     """
     from sklearn.datasets import load_digits
 
@@ -302,6 +318,12 @@ def load_label_errors(name: str) -> LabelErrors:
     Returns
     -------
     LabelErrors
+
+    Examples
+    --------
+    >>> from workbench.datasets import load_label_errors
+    >>> load_label_errors("mnist")
+    LabelErrors('mnist', N=10000, K=10, reviewed=100, confirmed=15)
     """
     if name not in LABEL_ERROR_SETS:
         raise ValueError(f"Unknown label-error set {name!r}; choose from {LABEL_ERROR_SETS}.")

@@ -169,6 +169,12 @@ def auroc(scores: ArrayLike, is_noisy: ArrayLike) -> float:
     -------
     float in [0, 1]; 0.5 is chance. NaN when all or none of the samples are noisy.
     Equal to scikit-learn's ``roc_auc_score(is_noisy, scores)``.
+
+    Examples
+    --------
+    >>> from workbench.metrics import auroc
+    >>> auroc([0.9, 0.8, 0.1, 0.3], [True, False, False, True])
+    0.75
     """
     return _Ranking(*_pair(scores, is_noisy)).auroc()
 

@@ -61,6 +61,16 @@ def symmetric_noise(
 
     ``T = (1 - rate) I + rate / (K - 1) (1 - I)``. See :func:`noise_from_transition` for
     ``exact``. ``rate`` lies in [0, 1); ``n_classes`` defaults to the largest label + 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from workbench.noise import symmetric_noise
+    >>> result = symmetric_noise(np.repeat(np.arange(4), 250), 0.2, seed=0)
+    >>> result
+    NoisyLabels('symmetric', N=1000, K=4, flipped=192 (19.2%))
+    >>> result.transition[0].round(2)  # realised: row "true = 0"
+    array([0.73, 0.09, 0.09, 0.09])
     """
     rate = _check_rate(rate)
     codes, k = _labels(labels, "labels", n_classes)
@@ -188,6 +198,13 @@ def random_transition_matrix(
     ------
     ValueError
         For out-of-range arguments, or when no matrix satisfying them was found.
+
+    Examples
+    --------
+    >>> from workbench.noise import random_transition_matrix
+    >>> t = random_transition_matrix(3, 2.4, seed=0, valid=True)
+    >>> float(t.trace()), t.sum(axis=1).round(12).tolist()
+    (2.4, [1.0, 1.0, 1.0])
     """
     if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)):
         raise TypeError(f"n_classes must be an int, found {n_classes!r}.")
