@@ -399,14 +399,12 @@ def _detectors_section(r) -> str:
 
 
 def _overlap_table(r) -> str:
-    if len(r.results) < 2:
+    if not 2 <= len(r.results) <= 62:  # flag_overlap's limit
         return ""
+    from .metrics import flag_overlap
+
     names = list(r.results)
-    flags = np.array([r.results[n].flags for n in names])
-    inter = flags.astype(np.int64) @ flags.T.astype(np.int64)
-    sizes = np.diag(inter)
-    union = sizes[:, None] + sizes[None, :] - inter
-    jac = np.divide(inter, union, out=np.full(inter.shape, np.nan), where=union > 0)
+    jac = flag_overlap({n: r.results[n].flags for n in names}).jaccard.to_numpy()
     svg = heatmap_svg(
         jac, names, row_title="detector", col_title="detector", fmt=".2f", probabilities=True
     )
