@@ -279,14 +279,20 @@ def _rewrite_json(path, edit):
         (lambda b: b.update(version="1"), "version must be"),
         (lambda b: b.update(n_samples=-3), "n_samples"),
         (lambda b: b.update(class_names=["a", "a"]), "class_names"),
-        (lambda b: b["entries"].pop("action"), r"columns \['action'\] are missing"),
-        (lambda b: b["entries"]["action"].__setitem__(0, "burn"), "unknown action 'burn'"),
-        (lambda b: b["entries"]["index"].__setitem__(0, 500), "'index' must lie in"),
-        (lambda b: b["entries"]["label"].__setitem__(0, 1), "'label' must be a class"),
-        (lambda b: b["entries"]["label"].__setitem__(3, 7), "'label' must be a class"),
-        (lambda b: b["entries"]["step"].__setitem__(0, 9), "non-decreasing"),
-        (lambda b: b["entries"]["index"].__setitem__(1, 1), "names a sample twice"),
-        (lambda b: b["entries"]["score"].__setitem__(0, "high"), "malformed"),
+        (lambda b: b["steps"][0].pop("action"), r"columns \['action'\] are missing"),
+        (lambda b: b["steps"][0].update(action="burn"), "unknown action 'burn'"),
+        (lambda b: b["steps"][0]["index"].__setitem__(0, 500), "'index' must lie in"),
+        (lambda b: b["steps"][0]["index"].__setitem__(0, 1.5), "must hold integers"),
+        (lambda b: b["steps"][0].update(label=[1, -1, -1]), "'label' must be a class"),
+        (lambda b: b["steps"][1].update(label=7), "'label' must be a class"),
+        (lambda b: b["steps"][1].update(step=0), "step numbers must increase"),
+        (lambda b: b["steps"][0]["index"].__setitem__(1, 1), "names a sample twice"),
+        (lambda b: b["steps"][0]["score"].__setitem__(0, "high"), "high"),
+        (lambda b: b["steps"][0].update(label=[0]), "1 values for 3 rows"),
+        (lambda b: b["steps"][0].update(user=5), "'user' must be a string"),
+        (lambda b: b["steps"][0].update(index=[]), "for 0 rows"),
+        (lambda b: b["steps"][0].update(index=[], label=[], score=[]), "no rows"),
+        (lambda b: b.update(steps="all of them"), "'steps' must be a list"),
     ],
 )
 def test_malformed_json_raises_and_changes_nothing(log, tmp_path, edit, match):
@@ -325,6 +331,36 @@ def test_foreign_parquet_raises(tmp_path):
     pd.DataFrame({"index": [0, 1], "action": ["keep", "keep"]}).to_parquet(path)
     with pytest.raises(ValueError, match="no workbench header"):
         DecisionLog.load(path)
+
+
+def test_malformed_csv_and_parquet(log, tmp_path):
+    path = log.to_csv(tmp_path / "d.csv")
+    path.write_text(path.read_text().replace('"remove"', '"burn"', 1))
+    with pytest.raises(ValueError, match="unknown action 'burn'"):
+        DecisionLog.load(path)
+    path = log.to_csv(tmp_path / "d.csv")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:1] + [lines[1].replace("index", "idx")] + lines[2:]))
+    with pytest.raises(ValueError, match="Cannot read decisions"):
+        DecisionLog.load(path)
+    import pyarrow.parquet as pq
+
+    path = log.to_parquet(tmp_path / "d.parquet")
+    table = pq.read_table(path).drop_columns(["note"])
+    pq.write_table(table, path)
+    with pytest.raises(ValueError, match=r"columns \['note'\] are missing"):
+        DecisionLog.load(path)
+
+
+def test_files_are_compact_for_bulk_steps(tmp_path):
+    lg = DecisionLog(50_000, CLASSES)
+    lg.decide(np.arange(50_000), "remove", detector="d", score=np.linspace(0, 1, 50_000))
+    body = json.loads(lg.to_json(tmp_path / "d.json").read_text())
+    step = body["steps"][0]
+    assert step["action"] == "remove" and step["detector"] == "d"  # shared values stored once
+    assert len(step["index"]) == 50_000
+    back = DecisionLog.load(tmp_path / "d.json")
+    np.testing.assert_allclose(back.log["score"], np.linspace(0, 1, 50_000))
 
 
 def test_missing_file(tmp_path):

@@ -151,7 +151,7 @@ class DecisionLog:
 
     # --- state ---------------------------------------------------------------------------------
     def _reset(self) -> None:
-        self._steps: list[dict[str, np.ndarray]] = []  # one dict of column arrays per step
+        self._steps: list[dict] = []  # one dict per step (see workbench.decisions_io)
         self._undo: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._act = np.full(self.n_samples, -1, dtype=np.int8)  # latest action code, -1 none
         self._lab = np.full(self.n_samples, -1, dtype=np.int64)  # latest relabel target
@@ -159,13 +159,18 @@ class DecisionLog:
         self._n_rows = 0
         self._cache: pd.DataFrame | None = None
 
-    def _push(self, cols: dict[str, np.ndarray]) -> None:
+    def _push(self, cols: dict) -> None:
         """Append one step (already validated, unique indices) and update the latest state."""
         idx = cols["index"]
         self._undo.append(
             (idx, self._act[idx].copy(), self._lab[idx].copy(), self._row[idx].copy())
         )
-        self._act[idx] = pd.Categorical(cols["action"], categories=ACTIONS).codes
+        action = cols["action"]
+        self._act[idx] = (
+            ACTIONS.index(action)
+            if isinstance(action, str)
+            else pd.Categorical(action, categories=ACTIONS).codes
+        )
         self._lab[idx] = cols["label"]
         self._row[idx] = self._n_rows + np.arange(len(idx))
         self._n_rows += len(idx)
@@ -268,36 +273,33 @@ class DecisionLog:
             raise ValueError(f"score must be a number or have shape ({n},), found {scores.shape}.")
         if n == 0:
             return 0
-        # duplicates: keep the last occurrence of each index
-        _, last = np.unique(idx[::-1], return_index=True)
-        keep = np.sort(n - 1 - last)
-        idx, labels, scores = idx[keep], labels[keep], scores[keep]
+        if np.bincount(idx, minlength=self.n_samples).max() > 1:
+            # duplicates: keep the last occurrence of each index
+            _, last = np.unique(idx[::-1], return_index=True)
+            keep = np.sort(n - 1 - last)
+            idx, labels, scores = idx[keep], labels[keep], scores[keep]
         m = len(idx)
-        names = np.asarray(self.class_names, dtype=object)
-
-        def const(v):
-            return np.full(m, "" if v is None else str(v), dtype=object)
-
-        self._push(
-            {
-                "step": np.full(m, self._next_step(), dtype=np.int64),
-                "index": idx,
-                "action": const(action),
-                "label": labels,
-                "label_name": np.where(labels >= 0, names[np.maximum(labels, 0)], ""),
-                "user": const(user if user is not None else self.user),
-                "time": const(_now()),
-                "detector": const(detector),
-                "threshold": const(_threshold_text(threshold)),
-                "score": scores,
-                "note": const(note),
-            }
-        )
+        names = np.asarray(self.class_names + [""], dtype=object)
+        label_name = names[np.where(labels >= 0, labels, len(self.class_names))]
+        self._push({
+            "step": self._next_step(),
+            "index": idx,
+            "action": action,
+            "label": labels,
+            "label_name": str(label_name[0]) if (label_name == label_name[0]).all()
+            else label_name,
+            "user": str(user if user is not None else self.user),
+            "time": _now(),
+            "detector": "" if detector is None else str(detector),
+            "threshold": _threshold_text(threshold),
+            "score": scores,
+            "note": "" if note is None else str(note),
+        })  # fmt: skip
         self._changed()
         return m
 
     def _next_step(self) -> int:
-        return int(self._steps[-1]["step"][0]) + 1 if self._steps else 0
+        return int(self._steps[-1]["step"]) + 1 if self._steps else 0
 
     def _check_label(self, label, action: str, n: int) -> np.ndarray:
         if action != "relabel":
@@ -481,15 +483,15 @@ class DecisionLog:
 
     def to_json(self, path) -> Path:
         """Write the whole history to a JSON file atomically; returns the path."""
-        return atomic_write(path, encode("json", self._header(), self.log))
+        return atomic_write(path, encode("json", self._header(), self._steps))
 
     def to_csv(self, path) -> Path:
         """Write the whole history to CSV atomically (first line ``# {header JSON}``)."""
-        return atomic_write(path, encode("csv", self._header(), self.log))
+        return atomic_write(path, encode("csv", self._header(), self._steps))
 
     def to_parquet(self, path) -> Path:
         """Write the whole history to Parquet atomically (header in the schema metadata)."""
-        return atomic_write(path, encode("parquet", self._header(), self.log))
+        return atomic_write(path, encode("parquet", self._header(), self._steps))
 
     def save(self, path) -> Path:
         """Write to ``path`` in the format its suffix names (.json, .csv, .parquet)."""
@@ -583,9 +585,9 @@ class DecisionLog:
         taken = pd.concat([new, conf_t[take]]).sort_values("index")
         if len(taken):
             cols = {c: taken[c].to_numpy() for c in COLUMNS}
-            cols["step"] = np.full(len(taken), self._next_step(), dtype=np.int64)
+            cols["step"] = self._next_step()
             for c in STR_COLUMNS:
-                cols[c] = cols[c].astype(object)
+                cols[c] = np.asarray([str(v) for v in cols[c]], dtype=object)
             self._push(cols)
             self._changed()
         return MergeReport(policy, len(new), int((~differ).sum()), conflicts)
