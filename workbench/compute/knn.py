@@ -1,0 +1,474 @@
+"""Exact k-nearest-neighbour graphs on torch, in square tiles, on the CPU or a GPU.
+
+N samples, D feature dimensions, k neighbours per sample.
+
+The similarity matrix is never held whole: it is computed tile by tile (``chunk_size`` ×
+``chunk_size``), and every sample keeps a running list of its best ``k + margin`` candidates.
+Because the graph is a self-join, each tile of the upper triangle is computed once and used for
+both its rows and its columns (half the matrix products of a plain query-by-database loop). After
+the first (diagonal) tiles, a sample's current worst candidate is a threshold, and only tile
+entries beating it are merged, so most tiles cost one matrix product and two comparisons.
+
+Candidates are finally re-ranked with distances recomputed per pair in float64 from the input,
+so the neighbours are exact up to ties (they agree with scikit-learn's brute-force search), the
+distances are non-negative and match scikit-learn's conventions (cosine distance =
+1 - cosine similarity, euclidean = true L2 distance), and exact ties go to the lower index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import sparse
+
+from ..typing import ArrayLike
+from ..validation import as_array, check_finite
+from .device import resolve_device
+
+__all__ = ["KNNGraph", "METRICS", "dataset_knn", "knn_graph", "knn_graph_from_csr"]
+
+#: Distances ``knn_graph`` computes.
+METRICS = ("cosine", "euclidean")
+
+_DEFAULT_CHUNK = {"cpu": 4096, "cuda": 8192, "mps": 8192}
+#: Candidates kept beyond k during the search, re-ranked exactly at the end.
+_MIN_MARGIN = 5
+#: Rows re-ranked at once (each gathers rows × (k + margin) × D float64 values).
+_RERANK_ROWS = 1024
+
+
+@dataclass(frozen=True, eq=False)
+class KNNGraph:
+    """The k nearest neighbours of every sample, nearest first.
+
+    Attributes
+    ----------
+    indices : ndarray of shape (N, k), int64
+        ``indices[i]`` are the neighbours of sample i, nearest first; equal distances are
+        ordered by index. Sample i itself is excluded unless the graph was built with
+        ``exclude_self=False``.
+    distances : ndarray of shape (N, k), float32
+        Matching distances, non-decreasing along each row: ``1 - cosine similarity`` for
+        ``metric="cosine"`` (in [0, 2]), the L2 distance for ``metric="euclidean"``.
+    metric : str
+        ``"cosine"`` or ``"euclidean"``.
+    device : str
+        The torch device the search ran on (e.g. ``"cpu"``, ``"cuda"``).
+    """
+
+    indices: np.ndarray
+    distances: np.ndarray
+    metric: str
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.indices.shape != self.distances.shape or self.indices.ndim != 2:
+            raise ValueError(
+                "indices and distances must have the same shape (N, k), found "
+                f"{self.indices.shape} and {self.distances.shape}."
+            )
+
+    @property
+    def n_samples(self) -> int:
+        return self.indices.shape[0]
+
+    @property
+    def n_neighbors(self) -> int:
+        return self.indices.shape[1]
+
+    def __repr__(self) -> str:
+        return (
+            f"KNNGraph(N={self.n_samples}, k={self.n_neighbors}, metric={self.metric!r}, "
+            f"device={self.device!r})"
+        )
+
+    def truncate(self, n_neighbors: int) -> KNNGraph:
+        """The graph of the ``n_neighbors`` nearest neighbours (the first columns)."""
+        n_neighbors = _check_k(n_neighbors, self.n_neighbors, "n_neighbors", "the graph's k")
+        if n_neighbors == self.n_neighbors:
+            return self
+        return KNNGraph(
+            np.ascontiguousarray(self.indices[:, :n_neighbors]),
+            np.ascontiguousarray(self.distances[:, :n_neighbors]),
+            self.metric,
+            self.device,
+        )
+
+    def to_csr(self) -> sparse.csr_matrix:
+        """The graph as an N × N sparse distance matrix, the layout cleanlab's Datalab takes.
+
+        Row i stores its k neighbours in order of increasing distance (not sorted by column),
+        with explicit zeros kept, so ``graph.data.reshape(N, k)`` gives :attr:`distances`; this is
+        what ``cleanlab.Datalab.find_issues(knn_graph=...)`` and scikit-learn's
+        ``kneighbors_graph(mode="distance")`` produce. Calling ``sort_indices()`` or
+        ``eliminate_zeros()`` on it breaks that layout.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (N, N), float32, k stored entries per row
+        """
+        n, k = self.indices.shape
+        indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
+        return sparse.csr_matrix(
+            (self.distances.reshape(-1), self.indices.reshape(-1), indptr), shape=(n, n)
+        )
+
+
+def knn_graph(
+    features: ArrayLike,
+    n_neighbors: int = 10,
+    *,
+    metric: str = "cosine",
+    device: str | torch.device | None = None,
+    chunk_size: int | None = None,
+    exclude_self: bool = True,
+    progress: bool = True,
+) -> KNNGraph:
+    """Exact k-nearest-neighbour graph of the rows of ``features``.
+
+    Parameters
+    ----------
+    features : array-like of shape (N, D)
+        numpy, torch or pandas; any real dtype. Products run in float32; the final distances are
+        recomputed in float64 from the values given.
+    n_neighbors : int, default=10
+        k, the neighbours per sample: 1 <= k <= N - 1 (k <= N with ``exclude_self=False``).
+    metric : {"cosine", "euclidean"}, default="cosine"
+        ``"cosine"`` needs every row to have a non-zero norm (a zero vector has no direction).
+    device : str or torch.device, optional
+        Where to compute; default: the session device (cuda > mps > cpu).
+    chunk_size : int, optional
+        Side of the square tiles of the similarity matrix computed at once; memory is about
+        ``5 * chunk_size**2`` bytes plus ``O(N * k)``. Default 4096 on the CPU, 8192 on a GPU.
+    exclude_self : bool, default=True
+        Leave each sample out of its own neighbours (as scikit-learn's ``kneighbors()`` with
+        no query and cleanlab do).
+    progress : bool, default=True
+        Show a progress bar over the tiles. Ctrl-C interrupts between tiles.
+
+    Returns
+    -------
+    KNNGraph
+        ``indices`` (N, k) int64 and ``distances`` (N, k) float32, nearest first.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` is not numeric, or an option has the wrong type.
+    ValueError
+        If ``features`` is not 2-D, has NaN/inf, has a zero row for cosine, if ``n_neighbors``
+        is out of range, or ``metric``/``device``/``chunk_size`` is invalid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 1.0], [0.1, 1.0], [1.0, 0.0], [1.0, 0.1]])
+    >>> g = knn_graph(x, 1, metric="euclidean", device="cpu", progress=False)
+    >>> g.indices.ravel().tolist()
+    [1, 0, 3, 2]
+    """
+    x = _check_features(features)
+    n = x.shape[0]
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, found {metric!r}.")
+    if metric == "cosine":
+        _check_nonzero_rows(x)
+    if not isinstance(exclude_self, (bool, np.bool_)):
+        raise TypeError(f"exclude_self must be True or False, found {exclude_self!r}.")
+    n_avail = n - 1 if exclude_self else n
+    k = _check_k(n_neighbors, n_avail, "n_neighbors", "N - 1" if exclude_self else "N")
+    if chunk_size is not None:
+        if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(
+            chunk_size, (int, np.integer)
+        ):
+            raise TypeError(f"chunk_size must be a positive int or None, found {chunk_size!r}.")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive int, found {chunk_size}.")
+    dev = resolve_device(device)
+    chunk = int(chunk_size or _DEFAULT_CHUNK.get(dev.type, 4096))
+    return _knn_graph(x, k, metric, dev, chunk, bool(exclude_self), bool(progress))
+
+
+def knn_graph_from_csr(graph: sparse.spmatrix, *, metric: str) -> KNNGraph:
+    """Read a k-nearest-neighbour graph stored as an N × N sparse distance matrix.
+
+    Accepts what cleanlab's Datalab stores (``datalab.get_info("statistics")
+    ["weighted_knn_graph"]``) and scikit-learn's ``kneighbors_graph(mode="distance")``.
+
+    Parameters
+    ----------
+    graph : scipy sparse matrix of shape (N, N)
+        The same number of stored entries in every row, in order of increasing distance.
+    metric : {"cosine", "euclidean"}
+        The distance the graph holds (a sparse matrix does not say).
+
+    Returns
+    -------
+    KNNGraph
+        With ``device="cpu"``; rows are re-sorted by (distance, index) when needed.
+
+    Raises
+    ------
+    TypeError
+        If ``graph`` is not a scipy sparse matrix.
+    ValueError
+        If it is not square, rows hold different numbers of neighbours, or distances are
+        negative or not finite.
+    """
+    if not sparse.issparse(graph):
+        raise TypeError(f"graph must be a scipy sparse matrix, found {type(graph).__name__}.")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, found {metric!r}.")
+    graph = sparse.csr_matrix(graph)
+    n, m = graph.shape
+    if n != m:
+        raise ValueError(f"graph must be square (N, N), found shape {graph.shape}.")
+    counts = np.diff(graph.indptr)
+    if n == 0 or counts.min() != counts.max() or counts[0] == 0:
+        raise ValueError(
+            "graph must store the same number (>= 1) of neighbours in every row, found between "
+            f"{counts.min() if n else 0} and {counts.max() if n else 0}."
+        )
+    k = int(counts[0])
+    dist = np.asarray(graph.data, dtype=np.float32).reshape(n, k)
+    idx = np.asarray(graph.indices, dtype=np.int64).reshape(n, k)
+    check_finite(dist, "graph distances")
+    if dist.min() < 0:
+        raise ValueError(f"graph distances must be >= 0, found {dist.min()}.")
+    order = np.lexsort((idx, dist), axis=1)
+    idx = np.take_along_axis(idx, order, axis=1)
+    dist = np.take_along_axis(dist, order, axis=1)
+    return KNNGraph(idx, dist, metric, "cpu")
+
+
+def dataset_knn(
+    dataset,
+    n_neighbors: int = 10,
+    metric: str = "cosine",
+    *,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> KNNGraph:
+    """The kNN graph of ``dataset.features``, computed once and memoised on the dataset.
+
+    A graph already computed with the same metric and at least ``n_neighbors`` neighbours is
+    reused (its first columns), so detectors that need the same graph share one search. The
+    memo is dropped when ``dataset.features`` is replaced by another array; it is stored only
+    once a search has finished, so an interrupted search leaves nothing behind.
+
+    Parameters
+    ----------
+    dataset : workbench.Dataset
+        Must hold ``features``.
+    n_neighbors, metric, device, progress
+        As for :func:`knn_graph`.
+
+    Returns
+    -------
+    KNNGraph
+    """
+    from ..dataset import Dataset
+
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")
+    if dataset.features is None:
+        raise ValueError("dataset has no features; pass features=(N, D) array to Dataset.")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, found {metric!r}.")
+    cache = dataset.__dict__.setdefault("_cache", {})
+    key = ("knn_graph", metric)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is dataset.features:
+        graph = hit[1]
+        if isinstance(n_neighbors, (int, np.integer)) and 1 <= n_neighbors <= graph.n_neighbors:
+            return graph.truncate(int(n_neighbors))
+    graph = knn_graph(
+        dataset.features, n_neighbors, metric=metric, device=device, progress=progress
+    )
+    cache[key] = (dataset.features, graph)
+    return graph
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _check_features(features: ArrayLike) -> np.ndarray:
+    x = as_array(features, "features")
+    if x.ndim != 2:
+        raise ValueError(f"features must be 2-D of shape (N, D), found shape {x.shape}.")
+    if x.dtype.kind not in "iuf":
+        raise TypeError(f"features must be real numbers, found dtype {x.dtype}.")
+    if x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(f"features must have N >= 2 rows and D >= 1 columns, found {x.shape}.")
+    check_finite(x, "features")
+    return x
+
+
+def _check_nonzero_rows(x: np.ndarray) -> None:
+    zero = ~np.any(x != 0, axis=1)
+    if zero.any():
+        rows = np.flatnonzero(zero)
+        raise ValueError(
+            f"features has {rows.size} all-zero row(s) (first at index {rows[:5].tolist()}); "
+            "cosine distance is undefined for a zero vector. Drop those rows or use "
+            'metric="euclidean".'
+        )
+
+
+def _check_k(k, high: int, name: str, high_name: str) -> int:
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, found {k!r}.")
+    if not 1 <= k <= high:
+        raise ValueError(f"{name} must lie in 1..{high} ({high_name}), found {k}.")
+    return int(k)
+
+
+# --- the search ------------------------------------------------------------------------------
+
+
+def _knn_graph(x, k, metric, dev, chunk, exclude_self, progress) -> KNNGraph:
+    """The search on checked input: tiles, candidate lists, exact re-ranking."""
+    from tqdm.auto import tqdm
+
+    n = x.shape[0]
+    kk = min(n - 1 if exclude_self else n, k + max(_MIN_MARGIN, k // 2))
+    xt = _prepare(x, metric, dev)
+    sq = (xt * xt).sum(1) if metric == "euclidean" else None
+    best_v = torch.full((n, kk), -torch.inf, dtype=torch.float32, device=dev)
+    best_i = torch.full((n, kk), -1, dtype=torch.int64, device=dev)
+    starts = list(range(0, n, chunk))
+    # Diagonal tiles first: they give every sample a threshold that later tiles must beat.
+    tiles = [(a, a) for a in starts] + [(a, b) for a in starts for b in starts if b > a]
+    with _exact_float32(dev), torch.inference_mode():
+        bar = tqdm(total=len(tiles), desc="kNN graph", unit="tile", disable=not progress)
+        try:
+            for a, b in tiles:
+                s = _tile_scores(xt, sq, a, b, chunk)
+                if a == b and exclude_self:
+                    s.fill_diagonal_(-torch.inf)
+                _update(best_v, best_i, s, a, b, kk, axis=1)
+                if a != b:
+                    _update(best_v, best_i, s, a, b, kk, axis=0)
+                bar.update()
+        finally:
+            bar.close()
+        # Cannot happen while kk <= the neighbours available; checked rather than trusted.
+        if (best_i < 0).any() or not torch.isfinite(best_v).all():  # pragma: no cover
+            raise RuntimeError("kNN search left a sample with too few candidates.")
+        idx, dist = _rerank(x, best_i, metric, k, dev)
+    return KNNGraph(idx, dist, metric, str(dev))
+
+
+def _prepare(x: np.ndarray, metric: str, dev: torch.device) -> torch.Tensor:
+    """float32 copy on ``dev``: unit rows for cosine, centred rows for euclidean (so the
+    ||a||² + ||b||² - 2ab expansion loses less to cancellation)."""
+    src = np.ascontiguousarray(x)
+    if not src.flags.writeable:  # torch wants writable memory even though it only reads here
+        src = src.copy()
+    t = torch.as_tensor(src, device=dev).to(torch.float32)
+    if metric == "cosine":
+        t = t / torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    else:
+        t = t - t.mean(0, keepdim=True)
+        if not torch.isfinite((t * t).sum(1)).all():
+            raise ValueError(
+                "features are too large for float32 squared distances (|values| up to "
+                f"{float(np.abs(x).max()):.3g}); rescale them."
+            )
+    if not torch.isfinite(t).all():
+        raise ValueError(
+            "features do not fit float32 (values overflow, or a row's norm underflows to 0); "
+            "rescale them."
+        )
+    return t.contiguous()
+
+
+def _tile_scores(xt, sq, a, b, chunk) -> torch.Tensor:
+    """Similarity tile of rows a.. and columns b.., larger = nearer: the cosine similarity, or
+    -||x - y||² for euclidean."""
+    x, y = xt[a : a + chunk], xt[b : b + chunk]
+    if sq is None:
+        return x @ y.T
+    s = torch.addmm(sq[b : b + chunk].neg()[None, :], x, y.T, alpha=2.0)
+    return s.sub_(sq[a : a + chunk][:, None])
+
+
+def _update(best_v, best_i, s, a, b, kk, axis) -> None:
+    """Merge the entries of tile ``s`` (rows a.. × columns b..) that beat their owner's current
+    worst candidate into the running top-``kk`` lists. Owners are the tile's rows (axis=1) or
+    its columns (axis=0: the transposed half of a symmetric tile)."""
+    n_own, n_nb = (s.shape[0], s.shape[1]) if axis == 1 else (s.shape[1], s.shape[0])
+    own0, nb0 = (a, b) if axis == 1 else (b, a)
+    thr = best_v[own0 : own0 + n_own, -1]
+    mask = s > (thr[:, None] if axis == 1 else thr[None, :])
+    count = int(torch.count_nonzero(mask))
+    if count == 0:
+        return
+    cand_v = cand_i = None
+    if count <= 2 * kk * n_own:
+        r, c = mask.nonzero(as_tuple=True)
+        v = s[r, c]
+        own, nb = (r, c) if axis == 1 else (c, r)
+        if axis == 0:  # nonzero lists row-major: group the pairs by owner (column)
+            order = torch.argsort(own, stable=True)
+            own, nb, v = own[order], nb[order], v[order]
+        sizes = torch.bincount(own, minlength=n_own)
+        width = int(sizes.max())
+        if width <= 8 * kk:
+            pos = torch.arange(own.numel(), device=s.device) - (torch.cumsum(sizes, 0) - sizes)[own]
+            cand_v = torch.full((n_own, width), -torch.inf, dtype=s.dtype, device=s.device)
+            cand_i = torch.full((n_own, width), -1, dtype=torch.int64, device=s.device)
+            cand_v[own, pos] = v
+            cand_i[own, pos] = nb + nb0
+    if cand_v is None:  # early tiles: a dense top-k is cheaper than a sparse merge
+        cand_v, j = torch.topk(s, min(kk, n_nb), dim=axis)
+        if axis == 0:
+            cand_v, j = cand_v.T, j.T
+        cand_i = torch.where(cand_v > -torch.inf, j + nb0, -1)
+    merged_v = torch.cat([best_v[own0 : own0 + n_own], cand_v], dim=1)
+    merged_i = torch.cat([best_i[own0 : own0 + n_own], cand_i], dim=1)
+    top_v, top_j = torch.topk(merged_v, kk, dim=1)
+    best_v[own0 : own0 + n_own] = top_v
+    best_i[own0 : own0 + n_own] = merged_i.gather(1, top_j)
+
+
+def _rerank(x, cand, metric, k, dev) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distances of the candidates from the input values, sorted by (distance, index)."""
+    n = x.shape[0]
+    wide = torch.float32 if dev.type == "mps" else torch.float64
+    out_i = np.empty((n, k), dtype=np.int64)
+    out_d = np.empty((n, k), dtype=np.float32)
+    for a in range(0, n, _RERANK_ROWS):
+        c = cand[a : a + _RERANK_ROWS]
+        q = torch.as_tensor(np.array(x[a : a + c.shape[0]]), device=dev).to(wide)
+        nb = torch.as_tensor(x[c.cpu().numpy()], device=dev).to(wide)
+        if metric == "cosine":
+            q = q / torch.linalg.vector_norm(q, dim=1, keepdim=True)
+            nb = nb / torch.linalg.vector_norm(nb, dim=2, keepdim=True)
+            d = (1.0 - torch.einsum("rd,rkd->rk", q, nb)).clamp_(0.0, 2.0)
+        else:
+            d = torch.linalg.vector_norm(nb - q[:, None, :], dim=2)
+        order = torch.argsort(c, dim=1, stable=True)
+        c, d = c.gather(1, order), d.gather(1, order)
+        order = torch.argsort(d, dim=1, stable=True)[:, :k]
+        out_i[a : a + len(c)] = c.gather(1, order).cpu().numpy()
+        out_d[a : a + len(c)] = d.gather(1, order).to(torch.float32).cpu().numpy()
+    return out_i, out_d
+
+
+@contextlib.contextmanager
+def _exact_float32(dev: torch.device):
+    """Keep float32 matrix products in full float32 on CUDA (no TF32) while searching."""
+    matmul = getattr(torch.backends.cuda, "matmul", None)
+    if dev.type != "cuda" or not hasattr(matmul, "fp32_precision"):
+        yield
+        return
+    previous = matmul.fp32_precision
+    matmul.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = previous
