@@ -270,11 +270,11 @@ def check_pred_probs(
     if k < 2:
         raise ValueError(f"{name} must have at least 2 columns (classes), found {k}.")
     arr = arr.astype(dtype, copy=False)
-    check_finite(arr, name)
-    if arr.min() < 0 or arr.max() > 1 + atol:
-        raise ValueError(
-            f"{name} must lie in [0, 1], found values in [{arr.min():.4g}, {arr.max():.4g}]."
-        )
+    low, high = arr.min(), arr.max()
+    if not (np.isfinite(low) and np.isfinite(high)):  # NaN and infinities reach min or max
+        check_finite(arr, name)
+    if low < 0 or high > 1 + atol:
+        raise ValueError(f"{name} must lie in [0, 1], found values in [{low:.4g}, {high:.4g}].")
     sums = arr.sum(axis=1, dtype=np.float64)
     off = np.abs(sums - 1) > atol
     if off.any():
