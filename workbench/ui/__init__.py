@@ -1,11 +1,31 @@
-"""The workbench's JupyterLab views: detector panel, review queue, decisions, map, matrices,
-trajectories, and :class:`Workbench` composing them on one linked :class:`Session`.
+"""The workbench's JupyterLab views: detector panel, review queue, decisions, embedding map,
+matrices and trajectories, and :class:`Workbench` composing them on one linked Session.
 
-``workbench.ui.show(dataset)`` is the one call that opens everything.
+``workbench.ui.show(dataset)`` is the one call that opens everything; every view also works
+alone, on a Dataset or on a Session shared with other views.
 """
 
 from __future__ import annotations
 
 from ._common import View, as_session
+from .app import Workbench, open_workbench, show
+from .decisions_view import DecisionsView
+from .map import EmbeddingMap
+from .matrix import MatrixView
+from .panel import DetectorPanel
+from .queue import ReviewQueue
+from .trajectories import TrajectoryView
 
-__all__ = ["View", "as_session"]
+__all__ = [
+    "DecisionsView",
+    "DetectorPanel",
+    "EmbeddingMap",
+    "MatrixView",
+    "ReviewQueue",
+    "TrajectoryView",
+    "View",
+    "Workbench",
+    "as_session",
+    "open_workbench",
+    "show",
+]

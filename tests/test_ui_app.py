@@ -1,0 +1,303 @@
+"""The composed workbench and the decisions view: one session linking every view, exports and
+imports through the buttons, autosave surviving a restart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _ui_sessions import browser_send, browser_update, digits_session
+
+import workbench.decisions_io as dio
+import workbench.ui as ui
+from workbench.dataset import Dataset
+from workbench.decisions import DecisionLog
+from workbench.detectors import DetectorResult
+from workbench.session import Session
+from workbench.ui import DecisionsView, Workbench
+
+
+def rich_session(tmp_path=None, **kwargs):
+    """Digits with coordinates, pred_probs, trajectories and truth: every view can render."""
+    base = digits_session(**kwargs)
+    ds = base.dataset
+    rng = np.random.default_rng(3)
+    n = ds.n_samples
+    noisy = ds.is_noisy
+    loss = rng.random((n, 5)) + noisy[:, None] * np.linspace(1, 2, 5)
+    given_prob = np.clip(1 - loss / 3, 0, 1)
+    p = np.full((n, 10), 0.1 / 9)
+    p[np.arange(n), ds.true_labels] = 0.9
+    rich = ds.with_signals(
+        coords=rng.normal(size=(n, 2)),
+        pred_probs=p,
+        trajectories={"loss": loss, "given_prob": given_prob},
+    )
+    return Session(rich, results=base.results)
+
+
+# --- decisions view -------------------------------------------------------------------------
+@pytest.fixture
+def session():
+    return digits_session()
+
+
+def test_decisions_view_shows_counts_and_latest_first(session):
+    view = DecisionsView(session, rows=20)
+    _ = view.widget
+    assert "No decisions yet" in view.log_html.value and view.undo_button.disabled
+    session.decide([10, 11], "remove", note="blurry")
+    session.decide([12], "relabel", label=4)
+    assert "<b>2</b> remove" in view.counts_html.value
+    assert "<b>1</b> relabel" in view.counts_html.value
+    assert f"<b>{session.dataset.n_samples - 3:,}</b> undecided" in view.counts_html.value
+    table = view.log_html.value
+    assert table.index("<td>12</td>") < table.index("<td>10</td>")  # latest first
+    assert "blurry" in table and not view.undo_button.disabled
+    view.undo_button.click()
+    assert session.decisions.counts()["relabel"] == 0 and "Undone" in view.status.value
+    with pytest.raises(ValueError, match="rows"):
+        DecisionsView(session, rows=0)
+
+
+def test_decisions_view_escapes_notes(session):
+    view = DecisionsView(session)
+    _ = view.widget
+    session.decide([1], "needs_review", note="<script>alert(1)</script>")
+    assert "<script>" not in view.log_html.value and "&lt;script&gt;" in view.log_html.value
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_buttons_roundtrip(session, tmp_path, fmt):
+    view = DecisionsView(session, export_stem=str(tmp_path / "review"))
+    _ = view.widget
+    session.decide(np.arange(5), "remove")
+    session.decide([7], "relabel", label=2, note="looks like a 2")
+    view.export_buttons[fmt].click()
+    path = tmp_path / f"review.{fmt}"
+    assert str(path) in view.status.value
+    back = DecisionLog.load(path)
+    pd.testing.assert_frame_equal(back.log, session.decisions.log)
+    # typing the file name with a suffix gives the same file, not review.csv.json
+    view.stem_input.value = str(tmp_path / f"review.{fmt}")
+    assert view.export(fmt) == path.resolve()
+
+
+def test_failed_export_says_so_and_keeps_file(session, tmp_path, monkeypatch):
+    view = DecisionsView(session, export_stem=str(tmp_path / "d"))
+    _ = view.widget
+    session.decide([1], "keep")
+    view.export_buttons["json"].click()
+    before = (tmp_path / "d.json").read_bytes()
+    session.decide([2], "remove")
+
+    def broken(f, data):
+        raise OSError("disk full (injected)")
+
+    monkeypatch.setattr(dio, "_write_chunk", broken)
+    view.export_buttons["json"].click()
+    assert "Export failed" in view.status.value and "injected" in view.status.value
+    assert (tmp_path / "d.json").read_bytes() == before
+    view.stem_input.value = str(tmp_path / "missing_folder" / "d")
+    monkeypatch.undo()
+    view.export_buttons["csv"].click()
+    assert "does not exist" in view.status.value
+
+
+def test_import_merge_shows_conflicts(session, tmp_path):
+    view = DecisionsView(session)
+    _ = view.widget
+    session.decide([1, 2], "remove")
+    theirs = DecisionLog(session.dataset.n_samples, session.dataset.class_names, user="bob")
+    theirs.decide([2], "keep")
+    theirs.decide([3], "relabel", label=5)
+    path = theirs.to_json(tmp_path / "bob.json")
+    view.import_path.value = str(path)
+    view.policy.value = "take_theirs"
+    view.merge_button.click()
+    report = view.last_report
+    assert report.n_conflicts == 1 and report.added == 1
+    assert "1 conflict" in view.status.value and "bob" in view.report_html.value
+    cur = session.decisions.current().set_index("index")
+    assert cur.loc[2, "action"] == "keep" and cur.loc[3, "label"] == 5
+
+
+def test_import_bad_file_changes_nothing(session, tmp_path):
+    view = DecisionsView(session)
+    _ = view.widget
+    session.decide([1], "remove")
+    before = session.decisions.log
+    bad = tmp_path / "other.csv"
+    bad.write_text("a,b\n1,2\n")
+    view.import_path.value = str(bad)
+    view.merge_button.click()
+    assert "Nothing merged" in view.status.value
+    pd.testing.assert_frame_equal(session.decisions.log, before)
+    view.import_path.value = ""
+    view.merge_button.click()
+    assert "Type the path" in view.status.value
+    other = DecisionLog(5, ["a", "b"])
+    other.decide(0, "keep")
+    view.import_path.value = str(other.to_parquet(tmp_path / "small.parquet"))
+    view.merge_button.click()
+    assert "Nothing merged" in view.status.value and "N=5" in view.status.value
+
+
+def browser_upload(upload, name: str, content: bytes) -> None:
+    """Deliver a file as the browser's FileUpload sends it: metadata plus a binary buffer."""
+    entry = {"name": name, "type": "", "size": len(content), "last_modified": 0}
+    upload._handle_msg(
+        {
+            "content": {
+                "data": {
+                    "method": "update",
+                    "state": {"value": [entry]},
+                    "buffer_paths": [["value", 0, "content"]],
+                }
+            },
+            "buffers": [memoryview(content)],
+        }
+    )
+
+
+def test_upload_merges(session, tmp_path):
+    view = DecisionsView(session)
+    _ = view.widget
+    theirs = DecisionLog(session.dataset.n_samples, session.dataset.class_names, user="eve")
+    theirs.decide([9], "needs_review")
+    browser_upload(view.upload, "eve.csv", theirs.to_csv(tmp_path / "eve.csv").read_bytes())
+    assert session.decisions.counts()["needs_review"] == 1
+    assert "Merged eve.csv" in view.status.value and view.upload.value == ()
+    browser_upload(view.upload, "eve.txt", b"x")
+    assert "upload a .json" in view.status.value and view.upload.value == ()
+    browser_upload(view.upload, "broken.json", b"{not json")
+    assert "Nothing merged" in view.status.value
+
+
+# --- the composed workbench -----------------------------------------------------------------
+def test_workbench_composes_every_view_on_one_session():
+    s = rich_session()
+    wb = Workbench(s)
+    w = wb.widget
+    assert list(wb.views) == ["Map", "Detectors", "Review", "Matrices", "Trajectories", "Decisions"]
+    assert wb.missing == {}
+    tabs = w.children[-1]
+    assert tabs.titles == tuple(wb.views)
+    assert all(v.session is s for v in wb.views.values())
+    for view in wb.views.values():
+        assert view.widget in tabs.children
+
+
+def test_selection_in_one_view_shows_in_all_and_clears_everywhere():
+    s = rich_session()
+    wb = Workbench(s)
+    _ = wb.widget
+    chosen = [4, 8, 15, 16, 23, 42]
+    s.select(chosen, source="map")  # e.g. a lasso on the map
+    assert wb.queue.widget.total == 6
+    assert sorted(wb.queue.items.tolist()) == chosen
+    assert "6 selected" in wb.selection_html.value and not wb.clear_button.disabled
+    assert wb.map.widget is not None and wb.trajectories.widget is not None
+    browser_send(wb.queue.widget, {"type": "bulk", "action": "remove"})
+    assert "6 decided" in wb.selection_html.value
+    wb.clear_button.click()
+    assert len(s.selection) == 0 and s.selection_source == "app"
+    assert wb.queue.widget.total == int(s.flags.sum())
+    assert wb.clear_button.disabled
+
+
+def test_panel_threshold_drives_queue_and_header():
+    s = rich_session()
+    wb = Workbench(s)
+    _ = wb.widget
+    browser_update(wb.panel.mode, {"index": 2})  # "top k"
+    browser_update(wb.panel.top_k, {"value": 25})
+    assert s.threshold == ("top_k", 25)
+    assert wb.queue.widget.total == 25 and "25 flagged" in wb.selection_html.value
+
+
+def test_renders_with_what_the_dataset_has():
+    s = digits_session(truth=False)  # no coords, features, pred_probs, truth or trajectories
+    wb = Workbench(s)
+    _ = wb.widget
+    assert list(wb.views) == ["Detectors", "Review", "Decisions"]
+    assert set(wb.missing) == {"Map", "Matrices", "Trajectories"}
+    assert "trajectories" in wb.missing["Trajectories"]
+    assert "Trajectories" in wb.notes.value and "coords" in wb.notes.value
+    assert wb.map is None and wb.trajectories is None and wb.matrix is None
+    with pytest.raises(ValueError, match="No tab 'Map'"):
+        wb.select_tab("Map")
+    wb.select_tab("Decisions")
+    assert wb.tabs.selected_index == 2
+
+
+def test_workbench_from_dataset_with_autosave_survives_restart(tmp_path):
+    base = digits_session()
+    path = tmp_path / "decisions.json"
+    wb = Workbench(base.dataset, results=base.results, decisions_path=path)
+    _ = wb.widget
+    browser_send(wb.queue.widget, {"type": "key", "key": "x"})
+    browser_send(wb.queue.widget, {"type": "key", "key": "7"})
+    first, second = wb.queue.items[:2].tolist()
+    assert path.exists()
+    wb.close()
+    # kernel restart: a new workbench on the same file has every decision, undo included
+    again = Workbench(base.dataset, results=base.results, decisions_path=path)
+    cur = again.session.decisions.current().set_index("index")
+    assert cur.loc[first, "action"] == "remove" and cur.loc[second, "label"] == 7
+    _ = again.widget
+    assert again.queue.widget.rows[0]["decision"] == "remove"
+    browser_send(again.queue.widget, {"type": "undo"})
+    assert DecisionLog.load(path).counts()["relabel"] == 0
+    with pytest.raises(TypeError, match="only apply when a Dataset"):
+        Workbench(again.session, decisions_path=path)
+
+
+def test_view_options_pass_through():
+    s = rich_session()
+    wb = Workbench(
+        s,
+        queue_options={"page_size": 5},
+        map_options={"color_by": "flagged"},
+        decisions_options={"rows": 20},
+    )
+    _ = wb.widget
+    assert wb.queue.widget.page_size == 5 and wb.map.color_by == "flagged"
+    with pytest.raises(TypeError):
+        Workbench(s, queue_options={"nonsense": 1})
+
+
+def test_close_stops_every_view():
+    s = rich_session()
+    wb = Workbench(s)
+    _ = wb.widget
+    assert any(s._listeners.values())
+    wb.close()
+    assert not any(s._listeners.values())  # no view listens any more
+    s.select([1, 2, 3])  # and nothing breaks when the session changes
+
+
+def test_show_and_open_workbench(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    s = digits_session(truth=False)
+    assert ui.show(s) is None
+    assert isinstance(shown[0], Workbench) and shown[0].session is s
+    wb = ui.open_workbench(s)
+    bundle = wb._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data
+
+
+def test_small_text_dataset_without_truth():
+    rng = np.random.default_rng(0)
+    ds = Dataset(
+        rng.integers(0, 2, 30),
+        class_names=["neg", "pos"],
+        previews=[f"review {i}" for i in range(30)],
+    )
+    s = rng.random(30)
+    wb = Workbench(ds, results={"only": DetectorResult("only", s, s > 0.7)})
+    _ = wb.widget
+    assert list(wb.views) == ["Detectors", "Review", "Decisions"]
+    assert wb.queue.widget.rows[0]["preview_kind"] == "text"

@@ -1,0 +1,190 @@
+"""Detector panel: built without a browser; threshold changes as the browser sends them update
+the session's flags, the flagged count and precision / recall / F1 (checked against
+scikit-learn), the precision-recall chart and the overlap table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _ui_sessions import browser_update, digits_session
+from sklearn.metrics import precision_recall_fscore_support, precision_score, recall_score
+
+from workbench.dataset import Dataset
+from workbench.detectors import DetectorResult
+from workbench.session import Session
+from workbench.ui.panel import DetectorPanel, overlap_flags
+
+
+@pytest.fixture
+def session():
+    return digits_session()
+
+
+@pytest.fixture
+def panel(session):
+    p = DetectorPanel(session)
+    _ = p.widget
+    return p
+
+
+def sk_prf(flags, noisy):
+    p, r, f, _ = precision_recall_fscore_support(noisy, flags, average="binary", zero_division=0)
+    return p, r, f
+
+
+def test_controls_reflect_session(session, panel):
+    assert panel.detector.options == ("strong", "weak") and panel.detector.value == "strong"
+    assert panel.mode.value == "default"
+    scores = session.result.scores
+    assert panel.score.min == pytest.approx(scores.min())
+    assert panel.score.max == pytest.approx(scores.max())
+    assert panel.score.disabled and panel.top_k.disabled
+    n = int(session.flags.sum())
+    assert f"<b>{n:,}</b> flagged of 1,797" in panel.count.value
+    assert "estimated" not in [v for _, v in panel.mode.options]  # no pred_probs here
+
+
+def test_score_threshold_updates_count_and_quality(session, panel):
+    browser_update(panel.mode, {"index": 1})  # "score ≥"
+    assert session.threshold[0] == "score"
+    for value in np.quantile(session.result.scores, [0.5, 0.9, 0.99]).tolist():
+        browser_update(panel.score, {"value": value})
+        flags = session.result.scores >= value
+        np.testing.assert_array_equal(session.flags, flags)
+        assert f"<b>{int(flags.sum()):,}</b> flagged" in panel.count.value
+        q = panel.quality()
+        p, r, f = sk_prf(flags, session.dataset.is_noisy)
+        assert q["precision"] == pytest.approx(p)
+        assert q["recall"] == pytest.approx(r)
+        assert q["f1"] == pytest.approx(f)
+        assert f"precision <b>{p:.3f}</b>" in panel.quality_html.value
+        assert f"recall <b>{r:.3f}</b>" in panel.quality_html.value
+        marker = panel.figure.data[-1]
+        assert marker.x == (pytest.approx(r),) and marker.y == (pytest.approx(p),)
+
+
+def test_top_k_threshold(session, panel):
+    browser_update(panel.mode, {"index": 2})
+    assert session.threshold == ("top_k", int(session.result.flags.sum()))
+    browser_update(panel.top_k, {"value": 40})
+    assert session.threshold == ("top_k", 40) and session.flags.sum() == 40
+    top = session.result.top_k(40)
+    noisy = session.dataset.is_noisy
+    assert panel.quality()["precision"] == pytest.approx(noisy[top].mean())
+    assert panel.quality()["n_found"] == int(noisy[top].sum())
+    assert not panel.top_k.disabled and panel.score.disabled
+
+
+def test_threshold_set_elsewhere_moves_the_controls(session, panel):
+    session.set_threshold("score", 1.25)
+    assert panel.mode.value == "score" and panel.score.value == pytest.approx(1.25, abs=2e-3)
+    assert panel.top_k.value == int(session.flags.sum())
+    session.set_threshold("default")
+    assert panel.mode.value == "default"
+
+
+def test_detector_switch_keeps_flag_count_in_score_mode(session, panel):
+    browser_update(panel.mode, {"index": 1})
+    browser_update(panel.score, {"value": 1.2})
+    k = int(session.flags.sum())
+    browser_update(panel.detector, {"index": 1})  # "weak", a different score scale
+    assert session.active == "weak" and session.threshold[0] == "score"
+    assert int(session.flags.sum()) == k
+    assert panel.score.max == pytest.approx(session.results["weak"].scores.max())
+    line_widths = {t.name: t.line.width for t in panel.figure.data[:2]}
+    assert line_widths["weak"] > line_widths["strong"]
+
+
+def test_pr_curves_match_sklearn(session, panel):
+    from sklearn.metrics import precision_recall_curve
+
+    noisy = session.dataset.is_noisy
+    names = [t.name for t in panel.figure.data]
+    assert names[:2] == ["strong", "weak"] and names[-1] == "current threshold"
+    recall, precision = panel.curve("weak")
+    sk_p, sk_r, _ = precision_recall_curve(noisy, session.results["weak"].scores)
+    # same curve: every (recall, precision) point of ours lies on scikit-learn's
+    ours = {(round(r, 9), round(p, 9)) for r, p in zip(recall, precision, strict=True)}
+    theirs = {(round(r, 9), round(p, 9)) for r, p in zip(sk_r, sk_p, strict=True)}
+    assert len(ours & theirs) >= 0.9 * len(ours)
+    baseline = panel.figure.data[-2]
+    assert baseline.y[0] == pytest.approx(noisy.mean())
+
+
+def test_overlap_table(session, panel):
+    flags = overlap_flags(session, ["strong", "weak"])
+    np.testing.assert_array_equal(flags["strong"], session.flags)
+    np.testing.assert_array_equal(flags["weak"], session.results["weak"].flags)
+    both = int((flags["strong"] & flags["weak"]).sum())
+    report = panel.overlap()
+    assert report.intersection.loc["strong", "weak"] == both
+    assert f">{both:,} <span" in panel.overlap_html.value  # the off-diagonal cell
+    only_weak = int((flags["weak"] & ~flags["strong"]).sum())
+    combos = report.combinations.set_index(["strong", "weak"])["n_samples"]
+    assert combos.loc[(False, True)] == only_weak
+    assert f">{only_weak:,}</td>" in panel.overlap_html.value  # its row of the UpSet list
+    browser_update(panel.mode, {"index": 2})
+    browser_update(panel.top_k, {"value": 30})
+    eq = overlap_flags(session, ["strong", "weak"])
+    assert eq["weak"].sum() == 30  # equal budget in top-k mode
+    panel.overlap_select.value = ("strong",)
+    assert "Pick two or more" in panel.overlap_html.value
+
+
+def test_without_truth_no_quality_but_sentence():
+    s = digits_session(truth=False)
+    p = DetectorPanel(s)
+    _ = p.widget
+    assert not p.has_quality and p.quality() is None and p.figure is None
+    assert "true labels" in p.truth_reason
+    with pytest.raises(ValueError, match="true labels"):
+        p.curve("strong")
+    browser_update(p.top_k, {"value": 10})  # disabled in default mode, still consistent
+    assert "flagged" in p.count.value
+
+
+def test_estimated_mode_with_pred_probs():
+    s = digits_session(pred_probs=True)
+    p = DetectorPanel(s)
+    _ = p.widget
+    modes = [v for _, v in p.mode.options]
+    assert modes[-1] == "estimated"
+    browser_update(p.mode, {"index": 3})
+    assert s.threshold == ("estimated", None)
+    n = s.estimated_num_errors()
+    assert int(s.flags.sum()) == n and f"estimated label errors: {n:,}" in p.count.value
+
+
+def test_unavailable_detectors_listed():
+    rng = np.random.default_rng(0)
+    ds = Dataset(rng.integers(0, 3, 50))
+    sc = rng.random(50)
+    s = Session(ds, results={"x": DetectorResult("x", sc, sc > 0.8)})
+    p = DetectorPanel(s)
+    _ = p.widget
+    if s.unavailable:
+        name, why = next(iter(s.unavailable.items()))
+        assert name in p.unavailable.value and why.split(":")[0] in p.unavailable.value
+    assert p.overlap_html.value == ""  # one detector: nothing to compare
+
+
+def test_bad_options(session):
+    with pytest.raises(ValueError, match="curve_points"):
+        DetectorPanel(session, curve_points=2)
+    with pytest.raises(ValueError, match="overlap_detectors"):
+        DetectorPanel(session, overlap_detectors=["nope"])
+
+
+def test_partial_truth_uses_known_samples_only():
+    base = digits_session()
+    ds = base.dataset
+    true = ds.true_labels.copy()
+    true[::2] = -1  # half unknown
+    s = Session(ds.with_signals(true_labels=true), results=base.results)
+    p = DetectorPanel(s)
+    _ = p.widget
+    known = true >= 0
+    noisy = (true != ds.labels) & known
+    q = p.quality()
+    assert q["precision"] == pytest.approx(precision_score(noisy[known], s.flags[known]))
+    assert q["recall"] == pytest.approx(recall_score(noisy[known], s.flags[known]))

@@ -1,0 +1,187 @@
+"""The workbench: every view on one linked Session in one notebook cell.
+
+A selection made in any view (lasso on the map, a matrix cell, the data map, the queue's
+"show in all views") is the session's selection, so every other view shows it; "Clear
+selection" clears it everywhere. Views whose signals the dataset lacks are left out, with one
+sentence each saying why.
+"""
+
+from __future__ import annotations
+
+import html
+
+from ._common import View, as_session
+from .decisions_view import DecisionsView
+from .map import EmbeddingMap
+from .matrix import MatrixView
+from .panel import DetectorPanel
+from .queue import ReviewQueue
+from .trajectories import TrajectoryView
+
+__all__ = ["Workbench", "open_workbench", "show"]
+
+_SOURCE = "app"
+
+
+class Workbench(View):
+    """All workbench views composed on one Session.
+
+    Parameters
+    ----------
+    dataset_or_session : Dataset or Session
+    decisions_path : str or path, optional
+        Where decisions autosave (atomically) and reload from after a kernel restart
+        (``.json``, ``.csv`` or ``.parquet``). Only with a Dataset: a Session has its own.
+    results : dict of name -> DetectorResult, optional
+        Precomputed detector results (default: every detector that can run). Only with a Dataset.
+    map_options, panel_options, queue_options, matrix_options, trajectory_options,
+    decisions_options : dict, optional
+        Keyword options of each view (e.g. ``map_options={"color_by": "flagged"}``).
+
+    Attributes
+    ----------
+    session : Session
+    map, matrix, trajectories : views, or None when the dataset lacks their signals
+    panel : DetectorPanel
+    queue : ReviewQueue
+    decisions : DecisionsView
+    missing : dict of str -> str
+        Views left out and why.
+
+    Examples
+    --------
+    >>> wb = Workbench(dataset, decisions_path="decisions.json")  # doctest: +SKIP
+    >>> wb  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        dataset_or_session,
+        *,
+        decisions_path=None,
+        results=None,
+        map_options=None,
+        panel_options=None,
+        queue_options=None,
+        matrix_options=None,
+        trajectory_options=None,
+        decisions_options=None,
+    ):
+        options = {}
+        if decisions_path is not None:
+            options["decisions_path"] = decisions_path
+        if results is not None:
+            options["results"] = results
+        super().__init__(as_session(dataset_or_session, **options))
+        s, ds = self.session, self.session.dataset
+        self.missing: dict[str, str] = {}
+        self.panel = DetectorPanel(s, **(panel_options or {}))
+        self.queue = ReviewQueue(s, **(queue_options or {}))
+        self.decisions = DecisionsView(s, **(decisions_options or {}))
+        map_options = dict(map_options or {})
+        if ds.coords is None and ds.features is None and map_options.get("coords") is None:
+            self.map = None
+            self.missing["Map"] = (
+                "No map: this dataset has neither 2-D coordinates nor "
+                "features to project. " + (ds.why_missing(["coords", "features"]) or "")
+            )
+        else:
+            self.map = EmbeddingMap(s, **map_options)
+        self.matrix = MatrixView(s, **(matrix_options or {}))
+        if self.matrix.reason:
+            self.missing["Matrices"] = self.matrix.reason
+            self.matrix = None
+        self.trajectories = TrajectoryView(s, **(trajectory_options or {}))
+        if self.trajectories.reason:
+            self.missing["Trajectories"] = self.trajectories.reason
+            self.trajectories = None
+
+    @property
+    def views(self) -> dict[str, View]:
+        """The views shown, by tab title, in tab order."""
+        pairs = [
+            ("Map", self.map),
+            ("Detectors", self.panel),
+            ("Review", self.queue),
+            ("Matrices", self.matrix),
+            ("Trajectories", self.trajectories),
+            ("Decisions", self.decisions),
+        ]
+        return {title: view for title, view in pairs if view is not None}
+
+    # --- building ------------------------------------------------------------------------------
+    def _build(self):
+        import ipywidgets as w
+
+        ds = self.session.dataset
+        self.summary = w.HTML()
+        self.selection_html = w.HTML()
+        self.clear_button = w.Button(
+            description="Clear selection", icon="times", tooltip="Clear the selection in every view"
+        )
+        self.clear_button.on_click(lambda _: self.session.clear_selection(source=_SOURCE))
+        notes = "".join(
+            f"<li><b>{html.escape(title)}</b>: {html.escape(why)}</li>"
+            for title, why in self.missing.items()
+        )
+        self.notes = w.HTML(
+            f'<ul class="wb-missing" style="margin:2px 0;color:#666">{notes}</ul>' if notes else ""
+        )
+        views = self.views
+        self.tabs = w.Tab(children=[v.widget for v in views.values()], titles=list(views.keys()))
+        self._subscribe("selection", lambda _: self._update_header())
+        self._subscribe("flags", lambda _: self._update_header())
+        self._subscribe("decisions", lambda _: self._update_header())
+        self.summary.value = (
+            f"<b>Label-noise workbench</b> · {ds.n_samples:,} samples, "
+            f"{ds.n_classes} classes · detectors: "
+            + ", ".join(html.escape(n) for n in self.session.results)
+        )
+        self._update_header()
+        return w.VBox([
+            self.summary,
+            w.HBox([self.selection_html, self.clear_button],
+                   layout=w.Layout(align_items="center", grid_gap="12px")),
+            self.notes,
+            self.tabs,
+        ], layout=w.Layout(width="100%"))  # fmt: skip
+
+    def _update_header(self) -> None:
+        s = self.session
+        n_sel, n_flag = len(s.selection), int(s.flags.sum())
+        counts = s.decisions.counts()
+        decided = sum(counts.values())
+        self.selection_html.value = (
+            f"{n_sel:,} selected · {n_flag:,} flagged by <b>{html.escape(s.active)}</b> · "
+            f"{decided:,} decided"
+        )
+        self.clear_button.disabled = n_sel == 0
+
+    def select_tab(self, title: str) -> None:
+        """Bring the tab named ``title`` to the front."""
+        titles = list(self.views)
+        if title not in titles:
+            raise ValueError(f"No tab {title!r}; tabs are {titles}.")
+        self.widget.children[-1].selected_index = titles.index(title)
+
+    def close(self) -> None:
+        """Close every view and stop listening to the session."""
+        for view in self.views.values():
+            view.close()
+        super().close()
+
+
+def open_workbench(dataset_or_session, **options) -> Workbench:
+    """The workbench for a Dataset or Session (see :class:`Workbench` for the options); it
+    displays itself as the last expression of a cell."""
+    return Workbench(dataset_or_session, **options)
+
+
+def show(dataset_or_session, **options) -> None:
+    """Display the workbench for a Dataset or Session in the notebook, in one call.
+
+    Keep a handle with ``wb = open_workbench(dataset)`` to reach the session and views later.
+    """
+    from IPython.display import display
+
+    display(Workbench(dataset_or_session, **options))

@@ -1,0 +1,444 @@
+"""The detector panel: pick a detector, set its threshold, and, when the truth is known, see how
+good the flagged set is.
+
+Threshold by noise score (higher = more likely mislabeled: flag every score at or above the
+value), by top-k, by the detector's own default rule, or "as many as the estimated number of
+label errors". The flagged count updates live. With known true labels: precision, recall and F1
+at the threshold, the precision-recall curves of every detector in one chart, and how the
+detectors' flagged sets overlap. The numbers come from :mod:`workbench.metrics`; this module
+only displays them.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from ._common import View
+
+__all__ = ["DetectorPanel", "overlap_flags"]
+
+_SOURCE = "panel"
+_MODE_LABELS = {
+    "default": "detector's rule",
+    "score": "score ≥",
+    "top_k": "top k",
+    "estimated": "estimated errors",
+}
+
+
+def overlap_flags(session, names) -> dict[str, np.ndarray]:
+    """Each named detector's flagged set under the session's current rule.
+
+    The active detector's set is ``session.flags``. Another detector flags by its own default
+    rule when the rule is ``default``, else its own top k with k = the number the active
+    detector flags (scores of different detectors live on different scales, so an equal budget
+    is the fair comparison).
+    """
+    mode, _ = session.threshold
+    k = int(session.flags.sum())
+    out = {}
+    for name in names:
+        res = session.results[name]
+        if name == session.active:
+            out[name] = session.flags
+        elif mode == "default":
+            out[name] = res.flags
+        else:
+            flags = np.zeros(len(res.scores), dtype=bool)
+            flags[res.top_k(k)] = True
+            out[name] = flags
+    return out
+
+
+def _downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) <= n:
+        return x, y
+    keep = np.unique(np.linspace(0, len(x) - 1, n).round().astype(np.int64))
+    return x[keep], y[keep]
+
+
+def _prf(flags: np.ndarray, is_noisy: np.ndarray) -> tuple[float, float, float]:
+    """Precision, recall, F1 (NaN precision when nothing is flagged)."""
+    from ..metrics import precision_recall_f1
+
+    p, r, f = precision_recall_f1(flags, is_noisy)
+    return float(p), float(r), float(f)
+
+
+class DetectorPanel(View):
+    """Detector choice, threshold control, flagged count and (with truth) detector quality.
+
+    Parameters
+    ----------
+    session_or_dataset : Session or Dataset
+    curve_points : int, default=1000
+        At most this many points per precision-recall curve are drawn.
+    overlap_detectors : list of str, optional
+        Detectors compared in the overlap table (default: up to four, the active one first).
+    **session_options
+        Passed to :class:`workbench.session.Session` when a Dataset is given.
+    """
+
+    def __init__(
+        self,
+        session_or_dataset,
+        *,
+        curve_points: int = 1000,
+        overlap_detectors=None,
+        **session_options,
+    ):
+        super().__init__(session_or_dataset, **session_options)
+        if isinstance(curve_points, bool) or not isinstance(curve_points, int) or curve_points < 10:
+            raise ValueError(f"curve_points must be an int >= 10, found {curve_points!r}.")
+        names = list(self.session.results)
+        if overlap_detectors is None:
+            overlap_detectors = [self.session.active] + [
+                n for n in names if n != self.session.active
+            ][:3]
+        unknown = [n for n in overlap_detectors if n not in names]
+        if unknown:
+            raise ValueError(
+                f"overlap_detectors {unknown} are not in this session's detectors {names}."
+            )
+        self._curve_points, self._overlap = curve_points, list(overlap_detectors)
+        ds = self.session.dataset
+        self._known = (ds.true_labels >= 0) if ds.has_truth else None
+        self.truth_reason = None
+        if not ds.has_truth:
+            self.truth_reason = (
+                "Precision, recall and the detectors' curves need the true "
+                "labels (known for simulated noise or after human review)."
+            )
+        elif not ds.is_noisy[self._known].any():
+            self.truth_reason = "Precision and recall are undefined: no known sample is mislabeled."
+            self._known = None
+        self._syncing = False
+        self.figure = None
+        self._curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    # --- numbers -------------------------------------------------------------------------------
+    @property
+    def has_quality(self) -> bool:
+        """Whether precision / recall can be shown (true labels known, some of them noisy)."""
+        return self._known is not None
+
+    def quality(self) -> dict[str, float] | None:
+        """Precision, recall and F1 of the current flags on the samples with known truth."""
+        if self._known is None:
+            return None
+        known, noisy = self._known, self.session.dataset.is_noisy
+        p, r, f = _prf(self.session.flags[known], noisy[known])
+        return {
+            "precision": p,
+            "recall": r,
+            "f1": f,
+            "n_flagged": int(self.session.flags.sum()),
+            "n_noisy": int(noisy[known].sum()),
+            "n_found": int((self.session.flags & noisy)[known].sum()),
+        }
+
+    def curve(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(recall, precision) of detector ``name`` over all thresholds, on known samples."""
+        if self._known is None:
+            raise ValueError(self.truth_reason)
+        if name not in self._curves:
+            from ..metrics import pr_curve
+
+            known = self._known
+            precision, recall, *_ = pr_curve(
+                self.session.results[name].scores[known], self.session.dataset.is_noisy[known]
+            )
+            self._curves[name] = (np.asarray(recall, float), np.asarray(precision, float))
+        return self._curves[name]
+
+    def overlap(self):
+        """``workbench.metrics.flag_overlap`` of the compared detectors' flagged sets."""
+        from ..metrics import flag_overlap
+
+        return flag_overlap(overlap_flags(self.session, self._overlap))
+
+    # --- building ------------------------------------------------------------------------------
+    def _build(self):
+        import ipywidgets as w
+
+        s, ds = self.session, self.session.dataset
+        live = ds.n_samples <= 200_000
+        self.detector = w.Dropdown(
+            options=list(s.results),
+            value=s.active,
+            description="Detector",
+            layout=w.Layout(width="320px"),
+        )
+        unavailable = "".join(
+            f"<li><b>{html.escape(n)}</b>: {html.escape(why)}</li>"
+            for n, why in sorted(s.unavailable.items())
+        )
+        self.unavailable = w.HTML(
+            f"<details><summary>{len(s.unavailable)} detector(s) cannot run on this dataset"
+            f'</summary><ul style="margin:2px 0">{unavailable}</ul></details>'
+            if s.unavailable
+            else ""
+        )
+        modes = ["default", "score", "top_k"] + (["estimated"] if ds.pred_probs is not None else [])
+        self.mode = w.ToggleButtons(
+            options=[(_MODE_LABELS[m], m) for m in modes],
+            value=s.threshold[0],
+            description="Flag by",
+        )
+        self.score = w.FloatSlider(
+            description="score ≥",
+            continuous_update=live,
+            readout_format=".4g",
+            layout=w.Layout(width="480px"),
+        )
+        self.top_k = w.IntSlider(
+            description="top k",
+            min=0,
+            max=ds.n_samples,
+            continuous_update=live,
+            layout=w.Layout(width="480px"),
+        )
+        self.count = w.HTML()
+        self.quality_html = w.HTML()
+        self.detector.observe(self._on_detector, names="value")
+        self.mode.observe(self._on_mode, names="value")
+        self.score.observe(self._on_score, names="value")
+        self.top_k.observe(self._on_top_k, names="value")
+        self.overlap_select = w.SelectMultiple(
+            options=list(s.results),
+            value=self._overlap,
+            description="Compare",
+            rows=min(5, len(s.results)),
+        )
+        self.overlap_select.observe(self._on_overlap_select, names="value")
+        self.overlap_html = w.HTML()
+        children = [
+            w.HBox([self.detector]),
+            self.unavailable,
+            self.mode,
+            self.score,
+            self.top_k,
+            self.count,
+            self.quality_html,
+        ]
+        if self._known is not None:
+            self.figure = self._make_figure()
+            children.append(self.figure)
+        else:
+            children.append(
+                w.HTML(f'<div style="color:#666">{html.escape(self.truth_reason)}</div>')
+            )
+        if len(s.results) > 1:
+            children += [
+                w.HTML("<b>Overlap of flagged sets</b>"),
+                self.overlap_select,
+                self.overlap_html,
+            ]
+        self._subscribe("flags", lambda _: self._sync())
+        self._widget = w.VBox(children)
+        self._sync()
+        return self._widget
+
+    def _make_figure(self):
+        import plotly.graph_objects as go
+
+        fig = go.FigureWidget()
+        for name in self.session.results:
+            recall, precision = _downsample(*self.curve(name), self._curve_points)
+            fig.add_scatter(
+                x=recall,
+                y=precision,
+                mode="lines",
+                name=name,
+                hovertemplate=f"{name}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}<extra></extra>",
+            )
+        noisy = self.session.dataset.is_noisy[self._known]
+        fig.add_scatter(
+            x=[0, 1],
+            y=[noisy.mean()] * 2,
+            mode="lines",
+            name="random flags",
+            line=dict(dash="dot", color="grey"),
+            hoverinfo="skip",
+        )
+        fig.add_scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name="current threshold",
+            marker=dict(size=12, color="black", symbol="x"),
+        )
+        fig.update_layout(
+            height=320,
+            width=480,
+            margin=dict(l=50, r=10, t=30, b=40),
+            title="Precision-recall (samples with known truth)",
+            xaxis=dict(title="recall (share of mislabeled samples flagged)", range=[0, 1.02]),
+            yaxis=dict(title="precision (share of flags that are mislabeled)", range=[0, 1.02]),
+            legend=dict(font=dict(size=10)),
+        )
+        return fig
+
+    # --- keeping widgets and session in step ---------------------------------------------------
+    def _sync(self) -> None:
+        """Bring every control and number in line with the session."""
+        if self._widget is None:
+            return
+        s = self.session
+        scores = s.result.scores
+        finite = scores[np.isfinite(scores)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if hi <= lo:
+            hi = lo + 1.0
+        mode, value = s.threshold
+        n_flag = int(s.flags.sum())
+        self._syncing = True
+        try:
+            self.detector.value = s.active
+            self.mode.value = mode
+            # widen before narrowing so min <= max holds at every step
+            self.score.max = max(self.score.max, hi)
+            self.score.min, self.score.max = lo, hi
+            self.score.step = (hi - lo) / 1000
+            self.score.value = float(value) if mode == "score" else self._score_for(n_flag)
+            self.top_k.value = int(value) if mode == "top_k" else n_flag
+            self.score.disabled = mode != "score"
+            self.top_k.disabled = mode != "top_k"
+        finally:
+            self._syncing = False
+        n = s.dataset.n_samples
+        text = f"<b>{n_flag:,}</b> flagged of {n:,} ({n_flag / n:.1%})"
+        if mode == "estimated" or s.dataset.pred_probs is not None and mode != "default":
+            try:
+                text += f" · estimated label errors: {s.estimated_num_errors():,}"
+            except (ImportError, ValueError):
+                pass
+        self.count.value = text
+        self._show_quality()
+        self._show_overlap()
+
+    def _score_for(self, k: int) -> float:
+        """The score threshold that flags the current top ``k``."""
+        res = self.session.result
+        if k <= 0:
+            return float(self.score.max)
+        return float(res.scores[res.top_k(k)[-1]])
+
+    def _show_quality(self) -> None:
+        q = self.quality()
+        if q is None:
+            self.quality_html.value = ""
+            return
+
+        def fmt(v):
+            return "–" if v != v else f"{v:.3f}"
+
+        self.quality_html.value = (
+            f"precision <b>{fmt(q['precision'])}</b> · recall <b>{fmt(q['recall'])}</b> · "
+            f"F1 <b>{fmt(q['f1'])}</b> · {q['n_found']:,} of {q['n_noisy']:,} known mislabeled "
+            "samples flagged"
+        )
+        if self.figure is not None:
+            with self.figure.batch_update():
+                marker = self.figure.data[-1]
+                marker.x, marker.y = [q["recall"]], [q["precision"]]
+                for trace in self.figure.data[:-2]:
+                    trace.line.width = 3 if trace.name == self.session.active else 1.5
+
+    def _show_overlap(self) -> None:
+        if len(self.session.results) < 2:
+            return
+        if len(self._overlap) < 2:
+            self.overlap_html.value = "Pick two or more detectors to compare."
+            return
+        self.overlap_html.value = _overlap_html(self.overlap(), self._overlap)
+
+    def _on_detector(self, change) -> None:
+        if self._syncing:
+            return
+        s = self.session
+        mode, _ = s.threshold
+        k = int(s.flags.sum())
+        s.set_detector(change["new"])
+        if mode == "score":  # keep the number flagged: scores of detectors differ in scale
+            s.set_threshold(
+                "score", self._score_for(k) if k else float(np.nanmax(s.result.scores)) + 1.0
+            )
+
+    def _on_mode(self, change) -> None:
+        if self._syncing:
+            return
+        s, mode = self.session, change["new"]
+        k = int(s.flags.sum())
+        if mode == "score":
+            s.set_threshold("score", self._score_for(k) if k else float(self.score.max))
+        elif mode == "top_k":
+            s.set_threshold("top_k", k)
+        else:
+            s.set_threshold(mode)
+
+    def _on_score(self, change) -> None:
+        if not self._syncing:
+            self.session.set_threshold("score", float(change["new"]))
+
+    def _on_top_k(self, change) -> None:
+        if not self._syncing:
+            self.session.set_threshold("top_k", int(change["new"]))
+
+    def _on_overlap_select(self, change) -> None:
+        self._overlap = list(change["new"])
+        self._show_overlap()
+
+
+def _overlap_html(report, names, *, max_rows: int = 16) -> str:
+    """Pairwise overlap (count, Jaccard) and an UpSet-style list of the flag combinations."""
+    inter, jac, combos = report.intersection, report.jaccard, report.combinations
+    esc = [html.escape(str(n)) for n in names]
+    cell = 'style="padding:1px 6px;text-align:right"'
+    head = "".join(f"<th {cell}>{n}</th>" for n in esc)
+    rows = []
+    for i, a in enumerate(names):
+        tds = []
+        for j, b in enumerate(names):
+            if i == j:
+                tds.append(f"<td {cell}><b>{int(inter.loc[a, b]):,}</b></td>")
+            else:
+                jv = jac.loc[a, b]
+                jtext = "–" if jv != jv else f"{jv:.2f}"
+                tds.append(
+                    f'<td {cell} title="Jaccard {jtext}">{int(inter.loc[a, b]):,} '
+                    f'<span style="color:#888">({jtext})</span></td>'
+                )
+        rows.append(f"<tr><th {cell}>{esc[i]}</th>{''.join(tds)}</tr>")
+    pairwise = (
+        f'<table class="wb-overlap" style="border-collapse:collapse;font-size:12px">'
+        f"<tr><th></th>{head}</tr>{''.join(rows)}</table>"
+    )
+    flagged = combos[combos["n_detectors"] > 0].head(max_rows)
+    biggest = max(int(flagged["n_samples"].max()), 1) if len(flagged) else 1
+    lines = []
+    for _, row in flagged.iterrows():
+        dots = "".join(
+            f'<span title="{n}" style="color:{"#b3261e" if row[name] else "#ccc"}">●</span>'
+            for n, name in zip(esc, names, strict=True)
+        )
+        width = int(160 * row["n_samples"] / biggest)
+        lines.append(
+            f'<tr><td style="letter-spacing:2px">{dots}</td><td {cell}>{int(row["n_samples"]):,}'
+            f'</td><td><div style="background:#b3261e;height:8px;width:{width}px"></div></td></tr>'
+        )
+    none = combos.loc[combos["n_detectors"] == 0, "n_samples"]
+    upset = (
+        '<div style="margin-top:6px"><i>Flagged by exactly these detectors</i> '
+        f"(dots in the order {', '.join(esc)}):</div>"
+        f'<table style="font-size:12px">{"".join(lines)}</table>'
+        f'<div style="color:#666">{int(none.sum()) if len(none) else 0:,} samples flagged by '
+        "none of them.</div>"
+    )
+    return (
+        "<div><i>Flagged by both</i> (diagonal: by each; Jaccard in brackets)</div>"
+        + pairwise
+        + upset
+    )
