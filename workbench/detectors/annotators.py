@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
 
 from ..dataset import Dataset
 from ..typing import ArrayLike, SeedLike
@@ -273,11 +272,9 @@ def _dawid_skene(codes, k, max_iter, tol, init, smoothing, rng) -> DawidSkeneRes
     for _ in range(max_iter):
         priors, confusion = _ds_m_step(indicator, post, labelled, m, k, smoothing)
         log_conf = np.log(np.maximum(confusion, 1e-300))  # (M, K_true, K_said)
-        log_joint = np.log(np.maximum(priors, 1e-300)) + indicator @ log_conf.transpose(
-            0, 2, 1
-        ).reshape(m * k, k)
-        norm = logsumexp(log_joint, axis=1)
-        post = np.exp(log_joint - norm[:, None])
+        post = indicator @ log_conf.transpose(0, 2, 1).reshape(m * k, k)  # log-lik (N, K)
+        post += np.log(np.maximum(priors, 1e-300))
+        norm = _normalise_log_rows(post)
         trace.append(float(norm[labelled].sum()))
         if len(trace) > 1 and abs(trace[-1] - trace[-2]) < tol * n_obs:
             converged = True
@@ -299,6 +296,16 @@ def _dawid_skene(codes, k, max_iter, tol, init, smoothing, rng) -> DawidSkeneRes
         log_likelihood=trace,
         converged=converged,
     )
+
+
+def _normalise_log_rows(logp: np.ndarray) -> np.ndarray:
+    """Turn rows of log-probabilities into probabilities in place; return each row's log-sum."""
+    top = logp.max(axis=1, keepdims=True)
+    logp -= top
+    np.exp(logp, out=logp)
+    total = logp.sum(axis=1, keepdims=True)
+    logp /= total
+    return (top + np.log(total))[:, 0]
 
 
 def _align_to_votes(post: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
