@@ -241,8 +241,9 @@ def dawid_skene(
     if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, found {max_iter!r}.")
     for arg, val in (("tol", tol), ("smoothing", smoothing)):
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not val >= 0:
-            raise ValueError(f"{arg} must be a non-negative number, found {val!r}.")
+        real = (int, float, np.integer, np.floating)
+        if isinstance(val, bool) or not isinstance(val, real) or not 0 <= val < np.inf:
+            raise ValueError(f"{arg} must be a finite non-negative number, found {val!r}.")
     if init not in _INITS:
         raise ValueError(f"init must be one of {_INITS}, found {init!r}.")
     return _dawid_skene(codes, k, max_iter, float(tol), init, float(smoothing), check_rng(seed))
