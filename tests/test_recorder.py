@@ -1,0 +1,134 @@
+"""TrajectoryRecorder: per-sample signals match their definitions, plug into any loop."""
+
+import doctest
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.compute import TrajectoryRecorder
+from workbench.compute import recorder as recorder_module
+from workbench.dataset import Dataset
+
+
+def _reference(logits: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    z = logits.astype(np.float64)
+    lse = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1)
+    z_y = z[np.arange(len(y)), y]
+    other = np.where(np.eye(z.shape[1], dtype=bool)[y], -np.inf, z).max(1)
+    return {
+        "loss": lse - z_y,
+        "margin": z_y - other,
+        "given_prob": np.exp(z_y - lse),
+        "predicted": z.argmax(1),
+    }
+
+
+def test_signals_match_definitions_and_land_at_the_right_rows():
+    rng = np.random.default_rng(0)
+    n, k = 50, 4
+    logits = rng.normal(size=(2, n, k)).astype(np.float32) * 3
+    y = rng.integers(0, k, n)
+    rec = TrajectoryRecorder(n, 2, dtype=np.float32)
+    for e in range(2):
+        for idx in np.array_split(rng.permutation(n), 3):
+            rec.update(idx, torch.from_numpy(logits[e][idx]), y[idx])
+        rec.end_epoch()
+    traj = rec.trajectories
+    assert traj["predicted"].dtype == np.int32 and traj["loss"].dtype == np.float32
+    for e in range(2):
+        ref = _reference(logits[e], y)
+        for kind in ("loss", "margin", "given_prob"):
+            np.testing.assert_allclose(traj[kind][:, e], ref[kind], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(traj["predicted"][:, e], ref["predicted"])
+    # loss agrees with torch's cross-entropy; margin < 0 exactly when another class wins
+    ce = torch.nn.functional.cross_entropy(
+        torch.from_numpy(logits[1]), torch.from_numpy(y), reduction="none"
+    )
+    np.testing.assert_allclose(traj["loss"][:, 1], ce.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(traj["margin"][:, 1] < 0, traj["predicted"][:, 1] != y)
+
+
+def test_default_storage_is_compact_float16():
+    rec = TrajectoryRecorder(10, 3)
+    for _ in range(3):
+        rec.update(np.arange(10), torch.randn(10, 3), np.zeros(10, dtype=int))
+        rec.end_epoch()
+    t = rec.trajectories
+    assert {k: v.dtype for k, v in t.items()} == {
+        "loss": np.float16, "margin": np.float16, "given_prob": np.float16,
+        "predicted": np.int32,
+    }  # fmt: skip
+    assert rec.nbytes == 10 * 3 * (2 + 2 + 2 + 4)
+
+
+def test_grows_when_epochs_unknown_and_unseen_samples_are_nan():
+    rec = TrajectoryRecorder(6, kinds=("loss", "predicted"))
+    for e in range(11):  # beyond the initial capacity
+        seen = np.arange(6) if e != 3 else np.arange(4)
+        rec.update(seen, torch.full((len(seen), 2), float(e)), np.zeros(len(seen), dtype=int))
+        rec.end_epoch()
+    t = rec.trajectories
+    assert set(t) == {"loss", "predicted"} and t["loss"].shape == (6, 11)
+    assert np.isnan(t["loss"][4:, 3]).all() and (t["predicted"][4:, 3] == -1).all()
+    assert np.isfinite(t["loss"][:, [0, 1, 2, 4, 10]]).all()
+    assert rec.unseen_per_epoch[3] == 2 and sum(rec.unseen_per_epoch) == 2
+    with pytest.raises(ValueError, match="not seen in epoch 3"):
+        rec.to_dataset_kwargs()
+
+
+def test_feeds_a_dataset():
+    n = 20
+    y = np.arange(n) % 3
+    rec = TrajectoryRecorder(n, 2)
+    for _ in range(2):
+        rec.update(torch.arange(n), torch.randn(n, 3), y)
+        rec.end_epoch()
+    ds = Dataset(y, **rec.to_dataset_kwargs())
+    assert ds.has("trajectories.margin") and ds.trajectories["loss"].shape == (n, 2)
+
+
+def test_ignores_autograd_and_casts_low_precision_logits():
+    n = 8
+    lin = torch.nn.Linear(3, 2)
+    logits = lin(torch.randn(n, 3)).to(torch.bfloat16)
+    rec = TrajectoryRecorder(n, 1)
+    rec.update(torch.arange(n), logits, torch.zeros(n, dtype=torch.long))
+    rec.end_epoch()
+    assert np.isfinite(rec.trajectories["loss"]).all()
+
+
+def test_bad_input_raises_clear_errors():
+    with pytest.raises(ValueError, match="n_samples"):
+        TrajectoryRecorder(0)
+    with pytest.raises(TypeError, match="n_samples"):
+        TrajectoryRecorder(2.5)
+    with pytest.raises(ValueError, match="n_epochs"):
+        TrajectoryRecorder(5, 0)
+    with pytest.raises(ValueError, match="kinds"):
+        TrajectoryRecorder(5, kinds=("loss", "accuracy"))
+    with pytest.raises(TypeError, match="dtype"):
+        TrajectoryRecorder(5, dtype=np.int8)
+    rec = TrajectoryRecorder(5, 1)
+    with pytest.raises(ValueError, match=r"shape \(B, K\)"):
+        rec.update([0, 1], torch.randn(2), [0, 0])
+    with pytest.raises(ValueError, match="batch size"):
+        rec.update([0, 1], torch.randn(3, 2), [0, 0, 1])
+    with pytest.raises(ValueError, match="indices must lie in 0..4"):
+        rec.update([0, 5], torch.randn(2, 2), [0, 0])
+    with pytest.raises(ValueError, match="labels must lie in 0..1"):
+        rec.update([0, 1], torch.randn(2, 2), [0, 2])
+    with pytest.raises(ValueError, match="No epoch"):
+        rec.to_dataset_kwargs()
+    rec.update([0, 1, 2, 3, 4], torch.randn(5, 2), [0, 0, 1, 1, 0])
+    rec.end_epoch()
+    with pytest.raises(ValueError, match="already recorded"):
+        rec.update([0], torch.randn(1, 2), [0])
+    with pytest.raises(ValueError, match="already recorded"):
+        rec.end_epoch()
+
+
+def test_docstring_example_runs():
+    torch.manual_seed(0)
+    result = doctest.testmod(recorder_module, verbose=False)
+    assert result.attempted >= 1 and result.failed == 0

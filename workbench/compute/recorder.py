@@ -1,0 +1,302 @@
+"""Per-sample training dynamics: record loss, margin, given-label probability and prediction.
+
+N samples, K classes, E epochs. A :class:`TrajectoryRecorder` plugs into any torch training
+loop in three lines and produces the ``trajectories`` a :class:`workbench.Dataset` holds, which
+feed the training-dynamics detectors (area under the margin, forgetting events, data maps,
+loss mixtures). The built-in trainer of :func:`workbench.compute.cross_val_probs` uses it too.
+
+Recorded kinds, for logits ``z`` (K,) of a sample with given (possibly noisy) label ``y``:
+
+- ``loss``: cross-entropy ``logsumexp(z) - z[y]``;
+- ``margin``: ``z[y] - max_{j != y} z[j]`` on logits, as in the area-under-the-margin paper
+  (Pleiss et al., NeurIPS 2020); negative when another class wins;
+- ``given_prob``: ``softmax(z)[y]``, the probability of the given label;
+- ``predicted``: ``argmax(z)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..dataset import TRAJECTORY_KINDS
+
+__all__ = ["TrajectoryRecorder"]
+
+_FLOAT_KINDS = ("loss", "margin", "given_prob")
+
+
+class TrajectoryRecorder:
+    """Collect per-sample, per-epoch training signals from a torch training loop.
+
+    Each call to :meth:`update` stores the signals of one batch into an epoch buffer that
+    lives on the device of the logits (no host synchronisation per batch); :meth:`end_epoch`
+    copies the buffer to host memory once, in ``dtype`` (float16 by default: 2 bytes per
+    sample, epoch and kind).
+
+    Parameters
+    ----------
+    n_samples : int
+        N, the number of samples in the dataset; ``update`` receives positions 0..N-1.
+    n_epochs : int, optional
+        E, when known: storage is allocated once. None: storage grows with every epoch.
+    kinds : sequence of str, default=("loss", "margin", "given_prob", "predicted")
+        Which signals to record (a subset of ``workbench.dataset.TRAJECTORY_KINDS``).
+    dtype : numpy float dtype, default=numpy.float16
+        Host storage of loss, margin and given_prob. ``predicted`` is always int32.
+
+    Notes
+    -----
+    A sample not seen during an epoch keeps NaN (``predicted``: -1) in that epoch's column;
+    :meth:`to_dataset_kwargs` refuses such incomplete trajectories because detectors need
+    every epoch. A sample given twice in one epoch keeps its last values. A sample must not
+    appear twice within one ``update`` call.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from workbench.compute import TrajectoryRecorder
+    >>> x, y = torch.randn(100, 5), torch.randint(0, 3, (100,))
+    >>> model = torch.nn.Linear(5, 3)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> rec = TrajectoryRecorder(n_samples=100, n_epochs=4)
+    >>> for epoch in range(4):
+    ...     for idx in torch.randperm(100).split(32):
+    ...         logits = model(x[idx])
+    ...         loss = torch.nn.functional.cross_entropy(logits, y[idx])
+    ...         rec.update(idx, logits, y[idx])  # one line in the loop
+    ...         opt.zero_grad()
+    ...         loss.backward()
+    ...         opt.step()
+    ...     rec.end_epoch()  # one line per epoch
+    >>> rec.trajectories["loss"].shape
+    (100, 4)
+    """
+
+    def __init__(
+        self,
+        n_samples: int,
+        n_epochs: int | None = None,
+        *,
+        kinds: Sequence[str] = TRAJECTORY_KINDS,
+        dtype=np.float16,
+    ):
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
+            raise TypeError(f"n_samples must be an int, found {n_samples!r}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, found {n_samples}.")
+        if n_epochs is not None and (
+            isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer))
+        ):
+            raise TypeError(f"n_epochs must be an int or None, found {n_epochs!r}.")
+        if n_epochs is not None and n_epochs < 1:
+            raise ValueError(f"n_epochs must be at least 1 (or None to grow), found {n_epochs}.")
+        if isinstance(kinds, str):
+            kinds = (kinds,)
+        kinds = tuple(kinds)
+        unknown = [k for k in kinds if k not in TRAJECTORY_KINDS]
+        if unknown or not kinds or len(set(kinds)) != len(kinds):
+            raise ValueError(
+                f"kinds must be distinct names among {TRAJECTORY_KINDS}, found {list(kinds)}."
+            )
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"dtype must be a numpy float dtype, found {dtype}.")
+        self.n_samples = int(n_samples)
+        self.n_epochs = None if n_epochs is None else int(n_epochs)
+        self.kinds = kinds
+        self.dtype = dtype
+        self._float_kinds = tuple(k for k in _FLOAT_KINDS if k in kinds)
+        self._want_pred = "predicted" in kinds
+        self._epoch = 0
+        cap = self.n_epochs or 8
+        self._host = {k: self._new_host(k, cap) for k in kinds}
+        self._buf: torch.Tensor | None = None  # (N, n_float_kinds) float32, on the logits' device
+        self._pred: torch.Tensor | None = None  # (N,) int32
+        self._dirty = False
+        self.unseen_per_epoch: list[int] = []
+
+    # --- recording ---------------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        """Number of epochs completed (``end_epoch`` calls so far)."""
+        return self._epoch
+
+    def update(
+        self, indices, logits, labels, *, normalized: bool = False, check: bool = True
+    ) -> None:
+        """Record one batch.
+
+        Parameters
+        ----------
+        indices : tensor or array of shape (B,)
+            Dataset positions 0..N-1 of the batch's samples (each at most once).
+        logits : tensor of shape (B, K)
+            The model's outputs for the batch (any device, any float dtype; not modified and
+            not part of the autograd graph).
+        labels : tensor or array of shape (B,)
+            The given (possibly noisy) labels the model is trained on.
+        normalized : bool, default=False
+            The logits are already log-probabilities (``log_softmax`` output), which skips
+            one log-sum-exp; every signal is the same either way.
+        check : bool, default=True
+            Check that indices and labels are in range (costs a device synchronisation per
+            batch on a GPU; trusted internal loops pass False).
+        """
+        if self.n_epochs is not None and self._epoch >= self.n_epochs:
+            raise ValueError(
+                f"All n_epochs={self.n_epochs} epochs are already recorded; create the "
+                "recorder with n_epochs=None to let it grow."
+            )
+        z = torch.as_tensor(logits).detach()
+        if z.ndim != 2 or z.shape[1] < 2:
+            raise ValueError(f"logits must have shape (B, K) with K >= 2, found {tuple(z.shape)}.")
+        dev = z.device
+        idx = torch.as_tensor(indices, device=dev).reshape(-1).long()
+        y = torch.as_tensor(labels, device=dev).reshape(-1).long()
+        if idx.shape[0] != z.shape[0] or y.shape[0] != z.shape[0]:
+            raise ValueError(
+                f"indices, logits and labels must share the batch size B, found "
+                f"{idx.shape[0]}, {z.shape[0]} and {y.shape[0]}."
+            )
+        if check:
+            self._check_batch(idx, y, z.shape[1])
+        self._ensure_buffers(dev)
+        vals, pred = self._signals(z.float(), y, normalized)
+        if vals is not None:
+            self._buf.index_copy_(0, idx, vals)
+        if pred is not None:
+            self._pred.index_copy_(0, idx, pred)
+        self._dirty = True
+
+    def _check_batch(self, idx: torch.Tensor, y: torch.Tensor, k: int) -> None:
+        # Cheap range checks (one reduction each) so a wrong index never writes silently.
+        if idx.numel() == 0:
+            return
+        lo, hi = torch.aminmax(idx)
+        if int(lo) < 0 or int(hi) >= self.n_samples:
+            raise ValueError(
+                f"indices must lie in 0..{self.n_samples - 1}, found [{int(lo)}, {int(hi)}]."
+            )
+        lo, hi = torch.aminmax(y)
+        if int(lo) < 0 or int(hi) >= k:
+            raise ValueError(f"labels must lie in 0..{k - 1}, found [{int(lo)}, {int(hi)}].")
+
+    def _signals(self, z: torch.Tensor, y: torch.Tensor, normalized: bool):
+        # Largest logit among the other classes gives the margin and, when the margin is not
+        # positive, the prediction too (ties count as another class winning).
+        z_y = z.gather(1, y[:, None])[:, 0]
+        other, other_idx = z.scatter(1, y[:, None], float("-inf")).max(1)
+        cols = []
+        if self._float_kinds:
+            need_loss = "loss" in self._float_kinds or "given_prob" in self._float_kinds
+            loss = None
+            if need_loss:
+                loss = -z_y if normalized else torch.logsumexp(z, dim=1) - z_y
+            for kind in self._float_kinds:
+                if kind == "loss":
+                    cols.append(loss)
+                elif kind == "margin":
+                    cols.append(z_y - other)
+                else:
+                    cols.append(torch.exp(-loss))
+        vals = torch.stack(cols, dim=1) if cols else None
+        pred = None
+        if self._want_pred:
+            pred = torch.where(z_y > other, y, other_idx).to(torch.int32)
+        return vals, pred
+
+    def _ensure_buffers(self, dev: torch.device) -> None:
+        if self._buf is not None and self._buf.device == dev:
+            return
+        if self._buf is not None and self._dirty:
+            raise ValueError(
+                f"logits moved from {self._buf.device} to {dev} within one epoch; keep one device."
+            )
+        self._buf = torch.full((self.n_samples, len(self._float_kinds)), float("nan"), device=dev)
+        self._pred = torch.full((self.n_samples,), -1, dtype=torch.int32, device=dev)
+
+    def end_epoch(self) -> None:
+        """Close the current epoch: copy its buffer to host memory (once per epoch)."""
+        if self.n_epochs is not None and self._epoch >= self.n_epochs:
+            raise ValueError(f"All n_epochs={self.n_epochs} epochs are already recorded.")
+        e = self._epoch
+        if e >= self._capacity:
+            self._grow()
+        unseen = self.n_samples
+        if self._buf is not None and self._dirty:
+            host = self._buf.to(torch.float32).cpu().numpy()
+            for j, kind in enumerate(self._float_kinds):
+                self._host[kind][:, e] = host[:, j]
+            pred = self._pred.cpu().numpy()
+            if self._want_pred:
+                self._host["predicted"][:, e] = pred
+                unseen = int((pred < 0).sum())
+            else:
+                unseen = int(np.isnan(host[:, 0]).sum())
+            self._buf.fill_(float("nan"))
+            self._pred.fill_(-1)
+        self.unseen_per_epoch.append(unseen)
+        self._dirty = False
+        self._epoch += 1
+
+    # --- storage -----------------------------------------------------------------------------
+    @property
+    def _capacity(self) -> int:
+        return next(iter(self._host.values())).shape[1]
+
+    def _new_host(self, kind: str, cap: int) -> np.ndarray:
+        if kind == "predicted":
+            return np.full((self.n_samples, cap), -1, dtype=np.int32)
+        return np.full((self.n_samples, cap), np.nan, dtype=self.dtype)
+
+    def _grow(self) -> None:
+        cap = self._capacity
+        for kind, old in self._host.items():
+            new = self._new_host(kind, 2 * cap)
+            new[:, :cap] = old
+            self._host[kind] = new
+
+    # --- results -----------------------------------------------------------------------------
+    @property
+    def trajectories(self) -> dict[str, np.ndarray]:
+        """Recorded epochs as a dict kind -> array of shape (N, E).
+
+        ``loss``, ``margin``, ``given_prob`` in ``dtype`` (NaN where a sample was not seen),
+        ``predicted`` int32 (-1 where not seen). E counts completed epochs only.
+        """
+        e = self._epoch
+        return {k: (v if v.shape[1] == e else v[:, :e]) for k, v in self._host.items()}
+
+    @property
+    def nbytes(self) -> int:
+        """Host memory of the recorded epochs, in bytes."""
+        return sum(v[:, : self._epoch].nbytes for v in self._host.values())
+
+    def to_dataset_kwargs(self) -> dict[str, dict[str, np.ndarray]]:
+        """``{"trajectories": ...}`` ready for ``Dataset(labels, **kwargs)``.
+
+        Raises
+        ------
+        ValueError
+            If no epoch was completed, or some sample was not seen in some epoch (detectors
+            need every epoch of every sample).
+        """
+        if self._epoch == 0:
+            raise ValueError("No epoch recorded yet; call end_epoch() after each epoch.")
+        bad = [(e, n) for e, n in enumerate(self.unseen_per_epoch) if n]
+        if bad:
+            e, n = bad[0]
+            raise ValueError(
+                f"{n} samples were not seen in epoch {e} ({len(bad)} incomplete epochs); every "
+                "sample must be recorded once per epoch to build a Dataset."
+            )
+        return {"trajectories": self.trajectories}
+
+    def __repr__(self) -> str:
+        return (
+            f"TrajectoryRecorder(n_samples={self.n_samples}, epochs={self._epoch}"
+            f"{'' if self.n_epochs is None else f'/{self.n_epochs}'}, kinds={list(self.kinds)})"
+        )
