@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import compute as _compute  # noqa: F401  (registers the detectors that train probes)
 from .audit_result import OUTPUT_FILES, AuditResult
 from .dataset import Dataset
 from .detectors import DetectorResult, available_detectors, get_detector, list_detectors
