@@ -183,16 +183,10 @@ def cross_val_probs(
     k = len(names)
     if k < 2:
         raise ValueError(f"labels must hold at least 2 classes, found K={k}.")
-    d_epochs, d_lr, d_bs = _DEFAULTS[model]
-    epochs = _check_int(d_epochs if epochs is None else epochs, "epochs", 1)
     n_folds = _check_int(n_folds, "n_folds", 2)
-    if batch_size is None:  # small data: keep at least ~16 steps per epoch
-        batch_size = min(d_bs, max(32, len(y) // 16))
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    hidden = _check_int(hidden, "hidden", 1)
-    lr = _check_positive(d_lr if lr is None else lr, "lr")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a number >= 0, found {weight_decay!r}.")
+    epochs, lr, batch_size, hidden = _training_params(
+        model, len(y), epochs, lr, batch_size, hidden, weight_decay
+    )
     dev = resolve_device(device)
     rng = check_rng(seed)
 
@@ -278,6 +272,22 @@ def _stratified_folds(y: np.ndarray, n_folds: int, rng, names) -> np.ndarray:
 
 
 # --- validation helpers ------------------------------------------------------------------------
+def _training_params(model, n, epochs, lr, batch_size, hidden, weight_decay):
+    """Checked (epochs, lr, batch_size, hidden), defaults filled in for ``model`` and N."""
+    d_epochs, d_lr, d_bs = _DEFAULTS[model]
+    epochs = _check_int(d_epochs if epochs is None else epochs, "epochs", 1)
+    if batch_size is None:  # small data: keep at least ~16 steps per epoch
+        batch_size = min(d_bs, max(32, n // 16))
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    hidden = _check_int(hidden, "hidden", 1)
+    lr = _check_positive(d_lr if lr is None else lr, "lr")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float, np.floating)):
+        raise TypeError(f"weight_decay must be a number, found {weight_decay!r}.")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, found {weight_decay!r}.")
+    return epochs, lr, batch_size, hidden
+
+
 def _check_int(value, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, found {value!r}.")
@@ -351,9 +361,12 @@ def _masked_moments(x: torch.Tensor, mask: torch.Tensor, chunk: int = 65536):
     return (mean + center).float(), std.float()
 
 
-def _uniform(gen, shape, fan_in):
+def _uniform(gen, m, shape, fan_in):
+    """Initial weights of shape (m, *shape): the same draw for every model, so side-by-side
+    models differ only by their data (folds, cleaning), never by their start."""
     bound = 1 / math.sqrt(fan_in)
-    return nn.Parameter((torch.rand(shape, generator=gen) * 2 - 1) * bound)
+    one = (torch.rand(shape, generator=gen) * 2 - 1) * bound
+    return one.expand(m, *shape).clone()
 
 
 class _Standardized(nn.Module):
@@ -364,8 +377,8 @@ class _Standardized(nn.Module):
         m, d = mean.shape
         self.register_buffer("inv_std", 1 / std)
         self.register_buffer("shift", mean / std)
-        self.weight = _uniform(gen, (m, d, out), d)
-        self.bias = _uniform(gen, (m, out), d)
+        self.weight = nn.Parameter(_uniform(gen, m, (d, out), d))
+        self.bias = nn.Parameter(_uniform(gen, m, (out,), d))
 
     def forward(self, x):  # (B, D) -> (B, M, out); x @ (W / std) - (mean / std) @ W + b
         m, d, out = self.weight.shape
@@ -391,8 +404,8 @@ class _MLP(nn.Module):
         super().__init__()
         m = mean.shape[0]
         self.layer = _Standardized(mean, std, hidden, gen)
-        self.weight2 = _uniform(gen, (m, hidden, k), hidden)
-        self.bias2 = _uniform(gen, (m, k), hidden)
+        self.weight2 = nn.Parameter(_uniform(gen, m, (hidden, k), hidden))
+        self.bias2 = nn.Parameter(_uniform(gen, m, (k,), hidden))
 
     def macs_per_sample(self, shape):
         return self.layer.weight.numel() + self.weight2.numel()
@@ -413,12 +426,15 @@ class _CNN(nn.Module):
         self.m = m
         self.register_buffer("mean", mean[None, :, :, None, None])
         self.register_buffer("inv_std", (1 / std)[None, :, :, None, None])
-        self.w1 = _uniform(gen, (m * self.c1, c, 3, 3), c * 9)
-        self.b1 = _uniform(gen, (m * self.c1,), c * 9)
-        self.w2 = _uniform(gen, (m * self.c2, self.c1, 3, 3), self.c1 * 9)
-        self.b2 = _uniform(gen, (m * self.c2,), self.c1 * 9)
-        self.w3 = _uniform(gen, (m, self.c2 * 16, k), self.c2 * 16)
-        self.b3 = _uniform(gen, (m, k), self.c2 * 16)
+        # grouped convolutions: model i owns output channels [i * c, (i + 1) * c)
+        self.w1 = nn.Parameter(_uniform(gen, m, (self.c1, c, 3, 3), c * 9).flatten(0, 1))
+        self.b1 = nn.Parameter(_uniform(gen, m, (self.c1,), c * 9).flatten())
+        self.w2 = nn.Parameter(
+            _uniform(gen, m, (self.c2, self.c1, 3, 3), self.c1 * 9).flatten(0, 1)
+        )
+        self.b2 = nn.Parameter(_uniform(gen, m, (self.c2,), self.c1 * 9).flatten())
+        self.w3 = nn.Parameter(_uniform(gen, m, (self.c2 * 16, k), self.c2 * 16))
+        self.b3 = nn.Parameter(_uniform(gen, m, (k,), self.c2 * 16))
 
     def macs_per_sample(self, shape):
         h, w = shape[-2:]
@@ -483,7 +499,9 @@ def train_models(
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     weights = mask.float()
     y_all = y[:, None].expand(-1, m) if y.ndim == 1 else y
-    y_rec = y if y.ndim == 1 else y.gather(1, record_model[:, None])[:, 0]
+    y_rec = None
+    if recorder is not None:
+        y_rec = y if y.ndim == 1 else y.gather(1, record_model[:, None])[:, 0]
     steps_per_epoch = math.ceil(n / batch_size)
     total, step, times = epochs * steps_per_epoch, 0, []
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
