@@ -57,7 +57,7 @@ def browser_selection(widget, indices) -> None:
     browser_update(widget, state, [memoryview(arr.tobytes())])
 
 
-def test_build_sends_one_float32_buffer_of_four_columns():
+def test_build_sends_one_float32_buffer_of_three_columns():
     from ipywidgets.widgets.widget import _remove_buffers
 
     s = make_session()
@@ -66,7 +66,7 @@ def test_build_sends_one_float32_buffer_of_four_columns():
     assert box is m.widget  # built once
     sw = m.scatter.widget
     points = np.asarray(sw.points)
-    assert points.shape == (N, 4)
+    assert points.shape == (N, 3)
     assert points.dtype == np.float32
     np.testing.assert_array_equal(points[:, 2], s.dataset.labels)
     # x and y keep the order of the coordinates
@@ -74,7 +74,7 @@ def test_build_sends_one_float32_buffer_of_four_columns():
     state, paths, buffers = _remove_buffers(sw.get_state())
     assert ["points", "view"] in paths
     sent = dict(zip((tuple(p) for p in paths), buffers, strict=True))
-    assert memoryview(sent[("points", "view")]).nbytes == N * 4 * 4
+    assert memoryview(sent[("points", "view")]).nbytes == N * 3 * 4
     assert "points" not in str(state.get("points", {}).get("view", ""))
     assert sw.color_by == "valueA" and sw.color_scale == "categorical"
     assert sw.color_domain == {"cat": 0, "dog": 1, "fox": 2}
@@ -297,3 +297,14 @@ def test_a_dataset_is_wrapped_into_a_new_session():
     assert m.widget is not None
     assert m.session is not s and m.session.dataset is s.dataset
     assert m.scatter.widget.color_scale == "linear"
+
+
+def test_two_maps_on_one_session_follow_each_other():
+    s = make_session()
+    a, b = EmbeddingMap(s), EmbeddingMap(s, color_by="flagged")
+    assert a.widget is not None and b.widget is not None
+    browser_selection(a.scatter.widget, [4, 8, 15])
+    np.testing.assert_array_equal(b.scatter.widget.selection, [4, 8, 15])
+    assert s.selection_source == "map"
+    browser_selection(b.scatter.widget, [16, 23])
+    np.testing.assert_array_equal(a.scatter.widget.selection, [16, 23])

@@ -50,6 +50,19 @@ def click(fig, trace_index, row, col):
     }
 
 
+def heat(view, panel):
+    return [t for t in view.figure.data if t.name == panel][0]
+
+
+def dots(view, panel):
+    return [t for t in view.figure.data if t.name == f"{panel}:selection"][0]
+
+
+def trace_index(view, panel, overlay=False):
+    name = f"{panel}:selection" if overlay else panel
+    return [t.name for t in view.figure.data].index(name)
+
+
 def crosstab(rows, cols):
     out = np.zeros((K, K))
     np.add.at(out, (rows, cols), 1)
@@ -71,7 +84,7 @@ def test_panels_axes_and_orientation_in_words():
     assert (lay.xaxis3.title.text, lay.yaxis3.title.text) == ("given label j", "true label i")
     for axis in (lay.xaxis, lay.yaxis, lay.xaxis3, lay.yaxis3):
         assert list(axis.ticktext) == NAMES
-    assert lay.yaxis.autorange == "reversed"  # row 0 on top, as printed matrices read
+    assert list(lay.yaxis.range) == [K - 0.5, -0.5]  # row 0 on top, as printed matrices read
 
 
 def test_values_come_from_the_engine():
@@ -94,8 +107,8 @@ def test_values_come_from_the_engine():
         v.matrix("true", "rates"),
         matrices.true_transition_matrix(ds.true_labels[known], ds.labels[known], K),
     )
-    np.testing.assert_array_equal(v.figure.data[0].z, v.matrix("confusion", "counts"))
-    assert v.figure.data[0].text[1][2] == f"{int(v.matrix('confusion', 'counts')[1, 2]):,}"
+    np.testing.assert_array_equal(heat(v, "confusion").z, v.matrix("confusion", "counts"))
+    assert heat(v, "confusion").text[1][2] == f"{int(v.matrix('confusion', 'counts')[1, 2]):,}"
 
 
 def test_counts_rates_toggle():
@@ -103,10 +116,10 @@ def test_counts_rates_toggle():
     assert v.widget is not None
     v._toggle.value = "rates"  # as a click in the browser
     assert v.mode == "rates"
-    np.testing.assert_allclose(v.figure.data[0].z, v.matrix("confusion", "rates"))
-    np.testing.assert_allclose(v.figure.data[2].z, v.matrix("true", "rates"))
-    assert v.figure.data[0].text[0][0] == f"{v.matrix('confusion', 'rates')[0, 0]:.2f}"
-    np.testing.assert_allclose(v.figure.data[1].z, v.matrix("estimated"))  # always rates
+    np.testing.assert_allclose(heat(v, "confusion").z, v.matrix("confusion", "rates"))
+    np.testing.assert_allclose(heat(v, "true").z, v.matrix("true", "rates"))
+    assert heat(v, "confusion").text[0][0] == f"{v.matrix('confusion', 'rates')[0, 0]:.2f}"
+    np.testing.assert_allclose(heat(v, "estimated").z, v.matrix("estimated"))  # always rates
     v.set_mode("counts")
     assert v._toggle.value == "counts"
     with pytest.raises(ValueError, match="mode must be 'counts' or 'rates'"):
@@ -119,25 +132,25 @@ def test_clicking_a_cell_selects_its_samples_everywhere():
     pred = ds.pred_probs.argmax(axis=1)
     v = MatrixView(s)
     assert v.widget is not None
-    click(v.figure, 0, 1, 2)  # confusion: given dog, predicted fox
+    click(v.figure, trace_index(v, "confusion"), 1, 2)  # confusion: given dog, predicted fox
     expected = np.flatnonzero((ds.labels == 1) & (pred == 2))
     assert expected.size > 0
     np.testing.assert_array_equal(s.selection, expected)
     assert s.selection_source == "matrix"
-    click(v.figure, 1, 0, 2)  # estimated T: given fox, predicted (estimated true) cat
+    click(v.figure, trace_index(v, "estimated"), 0, 2)  # given fox, predicted (est. true) cat
     np.testing.assert_array_equal(s.selection, np.flatnonzero((ds.labels == 2) & (pred == 0)))
-    click(v.figure, 2, 2, 1)  # true T: true fox, given dog (unknown truth never selected)
+    click(v.figure, trace_index(v, "true"), 2, 1)  # true fox, given dog (unknown never selected)
     np.testing.assert_array_equal(
         s.selection, np.flatnonzero((ds.true_labels == 2) & (ds.labels == 1))
     )
 
 
-def test_selection_counts_are_printed_in_the_cells():
+def test_selection_counts_are_a_second_layer():
     s = make_session()
     ds = s.dataset
     v = MatrixView(s)
     assert v.widget is not None
-    assert "<b>" not in v.figure.data[0].text[0][0]
+    assert len(dots(v, "confusion").x) == 0
     chosen = np.arange(0, N, 7)
     s.select(chosen, source="map")
     pred = ds.pred_probs.argmax(axis=1)
@@ -146,19 +159,36 @@ def test_selection_counts_are_printed_in_the_cells():
     assert v.selection_counts("estimated").sum() == chosen.size
     known = chosen[ds.true_labels[chosen] >= 0]
     assert v.selection_counts("true").sum() == known.size
+    layer = dots(v, "confusion")
+    drawn = np.zeros((K, K))
+    drawn[np.asarray(layer.y), np.asarray(layer.x)] = layer.marker.size
+    np.testing.assert_array_equal(drawn, expected)
+    assert layer.marker.sizemode == "area"
     i, j = np.unravel_index(np.argmax(expected), expected.shape)
-    assert f"<b>{int(expected[i, j]):,}</b>" in v.figure.data[0].text[i][j]
-    assert "selected here" in v.figure.data[0].hovertext[i][j]
+    assert f"selected here: {int(expected[i, j]):,}" in heat(v, "confusion").hovertext[i][j]
     assert f"{chosen.size:,}</b> selected" in v._caption.value
+    # a click on a dot selects its cell, like a click on the cell
+    k = list(zip(np.asarray(layer.y), np.asarray(layer.x), strict=True)).index((i, j))
+    v.figure._js2py_pointsCallback = {
+        "event_type": "plotly_click",
+        "points": {
+            "trace_indexes": [trace_index(v, "confusion", overlay=True)],
+            "point_indexes": [k],
+            "xs": [int(j)],
+            "ys": [int(i)],
+        },
+        "device_state": None,
+    }
+    np.testing.assert_array_equal(s.selection, np.flatnonzero((ds.labels == i) & (pred == j)))
     s.clear_selection(source="map")
-    assert "<b>" not in v.figure.data[0].text[i][j]
+    assert len(dots(v, "confusion").x) == 0 and "selected" not in v._caption.value
 
 
 def test_missing_signals():
     only_truth = MatrixView(make_session(pred_probs=False))
     assert only_truth.widget is not None
     assert only_truth.panels == ["true"]
-    assert len(only_truth.figure.data) == 1
+    assert [t.name for t in only_truth.figure.data] == ["true", "true:selection"]
     only_probs = MatrixView(make_session(truth=False))
     assert only_probs.panels == ["confusion", "estimated"]
     none = MatrixView(make_session(pred_probs=False, truth=False))
@@ -189,3 +219,15 @@ def test_close_unsubscribes():
     v.close()
     assert len(s._listeners["selection"]) == before
     s.select([1, 2], source="map")
+
+
+def test_a_true_class_never_seen_shows_no_rates():
+    s = make_session()
+    ds = s.dataset
+    truth = np.where(ds.true_labels == 2, -1, ds.true_labels)  # nobody is known to be a fox
+    s2 = Session(ds.with_signals(true_labels=truth), results=s.results)
+    v = MatrixView(s2, mode="rates")
+    assert v.widget is not None
+    assert np.isnan(v.matrix("true")[2]).all()
+    assert list(heat(v, "true").text[2]) == ["–", "–", "–"]
+    assert np.isfinite(heat(v, "true").zmax)

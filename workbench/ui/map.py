@@ -1,9 +1,9 @@
 """The embedding map: one WebGL point per sample on 2-D coordinates, linked to the session.
 
 Built on jupyter-scatter (binary transport, WebGL, lasso and rectangle selection). The map stays
-interactive at N = 1,000,000: the points travel once as an (N, 4) float32 buffer (x, y, colour
-value, unused), a colour change rewrites only the colour column of that buffer, and selections
-travel as uint32 index buffers, never as Python lists.
+interactive at N = 1,000,000: the points travel once as an (N, 3) float32 buffer (x, y, colour
+value), a colour change rewrites only the colour column of that buffer, and selections travel
+as uint32 index buffers, never as Python lists.
 
 Colour by: the given label, the suggested label, the true label and whether it differs from the
 given one (when truth is known), the active detector's flags at the current threshold, the
@@ -104,7 +104,8 @@ class EmbeddingMap(View):
         self.reason: str | None = None
         self.scatter = None
         self._points: np.ndarray | None = None
-        self._syncing = False
+        self._syncing = False  # True while the map takes a selection from the session
+        self._publishing = False  # True while the map hands its own selection to the session
         self._hovered: int | None = None
 
     # --- coordinates ---------------------------------------------------------------------------
@@ -161,16 +162,20 @@ class EmbeddingMap(View):
             "reset",
         ]
         widget.tooltip_histograms = False
+        # In a flex row, "auto" width would collapse to nothing: let the map take the room left.
+        widget.layout = w.Layout(flex="1 1 auto", width="auto", min_width="360px")
         self._setup_tooltip(widget)
-        pts = np.zeros((self.session.dataset.n_samples, 4), dtype=np.float32)
-        pts[:, :2] = np.asarray(widget.points)[:, :2]  # x, y already normalised by jscatter
+        # x, y (normalised by jupyter-scatter) and the colour value: 12 bytes per point. The
+        # browser reads a missing fourth column (valueB) as 0.
+        pts = np.zeros((self.session.dataset.n_samples, 3), dtype=np.float32)
+        pts[:, :2] = np.asarray(widget.points)[:, :2]
         self._points = pts
 
         self._dropdown = w.Dropdown(
             options=color_options(self.session),
             value=self._color_by,
             description="colour by",
-            layout=w.Layout(width="280px"),
+            layout=w.Layout(width="340px"),
         )
         self._dropdown.observe(lambda ch: self.set_color_by(ch["new"]), names="value")
         self._status = w.HTML()
@@ -291,7 +296,7 @@ class EmbeddingMap(View):
                 colours,
                 Normalize(lo, hi),
                 None,
-                {"variable": legend["title"], "minValue": f"{lo:.3g}", "maxValue": f"{hi:.3g}"},
+                {"variable": legend["title"]},
                 data_dimension=legend["title"],
             )
             show_legend = True
@@ -310,7 +315,8 @@ class EmbeddingMap(View):
 
     # --- session -> map ------------------------------------------------------------------------
     def _on_session_selection(self, session) -> None:
-        if session.selection_source == _SOURCE or self.scatter is None:
+        # Skip only this map's own echo: another map on the same session still follows.
+        if self._publishing or self.scatter is None:
             return
         self._syncing = True
         try:
@@ -337,7 +343,11 @@ class EmbeddingMap(View):
             return
         sel = change["new"]
         idx = np.empty(0, np.int64) if sel is None else np.asarray(sel).astype(np.int64)
-        self.session.select(idx, source=_SOURCE)
+        self._publishing = True
+        try:
+            self.session.select(idx, source=_SOURCE)
+        finally:
+            self._publishing = False
         self._update_status()
         self._update_panel()
 

@@ -9,7 +9,8 @@ its meaning in words:
 - the true transition, beside it, when true labels are known.
 
 Clicking a cell selects its samples in every view (``session.select(..., source="matrix")``);
-the current selection's count in each cell is printed in the cell.
+the current selection's count in each cell is a second layer: an orange dot whose area grows
+with the count (its hover text gives the number).
 """
 
 from __future__ import annotations
@@ -22,7 +23,26 @@ __all__ = ["MatrixView"]
 
 _SOURCE = "matrix"
 _MAX_TEXT_CLASSES = 30  # above this, cells carry no printed numbers (unreadable)
+_OVERLAY = ":selection"  # name suffix of the traces drawing the selection's per-cell counts
 _MAX_HOVER_CLASSES = 120  # above this, no per-cell hover text (K*K strings)
+# Colour grows with the square root of the value (stops at (i/8)^2), so that the few off-diagonal
+# samples that matter for label noise stay visible next to a heavy diagonal.
+_SQRT_BLUES = [
+    [(i / 8) ** 2, c]
+    for i, c in enumerate(
+        [
+            "#f7fbff",
+            "#deebf7",
+            "#c6dbef",
+            "#9ecae1",
+            "#6baed6",
+            "#4292c6",
+            "#2171b5",
+            "#08519c",
+            "#08306b",
+        ]
+    )
+]
 
 
 class MatrixView(View):
@@ -34,7 +54,7 @@ class MatrixView(View):
     mode : {"counts", "rates"}, default="counts"
         What the cells show first (a toggle switches). The estimated transition matrix is an
         estimate of probabilities and is always shown as rates.
-    panel_size : int, default=340
+    panel_size : int, default=320
         Width and height of each heatmap in pixels.
     **session_options
         Passed to :class:`workbench.session.Session` when a Dataset is given.
@@ -48,7 +68,7 @@ class MatrixView(View):
     """
 
     def __init__(
-        self, session_or_dataset, *, mode: str = "counts", panel_size: int = 340, **session_options
+        self, session_or_dataset, *, mode: str = "counts", panel_size: int = 300, **session_options
     ):
         super().__init__(session_or_dataset, **session_options)
         if mode not in ("counts", "rates"):
@@ -173,7 +193,7 @@ class MatrixView(View):
             rows=1,
             cols=n,
             subplot_titles=[titles[p] for p in self.panels],
-            horizontal_spacing=0.12 if n > 1 else 0.0,
+            horizontal_spacing=0.1 if n > 1 else 0.0,
         )
         ticks = dict(tickmode="array", tickvals=list(range(k)), ticktext=names) if k <= 60 else {}
         for c, panel in enumerate(self.panels, start=1):
@@ -182,36 +202,66 @@ class MatrixView(View):
                     z=np.zeros((k, k)),
                     x=list(range(k)),
                     y=list(range(k)),
-                    colorscale="Blues",
+                    colorscale=_SQRT_BLUES,
                     showscale=False,
                     name=panel,
                     xgap=1,
                     ygap=1,
                     hoverongaps=False,
+                    textfont=dict(size=10 if k <= 12 else 8),
+                ),
+                row=1,
+                col=c,
+            )
+            # Second layer: one dot per cell holding selected samples, area ∝ their count.
+            fig.add_trace(
+                go.Scatter(
+                    x=[],
+                    y=[],
+                    mode="markers",
+                    name=f"{panel}{_OVERLAY}",
+                    marker=dict(
+                        color="rgba(255,127,14,0.85)",
+                        line=dict(color="white", width=1),
+                        sizemode="area",
+                    ),
+                    hoverinfo="text",
+                    showlegend=False,
                 ),
                 row=1,
                 col=c,
             )
             xt, yt = axes[panel]
             fig.update_xaxes(
-                title_text=xt, side="bottom", constrain="domain", row=1, col=c, **ticks
+                title_text=xt,
+                side="bottom",
+                constrain="domain",
+                showgrid=False,
+                zeroline=False,
+                range=[-0.5, k - 0.5],
+                row=1,
+                col=c,
+                **ticks,
             )
             fig.update_yaxes(
                 title_text=yt,
-                autorange="reversed",
+                range=[k - 0.5, -0.5],  # row 0 on top, as printed matrices read
                 scaleanchor=f"x{c}" if c > 1 else "x",
                 constrain="domain",
+                showgrid=False,
+                zeroline=False,
                 row=1,
                 col=c,
                 **ticks,
             )
         fig.update_annotations(font_size=13)
         fig.update_layout(
-            width=self._size * n + 80,
+            width=self._size * n + 60,
             height=self._size + 110,
-            margin=dict(l=60, r=20, t=80, b=60),
+            margin=dict(l=60, r=10, t=80, b=60),
             clickmode="event",
             plot_bgcolor="white",
+            showlegend=False,
         )
         self.figure = go.FigureWidget(fig)
         for trace in self.figure.data:
@@ -220,6 +270,8 @@ class MatrixView(View):
             options=["counts", "rates"],
             value=self._mode,
             tooltips=["numbers of samples", "row-normalised rates"],
+            style={"button_width": "72px"},
+            layout=w.Layout(width="auto", flex="0 0 auto"),
         )
         self._toggle.observe(lambda ch: self.set_mode(ch["new"]), names="value")
         self._caption = w.HTML()
@@ -227,38 +279,56 @@ class MatrixView(View):
         self._subscribe("selection", lambda s: self._refresh())
         return w.VBox([w.HBox([self._toggle, self._caption]), self.figure])
 
+    def _traces(self, overlay: bool = False) -> list:
+        return [t for t in self.figure.data if t.name.endswith(_OVERLAY) == overlay]
+
     def _refresh(self) -> None:
         ds = self.session.dataset
         k, names = ds.n_classes, list(ds.class_names)
         sel = self.session.selection
+        heatmaps, overlays = self._traces(), self._traces(overlay=True)
         with self.figure.batch_update():
-            for trace, panel in zip(self.figure.data, self.panels, strict=True):
+            for trace, dots, panel in zip(heatmaps, overlays, self.panels, strict=True):
                 mode = "rates" if panel == "estimated" else self._mode
                 z = self._matrices[panel][mode]
                 trace.z = z
-                trace.zmin, trace.zmax = 0.0, float(z.max()) if z.size and z.max() > 0 else 1.0
+                top = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
+                trace.zmin, trace.zmax = 0.0, top if top > 0 else 1.0
                 counts = self.selection_counts(panel) if sel.size else None
                 if k <= _MAX_TEXT_CLASSES:
-                    trace.text = _cell_text(z, mode, counts)
+                    trace.text = [[_fmt(v, mode) for v in row] for row in z]
                     trace.texttemplate = "%{text}"
                 else:
                     trace.text, trace.texttemplate = None, None
                 if k <= _MAX_HOVER_CLASSES:
                     trace.hovertext = _hover_text(panel, z, mode, names, counts)
                     trace.hoverinfo = "text"
+                rows, cols = np.nonzero(counts) if counts is not None else ([], [])
+                c = counts[rows, cols] if counts is not None else np.empty(0)
+                cell_px = 0.8 * self._size / k
+                dots.update(
+                    x=cols,
+                    y=rows,
+                    marker_size=c,
+                    marker_sizeref=float(c.max()) / cell_px**2 if c.size else 1.0,
+                    marker_sizemin=3,
+                    hovertext=[f"selected here: {v:,}" for v in c],
+                )
         where = (
-            f" · <b>{sel.size:,}</b> selected: bold numbers count them per cell" if sel.size else ""
+            f" · <b>{sel.size:,}</b> selected: an orange dot's area counts them in its cell"
+            if sel.size
+            else ""
         )
         self._caption.value = (
             f'<span style="line-height:32px;color:#444">Click a cell to select its samples'
-            f"{where}.</span>"
+            f"{where}. Colour grows with the square root of the value.</span>"
         )
 
     # --- browser -> session --------------------------------------------------------------------
     def _on_click(self, trace, points, state) -> None:
         if not points.point_inds:
             return
-        panel = trace.name
+        panel = trace.name.removesuffix(_OVERLAY)
         ind = points.point_inds[0]
         if isinstance(ind, (list, tuple)) and len(ind) == 2:
             row, col = int(ind[0]), int(ind[1])
@@ -277,19 +347,9 @@ def _row_rates(counts: np.ndarray) -> np.ndarray:
 
 
 def _fmt(v: float, mode: str) -> str:
+    if not np.isfinite(v):
+        return "–"  # a true class never seen: no evidence for its row
     return f"{int(round(v)):,}" if mode == "counts" else f"{v:.2f}"
-
-
-def _cell_text(z: np.ndarray, mode: str, sel: np.ndarray | None) -> list[list[str]]:
-    k = z.shape[0]
-    return [
-        [
-            _fmt(z[i, j], mode)
-            + (f"<br><b>{sel[i, j]:,}</b>" if sel is not None and sel[i, j] else "")
-            for j in range(k)
-        ]
-        for i in range(k)
-    ]
 
 
 def _hover_text(panel, z, mode, names, sel) -> list[list[str]]:

@@ -86,6 +86,7 @@ class TrajectoryView(View):
         self._shown: np.ndarray | None = None
         self._position: np.ndarray | None = None
         self._sum_cache: dict[str, np.ndarray] = {}
+        self._publishing = False
 
     # --- numbers -------------------------------------------------------------------------------
     @property
@@ -229,6 +230,7 @@ class TrajectoryView(View):
                         colorscale=[[0, _CLEAN_BLUE], [1, _FLAG_RED]],
                     ),
                     customdata=shown,
+                    selected=dict(marker=dict(size=8, opacity=1.0)),
                     unselected=dict(marker=dict(opacity=0.15)),
                     hovertemplate="sample %{customdata}<br>variability %{x:.3f}"
                     "<br>confidence %{y:.3f}<extra></extra>",
@@ -249,7 +251,7 @@ class TrajectoryView(View):
         fig.update_yaxes(showgrid=True, gridcolor="#eee")
         trace = fig.data[0]
         trace.on_selection(self._on_map_selection)
-        trace.on_deselect(lambda tr, pts: self.session.clear_selection(source=_SOURCE))
+        trace.on_deselect(lambda tr, pts: self._publish(np.empty(0, np.int64)))
         self.data_map = fig
         self._color_data_map()
         self._highlight()
@@ -302,7 +304,7 @@ class TrajectoryView(View):
     # --- session events ------------------------------------------------------------------------
     def _on_selection(self, session) -> None:
         self._draw_selected()
-        if self.data_map is not None and session.selection_source != _SOURCE:
+        if self.data_map is not None and not self._publishing:
             self._highlight()
 
     def _on_flags(self, session) -> None:
@@ -311,4 +313,11 @@ class TrajectoryView(View):
 
     def _on_map_selection(self, trace, points, selector) -> None:
         inds = np.asarray(points.point_inds, dtype=np.int64)
-        self.session.select(self._shown[inds], source=_SOURCE)
+        self._publish(self._shown[inds])
+
+    def _publish(self, indices) -> None:
+        self._publishing = True  # the data map already shows its own selection
+        try:
+            self.session.select(indices, source=_SOURCE)
+        finally:
+            self._publishing = False
