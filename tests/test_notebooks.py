@@ -1,0 +1,193 @@
+"""The workshop notebooks: stored clean, well formed, and running top to bottom.
+
+The fast tests read the stored files: no outputs, no execution counts, no widget state; a
+title, what the reader will learn and the papers cited first; every exercise followed by a
+hidden solution. The slow tests execute each notebook with nbclient on a kernel that runs this
+interpreter (``sys.executable``), with the working directory ``notebooks/`` and the files the
+notebook writes sent to ``tmp_path`` through ``WORKBENCH_OUTPUT_DIR``; any error fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+EXPECTED = (
+    "quickstart",
+    "noise_kinds",
+    "detectors_compared",
+    "training_dynamics",
+    "real_label_errors",
+    "annotators",
+    "bring_your_own_data",
+)
+NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb"))
+SOLUTION_MARKDOWN = "Solution (expand the hidden cell)"
+KERNEL_NAME = "workbench-test-python"
+
+
+def _read(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+
+
+def _load_strip_tool():
+    spec = importlib.util.spec_from_file_location(
+        "strip_notebooks", ROOT / "tools" / "strip_notebooks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- stored files ----------------------------------------------------------------------------------
+def test_every_notebook_is_there():
+    assert sorted(EXPECTED) == NOTEBOOKS
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_stored_stripped(name):
+    nb = _read(name)
+    nbformat.validate(nb)
+    assert "widgets" not in nb.metadata, "widget state is stored in the notebook metadata"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {i} has stored outputs"
+            assert cell.execution_count is None, f"cell {i} has an execution count"
+        assert "execution" not in cell.metadata, f"cell {i} has run metadata"
+    text, stripped = _load_strip_tool().stripped_text(NOTEBOOK_DIR / f"{name}.ipynb")
+    assert text == stripped, "run `.venv/bin/python tools/strip_notebooks.py`"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_starts_with_title_lessons_and_papers(name):
+    first = _read(name).cells[0]
+    assert first.cell_type == "markdown"
+    assert first.source.startswith("# ")
+    assert "What you will learn" in first.source
+    assert "Papers" in first.source or "papers" in first.source
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_exercises_have_hidden_solutions(name):
+    cells = _read(name).cells
+    solutions = [i for i, c in enumerate(cells) if "solution" in c.metadata.get("tags", [])]
+    exercises = [
+        i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Exercise" in c.source
+    ]
+    assert 1 <= len(solutions) <= 3
+    assert len(exercises) == len(solutions)
+    for i in solutions:
+        cell = cells[i]
+        assert cell.cell_type == "code"
+        assert cell.metadata["jupyter"]["source_hidden"] is True
+        assert cell.source.strip()
+        assert cells[i - 1].cell_type == "markdown"
+        assert SOLUTION_MARKDOWN in cells[i - 1].source
+        before = [e for e in exercises if e < i]
+        assert before, f"solution cell {i} comes before any exercise"
+        assert not [s for s in solutions if before[-1] < s < i], "two solutions for one exercise"
+
+
+def test_main_figure_is_tagged():
+    for name in NOTEBOOKS:
+        tagged = [c for c in _read(name).cells if "main-figure" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name}: {len(tagged)} cells tagged main-figure"
+
+
+def test_strip_tool_cleans_an_executed_notebook(tmp_path):
+    tool = _load_strip_tool()
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# t"),
+            nbformat.v4.new_code_cell(
+                "1 + 1",
+                execution_count=3,
+                outputs=[
+                    nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=3)
+                ],
+                metadata={"execution": {"iopub.status.busy": "x"}, "scrolled": True},
+            ),
+            nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"]}),
+        ],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python", "version": "3.11.2"},
+            "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {}}},
+        },
+    )
+    path = tmp_path / "dirty.ipynb"
+    nbformat.write(nb, path)
+    assert tool.main([str(path), "--check"]) == 1
+    assert tool.main([str(path)]) == 0
+    assert tool.main([str(path), "--check"]) == 0
+    clean = nbformat.read(path, as_version=4)
+    assert "widgets" not in clean.metadata
+    assert clean.metadata["language_info"] == {"name": "python"}
+    code, solution = clean.cells[1], clean.cells[2]
+    assert code.outputs == [] and code.execution_count is None and code.metadata == {}
+    assert solution.metadata["jupyter"]["source_hidden"] is True
+    assert [p.name for p in tmp_path.iterdir()] == ["dirty.ipynb"]
+
+
+# --- execution -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kernel_dir(tmp_path_factory):
+    """A kernelspec that starts this interpreter, whatever `python` means on PATH."""
+    folder = tmp_path_factory.mktemp("kernels")
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "workbench tests",
+        "language": "python",
+    }
+    (folder / KERNEL_NAME).mkdir()
+    (folder / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return folder
+
+
+def _repo_files() -> set[Path]:
+    return {p for p in NOTEBOOK_DIR.rglob("*") if ".ipynb_checkpoints" not in p.parts}
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
+    nb = _read(name)
+    probe = nbformat.v4.new_code_cell("import os, sys; print(sys.prefix, os.getcwd(), sep='\\n')")
+    nb.cells.append(probe)
+    monkeypatch.setenv("WORKBENCH_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    before = _repo_files()
+    km = KernelManager(
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
+    )
+    client = NotebookClient(
+        nb, km=km, timeout=600, resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+
+    prefix, cwd = probe.outputs[0]["text"].split()
+    assert Path(prefix) == Path(sys.prefix), "the kernel did not run this environment's python"
+    assert Path(cwd) == NOTEBOOK_DIR
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", f"cell {i} raised"
+            if out["output_type"] == "stream" and out["name"] == "stderr":
+                assert "Traceback" not in out["text"], f"cell {i}: {out['text'][-2000:]}"
+                assert "/workbench/" not in out["text"] or "Warning" not in out["text"], (
+                    f"cell {i} warned from the workbench package: {out['text'][-2000:]}"
+                )
+    assert _repo_files() == before, "the notebook left files in notebooks/"
