@@ -13,6 +13,10 @@ Candidates are finally re-ranked with distances recomputed per pair in float64 f
 so the neighbours are exact up to ties (they agree with scikit-learn's brute-force search), the
 distances are non-negative and match scikit-learn's conventions (cosine distance =
 1 - cosine similarity, euclidean = true L2 distance), and exact ties go to the lower index.
+Two limits of float32 products: points whose distances to a sample differ by less than float32
+resolution (~1e-7 relative; e.g. nearly parallel vectors for cosine) can trade places before the
+re-ranking; and when more than ``k + margin`` points tie at the k-th distance, which of them
+are kept is deterministic (same input, device and chunk size) but not always the lowest indices.
 """
 
 from __future__ import annotations
@@ -307,10 +311,14 @@ def _check_features(features: ArrayLike) -> np.ndarray:
     return x
 
 
-def _check_nonzero_rows(x: np.ndarray) -> None:
-    zero = ~np.any(x != 0, axis=1)
-    if zero.any():
-        rows = np.flatnonzero(zero)
+def _check_nonzero_rows(x: np.ndarray, block: int = 1 << 16) -> None:
+    rows = np.concatenate(
+        [
+            a + np.flatnonzero(~np.any(x[a : a + block] != 0, axis=1))
+            for a in range(0, len(x), block)
+        ]
+    )
+    if rows.size:
         raise ValueError(
             f"features has {rows.size} all-zero row(s) (first at index {rows[:5].tolist()}); "
             "cosine distance is undefined for a zero vector. Drop those rows or use "
@@ -368,7 +376,7 @@ def _prepare(x: np.ndarray, metric: str, dev: torch.device) -> torch.Tensor:
     src = np.ascontiguousarray(x)
     if not src.flags.writeable:  # torch wants writable memory even though it only reads here
         src = src.copy()
-    t = torch.as_tensor(src, device=dev).to(torch.float32)
+    t = torch.as_tensor(src).to(torch.float32).to(dev)  # cast first: MPS has no float64
     if metric == "cosine":
         t = t / torch.linalg.vector_norm(t, dim=1, keepdim=True)
     else:
@@ -443,8 +451,8 @@ def _rerank(x, cand, metric, k, dev) -> tuple[np.ndarray, np.ndarray]:
     out_d = np.empty((n, k), dtype=np.float32)
     for a in range(0, n, _RERANK_ROWS):
         c = cand[a : a + _RERANK_ROWS]
-        q = torch.as_tensor(np.array(x[a : a + c.shape[0]]), device=dev).to(wide)
-        nb = torch.as_tensor(x[c.cpu().numpy()], device=dev).to(wide)
+        q = torch.as_tensor(np.array(x[a : a + c.shape[0]])).to(wide).to(dev)
+        nb = torch.as_tensor(x[c.cpu().numpy()]).to(wide).to(dev)
         if metric == "cosine":
             q = q / torch.linalg.vector_norm(q, dim=1, keepdim=True)
             nb = nb / torch.linalg.vector_norm(nb, dim=2, keepdim=True)
