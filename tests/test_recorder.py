@@ -11,6 +11,15 @@ from workbench.compute import recorder as recorder_module
 from workbench.dataset import Dataset
 
 
+@pytest.fixture(params=["deferred", "per_batch"])
+def mode(request, monkeypatch):
+    """Both storage strategies: raw outputs turned into signals per epoch, or per batch."""
+    if request.param == "per_batch":
+        monkeypatch.setattr(recorder_module, "_DEFER_ELEMENTS", 0)
+    monkeypatch.setattr(recorder_module, "_FLUSH_ROWS", 16)  # several flush chunks
+    return request.param
+
+
 def _reference(logits: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     z = logits.astype(np.float64)
     lse = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1)
@@ -24,7 +33,7 @@ def _reference(logits: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def test_signals_match_definitions_and_land_at_the_right_rows():
+def test_signals_match_definitions_and_land_at_the_right_rows(mode):
     rng = np.random.default_rng(0)
     n, k = 50, 4
     logits = rng.normal(size=(2, n, k)).astype(np.float32) * 3
@@ -49,6 +58,19 @@ def test_signals_match_definitions_and_land_at_the_right_rows():
     np.testing.assert_array_equal(traj["margin"][:, 1] < 0, traj["predicted"][:, 1] != y)
 
 
+def test_log_probabilities_give_the_same_signals(mode):
+    rng = np.random.default_rng(1)
+    z = torch.from_numpy(rng.normal(size=(30, 5)).astype(np.float32))
+    y = rng.integers(0, 5, 30)
+    a, b = TrajectoryRecorder(30, 1, dtype=np.float32), TrajectoryRecorder(30, 1, dtype=np.float32)
+    a.update(np.arange(30), z, y)
+    b.update(np.arange(30), torch.log_softmax(z, 1), y, normalized=True)
+    a.end_epoch()
+    b.end_epoch()
+    for kind in a.trajectories:
+        np.testing.assert_allclose(a.trajectories[kind], b.trajectories[kind], atol=1e-5)
+
+
 def test_default_storage_is_compact_float16():
     rec = TrajectoryRecorder(10, 3)
     for _ in range(3):
@@ -62,7 +84,7 @@ def test_default_storage_is_compact_float16():
     assert rec.nbytes == 10 * 3 * (2 + 2 + 2 + 4)
 
 
-def test_grows_when_epochs_unknown_and_unseen_samples_are_nan():
+def test_grows_when_epochs_unknown_and_unseen_samples_are_nan(mode):
     rec = TrajectoryRecorder(6, kinds=("loss", "predicted"))
     for e in range(11):  # beyond the initial capacity
         seen = np.arange(6) if e != 3 else np.arange(4)
@@ -88,7 +110,7 @@ def test_feeds_a_dataset():
     assert ds.has("trajectories.margin") and ds.trajectories["loss"].shape == (n, 2)
 
 
-def test_ignores_autograd_and_casts_low_precision_logits():
+def test_ignores_autograd_and_casts_low_precision_logits(mode):
     n = 8
     lin = torch.nn.Linear(3, 2)
     logits = lin(torch.randn(n, 3)).to(torch.bfloat16)
@@ -98,7 +120,7 @@ def test_ignores_autograd_and_casts_low_precision_logits():
     assert np.isfinite(rec.trajectories["loss"]).all()
 
 
-def test_bad_input_raises_clear_errors():
+def test_bad_input_raises_clear_errors(mode):
     with pytest.raises(ValueError, match="n_samples"):
         TrajectoryRecorder(0)
     with pytest.raises(TypeError, match="n_samples"):

@@ -519,10 +519,12 @@ def train_models(
                 ce = -logp.gather(2, torch.index_select(y_all, 0, idx)[:, :, None])[:, :, 0]
                 w = torch.index_select(weights, 0, idx)
                 loss = ((ce * w).sum(0) / w.sum(0).clamp_min(1)).sum()
-                if recorder is not None:
-                    rows = torch.arange(len(idx), device=dev)
-                    sel = logp.detach()[rows, record_model[idx]]
-                    recorder.update(idx, sel, y_rec[idx], normalized=True, check=False)
+                if recorder is not None:  # log-probs of the model recorded for each row
+                    rec_m = torch.index_select(record_model, 0, idx)
+                    flat = torch.arange(0, len(idx) * m, m, device=dev) + rec_m
+                    sel = torch.index_select(logp.detach().view(-1, logp.shape[-1]), 0, flat)
+                    y_b = torch.index_select(y_rec, 0, idx)
+                    recorder.update(idx, sel, y_b, normalized=True, check=False)
                 opt.zero_grad(set_to_none=True)
                 if scaler is None:
                     loss.backward()

@@ -26,6 +26,10 @@ from ..dataset import TRAJECTORY_KINDS
 __all__ = ["TrajectoryRecorder"]
 
 _FLOAT_KINDS = ("loss", "margin", "given_prob")
+#: Up to this many N×K elements the recorder keeps the epoch's raw outputs and computes the
+#: signals once per epoch (fewer, larger operations); above it, per batch.
+_DEFER_ELEMENTS = 1 << 25
+_FLUSH_ROWS = 1 << 16
 
 
 class TrajectoryRecorder:
@@ -113,8 +117,14 @@ class TrajectoryRecorder:
         self._epoch = 0
         cap = self.n_epochs or 8
         self._host = {k: self._new_host(k, cap) for k in kinds}
-        self._buf: torch.Tensor | None = None  # (N, n_float_kinds) float32, on the logits' device
-        self._pred: torch.Tensor | None = None  # (N,) int32
+        # Epoch buffers on the logits' device. Small N×K: the raw (log-)probabilities and labels
+        # are stored per batch (two copies) and turned into signals once per epoch, in a few
+        # large operations. Large N×K: signals are computed per batch.
+        self._z: torch.Tensor | None = None  # (N, K) float32, deferred mode
+        self._y: torch.Tensor | None = None  # (N,) int64, -1 = not seen this epoch
+        self._normalized = True  # every batch of the epoch gave log-probabilities
+        self._buf: torch.Tensor | None = None  # (N, n_float_kinds) float32, per-batch mode
+        self._pred: torch.Tensor | None = None  # (N,) int32, per-batch mode
         self._dirty = False
         self.unseen_per_epoch: list[int] = []
 
@@ -163,12 +173,17 @@ class TrajectoryRecorder:
             )
         if check:
             self._check_batch(idx, y, z.shape[1])
-        self._ensure_buffers(dev)
-        vals, pred = self._signals(z.float(), y, normalized)
-        if vals is not None:
-            self._buf.index_copy_(0, idx, vals)
-        if pred is not None:
-            self._pred.index_copy_(0, idx, pred)
+        self._ensure_buffers(dev, z.shape[1])
+        if self._z is not None:
+            self._z.index_copy_(0, idx, z.float())
+            self._y.index_copy_(0, idx, y)
+            self._normalized &= bool(normalized)
+        else:
+            vals, pred = self._signals(z.float(), y, normalized)
+            if vals is not None:
+                self._buf.index_copy_(0, idx, vals)
+            if pred is not None:
+                self._pred.index_copy_(0, idx, pred)
         self._dirty = True
 
     def _check_batch(self, idx: torch.Tensor, y: torch.Tensor, k: int) -> None:
@@ -208,26 +223,37 @@ class TrajectoryRecorder:
             pred = torch.where(z_y > other, y, other_idx).to(torch.int32)
         return vals, pred
 
-    def _ensure_buffers(self, dev: torch.device) -> None:
-        if self._buf is not None and self._buf.device == dev:
+    def _ensure_buffers(self, dev: torch.device, k: int) -> None:
+        current = self._z if self._z is not None else self._buf
+        if current is not None and current.device == dev:
+            if self._z is not None and self._z.shape[1] != k:
+                raise ValueError(f"logits changed from K={self._z.shape[1]} to K={k} columns.")
             return
-        if self._buf is not None and self._dirty:
+        if current is not None and self._dirty:
             raise ValueError(
-                f"logits moved from {self._buf.device} to {dev} within one epoch; keep one device."
+                f"logits moved from {current.device} to {dev} within one epoch; keep one device."
             )
-        self._buf = torch.full((self.n_samples, len(self._float_kinds)), float("nan"), device=dev)
-        self._pred = torch.full((self.n_samples,), -1, dtype=torch.int32, device=dev)
+        self._z = self._y = self._buf = self._pred = None
+        if self.n_samples * k <= _DEFER_ELEMENTS:
+            self._z = torch.zeros((self.n_samples, k), device=dev)
+            self._y = torch.full((self.n_samples,), -1, dtype=torch.int64, device=dev)
+        else:
+            nf = len(self._float_kinds)
+            self._buf = torch.full((self.n_samples, nf), float("nan"), device=dev)
+            self._pred = torch.full((self.n_samples,), -1, dtype=torch.int32, device=dev)
 
     def end_epoch(self) -> None:
-        """Close the current epoch: copy its buffer to host memory (once per epoch)."""
+        """Close the current epoch: compute its signals and copy them to host memory."""
         if self.n_epochs is not None and self._epoch >= self.n_epochs:
             raise ValueError(f"All n_epochs={self.n_epochs} epochs are already recorded.")
         e = self._epoch
         if e >= self._capacity:
             self._grow()
         unseen = self.n_samples
-        if self._buf is not None and self._dirty:
-            host = self._buf.to(torch.float32).cpu().numpy()
+        if self._dirty and self._z is not None:
+            unseen = self._flush_deferred(e)
+        elif self._dirty:
+            host = self._buf.cpu().numpy()
             for j, kind in enumerate(self._float_kinds):
                 self._host[kind][:, e] = host[:, j]
             pred = self._pred.cpu().numpy()
@@ -241,6 +267,21 @@ class TrajectoryRecorder:
         self.unseen_per_epoch.append(unseen)
         self._dirty = False
         self._epoch += 1
+
+    def _flush_deferred(self, e: int) -> int:
+        seen = (self._y >= 0).cpu().numpy()
+        for a in range(0, self.n_samples, _FLUSH_ROWS):
+            b = min(a + _FLUSH_ROWS, self.n_samples)
+            vals, pred = self._signals(self._z[a:b], self._y[a:b].clamp_min(0), self._normalized)
+            if vals is not None:
+                host = vals.cpu().numpy()
+                for j, kind in enumerate(self._float_kinds):
+                    self._host[kind][a:b, e] = np.where(seen[a:b], host[:, j], np.nan)
+            if pred is not None:
+                self._host["predicted"][a:b, e] = np.where(seen[a:b], pred.cpu().numpy(), -1)
+        self._y.fill_(-1)
+        self._normalized = True
+        return int((~seen).sum())
 
     # --- storage -----------------------------------------------------------------------------
     @property
