@@ -184,8 +184,25 @@ def test_workbench_composes_every_view_on_one_session():
     tabs = w.children[-1]
     assert tabs.titles == tuple(wb.views)
     assert all(v.session is s for v in wb.views.values())
-    for view in wb.views.values():
-        assert view.widget in tabs.children
+    assert wb.built == ["Map"]  # the other views are built when their tab is first shown
+    for position, (title, view) in enumerate(wb.views.items()):
+        browser_update(tabs, {"selected_index": position})  # the user clicks the tab
+        assert tabs.children[position].children == (view.widget,)
+        assert title in wb.built
+    assert wb.built == list(wb.views)
+
+
+def test_view_opened_late_shows_the_current_state():
+    s = rich_session()
+    wb = Workbench(s)
+    _ = wb.widget
+    s.select([5, 6, 7], source="map")
+    s.decide([6], "remove")
+    wb.select_tab("Review")
+    assert wb.queue.widget.total == 3
+    assert [r["decision"] for r in wb.queue.widget.rows if r["index"] == 6] == ["remove"]
+    wb.select_tab("Decisions")
+    assert "<b>1</b> remove" in wb.decisions.counts_html.value
 
 
 def test_selection_in_one_view_shows_in_all_and_clears_everywhere():
@@ -209,7 +226,7 @@ def test_selection_in_one_view_shows_in_all_and_clears_everywhere():
 def test_panel_threshold_drives_queue_and_header():
     s = rich_session()
     wb = Workbench(s)
-    _ = wb.widget
+    wb.select_tab("Detectors")
     browser_update(wb.panel.mode, {"index": 2})  # "top k"
     browser_update(wb.panel.top_k, {"value": 25})
     assert s.threshold == ("top_k", 25)

@@ -75,6 +75,16 @@ def test_top_k_threshold(session, panel):
     assert not panel.top_k.disabled and panel.score.disabled
 
 
+def test_slider_echo_does_not_change_the_rule(session, panel):
+    # A slider rendering in the browser sends its value back rounded to its step: in default
+    # mode that must leave the flag rule alone.
+    before = session.flags.copy()
+    browser_update(panel.score, {"value": round(panel.score.value, 2)})
+    browser_update(panel.top_k, {"value": 3})
+    assert session.threshold == ("default", None)
+    np.testing.assert_array_equal(session.flags, before)
+
+
 def test_threshold_set_elsewhere_moves_the_controls(session, panel):
     session.set_threshold("score", 1.25)
     assert panel.mode.value == "score" and panel.score.value == pytest.approx(1.25, abs=2e-3)
@@ -139,7 +149,8 @@ def test_without_truth_no_quality_but_sentence():
     assert "true labels" in p.truth_reason
     with pytest.raises(ValueError, match="true labels"):
         p.curve("strong")
-    browser_update(p.top_k, {"value": 10})  # disabled in default mode, still consistent
+    browser_update(p.top_k, {"value": 10})  # disabled in default mode: ignored
+    assert s.threshold == ("default", None)
     assert "flagged" in p.count.value
 
 

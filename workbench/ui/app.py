@@ -127,8 +127,14 @@ class Workbench(View):
         self.notes = w.HTML(
             f'<ul class="wb-missing" style="margin:2px 0;color:#666">{notes}</ul>' if notes else ""
         )
+        # Each tab is a box filled with its view when first shown: views are built (and their
+        # browser models started) one at a time, so the first render stays fast and no view
+        # computes anything before someone looks at it.
         views = self.views
-        self.tabs = w.Tab(children=[v.widget for v in views.values()], titles=list(views.keys()))
+        self._boxes = {title: w.Box(layout=w.Layout(width="100%")) for title in views}
+        self.tabs = w.Tab(children=list(self._boxes.values()), titles=list(views), selected_index=0)
+        self.tabs.observe(lambda change: self._fill(change["new"]), names="selected_index")
+        self._fill(0)
         self._subscribe("selection", lambda _: self._update_header())
         self._subscribe("flags", lambda _: self._update_header())
         self._subscribe("decisions", lambda _: self._update_header())
@@ -157,12 +163,27 @@ class Workbench(View):
         )
         self.clear_button.disabled = n_sel == 0
 
+    def _fill(self, position) -> None:
+        if position is None:
+            return
+        title = list(self._boxes)[position]
+        box = self._boxes[title]
+        if not box.children:
+            box.children = (self.views[title].widget,)
+
+    @property
+    def built(self) -> list[str]:
+        """Titles of the tabs whose view has been built (shown at least once)."""
+        _ = self.widget
+        return [title for title, box in self._boxes.items() if box.children]
+
     def select_tab(self, title: str) -> None:
-        """Bring the tab named ``title`` to the front."""
+        """Bring the tab named ``title`` to the front (building its view if needed)."""
         titles = list(self.views)
         if title not in titles:
             raise ValueError(f"No tab {title!r}; tabs are {titles}.")
-        self.widget.children[-1].selected_index = titles.index(title)
+        _ = self.widget
+        self.tabs.selected_index = titles.index(title)
 
     def close(self) -> None:
         """Close every view and stop listening to the session."""

@@ -247,6 +247,9 @@ class DetectorPanel(View):
         fig = go.FigureWidget()
         for name in self.session.results:
             recall, precision = _downsample(*self.curve(name), self._curve_points)
+            # Plain lists: plotly's FigureWidget drops binary-encoded (numpy) trace data when
+            # it is shown inside a container widget (seen with plotly 7.1 in JupyterLab 4.6).
+            recall, precision = recall.tolist(), precision.tolist()
             fig.add_scatter(
                 x=recall,
                 y=precision,
@@ -341,11 +344,13 @@ class DetectorPanel(View):
             "samples flagged"
         )
         if self.figure is not None:
-            with self.figure.batch_update():
-                marker = self.figure.data[-1]
-                marker.x, marker.y = [q["recall"]], [q["precision"]]
-                for trace in self.figure.data[:-2]:
-                    trace.line.width = 3 if trace.name == self.session.active else 1.5
+            # One trace per update: plotly's FigureWidget mishandles a batch that restyles
+            # different properties of several traces (the other traces lose their data).
+            self.figure.data[-1].update(x=[q["recall"]], y=[q["precision"]])
+            for trace in self.figure.data[:-2]:
+                width = 3 if trace.name == self.session.active else 1.5
+                if trace.line.width != width:
+                    trace.line.width = width
 
     def _show_overlap(self) -> None:
         if len(self.session.results) < 2:
@@ -380,11 +385,13 @@ class DetectorPanel(View):
             s.set_threshold(mode)
 
     def _on_score(self, change) -> None:
-        if not self._syncing:
+        # Only in score mode: a browser slider echoes its value back (rounded to its step)
+        # when it renders, which must not switch the flag rule.
+        if not self._syncing and self.session.threshold[0] == "score":
             self.session.set_threshold("score", float(change["new"]))
 
     def _on_top_k(self, change) -> None:
-        if not self._syncing:
+        if not self._syncing and self.session.threshold[0] == "top_k":
             self.session.set_threshold("top_k", int(change["new"]))
 
     def _on_overlap_select(self, change) -> None:
