@@ -351,15 +351,19 @@ def _knn_graph(x, k, metric, dev, chunk, exclude_self, progress) -> KNNGraph:
     # Diagonal tiles first: they give every sample a threshold that later tiles must beat.
     tiles = [(a, a) for a in starts] + [(a, b) for a in starts for b in starts if b > a]
     with _exact_float32(dev), torch.inference_mode():
+        # Reused tile buffers: fresh 4·chunk² byte allocations would page-fault on every tile.
+        side = min(chunk, n)
+        s_buf = torch.empty(side * side, dtype=torch.float32, device=dev)
+        m_buf = torch.empty(side * side, dtype=torch.bool, device=dev)
         bar = tqdm(total=len(tiles), desc="kNN graph", unit="tile", disable=not progress)
         try:
             for a, b in tiles:
-                s = _tile_scores(xt, sq, a, b, chunk)
+                s = _tile_scores(xt, sq, a, b, chunk, s_buf)
                 if a == b and exclude_self:
                     s.fill_diagonal_(-torch.inf)
-                _update(best_v, best_i, s, a, b, kk, axis=1)
+                _update(best_v, best_i, s, a, b, kk, 1, m_buf)
                 if a != b:
-                    _update(best_v, best_i, s, a, b, kk, axis=0)
+                    _update(best_v, best_i, s, a, b, kk, 0, m_buf)
                 bar.update()
         finally:
             bar.close()
@@ -394,24 +398,26 @@ def _prepare(x: np.ndarray, metric: str, dev: torch.device) -> torch.Tensor:
     return t.contiguous()
 
 
-def _tile_scores(xt, sq, a, b, chunk) -> torch.Tensor:
-    """Similarity tile of rows a.. and columns b.., larger = nearer: the cosine similarity, or
-    -||x - y||² for euclidean."""
+def _tile_scores(xt, sq, a, b, chunk, buf) -> torch.Tensor:
+    """Similarity tile of rows a.. and columns b.., written into ``buf``; larger = nearer: the
+    cosine similarity, or -||x - y||² for euclidean."""
     x, y = xt[a : a + chunk], xt[b : b + chunk]
+    s = buf[: len(x) * len(y)].view(len(x), len(y))
     if sq is None:
-        return x @ y.T
-    s = torch.addmm(sq[b : b + chunk].neg()[None, :], x, y.T, alpha=2.0)
+        return torch.mm(x, y.T, out=s)
+    torch.addmm(sq[b : b + chunk].neg()[None, :], x, y.T, alpha=2.0, out=s)
     return s.sub_(sq[a : a + chunk][:, None])
 
 
-def _update(best_v, best_i, s, a, b, kk, axis) -> None:
+def _update(best_v, best_i, s, a, b, kk, axis, m_buf) -> None:
     """Merge the entries of tile ``s`` (rows a.. × columns b..) that beat their owner's current
     worst candidate into the running top-``kk`` lists. Owners are the tile's rows (axis=1) or
     its columns (axis=0: the transposed half of a symmetric tile)."""
     n_own, n_nb = (s.shape[0], s.shape[1]) if axis == 1 else (s.shape[1], s.shape[0])
     own0, nb0 = (a, b) if axis == 1 else (b, a)
     thr = best_v[own0 : own0 + n_own, -1]
-    mask = s > (thr[:, None] if axis == 1 else thr[None, :])
+    mask = m_buf[: s.numel()].view(s.shape)
+    torch.gt(s, thr[:, None] if axis == 1 else thr[None, :], out=mask)
     count = int(torch.count_nonzero(mask))
     if count == 0:
         return
@@ -445,25 +451,39 @@ def _update(best_v, best_i, s, a, b, kk, axis) -> None:
 
 def _rerank(x, cand, metric, k, dev) -> tuple[np.ndarray, np.ndarray]:
     """Exact distances of the candidates from the input values, sorted by (distance, index)."""
-    n = x.shape[0]
+    n, kk = cand.shape
     wide = torch.float32 if dev.type == "mps" else torch.float64
+    src = np.ascontiguousarray(x)
+    if not src.flags.writeable:
+        src = src.copy()
+    src = torch.as_tensor(src)
+    if src.dtype == torch.float64 and dev.type == "mps":
+        src = src.to(torch.float32)
+    src = src.to(dev)
+    if metric == "cosine":  # 1 / ||x_i||, once per sample
+        inv = torch.cat(
+            [
+                torch.linalg.vector_norm(src[a : a + _RERANK_ROWS].to(wide), dim=1)
+                for a in range(0, n, _RERANK_ROWS)
+            ]
+        ).reciprocal_()
     out_i = np.empty((n, k), dtype=np.int64)
     out_d = np.empty((n, k), dtype=np.float32)
     for a in range(0, n, _RERANK_ROWS):
         c = cand[a : a + _RERANK_ROWS]
-        q = torch.as_tensor(np.array(x[a : a + c.shape[0]])).to(wide).to(dev)
-        nb = torch.as_tensor(x[c.cpu().numpy()]).to(wide).to(dev)
+        r = len(c)
+        q = src[a : a + r].to(wide)
+        nb = src.index_select(0, c.reshape(-1)).to(wide).view(r, kk, -1)
         if metric == "cosine":
-            q = q / torch.linalg.vector_norm(q, dim=1, keepdim=True)
-            nb = nb / torch.linalg.vector_norm(nb, dim=2, keepdim=True)
-            d = (1.0 - torch.einsum("rd,rkd->rk", q, nb)).clamp_(0.0, 2.0)
+            dots = torch.bmm(nb, q[:, :, None])[:, :, 0]
+            d = (1.0 - dots * inv[a : a + r, None] * inv[c]).clamp_(0.0, 2.0)
         else:
             d = torch.linalg.vector_norm(nb - q[:, None, :], dim=2)
         order = torch.argsort(c, dim=1, stable=True)
         c, d = c.gather(1, order), d.gather(1, order)
         order = torch.argsort(d, dim=1, stable=True)[:, :k]
-        out_i[a : a + len(c)] = c.gather(1, order).cpu().numpy()
-        out_d[a : a + len(c)] = d.gather(1, order).to(torch.float32).cpu().numpy()
+        out_i[a : a + r] = c.gather(1, order).cpu().numpy()
+        out_d[a : a + r] = d.gather(1, order).to(torch.float32).cpu().numpy()
     return out_i, out_d
 
 
