@@ -305,3 +305,77 @@ def test_es_module_syntax(tmp_path, name):
     copy.write_text((WIDGETS / name).read_text())
     proc = subprocess.run(["node", "--check", str(copy)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+_STUB_RENDER = """
+async ([esm, state]) => {
+  const listeners = {};
+  const sent = [];
+  const model = {
+    get: (k) => state[k],
+    set: (k, v) => { state[k] = v; (listeners["change:" + k] || []).forEach((f) => f()); },
+    save_changes: () => sent.push({ save: true }),
+    send: (m) => sent.push(m),
+    on: (names, f) => names.split(" ").forEach((n) => (listeners[n] = listeners[n] || []).push(f)),
+    off: (names, f) => names.split(" ").forEach((n) => (listeners[n] = (listeners[n] || []).filter((g) => g !== f))),
+  };
+  const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
+  const mod = await import(url);
+  const el = document.createElement("div");
+  document.body.append(el);
+  const cleanup = mod.default.render({ model, el });
+  const press = (key, extra = {}) => {
+    const ev = new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true, ...extra });
+    el.dispatchEvent(ev);
+    return ev.defaultPrevented;
+  };
+  const prevented = {
+    x: press("x"), question: press("?", { shiftKey: true }), ctrlz: press("z", { ctrlKey: true }),
+    shiftEnter: press("Enter", { shiftKey: true }), f5: press("F5"),
+  };
+  el.querySelector(".wb-q-btn-remove").click();
+  model.set("cursor", 2);
+  const focused = el.querySelector(".wb-q-focused").dataset.position;
+  const rows = el.querySelectorAll(".wb-q-row").length;
+  const suppress = el.getAttribute("data-lm-suppress-shortcuts");
+  cleanup();
+  return { sent, prevented, focused, rows, suppress };
+}
+"""
+
+
+@pytest.mark.browser
+def test_es_module_in_headless_chromium(queue):
+    """The ES module renders the page's rows and turns keys and clicks into messages."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    state = {k: v for k, v in queue.widget.get_state().items() if not k.startswith("_")}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto("about:blank")
+            out = page.evaluate(_STUB_RENDER, [(WIDGETS / "queue.js").read_text(), state])
+        finally:
+            browser.close()
+    assert errors == []
+    assert out["rows"] == 10 and out["focused"] == "2" and out["suppress"] == "true"
+    assert out["prevented"] == {
+        "x": True,
+        "question": True,
+        "ctrlz": True,
+        "shiftEnter": False,
+        "f5": False,
+    }
+    keys = [m for m in out["sent"] if m.get("type") == "key"]
+    assert [(m["key"], m["ctrl"]) for m in keys] == [("x", False), ("?", False), ("z", True)]
+    # what the browser sent, replayed into Python, decides as the keys say
+    for message in keys:
+        browser_send(queue.widget, message)
+    assert len(queue.session.decisions.current()) == 1  # x then ? then undo of ?
+    clicks = [m for m in out["sent"] if m.get("type") == "decide"]
+    assert clicks == [{"type": "decide", "action": "remove", "position": 0}]

@@ -30,6 +30,8 @@ function fmtScore(value) {
 
 function keyName(event) {
   if (event.ctrlKey || event.metaKey) return "ctrl+" + event.key.toLowerCase();
+  // Shift with a named key (Shift-Enter runs the cell) is not ours; "?" needs Shift and is.
+  if (event.shiftKey && event.key.length > 1) return "shift+" + event.key;
   return event.key;
 }
 
