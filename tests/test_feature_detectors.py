@@ -184,7 +184,7 @@ def test_bad_parameters_raise_before_the_search(monkeypatch):
     cases = [
         (KNNDisagreementDetector(k=0), ValueError, "k must be a positive int"),
         (KNNDisagreementDetector(k="5"), TypeError, "k must be a positive int"),
-        (KNNDisagreementDetector(k=60), ValueError, "below the number of samples N=60"),
+        (KNNDisagreementDetector(k=60), MissingSignalError, r"more samples than k=60 .*N=60"),
         (KNNDisagreementDetector(metric="manhattan"), ValueError, "metric must be 'auto'"),
         (KNNDisagreementDetector(weighting="rank"), ValueError, "weighting must be one of"),
         (KNNOutlierDetector(quantile=1.5), ValueError, r"quantile must lie in \(0, 1\)"),
@@ -199,9 +199,30 @@ def test_bad_parameters_raise_before_the_search(monkeypatch):
         KNNOutlierDetector().score(x)
 
 
-def test_resolve_metric_follows_cleanlab_default():
-    assert resolve_metric("auto", 3) == "euclidean"
-    assert resolve_metric("auto", 4) == "cosine"
-    assert resolve_metric("euclidean", 100) == "euclidean"
+def test_resolve_metric_follows_cleanlab_default_and_avoids_zero_rows_for_auto():
+    x = np.ones((5, 4))
+    assert resolve_metric("auto", x[:, :3]) == "euclidean"
+    assert resolve_metric("auto", x) == "cosine"
+    x[2] = 0
+    assert resolve_metric("auto", x) == "euclidean"
+    assert resolve_metric("cosine", x) == "cosine"  # explicit: knn_graph will say why not
+    assert resolve_metric("euclidean", x) == "euclidean"
     with pytest.raises(ValueError, match="metric"):
-        resolve_metric("l1", 5)
+        resolve_metric("l1", x)
+
+
+def test_small_datasets_and_zero_rows_do_not_break_run_detectors():
+    tiny = Dataset([0, 1] * 4, features=np.random.default_rng(8).normal(size=(8, 5)))
+    why = available_detectors(tiny)
+    assert "more samples than k=10" in why["knn_disagreement"]
+    assert "(found N=8)" in why["knn_outlier"]
+    with pytest.raises(MissingSignalError, match="k=10"):
+        KNNOutlierDetector().score(tiny)
+    assert get_detector("knn_outlier", k=3).score(tiny).scores.shape == (8,)
+    x, noisy, _ = _mixture(n=200, seed=9)
+    x[[3, 50]] = 0
+    ds = Dataset(noisy, features=x)
+    r = run_detectors(ds, ["knn_disagreement"], progress=False)["knn_disagreement"]
+    assert r.details["metric"] == "euclidean"
+    with pytest.raises(ValueError, match="all-zero row"):
+        KNNDisagreementDetector(metric="cosine").score(ds)

@@ -65,10 +65,14 @@ class NeighborVote(NamedTuple):
     majority_share: np.ndarray
 
 
-def resolve_metric(metric: str, n_features: int) -> str:
-    """``"auto"`` -> ``"cosine"`` when D > 3, else ``"euclidean"`` (cleanlab's default rule)."""
+def resolve_metric(metric: str, features: np.ndarray) -> str:
+    """The metric to use on ``features`` (N, D): ``"auto"`` -> ``"cosine"`` when D > 3 (as
+    cleanlab decides) and no row is all zeros (a zero vector has no direction), else
+    ``"euclidean"``; an explicit ``"cosine"`` or ``"euclidean"`` is kept."""
     if metric == "auto":
-        return "cosine" if n_features > 3 else "euclidean"
+        if features.shape[1] <= 3 or not np.any(features != 0, axis=1).all():
+            return "euclidean"
+        return "cosine"
     if metric not in METRICS:
         raise ValueError(f"metric must be 'auto' or one of {METRICS}, found {metric!r}.")
     return metric
@@ -148,14 +152,25 @@ def _check_k(k) -> int:
 
 
 def _graph(dataset: Dataset, k: int, metric: str, device) -> tuple[KNNGraph, str]:
-    metric = resolve_metric(metric, dataset.features.shape[1])
-    if k >= dataset.n_samples:
-        raise ValueError(f"k must be below the number of samples N={dataset.n_samples}, found {k}.")
+    metric = resolve_metric(metric, dataset.features)
     return dataset_knn(dataset, k, metric, device=device), metric
 
 
+class _KNNDetector(Detector):
+    """Shared by the kNN detectors: they also need more samples than neighbours."""
+
+    requires = ("features",)
+
+    def missing(self, dataset: Dataset) -> str | None:
+        reason = super().missing(dataset)
+        k = getattr(self, "k", None)
+        if reason is None and isinstance(k, (int, np.integer)) and dataset.n_samples <= k:
+            return f"Needs more samples than k={k} neighbours (found N={dataset.n_samples})."
+        return reason
+
+
 @register
-class KNNDisagreementDetector(Detector):
+class KNNDisagreementDetector(_KNNDetector):
     """Neighbours that disagree with the given label: 1 - the share of the k nearest
     neighbours (in feature space) that carry the same label.
 
@@ -167,9 +182,10 @@ class KNNDisagreementDetector(Detector):
     Parameters
     ----------
     k : int, default=10
-        Neighbours per sample (self excluded); must be below N.
+        Neighbours per sample (self excluded); the detector is unavailable when N <= k.
     metric : {"auto", "cosine", "euclidean"}, default="auto"
-        ``"auto"``: cosine when D > 3, else euclidean, as cleanlab decides.
+        ``"auto"``: cosine when D > 3 (as cleanlab decides) and no row is all zeros, else
+        euclidean. See :func:`resolve_metric`.
     weighting : {"uniform", "distance"}, default="uniform"
         ``"distance"`` weights each neighbour's vote by 1 / distance.
     device : str, optional
@@ -182,7 +198,6 @@ class KNNDisagreementDetector(Detector):
     """
 
     name = "knn_disagreement"
-    requires = ("features",)
     summary = "1 - share of the k nearest neighbours in feature space that carry the given label."
     reference = KNN_LABEL_REFERENCE
 
@@ -215,7 +230,7 @@ class KNNDisagreementDetector(Detector):
 
 
 @register
-class KNNOutlierDetector(Detector):
+class KNNOutlierDetector(_KNNDetector):
     """Samples far from everything: the mean distance to the k nearest neighbours.
 
     Score: mean distance to the k nearest neighbours (cosine distance or L2, as ``metric``);
@@ -226,9 +241,10 @@ class KNNOutlierDetector(Detector):
     Parameters
     ----------
     k : int, default=10
-        Neighbours per sample (self excluded); must be below N.
+        Neighbours per sample (self excluded); the detector is unavailable when N <= k.
     metric : {"auto", "cosine", "euclidean"}, default="auto"
-        ``"auto"``: cosine when D > 3, else euclidean, as cleanlab decides.
+        ``"auto"``: cosine when D > 3 (as cleanlab decides) and no row is all zeros, else
+        euclidean. See :func:`resolve_metric`.
     quantile : float, default=0.99
         Flag samples whose score exceeds this quantile of all scores, in (0, 1).
     device : str, optional
@@ -243,7 +259,6 @@ class KNNOutlierDetector(Detector):
     """
 
     name = "knn_outlier"
-    requires = ("features",)
     summary = "Mean distance to the k nearest neighbours in feature space (far from every class)."
     reference = KNN_OUTLIER_REFERENCE
 
