@@ -416,28 +416,29 @@ def _update(best_v, best_i, s, a, b, kk, axis, m_buf) -> None:
     n_own, n_nb = (s.shape[0], s.shape[1]) if axis == 1 else (s.shape[1], s.shape[0])
     own0, nb0 = (a, b) if axis == 1 else (b, a)
     thr = best_v[own0 : own0 + n_own, -1]
-    mask = m_buf[: s.numel()].view(s.shape)
-    torch.gt(s, thr[:, None] if axis == 1 else thr[None, :], out=mask)
-    count = int(torch.count_nonzero(mask))
-    if count == 0:
-        return
     cand_v = cand_i = None
-    if count <= 2 * kk * n_own:
+    if not bool(torch.isneginf(thr).any()):  # every owner has kk candidates: take what beats them
+        mask = m_buf[: s.numel()].view(s.shape)
+        torch.gt(s, thr[:, None] if axis == 1 else thr[None, :], out=mask)
         r, c = mask.nonzero(as_tuple=True)
-        v = s[r, c]
-        own, nb = (r, c) if axis == 1 else (c, r)
-        if axis == 0:  # nonzero lists row-major: group the pairs by owner (column)
-            order = torch.argsort(own, stable=True)
-            own, nb, v = own[order], nb[order], v[order]
-        sizes = torch.bincount(own, minlength=n_own)
-        width = int(sizes.max())
-        if width <= 8 * kk:
-            pos = torch.arange(own.numel(), device=s.device) - (torch.cumsum(sizes, 0) - sizes)[own]
-            cand_v = torch.full((n_own, width), -torch.inf, dtype=s.dtype, device=s.device)
-            cand_i = torch.full((n_own, width), -1, dtype=torch.int64, device=s.device)
-            cand_v[own, pos] = v
-            cand_i[own, pos] = nb + nb0
-    if cand_v is None:  # early tiles: a dense top-k is cheaper than a sparse merge
+        if r.numel() == 0:
+            return
+        if r.numel() <= 2 * kk * n_own:
+            v = s[r, c]
+            own, nb = (r, c) if axis == 1 else (c, r)
+            if axis == 0:  # nonzero lists row-major: group the pairs by owner (column)
+                order = torch.argsort(own, stable=True)
+                own, nb, v = own[order], nb[order], v[order]
+            sizes = torch.bincount(own, minlength=n_own)
+            width = int(sizes.max())
+            if width <= 8 * kk:
+                first = torch.cumsum(sizes, 0) - sizes
+                pos = torch.arange(own.numel(), device=s.device) - first[own]
+                cand_v = torch.full((n_own, width), -torch.inf, dtype=s.dtype, device=s.device)
+                cand_i = torch.full((n_own, width), -1, dtype=torch.int64, device=s.device)
+                cand_v[own, pos] = v
+                cand_i[own, pos] = nb + nb0
+    if cand_v is None:  # first tiles, or many entries to merge: a dense top-k
         cand_v, j = torch.topk(s, min(kk, n_nb), dim=axis)
         if axis == 0:
             cand_v, j = cand_v.T, j.T
