@@ -266,6 +266,14 @@ def confident_joint(
     -------
     ndarray of shape (K, K), int64
         Equal to cleanlab's ``compute_confident_joint(labels, pred_probs, calibrate=...)``.
+
+    Examples
+    --------
+    >>> from workbench.matrices import confident_joint
+    >>> confident_joint([0, 0, 0, 1, 1, 1], [[0.9, 0.1], [0.8, 0.2], [0.2, 0.8],
+    ...                                      [0.1, 0.9], [0.3, 0.7], [0.95, 0.05]])
+    array([[2, 1],
+           [1, 2]])
     """
     y, p = _prepare(labels, pred_probs)
     stats = statistics(y, p, device=device)
@@ -307,6 +315,14 @@ def estimate_transition_matrix(
     Returns
     -------
     ndarray of shape (K, K), float64
+
+    Examples
+    --------
+    >>> from workbench.matrices import estimate_transition_matrix
+    >>> estimate_transition_matrix([0, 0, 0, 1, 1, 1], [[0.9, 0.1], [0.8, 0.2], [0.2, 0.8],
+    ...                                                 [0.1, 0.9], [0.3, 0.7], [0.95, 0.05]])
+    array([[0.66666667, 0.33333333],
+           [0.33333333, 0.66666667]])
     """
     return _transition_from_joint(confident_joint(labels, pred_probs, device=device))
 

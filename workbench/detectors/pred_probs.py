@@ -15,6 +15,7 @@ cleanlab 2.9's ``cleanlab.filter.find_label_issues`` for float32 and float64 inp
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -100,6 +101,12 @@ def noise_scores(
     Returns
     -------
     ndarray of shape (N,), float64, in [0, 1]
+
+    Examples
+    --------
+    >>> from workbench.detectors.pred_probs import noise_scores
+    >>> noise_scores([0, 1], [[0.9, 0.1], [0.8, 0.2]], method="self_confidence").round(2)
+    array([0.1, 0.8])
     """
     _check_choice(method, "method", RANKINGS)
     y, p = _prepare(labels, pred_probs)
@@ -260,6 +267,18 @@ def find_label_issues(
     -------
     ndarray of shape (N,), bool, or ndarray of int64 indices
         Equal to ``cleanlab.filter.find_label_issues`` with the same arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from workbench.detectors.pred_probs import find_label_issues
+    >>> labels = np.array([0, 0, 0, 1, 1, 1])
+    >>> pred_probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8],
+    ...                        [0.1, 0.9], [0.3, 0.7], [0.95, 0.05]])
+    >>> find_label_issues(labels, pred_probs)
+    array([False, False,  True, False, False,  True])
+    >>> find_label_issues(labels, pred_probs, return_indices_ranked_by="normalized_margin")
+    array([5, 2])
     """
     _check_options(filter_by, frac_noise, min_examples_per_class, num_to_remove_per_class)
     if return_indices_ranked_by is not None:
@@ -346,12 +365,22 @@ def _top_n(quality: np.ndarray, n: int) -> np.ndarray:
     return flags
 
 
+#: Statistics of the datasets scored lately, so that running every pred_probs detector on one
+#: dataset makes a single pass over its pred_probs. Entries die with their dataset.
+_STATS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class _PredProbsDetector(Detector):
     requires = ("pred_probs",)
     reference = CONFIDENT_LEARNING
 
     def _statistics(self, dataset) -> Statistics:
-        return statistics(dataset.labels, dataset.pred_probs, device=self.device)
+        cached = _STATS_CACHE.get(dataset)
+        if cached is not None and cached[0] is dataset.pred_probs and cached[1] is dataset.labels:
+            return cached[2]
+        stats = statistics(dataset.labels, dataset.pred_probs, device=self.device)
+        _STATS_CACHE[dataset] = (dataset.pred_probs, dataset.labels, stats)
+        return stats
 
 
 class _ConfidentLearning(_PredProbsDetector):
