@@ -289,28 +289,42 @@ def test_write_refuses_a_file_as_outdir(probs_audit, tmp_path):
 
 
 # --- the demo: probe, trajectories, projection ------------------------------------------------------
-@pytest.mark.slow
-def test_audit_of_the_demo_computes_signals_and_runs_every_kind_of_detector():
+@pytest.fixture(scope="module")
+def demo_audit():
     from workbench.datasets import load_demo
 
     ds = load_demo(seed=0)
-    assert ds.pred_probs is None and ds.features is not None
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no detector may fail on the demo
-        r = audit(ds, progress=False, seed=0)
+        return ds, audit(ds, progress=False, seed=0)
+
+
+@pytest.mark.slow
+def test_audit_of_the_demo_computes_signals_and_runs_every_kind_of_detector(demo_audit):
+    ds, r = demo_audit
+    assert ds.pred_probs is None and ds.features is not None
     assert {"pred_probs", "trajectories", "coords"} <= set(r.computed)
     assert r.dataset.pred_probs.shape == (ds.n_samples, ds.n_classes)
     assert r.dataset.coords.shape == (ds.n_samples, 2)
-    assert any(n.startswith("trajectories.") for n in set().union(*map(_requires, r.results)))
+    required = set().union(*map(_requires, r.results))
+    assert {"pred_probs", "features"} <= required
+    assert any(n.startswith("trajectories.") for n in required)
     assert r.failed == {}
-    q = r.quality.set_index("detector") if "detector" in r.quality.columns else r.quality
-    assert len(q) == len(r.results)
+    assert len(r.quality) == len(r.results)
     scores = r.results[r.primary].scores
     noisy = r.dataset.is_noisy
     assert np.mean(scores[noisy][:, None] > scores[~noisy][None, :]) > 0.85
-    again = audit(ds, progress=False, seed=0)
+    n_true = int(noisy.sum())
+    assert 0.6 * n_true <= r.estimated_num_errors <= 1.4 * n_true
+
+
+@pytest.mark.slow
+def test_audit_is_reproducible_from_its_seed(demo_audit):
+    ds, r = demo_audit
+    again = audit(ds, progress=False, seed=0, detectors=[r.primary])
     np.testing.assert_array_equal(again.dataset.pred_probs, r.dataset.pred_probs)
-    np.testing.assert_array_equal(again.results[r.primary].scores, scores)
+    np.testing.assert_array_equal(again.dataset.coords, r.dataset.coords)
+    np.testing.assert_array_equal(again.results[r.primary].scores, r.results[r.primary].scores)
 
 
 def test_summary_leaves_out_matrices_of_very_many_classes():

@@ -119,14 +119,17 @@ def test_labels_csv_with_pred_probs_runs_only_pred_probs_detectors(files, capsys
 def test_npy_labels_with_features_and_truth_compute_the_rest(files, capsys):
     d, out = files["dir"], files["out"]
     det = next(n for n in list_detectors() if set(get_detector(n).requires) == {"pred_probs"})
-    code, _, err = run(
+    feature_det = next(n for n in list_detectors() if set(get_detector(n).requires) == {"features"})
+    code, stdout, err = run(
         [str(d / "labels.npy"), "--features", str(d / "feats.npy"), "--true-labels",
-         str(d / "true.npy"), "--out", str(out), "--detectors", det, "--seed", "3"],
+         str(d / "true.npy"), "--out", str(out), "--detectors", f"{det},{feature_det}",
+         "--seed", "3"],
         capsys,
     )  # fmt: skip
     assert code == 0, err
+    assert stdout == "" and err == ""  # --quiet: not even the progress bars of the steps
     summary = json.loads((out / "summary.json").read_text())
-    assert list(summary["detectors"]) == [det]
+    assert list(summary["detectors"]) == [det, feature_det]
     assert "pred_probs" in summary["computed_signals"] and summary["seed"] == 3
     assert summary["n_true_errors"] == int((files["given"] != files["true"]).sum())
 

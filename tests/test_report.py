@@ -147,7 +147,7 @@ def test_detector_table_and_pr_curves_with_truth(full_result, full_html):
     assert "Precision-recall curves" in full_html
     assert "recall: share of the true label errors that are flagged" in full_html
     for name in full_result.results:
-        assert f"<title>{name}</title></polyline>" in full_html
+        assert f"<title>{name} (AP " in full_html
 
 
 def test_without_truth_the_comparison_says_why(tmp_path):
@@ -256,3 +256,85 @@ def test_pr_curves_svg_draws_one_line_per_detector():
     root = ET.fromstring(svg)
     assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 2
     assert "b&lt;" in svg and "random ranking" in svg
+
+
+def test_pr_curves_svg_orders_by_average_precision_and_greys_the_rest():
+    curves = {n: ([1.0, 0.5], [0.0, 1.0]) for n in "abcd"}
+    svg = pr_curves_svg(curves, ap={"a": 0.2, "b": 0.9, "c": np.nan, "d": 0.5}, highlight=2)
+    root = ET.fromstring(svg)
+    texts = [e.text for e in root.iter() if e.tag.endswith("text") and "(AP" in (e.text or "")]
+    assert texts == ["b (AP 0.900)", "d (AP 0.500)", "a (AP 0.200)", "c (AP —)"]
+    strokes = {
+        e.find("{*}title").text.split()[0]: e.get("stroke")
+        for e in root.iter()
+        if e.tag.endswith("polyline")
+    }
+    assert strokes["a"] == strokes["c"] == "#b8bec6" != strokes["b"]
+
+
+# --- in a real browser ----------------------------------------------------------------------------
+_PROBE_MAP = """
+async () => {
+  const canvas = document.getElementById("wb-map");
+  const ctx = canvas.getContext("2d");
+  const img = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 0; i < img.length; i += 4) if (img[i + 3] > 0) painted++;
+  const legendFlagged = document.getElementById("wb-map-legend").textContent;
+  const mode = document.getElementById("wb-map-mode");
+  mode.value = "score"; mode.dispatchEvent(new Event("change"));
+  const legendScore = document.getElementById("wb-map-legend").textContent;
+  mode.value = "label"; mode.dispatchEvent(new Event("change"));
+  const legendLabel = document.getElementById("wb-map-legend").textContent;
+  return { painted, legendFlagged, legendScore, legendLabel };
+}
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_report_in_headless_chromium(full_result, tmp_path):
+    """The page opens offline without errors, draws the map, switches colours and shows tooltips."""
+    import shutil
+    from pathlib import Path
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    path = write_report(full_result, tmp_path / "report.html", top=8)
+    r = full_result
+    artifacts = Path(__file__).resolve().parents[1] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"]  # fmt: skip
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors, requests = [], []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("request", lambda q: requests.append(q.url))
+            page.goto(path.as_uri())
+            page.screenshot(path=str(artifacts / "report_test.png"), full_page=True)
+            out = page.evaluate(_PROBE_MAP)
+            # hover the first point: its pixel position from the same transform the page uses
+            page.locator("#wb-map").scroll_into_view_if_needed()
+            box = page.locator("#wb-map").bounding_box()
+            x, y = r.dataset.coords[:, 0], r.dataset.coords[:, 1]
+            px = 18 + (x[0] - x.min()) * (760 - 36) / (x.max() - x.min())
+            py = 540 - 18 - (y[0] - y.min()) * (540 - 36) / (y.max() - y.min())
+            page.mouse.move(float(box["x"] + px), float(box["y"] + py))
+            tip = page.locator("#wb-map-tip")
+            tip.wait_for(state="visible", timeout=5000)
+            tip_text = tip.inner_text()
+        finally:
+            browser.close()
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    assert out["painted"] > 1000
+    assert f"flagged by {r.primary} ({r.results[r.primary].n_flagged})" in out["legendFlagged"]
+    assert "high = suspicious" in out["legendScore"]
+    assert all(name in out["legendLabel"] for name in r.dataset.class_names)
+    assert "sample" in tip_text and "given: " in tip_text

@@ -23,6 +23,7 @@ def heatmap_svg(
     fmt: str = ".2f",
     probabilities: bool = True,
     diagonal: bool = True,
+    max_label: int = 14,
 ) -> str:
     """A labelled SVG heatmap of a square matrix (rows ``row_title``, columns ``col_title``).
 
@@ -32,9 +33,9 @@ def heatmap_svg(
     m = np.asarray(m, dtype=np.float64)
     k = m.shape[0]
     cell = int(np.clip(320 // max(k, 1), 10, 32))
-    labels = [shorten(str(s)) for s in labels]
+    labels = [shorten(str(s), max_label) for s in labels]
     lab_w = 8 + 7 * max(len(s) for s in labels)
-    left, top = 26 + lab_w, 30 + lab_w
+    left, top = 26 + lab_w, 34 + int(0.88 * lab_w)  # column labels are rotated by 60°
     width, height = left + k * cell + 10 + lab_w // 2, top + k * cell + 10
     finite = np.isfinite(m)
     off = ~np.eye(k, dtype=bool) if diagonal else np.ones((k, k), dtype=bool)
@@ -96,29 +97,38 @@ def heatmap_svg(
     return "".join(parts)
 
 
-_LINE_COLOURS = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-    "#393b79",
-    "#ad494a",
-    "#637939",
-    "#e7ba52",
-    "#7b4173",
-    "#3182bd",
-)
+_LINE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+                 "#17becf")  # fmt: skip
+_MUTED = "#b8bec6"
 
 
-def pr_curves_svg(curves: dict, *, baseline: float | None = None, max_points: int = 300) -> str:
-    """SVG precision-recall curves: recall on x, precision on y, one line per detector."""
-    w, h, left, top, pw, ph = 760, 380, 56, 14, 470, 320
+def pr_curves_svg(
+    curves: dict,
+    *,
+    baseline: float | None = None,
+    ap: dict | None = None,
+    highlight: int = 6,
+    max_points: int = 300,
+) -> str:
+    """SVG precision-recall curves: recall on x, precision on y, one line per detector.
+
+    Parameters
+    ----------
+    curves : dict of name -> (precision, recall)
+    baseline : float, optional
+        Precision of a random ranking (the share of label errors), drawn dashed.
+    ap : dict of name -> float, optional
+        Average precision per detector: the legend is sorted by it and shows it.
+    highlight : int, default=6
+        The first ``highlight`` detectors (by ``ap`` when given) get colours, the others are
+        drawn thin and grey so that many curves stay readable.
+    """
+    names = list(curves)
+    if ap is not None:
+        names.sort(key=lambda n: -ap.get(n, -np.inf) if np.isfinite(ap.get(n, np.nan)) else np.inf)
+    legend_rows = len(names)
+    w, left, top, pw, ph = 860, 56, 14, 470, 320
+    h = max(top + ph + 44, top + 12 + 17 * legend_rows)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
         'role="img" aria-label="precision-recall curves">'
@@ -143,28 +153,38 @@ def pr_curves_svg(curves: dict, *, baseline: float | None = None, max_points: in
             f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#555" '
             f'stroke-dasharray="4 3"><title>random ranking: precision = {baseline:.3f}</title></line>'
         )
-    for n, (name, (precision, recall)) in enumerate(curves.items()):
+    lines, legend = [], []
+    for n, name in enumerate(names):
+        precision, recall = curves[name]
         p, rc = np.asarray(precision, float), np.asarray(recall, float)
         ok = np.isfinite(p) & np.isfinite(rc)
         p, rc = p[ok], rc[ok]
         if len(p) > max_points:
             keep = np.unique(np.linspace(0, len(p) - 1, max_points).round().astype(int))
             p, rc = p[keep], rc[keep]
-        colour = _LINE_COLOURS[n % len(_LINE_COLOURS)]
+        bright = n < highlight
+        colour = _LINE_COLOURS[n % len(_LINE_COLOURS)] if bright else _MUTED
         pts = " ".join(
             f"{left + a * pw:.1f},{top + (1 - b) * ph:.1f}" for a, b in zip(rc, p, strict=True)
         )
-        parts.append(
-            f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.6">'
-            f"<title>{escape(name)}</title></polyline>"
-        )
-        ly = top + 6 + n * 18
-        if ly < h - 10:
-            parts.append(
-                f'<line x1="{left + pw + 20}" x2="{left + pw + 40}" y1="{ly}" y2="{ly}" '
-                f'stroke="{colour}" stroke-width="3"/><text x="{left + pw + 46}" y="{ly + 4}" '
-                f'font-size="11.5">{escape(shorten(name, 30))}</text>'
+        label = name if ap is None else f"{name} (AP {fmt_number(ap.get(name), '.3f')})"
+        lines.append(
+            (
+                bright,
+                f'<polyline points="{pts}" fill="none" stroke="{colour}" '
+                f'stroke-width="{2 if bright else 1}"><title>{escape(label)}</title></polyline>',
             )
+        )
+        ly = top + 6 + n * 17
+        legend.append(
+            f'<line x1="{left + pw + 20}" x2="{left + pw + 40}" y1="{ly}" y2="{ly}" '
+            f'stroke="{colour}" stroke-width="3"/><text x="{left + pw + 46}" y="{ly + 4}" '
+            f'font-size="11.5" fill="{"#1d2430" if bright else "#6b7480"}">'
+            f"{escape(shorten(label, 40))}</text>"
+        )
+    parts.extend(svg for bright, svg in lines if not bright)  # grey ones underneath
+    parts.extend(svg for bright, svg in lines if bright)
+    parts.extend(legend)
     parts.append(
         f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#9aa3ad"/></svg>'
     )

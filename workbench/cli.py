@@ -9,7 +9,10 @@ one line and the command exits with status 2 before anything is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -159,23 +162,31 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
 
     from .audit import audit
 
+    # Some steps draw progress bars of their own; --quiet silences them by holding stderr.
+    held = contextlib.redirect_stderr(io.StringIO()) if args.quiet else contextlib.nullcontext()
     try:
-        result = audit(
-            dataset,
-            compute_missing=not args.no_compute,
-            detectors=args.detectors,
-            seed=args.seed,
-            device=args.device,
-            progress=progress,
-            probe=args.probe,
-            projection=args.projection,
-            primary=args.primary,
-        )
+        with held, warnings.catch_warnings():
+            if args.quiet:
+                warnings.simplefilter("ignore", RuntimeWarning)  # failures are listed below
+            result = audit(
+                dataset,
+                compute_missing=not args.no_compute,
+                detectors=args.detectors,
+                seed=args.seed,
+                device=args.device,
+                progress=progress,
+                probe=args.probe,
+                projection=args.projection,
+                primary=args.primary,
+            )
     except (ValueError, TypeError) as err:
         return _fail(err)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing written.", file=sys.stderr)
         return 130
+    if args.quiet:
+        for name, msg in result.failed.items():
+            print(f"{PROG}: warning: detector {name} failed: {msg}", file=sys.stderr)
     try:
         files = result.write(out, top=args.top)
     except OSError as err:

@@ -149,11 +149,14 @@ def _summary_section(r) -> str:
     from .dataset import SIGNALS
 
     rows = []
+    said_trajectories = False
     for s in SIGNALS:
         if s in r.computed:
             status, cls, how = "computed", "computed", r.computed[s]
         elif s.startswith("trajectories.") and "trajectories" in r.computed and ds.has(s):
-            status, cls, how = "computed", "computed", r.computed["trajectories"]
+            status, cls = "computed", "computed"
+            how = "same probe run" if said_trajectories else r.computed["trajectories"]
+            said_trajectories = True
         elif ds.has(s):
             status, cls, how = "given", "given", ""
         else:
@@ -215,8 +218,8 @@ def _matrices_section(r) -> str:
         figs.append(
             _figure(
                 "Confusion matrix (counts)",
-                "Row i, column j: samples whose given label is i and whose predicted label "
-                "(argmax of the out-of-sample pred_probs) is j.",
+                "Row i, column j: samples given label i and predicted j (argmax of the "
+                "out-of-sample pred_probs).",
                 r.matrices["confusion"],
                 names,
                 row_title="given label",
@@ -382,18 +385,22 @@ def _detectors_section(r) -> str:
     )
     body = []
     for i, (_, row) in enumerate(q.iterrows()):
-        cells = "".join(f'<td class="num">{fmt_number(row[c])}</td>' for c in cols)
+        cells = "".join(
+            f'<td class="num">{fmt_number(row[c], "d" if c.startswith("n_") else ".3f")}</td>'
+            for c in cols
+        )
         best = ' class="best"' if i == 0 else ""
         body.append(f"<tr{best}><td>{escape(row['detector'])}</td>{cells}</tr>")
     base = float(ds.is_noisy[ds.true_labels >= 0].mean())
-    curves = pr_curves_svg(r.pr_curves, baseline=base) if r.pr_curves else ""
+    ap = dict(zip(q["detector"], q["ap"], strict=True)) if "ap" in q.columns else None
+    curves = pr_curves_svg(r.pr_curves, baseline=base, ap=ap) if r.pr_curves else ""
     return (
         '<section id="detectors"><h2>Detector comparison</h2>'
         '<p class="note">Against the known true labels (a sample is a label error when its given '
         f"label differs from its true label; {base:.1%} of the known samples are). Sorted by "
         f"{escape(sort_col)}; the best is highlighted. ap = average precision, auroc = area under the "
         "ROC curve, precision@k with k = the number of true errors.</p>"
-        f'<div class="scroll" style="max-height:420px"><table>{head}{"".join(body)}</table></div>'
+        f"<table>{head}{''.join(body)}</table>"
         f"<h3>Precision-recall curves</h3>{curves}{_overlap_table(r)}</section>"
     )
 
@@ -406,7 +413,7 @@ def _overlap_table(r) -> str:
     names = list(r.results)
     jac = flag_overlap({n: r.results[n].flags for n in names}).jaccard.to_numpy()
     svg = heatmap_svg(
-        jac, names, row_title="detector", col_title="detector", fmt=".2f", probabilities=True
+        jac, names, row_title="detector", col_title="detector", fmt=".2f", max_label=28
     )
     return (
         "<h3>Agreement between detectors</h3><figure><figcaption>Jaccard overlap of the flagged "
@@ -454,7 +461,7 @@ def _samples_section(r, top: int) -> str:
             cls = ' class="mismatch"' if t >= 0 and t != int(row["label"]) else ""
             cells.append(f"<td{cls}>{escape(tname)}</td>")
         who = ", ".join(n for n, c in zip(r.results, flag_cols, strict=True) if row[c])
-        cells.append(f'<td class="num">{fmt_number(row[score_col])}</td>')
+        cells.append(f'<td class="num">{fmt_number(row[score_col], ".4g")}</td>')
         cells.append(
             f'<td class="num" title="{escape(who)}">{int(row["n_detectors_flagging"])} / {d}</td>'
         )
