@@ -112,29 +112,29 @@ def _prune_one_class(p, idx, sk, gk, cols, need, mask) -> None:
     candidates; most columns settle in the first round.
     """
     n_k = len(idx)
-    pending = np.arange(len(cols))
+    open_ = np.ones(len(cols), bool)  # columns whose threshold is still unknown
     size = min(n_k, int(1.5 * need.sum()) + 64)
-    while pending.size:
+    while open_.any():
         if size < n_k:
             cut = np.partition(gk, n_k - size)[n_k - size]
             rows = np.flatnonzero(gk >= cut)
         else:
             cut, rows = None, np.arange(n_k)
-        todo = pending[need[pending] <= len(rows)]
+        todo = np.flatnonzero(open_ & (need <= len(rows)))
         if todo.size and len(rows) * (len(todo) + p.shape[1]) * p.itemsize > _BLOCK_BUDGET:
             _prune_by_columns(p, idx, sk, rows, cols[todo], need[todo], cut, mask)
-            todo = pending = pending[~np.isin(pending, todo)]
+            open_[todo] = False
         elif todo.size:
             margins = _margins_by_column(p, idx[rows], sk[rows], cols[todo])
             thresh, tied = _column_thresholds(margins, need[todo])
-            done = np.ones(len(todo), bool) if cut is None else thresh >= cut
+            done = thresh >= cut if cut is not None else np.ones(len(todo), bool)
             ok = done & ~tied
             if ok.any():
                 hit = (margins[ok] >= thresh[ok, None]).any(axis=0)
                 mask[idx[rows[hit]]] = True
             for i in todo[done & tied]:
                 _full_column(p, idx, sk, cols[i], need[i], mask)
-            pending = np.setdiff1d(pending, todo[done], assume_unique=True)
+            open_[todo[done]] = False
         size = min(n_k, 2 * size)
 
 
