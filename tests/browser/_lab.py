@@ -1,0 +1,148 @@
+"""JupyterLab and Chromium for the real-browser tests: start, wait, stop, collect logs.
+
+Nothing here reaches the network: JupyterLab listens on a free localhost port with Galata's
+test configuration (``jupyter_server_test_config.py``) and Chromium is Debian's
+``/usr/bin/chromium`` (Playwright never downloads a browser here).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    # WebGL (the embedding map) through the CPU rasteriser, as --disable-gpu leaves no GPU.
+    "--use-gl=angle",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
+
+
+def free_port() -> int:
+    """A TCP port free on localhost right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(text: str, n: int = 4000) -> str:
+    """The last ``n`` characters of ``text``, marked when cut."""
+    return text if len(text) <= n else "[...]\n" + text[-n:]
+
+
+class LabServer:
+    """JupyterLab (the venv's ``jupyter lab``) serving ``root`` on a free localhost port.
+
+    The server runs in its own process group, so :meth:`stop` ends it with its kernels.
+    Its output goes to ``root/../lab.log``.
+    """
+
+    def __init__(self, root: Path, *, start_timeout: float = 120.0):
+        self.root = Path(root)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        scratch = self.root.parent
+        self.log_path = scratch / "lab.log"
+        tmp = scratch / "tmp"
+        tmp.mkdir(exist_ok=True)
+        jupyter = Path(sys.executable).with_name("jupyter")
+        cmd = [
+            str(jupyter),
+            "lab",
+            "--no-browser",
+            f"--config={HERE / 'jupyter_server_test_config.py'}",
+            f"--port={self.port}",
+            f"--ServerApp.root_dir={self.root}",
+            "--ServerApp.port_retries=0",
+            "--allow-root",
+        ]
+        env = dict(
+            os.environ,
+            TMPDIR=str(tmp),
+            JUPYTERLAB_GALATA_ROOT_DIR=str(self.root),
+            JUPYTERLAB_SETTINGS_DIR=str(scratch / "lab-settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(scratch / "lab-workspaces"),
+            JUPYTER_RUNTIME_DIR=str(scratch / "runtime"),
+            PYTHONPATH=os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+            ),
+            PYDEVD_DISABLE_FILE_VALIDATION="1",
+        )
+        env.pop("JUPYTER_CONFIG_DIR", None)
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=self.root,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            self._wait(start_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"JupyterLab exited with code {self.proc.returncode} before answering; "
+                    f"its log ends:\n{tail(self.log())}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + "/api/status", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(
+            f"JupyterLab did not answer {self.url}/api/status within {timeout:.0f} s; its log "
+            f"ends:\n{tail(self.log())}"
+        )
+
+    def log(self) -> str:
+        """Everything the server wrote so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """End the server and its kernels (SIGTERM to the process group, then SIGKILL)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        # Kernels started by the server share its process group; make sure none is left.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._log.close()

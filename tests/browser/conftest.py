@@ -1,0 +1,93 @@
+"""Fixtures of the real-browser tests: JupyterLab on a temporary copy of ``notebooks/`` and a
+headless Debian Chromium driven by Playwright.
+
+Every test here is marked ``browser`` and ``slow``; run them with ``pytest -m browser``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from _lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, LabServer
+
+# Lab settings for testing: no "receive Jupyter news?" toast over the notebook and no update
+# check (nothing here may reach the network anyway); every cell attached to the page (no
+# windowing), so the whole notebook can be inspected and photographed.
+_LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if Path(str(item.fspath)).resolve().parent == here:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    """Debian's Chromium; the tests are skipped (with the reason) where it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"{CHROMIUM} is not installed: run .ci/setup as root (apt-get install chromium); "
+            "Playwright's own browser downloads do not work here."
+        )
+    pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def lab_root(tmp_path_factory) -> Path:
+    """A temporary copy of the repository's ``notebooks/`` (JupyterLab's root folder), so
+    nothing the tests run or save lands in the checkout."""
+    scratch = tmp_path_factory.mktemp("lab")
+    root = scratch / "notebooks"
+    source = ROOT / "notebooks"
+    if source.is_dir():
+        shutil.copytree(
+            source, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.workbench-cache")
+        )
+    else:
+        root.mkdir()
+    for name, values in _LAB_SETTINGS.items():
+        path = scratch / "lab-settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    return root
+
+
+@pytest.fixture(scope="module")
+def lab(lab_root, chromium_path):
+    """JupyterLab serving ``lab_root`` on a free localhost port; always stopped (with its
+    kernels) and its log kept under ``test-artifacts/browser/lab.log``."""
+    server = LabServer(lab_root)
+    try:
+        yield server
+    finally:
+        server.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "lab.log").write_text(server.log())
+
+
+@pytest.fixture(scope="module")
+def headless_chromium(chromium_path):
+    """Headless Chromium (Debian's), closed after the module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -1,0 +1,424 @@
+"""The quickstart notebook in a real JupyterLab, driven with the mouse and keyboard in headless
+Chromium: run every cell, lasso points on the embedding map, review them in the queue with
+keys, export the decisions and read them back.
+
+Screenshots of the whole workbench and of every view land in ``test-artifacts/browser/``
+(git-ignored); on a failure, so do a screenshot of the page, the browser console and the
+Jupyter server log, whose tails are in the assertion message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from _lab import ARTIFACTS, tail
+
+from workbench.decisions import DecisionLog
+
+NOTEBOOK = "quickstart.ipynb"
+# The quickstart computes its signals on the CPU; a busy 2-core machine needs a few minutes.
+RUN_ALL_TIMEOUT_S = float(os.environ.get("WORKBENCH_BROWSER_RUN_TIMEOUT", "600"))
+VIEWPORT = {"width": 1440, "height": 1500}
+
+# State of the open notebook, read through the app Galata's settings expose as
+# ``window.jupyterapp``: kernel status and, per non-empty code cell, its execution count,
+# whether it is queued or running, and its error outputs.
+_NOTEBOOK_STATE_JS = r"""() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.sessionContext) return null;
+  const session = panel.sessionContext.session;
+  const kernel = session && session.kernel;
+  const cells = panel.content.widgets
+    .filter(c => c.model.type === 'code' && c.model.sharedModel.getSource().trim() !== '')
+    .map(c => ({
+      count: c.model.executionCount,
+      pending: (c.promptNode ? c.promptNode.textContent : '').includes('*'),
+      errors: c.model.outputs.toJSON()
+        .filter(o => o.output_type === 'error')
+        .map(o => o.ename + ': ' + o.evalue + '\n' + (o.traceback || []).join('\n')),
+    }));
+  return {kernel: kernel ? kernel.status : 'none', cells};
+}"""
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_HEADER = re.compile(r"([\d,]+) selected · ([\d,]+) flagged by .+? · ([\d,]+) decided")
+_QUEUE_TITLE = re.compile(r"^Selection: ([\d,]+) sample\(s\)")
+
+
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.25):
+    """Poll ``predicate()`` until it returns something truthy; return that value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
+
+
+class Lab:
+    """The test's handle on the page: console capture, failure reports, the workbench."""
+
+    def __init__(self, page, server, root: Path):
+        self.page, self.server, self.root = page, server, root
+        self.console: list[str] = []
+        self.page_errors: list[str] = []
+        page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        """Run one stage; on any failure save a screenshot, the console and the server log
+        under ``test-artifacts/browser/`` and fail with their tails."""
+        try:
+            yield
+        except Exception as exc:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+            with contextlib.suppress(Exception):
+                self.page.screenshot(path=str(ARTIFACTS / f"FAILED-{slug}.png"), full_page=True)
+            console = "\n".join(self.console + [f"[pageerror] {e}" for e in self.page_errors])
+            (ARTIFACTS / f"FAILED-{slug}-console.log").write_text(console)
+            (ARTIFACTS / f"FAILED-{slug}-lab.log").write_text(self.server.log())
+            raise AssertionError(
+                f"Step {name!r} failed: {type(exc).__name__}: {exc}\n"
+                f"--- browser console (tail) ---\n{tail(console, 3000)}\n"
+                f"--- Jupyter server log (tail) ---\n{tail(self.server.log(), 3000)}\n"
+                f"(screenshot and full logs in {ARTIFACTS})"
+            ) from exc
+
+    # --- notebook ------------------------------------------------------------------------------
+    def state(self) -> dict | None:
+        return self.page.evaluate(_NOTEBOOK_STATE_JS)
+
+    def kernel_idle(self) -> bool:
+        s = self.state()
+        return bool(s and s["kernel"] == "idle")
+
+    def check_cell_errors(self) -> None:
+        s = self.state() or {"cells": []}
+        errors = [e for c in s["cells"] for e in c["errors"]]
+        if errors:
+            raise AssertionError("A notebook cell failed:\n" + _ANSI.sub("", errors[0])[-3000:])
+
+    def all_cells_done(self) -> bool:
+        self.check_cell_errors()
+        s = self.state()
+        return bool(
+            s
+            and s["kernel"] == "idle"
+            and s["cells"]
+            and all(c["count"] is not None and not c["pending"] for c in s["cells"])
+        )
+
+    def run_all_from_menu(self) -> None:
+        """Run → Run All Cells, with the mouse."""
+        self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        self.page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+    def run_new_cell(self, source: str) -> str:
+        """Append a code cell with ``source`` at the end, run it and return its text output."""
+        page = self.page
+        n_before = page.locator(".jp-Notebook .jp-CodeCell").count()
+        page.evaluate(
+            """(source) => {
+              const nb = window.jupyterapp.shell.currentWidget.content;
+              nb.activeCellIndex = nb.widgets.length - 1;
+              nb.mode = 'command';
+              return window.jupyterapp.commands.execute('notebook:insert-cell-below').then(() => {
+                nb.activeCell.model.sharedModel.setSource(source);
+                return window.jupyterapp.commands.execute('notebook:run-cell');
+              });
+            }""",
+            source,
+        )
+        cell = page.locator(".jp-Notebook .jp-CodeCell").nth(n_before)
+        wait_until(
+            lambda: self.all_cells_done() and cell.locator(".jp-OutputArea-output").count(),
+            timeout=60,
+            what="the new cell's output",
+        )
+        return cell.locator(".jp-OutputArea").inner_text()
+
+    # --- workbench -----------------------------------------------------------------------------
+    @property
+    def workbench(self):
+        """The output holding the workbench (the tab widget with a Review tab)."""
+        return self.page.locator(
+            ".jp-OutputArea-output",
+            has=self.page.locator(".lm-TabBar-tabLabel", has_text=re.compile(r"^Review$")),
+        ).last
+
+    def tab(self, title: str):
+        """Bring the workbench tab ``title`` to the front; returns its visible content."""
+        wb = self.workbench
+        wb.locator(".lm-TabBar-tab", has_text=re.compile(rf"^{re.escape(title)}$")).click()
+        panel = wb.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)")
+        panel.first.wait_for(state="visible")
+        self.page.wait_for_timeout(300)  # let the view lay itself out
+        return panel.first
+
+    def header(self) -> tuple[int, int, int] | None:
+        """(selected, flagged, decided) from the workbench's header line."""
+        m = _HEADER.search(self.workbench.inner_text())
+        return tuple(_int(g) for g in m.groups()) if m else None
+
+    def shoot(self, locator, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        locator.scroll_into_view_if_needed()
+        self.page.wait_for_timeout(200)
+        locator.screenshot(path=str(path))
+        return path
+
+
+def lasso(page, canvas, fractions) -> None:
+    """Draw a lasso with the mouse through the points ``fractions`` ((fx, fy) of the canvas
+    box): hold the button down on the first point until jupyter-scatter's long-press lasso
+    starts (750 ms), then drag through the others; the lasso closes itself on release.
+
+    jupyter-scatter binds no key to the lasso (its key map has only Cmd = add to and Alt =
+    remove from the selection), and a release within 3 px of the press point counts as a click
+    that selects the single nearest point, so the last point must differ from the first."""
+    box = canvas.bounding_box()
+    pts = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in fractions]
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    page.wait_for_timeout(1000)
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+        for t in (0.25, 0.5, 0.75, 1.0):  # lasso points need time and distance between them
+            page.mouse.move(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+            page.wait_for_timeout(30)
+    page.mouse.up()
+
+
+def test_quickstart_workbench_in_jupyterlab(lab, lab_root, headless_chromium):
+    notebook = lab_root / NOTEBOOK
+    assert notebook.is_file(), f"{NOTEBOOK} is missing from notebooks/"
+    page = headless_chromium.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(60_000)
+    ui = Lab(page, lab, lab_root)
+    try:
+        _drive(ui, page, lab_root)
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        console = "\n".join(ui.console + [f"[pageerror] {e}" for e in ui.page_errors])
+        (ARTIFACTS / "console.log").write_text(console)
+        page.close()
+
+
+def _drive(ui: Lab, page, root: Path) -> None:
+    with ui.step("open the notebook"):
+        page.goto(f"{ui.server.url}/lab/tree/{NOTEBOOK}", timeout=120_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000
+        )
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
+        page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+        wait_until(ui.kernel_idle, timeout=120, what="an idle kernel")
+        state = ui.state()
+        assert all(c["count"] is None for c in state["cells"]), (
+            f"{NOTEBOOK} is saved with outputs (execution counts "
+            f"{[c['count'] for c in state['cells']]}); strip them."
+        )
+
+    with ui.step("run all cells"):
+        ui.run_all_from_menu()
+        wait_until(ui.all_cells_done, timeout=RUN_ALL_TIMEOUT_S, what="every cell to finish",
+                   interval=1.0)  # fmt: skip
+        wb = ui.workbench
+        wb.wait_for(state="visible", timeout=30_000)
+        canvas = ui.tab("Map").locator("canvas").first
+        canvas.wait_for(state="visible")
+        assert page.locator("text=Error displaying widget").count() == 0, "a widget failed"
+        ui.shoot(wb, "00_workbench")
+
+    with ui.step("lasso on the embedding map"):
+        queue_title = ui.tab("Review").locator(".wb-q-title")
+        before = queue_title.inner_text()
+        assert before.startswith("Flagged by"), before
+        assert ui.header()[0] == 0, f"something is selected before the lasso: {ui.header()}"
+        canvas = ui.tab("Map").locator("canvas").first
+        page.wait_for_timeout(500)  # the map draws its points
+        lasso(page, canvas, [(0.4, 0.35), (0.6, 0.35), (0.6, 0.65), (0.4, 0.65), (0.4, 0.45)])
+        selected = wait_until(lambda: (ui.header() or (0,))[0], timeout=30,
+                              what="a selection in the workbench header")  # fmt: skip
+        map_panel = ui.tab("Map")
+        assert f"{selected:,} selected" in map_panel.inner_text()
+        ui.shoot(map_panel, "01_map")
+
+    with ui.step("the review queue shows the selection"):
+        queue_panel = ui.tab("Review")
+        title = wait_until(
+            lambda: _QUEUE_TITLE.match(queue_title.inner_text()),
+            timeout=30,
+            what="the queue's title to show the selection",
+        )
+        assert _int(title.group(1)) == selected, (title.group(0), selected, before)
+        rows = queue_panel.locator(".wb-q-row")
+        assert rows.count() == min(selected, 20)
+        assert f"of {selected:,}" in queue_panel.locator(".wb-q-footer").inner_text()
+        ui.shoot(queue_panel, "02_queue")
+
+    with ui.step("decide with keys in the queue"):
+        # The quickstart decides a few samples in code; ours come on top of those.
+        decided_before = ui.header()[2]
+        rows.nth(0).locator(".wb-q-pos").click()  # focuses the queue, cursor on row 1
+        assert page.evaluate(
+            "() => !!(document.activeElement && document.activeElement.closest('.wb-queue'))"
+        ), "clicking a queue row did not give the queue the keyboard focus"
+        expected, newly_decided = {}, 0
+        for position, (key, action) in enumerate([("x", "remove"), ("a", "keep")]):
+            if position >= selected:
+                break
+            row = rows.nth(position)
+            wait_until(lambda row=row: "wb-q-focused" in (row.get_attribute("class") or ""),
+                       timeout=15, what=f"the cursor on row {position + 1}")  # fmt: skip
+            index = _int(row.locator(".wb-q-index").inner_text().lstrip("#"))
+            newly_decided += row.locator(".wb-q-decision").inner_text() == "undecided"
+            page.keyboard.press(key)  # decides, then the cursor moves to the next row
+            row.locator(".wb-q-decision", has_text=action).wait_for()
+            expected[index] = action
+        decided = wait_until(
+            lambda: ui.header()[2] == decided_before + newly_decided and ui.header()[2],
+            timeout=15,
+            what=f"{decided_before + newly_decided} decided in the workbench header",
+        )
+        assert "remove" in queue_panel.locator(".wb-q-tally").inner_text()
+        ui.shoot(queue_panel, "03_queue_decided")
+
+    with ui.step("the decisions view shows them"):
+        decisions = ui.tab("Decisions")
+        table = decisions.locator(".wb-dv-table")
+        table.wait_for()
+        latest = table.locator("tbody tr").all()[: len(expected)]  # the log is latest first
+        shown = {
+            _int(r.locator("td").nth(2).inner_text()): r.locator("td").nth(3).inner_text()
+            for r in latest
+        }
+        assert shown == expected, (shown, expected)
+        counts = dict(
+            (name, _int(n))
+            for n, name in re.findall(
+                r"([\d,]+) (keep|remove|relabel|needs review|undecided)\b", decisions.inner_text()
+            )
+        )
+        assert sum(v for k, v in counts.items() if k != "undecided") == decided, counts
+        ui.shoot(decisions, "04_decisions")
+
+    with ui.step("export the decisions"):
+        decisions.get_by_role("button", name="JSON", exact=True).click()
+        status = wait_until(
+            lambda: re.search(r"Wrote ([\d,]+) decisions to (\S+)", decisions.inner_text()),
+            timeout=30,
+            what="the export message",
+        )
+        written = Path(status.group(2))
+        assert written == (root / "decisions.json").resolve(), written
+        assert written.is_file()
+        reloaded = DecisionLog.load(written).current()
+        on_file = dict(zip(reloaded["index"].tolist(), reloaded["action"], strict=True))
+        assert len(on_file) == decided, (on_file, decided)
+        assert {i: on_file.get(i) for i in expected} == expected, on_file
+
+    with ui.step("read the export back in the notebook"):
+        decisions.get_by_placeholder("path/to/their_decisions.json").fill("decisions.json")
+        decisions.locator("button", has_text=re.compile(r"^\s*Merge\s*$")).click()  # icon + text
+        merged = wait_until(
+            lambda: re.search(
+                r"(\d+) new decision\(s\) taken, (\d+) identical, (\d+) conflict",
+                decisions.inner_text(),
+            ),
+            timeout=30,
+            what="the merge report",
+        )
+        assert merged.groups() == ("0", str(decided), "0"), merged.group(0)
+        out = ui.run_new_cell(
+            "import json\nfrom workbench.decisions import DecisionLog\n"
+            "_log = DecisionLog.load('decisions.json').current()\n"
+            "print(json.dumps(dict(zip(map(str, _log['index'].tolist()), _log['action']))))"
+        )
+        in_kernel = {int(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+        assert in_kernel == on_file
+
+    with ui.step("screenshots of the other views"):
+        for i, title in enumerate(["Detectors", "Matrices", "Trajectories"], start=5):
+            tabs = ui.workbench.locator(".lm-TabBar-tabLabel").all_inner_texts()
+            if title not in tabs:
+                continue
+            panel = ui.tab(title)
+            if title in ("Matrices", "Trajectories"):
+                panel.locator(".main-svg").first.wait_for()
+            ui.shoot(panel, f"{i:02d}_{title.lower()}")
+        ui.tab("Map")
+        page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
+
+    widget_errors = [e for e in ui.page_errors if "anywidget" in e or "jupyter" in e.lower()]
+    assert not widget_errors, "Uncaught errors in the page:\n" + "\n".join(widget_errors)
+
+
+@pytest.fixture(autouse=True)
+def _dev_notebook(lab_root):
+    """Until the quickstart notebook lands, a small stand-in built the same way."""
+    if not (lab_root / NOTEBOOK).exists():
+        (lab_root / NOTEBOOK).write_text(json.dumps(stand_in_notebook()))
+
+
+def stand_in_notebook() -> dict:
+    """The digits demo with cross-validated probabilities and training trajectories."""
+    source = (
+        "import numpy as np\n"
+        "from sklearn.decomposition import PCA\n"
+        "from sklearn.linear_model import LogisticRegression, SGDClassifier\n"
+        "from sklearn.model_selection import cross_val_predict\n"
+        "from workbench.datasets import load_demo\n"
+        "from workbench.ui import Workbench\n"
+        "ds = load_demo('symmetric', rate=0.15, seed=0)\n"
+        "X, y = ds.features, ds.labels\n"
+        "pp = cross_val_predict(LogisticRegression(max_iter=200), X, y, cv=5,\n"
+        "                       method='predict_proba')\n"
+        "clf = SGDClassifier(loss='log_loss', random_state=0, alpha=1e-3)\n"
+        "gp, loss, margin, pred = [], [], [], []\n"
+        "for epoch in range(10):\n"
+        "    clf.partial_fit(X, y, classes=np.arange(10))\n"
+        "    p = clf.predict_proba(X)\n"
+        "    g = p[np.arange(len(y)), y]\n"
+        "    other = np.where(np.eye(10, dtype=bool)[y], -np.inf, p).max(axis=1)\n"
+        "    gp.append(g); loss.append(-np.log(np.clip(g, 1e-6, 1))); margin.append(g - other)\n"
+        "    pred.append(p.argmax(axis=1))\n"
+        "traj = dict(given_prob=np.stack(gp, 1), loss=np.stack(loss, 1),\n"
+        "            margin=np.stack(margin, 1), predicted=np.stack(pred, 1))\n"
+        "ds = ds.with_signals(pred_probs=pp, trajectories=traj,\n"
+        "                     coords=PCA(2, random_state=0).fit_transform(X))\n"
+        "wb = Workbench(ds)\n"
+        "wb"
+    )
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# Stand-in quickstart"},
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": source,
+                "outputs": [],
+                "execution_count": None,
+            },
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return nb
