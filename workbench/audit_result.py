@@ -325,8 +325,8 @@ class AuditResult:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
         try:
             flagged = self.flagged_frame(by)
-            self.scores_frame().to_csv(tmp / "scores.csv", index=False)
-            flagged.to_csv(tmp / "flagged.csv", index=False)
+            _write_csv(self.scores_frame(), tmp / "scores.csv")
+            _write_csv(flagged, tmp / "flagged.csv")
             self.decisions_template(by).to_csv(tmp / "decisions_template.csv")
             summary = self.summary()
             summary["files"] = list(OUTPUT_FILES)
@@ -396,6 +396,14 @@ def _make_parents(folder: Path) -> list[Path]:
     for p in missing:
         p.mkdir()
     return missing
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    """CSV through pyarrow (several times faster than pandas at N = 1e6; reads back equal)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    pa_csv.write_csv(pa.Table.from_pandas(df, preserve_index=False), str(path))
 
 
 def _umask() -> int:

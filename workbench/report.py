@@ -324,8 +324,10 @@ def _map_section(r, max_points: int) -> str:
         "primary": r.primary,
         "primary_score": _b64(primary.scores[idx], np.float32),
         "class_names": list(ds.class_names),
+        "n_total": n,
         "detectors": {
             name: {
+                "n_flagged": res.n_flagged,
                 "flags": _b64(res.flags[idx], np.uint8),
                 "pct": _b64(_percentile_u8(res.scores)[idx], np.uint8),
             }

@@ -76,9 +76,14 @@
       for (var k = 0; k < n; k++) (det.flags[k] ? on : off).push(k);
       drawGroup(off, "rgba(140,150,160,0.45)", r);
       drawGroup(on, "#c62828", r + 0.8);
+      var info = D.detectors[detSel.value], all = n === D.n_total;
+      var fmt = function (v) { return v.toLocaleString("en-US"); };
       html = '<div><span class="sw" style="background:#c62828"></span>flagged by ' + esc(detSel.value) +
-             " (" + on.length + ")</div>" + '<div><span class="sw" style="background:#9aa3ad"></span>not flagged (' +
-             off.length + ")</div>";
+             (all ? " (" + fmt(on.length) + ")"
+                  : ": " + fmt(info.n_flagged) + " of " + fmt(D.n_total) + " (" + fmt(on.length) + " drawn)") +
+             '</div><div><span class="sw" style="background:#9aa3ad"></span>not flagged' +
+             (all ? " (" + fmt(off.length) + ")"
+                  : ": " + fmt(D.n_total - info.n_flagged) + " (" + fmt(off.length) + " drawn)") + "</div>";
     } else if (mode === "score") {
       var bins = [];
       for (var b = 0; b < 32; b++) bins.push([]);
