@@ -386,7 +386,10 @@ class _PredProbsDetector(Detector):
 class _ConfidentLearning(_PredProbsDetector):
     """Flags = cleanlab's ``find_label_issues`` mask for ``filter_by``; score = the normalized
     margin noise score ``(1 + max_{j != y} p[j] - p[y]) / 2`` plus 1 for flagged samples, so
-    ``score >= 1`` exactly reproduces the flags and flagged samples rank by margin."""
+    ``score >= 1`` exactly reproduces the flags and the ranking is confident-learning
+    membership first, then normalized margin (the ranking Northcutt et al. use to order
+    candidate label errors). Suggested label: the confident-joint class for samples counted off
+    its diagonal, else the argmax (the runner-up when the argmax is the given label)."""
 
     filter_by: str = "prune_by_noise_rate"
 
