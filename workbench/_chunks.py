@@ -5,8 +5,9 @@ CPU cache) by a small thread pool on the CPU (numpy releases the GIL in the loop
 block by block with torch on a GPU. No pass allocates more than a few blocks at a time, so a
 1,000,000 × 1,000 input never needs an extra N × K copy.
 
-The per-row kernel :func:`row_stats` is the reduction behind the confident joint and every
-pred_probs score: given label probability, argmax, best other class, confident-class guess.
+The per-row kernel :func:`row_stats` (given-label probability, argmax, best other class) feeds
+every pred_probs score; :func:`confident_classes` adds each row's confident-joint class, comparing
+class by class only the few rows whose argmax is not confident.
 """
 
 from __future__ import annotations
