@@ -236,6 +236,11 @@ def test_non_numeric_signals_and_bad_labels(files, capsys):
     assert_clean_failure(code, err, files["out"], match="found -3 at index 2")
 
 
+def test_labels_only_asks_for_a_signal(files, capsys):
+    code, _, err = run([str(files["dir"] / "labels.npy"), "--out", str(files["out"])], capsys)
+    assert_clean_failure(code, err, files["out"], match="give --pred-probs")
+
+
 def test_bad_options(files, capsys):
     d, out = files["dir"], files["out"]
     base = [str(d / "labels.npy"), "--pred-probs", str(d / "probs.npy"), "--out", str(out)]

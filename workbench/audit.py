@@ -121,8 +121,11 @@ def audit(
     if names is None:
         names = [n for n, why in why_not.items() if why is None]
         if not names:
-            reasons = "; ".join(f"{n}: {w}" for n, w in why_not.items())
-            raise ValueError(f"No detector can run on this dataset. {reasons}")
+            grouped: dict[str, list[str]] = {}
+            for n, w in why_not.items():
+                grouped.setdefault(w.rstrip("."), []).append(n)
+            reasons = "; ".join(f"{w} ({', '.join(ns)})" for w, ns in grouped.items())
+            raise ValueError(f"No detector can run on this dataset. {reasons}.")
     else:
         blocked = {n: why_not[n] for n in names if why_not[n] is not None}
         if blocked:

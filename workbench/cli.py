@@ -157,6 +157,13 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
 
             _check_detector_names(args.detectors)
         dataset = _load_dataset(args)
+        if not (
+            dataset.trajectories or any(map(dataset.has, ("pred_probs", "features", "annotators")))
+        ):
+            raise InputError(
+                "the input holds labels only; give --pred-probs (out-of-sample probabilities) "
+                "or --features (embeddings a probe can learn from) so the detectors have a signal."
+            )
     except (InputError, ValueError, TypeError, OSError) as err:
         return _fail(err)
 
