@@ -99,7 +99,7 @@ def test_include_self_matches_sklearn_with_query():
 def test_chunk_sizes_that_do_not_divide_n_give_the_same_graph(metric):
     x, _ = _blobs(701, 12, seed=2)
     ref = knn_graph(x, 6, metric=metric, chunk_size=701, progress=False)
-    for chunk in (37, 100, 333, 700, 5000):
+    for chunk in (97, 250, 700, 5000):
         g = knn_graph(x, 6, metric=metric, chunk_size=chunk, progress=False)
         np.testing.assert_array_equal(g.indices, ref.indices)
         np.testing.assert_array_equal(g.distances, ref.distances)
