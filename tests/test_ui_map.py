@@ -252,7 +252,11 @@ def test_text_previews_and_hover_panel():
     assert m.scatter.widget.tooltip_preview_type == "text"
     browser_update(m.scatter.widget, {"hovering": 12})
     assert "sample text number 12" in m._panel.value
-    assert "hovered" in m._panel.value
+    assert ">hovered<" in m._panel.value
+    browser_update(m.scatter.widget, {"hovering": None})  # the mouse left the point
+    assert "sample text number 12" in m._panel.value and "last hovered" in m._panel.value
+    browser_selection(m.scatter.widget, [30, 31])  # a new selection replaces it
+    assert "sample text number 30" in m._panel.value and "first of 2 selected" in m._panel.value
 
 
 def test_missing_coordinates():

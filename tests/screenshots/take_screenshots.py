@@ -202,7 +202,8 @@ def interact(page, cells, out: Path) -> list[Path]:
     cx, cy, r = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.55, 60
     page.mouse.move(cx - r, cy - r)
     page.mouse.down()
-    for x, y in [(cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r)]:
+    # End away from the start: a release within a few pixels of the press counts as a click.
+    for x, y in [(cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r / 3)]:
         page.mouse.move(x, y, steps=12)
     page.mouse.up()
     page.wait_for_timeout(1500)
@@ -214,6 +215,8 @@ def interact(page, cells, out: Path) -> list[Path]:
             "m2.scatter.widget.selection.size, len(tv.lines.data[0].x))",
         )
     )
+    page.mouse.move(5, 5)  # off the map: no tooltip over the lassoed points
+    page.wait_for_timeout(500)
     for i, name in [
         (1, "map_after_lasso"),
         (4, "matrix_after_lasso"),
@@ -247,7 +250,9 @@ def interact(page, cells, out: Path) -> list[Path]:
     return saved
 
 
-def shoot(port: int, out: Path, names: list[str], timeout_s: float = 300) -> list[Path]:
+def shoot(
+    port: int, out: Path, names: list[str], timeout_s: float = 300, interactive: bool = True
+) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     saved = []
@@ -258,6 +263,7 @@ def shoot(port: int, out: Path, names: list[str], timeout_s: float = 300) -> lis
         page.set_default_timeout(20_000)
         logs = []
         page.on("console", lambda m: logs.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: logs.append(f"pageerror: {e}"))
         try:
             page.goto(f"http://127.0.0.1:{port}/lab/tree/views.ipynb?reset")
             page.wait_for_function("window.jupyterapp && window.jupyterapp.shell", timeout=90_000)
@@ -301,7 +307,8 @@ def shoot(port: int, out: Path, names: list[str], timeout_s: float = 300) -> lis
                 cell.screenshot(path=str(path))
                 saved.append(path)
                 _log(f"saved {path.name}")
-            saved += interact(page, cells, out)
+            if interactive:
+                saved += interact(page, cells, out)
         finally:
             page.screenshot(path=str(out / "page.png"))
             (out / "console.log").write_text("\n".join(logs))

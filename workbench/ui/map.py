@@ -106,7 +106,8 @@ class EmbeddingMap(View):
         self._points: np.ndarray | None = None
         self._syncing = False  # True while the map takes a selection from the session
         self._publishing = False  # True while the map hands its own selection to the session
-        self._hovered: int | None = None
+        self._hovered: int | None = None  # last hovered sample, until the selection changes
+        self._hover_live = False
 
     # --- coordinates ---------------------------------------------------------------------------
     def _resolve_coords(self) -> None:
@@ -323,6 +324,7 @@ class EmbeddingMap(View):
             self.scatter.widget.selection = session.selection.astype(np.uint32)
         finally:
             self._syncing = False
+        self._hovered = None
         self._update_status()
         self._update_panel()
 
@@ -348,14 +350,17 @@ class EmbeddingMap(View):
             self.session.select(idx, source=_SOURCE)
         finally:
             self._publishing = False
+        self._hovered = None
         self._update_status()
         self._update_panel()
 
     def _on_hover(self, change) -> None:
         new = change["new"]
-        self._hovered = None if new is None or new < 0 else int(new)
-        if self._hovered is not None:
-            self._update_panel()
+        if new is None or new < 0:
+            self._hover_live = False  # keep showing the last hovered sample: no flicker
+        else:
+            self._hovered, self._hover_live = int(new), True
+        self._update_panel()
 
     # --- tooltip and side panel ----------------------------------------------------------------
     def _setup_tooltip(self, widget) -> None:
@@ -427,7 +432,10 @@ class EmbeddingMap(View):
             )
             return
         info = self.sample_info(i)
-        head = "hovered" if self._hovered is not None else f"first of {sel.size:,} selected"
+        if self._hovered is not None:
+            head = "hovered" if self._hover_live else "last hovered"
+        else:
+            head = f"first of {sel.size:,} selected"
         rows = "".join(
             f"<tr><td style='color:#666;padding-right:6px'>{html.escape(k)}</td>"
             f"<td>{html.escape(str(v))}</td></tr>"

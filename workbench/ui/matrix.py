@@ -9,11 +9,13 @@ its meaning in words:
 - the true transition, beside it, when true labels are known.
 
 Clicking a cell selects its samples in every view (``session.select(..., source="matrix")``);
-the current selection's count in each cell is a second layer: an orange dot whose area grows
+the current selection's count in each cell is a second layer: an orange ring whose area grows
 with the count (its hover text gives the number).
 """
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -221,8 +223,8 @@ class MatrixView(View):
                     mode="markers",
                     name=f"{panel}{_OVERLAY}",
                     marker=dict(
-                        color="rgba(255,127,14,0.85)",
-                        line=dict(color="white", width=1),
+                        color="rgba(255,127,14,0.2)",
+                        line=dict(color="rgb(230,95,0)", width=2),
                         sizemode="area",
                     ),
                     hoverinfo="text",
@@ -263,6 +265,10 @@ class MatrixView(View):
             plot_bgcolor="white",
             showlegend=False,
         )
+        self._caption = w.HTML()
+        # The widget starts from the finished figure: nothing depends on updates that reach the
+        # browser before the figure is first drawn.
+        self._refresh(fig)
         self.figure = go.FigureWidget(fig)
         for trace in self.figure.data:
             trace.on_click(self._on_click)
@@ -274,20 +280,25 @@ class MatrixView(View):
             layout=w.Layout(width="auto", flex="0 0 auto"),
         )
         self._toggle.observe(lambda ch: self.set_mode(ch["new"]), names="value")
-        self._caption = w.HTML()
-        self._refresh()
         self._subscribe("selection", lambda s: self._refresh())
         return w.VBox([w.HBox([self._toggle, self._caption]), self.figure])
 
-    def _traces(self, overlay: bool = False) -> list:
-        return [t for t in self.figure.data if t.name.endswith(_OVERLAY) == overlay]
+    def _cell_px(self, fig) -> float:
+        """Side of one heatmap cell on screen, in pixels (from the figure's geometry)."""
+        lay, n = fig.layout, len(self.panels)
+        spacing = 0.1 if n > 1 else 0.0
+        width = (lay.width - lay.margin.l - lay.margin.r) * (1 - spacing * (n - 1)) / n
+        height = lay.height - lay.margin.t - lay.margin.b
+        return min(width, height) / self.session.dataset.n_classes
 
-    def _refresh(self) -> None:
+    def _refresh(self, fig=None) -> None:
+        fig = self.figure if fig is None else fig
         ds = self.session.dataset
         k, names = ds.n_classes, list(ds.class_names)
         sel = self.session.selection
-        heatmaps, overlays = self._traces(), self._traces(overlay=True)
-        with self.figure.batch_update():
+        heatmaps = [t for t in fig.data if not t.name.endswith(_OVERLAY)]
+        overlays = [t for t in fig.data if t.name.endswith(_OVERLAY)]
+        with fig.batch_update() if hasattr(fig, "batch_update") else nullcontext():
             for trace, dots, panel in zip(heatmaps, overlays, self.panels, strict=True):
                 mode = "rates" if panel == "estimated" else self._mode
                 z = self._matrices[panel][mode]
@@ -305,7 +316,7 @@ class MatrixView(View):
                     trace.hoverinfo = "text"
                 rows, cols = np.nonzero(counts) if counts is not None else ([], [])
                 c = counts[rows, cols] if counts is not None else np.empty(0)
-                cell_px = 0.8 * self._size / k
+                cell_px = 0.95 * self._cell_px(fig)
                 dots.update(
                     x=cols,
                     y=rows,
@@ -315,13 +326,13 @@ class MatrixView(View):
                     hovertext=[f"selected here: {v:,}" for v in c],
                 )
         where = (
-            f" · <b>{sel.size:,}</b> selected: an orange dot's area counts them in its cell"
+            f" · <b>{sel.size:,}</b> selected (orange rings: how many in each cell)"
             if sel.size
             else ""
         )
         self._caption.value = (
             f'<span style="line-height:32px;color:#444">Click a cell to select its samples'
-            f"{where}. Colour grows with the square root of the value.</span>"
+            f"{where} · colour grows with √value</span>"
         )
 
     # --- browser -> session --------------------------------------------------------------------

@@ -147,9 +147,14 @@ class TrajectoryView(View):
         )
         self._dropdown.observe(lambda ch: self.set_kind(ch["new"]), names="value")
         self._note = w.HTML()
+        import plotly.graph_objects as go
+
+        # Each widget starts from its finished figure: nothing depends on updates that reach
+        # the browser before the figure is first drawn.
         self.lines = self._make_lines()
         self._draw_means()
         self._draw_selected()
+        self.lines = go.FigureWidget(self.lines)
         right = message_widget(self.map_reason) if self.map_reason else self._make_data_map()
         self._subscribe("selection", self._on_selection)
         self._subscribe("flags", self._on_flags)
@@ -159,7 +164,7 @@ class TrajectoryView(View):
         import plotly.graph_objects as go
 
         e = self.session.dataset.trajectories[self._kind].shape[1]
-        fig = go.FigureWidget(
+        fig = go.Figure(
             data=[
                 go.Scattergl(
                     x=[],
@@ -216,7 +221,7 @@ class TrajectoryView(View):
         position[shown] = np.arange(len(shown))
         self._shown, self._position = shown, position
         subset = "" if len(shown) == n else f" ({len(shown):,} of {n:,} drawn, at random)"
-        fig = go.FigureWidget(
+        fig = go.Figure(
             data=[
                 go.Scattergl(
                     x=var[shown],
@@ -249,13 +254,14 @@ class TrajectoryView(View):
         )
         fig.update_xaxes(showgrid=True, gridcolor="#eee")
         fig.update_yaxes(showgrid=True, gridcolor="#eee")
-        trace = fig.data[0]
-        trace.on_selection(self._on_map_selection)
-        trace.on_deselect(lambda tr, pts: self._publish(np.empty(0, np.int64)))
         self.data_map = fig
         self._color_data_map()
         self._highlight()
-        return fig
+        self.data_map = go.FigureWidget(fig)
+        trace = self.data_map.data[0]
+        trace.on_selection(self._on_map_selection)
+        trace.on_deselect(lambda tr, pts: self._publish(np.empty(0, np.int64)))
+        return self.data_map
 
     # --- drawing -------------------------------------------------------------------------------
     def _draw_means(self) -> None:
@@ -284,7 +290,11 @@ class TrajectoryView(View):
         else:
             title = f"{total:,} selected sample{'s' if total != 1 else ''}"
         with self.lines.batch_update():
-            self.lines.data[0].update(x=xs, y=ys.reshape(-1))
+            # Fainter as they grow in number, so the group means stay readable.
+            alpha = float(np.clip(2.5 / np.sqrt(max(len(drawn), 1)), 0.08, 0.5))
+            self.lines.data[0].update(
+                x=xs, y=ys.reshape(-1), line_color=f"rgba(60,60,60,{alpha:.2f})"
+            )
             self.lines.layout.title = dict(text=title, font=dict(size=13))
         self._note.value = (
             f'<span style="line-height:32px;color:#444">{self.session.selection.size:,} '
