@@ -46,6 +46,7 @@ def _table(df: pd.DataFrame, *, empty: str) -> str:
             cells.append(f"<td>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
+        "<style>.wb-dv-table th,.wb-dv-table td{padding:1px 8px;text-align:left}</style>"
         '<table class="wb-dv-table" style="border-collapse:collapse;font-size:12px">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
