@@ -16,7 +16,6 @@ import re
 import time
 from pathlib import Path
 
-import pytest
 from _lab import ARTIFACTS, tail
 
 from workbench.decisions import DecisionLog
@@ -44,6 +43,20 @@ _NOTEBOOK_STATE_JS = r"""() => {
         .map(o => o.ename + ': ' + o.evalue + '\n' + (o.traceback || []).join('\n')),
     }));
   return {kernel: kernel ? kernel.status : 'none', cells};
+}"""
+
+# The confusion matrix's largest off-diagonal cell (given label row, predicted label column)
+# and where it is on the page: the first heatmap of the matrix view's figure.
+_LARGEST_OFF_DIAGONAL_JS = r"""(el) => {
+  const gd = el.querySelector('.js-plotly-plot');
+  const trace = gd._fullData[0];
+  let best = {count: -1, row: 0, col: 0};
+  trace.z.forEach((row, i) => row.forEach((v, j) => {
+    if (i !== j && v > best.count) best = {count: v, row: i, col: j};
+  }));
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  return {...best, panel: trace.name,
+          x: box.left + xa._offset + xa.l2p(best.col), y: box.top + ya._offset + ya.l2p(best.row)};
 }"""
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -173,6 +186,19 @@ class Lab:
         """(selected, flagged, decided) from the workbench's header line."""
         m = _HEADER.search(self.workbench.inner_text())
         return tuple(_int(g) for g in m.groups()) if m else None
+
+    def wait_for_plots(self, panel, timeout: float = 60_000) -> None:
+        """Wait until every plotly figure in ``panel`` has received and drawn its traces."""
+        self.page.wait_for_function(
+            """(el) => {
+              const plots = [...el.querySelectorAll('.js-plotly-plot')];
+              return plots.every(gd => gd._fullData && gd._fullData.length > 0
+                                       && gd._fullLayout && gd.querySelector('.main-svg'));
+            }""",
+            arg=panel.element_handle(),
+            timeout=timeout,
+        )
+        self.page.wait_for_timeout(500)  # WebGL traces draw on the next frames
 
     def shoot(self, locator, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -352,73 +378,34 @@ def _drive(ui: Lab, page, root: Path) -> None:
         in_kernel = {int(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
         assert in_kernel == on_file
 
+    with ui.step("clear the selection, then select a matrix cell with a click"):
+        ui.workbench.locator("button", has_text="Clear selection").click()
+        wait_until(lambda: ui.header()[0] == 0, timeout=30, what="0 selected after clearing")
+        matrices = ui.tab("Matrices")
+        ui.wait_for_plots(matrices)
+        cell = page.evaluate(_LARGEST_OFF_DIAGONAL_JS, matrices.element_handle())
+        assert cell["count"] > 0, cell
+        page.mouse.click(cell["x"], cell["y"])
+        wait_until(lambda: ui.header()[0] == cell["count"], timeout=30,
+                   what=f"the {cell['count']} samples of confusion cell {cell}")  # fmt: skip
+        title = wait_until(
+            lambda: _QUEUE_TITLE.match(ui.tab("Review").locator(".wb-q-title").inner_text()),
+            timeout=30,
+            what="the queue's title to show the cell's samples",
+        )
+        assert _int(title.group(1)) == cell["count"], (title.group(0), cell)
+
     with ui.step("screenshots of the other views"):
         for i, title in enumerate(["Detectors", "Matrices", "Trajectories"], start=5):
             tabs = ui.workbench.locator(".lm-TabBar-tabLabel").all_inner_texts()
             if title not in tabs:
                 continue
             panel = ui.tab(title)
-            if title in ("Matrices", "Trajectories"):
-                panel.locator(".main-svg").first.wait_for()
+            ui.wait_for_plots(panel)
             ui.shoot(panel, f"{i:02d}_{title.lower()}")
         ui.tab("Map")
         page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
 
-    widget_errors = [e for e in ui.page_errors if "anywidget" in e or "jupyter" in e.lower()]
-    assert not widget_errors, "Uncaught errors in the page:\n" + "\n".join(widget_errors)
-
-
-@pytest.fixture(autouse=True)
-def _dev_notebook(lab_root):
-    """Until the quickstart notebook lands, a small stand-in built the same way."""
-    if not (lab_root / NOTEBOOK).exists():
-        (lab_root / NOTEBOOK).write_text(json.dumps(stand_in_notebook()))
-
-
-def stand_in_notebook() -> dict:
-    """The digits demo with cross-validated probabilities and training trajectories."""
-    source = (
-        "import numpy as np\n"
-        "from sklearn.decomposition import PCA\n"
-        "from sklearn.linear_model import LogisticRegression, SGDClassifier\n"
-        "from sklearn.model_selection import cross_val_predict\n"
-        "from workbench.datasets import load_demo\n"
-        "from workbench.ui import Workbench\n"
-        "ds = load_demo('symmetric', rate=0.15, seed=0)\n"
-        "X, y = ds.features, ds.labels\n"
-        "pp = cross_val_predict(LogisticRegression(max_iter=200), X, y, cv=5,\n"
-        "                       method='predict_proba')\n"
-        "clf = SGDClassifier(loss='log_loss', random_state=0, alpha=1e-3)\n"
-        "gp, loss, margin, pred = [], [], [], []\n"
-        "for epoch in range(10):\n"
-        "    clf.partial_fit(X, y, classes=np.arange(10))\n"
-        "    p = clf.predict_proba(X)\n"
-        "    g = p[np.arange(len(y)), y]\n"
-        "    other = np.where(np.eye(10, dtype=bool)[y], -np.inf, p).max(axis=1)\n"
-        "    gp.append(g); loss.append(-np.log(np.clip(g, 1e-6, 1))); margin.append(g - other)\n"
-        "    pred.append(p.argmax(axis=1))\n"
-        "traj = dict(given_prob=np.stack(gp, 1), loss=np.stack(loss, 1),\n"
-        "            margin=np.stack(margin, 1), predicted=np.stack(pred, 1))\n"
-        "ds = ds.with_signals(pred_probs=pp, trajectories=traj,\n"
-        "                     coords=PCA(2, random_state=0).fit_transform(X))\n"
-        "wb = Workbench(ds)\n"
-        "wb"
-    )
-    nb = {
-        "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source": "# Stand-in quickstart"},
-            {
-                "cell_type": "code",
-                "metadata": {},
-                "source": source,
-                "outputs": [],
-                "execution_count": None,
-            },
-        ],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    return nb
+    errors = [f"[pageerror] {e}" for e in ui.page_errors]
+    errors += [line for line in ui.console if line.startswith("[error]")]
+    assert not errors, "Errors in the browser console:\n" + "\n".join(errors)
