@@ -1,0 +1,35 @@
+"""The wheel ships every subpackage, the widget library's browser files and the data files."""
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _setuptools_config():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    on_disk = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "workbench").rglob("__init__.py")
+    }
+    listed = set(_setuptools_config()["packages"])
+    assert on_disk - listed == set(), "add these to [tool.setuptools] packages"
+
+
+def test_widget_files_ship_as_workbench_static():
+    cfg = _setuptools_config()
+    assert cfg["package-dir"]["workbench.static"] == "widgets"
+    modules = sorted((ROOT / "widgets").glob("*.js"))
+    assert modules, "the widget library has no ES modules"
+    patterns = cfg["package-data"]["workbench.static"]
+    assert "*.js" in patterns and "*.css" in patterns
+
+
+def test_asset_path_finds_every_widget_module():
+    from workbench.ui._common import asset_path
+
+    for module in (ROOT / "widgets").glob("*.js"):
+        assert asset_path(module.name).read_text() == module.read_text()
