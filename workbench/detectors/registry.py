@@ -9,6 +9,18 @@ __all__ = ["register", "get_detector", "list_detectors", "available_detectors", 
 
 _REGISTRY: dict[str, type[Detector]] = {}
 
+# Detectors defined outside workbench.detectors (they train probes, so they live with the compute
+# backends); imported on first look-up so the registry is the same whatever was imported first.
+_PROVIDERS = ("workbench.compute.recov",)
+
+
+def _registry() -> dict[str, type[Detector]]:
+    import importlib
+
+    for module in _PROVIDERS:
+        importlib.import_module(module)
+    return _REGISTRY
+
 
 def register(cls: type[Detector]) -> type[Detector]:
     """Class decorator adding a detector to the registry under ``cls.name``."""
@@ -22,13 +34,13 @@ def register(cls: type[Detector]) -> type[Detector]:
 
 def list_detectors() -> list[str]:
     """Names of every registered detector."""
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 def get_detector(name: str, **params) -> Detector:
     """Instantiate the detector registered as ``name`` with ``params``."""
     try:
-        cls = _REGISTRY[name]
+        cls = _registry()[name]
     except KeyError:
         raise ValueError(f"Unknown detector {name!r}; choose from {list_detectors()}.") from None
     return cls(**params)
@@ -36,10 +48,12 @@ def get_detector(name: str, **params) -> Detector:
 
 def available_detectors(dataset: Dataset) -> dict[str, str | None]:
     """Map every detector name to None when it can run on ``dataset``, else the reason why not."""
-    return {name: cls().missing(dataset) for name, cls in sorted(_REGISTRY.items())}
+    return {name: cls().missing(dataset) for name, cls in sorted(_registry().items())}
 
 
-def run_detectors(dataset: Dataset, names=None, *, progress: bool = True) -> dict[str, DetectorResult]:
+def run_detectors(
+    dataset: Dataset, names=None, *, progress: bool = True
+) -> dict[str, DetectorResult]:
     """Run the named detectors (default: every one that can run) and return their results."""
     from tqdm.auto import tqdm
 
