@@ -29,9 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
-    # WebGL (the embedding map) through the CPU rasteriser, as --disable-gpu leaves no GPU.
-    "--use-gl=angle",
-    "--use-angle=swiftshader",
+    # WebGL (the embedding map, plotly's WebGL traces) without a GPU: ANGLE on SwiftShader, the
+    # CPU rasteriser. Chromium 156 still falls back to it by itself; later versions need this.
     "--enable-unsafe-swiftshader",
 ]
 

@@ -87,6 +87,7 @@ class Lab:
         self.page, self.server, self.root = page, server, root
         self.console: list[str] = []
         self.page_errors: list[str] = []
+        self.timings: dict[str, float] = {}
         page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
 
@@ -94,8 +95,10 @@ class Lab:
     def step(self, name: str):
         """Run one stage; on any failure save a screenshot, the console and the server log
         under ``test-artifacts/browser/`` and fail with their tails."""
+        start = time.monotonic()
         try:
             yield
+            self.timings[name] = round(time.monotonic() - start, 1)
         except Exception as exc:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -241,6 +244,7 @@ def test_quickstart_workbench_in_jupyterlab(lab, lab_root, headless_chromium):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         console = "\n".join(ui.console + [f"[pageerror] {e}" for e in ui.page_errors])
         (ARTIFACTS / "console.log").write_text(console)
+        (ARTIFACTS / "timings.json").write_text(json.dumps(ui.timings, indent=1))
         page.close()
 
 
@@ -252,6 +256,8 @@ def _drive(ui: Lab, page, root: Path) -> None:
         )
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
         page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+        webgl = page.evaluate("() => !!document.createElement('canvas').getContext('webgl')")
+        assert webgl, "this Chromium gives no WebGL context (the map needs it): check its flags"
         wait_until(ui.kernel_idle, timeout=120, what="an idle kernel")
         state = ui.state()
         assert all(c["count"] is None for c in state["cells"]), (
@@ -261,8 +267,9 @@ def _drive(ui: Lab, page, root: Path) -> None:
 
     with ui.step("run all cells"):
         ui.run_all_from_menu()
-        wait_until(ui.all_cells_done, timeout=RUN_ALL_TIMEOUT_S, what="every cell to finish",
-                   interval=1.0)  # fmt: skip
+        wait_until(
+            ui.all_cells_done, timeout=RUN_ALL_TIMEOUT_S, what="every cell to finish", interval=1.0
+        )
         wb = ui.workbench
         wb.wait_for(state="visible", timeout=30_000)
         canvas = ui.tab("Map").locator("canvas").first
@@ -278,11 +285,28 @@ def _drive(ui: Lab, page, root: Path) -> None:
         canvas = ui.tab("Map").locator("canvas").first
         page.wait_for_timeout(500)  # the map draws its points
         lasso(page, canvas, [(0.4, 0.35), (0.6, 0.35), (0.6, 0.65), (0.4, 0.65), (0.4, 0.45)])
-        selected = wait_until(lambda: (ui.header() or (0,))[0], timeout=30,
-                              what="a selection in the workbench header")  # fmt: skip
+        selected = wait_until(
+            lambda: (ui.header() or (0,))[0], timeout=30, what="a selection in the workbench header"
+        )
         map_panel = ui.tab("Map")
+        n_samples = _int(re.search(r"([\d,]+) samples", map_panel.inner_text()).group(1))
+        assert 2 <= selected < n_samples, f"the lasso selected {selected} of {n_samples}"
         assert f"{selected:,} selected" in map_panel.inner_text()
-        ui.shoot(map_panel, "01_map")
+        ui.shoot(map_panel, "01_map_lasso")
+
+    with ui.step("the other views show the lasso selection"):
+        lasso_shots = [("02_matrices_lasso", "Matrices"), ("03_trajectories_lasso", "Trajectories")]
+        for name, title in lasso_shots:
+            if title not in ui.workbench.locator(".lm-TabBar-tabLabel").all_inner_texts():
+                continue
+            panel = ui.tab(title)
+            ui.wait_for_plots(panel)
+            wait_until(
+                lambda panel=panel: f"{selected:,} selected" in panel.inner_text(),
+                timeout=30,
+                what=f"{title} to say {selected:,} selected",
+            )
+            ui.shoot(panel, name)
 
     with ui.step("the review queue shows the selection"):
         queue_panel = ui.tab("Review")
@@ -295,7 +319,7 @@ def _drive(ui: Lab, page, root: Path) -> None:
         rows = queue_panel.locator(".wb-q-row")
         assert rows.count() == min(selected, 20)
         assert f"of {selected:,}" in queue_panel.locator(".wb-q-footer").inner_text()
-        ui.shoot(queue_panel, "02_queue")
+        ui.shoot(queue_panel, "04_queue")
 
     with ui.step("decide with keys in the queue"):
         # The quickstart decides a few samples in code; ours come on top of those.
@@ -309,8 +333,11 @@ def _drive(ui: Lab, page, root: Path) -> None:
             if position >= selected:
                 break
             row = rows.nth(position)
-            wait_until(lambda row=row: "wb-q-focused" in (row.get_attribute("class") or ""),
-                       timeout=15, what=f"the cursor on row {position + 1}")  # fmt: skip
+            wait_until(
+                lambda row=row: "wb-q-focused" in (row.get_attribute("class") or ""),
+                timeout=15,
+                what=f"the cursor on row {position + 1}",
+            )
             index = _int(row.locator(".wb-q-index").inner_text().lstrip("#"))
             newly_decided += row.locator(".wb-q-decision").inner_text() == "undecided"
             page.keyboard.press(key)  # decides, then the cursor moves to the next row
@@ -322,7 +349,7 @@ def _drive(ui: Lab, page, root: Path) -> None:
             what=f"{decided_before + newly_decided} decided in the workbench header",
         )
         assert "remove" in queue_panel.locator(".wb-q-tally").inner_text()
-        ui.shoot(queue_panel, "03_queue_decided")
+        ui.shoot(queue_panel, "05_queue_decided")
 
     with ui.step("the decisions view shows them"):
         decisions = ui.tab("Decisions")
@@ -341,7 +368,7 @@ def _drive(ui: Lab, page, root: Path) -> None:
             )
         )
         assert sum(v for k, v in counts.items() if k != "undecided") == decided, counts
-        ui.shoot(decisions, "04_decisions")
+        ui.shoot(decisions, "06_decisions")
 
     with ui.step("export the decisions"):
         decisions.get_by_role("button", name="JSON", exact=True).click()
@@ -386,8 +413,11 @@ def _drive(ui: Lab, page, root: Path) -> None:
         cell = page.evaluate(_LARGEST_OFF_DIAGONAL_JS, matrices.element_handle())
         assert cell["count"] > 0, cell
         page.mouse.click(cell["x"], cell["y"])
-        wait_until(lambda: ui.header()[0] == cell["count"], timeout=30,
-                   what=f"the {cell['count']} samples of confusion cell {cell}")  # fmt: skip
+        wait_until(
+            lambda: ui.header()[0] == cell["count"],
+            timeout=30,
+            what=f"the {cell['count']} samples of confusion cell {cell}",
+        )
         title = wait_until(
             lambda: _QUEUE_TITLE.match(ui.tab("Review").locator(".wb-q-title").inner_text()),
             timeout=30,
@@ -395,16 +425,20 @@ def _drive(ui: Lab, page, root: Path) -> None:
         )
         assert _int(title.group(1)) == cell["count"], (title.group(0), cell)
 
-    with ui.step("screenshots of the other views"):
-        for i, title in enumerate(["Detectors", "Matrices", "Trajectories"], start=5):
-            tabs = ui.workbench.locator(".lm-TabBar-tabLabel").all_inner_texts()
-            if title not in tabs:
-                continue
-            panel = ui.tab(title)
-            ui.wait_for_plots(panel)
-            ui.shoot(panel, f"{i:02d}_{title.lower()}")
-        ui.tab("Map")
-        page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
+    with ui.step("screenshots of the views showing the matrix cell"):
+        shots = [
+            ("07_detectors", "Detectors"),
+            ("08_matrices_cell", "Matrices"),
+            ("09_trajectories_cell", "Trajectories"),
+            ("10_map_cell", "Map"),
+        ]
+        titles = ui.workbench.locator(".lm-TabBar-tabLabel").all_inner_texts()
+        for name, title in shots:
+            if title in titles:
+                panel = ui.tab(title)
+                ui.wait_for_plots(panel)
+                ui.shoot(panel, name)
+        page.screenshot(path=str(ARTIFACTS / "page.png"))
 
     errors = [f"[pageerror] {e}" for e in ui.page_errors]
     errors += [line for line in ui.console if line.startswith("[error]")]
