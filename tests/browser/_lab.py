@@ -80,6 +80,7 @@ class LabServer:
             JUPYTERLAB_SETTINGS_DIR=str(scratch / "lab-settings"),
             JUPYTERLAB_WORKSPACES_DIR=str(scratch / "lab-workspaces"),
             JUPYTER_RUNTIME_DIR=str(scratch / "runtime"),
+            IPYTHONDIR=str(scratch / "ipython"),
             PYTHONPATH=os.pathsep.join(
                 p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
             ),

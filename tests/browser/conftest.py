@@ -1,7 +1,7 @@
 """Fixtures of the real-browser tests: JupyterLab on a temporary copy of ``notebooks/`` and a
 headless Debian Chromium driven by Playwright.
 
-Every test here is marked ``browser`` and ``slow``; run them with ``pytest -m browser``.
+The tests here are marked ``browser`` and ``slow``; run them with ``pytest -m browser``.
 """
 
 from __future__ import annotations
@@ -23,14 +23,6 @@ _LAB_SETTINGS = {
     },
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
-
-
-def pytest_collection_modifyitems(items):
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if Path(str(item.fspath)).resolve().parent == here:
-            item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,12 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from _lab import ARTIFACTS, tail
 
 from workbench.decisions import DecisionLog
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = "quickstart.ipynb"
 # The quickstart computes its signals on the CPU; a busy 2-core machine needs a few minutes.
