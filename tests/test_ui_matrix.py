@@ -161,9 +161,12 @@ def test_selection_counts_are_a_second_layer():
     assert v.selection_counts("true").sum() == known.size
     layer = dots(v, "confusion")
     drawn = np.zeros((K, K))
-    drawn[np.asarray(layer.y), np.asarray(layer.x)] = layer.marker.size
+    drawn[np.asarray(layer.y), np.asarray(layer.x)] = layer.customdata
     np.testing.assert_array_equal(drawn, expected)
-    assert layer.marker.sizemode == "area"
+    sizes = np.asarray(layer.marker.size)
+    order = np.argsort(np.asarray(layer.customdata), kind="stable")
+    assert np.all(np.diff(sizes[order]) >= 0)  # more selected samples, bigger ring
+    assert sizes.max() <= v._cell_px(v.figure)  # never bigger than a cell
     i, j = np.unravel_index(np.argmax(expected), expected.shape)
     assert f"selected here: {int(expected[i, j]):,}" in heat(v, "confusion").hovertext[i][j]
     assert f"{chosen.size:,}</b> selected" in v._caption.value

@@ -168,6 +168,7 @@ def test_large_data_map_draws_a_seeded_subset_and_maps_back():
     shown = np.asarray(trace.customdata)
     assert np.all(np.diff(shown) > 0) and shown.max() < 3000
     assert "500 of 3,000 drawn" in v.data_map.layout.title.text
+    assert "flagged by dm" in v.data_map.layout.title.text
     browser_points(v.data_map, "plotly_selected", [0, 1])
     np.testing.assert_array_equal(s.selection, shown[:2])
     other = TrajectoryView(s, max_points=500, seed=3)

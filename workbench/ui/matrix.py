@@ -9,8 +9,8 @@ its meaning in words:
 - the true transition, beside it, when true labels are known.
 
 Clicking a cell selects its samples in every view (``session.select(..., source="matrix")``);
-the current selection's count in each cell is a second layer: an orange ring whose area grows
-with the count (its hover text gives the number).
+the current selection's count in each cell is a second layer: an orange ring that grows with
+the count (its hover text gives the number).
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ class MatrixView(View):
                     marker=dict(
                         color="rgba(255,127,14,0.2)",
                         line=dict(color="rgb(230,95,0)", width=2),
-                        sizemode="area",
+                        sizemode="diameter",
                     ),
                     hoverinfo="text",
                     showlegend=False,
@@ -314,15 +314,19 @@ class MatrixView(View):
                 if k <= _MAX_HOVER_CLASSES:
                     trace.hovertext = _hover_text(panel, z, mode, names, counts)
                     trace.hoverinfo = "text"
-                rows, cols = np.nonzero(counts) if counts is not None else ([], [])
-                c = counts[rows, cols] if counts is not None else np.empty(0)
-                cell_px = 0.95 * self._cell_px(fig)
+                if counts is None:
+                    counts = np.zeros((k, k), dtype=np.int64)
+                rows, cols = np.nonzero(counts)
+                c = counts[rows, cols]
+                cell_px = 0.9 * self._cell_px(fig)
+                # Ring diameter from 60% of a cell (one sample) to the whole cell (the most), so
+                # that even a small ring circles the number instead of covering it.
+                share = np.sqrt(c / c.max()) if c.size else c
                 dots.update(
-                    x=cols,
-                    y=rows,
-                    marker_size=c,
-                    marker_sizeref=float(c.max()) / cell_px**2 if c.size else 1.0,
-                    marker_sizemin=3,
+                    x=cols.tolist(),
+                    y=rows.tolist(),
+                    customdata=c.tolist(),
+                    marker_size=(cell_px * (0.6 + 0.4 * share)).tolist(),
                     hovertext=[f"selected here: {v:,}" for v in c],
                 )
         where = (

@@ -220,7 +220,7 @@ class TrajectoryView(View):
         position = np.full(n, -1, dtype=np.int64)
         position[shown] = np.arange(len(shown))
         self._shown, self._position = shown, position
-        subset = "" if len(shown) == n else f" ({len(shown):,} of {n:,} drawn, at random)"
+        self._subset = "" if len(shown) == n else f" ({len(shown):,} of {n:,} drawn, at random)"
         fig = go.Figure(
             data=[
                 go.Scattergl(
@@ -245,7 +245,7 @@ class TrajectoryView(View):
                 width=440,
                 height=400,
                 margin=dict(l=60, r=10, t=60, b=50),
-                title=dict(text="Data map: red = flagged" + subset, font=dict(size=13)),
+                title=dict(font=dict(size=13)),
                 xaxis=dict(title="variability (std over epochs of P(given label))"),
                 yaxis=dict(title="confidence (mean P(given label))", range=[-0.02, 1.02]),
                 dragmode="lasso",
@@ -303,7 +303,11 @@ class TrajectoryView(View):
 
     def _color_data_map(self) -> None:
         if self.data_map is not None:
-            self.data_map.data[0].marker.color = self.session.flags[self._shown].astype(np.int8)
+            fig = self.data_map
+            fig.data[0].marker.color = self.session.flags[self._shown].astype(np.int8)
+            fig.layout.title.text = (
+                f"Data map: red = flagged by {self.session.active}{self._subset}"
+            )
 
     def _highlight(self) -> None:
         sel = self.session.selection
