@@ -173,24 +173,22 @@ class Lab:
     # --- workbench -----------------------------------------------------------------------------
     @property
     def workbench(self):
-        """The output holding the workbench (the tab widget with a Review tab)."""
-        return self.page.locator(
-            ".jp-OutputArea-output",
-            has=self.page.locator(".lm-TabBar-tabLabel", has_text=re.compile(r"^Review$")),
-        ).last
+        """The workbench widget (the last one in the notebook)."""
+        return self.page.locator(".wb-workbench").last
 
     def tab(self, title: str):
         """Bring the workbench tab ``title`` to the front; returns its visible content."""
         wb = self.workbench
-        wb.locator(".lm-TabBar-tab", has_text=re.compile(rf"^{re.escape(title)}$")).click()
-        panel = wb.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)")
+        tabs = wb.locator(".jupyter-widget-tab").first
+        tabs.locator(".lm-TabBar-tab", has_text=re.compile(rf"^{re.escape(title)}$")).click()
+        panel = tabs.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)")
         panel.first.wait_for(state="visible")
         self.page.wait_for_timeout(300)  # let the view lay itself out
         return panel.first
 
     def header(self) -> tuple[int, int, int] | None:
         """(selected, flagged, decided) from the workbench's header line."""
-        m = _HEADER.search(self.workbench.inner_text())
+        m = _HEADER.search(self.workbench.locator(".wb-selection").inner_text())
         return tuple(_int(g) for g in m.groups()) if m else None
 
     def wait_for_plots(self, panel, timeout: float = 60_000) -> None:

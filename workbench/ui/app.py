@@ -115,7 +115,7 @@ class Workbench(View):
 
         ds = self.session.dataset
         self.summary = w.HTML()
-        self.selection_html = w.HTML()
+        self.selection_html = w.HTML(_dom_classes=["wb-selection"])
         self.clear_button = w.Button(
             description="Clear selection", icon="times", tooltip="Clear the selection in every view"
         )
@@ -150,7 +150,7 @@ class Workbench(View):
                    layout=w.Layout(align_items="center", grid_gap="12px")),
             self.notes,
             self.tabs,
-        ], layout=w.Layout(width="100%"))  # fmt: skip
+        ], layout=w.Layout(width="100%"), _dom_classes=["wb-workbench"])  # fmt: skip
 
     def _update_header(self) -> None:
         s = self.session
