@@ -125,6 +125,18 @@ def test_ties_go_to_the_lower_index(chunk):
         assert np.allclose(g.distances[[7, 19, 25, 30]], 0, atol=1e-7)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (7, 9), (16, 8), (33, 17)])
+def test_mask_pairs_equals_nonzero(shape):
+    rng = np.random.default_rng(sum(shape))
+    buf = torch.ones(shape[0] * shape[1] + 8, dtype=torch.bool)  # stale bytes past the mask
+    for density in (0.0, 0.05, 0.5, 1.0):
+        mask = torch.from_numpy(rng.random(shape) < density)
+        buf[: mask.numel()] = mask.reshape(-1)
+        r, c = knn_module._mask_pairs(buf, shape)
+        er, ec = mask.nonzero(as_tuple=True)
+        assert torch.equal(r, er) and torch.equal(c, ec)
+
+
 def test_accepts_torch_pandas_float64_and_int_input():
     x, _ = _blobs(200, 6, seed=4)
     ref = knn_graph(x, 5, progress=False)

@@ -354,7 +354,7 @@ def _knn_graph(x, k, metric, dev, chunk, exclude_self, progress) -> KNNGraph:
         # Reused tile buffers: fresh 4·chunk² byte allocations would page-fault on every tile.
         side = min(chunk, n)
         s_buf = torch.empty(side * side, dtype=torch.float32, device=dev)
-        m_buf = torch.empty(side * side, dtype=torch.bool, device=dev)
+        m_buf = torch.zeros(side * side + 8, dtype=torch.bool, device=dev)  # 8: word padding
         bar = tqdm(total=len(tiles), desc="kNN graph", unit="tile", disable=not progress)
         try:
             for a, b in tiles:
@@ -420,7 +420,7 @@ def _update(best_v, best_i, s, a, b, kk, axis, m_buf) -> None:
     if not bool(torch.isneginf(thr).any()):  # every owner has kk candidates: take what beats them
         mask = m_buf[: s.numel()].view(s.shape)
         torch.gt(s, thr[:, None] if axis == 1 else thr[None, :], out=mask)
-        r, c = mask.nonzero(as_tuple=True)
+        r, c = _mask_pairs(m_buf, s.shape)
         if r.numel() == 0:
             return
         if r.numel() <= 2 * kk * n_own:
@@ -448,6 +448,20 @@ def _update(best_v, best_i, s, a, b, kk, axis, m_buf) -> None:
     top_v, top_j = torch.topk(merged_v, kk, dim=1)
     best_v[own0 : own0 + n_own] = top_v
     best_i[own0 : own0 + n_own] = merged_i.gather(1, top_j)
+
+
+def _mask_pairs(m_buf, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of the True entries of the row-major mask ``m_buf[:rows*cols]``, in
+    row-major order. Few entries are set, so scanning 8-byte words first is several times
+    faster than ``nonzero`` on the bytes."""
+    numel = shape[0] * shape[1]
+    padded = -(-numel // 8) * 8
+    m_buf[numel:padded] = False
+    raw = m_buf[:padded].view(torch.uint8)
+    words = torch.nonzero(raw.view(torch.int64))[:, 0]
+    flat = (words[:, None] * 8 + torch.arange(8, device=words.device)).reshape(-1)
+    flat = flat[raw[flat] != 0]
+    return flat // shape[1], flat % shape[1]
 
 
 def _rerank(x, cand, metric, k, dev) -> tuple[np.ndarray, np.ndarray]:
