@@ -105,7 +105,7 @@ def test_hand_written_loop_with_recorder_matches_builtin_trainer():
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     mask = torch.from_numpy(fold_of)[:, None] != torch.arange(folds)
     net = probe_module.build_model("linear", xt, mask, 3, generator=gen)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=wd)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=wd, fused=True)
     rec_model = torch.from_numpy((fold_of + 1) % folds)
     rec = TrajectoryRecorder(len(y), epochs)
     steps, step = epochs * math.ceil(len(y) / bs), 0
@@ -231,3 +231,13 @@ def test_bad_input_raises_clear_errors():
         cross_val_probs(x, y, batch_size=1.5)
     with pytest.raises(TypeError, match="features must be real"):
         cross_val_probs(x.astype(bool), y)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from workbench.compute import projection
+
+    for module in (probe_module, projection):
+        result = doctest.testmod(module, verbose=False)
+        assert result.attempted >= 1 and result.failed == 0, module.__name__

@@ -39,7 +39,7 @@ __all__ = ["ProbeResult", "cross_val_probs", "stratified_folds", "MODELS"]
 MODELS = ("linear", "mlp", "cnn")
 
 _DEFAULTS = {  # epochs, lr, batch_size
-    "linear": (8, 0.02, 1024),
+    "linear": (8, 0.03, 1024),
     "mlp": (20, 0.005, 256),
     "cnn": (20, 0.005, 128),
 }
@@ -108,7 +108,7 @@ def cross_val_probs(
     n_folds: int = 5,
     epochs: int | None = None,
     lr: float | None = None,
-    weight_decay: float = 1e-4,
+    weight_decay: float = 0.1,
     batch_size: int | None = None,
     hidden: int = 128,
     seed: SeedLike = 0,
@@ -132,11 +132,13 @@ def cross_val_probs(
         F, the number of stratified folds; at most the size of the smallest class.
     epochs, lr, batch_size : optional
         Training length, AdamW learning rate (cosine-decayed to 0) and minibatch size;
-        defaults depend on ``model`` (linear: 8 epochs, lr 0.02, batches of 1024, fewer for
+        defaults depend on ``model`` (linear: 8 epochs, lr 0.03, batches of 1024, fewer for
         N < 16384 so every epoch takes at least ~16 steps). ``batch_size >= N`` trains
         full-batch.
-    weight_decay : float, default=1e-4
-        Decoupled (AdamW) weight decay.
+    weight_decay : float, default=0.1
+        Decoupled (AdamW) weight decay; it keeps probes trained on noisy labels from
+        memorising them. The returned models average the weights of the second half of
+        training (Polyak averaging).
     hidden : int, default=128
         Hidden units of the MLP.
     seed : int or numpy.random.Generator, default=0
@@ -334,11 +336,11 @@ def _check_features(features: ArrayLike, model: str) -> np.ndarray:
 def _masked_moments(x: torch.Tensor, mask: torch.Tensor, chunk: int = 65536):
     """Per-model mean and std over each model's training rows (one matrix product per chunk).
 
-    Data are centred on the overall mean first so float32 sums lose nothing to cancellation.
+    Data are centred near their mean first so float32 sums lose nothing to cancellation.
     For images the moments are per channel, pooled over pixels.
     """
-    pooled = x.mean(dim=(2, 3)) if x.ndim == 4 else None
-    center = (pooled if pooled is not None else x).mean(0, dtype=torch.float64).float()
+    head = x[:4096]  # any centre makes the sums exact; one near the mean avoids cancellation
+    center = (head.mean(dim=(2, 3)) if x.ndim == 4 else head).mean(0)
     s1 = s2 = None
     for start in range(0, len(x), chunk):
         xc = x[start : start + chunk]
@@ -380,11 +382,14 @@ class _Standardized(nn.Module):
         self.weight = nn.Parameter(_uniform(gen, m, (d, out), d))
         self.bias = nn.Parameter(_uniform(gen, m, (out,), d))
 
-    def forward(self, x):  # (B, D) -> (B, M, out); x @ (W / std) - (mean / std) @ W + b
+    def forward_t(self, x):  # (B, D) -> (M, out, B); (W / std)ᵀ xᵀ - ((mean / std) @ W - b)
         m, d, out = self.weight.shape
-        a = (self.weight * self.inv_std[:, :, None]).permute(1, 0, 2).reshape(d, m * out)
+        a_t = (self.weight * self.inv_std[:, :, None]).transpose(1, 2).reshape(m * out, d)
         c = self.bias - torch.einsum("md,mdo->mo", self.shift, self.weight)
-        return (x @ a).view(-1, m, out) + c
+        return torch.addmm(c.reshape(m * out, 1), a_t, x.T).view(m, out, -1)
+
+    def forward(self, x):  # (B, D) -> (B, M, out)
+        return self.forward_t(x).permute(2, 0, 1)
 
 
 class _Linear(nn.Module):
@@ -392,7 +397,7 @@ class _Linear(nn.Module):
         super().__init__()
         self.layer = _Standardized(mean, std, k, gen)
 
-    def forward(self, x):
+    def forward(self, x):  # (B, M, K), a view of (M, K, B) storage
         return self.layer(x)
 
     def macs_per_sample(self, shape):
@@ -410,9 +415,10 @@ class _MLP(nn.Module):
     def macs_per_sample(self, shape):
         return self.layer.weight.numel() + self.weight2.numel()
 
-    def forward(self, x):
-        h = torch.relu(self.layer(x)).transpose(0, 1)  # (M, B, H)
-        return torch.bmm(h, self.weight2).transpose(0, 1) + self.bias2
+    def forward(self, x):  # (B, M, K), a view of (M, K, B) storage
+        h = torch.relu(self.layer.forward_t(x))  # (M, H, B)
+        z = torch.baddbmm(self.bias2[:, :, None], self.weight2.transpose(1, 2), h)
+        return z.permute(2, 0, 1)
 
 
 class _CNN(nn.Module):
@@ -485,6 +491,8 @@ def train_models(
 ) -> list[float]:
     """Train M models side by side with AdamW; return the seconds of every epoch.
 
+    On return the weights are the average of the iterates of the second half of training.
+
     ``y`` is (N,) shared labels or (N, M) per-model labels; ``mask`` (N, M) bool selects each
     model's training rows (its loss is the mean cross-entropy over them). Every epoch visits
     all N rows in the order ``rng.permutation(N)``, in batches of ``batch_size``; a recorder
@@ -496,35 +504,49 @@ def train_models(
     dev = x.device
     amp = autocast_dtype(dev)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
-    weights = mask.float()
-    y_all = y[:, None].expand(-1, m) if y.ndim == 1 else y
+    opt = make_optimizer(net, lr, weight_decay)
+    weights_t = mask.T.float().contiguous()  # (M, N)
+    y_t = y[None, :] if y.ndim == 1 else y.T.contiguous()  # (1 or M, N)
     y_rec = None
     if recorder is not None:
         y_rec = y if y.ndim == 1 else y.gather(1, record_model[:, None])[:, 0]
     steps_per_epoch = math.ceil(n / batch_size)
     total, step, times = epochs * steps_per_epoch, 0, []
+    # Polyak averaging: the returned weights are the mean of the iterates of the second half
+    # of training (less minibatch noise than the last iterate; the recorder sees the live ones).
+    avg_from, params = total // 2, list(net.parameters())
+    avg, n_avg = [p.detach().clone() for p in params], 0
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     with _threads_for(net, x, batch_size):
         for _ in bar:
             t = time.perf_counter()
             perm = torch.as_tensor(rng.permutation(n), device=dev)
-            for idx in perm.split(batch_size):
+            # per-row tables in this epoch's order, so every batch takes plain slices
+            w_ep = torch.index_select(weights_t, 1, perm)
+            y_ep = torch.index_select(y_t, 1, perm)
+            if recorder is not None:
+                rec_ep = torch.index_select(record_model, 0, perm)
+                y_rec_ep = torch.index_select(y_rec, 0, perm)
+            for start in range(0, n, batch_size):
+                idx = perm[start : start + batch_size]
+                stop = start + len(idx)
                 for group in opt.param_groups:
                     group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
                 step += 1
                 with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
                     logits = net(torch.index_select(x, 0, idx))
-                logp = torch.log_softmax(logits.float(), dim=-1)  # (B, M, K)
-                ce = -logp.gather(2, torch.index_select(y_all, 0, idx)[:, :, None])[:, :, 0]
-                w = torch.index_select(weights, 0, idx)
-                loss = ((ce * w).sum(0) / w.sum(0).clamp_min(1)).sum()
+                # Classes on the middle axis, batch last: (M, K, B). For the linear and MLP
+                # probes this is the storage order, so the softmax runs along contiguous rows.
+                logp = torch.log_softmax(logits.float().permute(1, 2, 0), dim=1)
+                b = len(idx)
+                target = y_ep[:, None, start:stop].expand(m, 1, b)
+                ce = -logp.gather(1, target)[:, 0, :]  # (M, B)
+                w = w_ep[:, start:stop]
+                loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1)).sum()
                 if recorder is not None:  # log-probs of the model recorded for each row
-                    rec_m = torch.index_select(record_model, 0, idx)
-                    flat = torch.arange(0, len(idx) * m, m, device=dev) + rec_m
-                    sel = torch.index_select(logp.detach().view(-1, logp.shape[-1]), 0, flat)
-                    y_b = torch.index_select(y_rec, 0, idx)
-                    recorder.update(idx, sel, y_b, normalized=True, check=False)
+                    rec_m = rec_ep[start:stop].view(1, 1, b).expand(1, logp.shape[1], b)
+                    sel = logp.detach().gather(0, rec_m)[0]  # (K, B)
+                    recorder._record_t(idx, sel, y_rec_ep[start:stop], normalized=True)
                 opt.zero_grad(set_to_none=True)
                 if scaler is None:
                     loss.backward()
@@ -533,6 +555,11 @@ def train_models(
                     scaler.scale(loss).backward()
                     scaler.step(opt)
                     scaler.update()
+                if step > avg_from:
+                    n_avg += 1
+                    with torch.no_grad():
+                        for a, p in zip(avg, params, strict=True):
+                            a.lerp_(p, 1.0 / n_avg)
             if recorder is not None:
                 recorder.end_epoch()
             if dev.type == "cuda":
@@ -540,7 +567,18 @@ def train_models(
             times.append(time.perf_counter() - t)
             if progress:
                 bar.set_postfix(loss=f"{loss.item() / m:.4f}")
+    with torch.no_grad():
+        for a, p in zip(avg, params, strict=True):
+            p.copy_(a)
     return times
+
+
+def make_optimizer(net: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW, fused into one kernel per step where the device supports it."""
+    try:
+        return torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 class _threads_for:

@@ -26,10 +26,16 @@ from ..dataset import TRAJECTORY_KINDS
 __all__ = ["TrajectoryRecorder"]
 
 _FLOAT_KINDS = ("loss", "margin", "given_prob")
-#: Up to this many N×K elements the recorder keeps the epoch's raw outputs and computes the
+#: Up to this many N×K elements the recorder keeps an epoch's outputs and computes the
 #: signals once per epoch (fewer, larger operations); above it, per batch.
 _DEFER_ELEMENTS = 1 << 25
 _FLUSH_ROWS = 1 << 16
+#: Host storage dtypes; values are converted on the torch side (numpy's float16 casts are slow).
+_TORCH_DTYPE = {
+    np.dtype(np.float16): torch.float16,
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
 
 
 class TrajectoryRecorder:
@@ -48,7 +54,7 @@ class TrajectoryRecorder:
         E, when known: storage is allocated once. None: storage grows with every epoch.
     kinds : sequence of str, default=("loss", "margin", "given_prob", "predicted")
         Which signals to record (a subset of ``workbench.dataset.TRAJECTORY_KINDS``).
-    dtype : numpy float dtype, default=numpy.float16
+    dtype : {numpy.float16, numpy.float32, numpy.float64}, default=numpy.float16
         Host storage of loss, margin and given_prob. ``predicted`` is always int32.
 
     Notes
@@ -57,6 +63,9 @@ class TrajectoryRecorder:
     :meth:`to_dataset_kwargs` refuses such incomplete trajectories because detectors need
     every epoch. A sample given twice in one epoch keeps its last values. A sample must not
     appear twice within one ``update`` call.
+
+    For N×K up to 2**25 the recorder keeps an epoch's outputs as they come (N×K float32 on
+    the logits' device) and computes the signals once per epoch; above that, per batch.
 
     Examples
     --------
@@ -106,8 +115,8 @@ class TrajectoryRecorder:
                 f"kinds must be distinct names among {TRAJECTORY_KINDS}, found {list(kinds)}."
             )
         dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"dtype must be a numpy float dtype, found {dtype}.")
+        if dtype not in _TORCH_DTYPE:
+            raise TypeError(f"dtype must be float16, float32 or float64, found {dtype}.")
         self.n_samples = int(n_samples)
         self.n_epochs = None if n_epochs is None else int(n_epochs)
         self.kinds = kinds
@@ -116,12 +125,14 @@ class TrajectoryRecorder:
         self._want_pred = "predicted" in kinds
         self._epoch = 0
         cap = self.n_epochs or 8
+        # host storage epoch-major (E, N): each epoch fills one contiguous row
         self._host = {k: self._new_host(k, cap) for k in kinds}
-        # Epoch buffers on the logits' device. Small N×K: the raw (log-)probabilities and labels
-        # are stored per batch (two copies) and turned into signals once per epoch, in a few
-        # large operations. Large N×K: signals are computed per batch.
-        self._z: torch.Tensor | None = None  # (N, K) float32, deferred mode
-        self._y: torch.Tensor | None = None  # (N,) int64, -1 = not seen this epoch
+        # Epoch state on the logits' device. Small N×K ("deferred"): each batch's outputs are
+        # kept as they come, classes first (K, B), and turned into signals once per epoch in a
+        # few large operations. Large N×K: signals are computed per batch into (N, ·) buffers.
+        self._device: torch.device | None = None
+        self._k: int | None = None
+        self._chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._normalized = True  # every batch of the epoch gave log-probabilities
         self._buf: torch.Tensor | None = None  # (N, n_float_kinds) float32, per-batch mode
         self._pred: torch.Tensor | None = None  # (N,) int32, per-batch mode
@@ -173,15 +184,21 @@ class TrajectoryRecorder:
             )
         if check:
             self._check_batch(idx, y, z.shape[1])
-        self._ensure_buffers(dev, z.shape[1])
-        if self._z is not None:
-            self._z.index_copy_(0, idx, z.float())
-            self._y.index_copy_(0, idx, y)
+        # an own copy, classes first: the caller may reuse its logits' memory
+        self._record_t(idx, z.T.to(torch.float32, memory_format=torch.contiguous_format,
+                                   copy=True), y, normalized)  # fmt: skip
+
+    def _record_t(self, idx: torch.Tensor, zt: torch.Tensor, y: torch.Tensor, normalized: bool):
+        """``update`` for trusted callers: outputs given classes first, ``zt`` of shape (K, B)
+        float32 contiguous; int64 ``idx`` and ``y`` on its device."""
+        self._ensure_state(zt.device, zt.shape[0])
+        if self._buf is None:
+            self._chunks.append((idx, zt, y))
             self._normalized &= bool(normalized)
         else:
-            vals, pred = self._signals(z.float(), y, normalized)
+            vals, pred = self._signals(zt.clone(), y, normalized)
             if vals is not None:
-                self._buf.index_copy_(0, idx, vals)
+                self._buf.index_copy_(0, idx, vals.T)
             if pred is not None:
                 self._pred.index_copy_(0, idx, pred)
         self._dirty = True
@@ -199,47 +216,53 @@ class TrajectoryRecorder:
         if int(lo) < 0 or int(hi) >= k:
             raise ValueError(f"labels must lie in 0..{k - 1}, found [{int(lo)}, {int(hi)}].")
 
-    def _signals(self, z: torch.Tensor, y: torch.Tensor, normalized: bool):
-        # Largest logit among the other classes gives the margin and, when the margin is not
-        # positive, the prediction too (ties count as another class winning).
-        z_y = z.gather(1, y[:, None])[:, 0]
-        other, other_idx = z.scatter(1, y[:, None], float("-inf")).max(1)
-        cols = []
+    def _signals(self, zt: torch.Tensor, y: torch.Tensor, normalized: bool, sync: bool = False):
+        """Signals of the columns of ``zt`` (K, n) with labels ``y`` (n,); overwrites ``zt``.
+
+        Returns ``vals`` (n_float_kinds, n) float32 or None, and ``pred`` (n,) int32 or None.
+        Classes run down the rows, so every reduction over them is element-wise across long
+        contiguous rows (much faster than reducing short rows).
+        """
+        z_y = zt.gather(0, y[None])[0]
+        lse = None if normalized else torch.logsumexp(zt, dim=0)
+        zt.scatter_(0, y[None], float("-inf"))  # now: the other classes only
+        other = zt.amax(0)
+        vals = None
         if self._float_kinds:
-            need_loss = "loss" in self._float_kinds or "given_prob" in self._float_kinds
-            loss = None
-            if need_loss:
-                loss = -z_y if normalized else torch.logsumexp(z, dim=1) - z_y
-            for kind in self._float_kinds:
-                if kind == "loss":
-                    cols.append(loss)
-                elif kind == "margin":
-                    cols.append(z_y - other)
-                else:
-                    cols.append(torch.exp(-loss))
-        vals = torch.stack(cols, dim=1) if cols else None
+            loss = -z_y if normalized else lse - z_y
+            cols = {"loss": loss, "margin": z_y - other}
+            if "given_prob" in self._float_kinds:
+                cols["given_prob"] = torch.exp(-loss)
+            vals = torch.stack([cols[k] for k in self._float_kinds]).to(_TORCH_DTYPE[self.dtype])
         pred = None
         if self._want_pred:
-            pred = torch.where(z_y > other, y, other_idx).to(torch.int32)
+            # The given label wins when the margin is positive; otherwise the first other class
+            # reaching the largest logit (ties count as another class winning).
+            if sync:  # once per epoch: look only at the columns where another class wins
+                pred = y.clone()
+                lost = torch.nonzero(z_y <= other)[:, 0]
+                if len(lost):
+                    pred[lost] = _first_argmax(zt[:, lost], other[lost])
+            else:  # inside a training step: no host synchronisation
+                pred = torch.where(z_y > other, y, _first_argmax(zt, other))
+            pred = pred.to(torch.int32)
         return vals, pred
 
-    def _ensure_buffers(self, dev: torch.device, k: int) -> None:
-        current = self._z if self._z is not None else self._buf
-        if current is not None and current.device == dev:
-            if self._z is not None and self._z.shape[1] != k:
-                raise ValueError(f"logits changed from K={self._z.shape[1]} to K={k} columns.")
+    def _ensure_state(self, dev: torch.device, k: int) -> None:
+        if self._device == dev and self._k == k:
             return
-        if current is not None and self._dirty:
+        if self._dirty:
             raise ValueError(
-                f"logits moved from {current.device} to {dev} within one epoch; keep one device."
+                f"logits changed from {self._k} classes on {self._device} to {k} on {dev} "
+                "within one epoch; keep one device and one K."
             )
-        self._z = self._y = self._buf = self._pred = None
-        if self.n_samples * k <= _DEFER_ELEMENTS:
-            self._z = torch.zeros((self.n_samples, k), device=dev)
-            self._y = torch.full((self.n_samples,), -1, dtype=torch.int64, device=dev)
-        else:
+        self._device, self._k = dev, k
+        self._chunks, self._buf, self._pred = [], None, None
+        if self.n_samples * k > _DEFER_ELEMENTS:
             nf = len(self._float_kinds)
-            self._buf = torch.full((self.n_samples, nf), float("nan"), device=dev)
+            self._buf = torch.full(
+                (self.n_samples, nf), float("nan"), dtype=_TORCH_DTYPE[self.dtype], device=dev
+            )
             self._pred = torch.full((self.n_samples,), -1, dtype=torch.int32, device=dev)
 
     def end_epoch(self) -> None:
@@ -250,15 +273,15 @@ class TrajectoryRecorder:
         if e >= self._capacity:
             self._grow()
         unseen = self.n_samples
-        if self._dirty and self._z is not None:
+        if self._dirty and self._buf is None:
             unseen = self._flush_deferred(e)
         elif self._dirty:
             host = self._buf.cpu().numpy()
             for j, kind in enumerate(self._float_kinds):
-                self._host[kind][:, e] = host[:, j]
+                self._host[kind][e] = host[:, j]
             pred = self._pred.cpu().numpy()
             if self._want_pred:
-                self._host["predicted"][:, e] = pred
+                self._host["predicted"][e] = pred
                 unseen = int((pred < 0).sum())
             else:
                 unseen = int(np.isnan(host[:, 0]).sum())
@@ -269,35 +292,40 @@ class TrajectoryRecorder:
         self._epoch += 1
 
     def _flush_deferred(self, e: int) -> int:
-        seen = (self._y >= 0).cpu().numpy()
-        for a in range(0, self.n_samples, _FLUSH_ROWS):
-            b = min(a + _FLUSH_ROWS, self.n_samples)
-            vals, pred = self._signals(self._z[a:b], self._y[a:b].clamp_min(0), self._normalized)
+        idx = torch.cat([c[0] for c in self._chunks])
+        zt = torch.cat([c[1] for c in self._chunks], dim=1)  # (K, seen), batch order
+        y = torch.cat([c[2] for c in self._chunks])
+        self._chunks = []
+        rows = idx.cpu().numpy()
+        for a in range(0, len(rows), _FLUSH_ROWS):
+            b = min(a + _FLUSH_ROWS, len(rows))
+            vals, pred = self._signals(zt[:, a:b], y[a:b], self._normalized, sync=True)
             if vals is not None:
                 host = vals.cpu().numpy()
                 for j, kind in enumerate(self._float_kinds):
-                    self._host[kind][a:b, e] = np.where(seen[a:b], host[:, j], np.nan)
+                    self._host[kind][e, rows[a:b]] = host[j]
             if pred is not None:
-                self._host["predicted"][a:b, e] = np.where(seen[a:b], pred.cpu().numpy(), -1)
-        self._y.fill_(-1)
+                self._host["predicted"][e, rows[a:b]] = pred.cpu().numpy()
         self._normalized = True
-        return int((~seen).sum())
+        seen = np.zeros(self.n_samples, dtype=bool)
+        seen[rows] = True
+        return int(self.n_samples - seen.sum())
 
     # --- storage -----------------------------------------------------------------------------
     @property
     def _capacity(self) -> int:
-        return next(iter(self._host.values())).shape[1]
+        return next(iter(self._host.values())).shape[0]
 
     def _new_host(self, kind: str, cap: int) -> np.ndarray:
         if kind == "predicted":
-            return np.full((self.n_samples, cap), -1, dtype=np.int32)
-        return np.full((self.n_samples, cap), np.nan, dtype=self.dtype)
+            return np.full((cap, self.n_samples), -1, dtype=np.int32)
+        return np.full((cap, self.n_samples), np.nan, dtype=self.dtype)
 
     def _grow(self) -> None:
         cap = self._capacity
         for kind, old in self._host.items():
             new = self._new_host(kind, 2 * cap)
-            new[:, :cap] = old
+            new[:cap] = old
             self._host[kind] = new
 
     # --- results -----------------------------------------------------------------------------
@@ -306,15 +334,16 @@ class TrajectoryRecorder:
         """Recorded epochs as a dict kind -> array of shape (N, E).
 
         ``loss``, ``margin``, ``given_prob`` in ``dtype`` (NaN where a sample was not seen),
-        ``predicted`` int32 (-1 where not seen). E counts completed epochs only.
+        ``predicted`` int32 (-1 where not seen). E counts completed epochs only. Each access
+        returns fresh C-contiguous arrays.
         """
         e = self._epoch
-        return {k: (v if v.shape[1] == e else v[:, :e]) for k, v in self._host.items()}
+        return {k: np.ascontiguousarray(v[:e].T) for k, v in self._host.items()}
 
     @property
     def nbytes(self) -> int:
         """Host memory of the recorded epochs, in bytes."""
-        return sum(v[:, : self._epoch].nbytes for v in self._host.values())
+        return sum(v[: self._epoch].nbytes for v in self._host.values())
 
     def to_dataset_kwargs(self) -> dict[str, dict[str, np.ndarray]]:
         """``{"trajectories": ...}`` ready for ``Dataset(labels, **kwargs)``.
@@ -341,3 +370,17 @@ class TrajectoryRecorder:
             f"TrajectoryRecorder(n_samples={self.n_samples}, epochs={self._epoch}"
             f"{'' if self.n_epochs is None else f'/{self.n_epochs}'}, kinds={list(self.kinds)})"
         )
+
+
+def _first_argmax(zt: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """Row index of the first entry equal to ``best`` in each column of ``zt`` (K, n).
+
+    For small K a loop of element-wise selections over contiguous rows beats ``argmax(0)``.
+    """
+    k = zt.shape[0]
+    if k > 64:
+        return zt.argmax(0)
+    idx = torch.full_like(best, k - 1, dtype=torch.int64)
+    for j in range(k - 2, -1, -1):
+        idx = torch.where(zt[j] == best, j, idx)
+    return idx
