@@ -213,24 +213,28 @@ class Lab:
         return path
 
 
-def lasso(page, canvas, fractions) -> None:
-    """Draw a lasso with the mouse through the points ``fractions`` ((fx, fy) of the canvas
-    box): hold the button down on the first point until jupyter-scatter's long-press lasso
-    starts (750 ms), then drag through the others; the lasso closes itself on release.
+def lasso(page, map_panel, fractions) -> None:
+    """Draw a lasso with the mouse on the map in ``map_panel``: pick the toolbar's lasso tool,
+    drag through the points ``fractions`` ((fx, fy) of the canvas box), release (the lasso
+    closes itself), and go back to pan & zoom.
 
+    The tool, not the long press the map also offers: that one starts on a 750 ms timer, which
+    a busy 2-core machine can delay past the first mouse move (which then cancels it).
     jupyter-scatter binds no key to the lasso (its key map has only Cmd = add to and Alt =
     remove from the selection), and a release within 3 px of the press point counts as a click
     that selects the single nearest point, so the last point must differ from the first."""
+    canvas = map_panel.locator("canvas").first
+    map_panel.locator('button[title="Activate lasso selection"]').click()
     box = canvas.bounding_box()
     pts = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in fractions]
     page.mouse.move(*pts[0])
     page.mouse.down()
-    page.wait_for_timeout(1000)
     for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
         for t in (0.25, 0.5, 0.75, 1.0):  # lasso points need time and distance between them
             page.mouse.move(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
             page.wait_for_timeout(30)
     page.mouse.up()
+    map_panel.locator('button[title="Activate pan & zoom"]').click()
 
 
 def test_quickstart_workbench_in_jupyterlab(lab, lab_root, headless_chromium):
@@ -283,9 +287,9 @@ def _drive(ui: Lab, page, root: Path) -> None:
         before = queue_title.inner_text()
         assert before.startswith("Flagged by"), before
         assert ui.header()[0] == 0, f"something is selected before the lasso: {ui.header()}"
-        canvas = ui.tab("Map").locator("canvas").first
+        map_panel = ui.tab("Map")
         page.wait_for_timeout(500)  # the map draws its points
-        lasso(page, canvas, [(0.4, 0.35), (0.6, 0.35), (0.6, 0.65), (0.4, 0.65), (0.4, 0.45)])
+        lasso(page, map_panel, [(0.4, 0.35), (0.6, 0.35), (0.6, 0.65), (0.4, 0.65), (0.4, 0.45)])
         selected = wait_until(
             lambda: (ui.header() or (0,))[0], timeout=30, what="a selection in the workbench header"
         )
