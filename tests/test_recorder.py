@@ -71,6 +71,23 @@ def test_log_probabilities_give_the_same_signals(mode):
         np.testing.assert_allclose(a.trajectories[kind], b.trajectories[kind], atol=1e-5)
 
 
+def test_a_sample_seen_twice_in_an_epoch_keeps_its_last_values(mode):
+    rng = np.random.default_rng(2)
+    n, k = 12, 3
+    y = rng.integers(0, k, n)
+    first = rng.normal(size=(n, k)).astype(np.float32)
+    again = rng.normal(size=(5, k)).astype(np.float32)
+    rec = TrajectoryRecorder(n, 1, dtype=np.float64)
+    rec.update(np.arange(n), torch.from_numpy(first), y)
+    rec.update(np.arange(5), torch.from_numpy(again), y[:5])  # beyond N outputs: buffer grows
+    rec.end_epoch()
+    expected = first.copy()
+    expected[:5] = again
+    ref = _reference(expected, y)
+    np.testing.assert_allclose(rec.trajectories["loss"][:, 0], ref["loss"], rtol=1e-6)
+    np.testing.assert_array_equal(rec.trajectories["predicted"][:, 0], ref["predicted"])
+
+
 def test_default_storage_is_compact_float16():
     rec = TrajectoryRecorder(10, 3)
     for _ in range(3):

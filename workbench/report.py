@@ -12,7 +12,7 @@ import json
 import os
 import re
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -92,7 +92,7 @@ def render_report(audit_result, *, top: int = 50, max_points: int = MAX_MAP_POIN
     ds = r.dataset
     css = _template("report.css")
     js = _template("report.js")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     from . import __version__
 
     sections = [

@@ -40,21 +40,31 @@ class Session:
         Where decisions autosave (atomically) and reload from; None keeps them in memory.
     """
 
-    def __init__(self, dataset: Dataset, *, results: dict[str, DetectorResult] | None = None,
-                 decisions_path=None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        results: dict[str, DetectorResult] | None = None,
+        decisions_path=None,
+    ):
         from .decisions import DecisionLog
 
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")
         self.dataset = dataset
-        self.results = dict(results) if results is not None else run_detectors(dataset, progress=False)
+        self.results = (
+            dict(results) if results is not None else run_detectors(dataset, progress=False)
+        )
         if not self.results:
             raise ValueError(
                 "No detector can run on this dataset: "
                 + "; ".join(f"{k}: {v}" for k, v in available_detectors(dataset).items())
             )
-        self.unavailable = {k: v for k, v in available_detectors(dataset).items()
-                            if v is not None and k not in self.results}
+        self.unavailable = {
+            k: v
+            for k, v in available_detectors(dataset).items()
+            if v is not None and k not in self.results
+        }
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
         self._selection = np.empty(0, dtype=np.int64)
         self.selection_source: str | None = None
@@ -84,8 +94,11 @@ class Session:
 
     def select(self, indices: Iterable[int], *, source: str | None = None) -> None:
         """Replace the selection; ``source`` names the view it came from (views skip echoes)."""
-        idx = as_array(list(indices) if not hasattr(indices, "__len__") else indices,
-                       "indices").astype(np.int64, copy=False).reshape(-1)
+        idx = (
+            as_array(list(indices) if not hasattr(indices, "__len__") else indices, "indices")
+            .astype(np.int64, copy=False)
+            .reshape(-1)
+        )
         if idx.size and (idx.min() < 0 or idx.max() >= self.dataset.n_samples):
             raise ValueError(
                 f"selection indices must lie in 0..{self.dataset.n_samples - 1}, found "
@@ -105,11 +118,19 @@ class Session:
         """Record ``action`` for ``indices`` in ``self.decisions`` as one undoable step, with the
         active detector, the threshold in force and each sample's noise score."""
         idx = np.atleast_1d(np.asarray(indices))
-        in_range = (idx.dtype.kind in "iu" and idx.ndim == 1
-                    and (idx.size == 0 or (idx.min() >= 0 and idx.max() < self.dataset.n_samples)))
+        in_range = (
+            idx.dtype.kind in "iu"
+            and idx.ndim == 1
+            and (idx.size == 0 or (idx.min() >= 0 and idx.max() < self.dataset.n_samples))
+        )
         return self.decisions.decide(
-            idx, action, label=label, detector=self._active, threshold=self.threshold,
-            score=self.result.scores[idx] if in_range else None, note=note,
+            idx,
+            action,
+            label=label,
+            detector=self._active,
+            threshold=self.threshold,
+            score=self.result.scores[idx] if in_range else None,
+            note=note,
         )
 
     # --- detector and threshold --------------------------------------------------------------
@@ -146,15 +167,21 @@ class Session:
         if mode == "score" and (value is None or not np.isfinite(float(value))):
             raise ValueError(f"threshold mode 'score' needs a finite value, found {value!r}.")
         if mode == "top_k":
-            if value is None or int(value) != value or not 0 <= int(value) <= self.dataset.n_samples:
+            if (
+                value is None
+                or int(value) != value
+                or not 0 <= int(value) <= self.dataset.n_samples
+            ):
                 raise ValueError(
                     f"threshold mode 'top_k' needs an integer 0..{self.dataset.n_samples}, "
                     f"found {value!r}."
                 )
             value = int(value)
         if mode == "estimated" and self.dataset.pred_probs is None:
-            raise ValueError("threshold mode 'estimated' needs pred_probs to estimate the number "
-                             "of label errors.")
+            raise ValueError(
+                "threshold mode 'estimated' needs pred_probs to estimate the number "
+                "of label errors."
+            )
         self._mode, self._value = mode, value
         self._apply_threshold()
 

@@ -14,4 +14,4 @@ import numpy as np
 ArrayLike = Union[np.ndarray, "torch.Tensor", "pd.Series", "pd.DataFrame", list, tuple, Any]  # noqa: F821
 
 #: A seed or a generator; every function that draws takes one.
-SeedLike = Union[int, np.random.Generator, None]
+SeedLike = int | np.random.Generator | None

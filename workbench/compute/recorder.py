@@ -132,7 +132,10 @@ class TrajectoryRecorder:
         # few large operations. Large N×K: signals are computed per batch into (N, ·) buffers.
         self._device: torch.device | None = None
         self._k: int | None = None
-        self._chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._zbuf: torch.Tensor | None = None  # (K, capacity) float32: this epoch's outputs
+        self._ibuf: torch.Tensor | None = None  # (capacity,) int64: their sample indices
+        self._ybuf: torch.Tensor | None = None  # (capacity,) int64: their labels
+        self._off = 0  # outputs stored so far this epoch
         self._normalized = True  # every batch of the epoch gave log-probabilities
         self._buf: torch.Tensor | None = None  # (N, n_float_kinds) float32, per-batch mode
         self._pred: torch.Tensor | None = None  # (N,) int32, per-batch mode
@@ -184,23 +187,57 @@ class TrajectoryRecorder:
             )
         if check:
             self._check_batch(idx, y, z.shape[1])
-        # an own copy, classes first: the caller may reuse its logits' memory
-        self._record_t(idx, z.T.to(torch.float32, memory_format=torch.contiguous_format,
-                                   copy=True), y, normalized)  # fmt: skip
-
-    def _record_t(self, idx: torch.Tensor, zt: torch.Tensor, y: torch.Tensor, normalized: bool):
-        """``update`` for trusted callers: outputs given classes first, ``zt`` of shape (K, B)
-        float32 contiguous; int64 ``idx`` and ``y`` on its device."""
-        self._ensure_state(zt.device, zt.shape[0])
+        self._ensure_state(z.device, z.shape[1])
         if self._buf is None:
-            self._chunks.append((idx, zt, y))
-            self._normalized &= bool(normalized)
+            self._slot(idx, y, normalized).copy_(z.T)
         else:
-            vals, pred = self._signals(zt.clone(), y, normalized)
-            if vals is not None:
-                self._buf.index_copy_(0, idx, vals.T)
-            if pred is not None:
-                self._pred.index_copy_(0, idx, pred)
+            zt = z.T.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+            self._per_batch(idx, zt, y, normalized)  # an own copy: the signals overwrite it
+
+    def _record_gather(self, idx, logp, which, y, normalized: bool = True) -> None:
+        """``update`` for the built-in trainer: the outputs of each row's own model.
+
+        ``logp`` (M, K, B) holds M models' outputs, classes on the middle axis; ``which``
+        (1, K, B) int64 picks the model per row (an expanded (B,) index); ``idx`` and ``y``
+        (B,) int64 on the same device. The selection is written straight into the epoch buffer.
+        """
+        self._ensure_state(logp.device, logp.shape[1])
+        if self._buf is None:
+            torch.gather(logp, 0, which, out=self._slot(idx, y, normalized)[None])
+        else:
+            self._per_batch(idx, logp.gather(0, which)[0], y, normalized)
+
+    def _epoch_buffer(self, idx: torch.Tensor, y: torch.Tensor, k: int, normalized: bool = True):
+        """For a trainer that knows an epoch's whole order up front: reserve one column per
+        row of ``idx`` (labels ``y``) and return the (K, n) buffer the caller fills in place,
+        column j with the outputs for ``idx[j]``, before ``end_epoch``. None in per-batch mode
+        (large N×K): then call :meth:`_record_gather` per batch instead."""
+        self._ensure_state(idx.device, k)
+        if self._buf is not None:
+            return None
+        return self._slot(idx, y, normalized)
+
+    def _slot(self, idx: torch.Tensor, y: torch.Tensor, normalized: bool) -> torch.Tensor:
+        """Reserve the next ``len(idx)`` columns of the epoch buffer; return them (K, B)."""
+        b, off = len(idx), self._off
+        if off + b > self._zbuf.shape[1]:  # samples seen more than once: grow
+            grow = max(off + b, 2 * self._zbuf.shape[1])
+            self._zbuf = torch.cat([self._zbuf, self._zbuf.new_empty(self._k, grow - off)], 1)
+            self._ibuf = torch.cat([self._ibuf[:off], self._ibuf.new_empty(grow - off)])
+            self._ybuf = torch.cat([self._ybuf[:off], self._ybuf.new_empty(grow - off)])
+        self._ibuf[off : off + b] = idx
+        self._ybuf[off : off + b] = y
+        self._off = off + b
+        self._normalized &= bool(normalized)
+        self._dirty = True
+        return self._zbuf[:, off : off + b]
+
+    def _per_batch(self, idx, zt, y, normalized: bool) -> None:
+        vals, pred = self._signals(zt, y, normalized)
+        if vals is not None:
+            self._buf.index_copy_(0, idx, vals.T)
+        if pred is not None:
+            self._pred.index_copy_(0, idx, pred)
         self._dirty = True
 
     def _check_batch(self, idx: torch.Tensor, y: torch.Tensor, k: int) -> None:
@@ -257,8 +294,13 @@ class TrajectoryRecorder:
                 "within one epoch; keep one device and one K."
             )
         self._device, self._k = dev, k
-        self._chunks, self._buf, self._pred = [], None, None
-        if self.n_samples * k > _DEFER_ELEMENTS:
+        self._zbuf = self._ibuf = self._ybuf = self._buf = self._pred = None
+        self._off = 0
+        if self.n_samples * k <= _DEFER_ELEMENTS:
+            self._zbuf = torch.empty((k, self.n_samples), device=dev)
+            self._ibuf = torch.empty(self.n_samples, dtype=torch.int64, device=dev)
+            self._ybuf = torch.empty(self.n_samples, dtype=torch.int64, device=dev)
+        else:
             nf = len(self._float_kinds)
             self._buf = torch.full(
                 (self.n_samples, nf), float("nan"), dtype=_TORCH_DTYPE[self.dtype], device=dev
@@ -292,11 +334,10 @@ class TrajectoryRecorder:
         self._epoch += 1
 
     def _flush_deferred(self, e: int) -> int:
-        idx = torch.cat([c[0] for c in self._chunks])
-        zt = torch.cat([c[1] for c in self._chunks], dim=1)  # (K, seen), batch order
-        y = torch.cat([c[2] for c in self._chunks])
-        self._chunks = []
-        rows = idx.cpu().numpy()
+        n = self._off
+        zt, y = self._zbuf[:, :n], self._ybuf[:n]  # batch order; zt is overwritten below
+        rows = self._ibuf[:n].cpu().numpy()
+        self._off = 0
         for a in range(0, len(rows), _FLUSH_ROWS):
             b = min(a + _FLUSH_ROWS, len(rows))
             vals, pred = self._signals(zt[:, a:b], y[a:b], self._normalized, sync=True)

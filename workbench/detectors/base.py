@@ -79,8 +79,9 @@ class DetectorResult:
         return self.ranking()[:k]
 
     def to_frame(self) -> pd.DataFrame:
-        df = pd.DataFrame({"index": np.arange(len(self.scores)), "score": self.scores,
-                           "flagged": self.flags})
+        df = pd.DataFrame(
+            {"index": np.arange(len(self.scores)), "score": self.scores, "flagged": self.flags}
+        )
         if self.suggested_labels is not None:
             df["suggested_label"] = self.suggested_labels
         return df
