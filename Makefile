@@ -5,8 +5,13 @@ VENV := .venv/bin
 setup:
 	bash .ci/setup
 
+# Jupyter refuses to run as root (containers, Binder-like machines) unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Extra JupyterLab options, e.g. `make lab LAB_ARGS="--no-browser --port=8890"`.
+LAB_ARGS ?=
+
 lab: setup
-	$(VENV)/jupyter lab notebooks/quickstart.ipynb
+	$(VENV)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/quickstart.ipynb
 
 test: setup
 	$(VENV)/python -m ruff check workbench tests benchmarks
