@@ -33,3 +33,21 @@ def test_asset_path_finds_every_widget_module():
 
     for module in (ROOT / "widgets").glob("*.js"):
         assert asset_path(module.name).read_text() == module.read_text()
+
+
+def test_every_data_file_ships():
+    """Every non-Python file inside workbench/ matches a package-data pattern of its folder."""
+    import fnmatch
+
+    cfg = _setuptools_config()
+    missing = []
+    for path in (ROOT / "workbench").rglob("*"):
+        if path.is_dir() or path.suffix in {".py", ".pyc"} or "__pycache__" in path.parts:
+            continue
+        package = ".".join(path.parent.relative_to(ROOT).parts)
+        patterns = cfg["package-data"].get(package, [])
+        if package not in cfg["packages"] or not any(
+            fnmatch.fnmatch(path.name, p) for p in patterns
+        ):
+            missing.append(str(path.relative_to(ROOT)))
+    assert missing == [], "add their folders to packages and package-data"
