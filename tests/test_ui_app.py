@@ -318,3 +318,19 @@ def test_small_text_dataset_without_truth():
     _ = wb.widget
     assert list(wb.views) == ["Detectors", "Review", "Decisions"]
     assert wb.queue.widget.rows[0]["preview_kind"] == "text"
+
+
+def test_workbench_opens_on_an_audit_result_with_its_results():
+    import workbench as wb
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(3 * c, 1.0, (40, 4)) for c in range(3)])
+    labels = np.repeat([0, 1, 2], 40)
+    labels[:6] = 1  # a few wrong labels
+    result = wb.audit(Dataset(labels, features=x), progress=False)
+    bench = ui.open_workbench(result)
+    assert bench.session.dataset is result.dataset  # with the signals the audit computed
+    assert set(bench.session.results) == set(result.results)
+    assert bench.session.results["self_confidence"] is result.results["self_confidence"]
+    with pytest.raises(TypeError, match="AuditResult"):
+        ui.open_workbench("labels.csv")

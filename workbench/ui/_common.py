@@ -29,11 +29,12 @@ __all__ = [
 
 
 def as_session(obj, **session_options) -> Session:
-    """Return ``obj`` when it is a Session, else wrap a Dataset into a new Session.
+    """Return ``obj`` when it is a Session, else wrap a Dataset (or an audit's dataset and
+    results) into a new Session.
 
     Parameters
     ----------
-    obj : Session or Dataset
+    obj : Session, Dataset or workbench.AuditResult
     **session_options
         Passed to :class:`workbench.session.Session` when a new one is made (``results``,
         ``decisions_path``). Giving them with an existing Session is an error.
@@ -52,8 +53,12 @@ def as_session(obj, **session_options) -> Session:
         return obj
     if isinstance(obj, Dataset):
         return Session(obj, **session_options)
+    from ..audit_result import AuditResult
+
+    if isinstance(obj, AuditResult):
+        return Session(obj.dataset, **{"results": obj.results, **session_options})
     raise TypeError(
-        "Expected a workbench.Session or workbench.Dataset, found "
+        "Expected a workbench.Session, workbench.Dataset or workbench.AuditResult, found "
         f"{type(obj).__name__}. Build one with workbench.Dataset(labels, ...)."
     )
 

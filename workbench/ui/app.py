@@ -28,7 +28,7 @@ class Workbench(View):
 
     Parameters
     ----------
-    dataset_or_session : Dataset or Session
+    dataset_or_session : Dataset, Session or AuditResult
     decisions_path : str or path, optional
         Where decisions autosave (atomically) and reload from after a kernel restart
         (``.json``, ``.csv`` or ``.parquet``). Only with a Dataset: a Session has its own.
@@ -193,13 +193,13 @@ class Workbench(View):
 
 
 def open_workbench(dataset_or_session, **options) -> Workbench:
-    """The workbench for a Dataset or Session (see :class:`Workbench` for the options); it
-    displays itself as the last expression of a cell."""
+    """The workbench for a Dataset, Session or the result of :func:`workbench.audit` (see
+    :class:`Workbench` for the options); it displays itself as the last expression of a cell."""
     return Workbench(dataset_or_session, **options)
 
 
 def show(dataset_or_session, **options) -> None:
-    """Display the workbench for a Dataset or Session in the notebook, in one call.
+    """Display the workbench for a Dataset, Session or audit result in the notebook, in one call.
 
     Keep a handle with ``wb = open_workbench(dataset)`` to reach the session and views later.
     """
