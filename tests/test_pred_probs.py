@@ -105,7 +105,17 @@ def test_ranked_indices_equal_cleanlab(case, ranked_by):
     y, p = synthetic(**case)
     for filter_by in ("prune_by_noise_rate", "confident_learning"):
         kw = dict(filter_by=filter_by, return_indices_ranked_by=ranked_by)
-        np.testing.assert_array_equal(find_label_issues(y, p, **kw), reference(y, p, **kw))
+        ours, ref = find_label_issues(y, p, **kw), reference(y, p, **kw)
+        regular = _cwe_unclipped(y, p) if ranked_by == "confidence_weighted_entropy" else None
+        if regular is None or regular[ref].all():
+            np.testing.assert_array_equal(ours, ref)
+            continue
+        # rows with p[y] = 0 rank first (cleanlab's clip ranks them by entropy, see the
+        # test_cwe_* tests); the same set, and the other rows in cleanlab's order
+        np.testing.assert_array_equal(np.sort(ours), np.sort(ref))
+        quality = cl_rank.get_label_quality_scores(y, p, method=ranked_by)
+        assert (np.diff(quality[ours[regular[ours]]]) >= 0).all()
+        assert (~regular[ours[: (~regular[ours]).sum()]]).all()
 
 
 @pytest.mark.parametrize("name", ["mnist", "20news"])
@@ -154,7 +164,72 @@ def test_torch_block_kernel_equals_numpy_kernel():
 def test_noise_score_is_one_minus_cleanlab_quality(case, method):
     y, p = synthetic(**case)
     quality = cl_rank.get_label_quality_scores(y, p, method=method)
-    np.testing.assert_array_equal(noise_scores(y, p, method=method), 1.0 - quality.astype(float))
+    ours = noise_scores(y, p, method=method)
+    regular = np.ones(len(y), bool)
+    if method == "confidence_weighted_entropy":  # degenerate rows differ on purpose (below)
+        regular = _cwe_unclipped(y, p)
+        assert regular.mean() > 0.8
+    np.testing.assert_array_equal(ours[regular], 1.0 - quality.astype(float)[regular])
+
+
+def _cwe_unclipped(y, p):
+    """Rows where none of cleanlab's two 1e-6 clips in confidence_weighted_entropy acts."""
+    from cleanlab.internal.label_quality_utils import get_normalized_entropy
+
+    given = p[np.arange(len(y)), y]
+    return (given >= 1e-6) & (get_normalized_entropy(p) / np.maximum(given, 1e-6) >= 1e-6)
+
+
+METHOD = "confidence_weighted_entropy"
+
+
+def test_cwe_one_hot_rows_are_the_cleanest_and_the_most_suspicious():
+    # cleanlab (and our code before the fix) scores a one-hot row on the given label as noise 1
+    labels = np.array([0, 1, 0, 2, 0, 1])
+    p = np.array(
+        [[1.0, 0, 0], [1.0, 0, 0], [0.9, 0.05, 0.05], [0.3, 0.3, 0.4], [0.0, 0.5, 0.5],
+         [1 - 1e-9, 1e-9, 0]]
+    )  # fmt: skip
+    s = noise_scores(labels, p, method=METHOD)
+    assert s[0] == 0.0  # one-hot on the given label: the cleanest possible
+    assert s[1] == 1.0 and s[4] == 1.0  # p[given] = 0: the most suspicious possible
+    assert 0 < s[2] < s[3] < 1 and s[3] < s[5] < 1  # p[given] = 1e-9: nearly as suspicious
+    ds = Dataset(labels, pred_probs=p)  # stored as float32
+    det = get_detector("confidence_weighted_entropy").score(ds)
+    np.testing.assert_array_equal(det.scores, noise_scores(labels, ds.pred_probs, method=METHOD))
+    assert det.ranking()[-1] == 0 and set(det.ranking()[:2]) == {1, 4}
+
+
+def test_cwe_falls_steadily_as_the_given_label_becomes_certain():
+    # rows [1 - e, e] with label 0: the noise score must fall as e -> 0, down to 0 at e = 0;
+    # cleanlab's clip at 1e-6 makes it jump back up for tiny e
+    e = np.r_[0.3, 10.0 ** -np.arange(2, 16), 0.0]
+    p = np.c_[1 - e, e]
+    s = noise_scores(np.zeros(len(e), int), p, method=METHOD)
+    assert (np.diff(s) < 0).all() and s[-1] == 0.0
+    # and with the label on the vanishing class it rises to 1
+    s = noise_scores(np.ones(len(e), int), p, method=METHOD)
+    assert (np.diff(s) > 0).all() and s[-1] == 1.0
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cwe_ranks_samples_as_cleanlab_reversed_on_random_data(k, dtype):
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(k)
+    p = rng.dirichlet(np.full(k, 0.5), 3000).astype(dtype)
+    p /= p.sum(axis=1, keepdims=True)
+    y = rng.integers(0, k, 3000)
+    quality = cl_rank.get_label_quality_scores(y, p, method=METHOD)
+    ours = noise_scores(y, p, method=METHOD)
+    assert spearmanr(ours, quality).statistic < -0.9999
+    # the same order up to ties outside the degenerate rows (p[y] or x below cleanlab's 1e-6
+    # clips, a few here): sorted by cleanlab's quality, our noise never rises
+    regular = _cwe_unclipped(y, p)
+    assert regular.mean() > 0.98
+    order = np.argsort(quality[regular], kind="stable")
+    assert (np.diff(ours[regular][order]) <= 0).all()
 
 
 @pytest.mark.parametrize("weight_by", ["uniform", "accuracy", "custom"])

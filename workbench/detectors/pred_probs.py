@@ -66,9 +66,30 @@ def _quality(stats: Statistics, method: str, pred_probs: np.ndarray | None = Non
         return r.given
     if method == "normalized_margin":
         return (r.given - r.other_max + 1) / 2
-    entropy = _chunks.row_entropy(pred_probs)
-    ratio = entropy / np.clip(r.given, 1e-6, None)
-    return np.log(ratio + 1) / np.clip(ratio, 1e-6, None)
+    return _cwe_quality(_chunks.row_entropy(pred_probs), r.given)
+
+
+def _cwe_quality(entropy: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """Confidence-weighted-entropy quality ``log(1 + x) / x`` with ``x = entropy / p[y]``.
+
+    ``entropy`` (N,) is the normalised row entropy, ``given`` (N,) the probability of the given
+    label; returns (N,) float64 in [0, 1], **low = suspicious** (cleanlab's direction).
+
+    Where ``p[y] >= 1e-6`` and ``x >= 1e-6`` this is cleanlab's arithmetic, bit for bit.
+    cleanlab clips both to 1e-6, which turns the degenerate rows upside down: a one-hot row on
+    the given label (``x = 0``) gets quality 0, the most suspicious. Here the degenerate rows take
+    the limits of ``log(1 + x) / x`` instead: 1 at ``x -> 0`` (a confident correct prediction is
+    the cleanest possible) and 0 at ``p[y] = 0`` (``x = inf``: the most suspicious), with
+    ``log1p`` below ``x = 1e-6`` and the true ``p[y]`` below ``p[y] = 1e-6``, so the quality
+    keeps falling as ``x`` grows.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(given > 0, entropy / given, np.inf)
+        quality = np.log(x + 1) / x  # cleanlab's formula (NaN at x = 0 and x = inf)
+        small = x < 1e-6
+        quality[small] = np.where(x[small] > 0, np.log1p(x[small]) / x[small], 1.0)
+    quality[np.isinf(x)] = 0.0
+    return quality
 
 
 def _check_choice(value, name: str, choices: Sequence[str]) -> None:
@@ -86,10 +107,15 @@ def noise_scores(
     - ``"self_confidence"``: ``1 - p[y]``;
     - ``"normalized_margin"``: ``1 - (p[y] - max_{j != y} p[j] + 1) / 2``;
     - ``"confidence_weighted_entropy"``: ``1 - log(1 + x) / x`` with
-      ``x = entropy(p) / log(K) / p[y]``.
+      ``x = entropy(p) / log(K) / p[y]``: 0 for a one-hot row on the given label, 1 where
+      ``p[y] = 0`` (e.g. a one-hot row on another class).
 
     Each is exactly ``1 - cleanlab.rank.get_label_quality_scores(labels, pred_probs,
-    method=method)`` (cleanlab's quality is low for suspicious samples; ours is high).
+    method=method)`` (cleanlab's quality is low for suspicious samples; ours is high), with one
+    deliberate difference: cleanlab clips ``p[y]`` and ``x`` at 1e-6 in
+    ``confidence_weighted_entropy``, which scores a one-hot row on the given label as the most
+    suspicious (noise 1). We use the limits instead, so rows with ``p[y] < 1e-6`` or
+    ``x < 1e-6`` differ from cleanlab (see ``_cwe_quality``); every other row is identical.
 
     Parameters
     ----------
