@@ -218,7 +218,7 @@ def test_a_failing_detector_is_recorded_not_fatal(monkeypatch):
     real = audit_mod.get_detector
 
     class Broken:
-        def score(self, dataset):
+        def score(self, dataset, progress=True):
             raise RuntimeError("numerical trouble")
 
     monkeypatch.setattr(audit_mod, "get_detector", lambda n: Broken() if n == names[0] else real(n))

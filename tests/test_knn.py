@@ -164,6 +164,26 @@ def test_progress_bar_is_shown(capsys):
     assert "kNN graph" in capsys.readouterr().err
 
 
+def test_progress_false_silences_every_path_to_the_knn_search(capfd):
+    from workbench.audit import audit
+    from workbench.detectors import get_detector, run_detectors
+    from workbench.session import Session
+
+    x, y = _blobs(300, 8, seed=7)
+    fresh = lambda: Dataset(y, features=x)  # noqa: E731  (the graph is memoised per dataset)
+    capfd.readouterr()
+    get_detector("knn_outlier").score(fresh(), progress=False)
+    run_detectors(fresh(), ["knn_disagreement", "recov"], progress=False)
+    run_detectors(fresh(), progress=False)
+    Session(fresh())
+    audit(fresh(), compute_missing=False, progress=False)
+    assert capfd.readouterr().err == ""
+    # the detectors' own bars are there by default, so the silence above is progress=False's
+    run_detectors(fresh(), ["knn_disagreement", "recov"])
+    err = capfd.readouterr().err
+    assert "kNN graph" in err and "ReCoV repeats" in err
+
+
 # --- the graph object and its CSR form -------------------------------------------------------
 
 

@@ -235,7 +235,7 @@ def _run(ds, names, progress, timings):
     for name in tqdm(names, desc="detectors", disable=not progress):
         t0 = time.perf_counter()
         try:
-            results[name] = get_detector(name).score(ds)
+            results[name] = get_detector(name).score(ds, progress=progress)
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as err:  # one broken detector must not sink the whole audit

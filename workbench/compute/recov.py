@@ -279,11 +279,11 @@ class ReCoV(Detector):
         self.seed = seed
         self.device = device
 
-    def _score(self, dataset) -> DetectorResult:
+    def _score(self, dataset, *, progress: bool) -> DetectorResult:
         res = recov_scores(
             dataset.features, dataset.labels, n_repeats=self.n_repeats, n_folds=self.n_folds,
             metric=self.metric, alpha=self.alpha, seed=self.seed, device=self.device,
-            progress=False,
+            progress=progress,
         )  # fmt: skip
         return DetectorResult(
             detector=self.name,

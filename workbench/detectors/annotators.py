@@ -361,7 +361,7 @@ class AnnotatorAgreementDetector(Detector):
     def __init__(self, threshold: float = 0.5):
         self.threshold = threshold
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         threshold = _check_fraction(self.threshold, "threshold")
         codes, labels, k = dataset.annotators, dataset.labels, dataset.n_classes
         consensus, agreement = _majority_vote(codes, k)
@@ -422,7 +422,7 @@ class DawidSkeneDetector(Detector):
         self.smoothing = smoothing
         self.seed = seed
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         fit = dawid_skene(
             dataset.annotators,
             dataset.n_classes,

@@ -117,14 +117,18 @@ class Detector:
         """Why this detector cannot run on ``dataset``, or None when it can."""
         return dataset.why_missing(self.requires)
 
-    def score(self, dataset: Dataset) -> DetectorResult:
-        """Score every sample of ``dataset``; raises MissingSignalError if a signal is missing."""
+    def score(self, dataset: Dataset, *, progress: bool = True) -> DetectorResult:
+        """Score every sample of ``dataset``; raises MissingSignalError if a signal is missing.
+
+        ``progress=False`` silences the progress bars of long steps (kNN search, ReCoV repeats).
+        """
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")
         reason = self.missing(dataset)
         if reason:
             raise MissingSignalError(f"Detector {self.name!r} cannot run: {reason}")
-        return self._score(dataset)
+        return self._score(dataset, progress=bool(progress))
 
-    def _score(self, dataset: Dataset) -> DetectorResult:  # pragma: no cover - abstract
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:  # pragma: no cover
+        """The work of :meth:`score`; pass ``progress`` on to every step that draws a bar."""
         raise NotImplementedError

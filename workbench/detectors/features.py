@@ -151,9 +151,9 @@ def _check_k(k) -> int:
     return int(k)
 
 
-def _graph(dataset: Dataset, k: int, metric: str, device) -> tuple[KNNGraph, str]:
+def _graph(dataset: Dataset, k: int, metric: str, device, progress: bool) -> tuple[KNNGraph, str]:
     metric = resolve_metric(metric, dataset.features)
-    return dataset_knn(dataset, k, metric, device=device), metric
+    return dataset_knn(dataset, k, metric, device=device, progress=progress), metric
 
 
 class _KNNDetector(Detector):
@@ -207,11 +207,11 @@ class KNNDisagreementDetector(_KNNDetector):
         self.weighting = weighting
         self.device = device
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         k = _check_k(self.k)
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, found {self.weighting!r}.")
-        graph, metric = _graph(dataset, k, self.metric, self.device)
+        graph, metric = _graph(dataset, k, self.metric, self.device, progress)
         vote = _vote(dataset.labels, graph, dataset.n_classes, self.weighting)
         return DetectorResult(
             self.name,
@@ -268,14 +268,14 @@ class KNNOutlierDetector(_KNNDetector):
         self.quantile = quantile
         self.device = device
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         k = _check_k(self.k)
         q = self.quantile
         if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.floating)):
             raise TypeError(f"quantile must be a float in (0, 1), found {q!r}.")
         if not 0 < q < 1:
             raise ValueError(f"quantile must lie in (0, 1), found {q}.")
-        graph, metric = _graph(dataset, k, self.metric, self.device)
+        graph, metric = _graph(dataset, k, self.metric, self.device, progress)
         scores = graph.distances.mean(axis=1, dtype=np.float64)
         threshold = float(np.quantile(scores, q))
         vote = _vote(dataset.labels, graph, dataset.n_classes, "uniform")

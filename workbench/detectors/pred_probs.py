@@ -427,7 +427,7 @@ class _ConfidentLearning(_PredProbsDetector):
     def _options(self) -> dict:
         return {"frac_noise": float(self.frac_noise), "min_examples": self.min_examples_per_class}
 
-    def _score(self, dataset) -> DetectorResult:
+    def _score(self, dataset, *, progress: bool) -> DetectorResult:
         y, p = dataset.labels, dataset.pred_probs
         if self.filter_by in _PRUNE:
             _check_options(self.filter_by, self.frac_noise, self.min_examples_per_class)
@@ -509,7 +509,7 @@ class _Ranking(_PredProbsDetector):
         self.threshold = threshold
         self.device = device
 
-    def _score(self, dataset) -> DetectorResult:
+    def _score(self, dataset, *, progress: bool) -> DetectorResult:
         if self.threshold is not None and not np.isfinite(float(self.threshold)):
             raise ValueError(
                 f"threshold must be a finite number or None, found {self.threshold!r}."
@@ -565,7 +565,7 @@ class Ensemble(_PredProbsDetector):
         self.threshold = threshold
         self.device = device
 
-    def _score(self, dataset) -> DetectorResult:
+    def _score(self, dataset, *, progress: bool) -> DetectorResult:
         _check_choice(self.method, "method", RANKINGS)
         _check_choice(self.weight_by, "weight_by", ("accuracy", "uniform"))
         models = dataset.pred_probs_by_model

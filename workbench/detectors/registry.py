@@ -54,12 +54,15 @@ def available_detectors(dataset: Dataset) -> dict[str, str | None]:
 def run_detectors(
     dataset: Dataset, names=None, *, progress: bool = True
 ) -> dict[str, DetectorResult]:
-    """Run the named detectors (default: every one that can run) and return their results."""
+    """Run the named detectors (default: every one that can run) and return their results.
+
+    ``progress=False`` silences every progress bar, the detectors' own included.
+    """
     from tqdm.auto import tqdm
 
     if names is None:
         names = [n for n, why in available_detectors(dataset).items() if why is None]
     results = {}
     for name in tqdm(names, desc="detectors", disable=not progress):
-        results[name] = get_detector(name).score(dataset)
+        results[name] = get_detector(name).score(dataset, progress=progress)
     return results

@@ -290,7 +290,7 @@ class AUMDetector(Detector):
     def __init__(self, threshold: float = 0.0):
         self.threshold = threshold
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         threshold = _check_threshold(self.threshold, "threshold")
         aum = _area_under_margin(dataset.trajectories["margin"])
         return DetectorResult(
@@ -328,7 +328,7 @@ class ForgettingEventsDetector(Detector):
     def __init__(self, min_events: int | None = None):
         self.min_events = min_events
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         m = _check_int(self.min_events, "min_events", optional=True)
         pred = dataset.trajectories["predicted"]
         counts = _forgetting_events(pred, dataset.labels)
@@ -375,7 +375,7 @@ class DataMapConfidenceDetector(Detector):
     def __init__(self, threshold: float = 0.5):
         self.threshold = threshold
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         threshold = _check_threshold(self.threshold, "threshold")
         details = _datamap_details(dataset)
         return DetectorResult(
@@ -414,7 +414,7 @@ class DataMapVariabilityDetector(Detector):
     def __init__(self, threshold: float = 0.2):
         self.threshold = threshold
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         threshold = _check_threshold(self.threshold, "threshold")
         details = _datamap_details(dataset)
         return DetectorResult(
@@ -453,7 +453,7 @@ class FirstLearnedEpochDetector(Detector):
         self.k = k
         self.flag_after = flag_after
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         flag_after = _check_threshold(self.flag_after, "flag_after")
         k = _check_int(self.k, "k", optional=True)
         pred = dataset.trajectories["predicted"]
@@ -504,7 +504,7 @@ class LossMixtureDetector(Detector):
         self.threshold = threshold
         self.seed = seed
 
-    def _score(self, dataset: Dataset) -> DetectorResult:
+    def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
         threshold = _check_threshold(self.threshold, "threshold")
         last = _check_int(self.last_epochs, "last_epochs", optional=True)
         losses = _per_sample_loss(dataset.trajectories["loss"], last)
