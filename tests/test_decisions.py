@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import workbench._atomic as atomic
 import workbench.decisions_io as dio
 from workbench.decisions import ACTIONS, DecisionLog, MergeReport
 
@@ -253,7 +254,7 @@ def test_failure_before_rename_keeps_previous_file(log, tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("fsync failed (injected)")
 
-    monkeypatch.setattr(dio.os, "fsync", broken_fsync)
+    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="injected"):
         log.to_json(path)
     assert path.read_bytes() == before

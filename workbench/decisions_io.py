@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ._atomic import atomic_file
 
 __all__ = [
     "ACTIONS",
@@ -183,31 +183,10 @@ def atomic_write(path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over
     ``path``; on any failure the previous file stays as it was and the temporary is removed."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise ValueError(f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            view = memoryview(data)
-            for start in range(0, len(view), _CHUNK):
-                _write_chunk(f, view[start : start + _CHUNK])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # some filesystems refuse fsync on folders; the data is already synced
-        pass
+    with atomic_file(path, "wb") as f:
+        view = memoryview(data)
+        for start in range(0, len(view), _CHUNK):
+            _write_chunk(f, view[start : start + _CHUNK])
     return path
 
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_file
 from .charts import escape, fmt_number, heatmap_svg, pr_curves_svg
 from .previews import preview_html
 
@@ -60,19 +59,8 @@ def write_report(audit_result, path, *, top: int = 50, max_points: int = MAX_MAP
     if not path.parent.is_dir():
         raise ValueError(f"path={str(path)!r}: folder {str(path.parent)!r} does not exist.")
     text = render_report(audit_result, top=top, max_points=max_points)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path, "w") as fh:
+        fh.write(text)
     return path
 
 

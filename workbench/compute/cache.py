@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .._atomic import atomic_file
 
 __all__ = ["digest", "load_arrays", "save_arrays"]
 
@@ -51,15 +52,6 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
 def save_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """Write ``arrays`` to ``path`` (``.npz``) atomically: temporary file, then ``os.replace``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb", make_folder=True) as f:
+        np.savez(f, **arrays)
     return path
