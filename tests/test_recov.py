@@ -6,7 +6,7 @@ from sklearn.metrics import roc_auc_score
 
 from workbench.compute import ReCoV, recov_scores
 from workbench.dataset import Dataset
-from workbench.detectors import available_detectors, get_detector, list_detectors
+from workbench.detectors import available_detectors, get_detector, list_detectors, run_detectors
 
 
 def _mixture(n=500, d=10, k=4, noise=0.2, seed=0, sep=1.5):
@@ -25,10 +25,27 @@ def test_separates_injected_noise(metric):
     x, y, true = _mixture()
     res = recov_scores(x, y, n_repeats=400, metric=metric, seed=0, progress=False)
     noisy = y != true
-    assert roc_auc_score(noisy, res.scores) > 0.9
+    assert roc_auc_score(noisy, res.scores) > 0.98
+    assert roc_auc_score(noisy, res.worst_fold_rate) > 0.85
     assert res.flags.sum() >= 20 and noisy[res.flags].mean() > 0.9
     # noisy samples land in the worst fold more often than 1/F, clean ones less often
-    assert res.scores[noisy].mean() > 0.2 + 0.03 and res.scores[~noisy].mean() < 0.2
+    rate = res.worst_fold_rate
+    assert rate[noisy].mean() > 0.2 + 0.03 and rate[~noisy].mean() < 0.2
+    assert res.scores[noisy].mean() > 0.2 + 0.1 and res.scores[~noisy].mean() < 0.2
+
+
+def test_loss_weighting_separates_where_the_plain_count_fades():
+    # With 400 samples per fold the worst fold's few mislabeled samples share its blame with
+    # hundreds of clean ones: the unweighted count separates poorly, the weighted score well.
+    x, y, true = _mixture(n=2000)
+    res = recov_scores(x, y, seed=0, progress=False)
+    noisy = y != true
+    assert roc_auc_score(noisy, res.scores) > 0.97
+    assert roc_auc_score(noisy, res.scores) > roc_auc_score(noisy, res.worst_fold_rate) + 0.15
+    # the score stays a worst-fold statistic: nothing without a landing in the worst fold, and
+    # each repeat hands out as much weight as it hands out landings
+    np.testing.assert_array_equal(res.scores > 0, res.counts > 0)
+    assert res.scores.sum() == pytest.approx(res.counts.sum() / res.n_repeats, rel=1e-9)
 
 
 def test_histogram_bookkeeping():
@@ -38,7 +55,9 @@ def test_histogram_bookkeeping():
     assert res.counts.sum() in range(37 * (203 // 4), 37 * (203 // 4 + 1) + 1)
     assert res.histogram.sum() == 203 and len(res.histogram) == 38
     np.testing.assert_array_equal(res.histogram, np.bincount(res.counts, minlength=38))
-    np.testing.assert_allclose(res.scores, res.counts / 37)
+    np.testing.assert_allclose(res.worst_fold_rate, res.counts / 37)
+    np.testing.assert_array_equal(res.scores > 0, res.counts > 0)
+    assert res.scores.mean() == pytest.approx(res.worst_fold_rate.mean(), rel=1e-9)
     assert ((res.p_values > 0) & (res.p_values <= 1)).all()
 
 
@@ -68,6 +87,7 @@ def test_reproducible_and_seed_dependent():
     b = recov_scores(x, y, n_repeats=30, seed=5, progress=False)
     c = recov_scores(x, y, n_repeats=30, seed=6, progress=False)
     np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_array_equal(a.scores, b.scores)
     assert not np.array_equal(a.counts, c.counts)
 
 
@@ -95,8 +115,20 @@ def test_registered_detector_runs_on_a_dataset():
     assert isinstance(det, ReCoV) and det.get_params()["n_repeats"] == 200
     res = det.score(ds)
     assert res.detector == "recov" and res.scores.shape == (300,)
-    assert roc_auc_score(ds.is_noisy, res.scores) > 0.8
+    assert roc_auc_score(ds.is_noisy, res.scores) > 0.95
     assert res.details["histogram"].sum() == 300 and res.details["expected_score"] == 0.2
+    np.testing.assert_allclose(res.details["worst_fold_rate"], res.details["counts"] / 200)
+
+
+def test_unavailable_with_a_reason_when_a_class_is_smaller_than_the_folds():
+    x, y, _ = _mixture(n=60, k=2)
+    y[:] = 0
+    y[:4] = 1  # 4 samples in class 1 < 5 folds
+    ds = Dataset(y, features=x)
+    reason = available_detectors(ds)["recov"]
+    assert "n_folds=5" in reason and "class '1' has 4" in reason
+    assert get_detector("recov", n_folds=4).missing(ds) is None
+    assert "recov" not in run_detectors(ds, progress=False)
 
 
 def test_bad_input_raises_clear_errors():

@@ -5,7 +5,14 @@ a cheap probe is fitted on every fold's complement and scored on the fold; the f
 scores worst is the one most likely to hold more mislabeled samples, so a mislabeled sample
 lands in the worst fold more often than the 1/F a clean one does. The count per sample is the
 noise histogram of Chen, Ramanathan, Xu, Martel — "Cross-Validation Is All You Need: A
-Statistical Approach To Label Noise Estimation" (2023).
+Statistical Approach To Label Noise Estimation" (2023); its binomial test gives the flags.
+
+The count alone ranks samples poorly once folds are large: the worst fold holds N/F samples and
+the few mislabeled ones share its blame with all the clean ones. The score therefore weighs
+every landing in the worst fold by the sample's own share of that fold's loss (its held-out loss
+over the fold's mean): a clean sample that merely shares the worst fold earns little, the
+samples that made it the worst earn most. Summed over samples, the weights of a repeat equal the
+count it hands out, so the score keeps the count's scale (about 1/F for a clean sample).
 
 The probe is a ridge (least-squares) classifier on one-hot labels, solved in closed form: the
 F folds of a repeat, and several repeats at once, are one batched Gram / solve / product, so
@@ -43,8 +50,12 @@ class RecovResult:
     Attributes
     ----------
     scores : ndarray of shape (N,), float64
-        Fraction of repeats in which the sample sat in the worst fold; **higher = more likely
-        mislabeled**. A clean sample's expectation is about 1/F.
+        Landings in the worst fold per repeat, each weighted by the sample's held-out loss over
+        the mean loss of that fold; **higher = more likely mislabeled**. 0 for a sample never in
+        the worst fold; about 1/F on average (the weights of a repeat sum to its fold size).
+    worst_fold_rate : ndarray of shape (N,), float64
+        ``counts / n_repeats``: the fraction of repeats in which the sample sat in the worst
+        fold (the paper's statistic, unweighted); a clean sample's expectation is about 1/F.
     counts : ndarray of shape (N,), int64
         Times in the worst fold, out of ``n_repeats``.
     p_values : ndarray of shape (N,), float64
@@ -58,6 +69,7 @@ class RecovResult:
     """
 
     scores: np.ndarray
+    worst_fold_rate: np.ndarray
     counts: np.ndarray
     p_values: np.ndarray
     flags: np.ndarray
@@ -83,6 +95,10 @@ def recov_scores(
     progress: bool = True,
 ) -> RecovResult:
     """Count how often each sample lands in the worst fold of repeated cross-validation.
+
+    Score: the landings in the worst fold, each weighted by the sample's own share of that
+    fold's held-out loss, per repeat (see :class:`RecovResult`); flags: the binomial test of the
+    unweighted counts.
 
     Parameters
     ----------
@@ -165,6 +181,7 @@ def recov_scores(
     n_max = -(-n // n_folds)
     chunk = max(1, min(n_repeats, (1 << 24) // (n_folds * n_max * d1)))
     counts = torch.zeros(n + 1, dtype=torch.int64, device=dev)
+    credit = torch.zeros(n + 1, dtype=torch.float64)  # on the CPU: a deterministic sum
     keys_base = torch.as_tensor(y, dtype=torch.float64)
     done = 0
     bar = tqdm(total=n_repeats, desc="ReCoV repeats", disable=not progress, leave=False)
@@ -176,17 +193,20 @@ def recov_scores(
         padded = torch.full((r, n_max * n_folds), n, dtype=torch.int64, device=dev)
         padded[:, :n] = order
         members = padded.view(r, n_max, n_folds).transpose(1, 2)  # (r, F, n_max), pad = N
-        worst = _worst_folds(xa, onehot, gram, cross, penalty, members, n, metric)
-        counts.index_add_(
-            0, members[torch.arange(r, device=dev), worst].reshape(-1),
-            torch.ones(r * n_max, dtype=torch.int64, device=dev),
-        )  # fmt: skip
+        worst, sq = _worst_folds(xa, onehot, gram, cross, penalty, members, n, metric)
+        rows = torch.arange(r, device=dev)
+        landed = members[rows, worst]  # (r, n_max), pad = N
+        counts.index_add_(0, landed.reshape(-1), torch.ones_like(landed).reshape(-1))
+        loss = sq[rows, worst].double()  # (r, n_max): own held-out loss, 0 on pad slots
+        mean = loss.sum(1, keepdim=True) / (landed != n).sum(1, keepdim=True)
+        share = torch.where(mean > 0, loss / mean, (landed != n).double())
+        credit.index_add_(0, landed.reshape(-1).cpu(), share.reshape(-1).cpu())
         done += r
         bar.update(r)
     bar.close()
     counts_np = counts[:n].cpu().numpy()
-    return _summarise(counts_np, n_repeats, n_folds, float(alpha), str(dev),
-                      dict(metric=metric, ridge=float(ridge), max_dim=int(max_dim)))  # fmt: skip
+    return _summarise(counts_np, credit[:n].numpy() / n_repeats, n_repeats, n_folds, float(alpha),
+                      str(dev), dict(metric=metric, ridge=float(ridge), max_dim=int(max_dim)))  # fmt: skip
 
 
 def _design(x: np.ndarray, max_dim: int, dev: torch.device) -> torch.Tensor:
@@ -202,8 +222,9 @@ def _design(x: np.ndarray, max_dim: int, dev: torch.device) -> torch.Tensor:
     return torch.cat([xa, torch.zeros(1, xa.shape[1], device=dev)])  # pad row: index N
 
 
-def _worst_folds(xa, onehot, gram, cross, penalty, members, n, metric) -> torch.Tensor:
-    """Index of the worst-scoring fold of every repeat in the chunk, shape (r,)."""
+def _worst_folds(xa, onehot, gram, cross, penalty, members, n, metric):
+    """Index of the worst-scoring fold of every repeat in the chunk, shape (r,), and every
+    member's held-out squared loss, shape (r, F, n_max) (0 on pad slots)."""
     r, f, m = members.shape
     flat = members.reshape(-1)
     xf = torch.index_select(xa, 0, flat).view(r * f, m, -1)  # (rF, m, D1); pad rows are 0
@@ -221,15 +242,16 @@ def _worst_folds(xa, onehot, gram, cross, penalty, members, n, metric) -> torch.
         wrong = (pred.argmax(-1) != yf.argmax(-1)) & (members.reshape(r * f, m) != n)
         err = (wrong.sum(1).float() / size).view(r, f)
         loss = err + 1e-6 * loss / (1 + loss.max())  # the loss only breaks ties
-    return loss.argmax(1)
+    return loss.argmax(1), sq.view(r, f, m)
 
 
-def _summarise(counts, n_repeats, n_folds, alpha, device, params) -> RecovResult:
+def _summarise(counts, scores, n_repeats, n_folds, alpha, device, params) -> RecovResult:
     p0 = 1.0 / n_folds
     p_values = stats.binom.sf(counts - 1, n_repeats, p0)
     flags = _benjamini_hochberg(p_values, alpha)
     return RecovResult(
-        scores=counts / n_repeats,
+        scores=scores,
+        worst_fold_rate=counts / n_repeats,
         counts=counts.astype(np.int64),
         p_values=p_values,
         flags=flags,
@@ -255,15 +277,18 @@ def _benjamini_hochberg(p: np.ndarray, alpha: float) -> np.ndarray:
 class ReCoV(Detector):
     """Repeated cross-validation noise histogram (``recov``); see :func:`recov_scores`.
 
-    Score: fraction of repeats in which the sample sat in the worst fold (higher = more likely
-    mislabeled). Flags: significant against the no-noise binomial after Benjamini-Hochberg.
+    Score: landings in the worst fold per repeat, each weighted by the sample's share of that
+    fold's held-out loss (higher = more likely mislabeled; about 1/F for a clean sample). Flags:
+    the unweighted counts significant against the no-noise binomial after Benjamini-Hochberg.
+    Unavailable when a class has fewer than ``n_folds`` samples (the folds are stratified).
     """
 
     name = "recov"
     requires = ("features",)
     summary = (
         "How often a sample lands in the worst-scoring fold over repeated random "
-        "cross-validation splits (mislabeled samples drag their fold down)."
+        "cross-validation splits (mislabeled samples drag their fold down), each time weighted "
+        "by its own share of that fold's loss."
     )
     reference = (
         'Chen, Ramanathan, Xu, Martel — "Cross-Validation Is All You Need: A Statistical '
@@ -279,6 +304,19 @@ class ReCoV(Detector):
         self.seed = seed
         self.device = device
 
+    def missing(self, dataset) -> str | None:
+        reason = super().missing(dataset)
+        folds = self.n_folds
+        if reason is None and isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
+            counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
+            c = int(np.argmin(counts))
+            if counts[c] < folds:
+                return (
+                    f"Needs at least n_folds={folds} samples in every class for stratified "
+                    f"folds; class {dataset.class_names[c]!r} has {counts[c]}."
+                )
+        return reason
+
     def _score(self, dataset, *, progress: bool) -> DetectorResult:
         res = recov_scores(
             dataset.features, dataset.labels, n_repeats=self.n_repeats, n_folds=self.n_folds,
@@ -291,6 +329,7 @@ class ReCoV(Detector):
             flags=res.flags,
             params=self.get_params(),
             details=dict(
+                worst_fold_rate=res.worst_fold_rate,
                 counts=res.counts,
                 p_values=res.p_values,
                 histogram=res.histogram,
