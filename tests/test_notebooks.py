@@ -31,6 +31,7 @@ EXPECTED = (
 NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb"))
 SOLUTION_MARKDOWN = "Solution (expand the hidden cell)"
 KERNEL_NAME = "workbench-test-python"
+BINDER_KERNEL_BUDGET_MIB = 1700
 
 
 def _read(name: str) -> nbformat.NotebookNode:
@@ -165,7 +166,11 @@ def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     nb = _read(name)
-    probe = nbformat.v4.new_code_cell("import os, sys; print(sys.prefix, os.getcwd(), sep='\\n')")
+    probe = nbformat.v4.new_code_cell(
+        "import os, resource, sys\n"
+        "peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(sys.prefix, os.getcwd(), peak_kib, sep='\\n')"
+    )
     nb.cells.append(probe)
     monkeypatch.setenv("WORKBENCH_OUTPUT_DIR", str(tmp_path))
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
@@ -179,9 +184,12 @@ def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
     )
     client.execute()  # raises CellExecutionError on the first failing cell
 
-    prefix, cwd = probe.outputs[0]["text"].split()
+    prefix, cwd, peak_kib = probe.outputs[0]["text"].split()
     assert Path(prefix) == Path(sys.prefix), "the kernel did not run this environment's python"
     assert Path(cwd) == NOTEBOOK_DIR
+    # Binder gives the whole container 2 GB; leave room for the Jupyter server beside the kernel.
+    peak_mib = int(peak_kib) / 1024
+    assert peak_mib < BINDER_KERNEL_BUDGET_MIB, f"kernel peak memory {peak_mib:.0f} MiB"
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             assert out["output_type"] != "error", f"cell {i} raised"
