@@ -28,6 +28,9 @@ class MissingSignalError(ValueError):
 class DetectorResult:
     """What a detector says about every sample.
 
+    Immutable: the arrays are private read-only copies, so :meth:`ranking` is sorted once and
+    cached.
+
     Attributes
     ----------
     detector : str
@@ -52,8 +55,8 @@ class DetectorResult:
     details: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        scores = np.asarray(self.scores, dtype=np.float64)
-        flags = np.asarray(self.flags, dtype=bool)
+        scores = _frozen(self.scores, np.float64)
+        flags = _frozen(self.flags, bool)
         if scores.ndim != 1 or flags.shape != scores.shape:
             raise ValueError(
                 f"{self.detector}: scores and flags must both have shape (N,), found "
@@ -62,17 +65,21 @@ class DetectorResult:
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "flags", flags)
         if self.suggested_labels is not None:
-            object.__setattr__(
-                self, "suggested_labels", np.asarray(self.suggested_labels, dtype=np.int64)
-            )
+            object.__setattr__(self, "suggested_labels", _frozen(self.suggested_labels, np.int64))
+        object.__setattr__(self, "_ranking", None)
 
     @property
     def n_flagged(self) -> int:
         return int(self.flags.sum())
 
     def ranking(self) -> np.ndarray:
-        """Sample indices from most to least suspicious (stable for equal scores)."""
-        return np.argsort(-self.scores, kind="stable")
+        """Sample indices from most to least suspicious, shape (N,), int64 (stable for equal
+        scores). Sorted on the first call, then cached; the array is read-only."""
+        if self._ranking is None:
+            order = np.argsort(-self.scores, kind="stable")
+            order.flags.writeable = False
+            object.__setattr__(self, "_ranking", order)
+        return self._ranking
 
     def top_k(self, k: int) -> np.ndarray:
         """Indices of the ``k`` most suspicious samples."""
@@ -88,6 +95,13 @@ class DetectorResult:
 
     def __repr__(self) -> str:
         return f"DetectorResult({self.detector!r}, N={len(self.scores)}, flagged={self.n_flagged})"
+
+
+def _frozen(values, dtype) -> np.ndarray:
+    """A read-only copy of ``values`` as ``dtype`` (the caller's array stays writable)."""
+    out = np.array(values, dtype=dtype)
+    out.flags.writeable = False
+    return out
 
 
 class Detector:
