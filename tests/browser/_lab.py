@@ -48,13 +48,14 @@ def tail(text: str, n: int = 4000) -> str:
 
 
 class LabServer:
-    """JupyterLab (the venv's ``jupyter lab``) serving ``root`` on a free localhost port.
+    """JupyterLab (the venv's ``jupyter lab``) serving ``root`` on a free localhost port;
+    with ``app="notebook"``, Jupyter Notebook 7 instead.
 
     The server runs in its own process group, so :meth:`stop` ends it with its kernels.
     Its output goes to ``root/../lab.log``.
     """
 
-    def __init__(self, root: Path, *, start_timeout: float = 120.0):
+    def __init__(self, root: Path, *, start_timeout: float = 120.0, app: str = "lab"):
         self.root = Path(root)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,7 +66,7 @@ class LabServer:
         jupyter = Path(sys.executable).with_name("jupyter")
         cmd = [
             str(jupyter),
-            "lab",
+            app,
             "--no-browser",
             f"--config={HERE / 'jupyter_server_test_config.py'}",
             f"--port={self.port}",
