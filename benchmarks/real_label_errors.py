@@ -49,13 +49,14 @@ def set_names(folder: str) -> list[str]:
 
 
 def pred_probs_detectors(dataset) -> list[str]:
-    """Registered detectors that need nothing but pred_probs (or several models' pred_probs)."""
+    """Registered label-error detectors (``kind == "label_error"``: no ambiguity score) that need
+    nothing but pred_probs (or several models' pred_probs)."""
     can_run = available_detectors(dataset)
     return [
         name
         for name, cls in sorted(_REGISTRY.items())
         if cls.requires and all(r.startswith("pred_probs") for r in cls.requires)
-        and can_run[name] is None
+        and cls.kind == "label_error" and can_run[name] is None
     ]  # fmt: skip
 
 

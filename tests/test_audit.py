@@ -338,3 +338,45 @@ def test_summary_leaves_out_matrices_of_very_many_classes():
     assert s["matrices"]["confusion"]["values"] is None
     assert s["matrices"]["confusion"]["orientation"].startswith("rows = given label")
     assert r.matrices["confusion"].shape == (k, k)
+
+
+# --- an ambiguity score is shown as what it is -----------------------------------------------------
+def _ambiguity_finds_the_noise(n=400, seed=0):
+    """A contrived dataset on which datamap_variability (an ambiguity score) happens to rank the
+    injected errors best: their given-label probability swings, the clean ones' stays put; the
+    loss carries no signal."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, 3, n)
+    noisy = rng.random(n) < 0.2
+    given = np.where(noisy, (true + rng.integers(1, 3, n)) % 3, true)
+    swing = np.where(noisy[:, None], 0.4, 0.02) * np.sin(np.arange(8))[None, :]
+    prob = np.clip(0.5 + swing + 0.01 * rng.random((n, 8)), 0, 1)
+    trajectories = {"given_prob": prob, "loss": rng.random((n, 8))}
+    return Dataset(given, trajectories=trajectories, true_labels=true)
+
+
+def test_an_ambiguity_score_is_never_primary_a_vote_or_the_best_detector():
+    from workbench.session import Session
+
+    ds = _ambiguity_finds_the_noise()
+    names = ["datamap_variability", "loss_mixture"]
+    r = audit(ds, detectors=names, compute_missing=False, progress=False)
+    q = r.quality.set_index("detector")["ap"]
+    assert q["datamap_variability"] > q["loss_mixture"] + 0.3  # it does rank best here
+    assert r.primary == "loss_mixture"  # yet the first label-error detector is the default
+    var, loss = r.results["datamap_variability"].flags, r.results["loss_mixture"].flags
+    assert (var & ~loss).any()  # its flags would change the votes...
+    np.testing.assert_array_equal(r.flagged_mask("any"), loss)  # ...but it does not vote
+    np.testing.assert_array_equal(r.flagged_mask("all"), loss)
+    np.testing.assert_array_equal(r.scores_frame()["n_detectors_flagging"], loss.astype(int))
+    assert r.summary()["detectors"]["datamap_variability"]["kind"] == "ambiguity"
+    assert r.summary()["detectors"]["loss_mixture"]["kind"] == "label_error"
+    html = report_mod.render_report(r)
+    assert '<tr class="best"><td>loss_mixture</td>' in html
+    assert "<td>datamap_variability (ambiguity, not label errors)</td>" in html
+    # the session (and the UI's detector panel, which shows session.active) starts on it too
+    assert Session(ds, results=dict(r.results)).active == "loss_mixture"
+    only_ambiguity = {"datamap_variability": r.results["datamap_variability"]}
+    assert Session(ds, results=only_ambiguity).active == "datamap_variability"
+    alone = audit(ds, detectors=names[:1], compute_missing=False, progress=False)
+    assert alone.primary == "datamap_variability" and not alone.flagged_mask("all").any()

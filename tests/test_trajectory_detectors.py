@@ -288,6 +288,9 @@ def test_detector_ranks_injected_noise_first(run, name, params, floor):
 def test_variability_ranks_ambiguity_not_label_errors(run, overlap_run):
     ds, noisy, bayes_max = overlap_run
     result = get_detector("datamap_variability").score(ds)
+    # it ranks the samples whose given-label probability swung most over the epochs first
+    variability = result.details["variability"]
+    np.testing.assert_array_equal(result.ranking(), np.argsort(-variability, kind="stable"))
     clean = ~noisy
     ambiguous = bayes_max[clean] < 0.9  # the true class itself is uncertain
     assert 0.2 < ambiguous.mean() < 0.8
@@ -295,6 +298,18 @@ def test_variability_ranks_ambiguity_not_label_errors(run, overlap_run):
     # mislabeled samples the model never fits have low variability, as the docstring warns
     for ds, noisy, _ in (run, overlap_run):
         assert auroc(noisy, get_detector("datamap_variability").score(ds).scores) < 0.45
+
+
+def test_variability_is_the_one_ambiguity_detector_and_says_so():
+    kinds = {name: get_detector(name).kind for name in list_detectors()}
+    assert {n for n, k in kinds.items() if k != "label_error"} == {"datamap_variability"}
+    det = get_detector("datamap_variability")
+    assert det.kind == "ambiguity" and det.summary.startswith("Ambiguity, not label errors")
+    doc = " ".join(type(det).__doc__.split())
+    for phrase in ("ambiguity, not label errors", "Swayamdipta", '"ambiguous" region',
+                   '"hard-to-learn" region of low confidence *and low* variability',
+                   "AUROC under 0.5"):  # fmt: skip
+        assert phrase in doc
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -21,11 +21,18 @@ import numpy as np
 from . import compute as _compute  # noqa: F401  (registers the detectors that train probes)
 from .audit_result import OUTPUT_FILES, AuditResult
 from .dataset import Dataset
-from .detectors import DetectorResult, available_detectors, get_detector, list_detectors
+from .detectors import (
+    DetectorResult,
+    available_detectors,
+    get_detector,
+    label_error_detectors,
+    list_detectors,
+)
 
 __all__ = ["audit", "AuditResult", "PRIMARY_PREFERENCE", "OUTPUT_FILES"]
 
-#: The detector whose flags make the flagged list when none is chosen: the first that ran.
+#: The detector whose flags make the flagged list when none is chosen: the first that ran, else
+#: the first label-error detector by name (never an ambiguity score such as datamap_variability).
 PRIMARY_PREFERENCE = (
     "cl_prune_by_noise_rate",
     "cl_both",
@@ -74,7 +81,8 @@ def audit(
         How ``coords`` are computed.
     primary : str, optional
         Detector whose flags make the flagged list; default: the first of
-        :data:`PRIMARY_PREFERENCE` that ran, else the first detector by name.
+        :data:`PRIMARY_PREFERENCE` that ran, else the first label-error detector by name (see
+        ``Detector.kind``), else the first detector by name.
 
     Returns
     -------
@@ -143,7 +151,8 @@ def audit(
             "Every detector failed: " + "; ".join(f"{n}: {m}" for n, m in failed.items())
         )
     if primary is None:
-        primary = next((p for p in PRIMARY_PREFERENCE if p in results), sorted(results)[0])
+        ranked = [*PRIMARY_PREFERENCE, *label_error_detectors(sorted(results)), *sorted(results)]
+        primary = next(p for p in ranked if p in results)
     elif primary not in results:
         raise ValueError(f"The primary detector {primary!r} failed: {failed[primary]}")
 

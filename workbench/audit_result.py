@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
-from .detectors import DetectorResult, get_detector
+from .detectors import DetectorResult, detector_kind, get_detector, label_error_detectors
 
 __all__ = ["AuditResult", "MATRIX_ORIENTATION", "OUTPUT_FILES", "TEMPLATE_USER"]
 
@@ -154,8 +154,8 @@ class AuditResult:
         """One row per sample, in dataset order.
 
         Columns: ``index``, ``label``, ``label_name``, ``true_label`` and ``true_label_name``
-        (when known), ``suggested_label``, ``suggested_label_name``, ``n_detectors_flagging``,
-        then per detector ``<name>_score`` (higher = more likely mislabeled), ``<name>_flag``
+        (when known), ``suggested_label``, ``suggested_label_name``, ``n_detectors_flagging``
+        (label-error detectors only, see :meth:`flagged_mask`), then per detector ``<name>_score`` (higher = more likely mislabeled), ``<name>_flag``
         and, when the detector suggests labels, ``<name>_suggested``.
         """
         ds = self.dataset
@@ -171,7 +171,7 @@ class AuditResult:
             cols["true_label_name"] = names[ds.true_labels]
         cols["suggested_label"] = suggested
         cols["suggested_label_name"] = names[suggested]
-        cols["n_detectors_flagging"] = np.sum([r.flags for r in self.results.values()], axis=0)
+        cols["n_detectors_flagging"] = self._votes().sum(axis=0)
         for name, r in self.results.items():
             cols[f"{name}_score"] = r.scores
             cols[f"{name}_flag"] = r.flags
@@ -186,16 +186,18 @@ class AuditResult:
         ----------
         by : str or int, optional
             None: the primary detector's flags; a detector name: its flags; ``"any"``: flagged by
-            at least one detector; ``"all"``: by every detector; an int m: by at least m.
+            at least one detector; ``"all"``: by every detector; an int m: by at least m. The
+            votes count label-error detectors only: an ambiguity score (``Detector.kind``, e.g.
+            ``datamap_variability``) flags unclear samples, not wrong labels.
         """
-        flags = np.array([r.flags for r in self.results.values()])
+        flags = self._votes()
         if by is None:
             return self.results[self.primary].flags
         if isinstance(by, str):
             if by == "any":
                 return flags.any(axis=0)
             if by == "all":
-                return flags.all(axis=0)
+                return flags.all(axis=0) & (len(flags) > 0)
             if by in self.results:
                 return self.results[by].flags
             raise ValueError(
@@ -206,6 +208,13 @@ class AuditResult:
             return flags.sum(axis=0) >= by
         raise ValueError(
             f"by must be None, 'any', 'all', a detector name or an int >= 1, found {by!r}."
+        )
+
+    def _votes(self) -> np.ndarray:
+        """Flags of the label-error detectors, shape (D, N), bool (D = 0: shape (0, N))."""
+        names = label_error_detectors(self.results)
+        return np.array([self.results[n].flags for n in names], bool).reshape(
+            len(names), self.dataset.n_samples
         )
 
     def flagged_frame(self, by: str | int | None = None) -> pd.DataFrame:
@@ -267,6 +276,7 @@ class AuditResult:
             "detectors": {
                 name: {
                     "n_flagged": r.n_flagged,
+                    "kind": detector_kind(name),
                     "suggests_labels": r.suggested_labels is not None,
                     "summary": _detector_attr(name, "summary"),
                     "reference": _detector_attr(name, "reference"),

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._atomic import atomic_file
 from .charts import escape, fmt_number, heatmap_svg, pr_curves_svg
+from .detectors import label_error_detectors
 from .previews import preview_html
 
 __all__ = ["render_report", "write_report", "MAX_MAP_POINTS", "REFERENCES"]
@@ -373,14 +374,18 @@ def _detectors_section(r) -> str:
         + "".join(f'<th class="num">{escape(c)}</th>' for c in cols)
         + "</tr>"
     )
+    # the best is the best label-error detector: an ambiguity score is not a candidate
+    best_name = next(iter(label_error_detectors(q["detector"])), None)
     body = []
-    for i, (_, row) in enumerate(q.iterrows()):
+    for _, row in q.iterrows():
         cells = "".join(
             f'<td class="num">{fmt_number(row[c], "d" if c.startswith("n_") else ".3f")}</td>'
             for c in cols
         )
-        best = ' class="best"' if i == 0 else ""
-        body.append(f"<tr{best}><td>{escape(row['detector'])}</td>{cells}</tr>")
+        name = row["detector"]
+        best = ' class="best"' if name == best_name else ""
+        note = "" if label_error_detectors([name]) else " (ambiguity, not label errors)"
+        body.append(f"<tr{best}><td>{escape(name)}{note}</td>{cells}</tr>")
     base = float(ds.is_noisy[ds.true_labels >= 0].mean())
     ap = dict(zip(q["detector"], q["ap"], strict=True)) if "ap" in q.columns else None
     curves = pr_curves_svg(r.pr_curves, baseline=base, ap=ap) if r.pr_curves else ""
@@ -388,8 +393,10 @@ def _detectors_section(r) -> str:
         '<section id="detectors"><h2>Detector comparison</h2>'
         '<p class="note">Against the known true labels (a sample is a label error when its given '
         f"label differs from its true label; {base:.1%} of the known samples are). Sorted by "
-        f"{escape(sort_col)}; the best is highlighted. ap = average precision, auroc = area under the "
-        "ROC curve, precision@k with k = the number of true errors.</p>"
+        f"{escape(sort_col)}; the best label-error detector is highlighted. ap = average precision, "
+        "auroc = area under the ROC curve, precision@k with k = the number of true errors. An "
+        "ambiguity score ranks unclear samples, not wrong labels: it is not expected to score "
+        "well here.</p>"
         f"<table>{head}{''.join(body)}</table>"
         f"<h3>Precision-recall curves</h3>{curves}{_overlap_table(r)}</section>"
     )
@@ -424,7 +431,8 @@ def _samples_section(r, top: int) -> str:
             f'<p class="note">{escape(r.primary)} flags no sample.</p></section>'
         )
     truth = ds.true_labels is not None
-    d = len(r.results)
+    voters = label_error_detectors(r.results)  # as n_detectors_flagging counts
+    d = len(voters)
     head = (
         "<tr><th>rank</th><th>index</th><th>preview</th><th>given label</th>"
         "<th>suggested label</th>"
@@ -433,7 +441,6 @@ def _samples_section(r, top: int) -> str:
     )
     rows = []
     score_col = f"{r.primary}_score"
-    flag_cols = [f"{n}_flag" for n in r.results]
     for _, row in shown.iterrows():
         i = int(row["index"])
         preview = preview_html(ds.previews[i], size=44) if ds.previews is not None else "—"
@@ -450,7 +457,7 @@ def _samples_section(r, top: int) -> str:
             tname = ds.class_names[t] if t >= 0 else "unknown"
             cls = ' class="mismatch"' if t >= 0 and t != int(row["label"]) else ""
             cells.append(f"<td{cls}>{escape(tname)}</td>")
-        who = ", ".join(n for n, c in zip(r.results, flag_cols, strict=True) if row[c])
+        who = ", ".join(n for n in voters if row[f"{n}_flag"])
         cells.append(f'<td class="num">{fmt_number(row[score_col], ".4g")}</td>')
         cells.append(
             f'<td class="num" title="{escape(who)}">{int(row["n_detectors_flagging"])} / {d}</td>'

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .dataset import Dataset
-from .detectors import DetectorResult, available_detectors, run_detectors
+from .detectors import DetectorResult, available_detectors, label_error_detectors, run_detectors
 from .validation import as_array
 
 __all__ = ["Session", "THRESHOLD_MODES"]
@@ -35,7 +35,8 @@ class Session:
     ----------
     dataset : Dataset
     results : dict of name -> DetectorResult, optional
-        Precomputed detector results; default: run every detector that can run.
+        Precomputed detector results; default: run every detector that can run. The first
+        label-error detector among them is active at first (``Detector.kind``).
     decisions_path : str or path, optional
         Where decisions autosave (atomically) and reload from; None keeps them in memory.
     """
@@ -68,7 +69,8 @@ class Session:
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
         self._selection = np.empty(0, dtype=np.int64)
         self.selection_source: str | None = None
-        self._active = next(iter(self.results))
+        # the first detector of label errors (not an ambiguity score such as datamap_variability)
+        self._active = next(iter([*label_error_detectors(self.results), *self.results]))
         self._mode, self._value = "default", None
         self._flags = self.results[self._active].flags
         self.decisions = DecisionLog(dataset.n_samples, dataset.class_names, path=decisions_path)

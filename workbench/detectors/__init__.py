@@ -1,18 +1,31 @@
 """Label-error detectors behind one interface and a registry.
 
-Every detector returns a per-sample noise score, higher = more likely mislabeled.
+Every detector returns a per-sample noise score, higher = more likely mislabeled; the few whose
+``kind`` is ``"ambiguity"`` (``datamap_variability``) rank ambiguous samples instead, and are
+kept out of votes across detectors and of default / best-detector picks.
 """
 
 from . import annotators, features, pred_probs, trajectories  # noqa: F401  (register detectors)
-from .base import Detector, DetectorResult, MissingSignalError
-from .registry import available_detectors, get_detector, list_detectors, register, run_detectors
+from .base import KINDS, Detector, DetectorResult, MissingSignalError
+from .registry import (
+    available_detectors,
+    detector_kind,
+    get_detector,
+    label_error_detectors,
+    list_detectors,
+    register,
+    run_detectors,
+)
 
 __all__ = [
+    "KINDS",
     "Detector",
     "DetectorResult",
     "MissingSignalError",
     "available_detectors",
+    "detector_kind",
     "get_detector",
+    "label_error_detectors",
     "list_detectors",
     "register",
     "run_detectors",

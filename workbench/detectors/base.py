@@ -17,7 +17,11 @@ import pandas as pd
 
 from ..dataset import Dataset
 
-__all__ = ["Detector", "DetectorResult", "MissingSignalError"]
+__all__ = ["KINDS", "Detector", "DetectorResult", "MissingSignalError"]
+
+#: What a detector's score ranks (:attr:`Detector.kind`): likely label errors, or ambiguous
+#: samples (unclear instances, overlapping classes) whose given label may well be right.
+KINDS = ("label_error", "ambiguity")
 
 
 class MissingSignalError(ValueError):
@@ -118,6 +122,10 @@ class Detector:
     summary: ClassVar[str] = ""
     #: The paper the method comes from.
     reference: ClassVar[str] = ""
+    #: What the score ranks, one of :data:`KINDS`. Only ``"label_error"`` detectors enter votes
+    #: across detectors (``AuditResult.flagged_mask("any")``, ``n_detectors_flagging``) and the
+    #: picks of a default or best detector; the others are shown as what they are.
+    kind: ClassVar[str] = "label_error"
 
     def get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)

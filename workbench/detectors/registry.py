@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from ..dataset import Dataset
-from .base import Detector, DetectorResult
+from .base import KINDS, Detector, DetectorResult
 
-__all__ = ["register", "get_detector", "list_detectors", "available_detectors", "run_detectors"]
+__all__ = [
+    "register",
+    "get_detector",
+    "list_detectors",
+    "available_detectors",
+    "run_detectors",
+    "detector_kind",
+    "label_error_detectors",
+]
 
 _REGISTRY: dict[str, type[Detector]] = {}
 
@@ -28,6 +36,8 @@ def register(cls: type[Detector]) -> type[Detector]:
         raise TypeError(f"{cls.__name__} needs a class attribute `name` to be registered.")
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise ValueError(f"A detector named {cls.name!r} is already registered.")
+    if cls.kind not in KINDS:
+        raise ValueError(f"{cls.__name__}.kind must be one of {KINDS}, found {cls.kind!r}.")
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -44,6 +54,18 @@ def get_detector(name: str, **params) -> Detector:
     except KeyError:
         raise ValueError(f"Unknown detector {name!r}; choose from {list_detectors()}.") from None
     return cls(**params)
+
+
+def detector_kind(name: str) -> str:
+    """What the detector ``name`` ranks (see ``Detector.kind``); ``"label_error"`` for a name
+    that is not registered (results made by hand)."""
+    cls = _registry().get(name)
+    return cls.kind if cls is not None else "label_error"
+
+
+def label_error_detectors(names) -> list[str]:
+    """The names among ``names`` whose scores rank label errors, in the given order."""
+    return [n for n in names if detector_kind(n) == "label_error"]
 
 
 def available_detectors(dataset: Dataset) -> dict[str, str | None]:

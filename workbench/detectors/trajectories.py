@@ -391,10 +391,16 @@ class DataMapConfidenceDetector(Detector):
 class DataMapVariabilityDetector(Detector):
     """Data-map variability: the "ambiguous" samples the model kept changing its mind on.
 
-    This ranks **ambiguity, not label errors**: a mislabeled sample that the model never fits
-    has low confidence and *low* variability, so on injected noise this score can rank noisy
-    samples below clean ones. Use it to separate ambiguous samples (worth a look: unclear
-    instances, overlapping classes) from the hard-to-learn ones ``datamap_confidence`` finds.
+    ``kind = "ambiguity"``: the score ranks **ambiguity, not label errors** (higher = more
+    ambiguous). On the data map of Swayamdipta et al. (2020), x = variability and y =
+    confidence over epochs, high variability is the "ambiguous" region; mislabeled samples sit
+    in the "hard-to-learn" region of low confidence *and low* variability, since the model never
+    fits them. On injected noise this score therefore ranks noisy samples *below* clean ones
+    (AUROC under 0.5). Use it to find ambiguous samples (worth a look: unclear instances,
+    overlapping classes); for label errors use ``datamap_confidence``. It is left out of votes
+    across detectors and of default / best-detector picks.
+
+    Score: std over epochs of the given label's probability, shape (N,), in [0, 0.5].
 
     Parameters
     ----------
@@ -404,10 +410,11 @@ class DataMapVariabilityDetector(Detector):
     """
 
     name = "datamap_variability"
+    kind = "ambiguity"
     requires = ("trajectories.given_prob",)
     summary = (
-        "Std over epochs of the probability of the given label: ambiguity, not a label-error "
-        "score on its own."
+        "Ambiguity, not label errors: std over epochs of the probability of the given label "
+        "(the data map's ambiguous region; noisy labels have low confidence and low variability)."
     )
     reference = DataMapConfidenceDetector.reference
 
