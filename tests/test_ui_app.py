@@ -15,6 +15,7 @@ from workbench.decisions import DecisionLog
 from workbench.detectors import DetectorResult
 from workbench.session import Session
 from workbench.ui import DecisionsView, Workbench
+from workbench.ui.decisions_view import export_message, short_time
 
 
 def rich_session(tmp_path=None, **kwargs):
@@ -65,6 +66,54 @@ def test_decisions_view_escapes_notes(session):
     _ = view.widget
     session.decide([1], "needs_review", note="<script>alert(1)</script>")
     assert "<script>" not in view.log_html.value and "&lt;script&gt;" in view.log_html.value
+
+
+def test_short_time_is_local_and_short():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    stamp = "2026-11-23T12:53:07.181+00:00"
+    assert short_time(stamp, now=now, tz=UTC) == "12:53:07"
+    assert short_time(stamp, now=now, tz=timezone(timedelta(hours=2))) == "14:53:07"
+    assert short_time("2026-11-22T09:05:00+00:00", now=now, tz=UTC) == "Nov 22 09:05"
+    assert short_time("2025-01-02T09:05:00+00:00", now=now, tz=UTC) == "2025-01-02 09:05"
+    # past midnight in the local zone: the local date counts, not the UTC one
+    assert short_time("2026-11-23T23:30:00+00:00", now=now, tz=timezone(timedelta(hours=2))) == (
+        "Nov 24 01:30"
+    )
+    assert short_time("not a time", now=now) == "not a time"
+
+
+def test_decision_times_short_in_the_table_full_on_hover_and_in_files(session, tmp_path):
+    import re
+
+    view = DecisionsView(session, export_stem=str(tmp_path / "d"))
+    _ = view.widget
+    session.decide([3], "keep")
+    stamp = session.decisions.log["time"].iloc[0]
+    table = view.log_html.value
+    assert re.search(r"<td title=\"[^\"]+\">\d\d:\d\d:\d\d</td>", table), table
+    assert f'title="{stamp} (as exported)"' in table
+    assert f">{stamp}<" not in table  # the full timestamp is not the cell's text
+    view.export_buttons["json"].click()
+    assert DecisionLog.load(tmp_path / "d.json").log["time"].iloc[0] == stamp
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp)
+
+
+def test_export_message_counts_decisions_and_samples_apart(session, tmp_path):
+    assert (
+        export_message(7, 7, "d.json")
+        == "Wrote 7 decisions to d.json (7 samples, one decision each)"
+    )
+    assert export_message(1, 1, "d.json").startswith("Wrote 1 decision to d.json (1 sample,")
+    view = DecisionsView(session, export_stem=str(tmp_path / "d"))
+    _ = view.widget
+    session.decide([1, 2, 3, 4, 5, 6, 7], "relabel", label=1)
+    session.decide([1, 2], "remove")  # 9 decisions on 7 samples
+    view.export_buttons["csv"].click()
+    text = view.status.value
+    assert f"Wrote 9 decisions to {(tmp_path / 'd.csv').resolve()} (on 7 samples:" in text
+    assert "latest decision per sample counts" in text
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
@@ -334,3 +383,25 @@ def test_workbench_opens_on_an_audit_result_with_its_results():
     assert bench.session.results["self_confidence"] is result.results["self_confidence"]
     with pytest.raises(TypeError, match="AuditResult"):
         ui.open_workbench("labels.csv")
+
+
+def test_header_summarises_the_detectors():
+    s = rich_session()
+    s.unavailable = {"aum": "needs trajectories of margins", "recov": "needs <features>"}
+    wb = Workbench(s)
+    _ = wb.widget
+    n = s.dataset.n_samples
+    assert wb.header_summary() == f"{n:,} samples, 10 classes · 2 detectors · 2 unavailable"
+    head = wb.summary.value
+    summary = head[head.index("<summary") : head.index("</summary>")]
+    assert "2 detectors · 2 unavailable" in summary and "(why?)" in summary
+    assert 'title="Detectors: strong, weak"' in summary  # every name on hover
+    assert "strong" not in summary.split(">", 1)[1]  # not in the visible line
+    details = head[head.index("</summary>") :]
+    assert "strong, weak" in details  # and in the details that open on a click
+    assert "needs trajectories of margins" in details and "needs &lt;features&gt;" in details
+    s.unavailable = {}
+    wb2 = Workbench(s)
+    _ = wb2.widget
+    assert wb2.header_summary().endswith("· 2 detectors")
+    assert "unavailable" not in wb2.summary.value and "(which?)" in wb2.summary.value

@@ -108,7 +108,7 @@ def test_options_and_bad_input():
     assert m.widget is not None
     with pytest.raises(ValueError, match="color_by must be one of"):
         m.set_color_by("score: gamma")
-    with pytest.raises(TypeError, match="Session or workbench.Dataset"):
+    with pytest.raises(TypeError, match="workbench.Session, workbench.Dataset"):
         EmbeddingMap(np.zeros(3))
 
 
@@ -312,3 +312,23 @@ def test_two_maps_on_one_session_follow_each_other():
     assert s.selection_source == "map"
     browser_selection(b.scatter.widget, [16, 23])
     np.testing.assert_array_equal(a.scatter.widget.selection, [16, 23])
+
+
+def test_help_names_the_modifier_keys_the_map_really_uses():
+    """jupyter-scatter starts regl-scatterplot with ``actionKeyMap: {merge: "meta", remove:
+    "alt"}``: Cmd/Meta adds to the selection, Alt removes, Shift does nothing. The help line
+    says so (it used to say Shift)."""
+    import re
+    from pathlib import Path
+
+    import jscatter
+
+    bundle = (Path(jscatter.__file__).parent / "bundle.js").read_text(errors="replace")
+    keymaps = set(re.findall(r"actionKeyMap:\s*(\{[^}]*\})", bundle))
+    assert keymaps == {'{ merge: "meta", remove: "alt" }'}, keymaps
+    m = EmbeddingMap(make_session())
+    help_text = m.widget.children[-1].value
+    assert "Cmd" in help_text and "add to the selection" in help_text
+    assert "Alt" in help_text and "remove from it" in help_text
+    assert "Shift" not in help_text
+    assert "Double-click clears" in help_text and "rectangle" in help_text

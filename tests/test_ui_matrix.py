@@ -163,10 +163,19 @@ def test_selection_counts_are_a_second_layer():
     drawn = np.zeros((K, K))
     drawn[np.asarray(layer.y), np.asarray(layer.x)] = layer.customdata
     np.testing.assert_array_equal(drawn, expected)
-    sizes = np.asarray(layer.marker.size)
-    order = np.argsort(np.asarray(layer.customdata), kind="stable")
-    assert np.all(np.diff(sizes[order]) >= 0)  # more selected samples, bigger ring
-    assert sizes.max() <= v._cell_px(v.figure)  # never bigger than a cell
+    # A frame along each such cell's border, inside the cell, so its number stays readable ...
+    assert layer.marker.symbol == "square" and layer.marker.color == "rgba(0,0,0,0)"
+    cell = v._cell_px(v.figure)
+    assert cell - 4 <= layer.marker.size <= cell
+    # ... and the count in a badge on the cell's top-right corner, away from its number.
+    numbers = [t for t in v.figure.data if t.name == "confusion:selection-count"][0]
+    assert numbers.mode == "markers+text" and numbers.cliponaxis is False
+    corner = {
+        (round(y + 0.46), round(x - 0.46)): int(t)
+        for x, y, t in zip(numbers.x, numbers.y, numbers.text, strict=True)
+    }
+    assert corner == {(int(r), int(c)): int(expected[r, c]) for r, c in np.argwhere(expected)}
+    assert all(0.3 < x % 1 < 0.5 for x in numbers.x)  # inside the cell, off its centre
     i, j = np.unravel_index(np.argmax(expected), expected.shape)
     assert f"selected here: {int(expected[i, j]):,}" in heat(v, "confusion").hovertext[i][j]
     assert f"{chosen.size:,}</b> selected" in v._caption.value
@@ -185,13 +194,18 @@ def test_selection_counts_are_a_second_layer():
     np.testing.assert_array_equal(s.selection, np.flatnonzero((ds.labels == i) & (pred == j)))
     s.clear_selection(source="map")
     assert len(dots(v, "confusion").x) == 0 and "selected" not in v._caption.value
+    assert len([t for t in v.figure.data if t.name == "confusion:selection-count"][0].x) == 0
 
 
 def test_missing_signals():
     only_truth = MatrixView(make_session(pred_probs=False))
     assert only_truth.widget is not None
     assert only_truth.panels == ["true"]
-    assert [t.name for t in only_truth.figure.data] == ["true", "true:selection"]
+    assert [t.name for t in only_truth.figure.data] == [
+        "true",
+        "true:selection",
+        "true:selection-count",
+    ]
     only_probs = MatrixView(make_session(truth=False))
     assert only_probs.panels == ["confusion", "estimated"]
     none = MatrixView(make_session(pred_probs=False, truth=False))
@@ -234,3 +248,23 @@ def test_a_true_class_never_seen_shows_no_rates():
     assert np.isnan(v.matrix("true")[2]).all()
     assert list(heat(v, "true").text[2]) == ["–", "–", "–"]
     assert np.isfinite(heat(v, "true").zmax)
+
+
+def test_panels_are_big_enough_to_read_at_ten_classes():
+    from _ui_sessions import digits_session
+
+    v = MatrixView(digits_session(pred_probs=True))
+    assert v.widget is not None and v.panels == ["confusion", "estimated", "true"]
+    lay = v.figure.layout
+    assert v._cell_px(v.figure) >= 30  # a 3-digit count in 12 px fits a cell
+    assert heat(v, "confusion").textfont.size >= 12
+    # three side by side within a notebook's width, none overlapping the next
+    assert lay.width <= 1220
+    domains = [lay.xaxis.domain, lay.xaxis2.domain, lay.xaxis3.domain]
+    plot_width = lay.width - lay.margin.l - lay.margin.r
+    for (_, right), (left, _) in zip(domains, domains[1:], strict=False):
+        assert (left - right) * plot_width >= 45  # room for the next panel's ticks and title
+    titles = list(lay.annotations)
+    assert [
+        round((a.x - d[0]) / (d[1] - d[0]), 3) for a, d in zip(titles, domains, strict=True)
+    ] == [0.5] * 3  # each title centred over its panel

@@ -101,7 +101,7 @@ def test_detector_switch_keeps_flag_count_in_score_mode(session, panel):
     assert session.active == "weak" and session.threshold[0] == "score"
     assert int(session.flags.sum()) == k
     assert panel.score.max == pytest.approx(session.results["weak"].scores.max())
-    line_widths = {t.name: t.line.width for t in panel.figure.data[:2]}
+    line_widths = {t.meta: t.line.width for t in panel.figure.data[:2]}
     assert line_widths["weak"] > line_widths["strong"]
 
 
@@ -109,7 +109,7 @@ def test_pr_curves_match_sklearn(session, panel):
     from sklearn.metrics import precision_recall_curve
 
     noisy = session.dataset.is_noisy
-    names = [t.name for t in panel.figure.data]
+    names = [t.meta for t in panel.figure.data]
     assert names[:2] == ["strong", "weak"] and names[-1] == "current threshold"
     recall, precision = panel.curve("weak")
     sk_p, sk_r, _ = precision_recall_curve(noisy, session.results["weak"].scores)
@@ -199,3 +199,38 @@ def test_partial_truth_uses_known_samples_only():
     q = p.quality()
     assert q["precision"] == pytest.approx(precision_score(noisy[known], s.flags[known]))
     assert q["recall"] == pytest.approx(recall_score(noisy[known], s.flags[known]))
+
+
+def test_pr_chart_legend_ranks_by_average_precision(session):
+    from sklearn.metrics import average_precision_score
+
+    # 8 detectors: the legend must stay readable, so only the best few are coloured
+    rng = np.random.default_rng(3)
+    noisy = session.dataset.is_noisy
+    results = dict(session.results)
+    for i in range(6):
+        scores = rng.random(len(noisy)) + (0.2 * i) * noisy
+        results[f"extra{i}"] = DetectorResult(f"extra{i}", scores, scores > 1.0)
+    s = Session(session.dataset, results=results)
+    panel = DetectorPanel(s, highlight=3)
+    assert panel.widget is not None
+    curves = panel.figure.data[:-2]
+    aps = {t.meta: average_precision_score(noisy, results[t.meta].scores) for t in curves}
+    for t in curves:  # the legend names each detector with its average precision
+        assert t.name == f"{t.meta} · AP {aps[t.meta]:.2f}"
+    best_first = sorted(aps, key=lambda n: -aps[n])
+    assert [t.meta for t in sorted(curves, key=lambda t: t.legendrank)] == best_first
+    assert panel.highlighted() == best_first[:3]  # "strong" is both best and active
+    grey = [t for t in curves if t.meta not in best_first[:3]]
+    assert {t.line.color for t in grey} == {"#b0b0b0"} and all(t.opacity < 1 for t in grey)
+    coloured = {t.line.color for t in curves if t.meta in best_first[:3]}
+    assert len(coloured) == 3 and "#b0b0b0" not in coloured
+    lay = panel.figure.layout
+    assert lay.legend.x > 1 and lay.height >= 22 * (len(curves) + 2)  # beside, room for all
+    # the active detector is always drawn thick, in colour even when not among the best
+    s.set_detector("extra0")
+    active = next(t for t in curves if t.meta == "extra0")
+    assert active.line.width == 3 and active.line.color != "#b0b0b0" and active.opacity == 1
+    assert panel.highlighted() == best_first[:3] + ["extra0"]
+    with pytest.raises(ValueError, match="highlight"):
+        DetectorPanel(s, highlight=0)

@@ -60,6 +60,49 @@ def test_row_content(session, queue):
     json.dumps(queue.widget.rows)  # everything crosses to the browser as plain JSON
 
 
+def test_row_carries_the_active_score_and_how_many_detectors_flag(session, queue):
+    rows = queue.widget.rows
+    for row in rows:
+        i = row["index"]
+        assert row["active_detector"] == session.active == "strong"
+        assert row["active_score"] == pytest.approx(session.results["strong"].scores[i])
+        assert row["active_flagged"] is bool(session.flags[i]) is True  # the queue holds flags
+        expected = int(session.flags[i]) + int(session.results["weak"].flags[i])
+        assert row["n_flagged"] == expected and row["n_detectors"] == 2
+        assert row["n_flagged"] == sum(s["flagged"] for s in row["scores"])  # the detail agrees
+    assert {r["n_flagged"] for r in rows} <= {1, 2}
+    # the active detector's threshold, not its default rule, decides its own flag
+    session.set_threshold("top_k", 3)
+    first = queue.widget.rows[0]
+    assert first["n_flagged"] == 1 + int(session.results["weak"].flags[first["index"]])
+    session.set_detector("weak")
+    row = queue.widget.rows[0]
+    assert row["active_detector"] == "weak"
+    assert row["active_score"] == pytest.approx(session.results["weak"].scores[row["index"]])
+
+
+def test_ambiguity_scores_are_shown_but_do_not_vote(session):
+    from workbench.detectors import detector_kind
+
+    assert detector_kind("datamap_variability") == "ambiguity"
+    ds = session.dataset
+    amb = np.ones(ds.n_samples)
+    results = {
+        **session.results,
+        "datamap_variability": DetectorResult("datamap_variability", amb, amb > 0),
+    }
+    q = ReviewQueue(Session(ds, results=results), page_size=5)
+    for row in q.widget.rows:
+        i = row["index"]
+        assert row["n_detectors"] == 2  # strong and weak; the ambiguity score flags all
+        assert row["n_flagged"] == 1 + int(session.results["weak"].flags[i])
+        by_name = {sc["detector"]: sc for sc in row["scores"]}
+        assert by_name["datamap_variability"] == {
+            "detector": "datamap_variability", "score": 1.0, "flagged": True, "votes": False,
+        }  # fmt: skip
+        assert by_name["strong"]["votes"] and by_name["weak"]["votes"]
+
+
 def test_text_previews_and_no_previews():
     q = ReviewQueue(text_session())
     row = q.widget.rows[0]
@@ -338,8 +381,19 @@ async ([esm, state]) => {
   const focused = el.querySelector(".wb-q-focused").dataset.position;
   const rows = el.querySelectorAll(".wb-q-row").length;
   const suppress = el.getAttribute("data-lm-suppress-shortcuts");
+  const first = el.querySelector(".wb-q-row");
+  const nflag = first.querySelector(".wb-q-nflag");
+  const line = {
+    text: nflag.textContent.trim(),
+    title: nflag.getAttribute("title"),
+    score: first.querySelector(".wb-q-score").textContent,
+    tables: el.querySelectorAll(".wb-q-row table").length,
+    colhead: el.querySelector(".wb-q-colhead").textContent,
+  };
+  nflag.querySelector(".wb-q-more").click();
+  const detail = [...el.querySelectorAll(".wb-q-row .wb-q-detail .wb-q-chip")].map((c) => c.textContent);
   cleanup();
-  return { sent, prevented, focused, rows, suppress };
+  return { sent, prevented, focused, rows, suppress, line, detail };
 }
 """
 
@@ -364,6 +418,15 @@ def test_es_module_in_headless_chromium(queue):
             browser.close()
     assert errors == []
     assert out["rows"] == 10 and out["focused"] == "2" and out["suppress"] == "true"
+    # one line per sample: the active score and "n of m", every score only on demand
+    row = queue.widget.rows[0]
+    line = out["line"]
+    assert line["text"] == f"▸ {row['n_flagged']} of {row['n_detectors']}"
+    assert line["title"].startswith(f"Flagged by {row['n_flagged']} of 2 detectors:")
+    assert "strong" in line["title"] and "weak" in line["title"]
+    assert line["score"] == f"{row['active_score']:.3f}" and line["tables"] == 0
+    assert "score: strong" in line["colhead"] and "flagged by" in line["colhead"]
+    assert len(out["detail"]) == 2 and out["detail"][0].startswith("strong")
     assert out["prevented"] == {
         "x": True,
         "question": True,

@@ -44,7 +44,7 @@ function preview(row) {
   if (row.preview_kind === "image") {
     return h("img", { class: "wb-q-img", src: row.preview, alt: `sample ${row.index}` });
   }
-  if (row.preview_kind === "text") return h("div", { class: "wb-q-text", text: row.preview });
+  if (row.preview_kind === "text") return h("div", { class: "wb-q-text", text: row.preview, title: row.preview });
   return h("div", { class: "wb-q-nopreview", text: "no preview" });
 }
 
@@ -62,36 +62,89 @@ function labelPicker(model, row) {
   return select;
 }
 
-function rowView(model, row, focused) {
+const NO_VOTE = "an ambiguity score: not counted in “flagged by”";
+
+function scoresTitle(row) {
+  return row.scores
+    .map((s) => `${s.flagged ? "⚑" : "  "} ${s.detector}: ${fmtScore(s.score)}${s.votes === false ? ` (${NO_VOTE})` : ""}`)
+    .join("\n");
+}
+
+function scoresDetail(row) {
+  const detail = h("div", { class: "wb-q-detail" });
+  for (const s of row.scores) {
+    detail.append(
+      h(
+        "span",
+        {
+          class: `wb-q-chip${s.flagged ? " wb-q-flagged" : ""}${s.detector === row.active_detector ? " wb-q-active" : ""}${s.votes === false ? " wb-q-novote" : ""}`,
+          title: s.votes === false ? `${s.detector}: ${NO_VOTE}` : null,
+        },
+        h("span", { text: s.detector }),
+        h("span", { class: "wb-q-num", text: ` ${fmtScore(s.score)}${s.flagged ? " ⚑" : ""}` }),
+      ),
+    );
+  }
+  return detail;
+}
+
+// The column captions above the rows; the same grid as a row, so the columns line up.
+function columnHeader(model) {
+  const active = model.get("active");
+  const cells = [
+    ["", ""],
+    ["sample", ""],
+    ["index", ""],
+    ["given", "The label the dataset gives"],
+    ["suggested", "The label the detectors suggest"],
+    // Zero-width spaces after underscores: a long detector name wraps there, not mid-word.
+    [`score: ${active.replace(/_/g, "_\u200b")}`, `The ${active} noise score (higher = more likely mislabeled); red when it flags the sample`],
+    ["flagged by", "How many of the label-error detectors flag the sample; hover or click ▸ for every score"],
+    ["decision", ""],
+    ["", ""],
+  ];
+  return h("div", { class: "wb-q-colhead wb-q-grid" }, ...cells.map(([text, title]) => h("div", { text, title: title || null })));
+}
+
+function rowView(model, row, focused, expanded, toggle) {
   const decided = row.decision
     ? row.decision === "relabel"
       ? `relabel → ${row.decision_label}`
       : row.decision.replace("_", " ")
     : "undecided";
-  const scores = h("table", { class: "wb-q-scores" });
-  for (const s of row.scores) {
-    scores.append(
-      h(
-        "tr",
-        { class: s.flagged ? "wb-q-flagged" : "" },
-        h("td", { text: s.detector }),
-        h("td", { class: "wb-q-num", text: fmtScore(s.score) }),
-        h("td", { text: s.flagged ? "⚑" : "" }),
-      ),
-    );
-  }
-  const labels = h(
+  const differs = row.suggested && row.suggested_code !== row.given_code;
+  const given = h(
     "div",
-    { class: "wb-q-labels" },
-    h("div", { class: "wb-q-index", text: `#${row.index}` }),
-    h("div", {}, h("span", { class: "wb-q-key", text: "given " }), h("b", { text: row.given })),
-    row.suggested && row.suggested_code !== row.given_code
-      ? h("div", {}, h("span", { class: "wb-q-key", text: "suggested " }), h("b", { text: row.suggested }))
-      : null,
-    row.true !== undefined && row.true !== ""
-      ? h("div", { class: "wb-q-truth" }, h("span", { class: "wb-q-key", text: "true " }), h("span", { text: row.true }))
-      : null,
-    h("div", { class: `wb-q-decision wb-q-${row.decision || "none"}`, text: decided }),
+    { class: "wb-q-given" },
+    h("b", { text: row.given }),
+    row.true !== undefined && row.true !== "" ? h("div", { class: "wb-q-truth", text: `true ${row.true}` }) : null,
+  );
+  const suggested = h(
+    "div",
+    { class: "wb-q-suggested" },
+    differs ? h("b", { text: row.suggested }) : h("span", { class: "wb-q-key", text: row.suggested ? "= given" : "–" }),
+  );
+  const score = h("div", {
+    class: `wb-q-score wb-q-num${row.active_flagged ? " wb-q-flagged" : ""}`,
+    title: `${row.active_detector} score${row.active_flagged ? " (flagged)" : ""}`,
+    text: fmtScore(row.active_score),
+  });
+  const share = row.n_detectors ? row.n_flagged / row.n_detectors : 0;
+  const more = h("button", {
+    class: "wb-q-more",
+    title: expanded ? "Hide the detectors' scores" : "Show every detector's score",
+    text: expanded ? "▾" : "▸",
+    "aria-expanded": expanded ? "true" : "false",
+    onclick: (event) => {
+      event.stopPropagation();
+      toggle(row.index);
+    },
+  });
+  const nflag = h(
+    "div",
+    { class: "wb-q-nflag", title: `Flagged by ${row.n_flagged} of ${row.n_detectors} detectors:\n${scoresTitle(row)}` },
+    more,
+    h("span", { class: share >= 0.5 ? "wb-q-flagged" : "", text: ` ${row.n_flagged} of ${row.n_detectors}` }),
   );
   const buttons = h("div", { class: "wb-q-buttons" });
   for (const [action, text, key] of ACTIONS) {
@@ -107,7 +160,7 @@ function rowView(model, row, focused) {
       }),
     );
   }
-  if (row.suggested_code >= 0 && row.suggested_code !== row.given_code) {
+  if (differs && row.suggested_code >= 0) {
     buttons.append(
       h("button", {
         class: "wb-q-btn wb-q-btn-relabel",
@@ -124,7 +177,7 @@ function rowView(model, row, focused) {
   return h(
     "div",
     {
-      class: `wb-q-row${focused ? " wb-q-focused" : ""}`,
+      class: `wb-q-row wb-q-grid${focused ? " wb-q-focused" : ""}`,
       "data-position": String(row.position),
       onclick: () => {
         model.set("cursor", row.position);
@@ -133,9 +186,14 @@ function rowView(model, row, focused) {
     },
     h("div", { class: "wb-q-pos", text: String(row.position + 1) }),
     h("div", { class: "wb-q-preview" }, preview(row)),
-    labels,
-    scores,
+    h("div", { class: "wb-q-index", text: `#${row.index}` }),
+    given,
+    suggested,
+    score,
+    nflag,
+    h("div", {}, h("span", { class: `wb-q-decision wb-q-${row.decision || "none"}`, text: decided })),
     buttons,
+    expanded ? scoresDetail(row) : null,
   );
 }
 
@@ -226,13 +284,26 @@ export default {
       );
     }
 
+    // Rows whose every-detector detail is open (sample indices), kept across redraws.
+    const expanded = new Set();
+    function toggle(index) {
+      if (expanded.has(index)) expanded.delete(index);
+      else expanded.add(index);
+      drawRows();
+    }
+
     function drawRows() {
       const rows = model.get("rows") || [];
       const cursor = model.get("cursor");
       if (!rows.length) {
         list.replaceChildren(h("div", { class: "wb-q-empty", text: "Nothing to review: no sample is flagged or selected." }));
       } else {
-        list.replaceChildren(...rows.map((row) => rowView(model, row, row.position === cursor)));
+        const text = rows.some((row) => row.preview_kind === "text");
+        el.classList.toggle("wb-q-has-text", text);
+        list.replaceChildren(
+          columnHeader(model),
+          ...rows.map((row) => rowView(model, row, row.position === cursor, expanded.has(row.index), toggle)),
+        );
         const focused = list.querySelector(".wb-q-focused");
         if (focused && focused.scrollIntoView) focused.scrollIntoView({ block: "nearest" });
       }
@@ -286,7 +357,7 @@ export default {
     el.addEventListener("click", onClick);
     const headerEvents = "change:title change:counts change:can_undo change:hide_decided change:total change:class_names";
     const footerEvents = "change:total change:page change:page_size change:keymap";
-    model.on("change:rows", drawRows);
+    model.on("change:rows change:active", drawRows);
     model.on("change:cursor", drawRows);
     model.on(headerEvents, drawHeader);
     model.on(footerEvents, drawFooter);
@@ -295,7 +366,7 @@ export default {
     return () => {
       el.removeEventListener("keydown", onKey);
       el.removeEventListener("click", onClick);
-      model.off("change:rows", drawRows);
+      model.off("change:rows change:active", drawRows);
       model.off("change:cursor", drawRows);
       model.off(headerEvents, drawHeader);
       model.off(footerEvents, drawFooter);

@@ -1,11 +1,14 @@
-"""Screenshots of the linked views (map, matrices, trajectories) in a real JupyterLab.
+"""Screenshots of the linked views (map, matrices, trajectories) and of the whole workbench in
+a real JupyterLab.
 
 Starts JupyterLab on a free port in a temporary folder (Galata's test settings: no token, the
 app exposed to the page), writes a notebook that builds the digits demo with injected label
 noise, runs it in headless Debian Chromium through Playwright and saves one PNG per output cell
-under ``test-artifacts/screenshots/`` (git-ignored). Then look at them.
+under ``test-artifacts/screenshots/`` (git-ignored), then one per workbench tab after a
+selection and a few decisions (``wb_*.png``). Then look at them.
 
-Run: ``.venv/bin/python tests/screenshots/take_screenshots.py [--out test-artifacts/screenshots]``
+Run: ``.venv/bin/python tests/screenshots/take_screenshots.py [--out test-artifacts/screenshots]
+[--only workbench]`` (``--only`` takes cell names; the workbench alone is quickest).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ CELLS = {
     "matrix": "from workbench.ui.matrix import MatrixView\nmv = MatrixView(session)\nmv",
     "trajectories": "from workbench.ui.trajectories import TrajectoryView\n"
     "tv = TrajectoryView(session)\ntv",
+    "workbench": "from workbench.ui import Workbench\nwb = Workbench(session)\nwb",
     "missing_signals": "import ipywidgets as w\n"
     "bare = Session(Dataset(y), results={'x': DetectorResult('x', score, score > 0.7)})\n"
     "w.VBox([EmbeddingMap(bare).widget, MatrixView(bare).widget, TrajectoryView(bare).widget])",
@@ -191,8 +195,9 @@ def run_code(page, code: str) -> str:
     return page.evaluate(_RUN, code)
 
 
-def interact(page, cells, out: Path) -> list[Path]:
-    """Use the views as a person would: lasso on the map, hover, select from Python."""
+def interact(page, cells, out: Path, start: int) -> list[Path]:
+    """Use the views as a person would: lasso on the map, hover, select from Python. The
+    screenshots are numbered from ``start`` on."""
     saved, notes = [], []
     m1 = cells.nth(1)
     m1.scroll_into_view_if_needed()
@@ -224,7 +229,7 @@ def interact(page, cells, out: Path) -> list[Path]:
     ]:
         cells.nth(i).scroll_into_view_if_needed()
         page.wait_for_timeout(1500)
-        path = out / f"{len(saved) + 7:02d}_{name}.png"
+        path = out / f"{len(saved) + start:02d}_{name}.png"
         cells.nth(i).screenshot(path=str(path))
         saved.append(path)
     run_code(page, "m1.scatter.widget.mouse_mode = 'panZoom'")
@@ -236,17 +241,89 @@ def interact(page, cells, out: Path) -> list[Path]:
         if "hovered" in m1.inner_text():
             break
     page.wait_for_timeout(1200)
-    path = out / f"{len(saved) + 7:02d}_map_hover.png"
+    path = out / f"{len(saved) + start:02d}_map_hover.png"
     m1.screenshot(path=str(path))
     saved.append(path)
     notes.append("hover panel: " + m1.inner_text().split("Lasso:")[0][-200:].replace("\n", " "))
     run_code(page, "session.select(np.flatnonzero(ds.is_noisy), source='python')")
     page.wait_for_timeout(1500)
-    path = out / f"{len(saved) + 7:02d}_map_python_selection.png"
+    path = out / f"{len(saved) + start:02d}_map_python_selection.png"
     m1.screenshot(path=str(path))
     saved.append(path)
     (out / "interaction.txt").write_text("\n".join(notes) + "\n")
     _log("; ".join(notes))
+    return saved
+
+
+# The workbench after a selection (the samples of one confusion cell) and a few decisions:
+# 9 decisions on 7 samples, so that the export message has both numbers to tell apart.
+_WORKBENCH_STATE = """
+session.clear_selection(source='demo')
+_flagged = np.flatnonzero(session.flags)
+_sug = results[session.active].suggested_labels
+for _i in _flagged[:5]:
+    session.decide([_i], 'relabel', label=int(_sug[_i]) if _sug is not None and _sug[_i] >= 0 else 0)
+session.decide(_flagged[5:7], 'keep')
+session.decide(_flagged[:2], 'remove')
+wb.matrix.select_cell('confusion', *_CELL)
+print(session.selection.size, 'selected;', len(session.decisions), 'decisions on',
+      sum(session.decisions.counts().values()), 'samples')
+"""
+
+
+def shoot_workbench(page, cells, index: int, out: Path) -> list[Path]:
+    """One screenshot of the workbench per tab, after a selection and some decisions; the
+    header's detector summary opened in one of them; and the export message."""
+    saved = []
+    cell = cells.nth(index)
+    wb = cell.locator(".wb-workbench").first
+    # the largest off-diagonal confusion cell (given i, predicted j)
+    cell_ij = run_code(
+        page,
+        "_m = wb.matrix.matrix('confusion', 'counts').copy(); np.fill_diagonal(_m, -1)\n"
+        "_CELL = tuple(int(v) for v in np.unravel_index(np.argmax(_m), _m.shape)); print(_CELL)",
+    )
+    _log(f"workbench: confusion cell {cell_ij.strip()}; " + run_code(page, _WORKBENCH_STATE))
+    for title in ["Map", "Detectors", "Review", "Matrices", "Trajectories", "Decisions"]:
+        run_code(page, f"wb.select_tab({title!r})")
+        page.wait_for_timeout(2500 if title in ("Map", "Matrices", "Detectors") else 1500)
+        if title == "Decisions":
+            wb.get_by_role("button", name="JSON", exact=True).click()
+            page.wait_for_timeout(1500)
+        wb.scroll_into_view_if_needed()
+        page.mouse.move(5, 5)
+        page.wait_for_timeout(300)
+        path = out / f"wb_{len(saved) + 1:02d}_{title.lower()}.png"
+        wb.screenshot(path=str(path))
+        saved.append(path)
+        _log(f"saved {path.name}")
+    (out / "workbench.txt").write_text(wb.inner_text())
+    run_code(page, "wb.select_tab('Review')")
+    page.wait_for_timeout(1000)
+    wb.locator(".wb-q-row .wb-q-more").nth(1).click()  # every detector's score, row 2
+    page.wait_for_timeout(500)
+    path = out / "wb_03b_review_scores_open.png"
+    wb.locator(".wb-queue").screenshot(path=str(path))
+    saved.append(path)
+    wb.locator("summary").first.click()  # the header's detector summary opens
+    page.wait_for_timeout(500)
+    path = out / "wb_07_header_opened.png"
+    wb.screenshot(path=str(path))
+    saved.append(path)
+    wb.locator("summary").first.click()
+    # For the README: the map after a lasso-like selection of a mixed region.
+    run_code(
+        page,
+        "_c = coords[session.flags].mean(axis=0); _r = 0.6 * coords.std()\n"
+        "session.select(np.flatnonzero(np.hypot(*(coords - _c).T) < _r), source='demo')\n"
+        "wb.select_tab('Map')",
+    )
+    page.wait_for_timeout(2500)
+    wb.scroll_into_view_if_needed()
+    page.mouse.move(5, 5)
+    path = out / "wb_00_workbench_map_selection.png"
+    wb.screenshot(path=str(path))
+    saved.append(path)
     return saved
 
 
@@ -259,7 +336,7 @@ def shoot(
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
         page.set_default_timeout(20_000)
         logs = []
         page.on("console", lambda m: logs.append(f"{m.type}: {m.text}"))
@@ -278,6 +355,7 @@ def shoot(
                 timeout=120_000,
             )
             _log("kernel idle; running all cells")
+            page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
             news = page.get_by_role("button", name="No", exact=True)  # the news prompt
             if news.count():
                 news.first.click()
@@ -307,8 +385,10 @@ def shoot(
                 cell.screenshot(path=str(path))
                 saved.append(path)
                 _log(f"saved {path.name}")
-            if interactive:
-                saved += interact(page, cells, out)
+            if interactive and "map_given" in names and "trajectories" in names:
+                saved += interact(page, cells, out, start=len(names) + 1)
+            if "workbench" in names:
+                saved += shoot_workbench(page, cells, names.index("workbench") + 1, out)
         finally:
             page.screenshot(path=str(out / "page.png"))
             (out / "console.log").write_text("\n".join(logs))
@@ -319,15 +399,17 @@ def shoot(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "screenshots")
+    parser.add_argument("--only", nargs="+", choices=list(CELLS), help="cells to render")
     args = parser.parse_args()
+    cells = {k: v for k, v in CELLS.items() if not args.only or k in args.only}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still stop JupyterLab
     with tempfile.TemporaryDirectory(prefix="wb-shots-") as tmp:
         root = Path(tmp)
-        (root / "views.ipynb").write_text(json.dumps(notebook(CELLS)))
+        (root / "views.ipynb").write_text(json.dumps(notebook(cells)))
         port = free_port()
         proc = start_lab(root, port)
         try:
-            saved = shoot(port, args.out, list(CELLS))
+            saved = shoot(port, args.out, list(cells))
         finally:
             stop(proc)
             if (root / "views.ipynb").exists():

@@ -113,8 +113,7 @@ class Workbench(View):
     def _build(self):
         import ipywidgets as w
 
-        ds = self.session.dataset
-        self.summary = w.HTML()
+        self.summary = w.HTML(_dom_classes=["wb-summary"])
         self.selection_html = w.HTML(_dom_classes=["wb-selection"])
         self.clear_button = w.Button(
             description="Clear selection", icon="times", tooltip="Clear the selection in every view"
@@ -138,11 +137,7 @@ class Workbench(View):
         self._subscribe("selection", lambda _: self._update_header())
         self._subscribe("flags", lambda _: self._update_header())
         self._subscribe("decisions", lambda _: self._update_header())
-        self.summary.value = (
-            f"<b>Label-noise workbench</b> · {ds.n_samples:,} samples, "
-            f"{ds.n_classes} classes · detectors: "
-            + ", ".join(html.escape(n) for n in self.session.results)
-        )
+        self.summary.value = _summary_html(self.session)
         self._update_header()
         return w.VBox([
             self.summary,
@@ -151,6 +146,11 @@ class Workbench(View):
             self.notes,
             self.tabs,
         ], layout=w.Layout(width="100%"), _dom_classes=["wb-workbench"])  # fmt: skip
+
+    def header_summary(self) -> str:
+        """The header's first line as plain text, e.g. ``"1,797 samples, 10 classes · 17
+        detectors · 3 unavailable"`` (the names and the reasons open from the header)."""
+        return _summary_text(self.session)
 
     def _update_header(self) -> None:
         s = self.session
@@ -190,6 +190,45 @@ class Workbench(View):
         for view in self.views.values():
             view.close()
         super().close()
+
+
+def _detector_count(session) -> str:
+    n, missing = len(session.results), len(session.unavailable)
+    return f"{n} detector{'s' * (n != 1)}" + (f" · {missing} unavailable" if missing else "")
+
+
+def _dataset_size(session) -> str:
+    ds = session.dataset
+    return f"{ds.n_samples:,} sample{'s' * (ds.n_samples != 1)}, {ds.n_classes} classes"
+
+
+def _summary_text(session) -> str:
+    return f"{_dataset_size(session)} · {_detector_count(session)}"
+
+
+def _summary_html(session) -> str:
+    """Title, dataset size and a detector count whose names (and, for the detectors that
+    cannot run, the reasons) open on a click; the names are also the count's tooltip."""
+    names, missing = list(session.results), session.unavailable
+    listed = ", ".join(html.escape(x) for x in names)
+    why = "".join(
+        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in sorted(missing.items())
+    )
+    details = f'<div style="margin:2px 0 4px 1em">Running: {listed}</div>'
+    if missing:
+        details += (
+            f'<div style="margin-left:1em">Cannot run on this dataset:</div>'
+            f'<ul style="margin:0 0 4px 0">{why}</ul>'
+        )
+    tooltip = html.escape("Detectors: " + ", ".join(names), quote=True)
+    more = " (why?)" if missing else " (which?)"
+    return (
+        f"<b>Label-noise workbench</b> · {html.escape(_dataset_size(session))} · "
+        '<details class="wb-detectors" style="display:inline-block;vertical-align:top">'
+        f'<summary title="{tooltip}" style="cursor:pointer">{_detector_count(session)}'
+        f'<span style="color:#666">{more}</span></summary>'
+        f'<div style="font-size:12px;color:#444;max-width:900px">{details}</div></details>'
+    )
 
 
 def open_workbench(dataset_or_session, **options) -> Workbench:

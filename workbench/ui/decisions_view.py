@@ -1,12 +1,13 @@
-"""The decisions view: the review log (latest first), counts per action, export to CSV / JSON /
-Parquet next to the notebook, and import + merge of someone else's decisions with every
-conflict shown.
+"""The decisions view: the review log (latest first, times as short local times, the full
+timestamp on hover and in the files), counts per action, export to CSV / JSON / Parquet next to
+the notebook, and import + merge of someone else's decisions with every conflict shown.
 """
 
 from __future__ import annotations
 
 import html
 import tempfile
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ import pandas as pd
 from ..decisions import ACTIONS, MERGE_POLICIES
 from ._common import View
 
-__all__ = ["DecisionsView"]
+__all__ = ["DecisionsView", "export_message", "short_time"]
 
 _FORMATS = {"csv": ".csv", "json": ".json", "parquet": ".parquet"}
 _LOG_COLUMNS = [
@@ -30,23 +31,59 @@ _LOG_COLUMNS = [
 ]
 
 
-def _table(df: pd.DataFrame, *, empty: str) -> str:
-    """A small escaped HTML table (no pandas styling, no index)."""
+def short_time(stamp, *, now: datetime | None = None, tz: tzinfo | None = None) -> str:
+    """A decision's time as the table shows it: ``"14:03:12"`` in local time (``tz``, default
+    the kernel's time zone) when it falls on today's date, ``"Nov 22 14:03"`` earlier this
+    year, ``"2025-11-22 14:03"`` before. The exported files keep the full ISO timestamp."""
+    try:
+        t = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp)
+    local = t.astimezone(tz)  # a timestamp without an offset is taken as local time
+    today = (now or datetime.now(UTC)).astimezone(local.tzinfo).date()
+    if local.date() == today:
+        return local.strftime("%H:%M:%S")
+    if local.year == today.year:
+        return local.strftime("%b %d %H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def export_message(n_decisions: int, n_samples: int, path) -> str:
+    """What the view says after an export: the file keeps every decision (the history), the
+    latest one per sample counts, so decisions and samples are counted apart."""
+    what = f"{n_decisions:,} decision{'s' * (n_decisions != 1)}"
+    samples = f"{n_samples:,} sample{'s' * (n_samples != 1)}"
+    if n_decisions == n_samples:
+        on = f"{samples}, one decision each"
+    else:
+        on = (
+            f"on {samples}: the file keeps the whole history, the latest decision per sample counts"
+        )
+    return f"Wrote {what} to {path} ({on})"
+
+
+def _table(df: pd.DataFrame, *, empty: str, titles: dict | None = None) -> str:
+    """A small escaped HTML table (no pandas styling, no index); ``titles`` maps a column to
+    per-row hover texts (e.g. the full timestamp behind a short time)."""
     if df.empty:
         return f'<div class="wb-dv-empty" style="color:#666">{html.escape(empty)}</div>'
+    titles = titles or {}
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = []
-    for row in df.itertuples(index=False):
+    for r, row in enumerate(df.itertuples(index=False)):
         cells = []
-        for v in row:
+        for column, v in zip(df.columns, row, strict=True):
             if isinstance(v, float):
                 text = "" if v != v else f"{v:.4g}"
             else:
                 text = str(v)
-            cells.append(f"<td>{html.escape(text)}</td>")
+            title = titles.get(column)
+            attr = f' title="{html.escape(str(title[r]), quote=True)}"' if title is not None else ""
+            cells.append(f"<td{attr}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        "<style>.wb-dv-table th,.wb-dv-table td{padding:1px 8px;text-align:left}</style>"
+        "<style>.wb-dv-table th,.wb-dv-table td{padding:1px 8px;text-align:left}"
+        ".wb-dv-table td{white-space:nowrap}</style>"
         '<table class="wb-dv-table" style="border-collapse:collapse;font-size:12px">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
@@ -149,8 +186,13 @@ class DecisionsView(View):
         parts.append(f"<b>{undecided:,}</b> undecided")
         where = f" · autosaved to <code>{html.escape(str(log.path))}</code>" if log.path else ""
         self.counts_html.value = " · ".join(parts) + where
-        tail = log.tail(self.rows_input.value)
-        self.log_html.value = _table(tail[_LOG_COLUMNS], empty="No decisions yet.")
+        tail = log.tail(self.rows_input.value)[_LOG_COLUMNS]
+        full = tail["time"].astype(str).tolist()
+        now = datetime.now(UTC)
+        tail = tail.assign(time=[short_time(t, now=now) for t in full])
+        self.log_html.value = _table(
+            tail, empty="No decisions yet.", titles={"time": [f"{t} (as exported)" for t in full]}
+        )
         self.undo_button.disabled = not log.can_undo
 
     def _say(self, text: str, *, error: bool = False) -> None:
@@ -200,7 +242,8 @@ class DecisionsView(View):
         except (OSError, ValueError) as exc:
             self._say(f"Export failed, nothing was overwritten: {exc}", error=True)
             return
-        self._say(f"Wrote {len(self.session.decisions):,} decisions to {path}")
+        log = self.session.decisions
+        self._say(export_message(len(log), sum(log.counts().values()), path))
 
     def _merge_clicked(self) -> None:
         text = self.import_path.value.strip()

@@ -26,6 +26,14 @@ _FLAG_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _NOISY_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _MAX_LEGEND_CATEGORIES = 24
 _TOOLTIP_PROPERTIES = ["color", "given", "suggested", "score", "flagged", "decision"]
+# What the mouse does on the map. jupyter-scatter starts regl-scatterplot with the action keys
+# ``{"merge": "meta", "remove": "alt"}`` (no key starts a lasso, Shift does nothing): Cmd (⌘;
+# the Windows key on a PC) adds a lasso or click to the selection, Alt (⌥) removes it.
+_HELP = (
+    "Lasso: hold the mouse down, then drag, or pick the lasso tool (its menu has a brush and a "
+    "rectangle). Click a point to select it. Hold Cmd/⌘ (Windows key on a PC) while lassoing "
+    "or clicking to add to the selection, Alt/⌥ to remove from it. Double-click clears it."
+)
 
 
 def color_options(session) -> list[str]:
@@ -181,11 +189,7 @@ class EmbeddingMap(View):
         self._dropdown.observe(lambda ch: self.set_color_by(ch["new"]), names="value")
         self._status = w.HTML()
         self._panel = w.HTML(layout=w.Layout(width="220px", overflow="auto"))
-        help_text = w.HTML(
-            '<span style="color:#666;font-size:12px">Lasso: hold the mouse down, then drag '
-            "(or pick the lasso tool; its menu has a rectangle). Shift adds to the selection; "
-            "double-click clears it.</span>"
-        )
+        help_text = w.HTML(f'<span style="color:#666;font-size:12px">{_HELP}</span>')
 
         self._apply_color()
         widget.observe(self._on_widget_selection, names="selection")

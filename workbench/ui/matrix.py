@@ -9,8 +9,9 @@ its meaning in words:
 - the true transition, beside it, when true labels are known.
 
 Clicking a cell selects its samples in every view (``session.select(..., source="matrix")``);
-the current selection's count in each cell is a second layer: an orange ring that grows with
-the count (its hover text gives the number).
+the current selection is a second layer: an orange frame along the border of every cell that
+holds selected samples (the cell's own number stays readable inside it) and how many in a small
+badge on the cell's top-right corner (and in the hover text).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ __all__ = ["MatrixView"]
 
 _SOURCE = "matrix"
 _MAX_TEXT_CLASSES = 30  # above this, cells carry no printed numbers (unreadable)
-_OVERLAY = ":selection"  # name suffix of the traces drawing the selection's per-cell counts
+_OVERLAY = ":selection"  # name suffix of the traces framing the cells holding selected samples
+_COUNTS = ":selection-count"  # name suffix of the traces printing how many in each such cell
+_MIN_CORNER_PX = 24  # cells smaller than this get no corner count (hover still gives it)
+_BADGE_AT = 0.46  # the count badge's centre, in cells right of and above the cell's centre
+_ORANGE = "rgb(240,110,0)"
 _MAX_HOVER_CLASSES = 120  # above this, no per-cell hover text (K*K strings)
 # Colour grows with the square root of the value (stops at (i/8)^2), so that the few off-diagonal
 # samples that matter for label noise stay visible next to a heavy diagonal.
@@ -56,8 +61,8 @@ class MatrixView(View):
     mode : {"counts", "rates"}, default="counts"
         What the cells show first (a toggle switches). The estimated transition matrix is an
         estimate of probabilities and is always shown as rates.
-    panel_size : int, default=320
-        Width and height of each heatmap in pixels.
+    panel_size : int, default=340
+        Width and height of each heatmap in pixels (34-pixel cells at K = 10).
     **session_options
         Passed to :class:`workbench.session.Session` when a Dataset is given.
 
@@ -70,7 +75,7 @@ class MatrixView(View):
     """
 
     def __init__(
-        self, session_or_dataset, *, mode: str = "counts", panel_size: int = 300, **session_options
+        self, session_or_dataset, *, mode: str = "counts", panel_size: int = 340, **session_options
     ):
         super().__init__(session_or_dataset, **session_options)
         if mode not in ("counts", "rates"):
@@ -171,7 +176,6 @@ class MatrixView(View):
     def _build(self):
         import ipywidgets as w
         import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
 
         if not self.panels:
             return message_widget(self.reason)
@@ -190,15 +194,12 @@ class MatrixView(View):
             "estimated": ("given label j", "true label i (estimated)"),
             "true": ("given label j", "true label i"),
         }
-        n = len(self.panels)
-        fig = make_subplots(
-            rows=1,
-            cols=n,
-            subplot_titles=[titles[p] for p in self.panels],
-            horizontal_spacing=0.1 if n > 1 else 0.0,
-        )
+        geo = self._geometry(names)
+        fig = go.Figure()
         ticks = dict(tickmode="array", tickvals=list(range(k)), ticktext=names) if k <= 60 else {}
+        size = 12 if k <= 12 else 10 if k <= 20 else 8
         for c, panel in enumerate(self.panels, start=1):
+            xname, yname = ("x", "y") if c == 1 else (f"x{c}", f"y{c}")
             fig.add_trace(
                 go.Heatmap(
                     z=np.zeros((k, k)),
@@ -210,12 +211,13 @@ class MatrixView(View):
                     xgap=1,
                     ygap=1,
                     hoverongaps=False,
-                    textfont=dict(size=10 if k <= 12 else 8),
-                ),
-                row=1,
-                col=c,
+                    textfont=dict(size=size),
+                    xaxis=xname,
+                    yaxis=yname,
+                )
             )
-            # Second layer: one dot per cell holding selected samples, area ∝ their count.
+            # Second layer: an orange frame along the border of each cell holding selected
+            # samples (the cell's number stays readable inside it) ...
             fig.add_trace(
                 go.Scatter(
                     x=[],
@@ -223,47 +225,73 @@ class MatrixView(View):
                     mode="markers",
                     name=f"{panel}{_OVERLAY}",
                     marker=dict(
-                        color="rgba(255,127,14,0.2)",
-                        line=dict(color="rgb(230,95,0)", width=2),
-                        sizemode="diameter",
+                        symbol="square",
+                        color="rgba(0,0,0,0)",
+                        line=dict(color=_ORANGE, width=2),
                     ),
                     hoverinfo="text",
                     showlegend=False,
-                ),
-                row=1,
-                col=c,
+                    xaxis=xname,
+                    yaxis=yname,
+                )
             )
+            # ... and how many of them in a small badge on the cell's top-right corner, where
+            # no number is printed.
+            fig.add_trace(
+                go.Scatter(
+                    x=[],
+                    y=[],
+                    mode="markers+text",
+                    name=f"{panel}{_COUNTS}",
+                    marker=dict(color=_ORANGE, opacity=1.0, line=dict(color="white", width=1)),
+                    textposition="middle center",
+                    textfont=dict(size=10, color="white"),
+                    cliponaxis=False,
+                    hoverinfo="skip",
+                    showlegend=False,
+                    xaxis=xname,
+                    yaxis=yname,
+                )
+            )
+            x0, x1 = geo["domains"][c - 1]
             xt, yt = axes[panel]
-            fig.update_xaxes(
-                title_text=xt,
+            axis = dict(showgrid=False, zeroline=False, constrain="domain", **ticks)
+            fig.layout[f"xaxis{'' if c == 1 else c}"] = dict(
+                axis,
+                title=dict(text=xt, standoff=6),
+                domain=[x0, x1],
+                anchor=yname,
                 side="bottom",
-                constrain="domain",
-                showgrid=False,
-                zeroline=False,
                 range=[-0.5, k - 0.5],
-                row=1,
-                col=c,
-                **ticks,
             )
-            fig.update_yaxes(
-                title_text=yt,
+            fig.layout[f"yaxis{'' if c == 1 else c}"] = dict(
+                axis,
+                title=dict(text=yt, standoff=4),
+                domain=[0.0, 1.0],
+                anchor=xname,
                 range=[k - 0.5, -0.5],  # row 0 on top, as printed matrices read
-                scaleanchor=f"x{c}" if c > 1 else "x",
-                constrain="domain",
-                showgrid=False,
-                zeroline=False,
-                row=1,
-                col=c,
-                **ticks,
+                scaleanchor=xname,
             )
-        fig.update_annotations(font_size=13)
+            fig.add_annotation(
+                text=titles[panel],
+                x=(x0 + x1) / 2,
+                y=1.0,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                yshift=8,
+                showarrow=False,
+                font_size=14,
+            )
         fig.update_layout(
-            width=self._size * n + 60,
-            height=self._size + 110,
-            margin=dict(l=60, r=10, t=80, b=60),
+            width=geo["width"],
+            height=geo["height"],
+            margin=geo["margin"],
             clickmode="event",
             plot_bgcolor="white",
             showlegend=False,
+            font_size=12,
         )
         self._caption = w.HTML()
         # The widget starts from the finished figure: nothing depends on updates that reach the
@@ -271,7 +299,8 @@ class MatrixView(View):
         self._refresh(fig)
         self.figure = go.FigureWidget(fig)
         for trace in self.figure.data:
-            trace.on_click(self._on_click)
+            if not trace.name.endswith(_COUNTS):
+                trace.on_click(self._on_click)
         self._toggle = w.ToggleButtons(
             options=["counts", "rates"],
             value=self._mode,
@@ -283,11 +312,32 @@ class MatrixView(View):
         self._subscribe("selection", lambda s: self._refresh())
         return w.VBox([w.HBox([self._toggle, self._caption]), self.figure])
 
+    def _geometry(self, names) -> dict:
+        """Pixel layout: each heatmap a ``panel_size`` square, with room between the panels
+        for the next one's tick labels and axis title (wider for long class names)."""
+        n, side = len(self.panels), self._size
+        k = len(names)
+        longest = max((len(str(name)) for name in names), default=1) if k <= 60 else 4
+        gap = int(min(220, 48 + 7 * longest))
+        left, right, top = gap, 16, 84
+        bottom = int(min(200, 56 + (6 * longest if longest > 3 else 0)))
+        plot_width = n * side + (n - 1) * gap
+        domains = [
+            (c * (side + gap) / plot_width, (c * (side + gap) + side) / plot_width)
+            for c in range(n)
+        ]
+        return {
+            "width": left + plot_width + right,
+            "height": top + side + bottom,
+            "margin": dict(l=left, r=right, t=top, b=bottom),
+            "domains": domains,
+        }
+
     def _cell_px(self, fig) -> float:
         """Side of one heatmap cell on screen, in pixels (from the figure's geometry)."""
-        lay, n = fig.layout, len(self.panels)
-        spacing = 0.1 if n > 1 else 0.0
-        width = (lay.width - lay.margin.l - lay.margin.r) * (1 - spacing * (n - 1)) / n
+        lay = fig.layout
+        x0, x1 = lay.xaxis.domain
+        width = (lay.width - lay.margin.l - lay.margin.r) * (x1 - x0)
         height = lay.height - lay.margin.t - lay.margin.b
         return min(width, height) / self.session.dataset.n_classes
 
@@ -296,10 +346,12 @@ class MatrixView(View):
         ds = self.session.dataset
         k, names = ds.n_classes, list(ds.class_names)
         sel = self.session.selection
-        heatmaps = [t for t in fig.data if not t.name.endswith(_OVERLAY)]
-        overlays = [t for t in fig.data if t.name.endswith(_OVERLAY)]
+        by_name = {t.name: t for t in fig.data}
+        cell_px = self._cell_px(fig)
         with fig.batch_update() if hasattr(fig, "batch_update") else nullcontext():
-            for trace, dots, panel in zip(heatmaps, overlays, self.panels, strict=True):
+            for panel in self.panels:
+                trace = by_name[panel]
+                frames, numbers = by_name[panel + _OVERLAY], by_name[panel + _COUNTS]
                 mode = "rates" if panel == "estimated" else self._mode
                 z = self._matrices[panel][mode]
                 trace.z = z
@@ -318,19 +370,26 @@ class MatrixView(View):
                     counts = np.zeros((k, k), dtype=np.int64)
                 rows, cols = np.nonzero(counts)
                 c = counts[rows, cols]
-                cell_px = 0.9 * self._cell_px(fig)
-                # Ring diameter from 60% of a cell (one sample) to the whole cell (the most), so
-                # that even a small ring circles the number instead of covering it.
-                share = np.sqrt(c / c.max()) if c.size else c
-                dots.update(
+                # A frame just inside the cell's border: the cell's own number stays readable.
+                frames.update(
                     x=cols.tolist(),
                     y=rows.tolist(),
                     customdata=c.tolist(),
-                    marker_size=(cell_px * (0.6 + 0.4 * share)).tolist(),
+                    marker_size=max(cell_px - 3.0, 4.0),
                     hovertext=[f"selected here: {v:,}" for v in c],
                 )
+                # The count on the top-right corner, where cells are big enough to hold it.
+                corner = cell_px >= _MIN_CORNER_PX
+                text = [f"{v:,}" for v in c] if corner else []
+                numbers.update(
+                    x=(cols + _BADGE_AT).tolist() if corner else [],
+                    y=(rows - _BADGE_AT).tolist() if corner else [],
+                    text=text,
+                    marker_size=[10 + 6 * len(t) for t in text],
+                )
         where = (
-            f" · <b>{sel.size:,}</b> selected (orange rings: how many in each cell)"
+            f" · <b>{sel.size:,}</b> selected (orange frames: the cells holding them; "
+            "badges: how many)"
             if sel.size
             else ""
         )

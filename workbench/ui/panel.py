@@ -20,6 +20,9 @@ from ._common import View
 __all__ = ["DetectorPanel", "overlap_flags"]
 
 _SOURCE = "panel"
+# Colours of the highlighted precision-recall curves (Okabe-Ito, colour-blind safe), best first.
+_PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442"]
+_GREY, _ACTIVE_GREY = "#b0b0b0", "#333333"
 _MODE_LABELS = {
     "default": "detector's rule",
     "score": "score ≥",
@@ -52,6 +55,11 @@ def overlap_flags(session, names) -> dict[str, np.ndarray]:
     return out
 
 
+def _nan_last(ap: float) -> tuple[bool, float]:
+    """Sort key: highest average precision first, NaN last."""
+    return (ap != ap, -ap if ap == ap else 0.0)
+
+
 def _downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     if len(x) <= n:
         return x, y
@@ -77,6 +85,10 @@ class DetectorPanel(View):
         At most this many points per precision-recall curve are drawn.
     overlap_detectors : list of str, optional
         Detectors compared in the overlap table (default: up to four, the active one first).
+    highlight : int, default=5
+        The precision-recall chart colours this many detectors, the best by average
+        precision, plus the active one; the others are thin grey lines. The legend lists every
+        detector with its average precision, best first.
     **session_options
         Passed to :class:`workbench.session.Session` when a Dataset is given.
     """
@@ -87,11 +99,14 @@ class DetectorPanel(View):
         *,
         curve_points: int = 1000,
         overlap_detectors=None,
+        highlight: int = 5,
         **session_options,
     ):
         super().__init__(session_or_dataset, **session_options)
         if isinstance(curve_points, bool) or not isinstance(curve_points, int) or curve_points < 10:
             raise ValueError(f"curve_points must be an int >= 10, found {curve_points!r}.")
+        if isinstance(highlight, bool) or not isinstance(highlight, int) or highlight < 1:
+            raise ValueError(f"highlight must be a positive int, found {highlight!r}.")
         names = list(self.session.results)
         if overlap_detectors is None:
             overlap_detectors = [self.session.active] + [
@@ -117,6 +132,9 @@ class DetectorPanel(View):
         self._syncing = False
         self.figure = None
         self._curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._aps: dict[str, float] = {}
+        self._colours: dict[str, str] = {}
+        self._highlight = highlight
 
     # --- numbers -------------------------------------------------------------------------------
     @property
@@ -241,28 +259,72 @@ class DetectorPanel(View):
         self._sync()
         return self._widget
 
+    def average_precision(self, name: str) -> float:
+        """Average precision of detector ``name`` on the samples with known truth."""
+        if self._known is None:
+            raise ValueError(self.truth_reason)
+        if name not in self._aps:
+            from ..metrics import average_precision
+
+            known = self._known
+            self._aps[name] = float(
+                average_precision(
+                    self.session.results[name].scores[known], self.session.dataset.is_noisy[known]
+                )
+            )
+        return self._aps[name]
+
+    def highlighted(self) -> list[str]:
+        """The detectors drawn in colour in the precision-recall chart: the ``highlight`` best
+        by average precision, plus the active one; the others are drawn thin and grey."""
+        names = list(self.session.results)
+        ranked = sorted(names, key=lambda n: _nan_last(self.average_precision(n)))
+        top = ranked[: self._highlight]
+        return top + ([self.session.active] if self.session.active not in top else [])
+
+    def _line_style(self, name: str) -> dict:
+        active = name == self.session.active
+        colour = self._colours.get(name, _ACTIVE_GREY if active else _GREY)
+        return dict(color=colour, width=3 if active else 1.8 if name in self._colours else 1.0)
+
     def _make_figure(self):
         import plotly.graph_objects as go
 
+        names = list(self.session.results)
+        ranked = sorted(names, key=lambda n: _nan_last(self.average_precision(n)))
+        self._colours = {
+            n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(ranked[: self._highlight])
+        }
         fig = go.FigureWidget()
-        for name in self.session.results:
+        for name in names:
             recall, precision = _downsample(*self.curve(name), self._curve_points)
             # Plain lists: plotly's FigureWidget drops binary-encoded (numpy) trace data when
             # it is shown inside a container widget (seen with plotly 7.1 in JupyterLab 4.6).
             recall, precision = recall.tolist(), precision.tolist()
+            ap = self.average_precision(name)
+            coloured = name in self._colours or name == self.session.active
             fig.add_scatter(
                 x=recall,
                 y=precision,
                 mode="lines",
-                name=name,
-                hovertemplate=f"{name}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}<extra></extra>",
+                name=f"{name} · AP {ap:.2f}" if ap == ap else f"{name} · AP –",
+                meta=name,
+                legendrank=ranked.index(name) + 1,
+                line=self._line_style(name),
+                opacity=1.0 if coloured else 0.55,
+                hovertemplate=(
+                    f"{name} (AP {ap:.3f})<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}"
+                    "<extra></extra>"
+                ),
             )
         noisy = self.session.dataset.is_noisy[self._known]
         fig.add_scatter(
             x=[0, 1],
             y=[noisy.mean()] * 2,
             mode="lines",
-            name="random flags",
+            name=f"random flags · AP {noisy.mean():.2f}",
+            meta="random flags",
+            legendrank=len(names) + 1,
             line=dict(dash="dot", color="grey"),
             hoverinfo="skip",
         )
@@ -271,16 +333,44 @@ class DetectorPanel(View):
             y=[None],
             mode="markers",
             name="current threshold",
+            meta="current threshold",
+            legendrank=0,
             marker=dict(size=12, color="black", symbol="x"),
         )
+        legend_height = 22 * (len(names) + 2)
         fig.update_layout(
-            height=320,
-            width=480,
-            margin=dict(l=50, r=10, t=30, b=40),
-            title="Precision-recall (samples with known truth)",
-            xaxis=dict(title="recall (share of mislabeled samples flagged)", range=[0, 1.02]),
-            yaxis=dict(title="precision (share of flags that are mislabeled)", range=[0, 1.02]),
-            legend=dict(font=dict(size=10)),
+            height=max(420, min(legend_height + 90, 640)),
+            width=820,
+            margin=dict(l=60, r=20, t=56, b=50),
+            title=dict(
+                text="Precision-recall on the samples with known truth<br><sub>colour: the "
+                f"{min(self._highlight, len(names))} best by average precision (AP) and the "
+                "active detector (thick); grey: the others</sub>",
+                x=0.0,
+                xanchor="left",
+                font_size=14,
+            ),
+            xaxis=dict(
+                title="recall (share of mislabeled samples flagged)",
+                range=[0, 1.02],
+                constrain="domain",
+            ),
+            yaxis=dict(
+                title="precision (share of flags that are mislabeled)",
+                range=[0, 1.02],
+                scaleanchor="x",
+                constrain="domain",
+            ),
+            legend=dict(
+                title=dict(text="detector · AP (best first)", font_size=11),
+                font=dict(size=11),
+                x=1.02,
+                xanchor="left",
+                y=1.0,
+                yanchor="top",
+                tracegroupgap=0,
+                itemclick="toggle",
+            ),
         )
         return fig
 
@@ -343,14 +433,18 @@ class DetectorPanel(View):
             f"F1 <b>{fmt(q['f1'])}</b> · {q['n_found']:,} of {q['n_noisy']:,} known mislabeled "
             "samples flagged"
         )
+        s = self.session
         if self.figure is not None:
             # One trace per update: plotly's FigureWidget mishandles a batch that restyles
             # different properties of several traces (the other traces lose their data).
             self.figure.data[-1].update(x=[q["recall"]], y=[q["precision"]])
             for trace in self.figure.data[:-2]:
-                width = 3 if trace.name == self.session.active else 1.5
-                if trace.line.width != width:
-                    trace.line.width = width
+                style = self._line_style(trace.meta)
+                if (trace.line.width, trace.line.color) != (style["width"], style["color"]):
+                    trace.line.update(style)
+                opacity = 1.0 if trace.meta in self._colours or trace.meta == s.active else 0.55
+                if trace.opacity != opacity:
+                    trace.opacity = opacity
 
     def _show_overlap(self) -> None:
         if len(self.session.results) < 2:

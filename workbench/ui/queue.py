@@ -15,6 +15,7 @@ import numpy as np
 import traitlets as t
 
 from ..decisions import ACTIONS
+from ..detectors import label_error_detectors
 from ._common import View, asset_path, preview_of
 
 __all__ = ["ReviewQueue", "QueueWidget", "keymap"]
@@ -74,8 +75,10 @@ class ReviewQueue(View):
 
     The queue holds the current selection when there is one, else the samples the active
     detector flags at the current threshold, most suspicious first (noise score, higher = more
-    likely mislabeled). Each row shows the preview, the given and suggested labels, every
-    detector's score and the current decision.
+    likely mislabeled). Each row is one line: the sample's index and preview, the given and
+    suggested labels, the active detector's score, how many of the label-error detectors flag
+    it ("3 of 16"; every detector's score on hover or in the row's expandable detail) and the
+    current decision.
 
     Keys (click the queue first): ↓/j next, ↑/k previous, a/Enter keep, x/r/Delete remove,
     ? needs review, 0-9 relabel to that class, s relabel to the suggested label, u/Ctrl-Z undo.
@@ -189,16 +192,26 @@ class ReviewQueue(View):
             self._send_state()
 
     def rows(self, start: int, stop: int) -> list[dict]:
-        """The queue rows at positions ``start..stop-1`` as sent to the browser."""
+        """The queue rows at positions ``start..stop-1`` as sent to the browser.
+
+        Each row carries what the queue shows on one line (index, preview, given and suggested
+        label, the active detector's score as ``active_score`` and how many detectors flag the
+        sample, ``n_flagged`` of ``n_detectors``, counting the detectors of label errors only,
+        not ambiguity scores) and, for the detail the browser shows on demand, every
+        detector's score in ``scores`` (``votes``: whether it counts in ``n_flagged``).
+        """
         s, ds = self.session, self.session.dataset
         names = ds.class_names
         idx = self._items[max(start, 0) : max(stop, 0)]
         actions = s.decisions.actions()
         relabel = s.decisions.relabels().set_index("index")["label_name"]
         suggested = self._suggested(idx)
+        # Ambiguity scores (Detector.kind, e.g. datamap_variability) show in the detail but do
+        # not vote in "flagged by n of m", as everywhere detectors are counted.
+        voters = set(label_error_detectors(s.results))
         out = []
         for offset, i in enumerate(idx.tolist()):
-            preview = preview_of(ds, i, size=72)
+            preview = preview_of(ds, i, size=56)
             kind = (
                 "none"
                 if preview is None
@@ -211,14 +224,25 @@ class ReviewQueue(View):
                 v = float(res.scores[i])
                 flagged = bool(s.flags[i] if name == s.active else res.flags[i])
                 scores.append(
-                    {"detector": name, "score": v if np.isfinite(v) else None, "flagged": flagged}
+                    {
+                        "detector": name,
+                        "score": v if np.isfinite(v) else None,
+                        "flagged": flagged,
+                        "votes": name in voters,
+                    }
                 )
+            active = float(s.result.scores[i])
             sug = int(suggested[offset])
             row = {
                 "position": start + offset, "index": i, "preview": preview or "",
                 "preview_kind": kind, "given": names[ds.labels[i]],
                 "given_code": int(ds.labels[i]),
                 "suggested": names[sug] if sug >= 0 else "", "suggested_code": sug,
+                "active_detector": s.active,
+                "active_score": active if np.isfinite(active) else None,
+                "active_flagged": bool(s.flags[i]),
+                "n_flagged": sum(sc["flagged"] for sc in scores if sc["votes"]),
+                "n_detectors": len(voters),
                 "scores": scores, "decision": actions[i],
                 "decision_label": str(relabel.get(i, "")) if actions[i] == "relabel" else "",
             }  # fmt: skip
