@@ -234,3 +234,17 @@ def test_pr_chart_legend_ranks_by_average_precision(session):
     assert panel.highlighted() == best_first[:3] + ["extra0"]
     with pytest.raises(ValueError, match="highlight"):
         DetectorPanel(s, highlight=0)
+
+
+def test_an_ambiguity_score_is_named_so_and_never_coloured_as_a_best_detector(session):
+    noisy = session.dataset.is_noisy
+    results = dict(session.results)
+    # an ambiguity score that happens to rank the known noise perfectly on this data
+    perfect = noisy.astype(float)
+    results["datamap_variability"] = DetectorResult("datamap_variability", perfect, noisy)
+    panel = DetectorPanel(Session(session.dataset, results=results), highlight=1)
+    assert panel.widget is not None
+    trace = next(t for t in panel.figure.data if t.meta == "datamap_variability")
+    assert trace.name.startswith("datamap_variability (ambiguity) · AP 1.00")
+    assert "datamap_variability" not in panel.highlighted()
+    assert trace.line.color == "#b0b0b0"

@@ -15,6 +15,7 @@ import html
 
 import numpy as np
 
+from ..detectors.registry import detector_kind, label_error_detectors
 from ._common import View
 
 __all__ = ["DetectorPanel", "overlap_flags"]
@@ -276,11 +277,14 @@ class DetectorPanel(View):
 
     def highlighted(self) -> list[str]:
         """The detectors drawn in colour in the precision-recall chart: the ``highlight`` best
-        by average precision, plus the active one; the others are drawn thin and grey."""
-        names = list(self.session.results)
-        ranked = sorted(names, key=lambda n: _nan_last(self.average_precision(n)))
-        top = ranked[: self._highlight]
+        by average precision (label-error detectors only: an ambiguity score is drawn, not
+        ranked), plus the active one; the others are drawn thin and grey."""
+        top = self._best()
         return top + ([self.session.active] if self.session.active not in top else [])
+
+    def _best(self) -> list[str]:
+        ranked = sorted(self.session.results, key=lambda n: _nan_last(self.average_precision(n)))
+        return label_error_detectors(ranked)[: self._highlight]
 
     def _line_style(self, name: str) -> dict:
         active = name == self.session.active
@@ -292,9 +296,7 @@ class DetectorPanel(View):
 
         names = list(self.session.results)
         ranked = sorted(names, key=lambda n: _nan_last(self.average_precision(n)))
-        self._colours = {
-            n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(ranked[: self._highlight])
-        }
+        self._colours = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(self._best())}
         fig = go.FigureWidget()
         for name in names:
             recall, precision = _downsample(*self.curve(name), self._curve_points)
@@ -303,11 +305,14 @@ class DetectorPanel(View):
             recall, precision = recall.tolist(), precision.tolist()
             ap = self.average_precision(name)
             coloured = name in self._colours or name == self.session.active
+            label = (
+                name if detector_kind(name) == "label_error" else f"{name} ({detector_kind(name)})"
+            )
             fig.add_scatter(
                 x=recall,
                 y=precision,
                 mode="lines",
-                name=f"{name} · AP {ap:.2f}" if ap == ap else f"{name} · AP –",
+                name=f"{label} · AP {ap:.2f}" if ap == ap else f"{label} · AP –",
                 meta=name,
                 legendrank=ranked.index(name) + 1,
                 line=self._line_style(name),
