@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from _audit_data import probs_dataset
 
-import workbench.audit as audit_mod
+import workbench.pipeline as audit_mod
 import workbench.report as report_mod
-from workbench.audit import OUTPUT_FILES, AuditResult, audit
 from workbench.dataset import Dataset
 from workbench.decisions import DecisionLog
 from workbench.detectors import DetectorResult, get_detector, list_detectors
+from workbench.pipeline import OUTPUT_FILES, AuditResult, audit
 
 
 def _requires(name):

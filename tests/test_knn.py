@@ -165,8 +165,8 @@ def test_progress_bar_is_shown(capsys):
 
 
 def test_progress_false_silences_every_path_to_the_knn_search(capfd):
-    from workbench.audit import audit
     from workbench.detectors import get_detector, run_detectors
+    from workbench.pipeline import audit
     from workbench.session import Session
 
     x, y = _blobs(300, 8, seed=7)

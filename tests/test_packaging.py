@@ -51,3 +51,22 @@ def test_every_data_file_ships():
         ):
             missing.append(str(path.relative_to(ROOT)))
     assert missing == [], "add their folders to packages and package-data"
+
+
+def test_public_names_are_not_shadowed_by_submodules():
+    """Importing a submodule sets an attribute of the package; none may hide a public name
+    (``workbench.audit`` once became the module instead of the function)."""
+    import importlib
+    import pkgutil
+    from types import ModuleType
+
+    import workbench
+
+    for info in pkgutil.walk_packages(workbench.__path__, "workbench."):
+        if info.name.endswith("__main__"):
+            continue  # runs the command line
+        importlib.import_module(info.name)
+    for name in workbench._EXPORTS:
+        value = getattr(workbench, name)
+        assert not isinstance(value, ModuleType), f"workbench.{name} is a module"
+        assert value is getattr(importlib.import_module(workbench._EXPORTS[name]), name)

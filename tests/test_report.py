@@ -14,9 +14,9 @@ import pytest
 from _audit_data import probs_dataset
 
 import workbench.report as report_mod
-from workbench.audit import audit
 from workbench.charts import heatmap_svg, pr_curves_svg
 from workbench.dataset import Dataset
+from workbench.pipeline import audit
 from workbench.report import render_report, write_report
 
 _MAP_DATA = re.compile(r'<script type="application/json" id="wb-map-data">(.*?)</script>', re.S)

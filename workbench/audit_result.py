@@ -2,7 +2,7 @@
 
 N is the number of samples and K the number of classes. Noise scores are higher = more likely
 mislabeled. Transition matrices follow ``T[i, j] = P(given = j | true = i)`` (rows sum to 1).
-:func:`workbench.audit.audit` builds the :class:`AuditResult`; this module holds its tables,
+:func:`workbench.audit` builds the :class:`AuditResult`; this module holds its tables,
 its JSON summary and :meth:`AuditResult.write`.
 """
 

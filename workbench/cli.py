@@ -1,7 +1,7 @@
 """The headless audit command: ``workbench-audit`` (also ``python -m workbench``).
 
 Reads labels and whatever signals exist from CSV, Parquet, ``.npy`` or ``.npz`` files (never
-pickle), runs :func:`workbench.audit.audit` and writes the tables, the decisions template, the
+pickle), runs :func:`workbench.audit` and writes the tables, the decisions template, the
 summary and the static HTML report into one folder, atomically. Malformed input is reported in
 one line and the command exits with status 2 before anything is written.
 """
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
 
             resolve_device(args.device)
         if args.detectors is not None:
-            from .audit import _check_detector_names
+            from .pipeline import _check_detector_names
 
             _check_detector_names(args.detectors)
         dataset = _load_dataset(args)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     except (InputError, ValueError, TypeError, OSError) as err:
         return _fail(err)
 
-    from .audit import audit
+    from .pipeline import audit
 
     # Some steps draw progress bars of their own; --quiet silences them by holding stderr.
     held = contextlib.redirect_stderr(io.StringIO()) if args.quiet else contextlib.nullcontext()

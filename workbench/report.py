@@ -44,7 +44,7 @@ def write_report(audit_result, path, *, top: int = 50, max_points: int = MAX_MAP
 
     Parameters
     ----------
-    audit_result : workbench.audit.AuditResult
+    audit_result : workbench.AuditResult
     path : str or path-like
         Destination file; its folder must exist.
     top : int, default=50
@@ -67,11 +67,11 @@ def write_report(audit_result, path, *, top: int = 50, max_points: int = MAX_MAP
 
 def render_report(audit_result, *, top: int = 50, max_points: int = MAX_MAP_POINTS) -> str:
     """The report of ``audit_result`` as one HTML string (see :func:`write_report`)."""
-    from .audit import AuditResult
+    from .pipeline import AuditResult
 
     if not isinstance(audit_result, AuditResult):
         raise TypeError(
-            f"audit_result must be a workbench.audit.AuditResult, found {type(audit_result).__name__}."
+            f"audit_result must be a workbench.AuditResult, found {type(audit_result).__name__}."
         )
     if not isinstance(top, (int, np.integer)) or isinstance(top, bool) or top < 0:
         raise ValueError(f"top must be an integer >= 0, found {top!r}.")
