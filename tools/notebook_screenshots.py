@@ -20,14 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# Chromium exactly as the real-browser tests start it
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from _lab import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
@@ -66,7 +62,7 @@ def render(figs: dict[str, dict], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     saved = []
     with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         for name, fig in figs.items():
             html = Path(tmp) / f"{name}.html"

@@ -131,19 +131,25 @@ class LabServer:
             return ""
 
     def stop(self) -> None:
-        """End the server and its kernels (SIGTERM to the process group, then SIGKILL)."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        # Kernels started by the server share its process group; make sure none is left.
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """End the server and its kernels."""
+        stop_process_group(self.proc)
         self._log.close()
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """End a process started with ``start_new_session=True`` and everything in its group
+    (SIGTERM, then SIGKILL after 15 s; the group is killed at the end in any case)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+    # Children (kernels, a server started by make) share the group; make sure none is left.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from _lab import ARTIFACTS, ROOT, free_port, tail
+from _lab import ARTIFACTS, ROOT, free_port, stop_process_group, tail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,13 +69,7 @@ def make_lab(tmp_path, chromium_path):
             )
         yield opened.read_text().split()[0], log_path
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process_group(proc)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "make-lab.log").write_text(log_path.read_text(errors="replace"))
 

@@ -15,24 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# JupyterLab and Chromium exactly as the real-browser tests start them
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from _lab import CHROMIUM, CHROMIUM_ARGS, LabServer  # noqa: E402
 
 SETUP = r"""
 import numpy as np
@@ -109,59 +101,6 @@ def notebook(cells: dict[str, str]) -> dict:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_lab(root: Path, port: int) -> subprocess.Popen:
-    import jupyterlab
-
-    ext = Path(jupyterlab.__file__).parent / "galata"
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        f"--port={port}",
-        "--allow-root",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.root_dir={root}",
-        "--IdentityProvider.token=",
-        "--ServerApp.password=",
-        "--ServerApp.disable_check_xsrf=True",
-        "--LabApp.expose_app_in_browser=True",
-        f"--LabServerApp.extra_labextensions_path={ext}",
-        f"--LabApp.workspaces_dir={root / '.workspaces'}",
-    ]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    log = open(root / "lab.log", "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}/api/status"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    stop(proc)
-    tail = (root / "lab.log").read_text()[-3000:]
-    raise RuntimeError(f"JupyterLab did not start within 60 s; its log ends:\n{tail}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 _CELL_STATES = """() => {
@@ -335,7 +274,7 @@ def shoot(
     saved = []
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
         page.set_default_timeout(20_000)
         logs = []
@@ -404,19 +343,18 @@ def main() -> None:
     cells = {k: v for k, v in CELLS.items() if not args.only or k in args.only}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still stop JupyterLab
     with tempfile.TemporaryDirectory(prefix="wb-shots-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "notebooks"
+        root.mkdir()
         (root / "views.ipynb").write_text(json.dumps(notebook(cells)))
-        port = free_port()
-        proc = start_lab(root, port)
+        server = LabServer(root)
         try:
-            saved = shoot(port, args.out, list(cells))
+            saved = shoot(server.port, args.out, list(cells))
         finally:
-            stop(proc)
+            server.stop()
+            args.out.mkdir(parents=True, exist_ok=True)
             if (root / "views.ipynb").exists():
                 (args.out / "views.ipynb").write_bytes((root / "views.ipynb").read_bytes())
-            log = (root / "lab.log").read_text()
-            (args.out / "lab.log").parent.mkdir(parents=True, exist_ok=True)
-            (args.out / "lab.log").write_text(log)
+            (args.out / "lab.log").write_text(server.log())
     for path in saved:
         print(path)
 
