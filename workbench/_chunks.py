@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,6 +28,7 @@ __all__ = [
     "iter_slices",
     "n_workers",
     "parallel_chunks",
+    "parallel_map",
     "row_entropy",
     "row_stats",
 ]
@@ -55,27 +56,64 @@ def iter_slices(n: int, rows: int) -> Iterator[slice]:
         yield slice(start, min(n, start + rows))
 
 
+#: The thread pool shared by every pass: (process id, workers, pool). Starting threads for each
+#: pass costs a few milliseconds per call (more on a busy machine); the pool is made once per
+#: process (again after a fork: a child has none of its parent's threads).
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+_IN_POOL = threading.local()
+
+
+def _shared_pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < workers:
+            if _POOL is not None and _POOL[0] == os.getpid():
+                _POOL[2].shutdown(wait=False)  # its threads end once their work is done
+            _POOL = (os.getpid(), workers, ThreadPoolExecutor(workers, "workbench-chunks"))
+        return _POOL[2]
+
+
+def parallel_map(fn: Callable, items: Sequence, workers: int | None = None) -> None:
+    """Call ``fn(item)`` for every item on the shared thread pool, in order of submission
+    (each thread takes the next item when it is free); nothing is returned.
+
+    Called from inside a pool thread (a nested pass), the items run one after the other in
+    that thread: waiting on the pool from its own threads could deadlock it.
+    """
+    workers = min(workers or n_workers(), len(items))
+    if workers <= 1 or getattr(_IN_POOL, "active", False):
+        for item in items:
+            fn(item)
+        return
+
+    def run(item):
+        _IN_POOL.active = True
+        try:
+            fn(item)
+        finally:
+            _IN_POOL.active = False
+
+    pool = _shared_pool(workers)
+    for fut in [pool.submit(run, item) for item in items]:
+        fut.result()
+
+
 def parallel_chunks(fn: Callable[[slice], None], n: int, rows: int, workers: int | None = None):
-    """Call ``fn(slice)`` on every block of ``rows`` rows, spread over a thread pool.
+    """Call ``fn(slice)`` on every block of ``rows`` rows, spread over the shared thread pool.
 
     Each thread takes a contiguous run of blocks, so per-thread scratch buffers can be reused.
     ``fn`` writes its results into preallocated outputs; nothing is returned.
     """
     slices = list(iter_slices(n, rows))
     workers = min(workers or n_workers(), len(slices))
-    if workers <= 1:
-        for sl in slices:
-            fn(sl)
-        return
-    groups = np.array_split(np.arange(len(slices)), workers)
+    groups = np.array_split(np.arange(len(slices)), max(workers, 1))
 
     def run(group):
         for i in group:
             fn(slices[i])
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for fut in [pool.submit(run, g) for g in groups]:
-            fut.result()
+    parallel_map(run, groups, workers)
 
 
 @dataclass
@@ -197,29 +235,37 @@ def confident_classes(
         The row's class (its argmax where ``counted`` is False).
     """
     n, k = pred_probs.shape
-    a, m = rows.argmax, rows.max
     if thresholds.dtype != pred_probs.dtype:
         thresholds = thresholds.astype(np.result_type(thresholds, pred_probs), copy=False)
-    # A row whose argmax class is confident goes to it whatever else is confident. Of the other
-    # rows, those whose argmax is the given label and whose runner-up is below every threshold
-    # have no confident class. Only the rest are compared class by class.
-    counted = m >= thresholds[a]
-    guess = a.copy()
-    rest = np.flatnonzero(~counted & ~((a == labels) & (rows.other_max < thresholds.min())))
+    lowest = thresholds.min()
+    counted, guess = np.empty(n, bool), np.empty(n, np.int64)
 
     def block(sl: slice) -> None:
-        idx = rest[sl]
-        # Confident entries are rare here: find them with one flat nonzero, not per-row loops.
-        hits = np.flatnonzero(pred_probs[idx] >= thresholds)
-        row, col = np.divmod(hits, k)
-        n_conf = np.bincount(row, minlength=len(idx))
-        first = np.full(len(idx), -1, np.int64)
-        first[row[::-1]] = col[::-1]  # the lowest column of each row wins
-        counted[idx] = n_conf > 0
-        guess[idx] = np.where(n_conf == 1, first, a[idx])
+        a, m = rows.argmax[sl], rows.max[sl]
+        # A row whose argmax class is confident goes to it whatever else is confident. Of the
+        # other rows, those whose entries outside the argmax are all below every threshold
+        # have no confident class: every entry is at most the maximum, and where the argmax is
+        # the given label, every other entry is at most the runner-up. Only the rest (usually
+        # a few percent of the rows) are compared class by class.
+        hit = m >= thresholds[a]
+        bound = np.where(a == labels[sl], rows.other_max[sl], m)
+        rest = np.flatnonzero(~hit & (bound >= lowest))
+        guess[sl] = a
+        for part in iter_slices(len(rest), chunk_rows(k, pred_probs.dtype.itemsize)):
+            idx = rest[part]
+            # Confident entries are rare here: one flat nonzero, not per-row loops (and
+            # np.take gathers whole rows faster than fancy indexing).
+            found = np.flatnonzero(np.take(pred_probs, idx + sl.start, axis=0) >= thresholds)
+            row, col = np.divmod(found, k)
+            n_conf = np.bincount(row, minlength=len(idx))
+            first = np.full(len(idx), -1, np.int64)
+            first[row[::-1]] = col[::-1]  # the lowest column of each row wins
+            hit[idx] = n_conf > 0
+            guess[idx + sl.start] = np.where(n_conf == 1, first, a[idx])
+        counted[sl] = hit
 
-    if rest.size:
-        parallel_chunks(block, rest.size, chunk_rows(k, pred_probs.dtype.itemsize), workers)
+    # Blocks of 64k rows; the rows compared class by class are read a cache-sized part at a time.
+    parallel_chunks(block, n, 1 << 16, workers)
     return counted, guess
 
 

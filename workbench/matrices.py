@@ -14,6 +14,7 @@ computed in one chunked pass (:mod:`workbench._chunks`) and agree exactly with c
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,10 +96,15 @@ class Statistics:
         with probability ``s + 1e-6`` is the first maximum when ``a == y``, or it beats ``m``
         (strictly when ``a`` comes before ``y``).
         """
-        r, y = self.rows, self.labels
-        boosted = r.given + r.given.dtype.type(_SLACK)
-        a, m = r.argmax, r.max
-        return (a == y) | ((a < y) & (boosted > m)) | ((a > y) & (boosted >= m))
+        r, out = self.rows, np.empty(len(self.labels), bool)
+
+        def block(sl: slice) -> None:  # cache-sized blocks on the thread pool
+            y, a, m = self.labels[sl], r.argmax[sl], r.max[sl]
+            boosted = r.given[sl] + r.given.dtype.type(_SLACK)
+            out[sl] = (a == y) | ((a < y) & (boosted > m)) | ((a > y) & (boosted >= m))
+
+        _chunks.parallel_chunks(block, len(out), 1 << 16)
+        return out
 
 
 def statistics(labels: np.ndarray, pred_probs: np.ndarray, *, device=None) -> Statistics:
@@ -113,10 +119,30 @@ def statistics(labels: np.ndarray, pred_probs: np.ndarray, *, device=None) -> St
     counted, guess = _chunks.confident_classes(pred_probs, labels, rows, thresholds - _SLACK)
     # Built as (true, given) and transposed: rows = given. The column-major layout matters:
     # calibration sums the matrix in memory order, and cleanlab's joint is laid out this way.
-    joint = np.bincount(guess[counted] * k + labels[counted], minlength=k * k)
-    joint = joint.astype(np.int64).reshape(k, k).T
+    joint = _cell_counts(guess, labels, counted, k).reshape(k, k).T
     np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
     return Statistics(labels, counts, order, bounds, thresholds, rows, counted, guess, joint)
+
+
+def _cell_counts(true: np.ndarray, given: np.ndarray, counted: np.ndarray, k: int) -> np.ndarray:
+    """Counts of ``true * k + given`` over the counted samples, shape (K * K,), int64.
+
+    Cache-sized blocks of samples on the thread pool, each thread adding to its own histogram
+    (uncounted samples go to an extra last bin: cheaper than selecting the counted ones). One
+    pass instead when K * K is large next to N, so the histograms never outweigh the data.
+    """
+    n = len(given)
+    if k * k > n // 8:
+        return np.bincount(np.where(counted, true * k + given, k * k), minlength=k * k + 1)[:-1]
+    totals: dict[int, np.ndarray] = {}
+
+    def block(sl: slice) -> None:
+        cells = np.where(counted[sl], true[sl] * k + given[sl], k * k)
+        hist = totals.setdefault(threading.get_ident(), np.zeros(k * k + 1, np.int64))
+        hist += np.bincount(cells, minlength=k * k + 1)
+
+    _chunks.parallel_chunks(block, n, 1 << 16)
+    return sum(totals.values())[:-1]
 
 
 def _thresholds_from_sorted(given_sorted, bounds, dtype) -> np.ndarray:
@@ -135,27 +161,32 @@ def _thresholds_from_sorted(given_sorted, bounds, dtype) -> np.ndarray:
 
 
 # --- small K×K helpers ---------------------------------------------------------------------------
-def _round_preserving_sum(values: np.ndarray) -> np.ndarray:
-    """Round to integers keeping the rounded total; adjust the entries with the largest
-    rounding loss first (numpy's default sort order breaks ties, as cleanlab does)."""
-    floats = np.asarray(values, dtype=float)
-    ints = floats.round()
-    target = np.sum(floats).round()
-    total = np.sum(ints).round()
-    while abs(total - target) > _SLACK:
-        diff = np.round(target - total)
-        step = -1 if diff < 0 else 1
-        n_change = min(int(abs(diff)), len(floats))
-        order = np.argsort(floats - ints)
-        pick = (order[::-1] if step == 1 else order)[:n_change]
-        ints[pick] += step
-        total = np.sum(ints).round()
-    return ints.astype(int)
-
-
 def _round_rows(matrix: np.ndarray) -> np.ndarray:
-    """Round every row of a float matrix to integers preserving each row total."""
-    return np.stack([_round_preserving_sum(row) for row in matrix]).astype(int)
+    """Round every row of a float matrix to integers keeping each row's rounded total.
+
+    Per row, as cleanlab's ``round_preserving_sum``: while the rounded entries miss the total,
+    move the entries with the largest rounding loss first (numpy's default argsort breaks
+    ties) by one. All rows that still miss their total are adjusted together; each row sees
+    the same sums and sort as on its own, so the result is cleanlab's to the last count.
+    """
+    floats = np.ascontiguousarray(matrix, dtype=float)
+    k = floats.shape[1]
+    ints = floats.round()
+    target = floats.sum(axis=1).round()
+    total = ints.sum(axis=1).round()
+    off = np.flatnonzero(np.abs(total - target) > _SLACK)
+    while off.size:
+        diff = np.round(target[off] - total[off])
+        step = np.where(diff < 0, -1.0, 1.0)[:, None]
+        n_change = np.minimum(np.abs(diff).astype(int), k)[:, None]
+        order = np.argsort(floats[off] - ints[off], axis=1)
+        rank = np.arange(k)
+        # Up: the last n_change of the order (largest loss); down: the first n_change.
+        pick = np.where(step > 0, rank >= k - n_change, rank < n_change)
+        ints[off[:, None], order] += step * pick
+        total[off] = ints[off].sum(axis=1).round()
+        off = off[np.abs(total[off] - target[off]) > _SLACK]
+    return ints.astype(int)
 
 
 def _calibrate(joint: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import _chunks
 from .typing import ArrayLike, SeedLike
 
 __all__ = [
@@ -270,17 +271,18 @@ def check_pred_probs(
     if k < 2:
         raise ValueError(f"{name} must have at least 2 columns (classes), found {k}.")
     arr = arr.astype(dtype, copy=False)
-    low, high = arr.min(), arr.max()
-    if not (np.isfinite(low) and np.isfinite(high)):  # NaN and infinities reach min or max
+    low, near_one = _scan(arr, atol)
+    if not np.isfinite(low):  # NaN reaches the minimum, and so does -inf
+        check_finite(arr, name)
+    if near_one and low >= 0:
+        # Every row sums to 1 within atol and no entry is negative, so no entry exceeds
+        # 1 + atol and none is infinite: the maximum need not be read.
+        return arr
+    high = arr.max()
+    if not np.isfinite(high):
         check_finite(arr, name)
     if low < 0 or high > 1 + atol:
         raise ValueError(f"{name} must lie in [0, 1], found values in [{low:.4g}, {high:.4g}].")
-    # Fast screen: one BLAS matrix-vector product in the array's dtype. Its rounding error is
-    # below `slack`, so when every row is within `atol - slack` of 1 every row is within `atol`
-    # exactly; otherwise the exact float64 sums below decide.
-    slack = 2 * k * np.finfo(arr.dtype).eps * (1 + atol)
-    if slack < atol / 2 and not (np.abs(arr @ np.ones(k, arr.dtype) - 1) > atol - slack).any():
-        return arr
     sums = arr.sum(axis=1, dtype=np.float64)
     off = np.abs(sums - 1) > atol
     if off.any():
@@ -294,6 +296,33 @@ def check_pred_probs(
             raise ValueError(f"{name} has a row summing to 0 (row {int(np.argmin(sums))}).")
         arr = (arr / sums[:, None]).astype(dtype, copy=False)
     return arr
+
+
+def _scan(arr: np.ndarray, atol: float) -> tuple[float, bool]:
+    """One chunked, threaded pass over ``arr`` (N, K): its minimum, and whether every row sums
+    to 1 within ``atol`` for sure.
+
+    Each block is read from memory once and both reductions run on it while it is in the
+    cache (separate ``min``, ``max`` and matrix-vector passes each read all of ``arr``, and
+    BLAS threads spinning after the product slow the next pass down). The row sums are taken
+    in the array's dtype: their rounding error is below ``slack``, so rows within
+    ``atol - slack`` of 1 are within ``atol`` exactly; False means the exact float64 sums must
+    decide (also when ``slack`` is too large for the screen to be of use, i.e. K in the
+    thousands in float32). NaN propagates to the minimum.
+    """
+    n, k = arr.shape
+    slack = 2 * k * np.finfo(arr.dtype).eps * (1 + atol)
+    rows = _chunks.chunk_rows(k, arr.dtype.itemsize)
+    lows = np.empty(-(-n // rows), arr.dtype)
+    far = np.zeros(len(lows), bool)
+
+    def block(sl: slice) -> None:
+        x, i = arr[sl], sl.start // rows
+        lows[i] = x.min()
+        far[i] = (np.abs(np.einsum("ij->i", x) - 1) > atol - slack).any()
+
+    _chunks.parallel_chunks(block, n, rows)
+    return lows.min(), bool(slack < atol / 2 and not far.any())
 
 
 def check_rng(seed: SeedLike) -> np.random.Generator:
