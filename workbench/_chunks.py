@@ -31,6 +31,7 @@ __all__ = [
     "parallel_map",
     "row_entropy",
     "row_stats",
+    "row_stats_kernel",
 ]
 
 #: Bytes of one block of rows: small enough for the L2/L3 cache, large enough to amortise calls.
@@ -156,19 +157,27 @@ def row_stats(
     device : torch.device, optional
         A non-CPU device runs the blocks with torch there; None or CPU uses numpy threads.
     """
-    n, k = pred_probs.shape
-    out = RowStats(
-        given=np.empty(n, pred_probs.dtype),
-        argmax=np.empty(n, np.int64),
-        max=np.empty(n, pred_probs.dtype),
-        other=np.empty(n, np.int64),
-        other_max=np.empty(n, pred_probs.dtype),
-    )
-    rows = chunk_rows(k, pred_probs.dtype.itemsize)
+    n, rows = len(pred_probs), chunk_rows(pred_probs.shape[1], pred_probs.dtype.itemsize)
     if device is not None and getattr(device, "type", "cpu") != "cpu":
+        out = _empty_row_stats(pred_probs)
         for sl in iter_slices(n, max(rows, 1 << 15)):
             _block_torch(pred_probs[sl], labels[sl], out, sl, device)
         return out
+    out, block = row_stats_kernel(pred_probs, labels)
+    parallel_chunks(block, n, rows, workers)
+    return out
+
+
+def row_stats_kernel(pred_probs: np.ndarray, labels: np.ndarray):
+    """The CPU work of :func:`row_stats` as ``(out, block)``: calling ``block(sl)`` for every
+    block of :func:`chunk_rows` rows, from any thread, fills ``out``.
+
+    For a pass that already reads each block for another purpose (the value checks of
+    ``pred_probs``): calling ``block`` right after it, in the same thread, finds the block in
+    the cache instead of reading it from memory again.
+    """
+    k, out = pred_probs.shape[1], _empty_row_stats(pred_probs)
+    rows = chunk_rows(k, pred_probs.dtype.itemsize)
     scratch: dict[int, np.ndarray] = {}
 
     def block(sl: slice) -> None:
@@ -177,8 +186,18 @@ def row_stats(
             buf = scratch[threading.get_ident()] = np.empty((rows, k), pred_probs.dtype)
         _block_numpy(pred_probs[sl], labels[sl], out, sl, buf)
 
-    parallel_chunks(block, n, rows, workers)
-    return out
+    return out, block
+
+
+def _empty_row_stats(pred_probs: np.ndarray) -> RowStats:
+    n, dtype = len(pred_probs), pred_probs.dtype
+    return RowStats(
+        given=np.empty(n, dtype),
+        argmax=np.empty(n, np.int64),
+        max=np.empty(n, dtype),
+        other=np.empty(n, np.int64),
+        other_max=np.empty(n, dtype),
+    )
 
 
 def _finish(s, y, a2, m2, out: RowStats, sl: slice) -> None:

@@ -22,7 +22,14 @@ import pandas as pd
 
 from . import _chunks
 from .typing import ArrayLike
-from .validation import as_array, check_consistent_length, check_labels, check_pred_probs
+from .validation import (
+    _as_pred_probs,
+    _check_pred_prob_values,
+    as_array,
+    check_consistent_length,
+    check_labels,
+    check_pred_probs,
+)
 
 __all__ = [
     "class_noise_rates",
@@ -43,16 +50,27 @@ _MISSING_THRESHOLD = 2.0  # threshold of a class with no given label: nothing re
 
 
 # --- input ---------------------------------------------------------------------------------------
-def _prepare(labels: ArrayLike, pred_probs: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``labels`` (N,) and ``pred_probs`` (N, K); keep float32/float64 as given."""
+def _prepare(labels: ArrayLike, pred_probs: ArrayLike, *, rows: bool = False, device=None):
+    """Validate ``labels`` (N,) and ``pred_probs`` (N, K); keep float32/float64 as given.
+
+    Returns ``(labels, pred_probs)``, with ``rows=True`` ``(labels, pred_probs, row_stats)``:
+    on the CPU the row summaries of :func:`workbench._chunks.row_stats` come from the pass
+    that checks the values, each block of ``pred_probs`` read from memory once for both
+    (the labels are checked first, the values of a bad ``pred_probs`` raise after the pass).
+    """
     raw = as_array(pred_probs, "pred_probs")
     dtype = np.float64 if raw.dtype == np.float64 else np.float32
-    probs = check_pred_probs(raw, dtype=dtype)
+    probs = _as_pred_probs(raw, "pred_probs", None, None, dtype)
     codes, _ = check_labels(labels, n_classes=probs.shape[1])
     check_consistent_length(labels=codes, pred_probs=probs)
-    if len(codes) < 1:
-        raise ValueError("labels must hold at least 1 sample, found 0.")
-    return codes, probs
+    out, block, dev = None, None, _device(device) if rows else None
+    if rows and getattr(dev, "type", "cpu") == "cpu":
+        out, block = _chunks.row_stats_kernel(probs, codes)
+    # Without renormalisation the values are either valid as they are or an error.
+    probs = _check_pred_prob_values(probs, "pred_probs", False, 1e-3, dtype, also=block)
+    if not rows:
+        return codes, probs
+    return codes, probs, out if out is not None else _chunks.row_stats(probs, codes, device=dev)
 
 
 def _device(device):
@@ -107,10 +125,14 @@ class Statistics:
         return out
 
 
-def statistics(labels: np.ndarray, pred_probs: np.ndarray, *, device=None) -> Statistics:
-    """Run the statistics pass on validated input (private twin of the public functions)."""
+def statistics(
+    labels: np.ndarray, pred_probs: np.ndarray, *, device=None, rows: _chunks.RowStats | None = None
+) -> Statistics:
+    """Run the statistics pass on validated input (private twin of the public functions);
+    ``rows``: the row summaries when :func:`_prepare` already made them."""
     n, k = pred_probs.shape
-    rows = _chunks.row_stats(pred_probs, labels, device=_device(device))
+    if rows is None:
+        rows = _chunks.row_stats(pred_probs, labels, device=_device(device))
     counts = np.bincount(labels, minlength=k)
     key = labels.astype(np.uint16 if k <= 1 << 16 else np.uint32)
     order = np.argsort(key, kind="stable")
@@ -306,8 +328,8 @@ def confident_joint(
     array([[2, 1],
            [1, 2]])
     """
-    y, p = _prepare(labels, pred_probs)
-    stats = statistics(y, p, device=device)
+    y, p, rows = _prepare(labels, pred_probs, rows=True, device=device)
+    stats = statistics(y, p, device=device, rows=rows)
     return _calibrate(stats.joint_counts, stats.counts) if calibrate else stats.joint_counts
 
 
@@ -370,8 +392,8 @@ def class_noise_rates(
         is another); ``noise_rate_given`` = P(true != k | given = k);
         ``flip_rate_true`` = P(given != k | true = k) = 1 - T[k, k].
     """
-    y, p = _prepare(labels, pred_probs)
-    stats = statistics(y, p, device=device)
+    y, p, rows = _prepare(labels, pred_probs, rows=True, device=device)
+    stats = statistics(y, p, device=device, rows=rows)
     joint = _calibrate(stats.joint_counts, stats.counts)
     t = _transition_from_joint(joint)
     n_given = stats.counts
@@ -397,8 +419,8 @@ def estimate_num_errors(labels: ArrayLike, pred_probs: ArrayLike, *, device=None
 
     Equal to cleanlab's ``num_label_issues`` (default ``estimation_method="off_diagonal"``).
     """
-    y, p = _prepare(labels, pred_probs)
-    stats = statistics(y, p, device=device)
+    y, p, rows = _prepare(labels, pred_probs, rows=True, device=device)
+    stats = statistics(y, p, device=device, rows=rows)
     return int(np.count_nonzero(stats.off_diagonal() & ~stats.close_call()))
 
 

@@ -256,6 +256,12 @@ def check_pred_probs(
     -------
     ndarray of shape (N, K), float32 by default
     """
+    arr = _as_pred_probs(pred_probs, name, n_samples, n_classes, dtype)
+    return _check_pred_prob_values(arr, name, renormalize, atol, dtype)
+
+
+def _as_pred_probs(pred_probs, name, n_samples, n_classes, dtype) -> np.ndarray:
+    """The shape and dtype checks of :func:`check_pred_probs`: no pass over the values."""
     arr = as_array(pred_probs, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (N, K), found shape {arr.shape}.")
@@ -270,8 +276,13 @@ def check_pred_probs(
         raise ValueError(f"{name} has {k} columns but there are {n_classes} classes.")
     if k < 2:
         raise ValueError(f"{name} must have at least 2 columns (classes), found {k}.")
-    arr = arr.astype(dtype, copy=False)
-    low, near_one = _scan(arr, atol)
+    return arr.astype(dtype, copy=False)
+
+
+def _check_pred_prob_values(arr, name, renormalize, atol, dtype, also=None) -> np.ndarray:
+    """The value checks of :func:`check_pred_probs` on ``arr`` from :func:`_as_pred_probs`;
+    ``also`` as in :func:`_scan`."""
+    low, near_one = _scan(arr, atol, also)
     if not np.isfinite(low):  # NaN reaches the minimum, and so does -inf
         check_finite(arr, name)
     if near_one and low >= 0:
@@ -298,9 +309,10 @@ def check_pred_probs(
     return arr
 
 
-def _scan(arr: np.ndarray, atol: float) -> tuple[float, bool]:
+def _scan(arr: np.ndarray, atol: float, also=None) -> tuple[float, bool]:
     """One chunked, threaded pass over ``arr`` (N, K): its minimum, and whether every row sums
-    to 1 within ``atol`` for sure.
+    to 1 within ``atol`` for sure. ``also(sl)``, when given, runs on every block of
+    :func:`workbench._chunks.chunk_rows` rows right after it is checked, in the same thread.
 
     Each block is read from memory once and both reductions run on it while it is in the
     cache (separate ``min``, ``max`` and matrix-vector passes each read all of ``arr``, and
@@ -320,6 +332,8 @@ def _scan(arr: np.ndarray, atol: float) -> tuple[float, bool]:
         x, i = arr[sl], sl.start // rows
         lows[i] = x.min()
         far[i] = (np.abs(np.einsum("ij->i", x) - 1) > atol - slack).any()
+        if also is not None:
+            also(sl)
 
     _chunks.parallel_chunks(block, n, rows)
     return lows.min(), bool(slack < atol / 2 and not far.any())

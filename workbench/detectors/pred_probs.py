@@ -135,20 +135,16 @@ def noise_scores(
     array([0.1, 0.8])
     """
     _check_choice(method, "method", RANKINGS)
-    y, p = _prepare(labels, pred_probs)
-    return _noise_scores(y, p, method, device)
+    y, p, rows = _prepare(labels, pred_probs, rows=True, device=device)
+    return 1.0 - _quality(_light_statistics(y, p, rows=rows), method, p).astype(np.float64)
 
 
-def _noise_scores(y, p, method, device=None) -> np.ndarray:
-    stats = _light_statistics(y, p, device)
-    return 1.0 - _quality(stats, method, p).astype(np.float64)
-
-
-def _light_statistics(y, p, device=None) -> Statistics:
+def _light_statistics(y, p, device=None, rows=None) -> Statistics:
     """Row summaries without the confident joint (enough for the rankings)."""
     from ..matrices import _device
 
-    rows = _chunks.row_stats(p, y, device=_device(device))
+    if rows is None:
+        rows = _chunks.row_stats(p, y, device=_device(device))
     empty = np.empty(0, np.int64)
     counts = np.bincount(y, minlength=p.shape[1])
     return Statistics(y, counts, empty, empty, empty, rows, empty, empty, empty)
@@ -309,7 +305,7 @@ def find_label_issues(
     _check_options(filter_by, frac_noise, min_examples_per_class, num_to_remove_per_class)
     if return_indices_ranked_by is not None:
         _check_choice(return_indices_ranked_by, "return_indices_ranked_by", RANKINGS)
-    y, p = _prepare(labels, pred_probs)
+    y, p, rows = _prepare(labels, pred_probs, rows=True, device=device)
     k = p.shape[1]
     remove = None
     if num_to_remove_per_class is not None:
@@ -330,7 +326,7 @@ def find_label_issues(
     return _find_label_issues(
         y, p, filter_by=filter_by, frac_noise=float(frac_noise), num_to_remove=remove,
         min_examples=int(min_examples_per_class), ranked_by=return_indices_ranked_by,
-        joint=joint, device=device,
+        joint=joint, device=device, stats=statistics(y, p, device=device, rows=rows),
     )  # fmt: skip
 
 
