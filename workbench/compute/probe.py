@@ -512,6 +512,18 @@ def train_models(
     y_rec = None
     if recorder is not None:
         y_rec = y if y.ndim == 1 else y.gather(1, record_model[:, None])[:, 0]
+        # Row j of a batch of b rows has the log-prob of class c under its recorded model r at
+        # (r * K + c) * b + j of the batch's flat (M, K, b) log-probs. At these positions one
+        # 1-D index_select per batch copies the (K, b) block the recorder keeps (selecting
+        # over the model axis by gather, or by multiply and sum, costs several times more);
+        # int32 positions halve their memory traffic.
+        k, full = net.n_classes, n // batch_size * batch_size
+        rec_k = record_model.to(torch.int32) * k
+        rows = torch.arange(n, dtype=torch.int32, device=dev)
+        width = torch.clamp(n - (rows - rows % batch_size), max=batch_size)  # b of each row
+        at_buf = None  # (K * N,) int32, refilled every epoch
+        within = [torch.arange(k * b, dtype=torch.int32, device=dev).view(k, b)  # c * b + j
+                  for b in (batch_size, n - full)]  # fmt: skip
     steps_per_epoch = math.ceil(n / batch_size)
     total, step, times = epochs * steps_per_epoch, 0, []
     # Polyak averaging: the returned weights are the mean of the iterates of the second half
@@ -527,14 +539,17 @@ def train_models(
             w_ep = torch.index_select(weights_t, 1, perm)
             y_ep = torch.index_select(y_t, 1, perm)
             if recorder is not None:
-                rec_ep = torch.index_select(record_model, 0, perm)
-                k = net.n_classes
-                # one column per row, in this epoch's order, filled batch by batch below
-                rec_buf = recorder._epoch_buffer(perm, torch.index_select(y_rec, 0, perm), k)
-                if rec_buf is not None:  # (M, 1, N) selector of each row's recorded model
-                    pick = rec_ep[None, None, :] == torch.arange(m, device=dev)[:, None, None]
-                    pick = pick.to(torch.float32)
-            for start in range(0, n, batch_size):
+                y_rec_ep = y_ep[0] if y_rec is y else torch.index_select(y_rec, 0, perm)
+                rec_bufs = recorder._epoch_buffer(perm, y_rec_ep, k, batch_size)
+                offset = torch.index_select(rec_k, 0, perm).mul_(width)  # r * K * b per row
+                if rec_bufs is not None:  # the epoch's positions, batch after batch as in
+                    # rec_bufs, split up front (slicing in the loop costs more than the copy)
+                    at_buf = at_buf if at_buf is not None else offset.new_empty(k * n)
+                    torch.add(within[0], offset[:full].view(-1, 1, batch_size),
+                              out=at_buf[: k * full].view(-1, k, batch_size))  # fmt: skip
+                    torch.add(within[1], offset[full:], out=at_buf[k * full :].view(k, -1))
+                    at = at_buf.split(k * batch_size)
+            for i, start in enumerate(range(0, n, batch_size)):
                 idx = perm[start : start + batch_size]
                 stop = start + len(idx)
                 for group in opt.param_groups:
@@ -550,13 +565,14 @@ def train_models(
                 ce = -logp.gather(1, target)[:, 0, :]  # (M, B)
                 w = w_ep[:, start:stop]
                 loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1)).sum()
-                if recorder is not None and rec_buf is not None:  # each row's recorded model
-                    torch.sum(logp.detach() * pick[:, :, start:stop], 0,
-                              out=rec_buf[:, start:stop])  # fmt: skip
-                elif recorder is not None:  # large N×K: signals per batch
-                    rec_m = rec_ep[start:stop].view(1, 1, b).expand(1, logp.shape[1], b)
-                    y_b = torch.index_select(y_rec, 0, idx)
-                    recorder._record_gather(idx, logp.detach(), rec_m, y_b)
+                if recorder is not None:  # each row's recorded model: one 1-D index_select
+                    lp = logp.detach().view(-1)
+                    if rec_bufs is not None:  # straight into the recorder's epoch buffer
+                        torch.index_select(lp, 0, at[i], out=rec_bufs[i])
+                    else:  # large N×K: signals per batch
+                        at_b = within[b < batch_size] + offset[start:stop]
+                        rec = torch.index_select(lp, 0, at_b.view(-1)).view(k, b)
+                        recorder._record_batch(idx, rec, y_rec_ep[start:stop])
                 opt.zero_grad(set_to_none=True)
                 if scaler is None:
                     loss.backward()

@@ -29,7 +29,10 @@ _FLOAT_KINDS = ("loss", "margin", "given_prob")
 #: Up to this many N×K elements the recorder keeps an epoch's outputs and computes the
 #: signals once per epoch (fewer, larger operations); above it, per batch.
 _DEFER_ELEMENTS = 1 << 25
-_FLUSH_ROWS = 1 << 16
+#: Deferred signals are computed in chunks of at most this many outputs and K × outputs
+#: elements (one chunk for the benchmark's 100,000 × 10: every operation runs once).
+_FLUSH_ROWS = 1 << 17
+_FLUSH_ELEMENTS = 1 << 21
 #: Host storage dtypes; values are converted on the torch side (numpy's float16 casts are slow).
 _TORCH_DTYPE = {
     np.dtype(np.float16): torch.float16,
@@ -65,7 +68,8 @@ class TrajectoryRecorder:
     appear twice within one ``update`` call.
 
     For N×K up to 2**25 the recorder keeps an epoch's outputs as they come (N×K float32 on
-    the logits' device) and computes the signals once per epoch; above that, per batch.
+    the logits' device, plus a scratch chunk of up to 2**21 for the built-in trainer) and
+    computes the signals once per epoch; above that, per batch.
 
     Examples
     --------
@@ -136,6 +140,9 @@ class TrajectoryRecorder:
         self._ibuf: torch.Tensor | None = None  # (capacity,) int64: their sample indices
         self._ybuf: torch.Tensor | None = None  # (capacity,) int64: their labels
         self._off = 0  # outputs stored so far this epoch
+        self._block: int | None = None  # this epoch's outputs are in blocks (_epoch_buffer)
+        self._blocks: tuple | None = None  # ((n, block), its per-batch views of _zbuf)
+        self._scratch: torch.Tensor | None = None  # (K * columns,) float32: unblocked outputs
         self._normalized = True  # every batch of the epoch gave log-probabilities
         self._buf: torch.Tensor | None = None  # (N, n_float_kinds) float32, per-batch mode
         self._pred: torch.Tensor | None = None  # (N,) int32, per-batch mode
@@ -194,28 +201,32 @@ class TrajectoryRecorder:
             zt = z.T.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
             self._per_batch(idx, zt, y, normalized)  # an own copy: the signals overwrite it
 
-    def _record_gather(self, idx, logp, which, y, normalized: bool = True) -> None:
-        """``update`` for the built-in trainer: the outputs of each row's own model.
+    def _record_batch(self, idx: torch.Tensor, zt: torch.Tensor, y: torch.Tensor) -> None:
+        """``update`` for the built-in trainer in per-batch mode: ``zt`` (K, B) float32
+        log-probabilities, classes first, an own copy (overwritten); ``idx`` and ``y`` (B,)
+        int64 on the same device."""
+        self._ensure_state(zt.device, zt.shape[0])
+        self._per_batch(idx, zt, y, True)
 
-        ``logp`` (M, K, B) holds M models' outputs, classes on the middle axis; ``which``
-        (1, K, B) int64 picks the model per row (an expanded (B,) index); ``idx`` and ``y``
-        (B,) int64 on the same device. The selection is written straight into the epoch buffer.
-        """
-        self._ensure_state(logp.device, logp.shape[1])
-        if self._buf is None:
-            torch.gather(logp, 0, which, out=self._slot(idx, y, normalized)[None])
-        else:
-            self._per_batch(idx, logp.gather(0, which)[0], y, normalized)
-
-    def _epoch_buffer(self, idx: torch.Tensor, y: torch.Tensor, k: int, normalized: bool = True):
-        """For a trainer that knows an epoch's whole order up front: reserve one column per
-        row of ``idx`` (labels ``y``) and return the (K, n) buffer the caller fills in place,
-        column j with the outputs for ``idx[j]``, before ``end_epoch``. None in per-batch mode
-        (large N×K): then call :meth:`_record_gather` per batch instead."""
+    def _epoch_buffer(self, idx: torch.Tensor, y: torch.Tensor, k: int, block: int):
+        """For a trainer that knows an epoch's order up front and goes through it in batches
+        of ``block`` rows: reserve the epoch's rows ``idx`` (labels ``y``) and return one flat
+        float32 buffer per batch of b rows for its (K, b) log-probabilities, classes first, to
+        fill in place before ``end_epoch``. Each is contiguous, so the trainer writes a batch
+        with one ``index_select(..., out=)`` (a column slice of a (K, n) buffer would be
+        strided and several times slower). None in per-batch mode (large N×K): then call
+        :meth:`_record_batch` per batch instead."""
         self._ensure_state(idx.device, k)
         if self._buf is not None:
             return None
-        return self._slot(idx, y, normalized)
+        if self._off:
+            raise ValueError("_epoch_buffer must start an epoch (no update before it).")
+        self._slot(idx, y, True)
+        self._block, shape = int(block), (len(idx), int(block))
+        if self._blocks is None or self._blocks[0] != shape:  # the same views every epoch
+            flat = self._zbuf.view(-1)[: k * len(idx)]  # batch after batch, each (K, b)
+            self._blocks = (shape, flat.split(k * self._block))
+        return self._blocks[1]
 
     def _slot(self, idx: torch.Tensor, y: torch.Tensor, normalized: bool) -> torch.Tensor:
         """Reserve the next ``len(idx)`` columns of the epoch buffer; return them (K, B)."""
@@ -223,6 +234,7 @@ class TrajectoryRecorder:
         if off + b > self._zbuf.shape[1]:  # samples seen more than once: grow
             grow = max(off + b, 2 * self._zbuf.shape[1])
             self._zbuf = torch.cat([self._zbuf, self._zbuf.new_empty(self._k, grow - off)], 1)
+            self._blocks = None
             self._ibuf = torch.cat([self._ibuf[:off], self._ibuf.new_empty(grow - off)])
             self._ybuf = torch.cat([self._ybuf[:off], self._ybuf.new_empty(grow - off)])
         self._ibuf[off : off + b] = idx
@@ -254,15 +266,19 @@ class TrajectoryRecorder:
             raise ValueError(f"labels must lie in 0..{k - 1}, found [{int(lo)}, {int(hi)}].")
 
     def _signals(self, zt: torch.Tensor, y: torch.Tensor, normalized: bool, sync: bool = False):
-        """Signals of the columns of ``zt`` (K, n) with labels ``y`` (n,); overwrites ``zt``.
+        """Signals of the columns of ``zt`` (K, n), contiguous, with labels ``y`` (n,);
+        overwrites ``zt``.
 
-        Returns ``vals`` (n_float_kinds, n) float32 or None, and ``pred`` (n,) int32 or None.
-        Classes run down the rows, so every reduction over them is element-wise across long
-        contiguous rows (much faster than reducing short rows).
+        Returns ``vals`` (n_float_kinds, n) in ``dtype`` or None, and ``pred`` (n,) int32 or
+        None. Classes run down the rows, so every reduction over them is element-wise across
+        long contiguous rows (much faster than reducing short rows).
         """
-        z_y = zt.gather(0, y[None])[0]
         lse = None if normalized else torch.logsumexp(zt, dim=0)
-        zt.scatter_(0, y[None], float("-inf"))  # now: the other classes only
+        # flat positions of the given labels' entries: 1-D index ops beat gather/scatter
+        n = zt.shape[1]
+        at = torch.add(torch.arange(n, device=zt.device), y, alpha=n)
+        z_y = zt.view(-1).index_select(0, at)
+        zt.view(-1).index_fill_(0, at, float("-inf"))  # now: the other classes only
         other = zt.amax(0)
         vals = None
         if self._float_kinds:
@@ -277,9 +293,10 @@ class TrajectoryRecorder:
             # reaching the largest logit (ties count as another class winning).
             if sync:  # once per epoch: look only at the columns where another class wins
                 pred = y.clone()
-                lost = torch.nonzero(z_y <= other)[:, 0]
-                if len(lost):
-                    pred[lost] = _first_argmax(zt[:, lost], other[lost])
+                lost = _nonzero(z_y <= other)
+                if len(lost):  # index_select/index_copy_: much faster than advanced indexing
+                    sub = _first_argmax(zt.index_select(1, lost), other.index_select(0, lost))
+                    pred.index_copy_(0, lost, sub)
             else:  # inside a training step: no host synchronisation
                 pred = torch.where(z_y > other, y, _first_argmax(zt, other))
             pred = pred.to(torch.int32)
@@ -295,6 +312,7 @@ class TrajectoryRecorder:
             )
         self._device, self._k = dev, k
         self._zbuf = self._ibuf = self._ybuf = self._buf = self._pred = None
+        self._scratch = self._blocks = None
         self._off = 0
         if self.n_samples * k <= _DEFER_ELEMENTS:
             self._zbuf = torch.empty((k, self.n_samples), device=dev)
@@ -334,23 +352,42 @@ class TrajectoryRecorder:
         self._epoch += 1
 
     def _flush_deferred(self, e: int) -> int:
-        n = self._off
-        zt, y = self._zbuf[:, :n], self._ybuf[:n]  # batch order; zt is overwritten below
-        rows = self._ibuf[:n].cpu().numpy()
-        self._off = 0
-        for a in range(0, len(rows), _FLUSH_ROWS):
-            b = min(a + _FLUSH_ROWS, len(rows))
-            vals, pred = self._signals(zt[:, a:b], y[a:b], self._normalized, sync=True)
+        n, k, block = self._off, self._k, self._block
+        y, rows = self._ybuf[:n], self._ibuf[:n].cpu().numpy()  # in the order of the outputs
+        step = max(1, min(_FLUSH_ROWS, _FLUSH_ELEMENTS // k))
+        if block:
+            step = max(block, step // block * block)
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            # contiguous columns for _signals (no copy when one chunk is the whole buffer)
+            zt = self._zbuf[:, a:b].contiguous() if block is None else self._unblock(a, b)
+            vals, pred = self._signals(zt, y[a:b], self._normalized, sync=True)
+            # [e][rows], not [e, rows]: numpy scatters into a 1-D row twice as fast
             if vals is not None:
                 host = vals.cpu().numpy()
                 for j, kind in enumerate(self._float_kinds):
-                    self._host[kind][e, rows[a:b]] = host[j]
+                    self._host[kind][e][rows[a:b]] = host[j]
             if pred is not None:
-                self._host["predicted"][e, rows[a:b]] = pred.cpu().numpy()
-        self._normalized = True
+                self._host["predicted"][e][rows[a:b]] = pred.cpu().numpy()
+        self._off, self._normalized, self._block = 0, True, None
+        if self._want_pred:  # a seen sample's prediction is >= 0: count the row's -1 left
+            return int(np.count_nonzero(self._host["predicted"][e] < 0))
         seen = np.zeros(self.n_samples, dtype=bool)
         seen[rows] = True
         return int(self.n_samples - seen.sum())
+
+    def _unblock(self, a: int, b: int) -> torch.Tensor:
+        """Outputs a..b-1 (``a`` at a block start) of an ``_epoch_buffer`` epoch as (K, b - a),
+        contiguous, in a reused scratch buffer: one strided copy per chunk, where writing each
+        batch as a column slice would have cost a strided copy per batch inside the loop."""
+        k, w = self._k, self._block
+        if self._scratch is None or self._scratch.numel() < k * (b - a):
+            self._scratch = self._zbuf.new_empty(k * (b - a))
+        zt = self._scratch[: k * (b - a)].view(k, b - a)
+        src, full = self._zbuf.view(-1)[k * a : k * b], (b - a) // w * w
+        zt[:, :full].view(k, -1, w).copy_(src[: k * full].view(-1, k, w).transpose(0, 1))
+        zt[:, full:].copy_(src[k * full :].view(k, -1))
+        return zt
 
     # --- storage -----------------------------------------------------------------------------
     @property
@@ -411,6 +448,13 @@ class TrajectoryRecorder:
             f"TrajectoryRecorder(n_samples={self.n_samples}, epochs={self._epoch}"
             f"{'' if self.n_epochs is None else f'/{self.n_epochs}'}, kinds={list(self.kinds)})"
         )
+
+
+def _nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """Positions of the True entries of a 1-D mask (numpy's is ~4x faster on the CPU)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.numpy()))
+    return torch.nonzero(mask)[:, 0]
 
 
 def _first_argmax(zt: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
