@@ -7,6 +7,7 @@ page layout and widget manager set-up; this test catches a view that only works 
 
 from __future__ import annotations
 
+import os
 import re
 
 import nbformat
@@ -14,6 +15,11 @@ import pytest
 from _lab import ARTIFACTS, LabServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+_FIRST_CELL_STARTED = """() => {
+  const prompt = document.querySelector('.jp-NotebookPanel .jp-InputPrompt');
+  return !!prompt && /\\[(\\*|\\d+)\\]/.test(prompt.textContent);
+}"""
 
 _CELLS = [
     "import workbench as wb\n\nds = wb.load_demo(seed=0)",
@@ -55,11 +61,18 @@ def test_workbench_in_notebook7(notebook_server, headless_chromium):
         # Notebook 7 itself may log errors while loading its settings (seen with the test
         # server's configuration); what counts is that running the workbench adds none.
         before = len(errors)
-        page.get_by_role("menuitem", name="Run").click()
-        page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
+        for attempt in range(3):  # a click right after start-up can land before the menu works
+            page.get_by_role("menuitem", name="Run").click()
+            page.get_by_role("menuitem", name=re.compile("^Run All Cells")).click()
+            try:  # the first cell shows [*] or [1] once it is queued or has run
+                page.wait_for_function(_FIRST_CELL_STARTED, timeout=30_000)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
 
         bench = page.locator(".wb-workbench").last
-        bench.wait_for(timeout=300_000)
+        bench.wait_for(timeout=int(os.environ.get("WORKBENCH_BROWSER_RUN_TIMEOUT", "300")) * 1000)
         assert page.locator("text=Error displaying widget").count() == 0, "a widget failed"
         tabs = bench.locator(".jupyter-widget-tab").first
         tabs.locator(".lm-TabBar-tab", has_text=re.compile("^Review$")).click()
@@ -71,5 +84,9 @@ def test_workbench_in_notebook7(notebook_server, headless_chromium):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         bench.screenshot(path=str(ARTIFACTS / "notebook7_workbench.png"))
         assert errors[before:] == [], errors[before:]
+    except Exception:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "FAILED-notebook7.png"), full_page=True)
+        raise
     finally:
         page.close()
