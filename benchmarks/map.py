@@ -103,6 +103,23 @@ def incoming(widget, state: dict, buffer_paths, buffers) -> None:
 
 
 # --- jupyter-scatter (our map) -------------------------------------------------------------------
+def time_thresholds(session, repeat: int, timer, cap, check=None):
+    """Time ``repeat`` top-k threshold changes: the session's total, the views' own share
+    (``timer``) and the bytes of the update message (``cap``); ``check(top_k)`` verifies the
+    view after each. Returns the three lists."""
+    threshold, view_share, sent = [], [], []
+    for r in range(repeat):
+        top = 10_000 * (r + 2)
+        cap.bytes = 0
+        t = time.perf_counter()
+        session.set_threshold("top_k", top)
+        threshold.append(time.perf_counter() - t)
+        view_share.append(timer.seconds)
+        sent.append(cap.bytes)
+        assert check is None or check(top)
+    return threshold, view_share, sent
+
+
 def bench_map(session, repeat: int, n_select: int) -> dict:
     from workbench.ui.map import EmbeddingMap
 
@@ -141,15 +158,10 @@ def bench_map(session, repeat: int, n_select: int) -> dict:
         assert session.selection.size == n_select and session.selection_source == "map"
     unsubscribe()
 
-    threshold, view_share, sent = [], [], []
-    for r in range(repeat):
-        cap.bytes = 0
-        t = time.perf_counter()
-        session.set_threshold("top_k", 10_000 * (r + 2))
-        threshold.append(time.perf_counter() - t)
-        view_share.append(timer.seconds)
-        sent.append(cap.bytes)
-        assert int(np.asarray(widget.points)[:, 2].sum()) == 10_000 * (r + 2)
+    threshold, view_share, sent = time_thresholds(
+        session, repeat, timer, cap,
+        check=lambda top: int(np.asarray(widget.points)[:, 2].sum()) == top,
+    )  # fmt: skip
     timer.close()
     colour = []
     for r in range(repeat):
@@ -235,14 +247,7 @@ def bench_plotly(session, repeat: int, n_select: int) -> dict:
         assert session.selection.size == n_select and session.selection_source == "plotly"
     unsub_sel()
 
-    threshold, view_share, sent = [], [], []
-    for r in range(repeat):
-        cap.bytes = 0
-        t = time.perf_counter()
-        session.set_threshold("top_k", 10_000 * (r + 2))
-        threshold.append(time.perf_counter() - t)
-        view_share.append(timer.seconds)
-        sent.append(cap.bytes)
+    threshold, view_share, sent = time_thresholds(session, repeat, timer, cap)
     timer.close()
     unsub_flags()
     fig.close()
