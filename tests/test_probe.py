@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _mixtures import noisy_mixture
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import PredefinedSplit, cross_val_predict
@@ -16,14 +17,7 @@ from workbench.dataset import Dataset
 
 
 def _mixture(n=600, d=6, k=3, noise=0.2, seed=0, sep=2.0):
-    rng = np.random.default_rng(seed)
-    mu = rng.normal(0, sep, (k, d))
-    true = rng.integers(0, k, n)
-    x = (mu[true] + rng.normal(size=(n, d))).astype(np.float32)
-    y = true.copy()
-    flip = rng.random(n) < noise
-    y[flip] = (true[flip] + rng.integers(1, k, flip.sum())) % k
-    return x, y, true
+    return noisy_mixture(n, d, k, noise, seed, sep)
 
 
 def test_shapes_types_and_dataset_handoff():

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _mixtures import noisy_mixture
 from sklearn.metrics import roc_auc_score
 
 from workbench.compute import ReCoV, recov_scores
@@ -10,14 +11,7 @@ from workbench.detectors import available_detectors, get_detector, list_detector
 
 
 def _mixture(n=500, d=10, k=4, noise=0.2, seed=0, sep=1.5):
-    rng = np.random.default_rng(seed)
-    mu = rng.normal(0, sep, (k, d))
-    true = rng.integers(0, k, n)
-    x = (mu[true] + rng.normal(size=(n, d))).astype(np.float32)
-    y = true.copy()
-    flip = rng.random(n) < noise
-    y[flip] = (true[flip] + rng.integers(1, k, flip.sum())) % k
-    return x, y, true
+    return noisy_mixture(n, d, k, noise, seed, sep)
 
 
 @pytest.mark.parametrize("metric", ["loss", "error"])
