@@ -9,11 +9,13 @@ label noise (the true labels are known). Both sides produce 5-fold out-of-fold p
   method="predict_proba")``.
 
 Reported: median wall time of each (runs interleaved), accuracy of the argmax of the
-probabilities against the TRUE labels, the recorder's overhead (median epoch time with vs
-without recording, from the same number of runs), and the memory of the trajectories.
-The last line is one JSON object.
+probabilities against the TRUE labels, the recorder's overhead and the memory of the
+trajectories. The overhead is the median, over ``--pairs`` back-to-back pairs of trainings
+with and without recording (their order alternating), of the ratio of their median epoch
+times: pairs share the machine's state, so a machine that speeds up or slows down between
+pairs does not count as overhead. The last line is one JSON object.
 
-Run: ``.venv/bin/python benchmarks/probe.py [--runs 3] [--n 100000]``
+Run: ``.venv/bin/python benchmarks/probe.py [--runs 3] [--pairs 8] [--n 100000]``
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=256)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.2)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of both sides")
+    parser.add_argument("--pairs", type=int, default=8, help="trainings with and without recording")
     parser.add_argument("--device", default=None)
     parser.add_argument(
         "--threads",
@@ -92,16 +95,20 @@ def main() -> None:
         warnings.simplefilter("ignore", ConvergenceWarning)
         LogisticRegression(max_iter=5).fit(x[:2000], y[:2000])
 
-    t_ours, t_sk, epochs_rec, epochs_plain, cpu_rec, cpu_plain = [], [], [], [], [], []
+    t_ours, t_sk, ratios, cpu_ratios, epochs_rec, epochs_plain = [], [], [], [], [], []
     res = p_sk = None
-    for run in range(args.runs):
-        dt, res, cpu = ours(record=True)
-        t_ours.append(dt)
+    for run in range(max(args.runs, args.pairs)):
+        pair = {}
+        for record in (True, False) if run % 2 == 0 else (False, True):
+            pair[record] = ours(record)
+        (dt, res, cpu), (dt_plain, res_plain, cpu_plain) = pair[True], pair[False]
         epochs_rec += res.timings["epochs"]
-        cpu_rec.append(cpu)
-        dt_plain, res_plain, cpu = ours(record=False)
         epochs_plain += res_plain.timings["epochs"]
-        cpu_plain.append(cpu)
+        ratios.append(_median_epoch(res) / _median_epoch(res_plain))
+        cpu_ratios.append(cpu / cpu_plain)
+        if run >= args.runs:
+            continue
+        t_ours.append(dt)
         dt_sk, p_sk = sklearn()
         t_sk.append(dt_sk)
         print(f"run {run + 1}: ours {dt:.2f} s (recording; {dt_plain:.2f} s without), "
@@ -110,15 +117,18 @@ def main() -> None:
     acc = float(np.mean(res.pred_probs.argmax(1) == true))
     acc_sk = float(np.mean(p_sk.argmax(1) == true))
     agree = float(np.mean(res.pred_probs.argmax(1) == p_sk.argmax(1)))
-    overhead = statistics.median(epochs_rec) / statistics.median(epochs_plain) - 1
-    overhead_cpu = statistics.median(cpu_rec) / statistics.median(cpu_plain) - 1
+    overhead = statistics.median(ratios) - 1
+    overhead_cpu = statistics.median(cpu_ratios) - 1
+    epoch_ms = 1e3 * statistics.median(epochs_plain)
+    extra_ms = 1e3 * (statistics.median(epochs_rec) - statistics.median(epochs_plain))
     traj_mb = sum(v.nbytes for v in res.trajectories.values()) / 1e6
     med, med_sk = statistics.median(t_ours), statistics.median(t_sk)
     print(f"ours: {med:.2f} s median, accuracy vs true labels {acc:.4f}, "
           f"{res.epochs} epochs on {res.device}, timings {_fmt(res.timings)}")  # fmt: skip
     print(f"scikit-learn: {med_sk:.2f} s median, accuracy vs true labels {acc_sk:.4f}")
     print(f"argmax agreement {agree:.4f}; recorder overhead {overhead:+.1%} per epoch "
-          f"(wall), {overhead_cpu:+.1%} (CPU time of training); "
+          f"(wall, median of {len(ratios)} pairs; {extra_ms:+.1f} ms on {epoch_ms:.0f} ms), "
+          f"{overhead_cpu:+.1%} (CPU time of training); "
           f"trajectories {traj_mb:.1f} MB ({', '.join(sorted(res.trajectories))})")  # fmt: skip
     print(json.dumps({
         "speedup_vs_sklearn": round(med_sk / med, 2),
@@ -128,11 +138,17 @@ def main() -> None:
         "acc_sklearn": round(acc_sk, 4),
         "recorder_overhead": round(overhead, 4),
         "recorder_overhead_cpu": round(overhead_cpu, 4),
+        "recorder_ms_per_epoch": round(extra_ms, 2),
+        "epoch_ms": round(epoch_ms, 1),
         "trajectory_mb": round(traj_mb, 2),
         "device": res.device,
-        "n": args.n, "d": args.d, "k": args.k, "runs": args.runs,
+        "n": args.n, "d": args.d, "k": args.k, "runs": args.runs, "pairs": len(ratios),
         "threads": torch.get_num_threads(),
     }))  # fmt: skip
+
+
+def _median_epoch(result) -> float:
+    return statistics.median(result.timings["epochs"])
 
 
 def _fmt(timings: dict) -> str:

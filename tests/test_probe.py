@@ -13,6 +13,7 @@ from sklearn.model_selection import PredefinedSplit, cross_val_predict
 
 from workbench.compute import TrajectoryRecorder, cross_val_probs, stratified_folds
 from workbench.compute import probe as probe_module
+from workbench.compute import recorder as recorder_module
 from workbench.dataset import Dataset
 
 
@@ -124,6 +125,21 @@ def test_hand_written_loop_with_recorder_matches_builtin_trainer():
         np.testing.assert_allclose(
             arr.astype(np.float32), res.trajectories[kind].astype(np.float32), atol=2e-3
         )
+
+
+def test_every_recorder_strategy_records_the_same_trajectories(monkeypatch):
+    """Per epoch in one chunk, per epoch in one chunk per batch (plus the short last batch),
+    and per batch (large N×K): the built-in trainer's recordings are identical."""
+    x, y, _ = _mixture(n=250, d=4)
+    kwargs = dict(epochs=3, batch_size=64, seed=5, progress=False)
+    runs = [cross_val_probs(x, y, **kwargs).trajectories]
+    monkeypatch.setattr(recorder_module, "_FLUSH_ROWS", 16)  # rounded up to one batch
+    runs.append(cross_val_probs(x, y, **kwargs).trajectories)
+    monkeypatch.setattr(recorder_module, "_DEFER_ELEMENTS", 0)
+    runs.append(cross_val_probs(x, y, **kwargs).trajectories)
+    for other in runs[1:]:
+        for kind, values in runs[0].items():
+            np.testing.assert_array_equal(other[kind], values, err_msg=kind)
 
 
 def test_linear_probe_agrees_with_sklearn_logistic_regression_on_the_same_folds():

@@ -98,7 +98,63 @@ def test_default_storage_is_compact_float16():
         "loss": np.float16, "margin": np.float16, "given_prob": np.float16,
         "predicted": np.int32,
     }  # fmt: skip
-    assert rec.nbytes == 10 * 3 * (2 + 2 + 2 + 4)
+    # one 8-byte record per sample and epoch: three float16 kinds and an int16 prediction
+    assert rec.nbytes == 10 * 3 * 8
+
+
+@pytest.mark.parametrize(
+    ("dtype", "kinds", "k", "size"),
+    [
+        (np.float16, ("loss", "margin", "given_prob", "predicted"), 3, 8),
+        (np.float16, ("loss", "margin", "given_prob", "predicted"), 40_000, 16),  # int32 pred
+        (np.float16, ("margin",), 3, 2),
+        (np.float32, ("loss", "margin", "given_prob", "predicted"), 3, 16),
+        (np.float64, ("loss", "margin", "given_prob", "predicted"), 3, 32),  # no integer view
+        (np.float64, ("predicted",), 3, 2),
+    ],
+)
+def test_every_record_layout_round_trips(mode, dtype, kinds, k, size):
+    rng = np.random.default_rng(3)
+    n = 7
+    logits = rng.normal(size=(n, k)).astype(np.float32)
+    y = rng.integers(0, k, n)
+    y[0] = k - 1
+    logits[1, k - 1] = 50.0  # a prediction beyond int16 when K is large
+    rec = TrajectoryRecorder(n, 2, kinds=kinds, dtype=dtype)
+    rec.update(np.arange(n), torch.from_numpy(logits), y)
+    rec.end_epoch()
+    rec.update(np.arange(3), torch.from_numpy(logits[:3]), y[:3])  # 4 samples unseen
+    rec.end_epoch()
+    assert rec.nbytes == n * 2 * size and rec.unseen_per_epoch == [0, 4]
+    ref, t = _reference(logits, y), rec.trajectories
+    assert set(t) == set(kinds)
+    for kind in kinds:
+        assert t[kind].shape == (n, 2) and t[kind].flags.c_contiguous
+        if kind == "predicted":
+            assert t[kind].dtype == np.int32
+            np.testing.assert_array_equal(t[kind][:, 0], ref[kind])
+            np.testing.assert_array_equal(t[kind][:, 1], np.r_[ref[kind][:3], [-1] * 4])
+        else:
+            assert t[kind].dtype == dtype
+            tol = 1e-2 if dtype == np.float16 else 1e-5
+            np.testing.assert_allclose(t[kind][:, 0], ref[kind], rtol=tol, atol=tol)
+            np.testing.assert_allclose(t[kind][:3, 1], ref[kind][:3], rtol=tol, atol=tol)
+            assert np.isnan(t[kind][3:, 1]).all()
+    t[kinds[0]][:] = 0  # fresh arrays: writing to them leaves the recording alone
+    assert not np.array_equal(rec.trajectories[kinds[0]], t[kinds[0]])
+
+
+def test_epochs_without_updates_are_unseen_and_k_must_not_change(mode):
+    rec = TrajectoryRecorder(4)
+    rec.end_epoch()  # nothing recorded yet
+    assert rec.trajectories["loss"].shape == (4, 1) and rec.unseen_per_epoch == [4]
+    assert (rec.trajectories["predicted"] == -1).all() and rec.nbytes == 0
+    rec.update(np.arange(4), torch.randn(4, 3), [0, 1, 2, 0])
+    rec.end_epoch()
+    assert rec.unseen_per_epoch == [4, 0] and (rec.trajectories["predicted"][:, 1] >= 0).all()
+    assert np.isnan(rec.trajectories["loss"][:, 0]).all()
+    with pytest.raises(ValueError, match="from 3 to 4 classes"):
+        rec.update(np.arange(4), torch.randn(4, 4), [0, 1, 2, 3])
 
 
 def test_grows_when_epochs_unknown_and_unseen_samples_are_nan(mode):
@@ -171,3 +227,23 @@ def test_docstring_example_runs():
     torch.manual_seed(0)
     result = doctest.testmod(recorder_module, verbose=False)
     assert result.attempted >= 1 and result.failed == 0
+
+
+@pytest.mark.parametrize("k", [2, 5, 24, 30])
+def test_ties_count_as_another_class_winning_and_the_first_such_class_is_predicted(mode, k):
+    rng = np.random.default_rng(4)
+    n = 64
+    logits = rng.normal(size=(n, k)).astype(np.float32)
+    y = rng.integers(0, k, n)
+    rows = np.arange(n)
+    second, last = (y + 1) % k, (y + k - 1) % k
+    logits[rows[:20], second[:20]] = logits[rows[:20], last[:20]] = 9.0  # two others tie on top
+    logits[rows[20:30], y[20:30]] = logits[rows[20:30], second[20:30]] = 9.0  # given label ties
+    rec = TrajectoryRecorder(n, 1, dtype=np.float32)
+    rec.update(rows, torch.from_numpy(logits), y)
+    rec.end_epoch()
+    t = rec.trajectories
+    expected = _reference(logits, y)["predicted"]  # numpy: the first of the tied maxima
+    expected[20:30] = second[20:30]  # a tie with the given label: the other class wins
+    np.testing.assert_array_equal(t["predicted"][:, 0], expected)
+    assert (t["margin"][20:30, 0] == 0).all() and (t["margin"][:20, 0] < 0).all()

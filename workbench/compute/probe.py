@@ -544,11 +544,12 @@ def train_models(
                 offset = torch.index_select(rec_k, 0, perm).mul_(width)  # r * K * b per row
                 if rec_bufs is not None:  # the epoch's positions, batch after batch as in
                     # rec_bufs, split up front (slicing in the loop costs more than the copy)
-                    at_buf = at_buf if at_buf is not None else offset.new_empty(k * n)
+                    if at_buf is None:
+                        at_buf = offset.new_empty(k * n)
+                        at = at_buf.split(k * batch_size)  # the same views every epoch
                     torch.add(within[0], offset[:full].view(-1, 1, batch_size),
                               out=at_buf[: k * full].view(-1, k, batch_size))  # fmt: skip
                     torch.add(within[1], offset[full:], out=at_buf[k * full :].view(k, -1))
-                    at = at_buf.split(k * batch_size)
             for i, start in enumerate(range(0, n, batch_size)):
                 idx = perm[start : start + batch_size]
                 stop = start + len(idx)

@@ -33,12 +33,53 @@ _DEFER_ELEMENTS = 1 << 25
 #: elements (one chunk for the benchmark's 100,000 × 10: every operation runs once).
 _FLUSH_ROWS = 1 << 17
 _FLUSH_ELEMENTS = 1 << 21
-#: Host storage dtypes; values are converted on the torch side (numpy's float16 casts are slow).
+#: Storage dtypes; values are converted on the torch side (numpy's float16 casts are slow).
 _TORCH_DTYPE = {
     np.dtype(np.float16): torch.float16,
     np.dtype(np.float32): torch.float32,
     np.dtype(np.float64): torch.float64,
+    np.dtype(np.int16): torch.int16,
+    np.dtype(np.int32): torch.int32,
 }
+
+
+class _Layout:
+    """Byte layout of one sample's signals in an epoch: a fixed-size record.
+
+    The float kinds in ``dtype``, then the prediction (int16 for K <= 32767, else int32),
+    padded to 2, 4, 8 or 16 bytes where they fit: an epoch's N records then move to their
+    rows in host memory with one integer-typed scatter, instead of one scatter per kind
+    (float16 records of all four kinds take 8 bytes).
+    """
+
+    def __init__(self, float_kinds: tuple, dtype: np.dtype, want_pred: bool, k: int):
+        fields, end = {}, 0
+        for kind in float_kinds:
+            fields[kind], end = (end, dtype), end + dtype.itemsize
+        if want_pred:
+            p = np.dtype(np.int16 if k <= np.iinfo(np.int16).max else np.int32)
+            end = -(-end // p.itemsize) * p.itemsize  # aligned
+            fields["predicted"], end = (end, p), end + p.itemsize
+        unit = max(dt.itemsize for _, dt in fields.values())
+        self.size = next((s for s in (2, 4, 8, 16) if end <= s), -(-end // unit) * unit)
+        self.fields = fields
+        ints = {2: np.int16, 4: np.int32, 8: np.int64}
+        self.host_dtype = np.dtype(ints.get(self.size, f"V{self.size}"))
+        empty = np.zeros(1, dtype=self.host_dtype)  # an unseen sample: NaN, prediction -1
+        for kind in fields:
+            self.view(empty, kind)[...] = -1 if kind == "predicted" else np.nan
+        self.empty = empty[0]
+
+    def view(self, host: np.ndarray, kind: str) -> np.ndarray:
+        """One kind of a C-contiguous array of records, same shape, strided, writable."""
+        off, dt = self.fields[kind]
+        strides = host.strides[:-1] + (self.size,)
+        return np.ndarray(host.shape, dt, buffer=host, offset=off, strides=strides)
+
+    def tensor_view(self, records: torch.Tensor, kind: str) -> torch.Tensor:
+        """One kind of (n, size) uint8 records on the device, as an (n,) strided tensor."""
+        off, dt = self.fields[kind]
+        return records.view(_TORCH_DTYPE[dt])[:, off // dt.itemsize]
 
 
 class TrajectoryRecorder:
@@ -46,8 +87,9 @@ class TrajectoryRecorder:
 
     Each call to :meth:`update` stores the signals of one batch into an epoch buffer that
     lives on the device of the logits (no host synchronisation per batch); :meth:`end_epoch`
-    copies the buffer to host memory once, in ``dtype`` (float16 by default: 2 bytes per
-    sample, epoch and kind).
+    copies the epoch's signals to host memory once, one record per sample (float16 by
+    default: 8 bytes per sample and epoch for all four kinds, the prediction held as int16
+    while K <= 32767).
 
     Parameters
     ----------
@@ -58,14 +100,16 @@ class TrajectoryRecorder:
     kinds : sequence of str, default=("loss", "margin", "given_prob", "predicted")
         Which signals to record (a subset of ``workbench.dataset.TRAJECTORY_KINDS``).
     dtype : {numpy.float16, numpy.float32, numpy.float64}, default=numpy.float16
-        Host storage of loss, margin and given_prob. ``predicted`` is always int32.
+        Storage of loss, margin and given_prob. :attr:`trajectories` returns ``predicted``
+        as int32.
 
     Notes
     -----
     A sample not seen during an epoch keeps NaN (``predicted``: -1) in that epoch's column;
     :meth:`to_dataset_kwargs` refuses such incomplete trajectories because detectors need
     every epoch. A sample given twice in one epoch keeps its last values. A sample must not
-    appear twice within one ``update`` call.
+    appear twice within one ``update`` call. K must stay the same for the whole recording;
+    the device may change between epochs.
 
     For N×K up to 2**25 the recorder keeps an epoch's outputs as they come (N×K float32 on
     the logits' device, plus a scratch chunk of up to 2**21 for the built-in trainer) and
@@ -128,9 +172,10 @@ class TrajectoryRecorder:
         self._float_kinds = tuple(k for k in _FLOAT_KINDS if k in kinds)
         self._want_pred = "predicted" in kinds
         self._epoch = 0
-        cap = self.n_epochs or 8
-        # host storage epoch-major (E, N): each epoch fills one contiguous row
-        self._host = {k: self._new_host(k, cap) for k in kinds}
+        # Host storage: (capacity, N) records, epoch-major (each epoch fills one contiguous
+        # row). The layout depends on K, so it is made by the first update.
+        self._layout: _Layout | None = None
+        self._host: np.ndarray | None = None
         # Epoch state on the logits' device. Small N×K ("deferred"): each batch's outputs are
         # kept as they come, classes first (K, B), and turned into signals once per epoch in a
         # few large operations. Large N×K: signals are computed per batch into (N, ·) buffers.
@@ -144,8 +189,8 @@ class TrajectoryRecorder:
         self._blocks: tuple | None = None  # ((n, block), its per-batch views of _zbuf)
         self._scratch: torch.Tensor | None = None  # (K * columns,) float32: unblocked outputs
         self._normalized = True  # every batch of the epoch gave log-probabilities
-        self._buf: torch.Tensor | None = None  # (N, n_float_kinds) float32, per-batch mode
-        self._pred: torch.Tensor | None = None  # (N,) int32, per-batch mode
+        self._records: torch.Tensor | None = None  # (rows, size) uint8: records being made
+        self._buf: torch.Tensor | None = None  # (N, size) uint8: the epoch's, per-batch mode
         self._dirty = False
         self.unseen_per_epoch: list[int] = []
 
@@ -245,12 +290,17 @@ class TrajectoryRecorder:
         return self._zbuf[:, off : off + b]
 
     def _per_batch(self, idx, zt, y, normalized: bool) -> None:
-        vals, pred = self._signals(zt, y, normalized)
-        if vals is not None:
-            self._buf.index_copy_(0, idx, vals.T)
-        if pred is not None:
-            self._pred.index_copy_(0, idx, pred)
+        records = self._scratch_records(len(idx))
+        self._signals(zt, y, normalized, records)
+        self._buf.index_copy_(0, idx, records)
         self._dirty = True
+
+    def _scratch_records(self, n: int) -> torch.Tensor:
+        """(n, size) uint8 records on the device, reused between calls."""
+        if self._records is None or len(self._records) < n:
+            size = self._layout.size
+            self._records = torch.empty((n, size), dtype=torch.uint8, device=self._device)
+        return self._records[:n]
 
     def _check_batch(self, idx: torch.Tensor, y: torch.Tensor, k: int) -> None:
         # Cheap range checks (one reduction each) so a wrong index never writes silently.
@@ -265,14 +315,14 @@ class TrajectoryRecorder:
         if int(lo) < 0 or int(hi) >= k:
             raise ValueError(f"labels must lie in 0..{k - 1}, found [{int(lo)}, {int(hi)}].")
 
-    def _signals(self, zt: torch.Tensor, y: torch.Tensor, normalized: bool, sync: bool = False):
-        """Signals of the columns of ``zt`` (K, n), contiguous, with labels ``y`` (n,);
-        overwrites ``zt``.
+    def _signals(self, zt, y, normalized: bool, records: torch.Tensor, sync: bool = False):
+        """Write the records (n, size) of the columns of ``zt`` (K, n), contiguous, with
+        labels ``y`` (n,); overwrites ``zt``.
 
-        Returns ``vals`` (n_float_kinds, n) in ``dtype`` or None, and ``pred`` (n,) int32 or
-        None. Classes run down the rows, so every reduction over them is element-wise across
-        long contiguous rows (much faster than reducing short rows).
+        Classes run down the rows, so every reduction over them is element-wise across long
+        contiguous rows (much faster than reducing short rows).
         """
+        field = self._layout.tensor_view
         lse = None if normalized else torch.logsumexp(zt, dim=0)
         # flat positions of the given labels' entries: 1-D index ops beat gather/scatter
         n = zt.shape[1]
@@ -280,38 +330,44 @@ class TrajectoryRecorder:
         z_y = zt.view(-1).index_select(0, at)
         zt.view(-1).index_fill_(0, at, float("-inf"))  # now: the other classes only
         other = zt.amax(0)
-        vals = None
         if self._float_kinds:
             loss = -z_y if normalized else lse - z_y
             cols = {"loss": loss, "margin": z_y - other}
             if "given_prob" in self._float_kinds:
                 cols["given_prob"] = torch.exp(-loss)
-            vals = torch.stack([cols[k] for k in self._float_kinds]).to(_TORCH_DTYPE[self.dtype])
-        pred = None
+            for kind in self._float_kinds:
+                field(records, kind).copy_(cols[kind])  # cast to the storage dtype
         if self._want_pred:
             # The given label wins when the margin is positive; otherwise the first other class
             # reaching the largest logit (ties count as another class winning).
+            pred = field(records, "predicted")
             if sync:  # once per epoch: look only at the columns where another class wins
-                pred = y.clone()
+                pred.copy_(y)
                 lost = _nonzero(z_y <= other)
                 if len(lost):  # index_select/index_copy_: much faster than advanced indexing
                     sub = _first_argmax(zt.index_select(1, lost), other.index_select(0, lost))
-                    pred.index_copy_(0, lost, sub)
+                    pred.index_copy_(0, lost, sub.to(pred.dtype))
             else:  # inside a training step: no host synchronisation
-                pred = torch.where(z_y > other, y, _first_argmax(zt, other))
-            pred = pred.to(torch.int32)
-        return vals, pred
+                pred.copy_(torch.where(z_y > other, y, _first_argmax(zt, other)))
 
     def _ensure_state(self, dev: torch.device, k: int) -> None:
         if self._device == dev and self._k == k:
             return
+        if self._k is not None and k != self._k:
+            raise ValueError(
+                f"logits changed from {self._k} to {k} classes; every batch of every epoch "
+                "must have the same K."
+            )
         if self._dirty:
             raise ValueError(
-                f"logits changed from {self._k} classes on {self._device} to {k} on {dev} "
-                "within one epoch; keep one device and one K."
+                f"logits moved from {self._device} to {dev} within one epoch; keep one device "
+                "per epoch."
             )
+        if self._layout is None:
+            self._layout = _Layout(self._float_kinds, self.dtype, self._want_pred, k)
+            self._host = self._empty_host(self.n_epochs or 8)
         self._device, self._k = dev, k
-        self._zbuf = self._ibuf = self._ybuf = self._buf = self._pred = None
+        self._zbuf = self._ibuf = self._ybuf = self._buf = self._records = None
         self._scratch = self._blocks = None
         self._off = 0
         if self.n_samples * k <= _DEFER_ELEMENTS:
@@ -319,34 +375,31 @@ class TrajectoryRecorder:
             self._ibuf = torch.empty(self.n_samples, dtype=torch.int64, device=dev)
             self._ybuf = torch.empty(self.n_samples, dtype=torch.int64, device=dev)
         else:
-            nf = len(self._float_kinds)
-            self._buf = torch.full(
-                (self.n_samples, nf), float("nan"), dtype=_TORCH_DTYPE[self.dtype], device=dev
-            )
-            self._pred = torch.full((self.n_samples,), -1, dtype=torch.int32, device=dev)
+            self._buf = self._empty_records(self.n_samples)
+
+    def _empty_host(self, epochs: int) -> np.ndarray:
+        """(epochs, N) host records of unseen samples."""
+        return np.full((epochs, self.n_samples), self._layout.empty, self._layout.host_dtype)
+
+    def _empty_records(self, n: int) -> torch.Tensor:
+        """(n, size) uint8 records of unseen samples on the device."""
+        empty = np.full(1, self._layout.empty).view(np.uint8)
+        return torch.from_numpy(empty).to(self._device).expand(n, -1).contiguous()
 
     def end_epoch(self) -> None:
         """Close the current epoch: compute its signals and copy them to host memory."""
         if self.n_epochs is not None and self._epoch >= self.n_epochs:
             raise ValueError(f"All n_epochs={self.n_epochs} epochs are already recorded.")
         e = self._epoch
-        if e >= self._capacity:
-            self._grow()
+        if self._host is not None and e >= len(self._host):
+            self._host = np.concatenate([self._host, self._empty_host(len(self._host))])
         unseen = self.n_samples
         if self._dirty and self._buf is None:
             unseen = self._flush_deferred(e)
         elif self._dirty:
-            host = self._buf.cpu().numpy()
-            for j, kind in enumerate(self._float_kinds):
-                self._host[kind][e] = host[:, j]
-            pred = self._pred.cpu().numpy()
-            if self._want_pred:
-                self._host["predicted"][e] = pred
-                unseen = int((pred < 0).sum())
-            else:
-                unseen = int(np.isnan(host[:, 0]).sum())
-            self._buf.fill_(float("nan"))
-            self._pred.fill_(-1)
+            self._host[e] = self._buf.cpu().numpy().view(self._layout.host_dtype)[:, 0]
+            self._buf.copy_(self._empty_records(1).expand_as(self._buf))
+            unseen = self._count_unseen(e)
         self.unseen_per_epoch.append(unseen)
         self._dirty = False
         self._epoch += 1
@@ -357,24 +410,22 @@ class TrajectoryRecorder:
         step = max(1, min(_FLUSH_ROWS, _FLUSH_ELEMENTS // k))
         if block:
             step = max(block, step // block * block)
+        host = self._host[e]
         for a in range(0, n, step):
             b = min(a + step, n)
             # contiguous columns for _signals (no copy when one chunk is the whole buffer)
             zt = self._zbuf[:, a:b].contiguous() if block is None else self._unblock(a, b)
-            vals, pred = self._signals(zt, y[a:b], self._normalized, sync=True)
-            # [e][rows], not [e, rows]: numpy scatters into a 1-D row twice as fast
-            if vals is not None:
-                host = vals.cpu().numpy()
-                for j, kind in enumerate(self._float_kinds):
-                    self._host[kind][e][rows[a:b]] = host[j]
-            if pred is not None:
-                self._host["predicted"][e][rows[a:b]] = pred.cpu().numpy()
+            records = self._scratch_records(b - a)
+            self._signals(zt, y[a:b], self._normalized, records, sync=True)
+            host[rows[a:b]] = records.cpu().numpy().view(self._layout.host_dtype)[:, 0]
         self._off, self._normalized, self._block = 0, True, None
-        if self._want_pred:  # a seen sample's prediction is >= 0: count the row's -1 left
-            return int(np.count_nonzero(self._host["predicted"][e] < 0))
-        seen = np.zeros(self.n_samples, dtype=bool)
-        seen[rows] = True
-        return int(self.n_samples - seen.sum())
+        return self._count_unseen(e)
+
+    def _count_unseen(self, e: int) -> int:
+        """Samples of epoch ``e`` with no record (prediction -1, or a NaN first kind)."""
+        if self._want_pred:
+            return int(np.count_nonzero(self._layout.view(self._host[e], "predicted") < 0))
+        return int(np.isnan(self._layout.view(self._host[e], self._float_kinds[0])).sum())
 
     def _unblock(self, a: int, b: int) -> torch.Tensor:
         """Outputs a..b-1 (``a`` at a block start) of an ``_epoch_buffer`` epoch as (K, b - a),
@@ -389,23 +440,6 @@ class TrajectoryRecorder:
         zt[:, full:].copy_(src[k * full :].view(k, -1))
         return zt
 
-    # --- storage -----------------------------------------------------------------------------
-    @property
-    def _capacity(self) -> int:
-        return next(iter(self._host.values())).shape[0]
-
-    def _new_host(self, kind: str, cap: int) -> np.ndarray:
-        if kind == "predicted":
-            return np.full((cap, self.n_samples), -1, dtype=np.int32)
-        return np.full((cap, self.n_samples), np.nan, dtype=self.dtype)
-
-    def _grow(self) -> None:
-        cap = self._capacity
-        for kind, old in self._host.items():
-            new = self._new_host(kind, 2 * cap)
-            new[:cap] = old
-            self._host[kind] = new
-
     # --- results -----------------------------------------------------------------------------
     @property
     def trajectories(self) -> dict[str, np.ndarray]:
@@ -416,12 +450,22 @@ class TrajectoryRecorder:
         returns fresh C-contiguous arrays.
         """
         e = self._epoch
-        return {k: np.ascontiguousarray(v[:e].T) for k, v in self._host.items()}
+        if self._host is None:  # no update yet: every recorded epoch is empty
+            dtypes = {k: np.int32 if k == "predicted" else self.dtype for k in self.kinds}
+            return {k: np.full((self.n_samples, e), -1 if k == "predicted" else np.nan, dt)
+                    for k, dt in dtypes.items()}  # fmt: skip
+        records = self._host[:e]
+        out = {}
+        for kind in self.kinds:
+            values = self._layout.view(records, kind).T
+            dtype = np.int32 if kind == "predicted" else self.dtype
+            out[kind] = np.array(values, dtype=dtype, order="C")
+        return out
 
     @property
     def nbytes(self) -> int:
-        """Host memory of the recorded epochs, in bytes."""
-        return sum(v[: self._epoch].nbytes for v in self._host.values())
+        """Host memory of the recorded epochs, in bytes (one record per sample and epoch)."""
+        return 0 if self._host is None else self._host[: self._epoch].nbytes
 
     def to_dataset_kwargs(self) -> dict[str, dict[str, np.ndarray]]:
         """``{"trajectories": ...}`` ready for ``Dataset(labels, **kwargs)``.
@@ -458,14 +502,16 @@ def _nonzero(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _first_argmax(zt: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
-    """Row index of the first entry equal to ``best`` in each column of ``zt`` (K, n).
+    """Row index of the first entry equal to ``best`` in each column of ``zt`` (K, n); K - 1
+    where none is (a NaN ``best``).
 
-    For small K a loop of element-wise selections over contiguous rows beats ``argmax(0)``.
+    For K <= 24, class c sets bit K - 1 - c of an exactly summed float32 bitmask whose binary
+    exponent then names the first class: three element-wise passes over contiguous rows, much
+    faster than ``argmax(0)`` across short columns.
     """
     k = zt.shape[0]
-    if k > 64:
+    if k > 24:
         return zt.argmax(0)
-    idx = torch.full_like(best, k - 1, dtype=torch.int64)
-    for j in range(k - 2, -1, -1):
-        idx = torch.where(zt[j] == best, j, idx)
-    return idx
+    bit = torch.exp2(torch.arange(k - 1, -1, -1, dtype=torch.float32, device=zt.device))
+    mask = torch.where(zt == best, bit[:, None], 0.0).sum(0)
+    return (k - torch.frexp(mask).exponent).clamp_(max=k - 1)
