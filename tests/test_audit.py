@@ -12,12 +12,15 @@ import pandas as pd
 import pytest
 from _audit_data import probs_dataset
 
-import workbench.pipeline as audit_mod
 import workbench.report as report_mod
+import workbench.session as session_mod
 from workbench.dataset import Dataset
 from workbench.decisions import DecisionLog
-from workbench.detectors import DetectorResult, get_detector, list_detectors
+from workbench.detectors import DetectorResult, get_detector, list_detectors, run_detectors
+from workbench.detectors import registry as registry_mod
 from workbench.pipeline import OUTPUT_FILES, AuditResult, audit
+from workbench.session import Session
+from workbench.ui import as_session
 
 
 def _requires(name):
@@ -212,21 +215,49 @@ def test_no_runnable_detector_lists_the_reasons():
     assert "pred_probs" in str(err.value)
 
 
-def test_a_failing_detector_is_recorded_not_fatal(monkeypatch):
-    ds = probs_dataset(n=80)
+@pytest.fixture
+def broken_first(monkeypatch):
+    """Two pred_probs detectors, the first of which raises when scoring."""
     names = [n for n in list_detectors() if _requires(n) == {"pred_probs"}][:2]
-    real = audit_mod.get_detector
+    real = registry_mod.get_detector
 
     class Broken:
         def score(self, dataset, progress=True):
             raise RuntimeError("numerical trouble")
 
-    monkeypatch.setattr(audit_mod, "get_detector", lambda n: Broken() if n == names[0] else real(n))
+    monkeypatch.setattr(
+        registry_mod, "get_detector", lambda n: Broken() if n == names[0] else real(n)
+    )
+    return names
+
+
+def test_a_failing_detector_is_recorded_not_fatal(broken_first):
+    ds, names = probs_dataset(n=80), broken_first
     with pytest.warns(RuntimeWarning, match="numerical trouble"):
         r = audit(ds, detectors=names, compute_missing=False, progress=False)
     assert list(r.results) == names[1:]
     assert "RuntimeError: numerical trouble" in r.failed[names[0]]
     assert r.summary()["failed_detectors"] == r.failed
+    session = as_session(r)  # the workbench lists it with the reason
+    assert list(session.results) == names[1:]
+    assert session.unavailable[names[0]] == "failed: RuntimeError: numerical trouble"
+
+
+def test_a_session_and_run_detectors_survive_a_failing_detector(broken_first, monkeypatch):
+    ds, names = probs_dataset(n=80), broken_first
+    with pytest.raises(RuntimeError, match="numerical trouble"):
+        run_detectors(ds, names, progress=False)  # errors="raise" by default
+    with pytest.warns(RuntimeWarning, match="numerical trouble"):
+        assert list(run_detectors(ds, names, progress=False, errors="warn")) == names[1:]
+    with pytest.raises(ValueError, match="errors must be"):
+        run_detectors(ds, names, progress=False, errors="ignore")
+    runnable = {n: None if n in names else "missing" for n in list_detectors()}
+    monkeypatch.setattr(session_mod, "available_detectors", lambda d: runnable)
+    monkeypatch.setattr(registry_mod, "available_detectors", lambda d: runnable)
+    with pytest.warns(RuntimeWarning, match="numerical trouble"):
+        session = Session(ds)
+    assert list(session.results) == names[1:]
+    assert session.unavailable[names[0]].startswith("failed: RuntimeError")
 
 
 # --- writing --------------------------------------------------------------------------------------

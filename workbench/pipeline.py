@@ -13,7 +13,6 @@ mislabeled. Transition matrices follow ``T[i, j] = P(given = j | true = i)`` (ro
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,9 +23,9 @@ from .dataset import Dataset
 from .detectors import (
     DetectorResult,
     available_detectors,
-    get_detector,
     label_error_detectors,
     list_detectors,
+    score_each,
 )
 
 __all__ = ["audit", "AuditResult", "PRIMARY_PREFERENCE", "OUTPUT_FILES"]
@@ -145,7 +144,8 @@ def audit(
         raise ValueError(f"primary={primary!r} is not among the detectors to run: {names}.")
     unavailable = {n: w for n, w in why_not.items() if w is not None}
 
-    results, failed = _run(ds, names, progress, timings)
+    results, failed, seconds = score_each(ds, names, progress=progress)
+    timings.update({f"detector.{name}": t for name, t in seconds.items()})
     if not results:
         raise ValueError(
             "Every detector failed: " + "; ".join(f"{n}: {m}" for n, m in failed.items())
@@ -235,23 +235,6 @@ def _compute_signals(ds, seed, dev, progress, probe, projection, computed, not_c
         else:
             not_computed["coords"] = "needs features or pred_probs to project"
     return ds.with_signals(**updates) if updates else ds
-
-
-def _run(ds, names, progress, timings):
-    from tqdm.auto import tqdm
-
-    results, failed = {}, {}
-    for name in tqdm(names, desc="detectors", disable=not progress):
-        t0 = time.perf_counter()
-        try:
-            results[name] = get_detector(name).score(ds, progress=progress)
-        except (KeyboardInterrupt, MemoryError):
-            raise
-        except Exception as err:  # one broken detector must not sink the whole audit
-            failed[name] = f"{type(err).__name__}: {err}"
-            warnings.warn(f"Detector {name!r} failed: {failed[name]}", RuntimeWarning, stacklevel=3)
-        timings[f"detector.{name}"] = time.perf_counter() - t0
-    return results, failed
 
 
 def _noise_structure(ds: Dataset):

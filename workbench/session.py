@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .dataset import Dataset
-from .detectors import DetectorResult, available_detectors, label_error_detectors, run_detectors
+from .detectors import DetectorResult, available_detectors, label_error_detectors, score_each
 from .validation import as_array
 
 __all__ = ["Session", "THRESHOLD_MODES"]
@@ -35,10 +35,18 @@ class Session:
     ----------
     dataset : Dataset
     results : dict of name -> DetectorResult, optional
-        Precomputed detector results; default: run every detector that can run. The first
-        label-error detector among them is active at first (``Detector.kind``).
+        Precomputed detector results; default: run every detector that can run (one that
+        fails is left out with a RuntimeWarning). The first label-error detector among them
+        is active at first (``Detector.kind``).
     decisions_path : str or path, optional
         Where decisions autosave (atomically) and reload from; None keeps them in memory.
+    failed : dict of name -> str, optional
+        Why detectors failed where ``results`` were computed (an audit's ``failed``).
+
+    Attributes
+    ----------
+    unavailable : dict of name -> str
+        Every detector without a result and why: a missing signal, or how it failed.
     """
 
     def __init__(
@@ -47,24 +55,26 @@ class Session:
         *,
         results: dict[str, DetectorResult] | None = None,
         decisions_path=None,
+        failed: dict[str, str] | None = None,
     ):
         from .decisions import DecisionLog
 
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")
         self.dataset = dataset
-        self.results = (
-            dict(results) if results is not None else run_detectors(dataset, progress=False)
-        )
+        failed = {k: f"failed: {v}" for k, v in (failed or {}).items()}
+        if results is None:  # every detector that can run; one that fails is reported
+            results, errors, _ = score_each(dataset, progress=False)
+            failed.update({k: f"failed: {v}" for k, v in errors.items()})
+        self.results = dict(results)
+        why_not = {**available_detectors(dataset), **failed}
         if not self.results:
             raise ValueError(
                 "No detector can run on this dataset: "
-                + "; ".join(f"{k}: {v}" for k, v in available_detectors(dataset).items())
+                + "; ".join(f"{k}: {v}" for k, v in why_not.items())
             )
         self.unavailable = {
-            k: v
-            for k, v in available_detectors(dataset).items()
-            if v is not None and k not in self.results
+            k: v for k, v in why_not.items() if v is not None and k not in self.results
         }
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
         self._selection = np.empty(0, dtype=np.int64)

@@ -15,6 +15,7 @@ from .registry import (
     list_detectors,
     register,
     run_detectors,
+    score_each,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "list_detectors",
     "register",
     "run_detectors",
+    "score_each",
 ]

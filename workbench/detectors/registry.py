@@ -11,6 +11,7 @@ __all__ = [
     "list_detectors",
     "available_detectors",
     "run_detectors",
+    "score_each",
     "detector_kind",
     "label_error_detectors",
 ]
@@ -74,17 +75,43 @@ def available_detectors(dataset: Dataset) -> dict[str, str | None]:
 
 
 def run_detectors(
-    dataset: Dataset, names=None, *, progress: bool = True
+    dataset: Dataset, names=None, *, progress: bool = True, errors: str = "raise"
 ) -> dict[str, DetectorResult]:
     """Run the named detectors (default: every one that can run) and return their results.
 
     ``progress=False`` silences every progress bar, the detectors' own included.
+    ``errors="warn"`` leaves a detector that fails out of the result with a RuntimeWarning
+    (Ctrl-C and running out of memory still stop everything); ``"raise"`` re-raises.
     """
+    if errors not in ("raise", "warn"):
+        raise ValueError(f"errors must be 'raise' or 'warn', found {errors!r}.")
+    results, _, _ = score_each(dataset, names, progress=progress, raise_errors=errors == "raise")
+    return results
+
+
+def score_each(dataset: Dataset, names=None, *, progress: bool = True, raise_errors: bool = False):
+    """Run the named detectors (default: every one that can run), one failure not stopping
+    the others. Returns ``(results, failed, seconds)``: the results, ``{name: "Error:
+    message"}`` of the detectors that failed (each also a RuntimeWarning), and the seconds
+    each took."""
+    import time
+    import warnings
+
     from tqdm.auto import tqdm
 
     if names is None:
         names = [n for n, why in available_detectors(dataset).items() if why is None]
-    results = {}
+    results, failed, seconds = {}, {}, {}
     for name in tqdm(names, desc="detectors", disable=not progress):
-        results[name] = get_detector(name).score(dataset, progress=progress)
-    return results
+        t0 = time.perf_counter()
+        try:
+            results[name] = get_detector(name).score(dataset, progress=progress)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as err:  # one broken detector must not sink the others
+            if raise_errors:
+                raise
+            failed[name] = f"{type(err).__name__}: {err}"
+            warnings.warn(f"Detector {name!r} failed: {failed[name]}", RuntimeWarning, stacklevel=3)
+        seconds[name] = time.perf_counter() - t0
+    return results, failed, seconds

@@ -37,7 +37,7 @@ def as_session(obj, **session_options) -> Session:
     obj : Session, Dataset or workbench.AuditResult
     **session_options
         Passed to :class:`workbench.session.Session` when a new one is made (``results``,
-        ``decisions_path``). Giving them with an existing Session is an error.
+        ``decisions_path``, ``failed``). Giving them with an existing Session is an error.
 
     Raises
     ------
@@ -56,7 +56,8 @@ def as_session(obj, **session_options) -> Session:
     from ..audit_result import AuditResult
 
     if isinstance(obj, AuditResult):
-        return Session(obj.dataset, **{"results": obj.results, **session_options})
+        audit = {"results": obj.results, "failed": obj.failed}
+        return Session(obj.dataset, **{**audit, **session_options})
     raise TypeError(
         "Expected a workbench.Session, workbench.Dataset or workbench.AuditResult, found "
         f"{type(obj).__name__}. Build one with workbench.Dataset(labels, ...)."
