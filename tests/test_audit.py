@@ -411,3 +411,21 @@ def test_an_ambiguity_score_is_never_primary_a_vote_or_the_best_detector():
     assert Session(ds, results=only_ambiguity).active == "datamap_variability"
     alone = audit(ds, detectors=names[:1], compute_missing=False, progress=False)
     assert alone.primary == "datamap_variability" and not alone.flagged_mask("all").any()
+
+
+def test_an_outlier_score_is_shown_as_what_it_is_and_does_not_vote():
+    rng = np.random.default_rng(1)
+    n, k = 300, 3
+    true = rng.integers(0, k, n)
+    x = rng.normal(size=(n, 8)) + 4 * np.eye(k, 8)[true]
+    x[:3] += 20 * np.eye(8)[5:]  # three far from everything, each its own way
+    given = np.where(rng.random(n) < 0.15, (true + 1) % k, true)
+    ds = Dataset(given, features=x, true_labels=true)
+    names = ["knn_outlier", "knn_disagreement"]
+    r = audit(ds, detectors=names, compute_missing=False, progress=False)
+    out, dis = r.results["knn_outlier"].flags, r.results["knn_disagreement"].flags
+    assert out[:3].sum() >= 2 and (out & ~dis).any()  # it flags samples far from the rest...
+    np.testing.assert_array_equal(r.flagged_mask("any"), dis)  # ...which are not votes
+    assert r.primary == "knn_disagreement"
+    assert r.summary()["detectors"]["knn_outlier"]["kind"] == "outlier"
+    assert "<td>knn_outlier (outlier, not label errors)</td>" in report_mod.render_report(r)

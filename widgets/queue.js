@@ -62,7 +62,7 @@ function labelPicker(model, row) {
   return select;
 }
 
-const NO_VOTE = "an ambiguity score: not counted in “flagged by”";
+const NO_VOTE = "not a label-error score: not counted in “flagged by”";
 
 function scoresTitle(row) {
   return row.scores

@@ -187,8 +187,9 @@ class AuditResult:
         by : str or int, optional
             None: the primary detector's flags; a detector name: its flags; ``"any"``: flagged by
             at least one detector; ``"all"``: by every detector; an int m: by at least m. The
-            votes count label-error detectors only: an ambiguity score (``Detector.kind``, e.g.
-            ``datamap_variability``) flags unclear samples, not wrong labels.
+            votes count label-error detectors only: an ambiguity or outlier score
+            (``Detector.kind``: ``datamap_variability``, ``knn_outlier``) flags unclear or
+            unusual samples, not wrong labels.
         """
         flags = self._votes()
         if by is None:

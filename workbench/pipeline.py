@@ -31,7 +31,7 @@ from .detectors import (
 __all__ = ["audit", "AuditResult", "PRIMARY_PREFERENCE", "OUTPUT_FILES"]
 
 #: The detector whose flags make the flagged list when none is chosen: the first that ran, else
-#: the first label-error detector by name (never an ambiguity score such as datamap_variability).
+#: the first label-error detector by name (never an ambiguity or outlier score, Detector.kind).
 PRIMARY_PREFERENCE = (
     "cl_prune_by_noise_rate",
     "cl_both",

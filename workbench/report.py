@@ -18,7 +18,7 @@ import numpy as np
 
 from ._atomic import atomic_file
 from .charts import escape, fmt_number, heatmap_svg, pr_curves_svg
-from .detectors import label_error_detectors
+from .detectors import detector_kind, label_error_detectors
 from .previews import preview_html
 
 __all__ = ["render_report", "write_report", "MAX_MAP_POINTS", "REFERENCES"]
@@ -374,7 +374,7 @@ def _detectors_section(r) -> str:
         + "".join(f'<th class="num">{escape(c)}</th>' for c in cols)
         + "</tr>"
     )
-    # the best is the best label-error detector: an ambiguity score is not a candidate
+    # the best is the best label-error detector: an ambiguity or outlier score is not a candidate
     best_name = next(iter(label_error_detectors(q["detector"])), None)
     body = []
     for _, row in q.iterrows():
@@ -384,7 +384,8 @@ def _detectors_section(r) -> str:
         )
         name = row["detector"]
         best = ' class="best"' if name == best_name else ""
-        note = "" if label_error_detectors([name]) else " (ambiguity, not label errors)"
+        kind = detector_kind(name)
+        note = "" if kind == "label_error" else f" ({kind}, not label errors)"
         body.append(f"<tr{best}><td>{escape(name)}{note}</td>{cells}</tr>")
     base = float(ds.is_noisy[ds.true_labels >= 0].mean())
     ap = dict(zip(q["detector"], q["ap"], strict=True)) if "ap" in q.columns else None
@@ -395,8 +396,8 @@ def _detectors_section(r) -> str:
         f"label differs from its true label; {base:.1%} of the known samples are). Sorted by "
         f"{escape(sort_col)}; the best label-error detector is highlighted. ap = average precision, "
         "auroc = area under the ROC curve, precision@k with k = the number of true errors. An "
-        "ambiguity score ranks unclear samples, not wrong labels: it is not expected to score "
-        "well here.</p>"
+        "ambiguity score ranks unclear samples and an outlier score unusual ones, not wrong "
+        "labels: they are not expected to score well here.</p>"
         f"<table>{head}{''.join(body)}</table>"
         f"<h3>Precision-recall curves</h3>{curves}{_overlap_table(r)}</section>"
     )

@@ -79,7 +79,7 @@ class Session:
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
         self._selection = np.empty(0, dtype=np.int64)
         self.selection_source: str | None = None
-        # the first detector of label errors (not an ambiguity score such as datamap_variability)
+        # the first detector of label errors (not an ambiguity or outlier score, Detector.kind)
         self._active = next(iter([*label_error_detectors(self.results), *self.results]))
         self._mode, self._value = "default", None
         self._flags = self.results[self._active].flags

@@ -1,8 +1,9 @@
 """Label-error detectors behind one interface and a registry.
 
 Every detector returns a per-sample noise score, higher = more likely mislabeled; the few whose
-``kind`` is ``"ambiguity"`` (``datamap_variability``) rank ambiguous samples instead, and are
-kept out of votes across detectors and of default / best-detector picks.
+``kind`` is ``"ambiguity"`` (``datamap_variability``) or ``"outlier"`` (``knn_outlier``) rank
+ambiguous or out-of-distribution samples instead, and are kept out of votes across detectors
+and of default / best-detector picks.
 """
 
 from . import annotators, features, pred_probs, trajectories  # noqa: F401  (register detectors)

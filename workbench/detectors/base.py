@@ -21,7 +21,7 @@ __all__ = ["KINDS", "Detector", "DetectorResult", "MissingSignalError"]
 
 #: What a detector's score ranks (:attr:`Detector.kind`): likely label errors, or ambiguous
 #: samples (unclear instances, overlapping classes) whose given label may well be right.
-KINDS = ("label_error", "ambiguity")
+KINDS = ("label_error", "ambiguity", "outlier")
 
 
 class MissingSignalError(ValueError):

@@ -235,7 +235,8 @@ class KNNOutlierDetector(_KNNDetector):
 
     Score: mean distance to the k nearest neighbours (cosine distance or L2, as ``metric``);
     **higher = farther from every class**, so more likely out of distribution rather than
-    merely mislabeled. Flag rule: score above its ``quantile`` quantile over the dataset (the
+    merely mislabeled (``kind`` ``"outlier"``: kept out of votes across detectors and of
+    default / best-detector picks). Flag rule: score above its ``quantile`` quantile over the dataset (the
     default flags the farthest 1%). No suggested label.
 
     Parameters
@@ -259,6 +260,7 @@ class KNNOutlierDetector(_KNNDetector):
     """
 
     name = "knn_outlier"
+    kind = "outlier"
     summary = "Mean distance to the k nearest neighbours in feature space (far from every class)."
     reference = KNN_OUTLIER_REFERENCE
 

@@ -277,7 +277,7 @@ class DetectorPanel(View):
 
     def highlighted(self) -> list[str]:
         """The detectors drawn in colour in the precision-recall chart: the ``highlight`` best
-        by average precision (label-error detectors only: an ambiguity score is drawn, not
+        by average precision (label-error detectors only: an ambiguity or outlier score is drawn, not
         ranked), plus the active one; the others are drawn thin and grey."""
         top = self._best()
         return top + ([self.session.active] if self.session.active not in top else [])

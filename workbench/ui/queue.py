@@ -197,7 +197,7 @@ class ReviewQueue(View):
         Each row carries what the queue shows on one line (index, preview, given and suggested
         label, the active detector's score as ``active_score`` and how many detectors flag the
         sample, ``n_flagged`` of ``n_detectors``, counting the detectors of label errors only,
-        not ambiguity scores) and, for the detail the browser shows on demand, every
+        not ambiguity or outlier scores) and, for the detail the browser shows on demand, every
         detector's score in ``scores`` (``votes``: whether it counts in ``n_flagged``).
         """
         s, ds = self.session, self.session.dataset
@@ -206,8 +206,8 @@ class ReviewQueue(View):
         actions = s.decisions.actions()
         relabel = s.decisions.relabels().set_index("index")["label_name"]
         suggested = self._suggested(idx)
-        # Ambiguity scores (Detector.kind, e.g. datamap_variability) show in the detail but do
-        # not vote in "flagged by n of m", as everywhere detectors are counted.
+        # Ambiguity and outlier scores (Detector.kind: datamap_variability, knn_outlier) show in
+        # the detail but do not vote in "flagged by n of m", as everywhere detectors are counted.
         voters = set(label_error_detectors(s.results))
         out = []
         for offset, i in enumerate(idx.tolist()):
