@@ -86,6 +86,7 @@ def test_short_time_is_local_and_short():
 
 def test_decision_times_short_in_the_table_full_on_hover_and_in_files(session, tmp_path):
     import re
+    from datetime import datetime
 
     view = DecisionsView(session, export_stem=str(tmp_path / "d"))
     _ = view.widget
@@ -94,6 +95,7 @@ def test_decision_times_short_in_the_table_full_on_hover_and_in_files(session, t
     table = view.log_html.value
     assert re.search(r"<td title=\"[^\"]+\">\d\d:\d\d:\d\d</td>", table), table
     assert f'title="{stamp} (as exported)"' in table
+    assert f"<th>time ({datetime.now().astimezone().tzname()})</th>" in table  # zone named
     assert f">{stamp}<" not in table  # the full timestamp is not the cell's text
     view.export_buttons["json"].click()
     assert DecisionLog.load(tmp_path / "d.json").log["time"].iloc[0] == stamp

@@ -1,6 +1,7 @@
-"""The decisions view: the review log (latest first, times as short local times, the full
-timestamp on hover and in the files), counts per action, export to CSV / JSON / Parquet next to
-the notebook, and import + merge of someone else's decisions with every conflict shown.
+"""The decisions view: the review log (latest first, times as short local times under a header
+that names the kernel's time zone, the full timestamp on hover and in the files), counts per
+action, export to CSV / JSON / Parquet next to the notebook, and import + merge of someone
+else's decisions with every conflict shown.
 """
 
 from __future__ import annotations
@@ -189,9 +190,13 @@ class DecisionsView(View):
         tail = log.tail(self.rows_input.value)[_LOG_COLUMNS]
         full = tail["time"].astype(str).tolist()
         now = datetime.now(UTC)
+        # the kernel's time zone, named: on a remote kernel (Binder, a hub) it is not the reader's
+        column = f"time ({now.astimezone().tzname()})"
         tail = tail.assign(time=[short_time(t, now=now) for t in full])
         self.log_html.value = _table(
-            tail, empty="No decisions yet.", titles={"time": [f"{t} (as exported)" for t in full]}
+            tail.rename(columns={"time": column}),
+            empty="No decisions yet.",
+            titles={column: [f"{t} (as exported)" for t in full]},
         )
         self.undo_button.disabled = not log.can_undo
 
