@@ -11,6 +11,7 @@ matrices = pytest.importorskip("workbench.matrices")
 from workbench.dataset import Dataset  # noqa: E402
 from workbench.detectors import DetectorResult  # noqa: E402
 from workbench.session import Session  # noqa: E402
+from workbench.ui import matrix as matrix_module  # noqa: E402
 from workbench.ui.matrix import MatrixView  # noqa: E402
 
 N, K = 600, 3
@@ -195,6 +196,31 @@ def test_selection_counts_are_a_second_layer():
     s.clear_selection(source="map")
     assert len(dots(v, "confusion").x) == 0 and "selected" not in v._caption.value
     assert len([t for t in v.figure.data if t.name == "confusion:selection-count"][0].x) == 0
+
+
+def test_frames_fade_with_the_share_selected_and_badges_leave_a_spread_selection(monkeypatch):
+    s = make_session()
+    ds = s.dataset
+    v = MatrixView(s)
+    assert v.widget is not None
+    pred = ds.pred_probs.argmax(axis=1)
+    cell = np.flatnonzero((ds.labels == 0) & (pred == 0))
+    s.select(np.r_[cell, np.flatnonzero((ds.labels == 1) & (pred == 2))[:1]], source="map")
+    layer = dots(v, "confusion")
+    opacity = {
+        (y, x): float(colour.rsplit(",", 1)[1].rstrip(")"))
+        for x, y, colour in zip(layer.x, layer.y, layer.marker.line.color, strict=True)
+    }
+    assert opacity[(0, 0)] == 1.0 and 0.3 <= opacity[(1, 2)] < 0.35  # all of it vs one sample
+    assert f"selected here: {cell.size:,} of {cell.size:,}" in layer.hovertext
+    badges = [t for t in v.figure.data if t.name == "confusion:selection-count"][0]
+    assert len(badges.x) == 2 and "badges: how many" in v._caption.value
+    # a selection in more cells than badges can mark legibly: frames only, counts on hover
+    monkeypatch.setattr(matrix_module, "_MAX_BADGES", 3)
+    s.select(np.arange(N), source="map")
+    badges = [t for t in v.figure.data if t.name == "confusion:selection-count"][0]
+    assert len(badges.x) == 0 and len(dots(v, "confusion").x) == K * K
+    assert "hover a cell for how many" in v._caption.value
 
 
 def test_missing_signals():

@@ -80,6 +80,9 @@ CELLS = {
     "missing_signals": "import ipywidgets as w\n"
     "bare = Session(Dataset(y), results={'x': DetectorResult('x', score, score > 0.7)})\n"
     "w.VBox([EmbeddingMap(bare).widget, MatrixView(bare).widget, TrajectoryView(bare).widget])",
+    # last, so the cells above keep their state: a lasso over most of the data
+    "matrix_big_selection": "session.select(np.flatnonzero(coords[:, 0] < np.quantile("
+    "coords[:, 0], 0.8)), source='demo')\nmv2 = MatrixView(session)\nmv2",
 }
 
 

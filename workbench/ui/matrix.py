@@ -10,8 +10,9 @@ its meaning in words:
 
 Clicking a cell selects its samples in every view (``session.select(..., source="matrix")``);
 the current selection is a second layer: an orange frame along the border of every cell that
-holds selected samples (the cell's own number stays readable inside it) and how many in a small
-badge on the cell's top-right corner (and in the hover text).
+holds selected samples (the cell's own number stays readable inside it), the more opaque the
+larger the share of the cell selected, and how many in a small badge on the cell's top-right
+corner while the selection lies in at most 12 cells of the matrix (always in the hover text).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ _MAX_TEXT_CLASSES = 30  # above this, cells carry no printed numbers (unreadable
 _OVERLAY = ":selection"  # name suffix of the traces framing the cells holding selected samples
 _COUNTS = ":selection-count"  # name suffix of the traces printing how many in each such cell
 _MIN_CORNER_PX = 24  # cells smaller than this get no corner count (hover still gives it)
+_MAX_BADGES = 12  # a selection spread over more cells of a panel gets no badges there (hover)
 _BADGE_AT = 0.46  # the count badge's centre, in cells right of and above the cell's centre
 _ORANGE = "rgb(240,110,0)"
+_FAINTEST = 0.3  # opacity of the frame of a cell of which a tiny share is selected (all: 1)
 _MAX_HOVER_CLASSES = 120  # above this, no per-cell hover text (K*K strings)
 # Colour grows with the square root of the value (stops at (i/8)^2), so that the few off-diagonal
 # samples that matter for label noise stay visible next to a heavy diagonal.
@@ -129,6 +132,11 @@ class MatrixView(View):
             )
             self._matrices["true"] = {"counts": counts, "rates": true_t}
             self._cells["true"] = cell
+
+    def _members(self, panel: str) -> np.ndarray:
+        """K×K number of samples in each cell of ``panel`` (what a click there selects)."""
+        m = self._matrices[panel]
+        return m.get("members", m["counts"])
 
     def matrix(self, panel: str, mode: str | None = None) -> np.ndarray:
         """The K×K matrix a panel shows ("confusion", "estimated", "true") in ``mode``."""
@@ -348,6 +356,7 @@ class MatrixView(View):
         sel = self.session.selection
         by_name = {t.name: t for t in fig.data}
         cell_px = self._cell_px(fig)
+        badges = {}
         with fig.batch_update() if hasattr(fig, "batch_update") else nullcontext():
             for panel in self.panels:
                 trace = by_name[panel]
@@ -370,16 +379,25 @@ class MatrixView(View):
                     counts = np.zeros((k, k), dtype=np.int64)
                 rows, cols = np.nonzero(counts)
                 c = counts[rows, cols]
+                members = self._members(panel)[rows, cols].astype(np.int64)
+                share = c / np.maximum(members, 1)
                 # A frame just inside the cell's border: the cell's own number stays readable.
+                # Its opacity tells how much of the cell is selected, so a selection spread
+                # over most cells still shows where it concentrates.
                 frames.update(
                     x=cols.tolist(),
                     y=rows.tolist(),
                     customdata=c.tolist(),
                     marker_size=max(cell_px - 3.0, 4.0),
-                    hovertext=[f"selected here: {v:,}" for v in c],
+                    marker_line_color=[_orange(_FAINTEST + (1 - _FAINTEST) * f) for f in share],
+                    hovertext=[
+                        f"selected here: {v:,} of {m:,}" for v, m in zip(c, members, strict=True)
+                    ],
                 )
-                # The count on the top-right corner, where cells are big enough to hold it.
-                corner = cell_px >= _MIN_CORNER_PX
+                # The count on the top-right corner, where cells are big enough to hold it and
+                # few enough hold selected samples (badges on most cells would hide the matrix).
+                badges[panel] = len(c) <= _MAX_BADGES
+                corner = cell_px >= _MIN_CORNER_PX and badges[panel]
                 text = [f"{v:,}" for v in c] if corner else []
                 numbers.update(
                     x=(cols + _BADGE_AT).tolist() if corner else [],
@@ -387,9 +405,10 @@ class MatrixView(View):
                     text=text,
                     marker_size=[10 + 6 * len(t) for t in text],
                 )
+        how_many = "badges: how many" if all(badges.values()) else "hover a cell for how many"
         where = (
-            f" · <b>{sel.size:,}</b> selected (orange frames: the cells holding them; "
-            "badges: how many)"
+            f" · <b>{sel.size:,}</b> selected (orange frames: the cells holding them, stronger "
+            f"where more of the cell is selected; {how_many})"
             if sel.size
             else ""
         )
@@ -448,3 +467,7 @@ def _hover_text(panel, z, mode, names, sel) -> list[list[str]]:
             row.append(s)
         out.append(row)
     return out
+
+
+def _orange(opacity: float) -> str:
+    return f"rgba(240,110,0,{opacity:.2f})"
