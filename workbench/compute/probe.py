@@ -534,6 +534,7 @@ def train_models(
     with _threads_for(net, x, batch_size):
         for _ in bar:
             t = time.perf_counter()
+            seen_loss = torch.zeros((), device=dev) if progress else None  # sum of b * loss
             perm = torch.as_tensor(rng.permutation(n), device=dev)
             # per-row tables in this epoch's order, so every batch takes plain slices
             w_ep = torch.index_select(weights_t, 1, perm)
@@ -566,6 +567,8 @@ def train_models(
                 ce = -logp.gather(1, target)[:, 0, :]  # (M, B)
                 w = w_ep[:, start:stop]
                 loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1)).sum()
+                if seen_loss is not None:
+                    seen_loss.add_(loss.detach(), alpha=b)
                 if recorder is not None:  # each row's recorded model: one 1-D index_select
                     lp = logp.detach().view(-1)
                     if rec_bufs is not None:  # straight into the recorder's epoch buffer
@@ -593,7 +596,8 @@ def train_models(
                 torch.cuda.synchronize(dev)
             times.append(time.perf_counter() - t)
             if progress:
-                bar.set_postfix(loss=f"{loss.item() / m:.4f}")
+                # the epoch's mean training loss per model (one host sync per epoch)
+                bar.set_postfix(loss=f"{seen_loss.item() / (n * m):.4f}")
     with torch.no_grad():
         for a, p in zip(avg, params, strict=True):
             p.copy_(a)
