@@ -563,13 +563,9 @@ def train_models(
                 # probes this is the storage order, so the softmax runs along contiguous rows.
                 logp = torch.log_softmax(logits.float().permute(1, 2, 0), dim=1)
                 b = len(idx)
-                target = y_ep[:, None, start:stop].expand(m, 1, b)
-                ce = -logp.gather(1, target)[:, 0, :]  # (M, B)
-                w = w_ep[:, start:stop]
-                loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1)).sum()
-                if seen_loss is not None:
-                    seen_loss.add_(loss.detach(), alpha=b)
-                if recorder is not None:  # each row's recorded model: one 1-D index_select
+                # The recorder's copy first, while the log-probs are still in cache. Each
+                # row's recorded model: one 1-D index_select.
+                if recorder is not None:
                     lp = logp.detach().view(-1)
                     if rec_bufs is not None:  # straight into the recorder's epoch buffer
                         torch.index_select(lp, 0, at[i], out=rec_bufs[i])
@@ -577,6 +573,12 @@ def train_models(
                         at_b = within[b < batch_size] + offset[start:stop]
                         rec = torch.index_select(lp, 0, at_b.view(-1)).view(k, b)
                         recorder._record_batch(idx, rec, y_rec_ep[start:stop])
+                target = y_ep[:, None, start:stop].expand(m, 1, b)
+                ce = -logp.gather(1, target)[:, 0, :]  # (M, B)
+                w = w_ep[:, start:stop]
+                loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1)).sum()
+                if seen_loss is not None:
+                    seen_loss.add_(loss.detach(), alpha=b)
                 opt.zero_grad(set_to_none=True)
                 if scaler is None:
                     loss.backward()
