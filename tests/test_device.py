@@ -7,6 +7,7 @@ import torch
 from workbench.compute import (
     autocast_dtype,
     cross_val_probs,
+    float64_device,
     get_device,
     resolve_device,
     set_device,
@@ -88,3 +89,10 @@ def test_mixed_precision_only_on_gpu():
     assert autocast_dtype(torch.device("cpu")) is None
     if torch.cuda.is_available():
         assert autocast_dtype(torch.device("cuda")) in (torch.bfloat16, torch.float16)
+
+
+def test_float64_work_leaves_mps_for_the_cpu_and_stays_elsewhere():
+    # MPS has no float64: the sums, normal equations and eigh that need it run on the CPU
+    assert float64_device(torch.device("mps")) == torch.device("cpu")
+    for name in ("cpu", "cuda", "cuda:1"):
+        assert float64_device(torch.device(name)) == torch.device(name)

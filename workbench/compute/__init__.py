@@ -3,7 +3,7 @@
 Importing this package registers the ``recov`` detector (it needs features and trains probes).
 """
 
-from .device import autocast_dtype, get_device, resolve_device, set_device
+from .device import autocast_dtype, float64_device, get_device, resolve_device, set_device
 from .probe import MODELS, ProbeResult, cross_val_probs, stratified_folds
 from .projection import METHODS, pca, project, warm_umap
 from .recorder import TrajectoryRecorder
@@ -21,6 +21,7 @@ __all__ = [
     "autocast_dtype",
     "cleaning_sweep",
     "cross_val_probs",
+    "float64_device",
     "get_device",
     "pca",
     "project",

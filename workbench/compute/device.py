@@ -10,7 +10,7 @@ import os
 
 import torch
 
-__all__ = ["resolve_device", "set_device", "get_device", "autocast_dtype"]
+__all__ = ["resolve_device", "set_device", "get_device", "autocast_dtype", "float64_device"]
 
 _default: torch.device | None = None
 
@@ -79,3 +79,9 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None
+
+
+def float64_device(device: torch.device) -> torch.device:
+    """Where the float64 work of a computation on ``device`` runs: the device itself, or the
+    CPU for MPS, which has no float64 (sums of many samples, normal equations, eigh)."""
+    return torch.device("cpu") if device.type == "mps" else device

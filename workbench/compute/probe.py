@@ -29,7 +29,7 @@ from torch import nn
 
 from ..typing import ArrayLike, SeedLike
 from ..validation import as_array, check_consistent_length, check_finite, check_labels, check_rng
-from .device import autocast_dtype, resolve_device
+from .device import autocast_dtype, float64_device, resolve_device
 from .recorder import TrajectoryRecorder
 
 __all__ = ["ProbeResult", "cross_val_probs", "stratified_folds", "MODELS"]
@@ -341,6 +341,7 @@ def _masked_moments(x: torch.Tensor, mask: torch.Tensor, chunk: int = 65536):
     """
     head = x[:4096]  # any centre makes the sums exact; one near the mean avoids cancellation
     center = (head.mean(dim=(2, 3)) if x.ndim == 4 else head).mean(0)
+    wide = dict(device=float64_device(x.device), dtype=torch.float64)  # sums in float64
     s1 = s2 = None
     for start in range(0, len(x), chunk):
         xc = x[start : start + chunk]
@@ -351,16 +352,16 @@ def _masked_moments(x: torch.Tensor, mask: torch.Tensor, chunk: int = 65536):
             xc = xc - center
             xq = xc * xc
         w = mask[start : start + chunk].T.float()  # (M, chunk)
-        a, b = (w @ xc).double(), (w @ xq).double()
+        a, b = (w @ xc).to(**wide), (w @ xq).to(**wide)
         s1, s2 = (a, b) if s1 is None else (s1 + a, s2 + b)
-    n = mask.sum(0).double().clamp_min(1)[:, None]
+    n = mask.sum(0).to(**wide).clamp_min(1)[:, None]
     mean = s1 / n
     std = (s2 / n - mean * mean).clamp_min(0).sqrt()
     # float32 sums leave var ~1e-7 * rms² of rounding: a feature whose std is below 0.1% of its
     # rms deviation is constant on that model's rows and is left unscaled (std 1).
     constant = std <= 1e-3 * (s2 / n).sqrt()
     std = torch.where(constant, torch.ones_like(std), std)
-    return (mean + center).float(), std.float()
+    return (mean + center.to(**wide)).to(x.device, torch.float32), std.to(x.device, torch.float32)
 
 
 def _uniform(gen, m, shape, fan_in):

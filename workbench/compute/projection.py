@@ -21,7 +21,7 @@ import torch
 from ..typing import ArrayLike, SeedLike
 from ..validation import as_array, check_finite, check_rng
 from .cache import digest, load_arrays, save_arrays
-from .device import resolve_device
+from .device import float64_device, resolve_device
 
 __all__ = ["METHODS", "pca", "project", "warm_umap"]
 
@@ -59,8 +59,8 @@ def project(
     seed : int or numpy.random.Generator, default=0
         UMAP's random state (PCA is exact and ignores it).
     device : str or torch.device, optional
-        Where PCA runs (default: the session device). UMAP runs on the CPU (numba); a kNN graph
-        it builds itself uses ``device``.
+        Where PCA runs (default: the session device; the CPU instead of MPS, which has no
+        float64). UMAP runs on the CPU (numba); a kNN graph it builds itself uses ``device``.
     knn : KNNGraph or tuple (indices, distances), optional
         Precomputed neighbours for UMAP, each of shape (N, k), nearest first, with or without
         the sample itself in column 0. Default: built with ``workbench.compute.knn`` when that
@@ -158,6 +158,7 @@ def pca(features: ArrayLike, n_components: int = 2, *, device=None):
 
 
 def _pca(x: np.ndarray, k: int, dev: torch.device):
+    dev = float64_device(dev)  # float64 covariance and eigh
     n, d = x.shape
     xt = torch.as_tensor(x, device=dev)
     mean = xt.sum(0, dtype=torch.float64) / n

@@ -505,13 +505,15 @@ def _first_argmax(zt: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
     """Row index of the first entry equal to ``best`` in each column of ``zt`` (K, n); K - 1
     where none is (a NaN ``best``).
 
-    For K <= 24, class c sets bit K - 1 - c of an exactly summed float32 bitmask whose binary
-    exponent then names the first class: three element-wise passes over contiguous rows, much
-    faster than ``argmax(0)`` across short columns.
+    For K <= 24, class c sets bit c of an exactly summed float32 bitmask; its lowest set bit
+    (``m & -m``, a power of two whose log2 rounds exactly) names the first class. A few
+    element-wise passes over contiguous rows: much faster than ``argmax(0)`` across short
+    columns, with operations every device has.
     """
     k = zt.shape[0]
     if k > 24:
         return zt.argmax(0)
-    bit = torch.exp2(torch.arange(k - 1, -1, -1, dtype=torch.float32, device=zt.device))
-    mask = torch.where(zt == best, bit[:, None], 0.0).sum(0)
-    return (k - torch.frexp(mask).exponent).clamp_(max=k - 1)
+    bit = torch.exp2(torch.arange(k, dtype=torch.float32, device=zt.device))
+    mask = torch.where(zt == best, bit[:, None], 0.0).sum(0).to(torch.int32)
+    first = torch.log2((mask & -mask).clamp_(min=1).float()).round_().to(torch.int64)
+    return torch.where(mask > 0, first, k - 1)

@@ -35,7 +35,7 @@ from ..detectors.base import Detector, DetectorResult
 from ..detectors.registry import register
 from ..typing import ArrayLike, SeedLike
 from ..validation import as_array, check_consistent_length, check_finite, check_labels, check_rng
-from .device import resolve_device
+from .device import float64_device, resolve_device
 from .projection import _pca
 
 __all__ = ["ReCoV", "RecovResult", "recov_scores"]
@@ -122,6 +122,8 @@ def recov_scores(
     seed : int or numpy.random.Generator, default=0
         The splits; same seed, same histogram (CPU or GPU: splits are drawn on the CPU).
     device : str or torch.device, optional
+        Default: the session device. On MPS (no float64) the work runs on the CPU; the
+        result's ``device`` says where it ran.
     progress : bool, default=True
 
     Returns
@@ -165,7 +167,7 @@ def recov_scores(
             f"n_folds={n_folds} is larger than the smallest class: class {names[c]!r} has "
             f"{counts_k[c]} samples."
         )
-    dev = resolve_device(device)
+    dev = float64_device(resolve_device(device))  # float64 normal equations
     rng = check_rng(seed)
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
 
