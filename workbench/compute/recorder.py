@@ -291,7 +291,8 @@ class TrajectoryRecorder:
 
     def _per_batch(self, idx, zt, y, normalized: bool) -> None:
         records = self._scratch_records(len(idx))
-        self._signals(zt, y, normalized, records)
+        # on the CPU a host synchronisation costs nothing: search only where another class wins
+        self._signals(zt, y, normalized, records, sync=zt.device.type == "cpu")
         self._buf.index_copy_(0, idx, records)
         self._dirty = True
 
@@ -317,7 +318,8 @@ class TrajectoryRecorder:
 
     def _signals(self, zt, y, normalized: bool, records: torch.Tensor, sync: bool = False):
         """Write the records (n, size) of the columns of ``zt`` (K, n), contiguous, with
-        labels ``y`` (n,); overwrites ``zt``.
+        labels ``y`` (n,); overwrites ``zt``. ``sync=True`` may synchronise with the device
+        (once per epoch, or any time on the CPU) to search only the columns another class wins.
 
         Classes run down the rows, so every reduction over them is element-wise across long
         contiguous rows (much faster than reducing short rows).
@@ -341,13 +343,13 @@ class TrajectoryRecorder:
             # The given label wins when the margin is positive; otherwise the first other class
             # reaching the largest logit (ties count as another class winning).
             pred = field(records, "predicted")
-            if sync:  # once per epoch: look only at the columns where another class wins
+            if sync:  # look only at the columns where another class wins
                 pred.copy_(y)
                 lost = _nonzero(z_y <= other)
                 if len(lost):  # index_select/index_copy_: much faster than advanced indexing
                     sub = _first_argmax(zt.index_select(1, lost), other.index_select(0, lost))
                     pred.index_copy_(0, lost, sub.to(pred.dtype))
-            else:  # inside a training step: no host synchronisation
+            else:  # inside a training step on an accelerator: no host synchronisation
                 pred.copy_(torch.where(z_y > other, y, _first_argmax(zt, other)))
 
     def _ensure_state(self, dev: torch.device, k: int) -> None:
