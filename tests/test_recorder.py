@@ -202,8 +202,9 @@ def test_bad_input_raises_clear_errors(mode):
         TrajectoryRecorder(5, 0)
     with pytest.raises(ValueError, match="kinds"):
         TrajectoryRecorder(5, kinds=("loss", "accuracy"))
-    with pytest.raises(TypeError, match="dtype"):
-        TrajectoryRecorder(5, dtype=np.int8)
+    for dtype in (np.int8, np.int16, np.int32, "U3"):
+        with pytest.raises(TypeError, match="dtype"):
+            TrajectoryRecorder(5, dtype=dtype)
     rec = TrajectoryRecorder(5, 1)
     with pytest.raises(ValueError, match=r"shape \(B, K\)"):
         rec.update([0, 1], torch.randn(2), [0, 0])

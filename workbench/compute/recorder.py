@@ -163,7 +163,7 @@ class TrajectoryRecorder:
                 f"kinds must be distinct names among {TRAJECTORY_KINDS}, found {list(kinds)}."
             )
         dtype = np.dtype(dtype)
-        if dtype not in _TORCH_DTYPE:
+        if dtype.kind != "f" or dtype not in _TORCH_DTYPE:
             raise TypeError(f"dtype must be float16, float32 or float64, found {dtype}.")
         self.n_samples = int(n_samples)
         self.n_epochs = None if n_epochs is None else int(n_epochs)
