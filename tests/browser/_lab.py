@@ -130,10 +130,13 @@ class LabServer:
         except OSError:
             return ""
 
-    def stop(self) -> None:
-        """End the server and its kernels."""
+    def stop(self, *, keep_log: Path | None = None) -> None:
+        """End the server and its kernels; ``keep_log``: where to copy its log (folders made)."""
         stop_process_group(self.proc)
         self._log.close()
+        if keep_log is not None:
+            keep_log.parent.mkdir(parents=True, exist_ok=True)
+            keep_log.write_text(self.log())
 
 
 def stop_process_group(proc: subprocess.Popen) -> None:

@@ -65,9 +65,7 @@ def lab(lab_root, chromium_path):
     try:
         yield server
     finally:
-        server.stop()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "lab.log").write_text(server.log())
+        server.stop(keep_log=ARTIFACTS / "lab.log")
 
 
 @pytest.fixture(scope="module")

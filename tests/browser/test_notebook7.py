@@ -42,9 +42,7 @@ def notebook_server(tmp_path_factory, chromium_path):
     try:
         yield server
     finally:
-        server.stop()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "notebook7.log").write_text(server.log())
+        server.stop(keep_log=ARTIFACTS / "notebook7.log")
 
 
 def test_workbench_in_notebook7(notebook_server, headless_chromium):

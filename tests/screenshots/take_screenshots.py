@@ -353,11 +353,9 @@ def main() -> None:
         try:
             saved = shoot(server.port, args.out, list(cells))
         finally:
-            server.stop()
-            args.out.mkdir(parents=True, exist_ok=True)
+            server.stop(keep_log=args.out / "lab.log")
             if (root / "views.ipynb").exists():
                 (args.out / "views.ipynb").write_bytes((root / "views.ipynb").read_bytes())
-            (args.out / "lab.log").write_text(server.log())
     for path in saved:
         print(path)
 
