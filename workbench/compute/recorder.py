@@ -65,9 +65,9 @@ class _Layout:
         self.fields = fields
         ints = {2: np.int16, 4: np.int32, 8: np.int64}
         self.host_dtype = np.dtype(ints.get(self.size, f"V{self.size}"))
-        empty = np.zeros(1, dtype=self.host_dtype)  # an unseen sample: NaN, prediction -1
+        empty = np.zeros(1, dtype=self.host_dtype)  # the record of an unseen sample
         for kind in fields:
-            self.view(empty, kind)[...] = -1 if kind == "predicted" else np.nan
+            self.view(empty, kind)[...] = _unseen(kind)
         self.empty = empty[0]
 
     def view(self, host: np.ndarray, kind: str) -> np.ndarray:
@@ -451,17 +451,14 @@ class TrajectoryRecorder:
         ``predicted`` int32 (-1 where not seen). E counts completed epochs only. Each access
         returns fresh C-contiguous arrays.
         """
-        e = self._epoch
-        if self._host is None:  # no update yet: every recorded epoch is empty
-            dtypes = {k: np.int32 if k == "predicted" else self.dtype for k in self.kinds}
-            return {k: np.full((self.n_samples, e), -1 if k == "predicted" else np.nan, dt)
-                    for k, dt in dtypes.items()}  # fmt: skip
-        records = self._host[:e]
-        out = {}
+        e, out = self._epoch, {}
         for kind in self.kinds:
-            values = self._layout.view(records, kind).T
             dtype = np.int32 if kind == "predicted" else self.dtype
-            out[kind] = np.array(values, dtype=dtype, order="C")
+            if self._host is None:  # no update yet: every recorded epoch is empty
+                out[kind] = np.full((self.n_samples, e), _unseen(kind), dtype)
+            else:
+                values = self._layout.view(self._host[:e], kind).T
+                out[kind] = np.array(values, dtype=dtype, order="C")
         return out
 
     @property
@@ -494,6 +491,11 @@ class TrajectoryRecorder:
             f"TrajectoryRecorder(n_samples={self.n_samples}, epochs={self._epoch}"
             f"{'' if self.n_epochs is None else f'/{self.n_epochs}'}, kinds={list(self.kinds)})"
         )
+
+
+def _unseen(kind: str) -> float:
+    """The value a sample not seen in an epoch keeps: -1 for ``predicted``, else NaN."""
+    return -1 if kind == "predicted" else np.nan
 
 
 def _nonzero(mask: torch.Tensor) -> torch.Tensor:
