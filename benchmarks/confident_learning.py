@@ -43,7 +43,7 @@ def rss_mb():
 side, folder, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if side == "ours":
     sys.path.insert(0, {root!r})
-    from workbench.detectors.pred_probs import find_label_issues
+    from workbench.analysis.detectors.pred_probs import find_label_issues
     run = lambda y, p: find_label_issues(y, p, device="cpu")
 else:
     from cleanlab.filter import find_label_issues

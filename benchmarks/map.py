@@ -30,8 +30,8 @@ import numpy as np
 
 
 def make_session(n: int, k: int = 10, seed: int = 0):
-    from workbench.dataset import Dataset
-    from workbench.detectors import DetectorResult
+    from workbench.analysis.detectors import DetectorResult
+    from workbench.core.dataset import Dataset
     from workbench.session import Session
 
     rng = np.random.default_rng(seed)

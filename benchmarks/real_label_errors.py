@@ -29,9 +29,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench.datasets import load_label_errors_dir  # noqa: E402
-from workbench.detectors import available_detectors, get_detector  # noqa: E402
-from workbench.detectors.registry import _REGISTRY  # noqa: E402
+from workbench.analysis.detectors import available_detectors, get_detector  # noqa: E402
+from workbench.analysis.detectors.registry import _REGISTRY  # noqa: E402
+from workbench.noise.datasets import load_label_errors_dir  # noqa: E402
 
 CLEANLAB_RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.dataset import Dataset
+from workbench.core.dataset import Dataset
 
 
 def noisy_labels(true: np.ndarray, k: int, rate: float, rng) -> np.ndarray:

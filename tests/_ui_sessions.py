@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits
 
-from workbench.dataset import Dataset
-from workbench.detectors import DetectorResult
+from workbench.analysis.detectors import DetectorResult
+from workbench.core.dataset import Dataset
 from workbench.session import Session
 
 

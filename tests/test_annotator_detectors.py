@@ -9,10 +9,10 @@ import torch
 from cleanlab.multiannotator import get_majority_vote_label
 from sklearn.metrics import roc_auc_score
 
-from workbench.dataset import Dataset
-from workbench.detectors import MissingSignalError, get_detector, list_detectors
-from workbench.detectors import annotators as ann
-from workbench.detectors.annotators import dawid_skene, majority_vote
+from workbench.analysis.detectors import MissingSignalError, get_detector, list_detectors
+from workbench.analysis.detectors import annotators as ann
+from workbench.analysis.detectors.annotators import dawid_skene, majority_vote
+from workbench.core.dataset import Dataset
 
 
 def simulate(n=1000, k=4, accuracies=(0.85, 0.8, 0.75), n_spammers=4, p_label=0.8, seed=0):

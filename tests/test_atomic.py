@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench._atomic import atomic_file
+from workbench.core.atomic import atomic_file
 
 
 def test_writes_text_and_bytes(tmp_path):

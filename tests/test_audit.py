@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from _audit_data import probs_dataset
 
-import workbench.report as report_mod
+import workbench.pipeline.report as report_mod
 import workbench.session as session_mod
-from workbench.dataset import Dataset
-from workbench.decisions import DecisionLog
-from workbench.detectors import DetectorResult, get_detector, list_detectors, run_detectors
-from workbench.detectors import registry as registry_mod
-from workbench.pipeline import OUTPUT_FILES, AuditResult, audit
+from workbench.analysis.detectors import DetectorResult, get_detector, list_detectors, run_detectors
+from workbench.analysis.detectors import registry as registry_mod
+from workbench.core.dataset import Dataset
+from workbench.decisions.log import DecisionLog
+from workbench.pipeline.run import OUTPUT_FILES, AuditResult, audit
 from workbench.session import Session
 from workbench.ui import as_session
 
@@ -322,7 +322,7 @@ def test_write_refuses_a_file_as_outdir(probs_audit, tmp_path):
 # --- the demo: probe, trajectories, projection ------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_audit():
-    from workbench.datasets import load_demo
+    from workbench.noise.datasets import load_demo
 
     ds = load_demo(seed=0)
     with warnings.catch_warnings():

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from _audit_data import noisy_labels, probs_for
 
+from workbench.analysis.detectors import get_detector, list_detectors
 from workbench.cli import load_inputs, main
-from workbench.decisions import DecisionLog
-from workbench.detectors import get_detector, list_detectors
-from workbench.pipeline import OUTPUT_FILES
+from workbench.decisions.log import DecisionLog
+from workbench.pipeline.run import OUTPUT_FILES
 
 N, K = 240, 3
 
@@ -291,7 +291,7 @@ def test_help_in_process(capsys):
 
 
 def test_interrupt_writes_nothing(files, capsys, monkeypatch):
-    import workbench.pipeline as audit_mod
+    import workbench.pipeline.run as audit_mod
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from workbench.dataset import SIGNALS, TRAJECTORY_KINDS, Dataset
+from workbench.core.dataset import SIGNALS, TRAJECTORY_KINDS, Dataset
 
 LABELS = [0, 1, 2, 1]
 PROBS = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])

@@ -9,8 +9,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 from workbench import noise as nz
-from workbench.dataset import Dataset
-from workbench.datasets import (
+from workbench.core.dataset import Dataset
+from workbench.noise.datasets import (
     DEMO_NOISE_KINDS,
     LABEL_ERROR_SETS,
     load_demo,
@@ -380,7 +380,7 @@ def test_load_label_errors_dir_never_unpickles(tmp_path):
 def test_docstring_examples_run():
     import doctest
 
-    import workbench.datasets
+    import workbench.noise.datasets
 
-    result = doctest.testmod(workbench.datasets)
+    result = doctest.testmod(workbench.noise.datasets)
     assert result.attempted >= 5 and result.failed == 0

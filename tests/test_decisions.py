@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import workbench._atomic as atomic
-import workbench.decisions_io as dio
-from workbench.decisions import ACTIONS, DecisionLog, MergeReport
+import workbench.core.atomic as atomic
+import workbench.decisions.formats as dio
+from workbench.decisions.log import ACTIONS, DecisionLog, MergeReport
 
 CLASSES = ["cat", "dog", "bird"]
 FORMATS = ["json", "csv", "parquet"]
@@ -453,7 +453,7 @@ def _two_logs():
 )
 def test_merge_policies(policy, expected, monkeypatch):
     times = iter(f"2026-11-23T10:00:{s:02d}.000+00:00" for s in range(60))
-    monkeypatch.setattr("workbench.decisions._now", lambda: next(times))
+    monkeypatch.setattr("workbench.decisions.log._now", lambda: next(times))
     mine, theirs = _two_logs()
     report = mine.merge(theirs, policy=policy)
     assert isinstance(report, MergeReport)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from workbench.detectors import DetectorResult
+from workbench.analysis.detectors import DetectorResult
 
 
 def test_ranking_is_most_suspicious_first_and_stable_for_ties():

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 import workbench.compute  # noqa: F401  (registers the detectors that train probes)
-from workbench.dataset import Dataset
-from workbench.detectors import (
+from workbench.analysis.detectors import (
     MissingSignalError,
     available_detectors,
     get_detector,
     list_detectors,
     run_detectors,
 )
+from workbench.core.dataset import Dataset
 
 
 def _signals(labels, seed=0, *, onehot=False):

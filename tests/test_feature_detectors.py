@@ -10,22 +10,22 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from workbench.compute import knn as knn_module
-from workbench.compute.knn import knn_graph
-from workbench.dataset import Dataset
-from workbench.detectors import (
+from workbench.analysis.detectors import (
     MissingSignalError,
     available_detectors,
     get_detector,
     list_detectors,
     run_detectors,
 )
-from workbench.detectors.features import (
+from workbench.analysis.detectors.features import (
     KNNDisagreementDetector,
     KNNOutlierDetector,
     knn_label_vote,
     resolve_metric,
 )
+from workbench.compute import knn as knn_module
+from workbench.compute.knn import knn_graph
+from workbench.core.dataset import Dataset
 
 
 def _mixture(n=1500, k=4, d=8, noise=0.2, seed=0, scale=4.0):

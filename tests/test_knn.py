@@ -14,7 +14,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from workbench.compute import knn as knn_module
 from workbench.compute.knn import KNNGraph, dataset_knn, knn_graph, knn_graph_from_csr
-from workbench.dataset import Dataset
+from workbench.core.dataset import Dataset
 
 METRICS = ["cosine", "euclidean"]
 
@@ -165,8 +165,8 @@ def test_progress_bar_is_shown(capsys):
 
 
 def test_progress_false_silences_every_path_to_the_knn_search(capfd):
-    from workbench.detectors import get_detector, run_detectors
-    from workbench.pipeline import audit
+    from workbench.analysis.detectors import get_detector, run_detectors
+    from workbench.pipeline.run import audit
     from workbench.session import Session
 
     x, y = _blobs(300, 8, seed=7)

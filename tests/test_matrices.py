@@ -6,7 +6,7 @@ import pytest
 from cleanlab import count as cl_count
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from workbench import matrices as M
+from workbench.analysis import matrices as M
 from workbench.noise import symmetric_noise
 
 
@@ -89,7 +89,7 @@ def test_torch_and_pandas_inputs_give_the_same_joint():
 
 @pytest.mark.parametrize("name", ["mnist", "20news"])
 def test_real_label_error_sets_equal_cleanlab(name):
-    from workbench.datasets import load_label_errors
+    from workbench.noise.datasets import load_label_errors
 
     ds = load_label_errors(name).dataset
     y, p = ds.labels, ds.pred_probs
@@ -124,7 +124,7 @@ def test_estimated_transition_is_close_to_the_injected_noise():
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_predict
 
-    from workbench.datasets import make_gaussian_mixture
+    from workbench.noise.datasets import make_gaussian_mixture
 
     x, true = make_gaussian_mixture(3000, 4, 6, separation=5.0, seed=1)
     noisy = symmetric_noise(true, 0.2, seed=2)

@@ -14,8 +14,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from workbench.detectors import DetectorResult
-from workbench.metrics import (
+from workbench.analysis.detectors import DetectorResult
+from workbench.analysis.metrics import (
     FlagOverlap,
     auroc,
     average_precision,
@@ -301,7 +301,7 @@ def test_evaluate_degenerate_and_bad_input():
 def test_docstring_examples_run():
     import doctest
 
-    import workbench.metrics
+    import workbench.analysis.metrics
 
-    result = doctest.testmod(workbench.metrics)
+    result = doctest.testmod(workbench.analysis.metrics)
     assert result.attempted >= 2 and result.failed == 0

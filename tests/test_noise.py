@@ -9,7 +9,7 @@ from cleanlab.benchmarking.noise_generation import noise_matrix_is_valid
 from sklearn.metrics import confusion_matrix
 
 from workbench import noise as nz
-from workbench.datasets import make_gaussian_mixture
+from workbench.noise.datasets import make_gaussian_mixture
 
 K = 6
 N = 120_000

@@ -11,18 +11,18 @@ from cleanlab import filter as cl_filter
 from cleanlab import rank as cl_rank
 from test_matrices import CASES, synthetic
 
-from workbench import _chunks
-from workbench.dataset import Dataset
-from workbench.detectors import MissingSignalError, get_detector, list_detectors
-from workbench.detectors import _confident_learning as CL
-from workbench.detectors.pred_probs import (
+from workbench.analysis.detectors import MissingSignalError, get_detector, list_detectors
+from workbench.analysis.detectors import _confident_learning as CL
+from workbench.analysis.detectors.pred_probs import (
     FILTERS,
     RANKINGS,
     ensemble_noise_scores,
     find_label_issues,
     noise_scores,
 )
-from workbench.metrics import auroc
+from workbench.analysis.metrics import auroc
+from workbench.core import chunks as _chunks
+from workbench.core.dataset import Dataset
 
 PRUNE = ("prune_by_noise_rate", "prune_by_class", "both")
 CL_DETECTORS = {
@@ -86,7 +86,7 @@ def test_prune_options_equal_cleanlab(case, options):
 
 
 def test_num_to_remove_per_class_and_given_joint_equal_cleanlab():
-    from workbench.matrices import confident_joint
+    from workbench.analysis.matrices import confident_joint
 
     y, p = synthetic(seed=4, k=5)
     remove = [3, 0, 5, 2, 1]
@@ -120,7 +120,7 @@ def test_ranked_indices_equal_cleanlab(case, ranked_by):
 
 @pytest.mark.parametrize("name", ["mnist", "20news"])
 def test_real_label_error_sets_equal_cleanlab(name):
-    from workbench.datasets import load_label_errors
+    from workbench.noise.datasets import load_label_errors
 
     ds = load_label_errors(name).dataset
     for filter_by in FILTERS:
@@ -258,8 +258,8 @@ def noisy_mixture():
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_predict
 
-    from workbench.datasets import make_gaussian_mixture
     from workbench.noise import symmetric_noise
+    from workbench.noise.datasets import make_gaussian_mixture
 
     x, true = make_gaussian_mixture(3000, 5, 8, separation=4.0, seed=0)
     noisy = symmetric_noise(true, 0.25, seed=1)

@@ -1,4 +1,4 @@
-"""PNG encoding and preview HTML (workbench.previews), checked by decoding the PNG ourselves."""
+"""PNG encoding and preview HTML (workbench.core.previews), checked by decoding the PNG ourselves."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from workbench.previews import encode_png, png_data_url, preview_html, to_uint8_image
+from workbench.core.previews import encode_png, png_data_url, preview_html, to_uint8_image
 
 
 def decode_png(data: bytes) -> np.ndarray:

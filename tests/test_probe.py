@@ -14,7 +14,7 @@ from sklearn.model_selection import PredefinedSplit, cross_val_predict
 from workbench.compute import TrajectoryRecorder, cross_val_probs, stratified_folds
 from workbench.compute import probe as probe_module
 from workbench.compute import recorder as recorder_module
-from workbench.dataset import Dataset
+from workbench.core.dataset import Dataset
 
 
 def _mixture(n=600, d=6, k=3, noise=0.2, seed=0, sep=2.0):

@@ -40,7 +40,7 @@ def test_screenshot_at_the_top_exists():
 
 
 def test_detector_table_names_exactly_the_registered_detectors():
-    from workbench.detectors import list_detectors
+    from workbench.analysis.detectors import list_detectors
 
     section = README.split("## Detectors", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]

@@ -8,7 +8,7 @@ import torch
 
 from workbench.compute import TrajectoryRecorder
 from workbench.compute import recorder as recorder_module
-from workbench.dataset import Dataset
+from workbench.core.dataset import Dataset
 
 
 @pytest.fixture(params=["deferred", "per_batch"])

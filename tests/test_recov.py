@@ -5,9 +5,15 @@ import pytest
 from _mixtures import noisy_mixture
 from sklearn.metrics import roc_auc_score
 
-from workbench.compute import ReCoV, recov_scores
-from workbench.dataset import Dataset
-from workbench.detectors import available_detectors, get_detector, list_detectors, run_detectors
+from workbench.analysis.detectors import (
+    available_detectors,
+    get_detector,
+    list_detectors,
+    run_detectors,
+)
+from workbench.analysis.detectors.recov import ReCoV
+from workbench.compute import recov_scores
+from workbench.core.dataset import Dataset
 
 
 def _mixture(n=500, d=10, k=4, noise=0.2, seed=0, sep=1.5):

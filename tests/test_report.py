@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from _audit_data import probs_dataset
 
-import workbench.report as report_mod
-from workbench.charts import heatmap_svg, pr_curves_svg
-from workbench.dataset import Dataset
-from workbench.pipeline import audit
-from workbench.report import render_report, write_report
+import workbench.pipeline.report as report_mod
+from workbench.core.dataset import Dataset
+from workbench.pipeline.charts import heatmap_svg, pr_curves_svg
+from workbench.pipeline.report import render_report, write_report
+from workbench.pipeline.run import audit
 
 _MAP_DATA = re.compile(r'<script type="application/json" id="wb-map-data">(.*?)</script>', re.S)
 SECTIONS = ("summary", "matrices", "map", "detectors", "samples", "references")

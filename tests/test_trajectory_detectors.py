@@ -14,16 +14,16 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 
-from workbench.dataset import Dataset
-from workbench.detectors import MissingSignalError, get_detector, list_detectors
-from workbench.detectors import trajectories as tr
-from workbench.detectors.trajectories import (
+from workbench.analysis.detectors import MissingSignalError, get_detector, list_detectors
+from workbench.analysis.detectors import trajectories as tr
+from workbench.analysis.detectors.trajectories import (
     area_under_margin,
     datamap_statistics,
     first_learned_epoch,
     fit_loss_mixture,
     forgetting_events,
 )
+from workbench.core.dataset import Dataset
 
 NAMES = (
     "aum",

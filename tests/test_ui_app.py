@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from _ui_sessions import browser_send, browser_update, digits_session
 
-import workbench.decisions_io as dio
+import workbench.decisions.formats as dio
 import workbench.ui as ui
-from workbench.dataset import Dataset
-from workbench.decisions import DecisionLog
-from workbench.detectors import DetectorResult
+from workbench.analysis.detectors import DetectorResult
+from workbench.core.dataset import Dataset
+from workbench.decisions.log import DecisionLog
 from workbench.session import Session
 from workbench.ui import DecisionsView, Workbench
 from workbench.ui.decisions_view import export_message, short_time

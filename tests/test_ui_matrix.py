@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("plotly")
-matrices = pytest.importorskip("workbench.matrices")
+matrices = pytest.importorskip("workbench.analysis.matrices")
 
-from workbench.dataset import Dataset  # noqa: E402
-from workbench.detectors import DetectorResult  # noqa: E402
+from workbench.analysis.detectors import DetectorResult  # noqa: E402
+from workbench.core.dataset import Dataset  # noqa: E402
 from workbench.session import Session  # noqa: E402
 from workbench.ui import matrix as matrix_module  # noqa: E402
 from workbench.ui.matrix import MatrixView  # noqa: E402

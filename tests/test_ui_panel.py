@@ -9,8 +9,8 @@ import pytest
 from _ui_sessions import browser_update, digits_session
 from sklearn.metrics import precision_recall_fscore_support, precision_score, recall_score
 
-from workbench.dataset import Dataset
-from workbench.detectors import DetectorResult
+from workbench.analysis.detectors import DetectorResult
+from workbench.core.dataset import Dataset
 from workbench.session import Session
 from workbench.ui.panel import DetectorPanel, overlap_flags
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from _ui_sessions import browser_send, browser_update, digits_session, text_session
 
-from workbench.dataset import Dataset
-from workbench.detectors import DetectorResult
+from workbench.analysis.detectors import DetectorResult
+from workbench.core.dataset import Dataset
 from workbench.session import Session
 from workbench.ui.queue import ReviewQueue, keymap
 
@@ -82,7 +82,7 @@ def test_row_carries_the_active_score_and_how_many_detectors_flag(session, queue
 
 
 def test_ambiguity_scores_are_shown_but_do_not_vote(session):
-    from workbench.detectors import detector_kind
+    from workbench.analysis.detectors import detector_kind
 
     assert detector_kind("datamap_variability") == "ambiguity"
     ds = session.dataset

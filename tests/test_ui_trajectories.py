@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("plotly")
 
-from workbench.dataset import Dataset  # noqa: E402
-from workbench.detectors import DetectorResult  # noqa: E402
+from workbench.analysis.detectors import DetectorResult  # noqa: E402
+from workbench.core.dataset import Dataset  # noqa: E402
 from workbench.session import Session  # noqa: E402
 from workbench.ui.trajectories import TrajectoryView  # noqa: E402
 

@@ -1,11 +1,11 @@
-"""Tests of the input-validation helpers in workbench.validation."""
+"""Tests of the input-validation helpers in workbench.core.validation."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from workbench.validation import (
+from workbench.core.validation import (
     as_array,
     check_consistent_length,
     check_finite,

@@ -11,28 +11,28 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from workbench.core.version import __version__ as __version__
 
 # public name -> module that defines it
 _EXPORTS = {
-    "Dataset": "workbench.dataset",
+    "Dataset": "workbench.core.dataset",
     "Session": "workbench.session",
-    "load_demo": "workbench.datasets",
-    "load_label_errors": "workbench.datasets",
-    "make_gaussian_mixture": "workbench.datasets",
-    "find_label_issues": "workbench.detectors.pred_probs",
-    "noise_scores": "workbench.detectors.pred_probs",
-    "ensemble_noise_scores": "workbench.detectors.pred_probs",
-    "run_detectors": "workbench.detectors",
-    "available_detectors": "workbench.detectors",
-    "get_detector": "workbench.detectors",
-    "list_detectors": "workbench.detectors",
-    "evaluate": "workbench.metrics",
+    "load_demo": "workbench.noise.datasets",
+    "load_label_errors": "workbench.noise.datasets",
+    "make_gaussian_mixture": "workbench.noise.datasets",
+    "find_label_issues": "workbench.analysis.detectors.pred_probs",
+    "noise_scores": "workbench.analysis.detectors.pred_probs",
+    "ensemble_noise_scores": "workbench.analysis.detectors.pred_probs",
+    "run_detectors": "workbench.analysis.detectors",
+    "available_detectors": "workbench.analysis.detectors",
+    "get_detector": "workbench.analysis.detectors",
+    "list_detectors": "workbench.analysis.detectors",
+    "evaluate": "workbench.analysis.metrics",
     "DecisionLog": "workbench.decisions",
     "MergeReport": "workbench.decisions",
     "audit": "workbench.pipeline",
-    "AuditResult": "workbench.pipeline",
-    "write_report": "workbench.report",
+    "AuditResult": "workbench.pipeline.result",
+    "write_report": "workbench.pipeline.report",
     "cross_val_probs": "workbench.compute",
     "project": "workbench.compute",
     "knn_graph": "workbench.compute.knn",
@@ -42,7 +42,16 @@ _EXPORTS = {
     "show": "workbench.ui",
     "open_workbench": "workbench.ui",
 }
-_MODULES = ("noise", "matrices", "metrics", "detectors", "compute", "ui")
+# short names for the modules a notebook reaches for -> where they live
+_MODULES = {
+    "noise": "workbench.noise",
+    "matrices": "workbench.analysis.matrices",
+    "metrics": "workbench.analysis.metrics",
+    "detectors": "workbench.analysis.detectors",
+    "compute": "workbench.compute",
+    "decisions": "workbench.decisions",
+    "ui": "workbench.ui",
+}
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 
@@ -51,7 +60,7 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     elif name in _MODULES:
-        value = importlib.import_module(f"workbench.{name}")
+        value = importlib.import_module(_MODULES[name])
     else:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")
     globals()[name] = value

@@ -149,11 +149,11 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
         if args.top < 0:
             raise InputError(f"--top must be 0 or more, found {args.top}.")
         if args.device is not None and not args.no_compute:
-            from .compute import resolve_device
+            from workbench.compute import resolve_device
 
             resolve_device(args.device)
         if args.detectors is not None:
-            from .pipeline import _check_detector_names
+            from workbench.pipeline.run import _check_detector_names
 
             _check_detector_names(args.detectors)
         dataset = _load_dataset(args)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     except (InputError, ValueError, TypeError, OSError) as err:
         return _fail(err)
 
-    from .pipeline import audit
+    from workbench.pipeline.run import audit
 
     # Some steps draw progress bars of their own; --quiet silences them by holding stderr.
     held = contextlib.redirect_stderr(io.StringIO()) if args.quiet else contextlib.nullcontext()
@@ -231,7 +231,7 @@ def _check_out(out: str) -> Path:
 # --- reading inputs ------------------------------------------------------------------------------
 def _load_dataset(args):
     if args.source == "demo":
-        from .datasets import load_demo
+        from workbench.noise.datasets import load_demo
 
         return load_demo(noise=args.noise, rate=args.rate, seed=args.seed)
     return load_inputs(
@@ -261,7 +261,7 @@ def load_inputs(
     true_label_column: str | None = None,
     class_names=None,
 ):
-    """Read labels and signals from files into a validated :class:`~workbench.dataset.Dataset`.
+    """Read labels and signals from files into a validated :class:`~workbench.core.dataset.Dataset`.
 
     Parameters
     ----------
@@ -285,7 +285,7 @@ def load_inputs(
     ValueError, TypeError
         From the Dataset's validation (shape mismatch, NaN, probabilities off, ...).
     """
-    from .dataset import Dataset
+    from workbench.core.dataset import Dataset
 
     path = _existing(labels_file, "LABELS_FILE")
     signals: dict[str, np.ndarray | None] = {}

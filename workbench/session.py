@@ -15,9 +15,14 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .dataset import Dataset
-from .detectors import DetectorResult, available_detectors, label_error_detectors, score_each
-from .validation import as_array
+from workbench.analysis.detectors import (
+    DetectorResult,
+    available_detectors,
+    label_error_detectors,
+    score_each,
+)
+from workbench.core.dataset import Dataset
+from workbench.core.validation import as_array
 
 __all__ = ["Session", "THRESHOLD_MODES"]
 
@@ -57,7 +62,7 @@ class Session:
         decisions_path=None,
         failed: dict[str, str] | None = None,
     ):
-        from .decisions import DecisionLog
+        from workbench.decisions.log import DecisionLog
 
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")
@@ -199,7 +204,7 @@ class Session:
 
     def estimated_num_errors(self) -> int:
         """Number of label errors estimated from pred_probs (confident joint off-diagonal)."""
-        from .matrices import estimate_num_errors
+        from workbench.analysis.matrices import estimate_num_errors
 
         return estimate_num_errors(self.dataset.labels, self.dataset.pred_probs)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from _lab import ARTIFACTS, tail
 
-from workbench.decisions import DecisionLog
+from workbench.decisions.log import DecisionLog
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -403,7 +403,7 @@ def _drive(ui: Lab, page, root: Path) -> None:
         )
         assert merged.groups() == ("0", str(decided), "0"), merged.group(0)
         out = ui.run_new_cell(
-            "import json\nfrom workbench.decisions import DecisionLog\n"
+            "import json\nfrom workbench.decisions.log import DecisionLog\n"
             "_log = DecisionLog.load('decisions.json').current()\n"
             "print(json.dumps(dict(zip(map(str, _log['index'].tolist()), _log['action']))))"
         )

@@ -32,8 +32,8 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import cross_val_predict
-from workbench.dataset import Dataset
-from workbench.detectors import DetectorResult, run_detectors
+from workbench.core.dataset import Dataset
+from workbench.analysis.detectors import DetectorResult, run_detectors
 from workbench.session import Session
 
 digits = load_digits()

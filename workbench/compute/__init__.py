@@ -1,20 +1,23 @@
 """Compute backends: torch code that produces the signals detectors and views need.
-
-Importing this package registers the ``recov`` detector (it needs features and trains probes).
 """
 
-from .device import autocast_dtype, float64_device, get_device, resolve_device, set_device
-from .probe import MODELS, ProbeResult, cross_val_probs, stratified_folds
-from .projection import METHODS, pca, project, warm_umap
-from .recorder import TrajectoryRecorder
-from .recov import ReCoV, RecovResult, recov_scores
-from .retrain import RetrainResult, cleaning_sweep, retrain_after_cleaning
+from workbench.compute.device import (
+    autocast_dtype,
+    float64_device,
+    get_device,
+    resolve_device,
+    set_device,
+)
+from workbench.compute.probe import MODELS, ProbeResult, cross_val_probs, stratified_folds
+from workbench.compute.projection import METHODS, pca, project, warm_umap
+from workbench.compute.recorder import TrajectoryRecorder
+from workbench.compute.recov import RecovResult, recov_scores
+from workbench.compute.retrain import RetrainResult, cleaning_sweep, retrain_after_cleaning
 
 __all__ = [
     "METHODS",
     "MODELS",
     "ProbeResult",
-    "ReCoV",
     "RecovResult",
     "RetrainResult",
     "TrajectoryRecorder",

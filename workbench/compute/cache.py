@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_file
+from workbench.core.atomic import atomic_file
 
 __all__ = ["digest", "load_arrays", "save_arrays"]
 

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from scipy import sparse
 
-from ..typing import ArrayLike
-from ..validation import as_array, check_finite
-from .device import resolve_device
+from workbench.compute.device import resolve_device
+from workbench.core.typing import ArrayLike
+from workbench.core.validation import as_array, check_finite
 
 __all__ = ["KNNGraph", "METRICS", "dataset_knn", "knn_graph", "knn_graph_from_csr"]
 
@@ -274,7 +274,7 @@ def dataset_knn(
     -------
     KNNGraph
     """
-    from ..dataset import Dataset
+    from workbench.core.dataset import Dataset
 
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")

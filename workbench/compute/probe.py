@@ -27,10 +27,16 @@ import torch
 import torch.nn.functional as F_
 from torch import nn
 
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_consistent_length, check_finite, check_labels, check_rng
-from .device import autocast_dtype, float64_device, resolve_device
-from .recorder import TrajectoryRecorder
+from workbench.compute.device import autocast_dtype, float64_device, resolve_device
+from workbench.compute.recorder import TrajectoryRecorder
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import (
+    as_array,
+    check_consistent_length,
+    check_finite,
+    check_labels,
+    check_rng,
+)
 
 __all__ = ["ProbeResult", "cross_val_probs", "stratified_folds", "MODELS"]
 

@@ -18,10 +18,10 @@ import warnings
 import numpy as np
 import torch
 
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_finite, check_rng
-from .cache import digest, load_arrays, save_arrays
-from .device import float64_device, resolve_device
+from workbench.compute.cache import digest, load_arrays, save_arrays
+from workbench.compute.device import float64_device, resolve_device
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import as_array, check_finite, check_rng
 
 __all__ = ["METHODS", "pca", "project", "warm_umap"]
 
@@ -214,7 +214,7 @@ def _umap(x, graph, dev, progress, *, n_components, seed, n_neighbors, min_dist,
 def _build_knn(x, k, metric, dev):
     """The graph from workbench.compute.knn (self excluded), or None to let umap search."""
     try:
-        from .knn import knn_graph
+        from workbench.compute.knn import knn_graph
     except ImportError:
         return None
     if metric == "cosine" and not (np.linalg.norm(x, axis=1) > 0).all():

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..dataset import TRAJECTORY_KINDS
+from workbench.core.dataset import TRAJECTORY_KINDS
 
 __all__ = ["TrajectoryRecorder"]
 
@@ -98,7 +98,7 @@ class TrajectoryRecorder:
     n_epochs : int, optional
         E, when known: storage is allocated once. None: storage grows with every epoch.
     kinds : sequence of str, default=("loss", "margin", "given_prob", "predicted")
-        Which signals to record (a subset of ``workbench.dataset.TRAJECTORY_KINDS``).
+        Which signals to record (a subset of ``workbench.core.dataset.TRAJECTORY_KINDS``).
     dtype : {numpy.float16, numpy.float32, numpy.float64}, default=numpy.float16
         Storage of loss, margin and given_prob. :attr:`trajectories` returns ``predicted``
         as int32.

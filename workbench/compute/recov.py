@@ -1,4 +1,4 @@
-"""ReCoV: a noise histogram from repeated cross-validation, and the ``recov`` detector.
+"""ReCoV: a noise histogram from repeated cross-validation (the kernel of the ``recov`` detector).
 
 N samples, D features, K classes, F folds, R repeats. Over R random stratified F-fold splits,
 a cheap probe is fitted on every fold's complement and scored on the fold; the fold that
@@ -31,14 +31,18 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ..detectors.base import Detector, DetectorResult
-from ..detectors.registry import register
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_consistent_length, check_finite, check_labels, check_rng
-from .device import float64_device, resolve_device
-from .projection import _pca
+from workbench.compute.device import float64_device, resolve_device
+from workbench.compute.projection import pca
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import (
+    as_array,
+    check_consistent_length,
+    check_finite,
+    check_labels,
+    check_rng,
+)
 
-__all__ = ["ReCoV", "RecovResult", "recov_scores"]
+__all__ = ["RecovResult", "recov_scores"]
 
 _METRICS = ("loss", "error")
 
@@ -213,7 +217,7 @@ def recov_scores(
 
 def _design(x: np.ndarray, max_dim: int, dev: torch.device) -> torch.Tensor:
     if x.shape[1] > max_dim:
-        x = _pca(x, max_dim, dev)[0]
+        x = pca(x, max_dim, device=dev)[0]
     xt = torch.as_tensor(x, device=dev)
     mean = xt.mean(0, dtype=torch.float64).float()
     std = xt.std(0).clamp_min(1e-12)
@@ -273,69 +277,3 @@ def _benjamini_hochberg(p: np.ndarray, alpha: float) -> np.ndarray:
     if below.any():
         flags[order[: np.flatnonzero(below).max() + 1]] = True
     return flags
-
-
-@register
-class ReCoV(Detector):
-    """Repeated cross-validation noise histogram (``recov``); see :func:`recov_scores`.
-
-    Score: landings in the worst fold per repeat, each weighted by the sample's share of that
-    fold's held-out loss (higher = more likely mislabeled; about 1/F for a clean sample). Flags:
-    the unweighted counts significant against the no-noise binomial after Benjamini-Hochberg.
-    Unavailable when a class has fewer than ``n_folds`` samples (the folds are stratified).
-    """
-
-    name = "recov"
-    requires = ("features",)
-    summary = (
-        "How often a sample lands in the worst-scoring fold over repeated random "
-        "cross-validation splits (mislabeled samples drag their fold down), each time weighted "
-        "by its own share of that fold's loss."
-    )
-    reference = (
-        'Chen, Ramanathan, Xu, Martel — "Cross-Validation Is All You Need: A Statistical '
-        'Approach To Label Noise Estimation" (2023)'
-    )
-
-    def __init__(self, n_repeats: int = 200, n_folds: int = 5, metric: str = "loss",
-                 alpha: float = 0.05, seed: int = 0, device=None):  # fmt: skip
-        self.n_repeats = n_repeats
-        self.n_folds = n_folds
-        self.metric = metric
-        self.alpha = alpha
-        self.seed = seed
-        self.device = device
-
-    def missing(self, dataset) -> str | None:
-        reason = super().missing(dataset)
-        folds = self.n_folds
-        if reason is None and isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
-            counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
-            c = int(np.argmin(counts))
-            if counts[c] < folds:
-                return (
-                    f"Needs at least n_folds={folds} samples in every class for stratified "
-                    f"folds; class {dataset.class_names[c]!r} has {counts[c]}."
-                )
-        return reason
-
-    def _score(self, dataset, *, progress: bool) -> DetectorResult:
-        res = recov_scores(
-            dataset.features, dataset.labels, n_repeats=self.n_repeats, n_folds=self.n_folds,
-            metric=self.metric, alpha=self.alpha, seed=self.seed, device=self.device,
-            progress=progress,
-        )  # fmt: skip
-        return DetectorResult(
-            detector=self.name,
-            scores=res.scores,
-            flags=res.flags,
-            params=self.get_params(),
-            details=dict(
-                worst_fold_rate=res.worst_fold_rate,
-                counts=res.counts,
-                p_values=res.p_values,
-                histogram=res.histogram,
-                expected_score=1.0 / self.n_folds,
-                device=res.device,
-            ),  # fmt: skip
-        )

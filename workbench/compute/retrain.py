@@ -20,10 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_consistent_length, check_labels, check_rng
-from .device import resolve_device
-from .probe import (
+from workbench.compute.device import resolve_device
+from workbench.compute.probe import (
     MODELS,
     _check_features,
     _training_params,
@@ -31,6 +29,8 @@ from .probe import (
     predict_probs,
     train_models,
 )
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import as_array, check_consistent_length, check_labels, check_rng
 
 __all__ = ["RetrainResult", "cleaning_sweep", "retrain_after_cleaning"]
 

@@ -14,16 +14,16 @@ Every function takes ``seed`` (an int or a ``numpy.random.Generator``): same see
 - several annotators: :func:`simulate_annotators`.
 """
 
-from ._base import NoisyLabels, realised_transition
-from .annotators import SimulatedAnnotators, simulate_annotators
-from .class_conditional import (
+from workbench.noise._base import NoisyLabels, realised_transition
+from workbench.noise.annotators import SimulatedAnnotators, simulate_annotators
+from workbench.noise.class_conditional import (
     noise_from_transition,
     pair_flip_noise,
     random_transition_matrix,
     symmetric_noise,
 )
-from .instance import instance_dependent_noise
-from .subsets import LongTailed, OpenSetNoise, long_tailed, open_set_noise
+from workbench.noise.instance import instance_dependent_noise
+from workbench.noise.subsets import LongTailed, OpenSetNoise, long_tailed, open_set_noise
 
 __all__ = [
     "NoisyLabels",

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ..typing import ArrayLike
-from ..validation import as_array, check_finite, check_labels
+from workbench.core.typing import ArrayLike
+from workbench.core.validation import as_array, check_finite, check_labels
 
 _CHUNK_CELLS = 1 << 22  # rows × classes held at once by the chunked passes
 

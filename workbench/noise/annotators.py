@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_rng, check_transition
-from ._base import _CHUNK_CELLS, _draw_from, _labels, _realised
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import as_array, check_rng, check_transition
+from workbench.noise._base import _CHUNK_CELLS, _draw_from, _labels, _realised
 
 __all__ = ["SimulatedAnnotators", "simulate_annotators"]
 

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_rng, check_transition
-from ._base import NoisyLabels, _check_rate, _draw_from, _labels, _result
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import as_array, check_rng, check_transition
+from workbench.noise._base import NoisyLabels, _check_rate, _draw_from, _labels, _result
 
 __all__ = [
     "noise_from_transition",

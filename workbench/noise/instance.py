@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from ..typing import ArrayLike, SeedLike
-from ..validation import check_rng
-from ._base import (
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import check_rng
+from workbench.noise._base import (
     _CHUNK_CELLS,
     NoisyLabels,
     _check_rate,

@@ -8,9 +8,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_rng
-from ._base import _CHUNK_CELLS, NoisyLabels, _class_means, _distances, _features, _labels
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import as_array, check_rng
+from workbench.noise._base import (
+    _CHUNK_CELLS,
+    NoisyLabels,
+    _class_means,
+    _distances,
+    _features,
+    _labels,
+)
 
 __all__ = ["LongTailed", "OpenSetNoise", "long_tailed", "open_set_noise"]
 

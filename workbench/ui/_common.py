@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dataset import Dataset
-from ..previews import encode_png, png_data_url, preview_html, to_uint8_image
-from ..session import Session
+from workbench.core.dataset import Dataset
+from workbench.core.previews import encode_png, png_data_url, preview_html, to_uint8_image
+from workbench.session import Session
 
 __all__ = [
     "as_session",
@@ -53,7 +53,7 @@ def as_session(obj, **session_options) -> Session:
         return obj
     if isinstance(obj, Dataset):
         return Session(obj, **session_options)
-    from ..audit_result import AuditResult
+    from workbench.pipeline.result import AuditResult
 
     if isinstance(obj, AuditResult):
         audit = {"results": obj.results, "failed": obj.failed}

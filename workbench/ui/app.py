@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 
-from ._common import View, as_session
-from .decisions_view import DecisionsView
-from .map import EmbeddingMap
-from .matrix import MatrixView
-from .panel import DetectorPanel
-from .queue import ReviewQueue
-from .trajectories import TrajectoryView
+from workbench.ui._common import View, as_session
+from workbench.ui.decisions_view import DecisionsView
+from workbench.ui.map import EmbeddingMap
+from workbench.ui.matrix import MatrixView
+from workbench.ui.panel import DetectorPanel
+from workbench.ui.queue import ReviewQueue
+from workbench.ui.trajectories import TrajectoryView
 
 __all__ = ["Workbench", "open_workbench", "show"]
 

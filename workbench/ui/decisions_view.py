@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..decisions import ACTIONS, MERGE_POLICIES
-from ._common import View
+from workbench.decisions.log import ACTIONS, MERGE_POLICIES
+from workbench.ui._common import View
 
 __all__ = ["DecisionsView", "export_message", "short_time"]
 

@@ -16,7 +16,7 @@ import html
 
 import numpy as np
 
-from ._common import View, message_widget, preview_html, preview_of
+from workbench.ui._common import View, message_widget, preview_html, preview_of
 
 __all__ = ["EmbeddingMap", "color_options"]
 
@@ -121,7 +121,7 @@ class EmbeddingMap(View):
     def _resolve_coords(self) -> None:
         ds = self.session.dataset
         if self._given_coords is not None:
-            from ..validation import as_array
+            from workbench.core.validation import as_array
 
             c = as_array(self._given_coords, "coords")
             if c.shape != (ds.n_samples, 2):
@@ -130,7 +130,7 @@ class EmbeddingMap(View):
         elif ds.coords is not None:
             self.coords = ds.coords
         elif ds.features is not None:
-            from ..compute.projection import project
+            from workbench.compute.projection import project
 
             self.coords = np.asarray(
                 project(ds.features, method=self._method, seed=self._seed), dtype=np.float32
@@ -514,7 +514,7 @@ def _decision_codes(session):
     """Per-sample decision codes and the category names ("undecided" first)."""
     import pandas as pd
 
-    from ..decisions import ACTIONS
+    from workbench.decisions.log import ACTIONS
 
     cats = ["undecided", *ACTIONS]
     codes = pd.Categorical(session.decisions.actions(), categories=("", *ACTIONS)).codes

@@ -21,7 +21,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from ._common import View, message_widget
+from workbench.ui._common import View, message_widget
 
 __all__ = ["MatrixView"]
 
@@ -106,7 +106,7 @@ class MatrixView(View):
 
     # --- data ----------------------------------------------------------------------------------
     def _compute(self) -> None:
-        from .. import matrices
+        from workbench.analysis import matrices
 
         ds = self.session.dataset
         k = ds.n_classes

@@ -5,7 +5,7 @@ Threshold by noise score (higher = more likely mislabeled: flag every score at o
 value), by top-k, by the detector's own default rule, or "as many as the estimated number of
 label errors". The flagged count updates live. With known true labels: precision, recall and F1
 at the threshold, the precision-recall curves of every detector in one chart, and how the
-detectors' flagged sets overlap. The numbers come from :mod:`workbench.metrics`; this module
+detectors' flagged sets overlap. The numbers come from :mod:`workbench.analysis.metrics`; this module
 only displays them.
 """
 
@@ -15,8 +15,8 @@ import html
 
 import numpy as np
 
-from ..detectors.registry import detector_kind, label_error_detectors
-from ._common import View
+from workbench.analysis.detectors.registry import detector_kind, label_error_detectors
+from workbench.ui._common import View
 
 __all__ = ["DetectorPanel", "overlap_flags"]
 
@@ -70,7 +70,7 @@ def _downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.nd
 
 def _prf(flags: np.ndarray, is_noisy: np.ndarray) -> tuple[float, float, float]:
     """Precision, recall, F1 (NaN precision when nothing is flagged)."""
-    from ..metrics import precision_recall_f1
+    from workbench.analysis.metrics import precision_recall_f1
 
     p, r, f = precision_recall_f1(flags, is_noisy)
     return float(p), float(r), float(f)
@@ -163,7 +163,7 @@ class DetectorPanel(View):
         if self._known is None:
             raise ValueError(self.truth_reason)
         if name not in self._curves:
-            from ..metrics import pr_curve
+            from workbench.analysis.metrics import pr_curve
 
             known = self._known
             precision, recall, *_ = pr_curve(
@@ -173,8 +173,8 @@ class DetectorPanel(View):
         return self._curves[name]
 
     def overlap(self):
-        """``workbench.metrics.flag_overlap`` of the compared detectors' flagged sets."""
-        from ..metrics import flag_overlap
+        """``workbench.analysis.metrics.flag_overlap`` of the compared detectors' flagged sets."""
+        from workbench.analysis.metrics import flag_overlap
 
         return flag_overlap(overlap_flags(self.session, self._overlap))
 
@@ -265,7 +265,7 @@ class DetectorPanel(View):
         if self._known is None:
             raise ValueError(self.truth_reason)
         if name not in self._aps:
-            from ..metrics import average_precision
+            from workbench.analysis.metrics import average_precision
 
             known = self._known
             self._aps[name] = float(

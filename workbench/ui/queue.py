@@ -14,9 +14,9 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from ..decisions import ACTIONS
-from ..detectors import label_error_detectors
-from ._common import View, asset_path, preview_of
+from workbench.analysis.detectors import label_error_detectors
+from workbench.decisions.log import ACTIONS
+from workbench.ui._common import View, asset_path, preview_of
 
 __all__ = ["ReviewQueue", "QueueWidget", "keymap"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import View, message_widget
+from workbench.ui._common import View, message_widget
 
 __all__ = ["TrajectoryView"]
 

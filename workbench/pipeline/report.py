@@ -2,7 +2,7 @@
 
 Charts are drawn here as SVG (heatmaps, precision-recall curves) and, for the 2-D map, as a
 canvas filled by a few lines of inline JavaScript from data embedded in the page; images are
-inline PNG data URLs (:mod:`workbench.previews`). Nothing is fetched when the page opens.
+inline PNG data URLs (:mod:`workbench.core.previews`). Nothing is fetched when the page opens.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_file
-from .charts import escape, fmt_number, heatmap_svg, pr_curves_svg
-from .detectors import detector_kind, label_error_detectors
-from .previews import preview_html
+from workbench.analysis.detectors import detector_attr, detector_kind, label_error_detectors
+from workbench.core.atomic import atomic_file
+from workbench.core.previews import preview_html
+from workbench.pipeline.charts import escape, fmt_number, heatmap_svg, pr_curves_svg
 
 __all__ = ["render_report", "write_report", "MAX_MAP_POINTS", "REFERENCES"]
 
@@ -67,9 +67,8 @@ def write_report(audit_result, path, *, top: int = 50, max_points: int = MAX_MAP
 
 def render_report(audit_result, *, top: int = 50, max_points: int = MAX_MAP_POINTS) -> str:
     """The report of ``audit_result`` as one HTML string (see :func:`write_report`)."""
-    from .pipeline import AuditResult
-
-    if not isinstance(audit_result, AuditResult):
+    # Duck-typed: the result module imports this one, not the other way round.
+    if not all(hasattr(audit_result, a) for a in ("dataset", "results", "matrices", "summary")):
         raise TypeError(
             f"audit_result must be a workbench.AuditResult, found {type(audit_result).__name__}."
         )
@@ -82,7 +81,7 @@ def render_report(audit_result, *, top: int = 50, max_points: int = MAX_MAP_POIN
     css = _template("report.css")
     js = _template("report.js")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    from . import __version__
+    from workbench.core.version import __version__
 
     sections = [
         _summary_section(r),
@@ -135,7 +134,7 @@ def _summary_section(r) -> str:
         f'<div class="card"><div class="v">{escape(v)}</div><div class="k">{escape(k)}</div></div>'
         for v, k in cards
     )
-    from .dataset import SIGNALS
+    from workbench.core.dataset import SIGNALS
 
     rows = []
     said_trajectories = False
@@ -157,7 +156,7 @@ def _summary_section(r) -> str:
         )
     ran = "".join(
         f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
-        f"<td>{escape(_detector_attr(name, 'summary'))}</td></tr>"
+        f"<td>{escape(detector_attr(name, 'summary'))}</td></tr>"
         for name, res in r.results.items()
     )
     blocked = "".join(
@@ -406,7 +405,7 @@ def _detectors_section(r) -> str:
 def _overlap_table(r) -> str:
     if not 2 <= len(r.results) <= 62:  # flag_overlap's limit
         return ""
-    from .metrics import flag_overlap
+    from workbench.analysis.metrics import flag_overlap
 
     names = list(r.results)
     jac = flag_overlap({n: r.results[n].flags for n in names}).jaccard.to_numpy()
@@ -483,7 +482,7 @@ def _references_section(r) -> str:
     if "estimated_transition" in r.matrices:
         used[REFERENCES["transition"]] = ["estimated transition matrix"]
     for name in r.results:
-        for ref in _detector_attr(name, "reference").split(";"):
+        for ref in detector_attr(name, "reference").split(";"):
             if ref.strip():
                 used.setdefault(ref.strip(), []).append(name)
     used.setdefault(REFERENCES["test_set_errors"], []).append("how label errors are verified")
@@ -505,7 +504,7 @@ def _references_section(r) -> str:
 
 # --- small helpers -------------------------------------------------------------------------------
 def _template(name: str) -> str:
-    return resources.files("workbench").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("workbench.pipeline").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def _b64(a, dtype) -> str:
@@ -525,12 +524,3 @@ def _percentile_u8(scores: np.ndarray) -> np.ndarray:
     sums = np.bincount(inv, weights=ranks)
     ranks = sums[inv] / counts[inv]
     return np.round(255 * ranks / (len(s) - 1)).astype(np.uint8)
-
-
-def _detector_attr(name: str, attr: str) -> str:
-    from .detectors import get_detector
-
-    try:
-        return str(getattr(get_detector(name), attr, "") or "")
-    except Exception:
-        return ""

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ..dataset import Dataset
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_labels, check_pred_probs, check_rng
-from .base import Detector, DetectorResult
-from .registry import register
+from workbench.analysis.detectors.base import Detector, DetectorResult
+from workbench.analysis.detectors.registry import register
+from workbench.core.dataset import Dataset
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import as_array, check_labels, check_pred_probs, check_rng
 
 __all__ = [
     "majority_vote",

@@ -8,7 +8,7 @@ N samples, K classes. Orientation, everywhere in this module:
   label, rows sum to 1. cleanlab's ``noise_matrix`` is the transpose, ``P(given = i | true = j)``.
 
 ``pred_probs`` must be out-of-sample (cross-validated) predicted probabilities. Statistics are
-computed in one chunked pass (:mod:`workbench._chunks`) and agree exactly with cleanlab 2.9's
+computed in one chunked pass (:mod:`workbench.core.chunks`) and agree exactly with cleanlab 2.9's
 ``cleanlab.count`` for float32 and float64 input (float16 is computed in float32).
 """
 
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import _chunks
-from .typing import ArrayLike
-from .validation import (
+from workbench.core import chunks as _chunks
+from workbench.core.typing import ArrayLike
+from workbench.core.validation import (
     _as_pred_probs,
     _check_pred_prob_values,
     as_array,
@@ -54,7 +54,7 @@ def _prepare(labels: ArrayLike, pred_probs: ArrayLike, *, rows: bool = False, de
     """Validate ``labels`` (N,) and ``pred_probs`` (N, K); keep float32/float64 as given.
 
     Returns ``(labels, pred_probs)``, with ``rows=True`` ``(labels, pred_probs, row_stats)``:
-    on the CPU the row summaries of :func:`workbench._chunks.row_stats` come from the pass
+    on the CPU the row summaries of :func:`workbench.core.chunks.row_stats` come from the pass
     that checks the values, each block of ``pred_probs`` read from memory once for both
     (the labels are checked first, the values of a bad ``pred_probs`` raise after the pass).
     """
@@ -74,7 +74,7 @@ def _prepare(labels: ArrayLike, pred_probs: ArrayLike, *, rows: bool = False, de
 
 
 def _device(device):
-    from .compute.device import resolve_device
+    from workbench.compute.device import resolve_device
 
     return resolve_device(device)
 
@@ -322,7 +322,7 @@ def confident_joint(
 
     Examples
     --------
-    >>> from workbench.matrices import confident_joint
+    >>> from workbench.analysis.matrices import confident_joint
     >>> confident_joint([0, 0, 0, 1, 1, 1], [[0.9, 0.1], [0.8, 0.2], [0.2, 0.8],
     ...                                      [0.1, 0.9], [0.3, 0.7], [0.95, 0.05]])
     array([[2, 1],
@@ -371,7 +371,7 @@ def estimate_transition_matrix(
 
     Examples
     --------
-    >>> from workbench.matrices import estimate_transition_matrix
+    >>> from workbench.analysis.matrices import estimate_transition_matrix
     >>> estimate_transition_matrix([0, 0, 0, 1, 1, 1], [[0.9, 0.1], [0.8, 0.2], [0.2, 0.8],
     ...                                                 [0.1, 0.9], [0.3, 0.7], [0.95, 0.05]])
     array([[0.66666667, 0.33333333],

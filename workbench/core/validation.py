@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _chunks
-from .typing import ArrayLike, SeedLike
+from workbench.core import chunks as _chunks
+from workbench.core.typing import ArrayLike, SeedLike
 
 __all__ = [
     "as_array",
@@ -312,7 +312,7 @@ def _check_pred_prob_values(arr, name, renormalize, atol, dtype, also=None) -> n
 def _scan(arr: np.ndarray, atol: float, also=None) -> tuple[float, bool]:
     """One chunked, threaded pass over ``arr`` (N, K): its minimum, and whether every row sums
     to 1 within ``atol`` for sure. ``also(sl)``, when given, runs on every block of
-    :func:`workbench._chunks.chunk_rows` rows right after it is checked, in the same thread.
+    :func:`workbench.core.chunks.chunk_rows` rows right after it is checked, in the same thread.
 
     Each block is read from memory once and both reductions run on it while it is in the
     cache (separate ``min``, ``max`` and matrix-vector passes each read all of ``arr``, and

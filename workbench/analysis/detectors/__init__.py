@@ -6,10 +6,17 @@ ambiguous or out-of-distribution samples instead, and are kept out of votes acro
 and of default / best-detector picks.
 """
 
-from . import annotators, features, pred_probs, trajectories  # noqa: F401  (register detectors)
-from .base import KINDS, Detector, DetectorResult, MissingSignalError
-from .registry import (
+from workbench.analysis.detectors import (  # noqa: F401  (importing a module registers its detectors)
+    annotators,
+    features,
+    pred_probs,
+    recov,
+    trajectories,
+)
+from workbench.analysis.detectors.base import KINDS, Detector, DetectorResult, MissingSignalError
+from workbench.analysis.detectors.registry import (
     available_detectors,
+    detector_attr,
     detector_kind,
     get_detector,
     label_error_detectors,
@@ -25,6 +32,7 @@ __all__ = [
     "DetectorResult",
     "MissingSignalError",
     "available_detectors",
+    "detector_attr",
     "detector_kind",
     "get_detector",
     "label_error_detectors",

@@ -1,6 +1,6 @@
 """The audit pipeline: compute the missing signals, run every detector, collect the noise structure.
 
-One call, :func:`audit`, turns a :class:`~workbench.dataset.Dataset` into an
+One call, :func:`audit`, turns a :class:`~workbench.core.dataset.Dataset` into an
 :class:`AuditResult` holding the detector results, the noise-structure matrices, the estimated
 number of label errors and, when true labels are known, how good each detector was. The
 headless command (``workbench-audit``) and the notebooks both use it; ``AuditResult.write``
@@ -17,16 +17,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import compute as _compute  # noqa: F401  (registers the detectors that train probes)
-from .audit_result import OUTPUT_FILES, AuditResult
-from .dataset import Dataset
-from .detectors import (
+from workbench.analysis.detectors import (
     DetectorResult,
     available_detectors,
     label_error_detectors,
     list_detectors,
     score_each,
 )
+from workbench.core.dataset import Dataset
+from workbench.pipeline.result import OUTPUT_FILES, AuditResult
 
 __all__ = ["audit", "AuditResult", "PRIMARY_PREFERENCE", "OUTPUT_FILES"]
 
@@ -111,7 +110,7 @@ def audit(
         raise ValueError(f"primary={primary!r} is not a detector; choose from {list_detectors()}.")
     dev = None
     if compute_missing:
-        from .compute import resolve_device
+        from workbench.compute import resolve_device
 
         dev = str(resolve_device(device))
 
@@ -197,7 +196,7 @@ def _compute_signals(ds, seed, dev, progress, probe, projection, computed, not_c
     updates = {}
     if ds.pred_probs is None:
         if ds.features is not None:
-            from .compute import cross_val_probs
+            from workbench.compute import cross_val_probs
 
             t0 = time.perf_counter()
             res = cross_val_probs(
@@ -225,7 +224,7 @@ def _compute_signals(ds, seed, dev, progress, probe, projection, computed, not_c
             ds.features if ds.features is not None else updates.get("pred_probs", ds.pred_probs)
         )
         if source is not None:
-            from .compute import project
+            from workbench.compute import project
 
             what = "features" if ds.features is not None else "pred_probs"
             t0 = time.perf_counter()
@@ -241,7 +240,11 @@ def _noise_structure(ds: Dataset):
     matrices: dict[str, np.ndarray] = {}
     n_errors = None
     if ds.pred_probs is not None:
-        from .matrices import confusion_matrix, estimate_num_errors, estimate_transition_matrix
+        from workbench.analysis.matrices import (
+            confusion_matrix,
+            estimate_num_errors,
+            estimate_transition_matrix,
+        )
 
         matrices["confusion"] = np.asarray(confusion_matrix(ds.labels, ds.pred_probs, ds.n_classes))
         matrices["estimated_transition"] = np.asarray(
@@ -249,7 +252,7 @@ def _noise_structure(ds: Dataset):
         )
         n_errors = int(estimate_num_errors(ds.labels, ds.pred_probs))
     if ds.has_truth:
-        from .matrices import true_transition_matrix
+        from workbench.analysis.matrices import true_transition_matrix
 
         known = ds.true_labels >= 0
         matrices["true_transition"] = np.asarray(
@@ -265,7 +268,7 @@ def _quality(ds: Dataset, results: dict[str, DetectorResult]):
     is_noisy = ds.is_noisy
     if not is_noisy.any() or is_noisy.all():
         return None, None  # precision/recall are undefined without both classes
-    from .metrics import evaluate, pr_curve
+    from workbench.analysis.metrics import evaluate, pr_curve
 
     known = ds.true_labels >= 0
     sub = results

@@ -8,7 +8,7 @@ Every function here returns **noise** scores: higher = more likely mislabeled. c
 *quality* scores are the opposite (low = suspicious); ours are ``1 - quality``.
 
 Each computation is a statistics pass (per-class thresholds and confident-joint counts, reduced
-over samples chunk by chunk, :func:`workbench.matrices.statistics`) followed by a per-sample pass
+over samples chunk by chunk, :func:`workbench.analysis.matrices.statistics`) followed by a per-sample pass
 (scores and masks from those statistics). ``find_label_issues`` returns exactly the mask of
 cleanlab 2.9's ``cleanlab.filter.find_label_issues`` for float32 and float64 input.
 """
@@ -20,12 +20,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import _chunks
-from ..matrices import Statistics, _calibrate, _keep_at_least, _prepare, statistics
-from ..typing import ArrayLike
-from ._confident_learning import prune_by_class, prune_by_noise_rate, set_removals
-from .base import Detector, DetectorResult
-from .registry import register
+from workbench.analysis.detectors._confident_learning import (
+    prune_by_class,
+    prune_by_noise_rate,
+    set_removals,
+)
+from workbench.analysis.detectors.base import Detector, DetectorResult
+from workbench.analysis.detectors.registry import register
+from workbench.analysis.matrices import Statistics, _calibrate, _keep_at_least, _prepare, statistics
+from workbench.core import chunks as _chunks
+from workbench.core.typing import ArrayLike
 
 __all__ = [
     "FILTERS",
@@ -130,7 +134,7 @@ def noise_scores(
 
     Examples
     --------
-    >>> from workbench.detectors.pred_probs import noise_scores
+    >>> from workbench.analysis.detectors.pred_probs import noise_scores
     >>> noise_scores([0, 1], [[0.9, 0.1], [0.8, 0.2]], method="self_confidence").round(2)
     array([0.1, 0.8])
     """
@@ -141,7 +145,7 @@ def noise_scores(
 
 def _light_statistics(y, p, device=None, rows=None) -> Statistics:
     """Row summaries without the confident joint (enough for the rankings)."""
-    from ..matrices import _device
+    from workbench.analysis.matrices import _device
 
     if rows is None:
         rows = _chunks.row_stats(p, y, device=_device(device))
@@ -293,7 +297,7 @@ def find_label_issues(
     Examples
     --------
     >>> import numpy as np
-    >>> from workbench.detectors.pred_probs import find_label_issues
+    >>> from workbench.analysis.detectors.pred_probs import find_label_issues
     >>> labels = np.array([0, 0, 0, 1, 1, 1])
     >>> pred_probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8],
     ...                        [0.1, 0.9], [0.3, 0.7], [0.95, 0.05]])

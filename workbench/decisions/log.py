@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .decisions_io import (
+from workbench.core.validation import as_array, check_labels
+from workbench.decisions.formats import (
     ACTIONS,
     COLUMNS,
     FORMAT,
@@ -31,7 +32,6 @@ from .decisions_io import (
     read_decisions,
     steps_frame,
 )
-from .validation import as_array, check_labels
 
 __all__ = ["ACTIONS", "MERGE_POLICIES", "DecisionLog", "MergeReport"]
 
@@ -151,7 +151,7 @@ class DecisionLog:
 
     # --- state ---------------------------------------------------------------------------------
     def _reset(self) -> None:
-        self._steps: list[dict] = []  # one dict per step (see workbench.decisions_io)
+        self._steps: list[dict] = []  # one dict per step (see workbench.decisions.formats)
         self._undo: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._act = np.full(self.n_samples, -1, dtype=np.int8)  # latest action code, -1 none
         self._lab = np.full(self.n_samples, -1, dtype=np.int64)  # latest relabel target

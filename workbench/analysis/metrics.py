@@ -20,8 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .typing import ArrayLike
-from .validation import as_array
+from workbench.core.typing import ArrayLike
+from workbench.core.validation import as_array
 
 __all__ = [
     "FlagOverlap",
@@ -172,7 +172,7 @@ def auroc(scores: ArrayLike, is_noisy: ArrayLike) -> float:
 
     Examples
     --------
-    >>> from workbench.metrics import auroc
+    >>> from workbench.analysis.metrics import auroc
     >>> auroc([0.9, 0.8, 0.1, 0.3], [True, False, False, True])
     0.75
     """

@@ -17,12 +17,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from ..compute.knn import METRICS, KNNGraph, dataset_knn
-from ..dataset import Dataset
-from ..typing import ArrayLike
-from ..validation import check_labels
-from .base import Detector, DetectorResult
-from .registry import register
+from workbench.analysis.detectors.base import Detector, DetectorResult
+from workbench.analysis.detectors.registry import register
+from workbench.compute.knn import METRICS, KNNGraph, dataset_knn
+from workbench.core.dataset import Dataset
+from workbench.core.typing import ArrayLike
+from workbench.core.validation import check_labels
 
 __all__ = [
     "KNNDisagreementDetector",

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .typing import ArrayLike
-from .validation import (
+from workbench.core.typing import ArrayLike
+from workbench.core.validation import (
     as_array,
     check_consistent_length,
     check_finite,

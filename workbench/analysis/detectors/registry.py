@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..dataset import Dataset
-from .base import KINDS, Detector, DetectorResult
+from workbench.analysis.detectors.base import KINDS, Detector, DetectorResult
+from workbench.core.dataset import Dataset
 
 __all__ = [
     "register",
@@ -12,22 +12,17 @@ __all__ = [
     "available_detectors",
     "run_detectors",
     "score_each",
+    "detector_attr",
     "detector_kind",
     "label_error_detectors",
 ]
 
 _REGISTRY: dict[str, type[Detector]] = {}
 
-# Detectors defined outside workbench.detectors (they train probes, so they live with the compute
-# backends); imported on first look-up so the registry is the same whatever was imported first.
-_PROVIDERS = ("workbench.compute.recov",)
-
 
 def _registry() -> dict[str, type[Detector]]:
-    import importlib
-
-    for module in _PROVIDERS:
-        importlib.import_module(module)
+    # Importing this module runs the package's __init__ first, which imports every detector
+    # module: the registry is complete whatever was imported first.
     return _REGISTRY
 
 
@@ -62,6 +57,13 @@ def detector_kind(name: str) -> str:
     that is not registered (results made by hand)."""
     cls = _registry().get(name)
     return cls.kind if cls is not None else "label_error"
+
+
+def detector_attr(name: str, attr: str) -> str:
+    """A registered detector's class attribute as text (``summary``, ``reference``...); ``""``
+    for a name that is not registered or an attribute it does not have."""
+    cls = _registry().get(name)
+    return str(getattr(cls, attr, "") or "") if cls is not None else ""
 
 
 def label_error_detectors(names) -> list[str]:

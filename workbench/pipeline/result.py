@@ -19,8 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset
-from .detectors import DetectorResult, detector_kind, get_detector, label_error_detectors
+from workbench.analysis.detectors import (
+    DetectorResult,
+    detector_attr,
+    detector_kind,
+    label_error_detectors,
+)
+from workbench.core.dataset import Dataset
 
 __all__ = ["AuditResult", "MATRIX_ORIENTATION", "OUTPUT_FILES", "TEMPLATE_USER"]
 
@@ -236,13 +241,13 @@ class AuditResult:
     def decisions_template(self, by: str | int | None = None):
         """A decisions log with one ``needs_review`` entry per flagged sample, to review and edit.
 
-        Returns a :class:`workbench.decisions.DecisionLog` (user ``"workbench-audit"``) whose
+        Returns a :class:`workbench.decisions.log.DecisionLog` (user ``"workbench-audit"``) whose
         entries carry the flagging detector, its rule and each sample's score, most suspicious
         first. ``write`` saves it as ``decisions_template.csv``, which
         :meth:`DecisionLog.load` reads back; a reviewer changes ``action`` (keep, remove,
         relabel with ``label``) for the samples they decide.
         """
-        from .decisions import DecisionLog
+        from workbench.decisions.log import DecisionLog
 
         flagged = self.flagged_frame(by)
         det = by if isinstance(by, str) and by in self.results else self.primary
@@ -262,7 +267,7 @@ class AuditResult:
     def summary(self) -> dict:
         """A JSON-ready dict: sizes, signals, detectors, matrices, estimated errors, quality."""
         ds = self.dataset
-        from . import __version__
+        from workbench.core.version import __version__
 
         out = {
             "workbench_version": __version__,
@@ -279,8 +284,8 @@ class AuditResult:
                     "n_flagged": r.n_flagged,
                     "kind": detector_kind(name),
                     "suggests_labels": r.suggested_labels is not None,
-                    "summary": _detector_attr(name, "summary"),
-                    "reference": _detector_attr(name, "reference"),
+                    "summary": detector_attr(name, "summary"),
+                    "reference": detector_attr(name, "reference"),
                 }
                 for name, r in self.results.items()
             },
@@ -313,7 +318,7 @@ class AuditResult:
 
         Files: ``scores.csv`` (:meth:`scores_frame`), ``flagged.csv`` (:meth:`flagged_frame`),
         ``decisions_template.csv`` (:meth:`decisions_template`), ``summary.json``
-        (:meth:`summary`) and ``report.html`` (:func:`workbench.report.write_report`, showing
+        (:meth:`summary`) and ``report.html`` (:func:`workbench.pipeline.report.write_report`, showing
         the ``top`` most suspicious samples).
 
         Everything is written into a temporary folder beside ``outdir`` first. When ``outdir``
@@ -325,7 +330,7 @@ class AuditResult:
         -------
         dict of file name -> Path
         """
-        from .report import render_report
+        from workbench.pipeline.report import render_report
 
         out = Path(outdir).expanduser().absolute()
         if out.exists() and not out.is_dir():
@@ -368,13 +373,6 @@ class AuditResult:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _detector_attr(name: str, attr: str) -> str:
-    try:
-        return str(getattr(get_detector(name), attr, "") or "")
-    except Exception:
-        return ""
-
-
 def _json_safe(obj):
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}

@@ -1,6 +1,6 @@
 """The detector interface: every detector turns a Dataset into per-sample noise scores.
 
-A detector declares the signals it needs (keys of ``workbench.dataset.SIGNALS``), returns a
+A detector declares the signals it needs (keys of ``workbench.core.dataset.SIGNALS``), returns a
 noise score per sample (**higher = more likely mislabeled**), a default flag rule and, where it
 can, a suggested label. Subclasses follow scikit-learn's estimator manners: ``__init__`` only
 stores its keyword arguments; the work happens in ``_score``.
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..dataset import Dataset
+from workbench.core.dataset import Dataset
 
 __all__ = ["KINDS", "Detector", "DetectorResult", "MissingSignalError"]
 
@@ -116,7 +116,7 @@ class Detector:
 
     #: Registry name, e.g. ``"self_confidence"``.
     name: ClassVar[str]
-    #: Signals the detector needs, keys of ``workbench.dataset.SIGNALS``.
+    #: Signals the detector needs, keys of ``workbench.core.dataset.SIGNALS``.
     requires: ClassVar[tuple[str, ...]] = ()
     #: One sentence saying what the score measures.
     summary: ClassVar[str] = ""

@@ -1,6 +1,6 @@
 """The per-sample pass of confident learning: which samples the prune rules flag.
 
-N samples, K classes. Given the statistics of :func:`workbench.matrices.statistics` (per-class
+N samples, K classes. Given the statistics of :func:`workbench.analysis.matrices.statistics` (per-class
 thresholds, confident joint, per-row summaries) and the K×K prune counts, these functions pick
 the samples to flag, exactly as cleanlab 2.9's ``find_label_issues`` does (same ties), without
 a Python loop over samples and without sorting whole classes: per class, one partition of a
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _chunks
-from ..matrices import Statistics, _round_rows
+from workbench.analysis.matrices import Statistics, _round_rows
+from workbench.core import chunks as _chunks
 
 __all__ = ["prune_by_class", "prune_by_noise_rate", "set_removals"]
 

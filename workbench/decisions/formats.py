@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_file
+from workbench.core.atomic import atomic_file
 
 __all__ = [
     "ACTIONS",

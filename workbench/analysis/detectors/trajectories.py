@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dataset import Dataset
-from ..typing import ArrayLike
-from ..validation import as_array, check_finite, check_labels
-from ._loss_mixture import LossMixture, fit_loss_mixture
-from .base import Detector, DetectorResult
-from .registry import register
+from workbench.analysis.detectors._loss_mixture import LossMixture, fit_loss_mixture
+from workbench.analysis.detectors.base import Detector, DetectorResult
+from workbench.analysis.detectors.registry import register
+from workbench.core.dataset import Dataset
+from workbench.core.typing import ArrayLike
+from workbench.core.validation import as_array, check_finite, check_labels
 
 __all__ = [
     "area_under_margin",

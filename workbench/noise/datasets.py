@@ -14,11 +14,11 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from . import noise as nz
-from .dataset import Dataset
-from .noise._base import _check_rate
-from .typing import ArrayLike, SeedLike
-from .validation import check_rng, check_transition
+from workbench import noise as nz
+from workbench.core.dataset import Dataset
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import check_rng, check_transition
+from workbench.noise._base import _check_rate
 
 __all__ = [
     "DEMO_NOISE_KINDS",
@@ -78,7 +78,7 @@ def make_gaussian_mixture(
 
     Examples
     --------
-    >>> from workbench.datasets import make_gaussian_mixture
+    >>> from workbench.noise.datasets import make_gaussian_mixture
     >>> x, y = make_gaussian_mixture(1000, 3, 2, seed=0)
     >>> x.shape, x.dtype.name, y[:5].tolist()
     ((1000, 2), 'float32', [1, 2, 1, 2, 2])
@@ -170,7 +170,7 @@ def load_demo(
 
     Examples
     --------
-    >>> from workbench.datasets import load_demo
+    >>> from workbench.noise.datasets import load_demo
     >>> ds = load_demo("pair", rate=0.1, seed=0)
     >>> ds
     Dataset(N=1797, K=10, signals=['features', 'true_labels', 'previews'])
@@ -321,7 +321,7 @@ def load_label_errors(name: str) -> LabelErrors:
 
     Examples
     --------
-    >>> from workbench.datasets import load_label_errors
+    >>> from workbench.noise.datasets import load_label_errors
     >>> load_label_errors("mnist")
     LabelErrors('mnist', N=10000, K=10, reviewed=100, confirmed=15)
     """

@@ -1,6 +1,6 @@
 """Two-component mixture on per-sample losses, fitted by EM: small loss = clean, large = noisy.
 
-The public names are re-exported by ``workbench.detectors.trajectories``; the
+The public names are re-exported by ``workbench.analysis.detectors.trajectories``; the
 ``loss_mixture`` detector there wraps :func:`fit_loss_mixture`.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import betaln
 
-from ..typing import ArrayLike, SeedLike
-from ..validation import as_array, check_finite, check_rng
+from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.validation import as_array, check_finite, check_rng
 
 __all__ = ["LossMixture", "fit_loss_mixture"]
 
