@@ -15,6 +15,7 @@ lab: setup
 
 test: setup
 	$(VENV)/python -m ruff check workbench tests benchmarks
+	$(VENV)/lint-imports
 	$(VENV)/python -m pytest -q
 
 lint: setup

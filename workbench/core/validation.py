@@ -256,11 +256,11 @@ def check_pred_probs(
     -------
     ndarray of shape (N, K), float32 by default
     """
-    arr = _as_pred_probs(pred_probs, name, n_samples, n_classes, dtype)
-    return _check_pred_prob_values(arr, name, renormalize, atol, dtype)
+    arr = pred_probs_array(pred_probs, name, n_samples, n_classes, dtype)
+    return check_pred_prob_values(arr, name, renormalize, atol, dtype)
 
 
-def _as_pred_probs(pred_probs, name, n_samples, n_classes, dtype) -> np.ndarray:
+def pred_probs_array(pred_probs, name, n_samples, n_classes, dtype) -> np.ndarray:
     """The shape and dtype checks of :func:`check_pred_probs`: no pass over the values."""
     arr = as_array(pred_probs, name)
     if arr.ndim != 2:
@@ -279,8 +279,8 @@ def _as_pred_probs(pred_probs, name, n_samples, n_classes, dtype) -> np.ndarray:
     return arr.astype(dtype, copy=False)
 
 
-def _check_pred_prob_values(arr, name, renormalize, atol, dtype, also=None) -> np.ndarray:
-    """The value checks of :func:`check_pred_probs` on ``arr`` from :func:`_as_pred_probs`;
+def check_pred_prob_values(arr, name, renormalize, atol, dtype, also=None) -> np.ndarray:
+    """The value checks of :func:`check_pred_probs` on ``arr`` from :func:`pred_probs_array`;
     ``also`` as in :func:`_scan`."""
     low, near_one = _scan(arr, atol, also)
     if not np.isfinite(low):  # NaN reaches the minimum, and so does -inf

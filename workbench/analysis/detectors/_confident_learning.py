@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.analysis.matrices import Statistics, _round_rows
+from workbench.analysis.statistics import Statistics, round_preserving_row_sums
 from workbench.core import chunks as _chunks
 
 __all__ = ["prune_by_class", "prune_by_noise_rate", "set_removals"]
@@ -29,7 +29,7 @@ def set_removals(prune: np.ndarray, remove: np.ndarray, counts: np.ndarray) -> n
         noise = share.sum(axis=1) - share.diagonal()
         target = (share.T * remove / noise).T
     np.fill_diagonal(target, counts - remove)
-    return _round_rows(target)
+    return round_preserving_row_sums(target)
 
 
 def _class_slices(stats: Statistics, min_examples: int):

@@ -27,7 +27,13 @@ from workbench.analysis.detectors._confident_learning import (
 )
 from workbench.analysis.detectors.base import Detector, DetectorResult
 from workbench.analysis.detectors.registry import register
-from workbench.analysis.matrices import Statistics, _calibrate, _keep_at_least, _prepare, statistics
+from workbench.analysis.statistics import (
+    Statistics,
+    calibrate_joint,
+    check_inputs,
+    keep_at_least,
+    statistics_pass,
+)
 from workbench.core import chunks as _chunks
 from workbench.core.typing import ArrayLike
 
@@ -139,16 +145,16 @@ def noise_scores(
     array([0.1, 0.8])
     """
     _check_choice(method, "method", RANKINGS)
-    y, p, rows = _prepare(labels, pred_probs, rows=True, device=device)
+    y, p, rows = check_inputs(labels, pred_probs, rows=True, device=device)
     return 1.0 - _quality(_light_statistics(y, p, rows=rows), method, p).astype(np.float64)
 
 
 def _light_statistics(y, p, device=None, rows=None) -> Statistics:
     """Row summaries without the confident joint (enough for the rankings)."""
-    from workbench.analysis.matrices import _device
+    from workbench.compute.device import resolve_device
 
     if rows is None:
-        rows = _chunks.row_stats(p, y, device=_device(device))
+        rows = _chunks.row_stats(p, y, device=resolve_device(device))
     empty = np.empty(0, np.int64)
     counts = np.bincount(y, minlength=p.shape[1])
     return Statistics(y, counts, empty, empty, empty, rows, empty, empty, empty)
@@ -190,7 +196,7 @@ def ensemble_noise_scores(
         )
     if len(pred_probs_list) == 0:
         raise ValueError("pred_probs_list is empty; give at least one model's (N, K) array.")
-    prepared = [_prepare(labels, p) for p in pred_probs_list]
+    prepared = [check_inputs(labels, p) for p in pred_probs_list]
     shapes = {p.shape for _, p in prepared}
     if len(shapes) > 1:
         raise ValueError(f"pred_probs_list arrays disagree on shape: {sorted(shapes)}.")
@@ -309,7 +315,7 @@ def find_label_issues(
     _check_options(filter_by, frac_noise, min_examples_per_class, num_to_remove_per_class)
     if return_indices_ranked_by is not None:
         _check_choice(return_indices_ranked_by, "return_indices_ranked_by", RANKINGS)
-    y, p, rows = _prepare(labels, pred_probs, rows=True, device=device)
+    y, p, rows = check_inputs(labels, pred_probs, rows=True, device=device)
     k = p.shape[1]
     remove = None
     if num_to_remove_per_class is not None:
@@ -330,7 +336,7 @@ def find_label_issues(
     return _find_label_issues(
         y, p, filter_by=filter_by, frac_noise=float(frac_noise), num_to_remove=remove,
         min_examples=int(min_examples_per_class), ranked_by=return_indices_ranked_by,
-        joint=joint, device=device, stats=statistics(y, p, device=device, rows=rows),
+        joint=joint, device=device, stats=statistics_pass(y, p, device=device, rows=rows),
     )  # fmt: skip
 
 
@@ -338,7 +344,7 @@ def _find_label_issues(
     y, p, *, filter_by="prune_by_noise_rate", frac_noise=1.0, num_to_remove=None,
     min_examples=1, ranked_by=None, joint=None, device=None, stats=None,
 ) -> np.ndarray:  # fmt: skip
-    stats = stats if stats is not None else statistics(y, p, device=device)
+    stats = stats if stats is not None else statistics_pass(y, p, device=device)
     if filter_by in ("low_self_confidence", "low_normalized_margin"):
         quality = _quality(stats, filter_by[4:])
         n_errors = int(np.count_nonzero(stats.off_diagonal() & ~stats.close_call()))
@@ -347,8 +353,8 @@ def _find_label_issues(
     else:
         if filter_by in _PRUNE:
             if joint is None:
-                joint = _calibrate(stats.joint_counts, stats.counts)
-            prune = _keep_at_least(joint.T, min_examples, frac_noise)
+                joint = calibrate_joint(stats.joint_counts, stats.counts)
+            prune = keep_at_least(joint.T, min_examples, frac_noise)
             if num_to_remove is not None:
                 prune = set_removals(prune, num_to_remove, stats.counts)
         if filter_by == "confident_learning":
@@ -404,7 +410,7 @@ class _PredProbsDetector(Detector):
         cached = _STATS_CACHE.get(dataset)
         if cached is not None and cached[0] is dataset.pred_probs and cached[1] is dataset.labels:
             return cached[2]
-        stats = statistics(dataset.labels, dataset.pred_probs, device=self.device)
+        stats = statistics_pass(dataset.labels, dataset.pred_probs, device=self.device)
         _STATS_CACHE[dataset] = (dataset.pred_probs, dataset.labels, stats)
         return stats
 
@@ -434,7 +440,7 @@ class _ConfidentLearning(_PredProbsDetector):
         stats = self._statistics(dataset)
         flags = _find_label_issues(y, p, filter_by=self.filter_by, stats=stats, **self._options())
         margin = 1.0 - _quality(stats, "normalized_margin").astype(np.float64)
-        joint = _calibrate(stats.joint_counts, stats.counts)
+        joint = calibrate_joint(stats.joint_counts, stats.counts)
         return DetectorResult(
             self.name, margin + flags, flags, _suggested(stats, flags, confident=True),
             params=self.get_params(),
