@@ -83,6 +83,74 @@ def test_corrupt_cache_file_is_recomputed_and_replaced(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary files left
 
 
+def _npz_with_member(path, name, payload):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(name, payload)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "zip_magic_then_garbage",
+        "truncated",
+        "member_not_npy",
+        "other_member",
+        "other_shape",
+        "strings",
+        "not_finite",
+        "bare_npy",
+        "empty",
+        "folder",
+    ],
+)
+def test_any_unreadable_cache_file_is_a_miss(tmp_path, damage):
+    x = _data(n=40)
+    first = project(x, cache_dir=tmp_path)
+    (path,) = tmp_path.iterdir()
+    good = path.read_bytes()
+    path.unlink()
+    if damage == "zip_magic_then_garbage":
+        path.write_bytes(b"PK\x03\x04" + b"garbage" * 10)
+    elif damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif damage == "member_not_npy":
+        _npz_with_member(path, "coords.npy", b"junk")
+    elif damage == "other_member":
+        np.savez(path, other=first)
+    elif damage == "other_shape":
+        np.savez(path, coords=first[:-1])
+    elif damage == "strings":
+        np.savez(path, coords=first.astype(str))
+    elif damage == "not_finite":
+        np.savez(path, coords=np.full_like(first, np.nan))
+    elif damage == "bare_npy":
+        with open(path, "wb") as f:
+            np.save(f, first)
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.mkdir()
+    if damage == "folder":  # a folder in the way stays; the map is returned with a warning
+        with pytest.warns(RuntimeWarning, match="Could not cache the map"):
+            np.testing.assert_array_equal(project(x, cache_dir=tmp_path), first)
+        assert path.is_dir()
+        return
+    np.testing.assert_array_equal(project(x, cache_dir=tmp_path), first)
+    np.testing.assert_array_equal(load_arrays(path)["coords"], first)  # replaced
+
+
+def test_load_arrays_checks_headers_before_reading(tmp_path):
+    path = tmp_path / "a.npz"
+    save_arrays(path, coords=np.zeros((3, 2), np.float32))
+    assert load_arrays(path, shapes={"coords": (3, 2)})["coords"].shape == (3, 2)
+    assert load_arrays(path, shapes={"coords": (4, 2)}) is None
+    assert load_arrays(path, shapes={"coords": (3, 2), "more": (1,)}) is None
+    _npz_with_member(path, "coords.npy", b"junk")
+    assert load_arrays(path) is None and load_arrays(path, shapes={"coords": (3, 2)}) is None
+
+
 def test_cache_writes_atomically(tmp_path, monkeypatch):
     target = tmp_path / "a.npz"
     save_arrays(target, coords=np.zeros((3, 2), np.float32))

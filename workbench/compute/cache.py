@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +39,59 @@ def digest(*arrays: np.ndarray, **params) -> str:
     return h.hexdigest()
 
 
-def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
-    """The arrays stored at ``path``, or None when the file is absent or unreadable."""
+def load_arrays(
+    path: str | os.PathLike, shapes: dict[str, tuple[int, ...]] | None = None
+) -> dict[str, np.ndarray] | None:
+    """The arrays stored at ``path``, or None when the file is absent or unreadable.
+
+    Anything that is not a plain ``.npz`` of numeric or string arrays is a miss, never an
+    error: a truncated or foreign file, a zip archive with other members, a member that is not
+    a ``.npy`` array, pickled objects.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    shapes : dict of str to tuple of int, optional
+        The arrays the caller expects and their shapes. A file whose members differ is a miss,
+        decided from the ``.npy`` headers before any array data are read, so a foreign file
+        costs bounded work whatever it claims to hold.
+    """
     path = Path(path)
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError):  # truncated or foreign file: treat as a miss
-        return None
+        if shapes is not None and not _headers_match(path, shapes):
+            return None
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy, not an archive
+            return None
+        with data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        return None  # truncated, foreign or damaged file: a miss
+    if not all(isinstance(a, np.ndarray) and a.dtype.kind in "biufcUS" for a in arrays.values()):
+        return None  # a member that is not a .npy array comes back as raw bytes
+    return arrays
+
+
+def _headers_match(path: Path, shapes: dict[str, tuple[int, ...]]) -> bool:
+    """Whether the archive at ``path`` holds exactly the arrays ``shapes`` names, with those
+    shapes (read from the ``.npy`` headers only)."""
+    with zipfile.ZipFile(path) as archive:
+        if sorted(archive.namelist()) != sorted(f"{name}.npy" for name in shapes):
+            return False
+        for name, shape in shapes.items():
+            with archive.open(f"{name}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    found, _, _ = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    found, _, _ = np.lib.format.read_array_header_2_0(member)
+                else:
+                    return False
+            if tuple(found) != tuple(shape):
+                return False
+    return True
 
 
 def save_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> Path:

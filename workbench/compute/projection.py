@@ -67,7 +67,9 @@ def project(
         module is available, else by umap-learn. ``n_neighbors`` is capped at k + 1.
     cache_dir : str or path, optional
         Folder for cached maps, keyed by a hash of the features and every parameter; a hit
-        loads the ``.npz`` instead of recomputing. None: no cache.
+        loads the ``.npz`` instead of recomputing. A file that cannot be read as the map
+        expected here (damaged, foreign, other shape, not finite) is a miss: recomputed and
+        overwritten. None: no cache.
     n_neighbors, min_dist, metric
         UMAP parameters (``metric`` is "euclidean" or "cosine" when the graph is built here).
     progress : bool, default=False
@@ -114,9 +116,9 @@ def project(
     if cache_dir is not None:
         key_arrays = (x,) if graph is None else (x, *graph)
         path = os.path.join(os.fspath(cache_dir), f"{method}-{digest(*key_arrays, **params)}.npz")
-        hit = load_arrays(path)
-        coords = None if hit is None else hit.get("coords")
-        if coords is not None and coords.shape == (n, n_components):
+        hit = load_arrays(path, shapes={"coords": (n, n_components)})
+        coords = None if hit is None else hit["coords"]
+        if coords is not None and coords.dtype.kind == "f" and np.isfinite(coords).all():
             return coords.astype(np.float32, copy=False)
     if method == "pca":
         coords = _pca(x, int(n_components), dev)[0]
@@ -126,7 +128,10 @@ def project(
         )
     coords = np.ascontiguousarray(coords, dtype=np.float32)
     if path is not None:
-        save_arrays(path, coords=coords)
+        try:
+            save_arrays(path, coords=coords)
+        except OSError as err:  # the cache only saves time: an unwritable entry costs a warning
+            warnings.warn(f"Could not cache the map in {path}: {err}", RuntimeWarning, stacklevel=2)
     return coords
 
 
