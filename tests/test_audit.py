@@ -44,7 +44,11 @@ def test_labels_and_pred_probs_run_the_pred_probs_detectors_and_explain_the_rest
         assert any(sig in why for sig in _requires(name))
     assert r.failed == {}
     # nothing was computed: no features to train a probe on, and compute_missing=False
-    assert r.computed == {} and r.dataset.coords is None and r.device is None
+    assert r.computed == {} and r.dataset.coords is None
+    # the detectors still ran somewhere: the session device
+    from workbench.compute import resolve_device
+
+    assert r.device == str(resolve_device(None))
 
 
 def test_compute_missing_projects_pred_probs_when_there_are_no_features():
@@ -226,7 +230,7 @@ def broken_first(monkeypatch):
             raise RuntimeError("numerical trouble")
 
     monkeypatch.setattr(
-        registry_mod, "get_detector", lambda n: Broken() if n == names[0] else real(n)
+        registry_mod, "get_detector", lambda n, **kw: Broken() if n == names[0] else real(n, **kw)
     )
     return names
 

@@ -137,3 +137,20 @@ def test_bad_input_raises_clear_errors():
 def test_docstring_example_runs():
     result = doctest.testmod(retrain_module, verbose=False)
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_probe_options_are_said_once():
+    """The options every probe-training function takes are cross_val_probs' keywords, with the
+    same defaults; an unknown one is refused by name."""
+    import inspect
+
+    from workbench.compute.probe import PROBE_DEFAULTS, ProbeOptions, cross_val_probs
+
+    sig = inspect.signature(cross_val_probs).parameters
+    assert set(ProbeOptions.__annotations__) == set(PROBE_DEFAULTS)
+    for name, default in PROBE_DEFAULTS.items():
+        assert sig[name].default == default, name
+    x = np.zeros((20, 2))
+    y = np.arange(20) % 2
+    with pytest.raises(TypeError, match="Unknown probe option.*'epoch'"):
+        retrain_after_cleaning(x, y, test_features=x, test_labels=y, epoch=3)

@@ -153,9 +153,9 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
 
             resolve_device(args.device)
         if args.detectors is not None:
-            from workbench.pipeline.run import _check_detector_names
+            from workbench.analysis.detectors import check_detector_names
 
-            _check_detector_names(args.detectors)
+            check_detector_names(args.detectors)
         dataset = _load_dataset(args)
         if not (
             dataset.trajectories or any(map(dataset.has, ("pred_probs", "features", "annotators")))

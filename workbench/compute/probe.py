@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -38,7 +39,50 @@ from workbench.core.validation import (
     check_rng,
 )
 
-__all__ = ["ProbeResult", "cross_val_probs", "stratified_folds", "MODELS"]
+__all__ = [
+    "MODELS",
+    "PROBE_DEFAULTS",
+    "ProbeOptions",
+    "ProbeResult",
+    "check_probe_features",
+    "probe_options",
+    "cross_val_probs",
+    "stratified_folds",
+    "training_settings",
+]
+
+
+class ProbeOptions(TypedDict, total=False):
+    """How a probe trains: the keyword options of :func:`cross_val_probs` that every function
+    training probes accepts (:func:`workbench.compute.retrain_after_cleaning`,
+    :func:`workbench.compute.cleaning_sweep`). Defaults: :data:`PROBE_DEFAULTS`."""
+
+    model: str
+    epochs: int | None
+    lr: float | None
+    weight_decay: float
+    batch_size: int | None
+    hidden: int
+    seed: SeedLike
+    device: Any
+    progress: bool
+
+
+# The defaults of ProbeOptions; cross_val_probs' signature states the same (a test checks it).
+PROBE_DEFAULTS: ProbeOptions = dict(
+    model="linear", epochs=None, lr=None, weight_decay=0.1, batch_size=None, hidden=128, seed=0,
+    device=None, progress=True,
+)  # fmt: skip
+
+
+def probe_options(options: dict) -> ProbeOptions:
+    """``options`` over :data:`PROBE_DEFAULTS`; an unknown key is a TypeError naming it."""
+    unknown = sorted(set(options) - set(PROBE_DEFAULTS))
+    if unknown:
+        raise TypeError(
+            f"Unknown probe option(s) {unknown}; the options are {sorted(PROBE_DEFAULTS)}."
+        )
+    return {**PROBE_DEFAULTS, **options}
 
 #: Probe architectures: a linear (multinomial logistic) model, a one-hidden-layer MLP, and a
 #: tiny CNN for small images given as pixels.
@@ -185,14 +229,14 @@ def cross_val_probs(
     t0 = time.perf_counter()
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, found {model!r}.")
-    x = _check_features(features, model)
+    x = check_probe_features(features, model)
     y, names = check_labels(labels)
     check_consistent_length(features=x, labels=y)
     k = len(names)
     if k < 2:
         raise ValueError(f"labels must hold at least 2 classes, found K={k}.")
     n_folds = _check_int(n_folds, "n_folds", 2)
-    epochs, lr, batch_size, hidden = _training_params(
+    epochs, lr, batch_size, hidden = training_settings(
         model, len(y), epochs, lr, batch_size, hidden, weight_decay
     )
     dev = resolve_device(device)
@@ -280,7 +324,7 @@ def _stratified_folds(y: np.ndarray, n_folds: int, rng, names) -> np.ndarray:
 
 
 # --- validation helpers ------------------------------------------------------------------------
-def _training_params(model, n, epochs, lr, batch_size, hidden, weight_decay):
+def training_settings(model, n, epochs, lr, batch_size, hidden, weight_decay):
     """Checked (epochs, lr, batch_size, hidden), defaults filled in for ``model`` and N."""
     d_epochs, d_lr, d_bs = _DEFAULTS[model]
     epochs = _check_int(d_epochs if epochs is None else epochs, "epochs", 1)
@@ -312,7 +356,7 @@ def _check_positive(value, name: str) -> float:
     return float(value)
 
 
-def _check_features(features: ArrayLike, model: str) -> np.ndarray:
+def check_probe_features(features: ArrayLike, model: str) -> np.ndarray:
     x = as_array(features, "features")
     if not np.issubdtype(x.dtype, np.number) or x.dtype.kind in "bc":
         raise TypeError(f"features must be real numbers, found dtype {x.dtype}.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Unpack
 
 import numpy as np
 import pandas as pd
@@ -23,13 +24,15 @@ import torch
 from workbench.compute.device import resolve_device
 from workbench.compute.probe import (
     MODELS,
-    _check_features,
-    _training_params,
+    ProbeOptions,
     build_model,
+    check_probe_features,
     predict_probs,
+    probe_options,
     train_models,
+    training_settings,
 )
-from workbench.core.typing import ArrayLike, SeedLike
+from workbench.core.typing import ArrayLike
 from workbench.core.validation import as_array, check_consistent_length, check_labels, check_rng
 
 __all__ = ["RetrainResult", "cleaning_sweep", "retrain_after_cleaning"]
@@ -89,15 +92,7 @@ def retrain_after_cleaning(
     test_features: ArrayLike | None = None,
     test_labels: ArrayLike | None = None,
     test_size: float = 0.3,
-    model: str = "linear",
-    epochs: int | None = None,
-    lr: float | None = None,
-    weight_decay: float = 0.1,
-    batch_size: int | None = None,
-    hidden: int = 128,
-    seed: SeedLike = 0,
-    device=None,
-    progress: bool = True,
+    **probe: Unpack[ProbeOptions],
 ) -> RetrainResult:
     """Train a probe on the given labels and on the cleaned labels; compare test accuracy.
 
@@ -117,11 +112,10 @@ def retrain_after_cleaning(
     test_features, test_labels : array-like, optional
         A separate evaluation set with correct labels; then every sample trains.
     test_size : float, default=0.3
-    model, epochs, lr, weight_decay, batch_size, hidden
-        The probe, as in :func:`workbench.compute.cross_val_probs`.
-    seed : int or numpy.random.Generator, default=0
-    device : str or torch.device, optional
-    progress : bool, default=True
+    **probe
+        How the probe trains (:class:`workbench.compute.probe.ProbeOptions`: model, epochs,
+        lr, weight_decay, batch_size, hidden, seed, device, progress), as in
+        :func:`workbench.compute.cross_val_probs`.
 
     Returns
     -------
@@ -145,8 +139,9 @@ def retrain_after_cleaning(
     >>> res.n_test
     120
     """
+    opts = probe_options(probe)
     data = _prepare(features, labels, true_labels, test_features, test_labels, test_size,
-                    model, seed)  # fmt: skip
+                    opts["model"], opts["seed"])  # fmt: skip
     n = len(data["y"])
     remove_m = np.zeros(n, dtype=bool) if remove is None else _check_remove(remove, n)
     new_y = data["y"].copy()
@@ -159,8 +154,7 @@ def retrain_after_cleaning(
     keep = ~remove_m
     masks = np.stack([np.ones(n, bool), keep], axis=1)
     labels_2 = np.stack([data["y"], new_y], axis=1)
-    acc, dev, params = _train_and_score(data, masks, labels_2, model, epochs, lr, weight_decay,
-                                        batch_size, hidden, device, progress)  # fmt: skip
+    acc, dev, params = _train_and_score(data, masks, labels_2, opts)
     return RetrainResult(
         accuracy_before=float(acc[0]),
         accuracy_after=float(acc[1]),
@@ -187,15 +181,7 @@ def cleaning_sweep(
     test_features: ArrayLike | None = None,
     test_labels: ArrayLike | None = None,
     test_size: float = 0.3,
-    model: str = "linear",
-    epochs: int | None = None,
-    lr: float | None = None,
-    weight_decay: float = 0.1,
-    batch_size: int | None = None,
-    hidden: int = 128,
-    seed: SeedLike = 0,
-    device=None,
-    progress: bool = True,
+    **probe: Unpack[ProbeOptions],
 ) -> pd.DataFrame:
     """Accuracy after removing the highest-scoring samples, for several cut-offs at once.
 
@@ -210,7 +196,7 @@ def cleaning_sweep(
         0.05, 0.1, ..., 0.3 when no ``thresholds`` are given.
     thresholds : sequence of float, optional
         Remove training samples with ``score >= threshold`` (instead of ``fractions``).
-    true_labels, test_features, test_labels, test_size, model, ..., progress
+    true_labels, test_features, test_labels, test_size, **probe
         As in :func:`retrain_after_cleaning`.
 
     Returns
@@ -222,8 +208,9 @@ def cleaning_sweep(
         known, ``precision_removed`` (share of removed samples that were mislabeled) and
         ``recall_removed`` (share of the mislabeled samples removed).
     """
+    opts = probe_options(probe)
     data = _prepare(features, labels, true_labels, test_features, test_labels, test_size,
-                    model, seed)  # fmt: skip
+                    opts["model"], opts["seed"])  # fmt: skip
     n = len(data["y"])
     s = as_array(scores, "scores").astype(np.float64, copy=False).reshape(-1)
     check_consistent_length(labels=data["y"], scores=s)
@@ -256,8 +243,7 @@ def cleaning_sweep(
         if not m[train].any():
             raise ValueError("A cut-off removes every training sample; lower it.")
         masks.append(m)
-    acc, _, _ = _train_and_score(data, np.stack(masks, axis=1), data["y"], model, epochs, lr,
-                                 weight_decay, batch_size, hidden, device, progress)  # fmt: skip
+    acc, _, _ = _train_and_score(data, np.stack(masks, axis=1), data["y"], opts)
     rows = []
     noisy = data["noisy_train"]
     for i, rem in enumerate([np.empty(0, np.int64), *removed_sets]):
@@ -280,7 +266,7 @@ def cleaning_sweep(
 def _prepare(features, labels, true_labels, test_features, test_labels, test_size, model, seed):
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, found {model!r}.")
-    x = _check_features(features, model)
+    x = check_probe_features(features, model)
     y, names = check_labels(labels)
     n = check_consistent_length(features=x, labels=y)
     k = len(names)
@@ -293,7 +279,7 @@ def _prepare(features, labels, true_labels, test_features, test_labels, test_siz
     if test_features is not None or test_labels is not None:
         if test_features is None or test_labels is None:
             raise ValueError("Give both test_features and test_labels (or neither).")
-        x_test = _check_features(test_features, model)
+        x_test = check_probe_features(test_features, model)
         if x_test.shape[1:] != x.shape[1:]:
             raise ValueError(
                 f"test_features must have the shape of features per sample {x.shape[1:]}, "
@@ -328,14 +314,15 @@ def _prepare(features, labels, true_labels, test_features, test_labels, test_siz
                 evaluated_on=where, rng=rng, noisy_train=noisy)  # fmt: skip
 
 
-def _train_and_score(data, masks, labels, model, epochs, lr, weight_decay, batch_size, hidden,
-                     device, progress):  # fmt: skip
+def _train_and_score(data, masks, labels, opts: ProbeOptions):
     """Train one model per mask column on the training rows; accuracy of each on the test set."""
+    model, weight_decay, progress = opts["model"], opts["weight_decay"], opts["progress"]
     train = data["train"]
-    epochs, lr, batch_size, hidden = _training_params(
-        model, len(train), epochs, lr, batch_size, hidden, weight_decay
-    )
-    dev = resolve_device(device)
+    epochs, lr, batch_size, hidden = training_settings(
+        model, len(train), opts["epochs"], opts["lr"], opts["batch_size"], opts["hidden"],
+        weight_decay,
+    )  # fmt: skip
+    dev = resolve_device(opts["device"])
     rng = data["rng"]
     xt = torch.as_tensor(data["x"][train], device=dev)
     mask = torch.as_tensor(masks[train], device=dev)

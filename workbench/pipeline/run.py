@@ -20,6 +20,7 @@ import numpy as np
 from workbench.analysis.detectors import (
     DetectorResult,
     available_detectors,
+    check_detector_names,
     label_error_detectors,
     list_detectors,
     score_each,
@@ -99,7 +100,7 @@ def audit(
             f"dataset must be a workbench.Dataset, found {type(dataset).__name__}. Build one with "
             "workbench.Dataset(labels, pred_probs=..., features=...)."
         )
-    names = _check_detector_names(detectors)
+    names = check_detector_names(detectors)
     if probe not in ("linear", "mlp"):
         raise ValueError(f"probe must be 'linear' or 'mlp', found {probe!r}.")
     if projection not in ("pca", "umap"):
@@ -108,11 +109,9 @@ def audit(
         raise TypeError(f"seed must be an int or None, found {seed!r}.")
     if primary is not None and primary not in list_detectors():
         raise ValueError(f"primary={primary!r} is not a detector; choose from {list_detectors()}.")
-    dev = None
-    if compute_missing:
-        from workbench.compute import resolve_device
+    from workbench.compute import resolve_device
 
-        dev = str(resolve_device(device))
+    dev = str(resolve_device(device))  # every step runs there: probe, projection, detectors
 
     timings: dict[str, float] = {}
     computed: dict[str, str] = {}
@@ -143,7 +142,7 @@ def audit(
         raise ValueError(f"primary={primary!r} is not among the detectors to run: {names}.")
     unavailable = {n: w for n, w in why_not.items() if w is not None}
 
-    results, failed, seconds = score_each(ds, names, progress=progress)
+    results, failed, seconds = score_each(ds, names, progress=progress, device=dev, seed=seed)
     timings.update({f"detector.{name}": t for name, t in seconds.items()})
     if not results:
         raise ValueError(
@@ -156,7 +155,7 @@ def audit(
         raise ValueError(f"The primary detector {primary!r} failed: {failed[primary]}")
 
     t0 = time.perf_counter()
-    matrices, n_errors = _noise_structure(ds)
+    matrices, n_errors = _noise_structure(ds, dev)
     quality, curves = _quality(ds, results)
     timings["matrices_and_quality"] = time.perf_counter() - t0
     return AuditResult(
@@ -178,20 +177,6 @@ def audit(
 
 
 # --- steps ---------------------------------------------------------------------------------------
-def _check_detector_names(detectors) -> list[str] | None:
-    if detectors is None:
-        return None
-    if isinstance(detectors, str):
-        detectors = [d.strip() for d in detectors.split(",") if d.strip()]
-    names = list(detectors)
-    if not names:
-        raise ValueError("detectors is empty; name at least one detector or pass None for all.")
-    unknown = [n for n in names if n not in list_detectors()]
-    if unknown:
-        raise ValueError(f"Unknown detector(s) {unknown}; choose from {list_detectors()}.")
-    return list(dict.fromkeys(names))
-
-
 def _compute_signals(ds, seed, dev, progress, probe, projection, computed, not_computed, timings):
     updates = {}
     if ds.pred_probs is None:
@@ -236,7 +221,7 @@ def _compute_signals(ds, seed, dev, progress, probe, projection, computed, not_c
     return ds.with_signals(**updates) if updates else ds
 
 
-def _noise_structure(ds: Dataset):
+def _noise_structure(ds: Dataset, device):
     matrices: dict[str, np.ndarray] = {}
     n_errors = None
     if ds.pred_probs is not None:
@@ -248,9 +233,9 @@ def _noise_structure(ds: Dataset):
 
         matrices["confusion"] = np.asarray(confusion_matrix(ds.labels, ds.pred_probs, ds.n_classes))
         matrices["estimated_transition"] = np.asarray(
-            estimate_transition_matrix(ds.labels, ds.pred_probs), dtype=np.float64
+            estimate_transition_matrix(ds.labels, ds.pred_probs, device=device), dtype=np.float64
         )
-        n_errors = int(estimate_num_errors(ds.labels, ds.pred_probs))
+        n_errors = int(estimate_num_errors(ds.labels, ds.pred_probs, device=device))
     if ds.has_truth:
         from workbench.analysis.matrices import true_transition_matrix
 

@@ -16,6 +16,8 @@ from workbench.analysis.detectors import (  # noqa: F401  (importing a module re
 from workbench.analysis.detectors.base import KINDS, Detector, DetectorResult, MissingSignalError
 from workbench.analysis.detectors.registry import (
     available_detectors,
+    check_detector_names,
+    configure_detector,
     detector_attr,
     detector_kind,
     get_detector,
@@ -32,6 +34,8 @@ __all__ = [
     "DetectorResult",
     "MissingSignalError",
     "available_detectors",
+    "check_detector_names",
+    "configure_detector",
     "detector_attr",
     "detector_kind",
     "get_detector",

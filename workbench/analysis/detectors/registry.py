@@ -6,6 +6,8 @@ from workbench.analysis.detectors.base import KINDS, Detector, DetectorResult
 from workbench.core.dataset import Dataset
 
 __all__ = [
+    "check_detector_names",
+    "configure_detector",
     "register",
     "get_detector",
     "list_detectors",
@@ -43,6 +45,36 @@ def list_detectors() -> list[str]:
     return sorted(_registry())
 
 
+def check_detector_names(detectors) -> list[str] | None:
+    """Detector names from a list or a comma-separated string, checked and de-duplicated in
+    order; None stays None (every detector that can run)."""
+    if detectors is None:
+        return None
+    if isinstance(detectors, str):
+        detectors = [d.strip() for d in detectors.split(",") if d.strip()]
+    names = list(detectors)
+    if not names:
+        raise ValueError("detectors is empty; name at least one detector or pass None for all.")
+    unknown = [n for n in names if n not in _registry()]
+    if unknown:
+        raise ValueError(f"Unknown detector(s) {unknown}; choose from {list_detectors()}.")
+    return list(dict.fromkeys(names))
+
+
+def configure_detector(name: str, *, device=None, seed=None, **params) -> Detector:
+    """Detector ``name`` built with ``params``, and with ``device`` / ``seed`` wherever its
+    constructor takes them (None leaves the detector's own default): the run-wide options of
+    an audit reach every detector that computes on a device or draws random numbers."""
+    import inspect
+
+    cls = _registry().get(name)
+    if cls is None:
+        return get_detector(name, **params)  # the error message lists the names
+    accepted = inspect.signature(cls.__init__).parameters
+    common = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
+    return get_detector(name, **{k: v for k, v in common.items() if k in accepted}, **params)
+
+
 def get_detector(name: str, **params) -> Detector:
     """Instantiate the detector registered as ``name`` with ``params``."""
     try:
@@ -77,23 +109,41 @@ def available_detectors(dataset: Dataset) -> dict[str, str | None]:
 
 
 def run_detectors(
-    dataset: Dataset, names=None, *, progress: bool = True, errors: str = "raise"
+    dataset: Dataset,
+    names=None,
+    *,
+    progress: bool = True,
+    errors: str = "raise",
+    device=None,
+    seed=None,
 ) -> dict[str, DetectorResult]:
     """Run the named detectors (default: every one that can run) and return their results.
 
+    ``device`` and ``seed`` reach every detector that takes them (kNN search, statistics pass,
+    ReCoV, Dawid-Skene, loss mixture); None leaves each detector's default.
     ``progress=False`` silences every progress bar, the detectors' own included.
     ``errors="warn"`` leaves a detector that fails out of the result with a RuntimeWarning
     (Ctrl-C and running out of memory still stop everything); ``"raise"`` re-raises.
     """
     if errors not in ("raise", "warn"):
         raise ValueError(f"errors must be 'raise' or 'warn', found {errors!r}.")
-    results, _, _ = score_each(dataset, names, progress=progress, raise_errors=errors == "raise")
+    results, _, _ = score_each(
+        dataset, names, progress=progress, raise_errors=errors == "raise", device=device, seed=seed
+    )
     return results
 
 
-def score_each(dataset: Dataset, names=None, *, progress: bool = True, raise_errors: bool = False):
+def score_each(
+    dataset: Dataset,
+    names=None,
+    *,
+    progress: bool = True,
+    raise_errors: bool = False,
+    device=None,
+    seed=None,
+):
     """Run the named detectors (default: every one that can run), one failure not stopping
-    the others. Returns ``(results, failed, seconds)``: the results, ``{name: "Error:
+    the others; ``device`` / ``seed`` as in :func:`run_detectors`. Returns ``(results, failed, seconds)``: the results, ``{name: "Error:
     message"}`` of the detectors that failed (each also a RuntimeWarning), and the seconds
     each took."""
     import time
@@ -107,7 +157,8 @@ def score_each(dataset: Dataset, names=None, *, progress: bool = True, raise_err
     for name in tqdm(names, desc="detectors", disable=not progress):
         t0 = time.perf_counter()
         try:
-            results[name] = get_detector(name).score(dataset, progress=progress)
+            detector = configure_detector(name, device=device, seed=seed)
+            results[name] = detector.score(dataset, progress=progress)
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as err:  # one broken detector must not sink the others
