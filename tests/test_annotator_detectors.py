@@ -78,13 +78,96 @@ def test_majority_vote_matches_cleanlab_where_ties_do_not_matter():
     np.testing.assert_array_equal(ours, theirs)
 
 
+def test_majority_vote_compares_pred_probs_in_float64():
+    # classes 0 and 1 tie in the vote and differ only beyond float32 in pred_probs
+    labels = np.array([[0, 1], [1, 1], [1, 1]])
+    probs = np.array([[0.5 + 1e-12, 0.5 - 1e-12], [0.5, 0.5], [0.5, 0.5]])
+    assert probs.astype(np.float32)[0, 0] == probs.astype(np.float32)[0, 1]
+    for p in (probs, probs[:, ::-1].copy()):
+        ours = majority_vote(labels, 2, pred_probs=p)[0]
+        theirs = get_majority_vote_label(as_cleanlab(labels), pred_probs=p, verbose=False)
+        np.testing.assert_array_equal(ours, theirs)
+    # class 1 wins by 2e-12 though class 0 is the rarer one (in float32 the rarer would win)
+    assert ours[0] == 1
+
+
+def _symmetric_votes(n, k, m, seed):
+    """Annotations whose classes all have the same total (every block repeated with the
+    classes shifted cyclically), so ties in the vote survive the class-frequency rule."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    acc = rng.uniform(0.3, 0.95, m)
+    block = np.where(rng.random((n, m)) < acc, true[:, None], rng.integers(0, k, (n, m)))
+    block[rng.random((n, m)) < 0.3] = -1
+    block[(block < 0).all(axis=1), 0] = 0
+    shifted = [np.where(block < 0, -1, (block + s) % k) for s in range(k)]
+    return np.concatenate(shifted)
+
+
+def _cleanlab_vote(labels, pred_probs=None):
+    """cleanlab's majority vote and the samples where it drew at random."""
+    import re
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vote = get_majority_vote_label(as_cleanlab(labels), pred_probs=pred_probs, verbose=False)
+    drawn = [
+        int(i)
+        for w in caught
+        if "random selection" in str(w.message)
+        for i in re.findall(r"\d+", str(w.message).split("]")[0])
+    ]
+    return vote, np.array(drawn, dtype=int)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_majority_vote_breaks_ties_as_cleanlab_does(seed):
+    labels = _symmetric_votes(n=200, k=3, m=4 + seed, seed=seed)
+    totals = np.bincount(labels[labels >= 0], minlength=3)
+    assert (totals == totals[0]).all()  # the class-frequency rule decides nothing here
+    ours = majority_vote(labels, 3)[0]
+    theirs, drawn = _cleanlab_vote(labels)
+    counts = np.stack([(labels == c).sum(axis=1) for c in range(3)], axis=1)
+    tied = (counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    decided = np.setdiff1d(np.flatnonzero(tied), drawn)
+    assert len(decided) > 20  # the annotator-agreement rule decides many ties
+    keep = np.ones(len(labels), bool)
+    keep[drawn] = False
+    np.testing.assert_array_equal(ours[keep], theirs[keep])
+    # where cleanlab draws at random we take the lowest tied class, and say so
+    for i in drawn:
+        assert ours[i] == np.flatnonzero(counts[i] == counts[i].max()).min() or counts[i].max() == 0
+    # pred_probs with exact ties of their own leave the later rules to decide
+    probs = np.random.default_rng(seed).dirichlet(np.ones(3), len(labels))
+    probs[::2] = 1 / 3
+    ours = majority_vote(labels, 3, pred_probs=probs)[0]
+    theirs, drawn = _cleanlab_vote(labels, probs)
+    keep = np.ones(len(labels), bool)
+    keep[drawn] = False
+    np.testing.assert_array_equal(ours[keep], theirs[keep])
+
+
+def test_majority_vote_agreement_rule_by_hand():
+    # rows 0-2 are untied: annotator 0 always agrees (1.0), annotator 1 never (0.0);
+    # row 3 ties 0/1 with equal class totals; annotator 0 chose 1, so 1 wins
+    labels = np.array([[0, 1, 0], [1, 0, 1], [2, 0, 2], [1, 0, -1], [1, -1, -1]])
+    totals = np.bincount(labels[labels >= 0], minlength=3)
+    assert totals[0] == totals[1]
+    assert majority_vote(labels, 3)[0][3] == 1
+    theirs, drawn = _cleanlab_vote(labels)
+    assert theirs[3] == 1 and len(drawn) == 0
+
+
 def test_majority_vote_in_chunks_matches_one_pass(monkeypatch):
     _, labels = simulate(n=301, seed=3)
-    whole = majority_vote(labels, 4)
-    monkeypatch.setattr(ann, "_CHUNK_ELEMENTS", 20)  # 5 rows per chunk
-    chunked = majority_vote(labels, 4)
-    for a, b in zip(whole, chunked, strict=True):
-        np.testing.assert_array_equal(a, b)
+    symmetric = _symmetric_votes(n=100, k=3, m=5, seed=3)  # ties for the agreement rule
+    whole = majority_vote(labels, 4), majority_vote(symmetric, 3)
+    monkeypatch.setattr(ann, "_CHUNK_ELEMENTS", 20)  # 4-5 rows per chunk
+    chunked = majority_vote(labels, 4), majority_vote(symmetric, 3)
+    for pair_whole, pair_chunked in zip(whole, chunked, strict=True):
+        for a, b in zip(pair_whole, pair_chunked, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 # --- Dawid-Skene -----------------------------------------------------------------------------
@@ -215,8 +298,7 @@ def test_annotator_agreement_scores_disagreement_with_the_given_label(noisy_data
     has = n_ann > 0
     agree = (codes == ds.labels[:, None]).sum(axis=1)
     np.testing.assert_allclose(res.scores[has], 1 - agree[has] / n_ann[has])
-    share = np.bincount(codes[codes >= 0], minlength=4) / (codes >= 0).sum()
-    np.testing.assert_allclose(res.scores[~has], 1 - share[ds.labels[~has]])
+    np.testing.assert_array_equal(res.scores[~has], 0.0)  # no evidence: least suspicious
     np.testing.assert_array_equal(res.flags, has & (res.scores > 0.5))
     np.testing.assert_array_equal(res.suggested_labels, majority_vote(codes, 4)[0])
     assert roc_auc_score(flipped, res.scores) > 0.8
@@ -226,7 +308,8 @@ def test_dawid_skene_detector_finds_flipped_labels(noisy_dataset):
     ds, flipped = noisy_dataset
     res = get_detector("dawid_skene").score(ds)
     fit = dawid_skene(ds.annotators, 4)
-    np.testing.assert_allclose(res.scores, 1 - fit.posterior[np.arange(len(ds)), ds.labels])
+    wrong = 1 - fit.posterior[np.arange(len(ds)), ds.labels]
+    np.testing.assert_allclose(res.scores, np.where(fit.n_annotations > 0, wrong, 0.0))
     np.testing.assert_array_equal(res.suggested_labels, fit.consensus_labels)
     np.testing.assert_array_equal(res.details["annotator_quality"], fit.annotator_quality)
     assert roc_auc_score(flipped, res.scores) > 0.95
@@ -234,6 +317,7 @@ def test_dawid_skene_detector_finds_flipped_labels(noisy_dataset):
         flipped, get_detector("annotator_agreement").score(ds).scores
     )
     assert not res.flags[:20].any() and (res.suggested_labels[:20] == -1).all()
+    np.testing.assert_array_equal(res.scores[:20], 0.0)
     # precision is bounded by the consensus accuracy (about 0.87 here) on the 80 % clean samples
     assert flipped[res.flags].mean() > 0.55 and res.flags[flipped].mean() > 0.8
     assert (
@@ -249,6 +333,29 @@ def test_detectors_read_annotators_given_as_names_with_gaps():
     # sample 1 ties cat/dog; dog has fewer annotations overall (2 against 3), so dog wins
     np.testing.assert_array_equal(res.suggested_labels, [0, 1, 1])
     assert get_detector("dawid_skene").score(ds).scores.shape == (3,)
+
+
+def test_no_annotation_at_all_makes_the_detectors_unavailable():
+    from workbench.analysis.detectors import available_detectors, run_detectors
+
+    ds = Dataset([0, 1, 0, 2], annotators=np.full((4, 3), -1), class_names=["a", "b", "c"])
+    why = available_detectors(ds)
+    for name in ("annotator_agreement", "dawid_skene"):
+        assert "at least one annotation" in why[name]
+        with pytest.raises(MissingSignalError, match="at least one annotation"):
+            get_detector(name).score(ds)
+    assert not {"annotator_agreement", "dawid_skene"} & set(run_detectors(ds, progress=False))
+
+
+@pytest.mark.parametrize("name", ["annotator_agreement", "dawid_skene"])
+def test_unlabelled_samples_never_rank_above_labelled_ones(name):
+    # samples 2 and 3 have no annotation; sample 0 has a disagreeing annotator
+    codes = np.array([[0, 1, -1], [1, 1, -1], [-1, -1, -1], [-1, -1, -1], [2, 2, 2]])
+    ds = Dataset([0, 1, 0, 1, 2], annotators=codes, class_names=["a", "b", "c"])
+    res = get_detector(name).score(ds)
+    np.testing.assert_array_equal(res.scores[[2, 3]], 0.0)
+    assert res.ranking()[0] == 0 and res.scores[0] > 0.3
+    assert not res.flags[[2, 3]].any() and (res.suggested_labels[[2, 3]] == -1).all()
 
 
 def test_detectors_need_annotators():

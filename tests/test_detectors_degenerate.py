@@ -61,6 +61,9 @@ DATASETS = {
     "pred_probs_only_class_of_one": lambda: Dataset(
         SINGLETON, pred_probs=_signals(SINGLETON)["pred_probs"]["a"]
     ),
+    "annotators_all_missing": lambda: Dataset(
+        SIX, annotators=np.full((6, 3), -1), class_names=["a", "b"]
+    ),
 }
 
 

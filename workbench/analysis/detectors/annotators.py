@@ -21,12 +21,19 @@ from workbench.analysis.detectors.base import Detector, DetectorResult
 from workbench.analysis.detectors.registry import register
 from workbench.core.dataset import Dataset
 from workbench.core.typing import ArrayLike, SeedLike
-from workbench.core.validation import as_array, check_labels, check_pred_probs, check_rng
+from workbench.core.validation import (
+    as_array,
+    check_labels,
+    check_number,
+    check_pred_probs,
+    check_rng,
+)
 
 __all__ = [
     "majority_vote",
     "dawid_skene",
     "DawidSkeneResult",
+    "AnnotatorDetector",
     "AnnotatorAgreementDetector",
     "DawidSkeneDetector",
 ]
@@ -87,12 +94,19 @@ def majority_vote(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Consensus label of several annotators by majority vote, and how strongly they agree.
 
-    Ties are broken deterministically, in this order:
+    Ties are broken deterministically, in the order of
+    ``cleanlab.multiannotator.get_majority_vote_label``:
 
-    1. the tied class with the highest ``pred_probs`` (when given);
+    1. the tied class with the highest ``pred_probs`` (when given; compared in the precision
+       they are given in, float64 included);
     2. the tied class with the fewest annotations over the whole dataset (favours the
-       minority class, as ``cleanlab.multiannotator.get_majority_vote_label`` does);
-    3. the lowest class index.
+       minority class, as cleanlab's code does);
+    3. the tied class whose annotators agree best with the consensus elsewhere: every
+       annotator's agreement is the share of the samples without a tie in the vote (the
+       majority is one class) where they chose the majority class; an annotator with none of
+       those samples gets the mean agreement of the others; a tied class scores the mean
+       agreement of the sample's annotators who chose it;
+    4. the lowest class index (where cleanlab draws at random).
 
     Parameters
     ----------
@@ -120,31 +134,64 @@ def majority_vote(
     codes, k = _check_annotators(annotators, n_classes)
     probs = None
     if pred_probs is not None:
-        probs = check_pred_probs(pred_probs, n_samples=len(codes), n_classes=k)
+        probs = check_pred_probs(pred_probs, n_samples=len(codes), n_classes=k, dtype=np.float64)
     return _majority_vote(codes, k, probs)
 
 
 def _majority_vote(codes: np.ndarray, k: int, pred_probs: np.ndarray | None = None):
-    n = len(codes)
-    class_totals = np.bincount(codes[codes >= 0], minlength=k)
-    # rank 0 = preferred on a tie: fewest annotations overall, then lowest index
-    priority = np.empty(k, dtype=np.int64)
-    priority[np.lexsort((np.arange(k), class_totals))] = np.arange(k)
+    n, m = codes.shape
+    class_totals = np.bincount(codes[codes >= 0], minlength=k).astype(np.float64)
     consensus = np.full(n, -1, dtype=np.int64)
     agreement = np.full(n, np.nan)
-    for rows in _row_chunks(n, k):
-        counts = _vote_counts(codes[rows], k)
+    hits = np.zeros(m, dtype=np.int64)  # per annotator, on samples without a tied vote
+    seen = np.zeros(m, dtype=np.int64)
+    still_tied = []
+    for rows in _row_chunks(n, max(k, m)):
+        block = codes[rows]
+        counts = _vote_counts(block, k)
         total = counts.sum(axis=1)
         top = counts.max(axis=1)
-        tied = counts == top[:, None]
-        if pred_probs is not None:
-            p = np.where(tied, pred_probs[rows], -np.inf)
-            tied &= p == p.max(axis=1, keepdims=True)
-        choice = np.where(tied, priority, k).argmin(axis=1)
         has = total > 0
-        consensus[rows] = np.where(has, choice, -1)
+        tied = counts == top[:, None]
+        single = has & (tied.sum(axis=1) == 1)
+        winner = tied.argmax(axis=1)
+        given = (block >= 0) & single[:, None]
+        seen += given.sum(axis=0)
+        hits += (given & (block == winner[:, None])).sum(axis=0)
+        tied = _break_ties(tied, None if pred_probs is None else pred_probs[rows], class_totals)
+        consensus[rows] = np.where(has, tied.argmax(axis=1), -1)
         agreement[rows] = np.where(has, top / np.maximum(total, 1), np.nan)
+        still_tied.append(np.flatnonzero(has & (tied.sum(axis=1) > 1)) + rows.start)
+    still_tied = np.concatenate(still_tied)
+    if still_tied.size and seen.any():
+        quality = np.full(m, np.nan)
+        quality[seen > 0] = hits[seen > 0] / seen[seen > 0]
+        quality[seen == 0] = np.mean(quality[seen > 0])
+        for part in _row_chunks(len(still_tied), max(k, m)):
+            idx = still_tied[part]
+            block = codes[idx]
+            counts = _vote_counts(block, k)
+            tied = counts == counts.max(axis=1, keepdims=True)
+            tied = _break_ties(tied, None if pred_probs is None else pred_probs[idx], class_totals)
+            present = block >= 0
+            flat = (np.arange(len(idx))[:, None] * k + block)[present]
+            sums = np.bincount(
+                flat, weights=np.broadcast_to(quality, block.shape)[present], minlength=len(idx) * k
+            ).reshape(-1, k)
+            mean = np.where(tied, sums / np.maximum(counts, 1), -np.inf)
+            tied &= mean == mean.max(axis=1, keepdims=True)
+            consensus[idx] = tied.argmax(axis=1)
     return consensus, agreement
+
+
+def _break_ties(tied: np.ndarray, pred_probs: np.ndarray | None, class_totals: np.ndarray):
+    """The first two tie-breaks of :func:`majority_vote` on a (rows, K) mask of tied classes:
+    highest ``pred_probs``, then fewest annotations over the dataset."""
+    if pred_probs is not None:
+        p = np.where(tied, pred_probs, -np.inf)
+        tied &= p == p.max(axis=1, keepdims=True)
+    freq = np.where(tied, class_totals, np.inf)
+    return tied & (freq == freq.min(axis=1, keepdims=True))
 
 
 # --- Dawid-Skene -----------------------------------------------------------------------------
@@ -334,13 +381,28 @@ def _ds_m_step(indicator, post, labelled, m, k, smoothing):
 
 
 # --- detectors -------------------------------------------------------------------------------
+class AnnotatorDetector(Detector):
+    """Shared by the detectors that read ``annotators``: they need at least one annotation.
+
+    A sample nobody labelled has no evidence against its label: it scores 0 (the least
+    suspicious score), is never flagged and gets no suggestion (-1).
+    """
+
+    requires = ("annotators",)
+
+    def missing(self, dataset: Dataset) -> str | None:
+        reason = super().missing(dataset)
+        if reason is None and not (dataset.annotators >= 0).any():
+            return "Needs at least one annotation; annotators is -1 (missing) everywhere."
+        return reason
+
+
 @register
-class AnnotatorAgreementDetector(Detector):
+class AnnotatorAgreementDetector(AnnotatorDetector):
     """Share of the annotators who disagree with the given label.
 
-    Samples nobody labelled score ``1 - share of all annotations in the given class`` (what a
-    random annotator would say, as the Dawid-Skene posterior falls back to the priors), are
-    never flagged and get no suggestion (-1).
+    Samples nobody labelled score 0 (no evidence against their label), are never flagged and
+    get no suggestion (-1). The detector is unavailable when nobody labelled anything.
 
     Parameters
     ----------
@@ -351,7 +413,6 @@ class AnnotatorAgreementDetector(Detector):
     """
 
     name = "annotator_agreement"
-    requires = ("annotators",)
     summary = "1 - fraction of the sample's annotators who chose the given label."
     reference = (
         "Majority vote of several annotators; Northcutt, Athalye, Mueller - Pervasive Label "
@@ -362,16 +423,13 @@ class AnnotatorAgreementDetector(Detector):
         self.threshold = threshold
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
-        threshold = _check_fraction(self.threshold, "threshold")
+        threshold = check_number(self.threshold, "threshold", low=0, high=1)
         codes, labels, k = dataset.annotators, dataset.labels, dataset.n_classes
         consensus, agreement = _majority_vote(codes, k)
         n_annotations = (codes >= 0).sum(axis=1)
         for_given = (codes == labels[:, None]).sum(axis=1)
-        class_share = np.bincount(codes[codes >= 0], minlength=k) / max((codes >= 0).sum(), 1)
         has = n_annotations > 0
-        score = np.where(
-            has, 1.0 - for_given / np.maximum(n_annotations, 1), 1.0 - class_share[labels]
-        )
+        score = np.where(has, 1.0 - for_given / np.maximum(n_annotations, 1), 0.0)
         return DetectorResult(
             self.name,
             scores=score,
@@ -388,7 +446,7 @@ class AnnotatorAgreementDetector(Detector):
 
 
 @register
-class DawidSkeneDetector(Detector):
+class DawidSkeneDetector(AnnotatorDetector):
     """Posterior probability, under the Dawid-Skene model, that the given label is wrong.
 
     Parameters
@@ -396,12 +454,13 @@ class DawidSkeneDetector(Detector):
     max_iter, tol, init, smoothing, seed
         As :func:`dawid_skene`.
 
-    Samples nobody labelled score ``1 - prior of the given class``, are never flagged and get
-    no suggestion (-1). Flags: samples whose consensus differs from the given label.
+    Samples nobody labelled score 0 (no evidence against their label; their posterior in
+    ``details`` is the class priors), are never flagged and get no suggestion (-1). The
+    detector is unavailable when nobody labelled anything. Flags: samples whose consensus
+    differs from the given label.
     """
 
     name = "dawid_skene"
-    requires = ("annotators",)
     summary = "1 - posterior of the given label under a per-annotator confusion-matrix model."
     reference = (
         "Dawid, Skene - Maximum Likelihood Estimation of Observer Error-Rates Using the EM "
@@ -433,8 +492,8 @@ class DawidSkeneDetector(Detector):
             seed=self.seed,
         )
         labels = dataset.labels
-        score = 1.0 - fit.posterior[np.arange(len(labels)), labels]
         has = fit.n_annotations > 0
+        score = np.where(has, 1.0 - fit.posterior[np.arange(len(labels)), labels], 0.0)
         return DetectorResult(
             self.name,
             scores=score,
@@ -452,11 +511,3 @@ class DawidSkeneDetector(Detector):
                 "converged": fit.converged,
             },
         )
-
-
-def _check_fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in [0, 1], found {value!r}.")
-    if not 0 <= value <= 1:
-        raise ValueError(f"{name} must lie in [0, 1], found {value!r}.")
-    return float(value)
