@@ -382,7 +382,7 @@ def test_detector_without_its_trajectory_says_what_is_missing():
         (lambda: forgetting_events(np.ones((2, 0), int), [0, 1]), ValueError, "E=0"),
         (lambda: first_learned_epoch([[0, 1]], [-3]), ValueError, "labels"),
         (lambda: first_learned_epoch([[0, 1]], [0], k=0), ValueError, "k must be"),
-        (lambda: first_learned_epoch([[0, 1]], [0], k=1.5), ValueError, "k must be"),
+        (lambda: first_learned_epoch([[0, 1]], [0], k=1.5), TypeError, "k must be"),
         (lambda: datamap_statistics([[0.5, 1.5]]), ValueError, r"\[0, 1\]"),
         (lambda: fit_loss_mixture(np.ones((3, 2))), ValueError, "1-D"),
         (lambda: fit_loss_mixture([]), ValueError, "N >= 1"),

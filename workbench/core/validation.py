@@ -339,6 +339,38 @@ def _scan(arr: np.ndarray, atol: float, also=None) -> tuple[float, bool]:
     return lows.min(), bool(slack < atol / 2 and not far.any())
 
 
+def check_number(value, name: str, *, low: float | None = None, high: float | None = None) -> float:
+    """A real number (not a bool), finite, within ``[low, high]`` where given; as float.
+
+    TypeError for a non-number, ValueError naming ``name`` and the range otherwise.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a number, found {value!r}.")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, found {value!r}.")
+    if (low is not None and value < low) or (high is not None and value > high):
+        where = (
+            f"lie in [{low}, {high}]" if low is not None and high is not None
+            else f"be at least {low}" if low is not None else f"be at most {high}"
+        )  # fmt: skip
+        raise ValueError(f"{name} must {where}, found {value!r}.")
+    return float(value)
+
+
+def check_int(value, name: str, *, low: int = 1, optional: bool = False) -> int | None:
+    """An integer (not a bool) of at least ``low``; None passes when ``optional``."""
+    if optional and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        expected = f"None or an integer >= {low}" if optional else f"an integer >= {low}"
+        raise TypeError(f"{name} must be {expected}, found {value!r}.")
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}, found {value!r}.")
+    return int(value)
+
+
 def check_rng(seed: SeedLike) -> np.random.Generator:
     """Return a numpy Generator from a seed, a Generator, or None (fresh entropy)."""
     if isinstance(seed, np.random.Generator):

@@ -19,7 +19,7 @@ from workbench.analysis.detectors.base import Detector, DetectorResult
 from workbench.analysis.detectors.registry import register
 from workbench.core.dataset import Dataset
 from workbench.core.typing import ArrayLike
-from workbench.core.validation import as_array, check_finite, check_labels
+from workbench.core.validation import as_array, check_finite, check_int, check_labels, check_number
 
 __all__ = [
     "area_under_margin",
@@ -69,23 +69,6 @@ def _check_predicted(predicted: ArrayLike, labels: ArrayLike) -> tuple[np.ndarra
         )
     pred_codes, _ = check_labels(pred.reshape(-1), name="predicted")
     return pred_codes.reshape(pred.shape), codes
-
-
-def _check_int(value, name: str, *, optional: bool = False) -> int | None:
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        expected = "None or a positive integer" if optional else "a positive integer"
-        raise ValueError(f"{name} must be {expected}, found {value!r}.")
-    return int(value)
-
-
-def _check_threshold(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, found {value!r}.")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, found {value!r}.")
-    return float(value)
 
 
 def _row_chunks(n: int, e: int):
@@ -235,7 +218,7 @@ def first_learned_epoch(
     >>> first_learned_epoch([[1, 1, 0], [0, 1, 1], [1, 0, 1]], [1, 1, 1], k=2)
     array([0, 1, 3])
     """
-    k = _check_int(k, "k", optional=True)
+    k = check_int(k, "k", optional=True)
     pred, codes = _check_predicted(predicted, labels)
     return _first_learned_epoch(pred, codes, k)
 
@@ -291,7 +274,7 @@ class AUMDetector(Detector):
         self.threshold = threshold
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
-        threshold = _check_threshold(self.threshold, "threshold")
+        threshold = check_number(self.threshold, "threshold")
         aum = _area_under_margin(dataset.trajectories["margin"])
         return DetectorResult(
             self.name,
@@ -329,7 +312,7 @@ class ForgettingEventsDetector(Detector):
         self.min_events = min_events
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
-        m = _check_int(self.min_events, "min_events", optional=True)
+        m = check_int(self.min_events, "min_events", optional=True)
         pred = dataset.trajectories["predicted"]
         counts = _forgetting_events(pred, dataset.labels)
         never = counts == pred.shape[1]  # E is out of reach of any real count
@@ -376,7 +359,7 @@ class DataMapConfidenceDetector(Detector):
         self.threshold = threshold
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
-        threshold = _check_threshold(self.threshold, "threshold")
+        threshold = check_number(self.threshold, "threshold")
         details = _datamap_details(dataset)
         return DetectorResult(
             self.name,
@@ -422,7 +405,7 @@ class DataMapVariabilityDetector(Detector):
         self.threshold = threshold
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
-        threshold = _check_threshold(self.threshold, "threshold")
+        threshold = check_number(self.threshold, "threshold")
         details = _datamap_details(dataset)
         return DetectorResult(
             self.name,
@@ -461,8 +444,8 @@ class FirstLearnedEpochDetector(Detector):
         self.flag_after = flag_after
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
-        flag_after = _check_threshold(self.flag_after, "flag_after")
-        k = _check_int(self.k, "k", optional=True)
+        flag_after = check_number(self.flag_after, "flag_after")
+        k = check_int(self.k, "k", optional=True)
         pred = dataset.trajectories["predicted"]
         epoch = _first_learned_epoch(pred, dataset.labels, k)
         score = epoch / pred.shape[1]
@@ -512,8 +495,8 @@ class LossMixtureDetector(Detector):
         self.seed = seed
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
-        threshold = _check_threshold(self.threshold, "threshold")
-        last = _check_int(self.last_epochs, "last_epochs", optional=True)
+        threshold = check_number(self.threshold, "threshold")
+        last = check_int(self.last_epochs, "last_epochs", optional=True)
         losses = _per_sample_loss(dataset.trajectories["loss"], last)
         fit = fit_loss_mixture(losses, family=self.family, seed=self.seed)
         return DetectorResult(
