@@ -100,7 +100,7 @@ class Dataset:
         if n_classes is None and class_names is not None:
             n_classes = len(class_names)
         self.labels, self.class_names = check_labels(
-            labels, class_names=class_names, n_classes=n_classes
+            labels, class_names=class_names, n_classes=n_classes, require_dense=True
         )
         n, k = len(self.labels), len(self.class_names)
         if n < 2:

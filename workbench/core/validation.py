@@ -79,6 +79,7 @@ def check_labels(
     class_names: Sequence[str] | None = None,
     n_classes: int | None = None,
     allow_missing: bool = False,
+    require_dense: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """Validate class labels and return them as int64 codes plus the class names.
 
@@ -94,6 +95,10 @@ def check_labels(
         K when known from elsewhere (the width of ``pred_probs``).
     allow_missing : bool, default=False
         Accept -1 (or None/NaN for string and float input) as "no label" and keep it as -1.
+    require_dense : bool, default=False
+        When K is inferred from integer labels (no ``class_names``, no ``n_classes``), refuse
+        labels that leave more than half of 0..max unused. Integer labels whose maximum + 1
+        exceeds 2 N are refused either way, before anything of size K is built.
 
     Returns
     -------
@@ -120,7 +125,7 @@ def check_labels(
         codes = _int_codes(arr, name, allow_missing)
         k = n_classes if n_classes is not None else (len(class_names) if class_names else None)
         if k is None:
-            k = int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 0
+            k = _inferred_k(codes, name, require_dense)
         names = class_names if class_names is not None else [str(i) for i in range(k)]
         bad = codes >= len(names)
         if bad.any():
@@ -130,6 +135,36 @@ def check_labels(
                 f"at index {i}."
             )
     return codes, names
+
+
+def _inferred_k(codes: np.ndarray, name: str, require_dense: bool) -> int:
+    """K = max + 1 for integer codes when nothing else gives K, in O(N) memory.
+
+    Refuses codes that cannot be class indices (max + 1 > 2 N: a typo such as 10**12, or ids)
+    before anything of size K exists, and with ``require_dense`` also codes that leave more than
+    half of 0..max unused.
+    """
+    if not codes.size or codes.max() < 0:
+        return 0
+    k = int(codes.max()) + 1
+    if k <= 2:
+        return k
+    valid = codes[codes >= 0]
+    if k <= 2 * codes.size:
+        if not require_dense:
+            return k
+        present = int(np.count_nonzero(np.bincount(valid, minlength=k)))
+        if 2 * present >= k:
+            return k
+    shown = np.unique(valid)
+    found = ", ".join(str(v) for v in shown[:5].tolist()) + (" ..." if shown.size > 5 else "")
+    raise ValueError(
+        f"{name} holds sparse integers: values up to {k - 1} would make K={k:,} classes, but "
+        f"only {shown.size:,} distinct values occur ({found}). Integer labels must be class "
+        "indices 0..K-1: pass class_names= (the K names in index order; workbench-audit: "
+        "--class-names), or re-encode them, e.g. codes, names = "
+        f"pandas.factorize({name}); Dataset(codes, class_names=names)."
+    )
 
 
 def _to_label_array(labels: ArrayLike, name: str) -> np.ndarray:
@@ -148,7 +183,11 @@ def _to_label_array(labels: ArrayLike, name: str) -> np.ndarray:
         arr = s.to_numpy()
         return _from_objects(arr, name) if arr.dtype == object else arr
     if isinstance(labels, (list, tuple)) and any(
-        v is None or isinstance(v, str) or (isinstance(v, float) and v != v) for v in labels
+        v is None
+        or isinstance(v, str)
+        or (isinstance(v, float) and v != v)
+        or (isinstance(v, int) and not -_INT64_MAX - 1 <= v <= _INT64_MAX)
+        for v in labels
     ):
         return _from_objects(labels, name)
     return as_array(labels, name)
@@ -158,7 +197,7 @@ def _from_objects(values, name: str) -> np.ndarray:
     """Turn a sequence of str / numbers / None / NaN into a str array ("" = missing) or a float
     array (NaN = missing); mixed names and numbers are a TypeError."""
     n_str = n_num = 0
-    for v in values:
+    for i, v in enumerate(values):
         if isinstance(v, str):
             n_str += 1
         elif v is None or (isinstance(v, (float, np.floating)) and v != v):
@@ -167,6 +206,8 @@ def _from_objects(values, name: str) -> np.ndarray:
             v, (bool, np.bool_)
         ):
             n_num += 1
+            if isinstance(v, int) and not -_INT64_MAX - 1 <= v <= _INT64_MAX:
+                raise ValueError(_overflow_message(name, v, i))
         else:
             raise TypeError(
                 f"{name} must hold integer class indices or class-name strings, found "
@@ -182,6 +223,14 @@ def _from_objects(values, name: str) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def _overflow_message(name: str, value, index: int) -> str:
+    return (
+        f"{name} has values beyond the int64 range (integer overflow): {value} at index "
+        f"{index}. Integer labels must be class indices 0..K-1; re-encode them, e.g. codes, "
+        f"names = pandas.factorize({name}), or pass them as strings."
+    )
+
+
 def _int_codes(arr: np.ndarray, name: str, allow_missing: bool) -> np.ndarray:
     if arr.dtype.kind == "b":
         raise TypeError(f"{name} must hold integer class indices or strings, found dtype bool.")
@@ -194,13 +243,18 @@ def _int_codes(arr: np.ndarray, name: str, allow_missing: bool) -> np.ndarray:
                 f"{name} must hold integer class indices, found non-integer floats "
                 f"(dtype {arr.dtype})."
             )
+        huge = np.abs(np.where(nan, 0, arr)) >= 2.0**63
+        if huge.any():
+            i = int(np.argmax(huge))
+            raise ValueError(_overflow_message(name, f"{arr[i]:.6g}", i))
         arr = np.where(nan, -1, arr)
     elif arr.dtype.kind not in "iu":
         raise TypeError(
             f"{name} must hold integer class indices or strings, found dtype {arr.dtype}."
         )
     if arr.dtype == np.uint64 and arr.size and arr.max() > _INT64_MAX:
-        raise ValueError(f"{name} has values beyond the int64 range (max {arr.max()}).")
+        i = int(np.argmax(arr))
+        raise ValueError(_overflow_message(name, arr[i], i))
     codes = arr.astype(np.int64)
     low = -1 if allow_missing else 0
     if codes.size and codes.min() < low:
