@@ -99,6 +99,19 @@ def test_num_to_remove_per_class_and_given_joint_equal_cleanlab():
     )
 
 
+@pytest.mark.parametrize("remove", [5, np.int64(2), 0])
+def test_num_to_remove_per_class_as_one_int_equals_cleanlab(remove):
+    y, p = synthetic(seed=4, k=5)
+    for filter_by in ("prune_by_class", "prune_by_noise_rate", "both"):
+        kw = dict(filter_by=filter_by, num_to_remove_per_class=remove)
+        ours = find_label_issues(y, p, **kw)
+        np.testing.assert_array_equal(ours, reference(y, p, **kw))
+        spelled = find_label_issues(y, p, filter_by=filter_by, num_to_remove_per_class=[remove] * 5)
+        np.testing.assert_array_equal(ours, spelled)
+    by_class = find_label_issues(y, p, filter_by="prune_by_class", num_to_remove_per_class=remove)
+    np.testing.assert_array_equal(np.bincount(y[by_class], minlength=5), remove)
+
+
 @pytest.mark.parametrize("ranked_by", RANKINGS)
 @pytest.mark.parametrize("case", CASES[:4], ids=lambda c: f"K{c['k']}-s{c['seed']}")
 def test_ranked_indices_equal_cleanlab(case, ranked_by):
@@ -384,6 +397,8 @@ def test_memory_stays_well_below_the_input_size():
         ({"min_examples_per_class": 1.5}, "min_examples_per_class"),
         ({"filter_by": "confident_learning", "frac_noise": 0.5}, "apply only"),
         ({"num_to_remove_per_class": [1, 2]}, "num_to_remove_per_class"),
+        ({"num_to_remove_per_class": -1}, "num_to_remove_per_class"),
+        ({"num_to_remove_per_class": 1.5}, "num_to_remove_per_class"),
         ({"return_indices_ranked_by": "margin"}, "return_indices_ranked_by"),
         ({"confident_joint": np.ones((2, 2), int)}, "confident_joint"),
     ],

@@ -258,7 +258,7 @@ def find_label_issues(
     *,
     filter_by: str = "prune_by_noise_rate",
     frac_noise: float = 1.0,
-    num_to_remove_per_class: Sequence[int] | None = None,
+    num_to_remove_per_class: int | Sequence[int] | None = None,
     min_examples_per_class: int = 1,
     return_indices_ranked_by: str | None = None,
     confident_joint: ArrayLike | None = None,
@@ -284,8 +284,10 @@ def find_label_issues(
         are never flagged (except by the two ``low_*`` rules).
     frac_noise : float in (0, 1], default=1.0
         Keep only this fraction of each off-diagonal count (prune rules only).
-    num_to_remove_per_class : sequence of K ints, optional
-        Flag this many per class (prune rules only).
+    num_to_remove_per_class : int or sequence of K ints, optional
+        Flag this many per class (prune rules only); one int applies to every class, as in
+        cleanlab. With ``"prune_by_noise_rate"`` a class may lose one more or one fewer
+        (rounding), as in cleanlab.
     min_examples_per_class : int, default=1
         Classes with at most this many samples are never pruned.
     return_indices_ranked_by : one of :data:`RANKINGS`, optional
@@ -320,10 +322,12 @@ def find_label_issues(
     remove = None
     if num_to_remove_per_class is not None:
         remove = np.asarray(num_to_remove_per_class)
+        if remove.ndim == 0 and remove.dtype.kind in "iu":  # one count for every class
+            remove = np.full(k, remove, dtype=np.int64)
         if remove.shape != (k,) or remove.dtype.kind not in "iu" or (remove < 0).any():
             raise ValueError(
-                f"num_to_remove_per_class must hold K={k} integers >= 0, found "
-                f"{num_to_remove_per_class!r}."
+                f"num_to_remove_per_class must be an integer >= 0 or hold K={k} integers "
+                f">= 0, found {num_to_remove_per_class!r}."
             )
     joint = None
     if confident_joint is not None and filter_by in _PRUNE:
