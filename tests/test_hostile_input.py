@@ -82,3 +82,43 @@ def test_integer_overflow_in_a_csv_is_named_as_such(tmp_path, capsys):
     assert "integer overflow" in err and "1180591620717411303424 at index 2" in err
     assert "-9223372036854775808" not in err
     assert not (tmp_path / "out").exists()
+
+
+# --- categorical labels --------------------------------------------------------------------------
+
+CAT = pd.Categorical([2, 1, 1, 0, 0, 2], categories=[2, 1, 0])
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [CAT, pd.Series(CAT), pd.CategoricalIndex(CAT)],
+    ids=["categorical", "series", "index"],
+)
+def test_categorical_labels_use_their_codes_and_categories(labels):
+    ds = Dataset(labels, features=np.zeros((6, 2)))
+    assert ds.class_names == ["2", "1", "0"]
+    named = np.asarray(ds.class_names)[ds.labels]
+    assert named.tolist() == ["2", "1", "1", "0", "0", "2"]  # every sample keeps its own value
+
+
+def test_categorical_signals_map_by_category_name():
+    truth = pd.Categorical([0, 1, 1, 0, 2, 2], categories=[0, 1, 2])  # another category order
+    annot = pd.DataFrame({"ann": pd.Categorical([2, 1, None, 0, 0, 2], categories=[0, 2, 1])})
+    ds = Dataset(CAT, features=np.zeros((6, 2)), true_labels=truth, annotators=annot)
+    names = np.asarray(ds.class_names)
+    assert names[ds.true_labels].tolist() == ["0", "1", "1", "0", "2", "2"]
+    assert ds.annotators[:, 0].tolist() == [0, 1, -1, 2, 2, 0]
+    # class_names given: categories are looked up by name
+    ds = Dataset(CAT, class_names=["0", "1", "2"], features=np.zeros((6, 2)))
+    assert ds.labels.tolist() == [2, 1, 1, 0, 0, 2]
+
+
+def test_categorical_labels_refused_clearly():
+    with pytest.raises(
+        ValueError, match=r"labels is categorical with 3 categories but there are 4"
+    ):
+        Dataset(CAT, pred_probs=np.full((6, 4), 0.25))
+    with pytest.raises(ValueError, match=r"labels has names not in class_names: \['2'\]"):
+        Dataset(CAT, class_names=["0", "1"])
+    with pytest.raises(ValueError, match="labels has an empty/missing label at index 1"):
+        Dataset(pd.Categorical(["a", None, "b"]))

@@ -106,11 +106,6 @@ def check_labels(
     class_names : list of str, length K
         For a pandas categorical without ``class_names``: its categories, in their order.
     """
-    if class_names is None and str(getattr(labels, "dtype", "")) == "category":
-        class_names = [str(c) for c in labels.cat.categories]
-    arr = _to_label_array(labels, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D of shape (N,), found shape {arr.shape}.")
     if class_names is not None:
         class_names = [str(c) for c in class_names]
         if len(set(class_names)) != len(class_names):
@@ -119,6 +114,11 @@ def check_labels(
             raise ValueError(
                 f"class_names has {len(class_names)} names but there are {n_classes} classes."
             )
+    if str(getattr(labels, "dtype", "")) == "category":
+        return _categorical_codes(labels, name, class_names, n_classes, allow_missing)
+    arr = _to_label_array(labels, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of shape (N,), found shape {arr.shape}.")
     if arr.dtype.kind in "USO" or arr.dtype.kind == "T":
         codes, names = _encode_strings(arr, name, class_names, allow_missing)
     else:
@@ -167,14 +167,47 @@ def _inferred_k(codes: np.ndarray, name: str, require_dense: bool) -> int:
     )
 
 
+def _categorical_codes(labels, name, class_names, n_classes, allow_missing):
+    """Codes of a pandas categorical (Series, Categorical or CategoricalIndex): the categorical's
+    own codes, named by its categories, or mapped onto ``class_names`` by category name."""
+    if getattr(labels, "ndim", 1) != 1:
+        raise ValueError(f"{name} must be 1-D of shape (N,), found shape {labels.shape}.")
+    cat = getattr(labels, "array", labels)  # a Series' or an Index's Categorical
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    categories = [str(c) for c in cat.categories]
+    if class_names is None:
+        if len(set(categories)) != len(categories):
+            raise ValueError(
+                f"{name} has categories that are equal as strings: {categories}; rename them."
+            )
+        if n_classes is not None and len(categories) != n_classes:
+            raise ValueError(
+                f"{name} is categorical with {len(categories)} categories but there are "
+                f"{n_classes} classes; pass class_names= (the {n_classes} names in index order)."
+            )
+        names = categories
+    else:
+        lookup = {c: i for i, c in enumerate(class_names)}
+        table = np.array([lookup.get(c, -2) for c in categories] + [-1], dtype=np.int64)
+        codes = table[codes]  # code -1 (missing) picks the last entry, -1
+        if (codes == -2).any():
+            unknown = sorted({categories[c] for c in np.asarray(cat.codes)[codes == -2]})
+            raise ValueError(
+                f"{name} has names not in class_names: {unknown[:5]}"
+                f"{' ...' if len(unknown) > 5 else ''}; class_names are {class_names}."
+            )
+        names = class_names
+    if not allow_missing and codes.size and codes.min() < 0:
+        raise ValueError(f"{name} has an empty/missing label at index {int(np.argmin(codes))}.")
+    return codes, names
+
+
 def _to_label_array(labels: ArrayLike, name: str) -> np.ndarray:
     mod = type(labels).__module__
     if mod.startswith("pandas"):
         s = labels
         if getattr(s, "ndim", 1) != 1:
             raise ValueError(f"{name} must be 1-D of shape (N,), found shape {s.shape}.")
-        if str(s.dtype) == "category":
-            s = s.astype(object).where(s.notna(), None)
         kind = getattr(s.dtype, "kind", "O")
         if s.dtype == object or str(s.dtype).startswith("str") or str(s.dtype) == "string":
             return _from_objects(s.to_numpy(dtype=object), name)
