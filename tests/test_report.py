@@ -338,3 +338,57 @@ def test_report_in_headless_chromium(full_result, tmp_path):
     assert "high = suspicious" in out["legendScore"]
     assert all(name in out["legendLabel"] for name in r.dataset.class_names)
     assert "sample" in tip_text and "given: " in tip_text
+
+
+MARKUP_NAMES = ["<!--<script>", "</script><b>x", "a&b"]
+
+
+def _markup_report(tmp_path=None):
+    ds = probs_dataset(n=60, k=3, coords=True).with_signals(class_names=MARKUP_NAMES)
+    r = audit(ds, compute_missing=False, progress=False)
+    return r, render_report(r)
+
+
+def test_map_data_block_holds_markup_in_class_names_as_data():
+    """A class name holding ``<!--<script>`` put the HTML parser in its escaped-script state:
+    the data block's ``</script>`` no longer ended it and the map stayed empty. The block now
+    carries no ``<``, ``>`` or ``&`` at all and reads back unchanged."""
+    _, html = _markup_report()
+    block = _MAP_DATA.search(html)
+    assert block is not None
+    text = block.group(1)
+    assert not set("<>&") & set(text)
+    assert json.loads(text)["class_names"] == MARKUP_NAMES
+    assert report_mod.json_for_html({"a": "<!--<script></script>&"}) == (
+        '{"a":"\\u003c!--\\u003cscript\\u003e\\u003c/script\\u003e\\u0026"}'
+    )
+    c = parse(html)
+    assert c.errors == [] and "wb-map-data" in c.ids
+
+
+@pytest.mark.browser
+def test_markup_in_class_names_leaves_the_report_map_working(tmp_path):
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    r, html = _markup_report()
+    path = tmp_path / "report.html"
+    path.write_text(html, encoding="utf-8")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(path.as_uri())
+            out = page.evaluate(_PROBE_MAP)
+            scripts = page.evaluate("document.scripts.length")
+        finally:
+            browser.close()
+    assert errors == []
+    assert out["painted"] > 100  # the map is drawn
+    assert all(name in out["legendLabel"] for name in MARKUP_NAMES)  # shown as text
+    assert scripts == 2  # the data block and the page's script: no injected one

@@ -407,3 +407,23 @@ def test_header_summarises_the_detectors():
     _ = wb2.widget
     assert wb2.header_summary().endswith("· 2 detectors")
     assert "unavailable" not in wb2.summary.value and "(which?)" in wb2.summary.value
+
+
+def test_upload_of_something_that_is_no_file_is_refused(session, caplog):
+    """``bytes(content)`` turned a number sent as the file's content into that many zero
+    bytes (10**15: a MemoryError out of the handler). Only a name and bytes are read."""
+    view = DecisionsView(session)
+    _ = view.widget
+    with caplog.at_level("WARNING", logger="workbench.ui"):
+        for content in (10**15, "a string", [1, 2]):
+            entry = {
+                "name": "x.json",
+                "type": "",
+                "size": 1,
+                "content": content,
+                "last_modified": 0,
+            }
+            browser_update(view.upload, {"value": [entry]})
+            assert "could not be read" in view.status.value and view.upload.value == ()
+    assert sum("DecisionsView ignored" in r.getMessage() for r in caplog.records) == 3
+    assert len(session.decisions) == 0

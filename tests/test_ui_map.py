@@ -332,3 +332,63 @@ def test_help_names_the_modifier_keys_the_map_really_uses():
     assert "Alt" in help_text and "remove from it" in help_text
     assert "Shift" not in help_text
     assert "Double-click clears" in help_text and "rectangle" in help_text
+
+
+def browser_custom(widget, content) -> None:
+    """Deliver a custom message (``model.send(content)`` in the browser)."""
+    widget._handle_msg(
+        {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+    )
+
+
+def test_bad_messages_from_the_browser_are_ignored_and_logged(caplog):
+    """A hover index >= N used to raise IndexError and left the side panel raising until the
+    selection changed; a tooltip request for index "x" raised. Each bad message is now
+    ignored with a warning, and the map keeps answering good ones."""
+    texts = [f"sample text number {i}" for i in range(N)]
+    s = make_session(previews=texts)
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    sw = m.scatter.widget
+    sent = []
+    sw.send = lambda msg, buffers=None: sent.append(msg)
+    with caplog.at_level("WARNING", logger="workbench.ui"):
+        browser_update(sw, {"hovering": N + 5})
+        browser_update(sw, {"hovering": 12})  # the next good hover is shown
+        assert "sample text number 12" in m._panel.value and ">hovered<" in m._panel.value
+        browser_update(sw, {"hovering": N})
+        assert "sample text number 12" in m._panel.value
+        for bad in (
+            {"type": "tooltip", "index": "x", "properties": ["given"], "preview": None},
+            {"type": "tooltip", "index": N, "properties": ["given"], "preview": None},
+            {"type": "tooltip", "index": True, "properties": ["given"], "preview": None},
+            {"type": "tooltip", "index": 3, "properties": "given", "preview": None},
+            {"type": "tooltip", "index": 3, "properties": [["given"]], "preview": None},
+            {"index": 3},
+            ["tooltip", 3],
+        ):
+            browser_custom(sw, bad)
+        browser_custom(sw, {"type": "tooltip", "index": 4, "properties": ["given"], "preview": 1})
+        browser_selection(sw, [3, N + 2])  # a point that does not exist
+        assert s.selection.size == 0 and len(sw.selection) == 0
+        browser_selection(sw, [3, 9])
+        np.testing.assert_array_equal(s.selection, [3, 9])
+        floats = np.array([1.5, 2.0], dtype=np.float32)
+        state = {"selection": {"view": None, "dtype": "float32", "shape": [2]}}
+        browser_update(sw, state, [memoryview(floats.tobytes())])
+    np.testing.assert_array_equal(s.selection, [3, 9])  # unchanged ...
+    np.testing.assert_array_equal(sw.selection, [3, 9])  # ... and shown again in the browser
+    ignored = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+    assert len(ignored) == 7
+    assert any("hovered point" in t and str(N + 5) in t for t in ignored)
+    assert any("tooltip request" in t and "'x'" in t for t in ignored)
+    assert sum("selection" in t for t in ignored) == 2
+    # tooltips for the good requests only: index 3 twice (bad property lists ask for nothing)
+    assert [(msg["index"], msg["properties"]) for msg in sent] == [
+        (3, {}),
+        (3, {}),
+        (4, {"given": NAMES[s.dataset.labels[4]]}),
+    ]
+    assert sent[-1]["preview"] == "sample text number 4"
+    with pytest.raises(ValueError, match=r"index must be an int in 0\.\.299, found 300"):
+        m.sample_info(N)

@@ -294,3 +294,47 @@ def test_panels_are_big_enough_to_read_at_ten_classes():
     assert [
         round((a.x - d[0]) / (d[1] - d[0]), 3) for a, d in zip(titles, domains, strict=True)
     ] == [0.5] * 3  # each title centred over its panel
+
+
+def test_bad_clicks_from_the_browser_are_ignored_and_logged(caplog):
+    s = make_session()
+    v = MatrixView(s)
+    assert v.widget is not None
+    confusion, frames = trace_index(v, "confusion"), trace_index(v, "confusion", overlay=True)
+    with caplog.at_level("WARNING", logger="workbench.ui"):
+        click(v.figure, confusion, K, 0)  # below the last row
+        click(v.figure, confusion, -1, 1)
+        click(v.figure, confusion, "x", 1)
+        v.figure._js2py_pointsCallback = {
+            "event_type": "plotly_click",
+            "points": {
+                "trace_indexes": [frames],
+                "point_indexes": [0],
+                "xs": [None],
+                "ys": ["a"],
+            },
+            "device_state": None,
+        }
+    assert s.selection.size == 0
+    ignored = [r.getMessage() for r in caplog.records if "MatrixView ignored" in r.getMessage()]
+    assert len(ignored) == 4
+    click(v.figure, confusion, 1, 2)  # still working
+    assert s.selection.size > 0
+
+
+def test_markup_in_class_names_is_shown_literally():
+    """plotly reads labels as pseudo-HTML: a class named ``a<b>c`` showed as "ac" in the ticks
+    and the hover text."""
+    rng = np.random.default_rng(0)
+    names = ["a<b>c", "x&lt;y", "50% <br>"]
+    labels = rng.integers(0, K, N)
+    pp = rng.dirichlet(np.ones(K), N)
+    ds = Dataset(labels, class_names=names, pred_probs=pp, true_labels=labels)
+    score = rng.random(N)
+    v = MatrixView(Session(ds, results={"s": DetectorResult("s", score, score > 0.9)}))
+    assert v.widget is not None
+    shown = ["a&lt;b&gt;c", "x&amp;lt;y", "50&#37; &lt;br&gt;"]
+    for axis in ("xaxis", "yaxis", "xaxis2", "yaxis3"):
+        assert list(v.figure.layout[axis].ticktext) == shown
+    hover = heat(v, "confusion").hovertext
+    assert hover[0][1].startswith(f"given: {shown[0]}<br>predicted: {shown[1]}<br>")

@@ -248,3 +248,22 @@ def test_an_ambiguity_score_is_named_so_and_never_coloured_as_a_best_detector(se
     assert trace.name.startswith("datamap_variability (ambiguity) · AP 1.00")
     assert "datamap_variability" not in panel.highlighted()
     assert trace.line.color == "#b0b0b0"
+
+
+def test_markup_in_detector_names_is_shown_literally_in_the_chart():
+    base = digits_session()
+    strong = base.results["strong"]
+    odd = "<b>my</b> 100%{x}"
+    s = Session(
+        base.dataset,
+        results={
+            odd: DetectorResult(odd, strong.scores, strong.flags),
+            "weak": base.results["weak"],
+        },
+    )
+    p = DetectorPanel(s)
+    assert p.widget is not None
+    trace = [t for t in p.figure.data if t.meta == odd][0]
+    assert trace.name.startswith("&lt;b&gt;my&lt;/b&gt; 100&#37;{x} · AP ")
+    assert trace.hovertemplate.startswith("&lt;b&gt;my&lt;/b&gt; 100&#37;{x} (AP ")
+    assert "&lt;b&gt;my" in p.overlap_html.value and "<b>my</b>" not in p.overlap_html.value

@@ -442,3 +442,72 @@ def test_es_module_in_headless_chromium(queue):
     assert len(queue.session.decisions.current()) == 1  # x then ? then undo of ?
     clicks = [m for m in out["sent"] if m.get("type") == "decide"]
     assert clicks == [{"type": "decide", "action": "remove", "position": 0}]
+
+
+def test_bad_messages_from_the_browser_are_ignored_and_logged(session, queue, caplog):
+    """A queue position of "abc" or [1] used to raise out of the message handler. Every
+    field of a message is checked: a bad message is logged and ignored, nothing is decided,
+    and the queue keeps working."""
+    w = queue.widget
+    bad = [
+        {"type": "decide", "action": "keep", "position": "abc"},
+        {"type": "decide", "action": "keep", "position": [1]},
+        {"type": "decide", "action": "keep", "position": True},
+        {"type": "decide", "action": "keep", "position": 1.5},
+        {"type": "decide", "action": "keep", "position": 1, "advance": "yes"},
+        {"type": "decide", "action": ["keep"], "position": 1},
+        {"type": "decide", "action": {"a": 1}, "position": 1},
+        {"type": "decide", "action": "relabel", "label": [3], "position": 1},
+        {"type": "decide", "action": "relabel", "label": {"x": 1}, "position": 1},
+        {"type": "decide", "action": "relabel", "label": 2.5, "position": 1},
+        {"type": "bulk", "action": "relabel", "label": [1, 2]},
+        {"type": "bulk", "action": None},
+        {"type": "key", "key": ["x"]},
+        {"type": "key", "key": None},
+        {"type": "key"},
+        {"type": "teleport"},
+    ]
+    with caplog.at_level("WARNING", logger="workbench.ui"):
+        for message in bad:
+            browser_send(w, message)
+    assert len(session.decisions) == 0
+    ignored = [r.getMessage() for r in caplog.records if "ReviewQueue ignored" in r.getMessage()]
+    assert len(ignored) == len(bad)
+    assert "row position that is not an int" in ignored[0] and "'abc'" in ignored[0]
+    # still working
+    i = int(queue.items[1])
+    browser_send(w, {"type": "decide", "action": "keep", "position": 1, "advance": False})
+    assert session.decisions.actions()[i] == "keep"
+    browser_send(w, {"type": "key", "key": "x"})
+    assert (session.decisions.actions() != "").sum() == 2
+
+
+def test_python_position_must_be_an_int(queue):
+    for position in ("abc", [1], 1.0, True):
+        with pytest.raises(TypeError, match="position must be an int"):
+            queue.decide("keep", position=position)
+    assert len(queue.session.decisions) == 0
+
+
+def test_relabel_by_class_name():
+    """``decide("relabel", label="dog")`` recorded the decision and then crashed on
+    ``int(label)``; ``decide_all`` too, though class names are allowed."""
+    s = text_session()  # classes sport, politics, science
+    q = ReviewQueue(s)
+    first, second = int(q.items[0]), int(q.items[1])
+    assert q.decide("relabel", label="science") is True
+    assert q.widget.message == f"Relabel to science: sample {first}."
+    assert q.current == second  # moved on
+    assert s.decisions.relabels().set_index("index").loc[first, "label_name"] == "science"
+    assert q.decide("relabel", label="no such class") is False
+    assert "not a class" in q.widget.message
+    browser_send(q.widget, {"type": "decide", "action": "relabel", "label": "politics"})
+    assert s.decisions.relabels().set_index("index").loc[second, "label_name"] == "politics"
+    n = q.decide_all("relabel", label="sport")
+    assert n == len(q.items) > 0
+    assert q.widget.message == f"Relabel to sport: {n:,} samples."
+    assert set(s.decisions.relabels()["label_name"]) == {"sport"}
+    browser_send(q.widget, {"type": "bulk", "action": "relabel", "label": "science"})
+    assert set(s.decisions.relabels()["label_name"]) == {"science"}
+    assert q.decide_all("relabel", label=np.int64(1)) == n
+    assert q.widget.message == f"Relabel to politics: {n:,} samples."

@@ -210,3 +210,27 @@ def test_close_unsubscribes():
     s.select([1], source="map")
     assert v._widget is None
     assert "application/vnd.jupyter.widget-view+json" in v._repr_mimebundle_()
+
+
+def test_bad_data_map_selections_are_ignored_and_logged(caplog):
+    s = make_session()
+    v = TrajectoryView(s)
+    assert v.widget is not None
+    s.select([5, 6], source="matrix")
+    with caplog.at_level("WARNING", logger="workbench.ui"):
+        browser_points(v.data_map, "plotly_selected", [3, N + 7])
+    np.testing.assert_array_equal(s.selection, [5, 6])  # unchanged
+    assert list(v.data_map.data[0].selectedpoints) == [5, 6]
+    assert any("TrajectoryView ignored" in r.getMessage() for r in caplog.records)
+    browser_points(v.data_map, "plotly_selected", [3, 4])  # still working
+    np.testing.assert_array_equal(s.selection, [3, 4])
+
+
+def test_markup_in_the_detector_name_is_shown_literally():
+    base = make_session()
+    res = base.results["dm"]
+    odd = "<i>dm</i>"
+    s = Session(base.dataset, results={odd: DetectorResult(odd, res.scores, res.flags)})
+    v = TrajectoryView(s)
+    assert v.widget is not None
+    assert "flagged by &lt;i&gt;dm&lt;/i&gt;" in v.data_map.layout.title.text

@@ -281,6 +281,18 @@ def _figure(title, caption, m, names, *, row_title, col_title, fmt) -> str:
     )
 
 
+def json_for_html(payload) -> str:
+    """``payload`` as JSON safe inside an HTML ``<script type="application/json">`` block.
+
+    ``<``, ``>`` and ``&`` are written as ``\\u003c``, ``\\u003e`` and ``\\u0026`` (JSON
+    reads them back unchanged): no text a user controls, such as a class name holding
+    ``</script>``, ``<!--`` or ``<script``, can end the block early or put the HTML parser in
+    its "escaped script" state, in which the block's end tag no longer ends it.
+    """
+    text = json.dumps(payload, separators=(",", ":"))
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def _map_section(r, max_points: int) -> str:
     ds = r.dataset
     if ds.coords is None:
@@ -322,7 +334,7 @@ def _map_section(r, max_points: int) -> str:
             for name, res in r.results.items()
         },
     }
-    data = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
+    data = json_for_html(payload)
     options = "".join(
         f'<option value="{escape(name)}"{" selected" if name == r.primary else ""}>{escape(name)}</option>'
         for name in r.results

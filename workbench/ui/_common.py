@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,10 @@ __all__ = [
     "as_session",
     "View",
     "asset_path",
+    "browser_index",
+    "ignore_message",
     "message_widget",
+    "plotly_text",
     "png_data_url",
     "preview_html",
     "preview_of",
@@ -117,6 +121,37 @@ def message_widget(sentence: str):
     return w.HTML(
         f'<div class="wb-message" style="padding:8px;color:#555">{html.escape(sentence)}</div>'
     )
+
+
+# --- what the browser sends -----------------------------------------------------------------------
+# Messages and trait updates from the browser are input like any other: a stale page, another
+# front end or a hand-written message can send anything. Views check each one, ignore a bad one
+# with a warning on this logger (the kernel's log) and stay usable.
+log = logging.getLogger("workbench.ui")
+
+
+def browser_index(value, n: int) -> int | None:
+    """``value`` as a position in ``0..n-1`` when it is one (an int, not a bool), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value) if 0 <= value < n else None
+
+
+def ignore_message(view: str, what: str, value) -> None:
+    """Log (warning, logger ``workbench.ui``) that ``view`` ignored a bad ``what`` from the
+    browser; the value is shown shortened to 200 characters."""
+    log.warning("%s ignored %s from the browser: %.200r", view, what, value)
+
+
+# --- plotly text ---------------------------------------------------------------------------------
+def plotly_text(text) -> str:
+    """``text`` as plotly shows it literally.
+
+    plotly reads every label, tick and hover text as its own pseudo-HTML (``<b>``, ``<br>``,
+    entities: ``a<b>c`` shows as "ac") and hover templates as ``%{...}``; ``&``, ``<``, ``>``
+    and ``%`` become entities that plotly turns back into those characters.
+    """
+    return html.escape(str(text), quote=False).replace("%", "&#37;")
 
 
 # --- assets --------------------------------------------------------------------------------------

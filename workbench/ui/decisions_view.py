@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.decisions.log import ACTIONS, MERGE_POLICIES
-from workbench.ui._common import View
+from workbench.ui._common import View, ignore_message
 
 __all__ = ["DecisionsView", "export_message", "short_time"]
 
@@ -263,6 +263,9 @@ class DecisionsView(View):
         except (OSError, ValueError, TypeError) as exc:
             self._say(f"Nothing merged: {exc}", error=True)
             return
+        except MemoryError:
+            self._say(f"Nothing merged: {name} is too large to read here.", error=True)
+            return
         self._say(f"Merged {name}: {report.summary()}")
 
     def _on_upload(self, change) -> None:
@@ -270,15 +273,21 @@ class DecisionsView(View):
         if not files:
             return
         item = files[0]
-        name = str(item["name"])
-        suffix = Path(name).suffix.lower()
+        name, content = item.get("name"), item.get("content")
         try:
+            # What the browser sent: a file name and the file's bytes (anything else, such as
+            # a number that ``bytes()`` would turn into that many zero bytes, is refused).
+            if not isinstance(name, str) or not isinstance(content, (bytes, bytearray, memoryview)):
+                ignore_message("DecisionsView", "an upload without a file name and bytes", item)
+                self._say("The upload could not be read; nothing merged.", error=True)
+                return
+            suffix = Path(name).suffix.lower()
             if suffix not in (".json", ".csv", ".parquet"):
                 self._say(f"{name}: upload a .json, .csv or .parquet decisions file.", error=True)
                 return
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"upload{suffix}"
-                path.write_bytes(bytes(item["content"]))
+                path.write_bytes(bytes(content))
                 self._merge_reporting(path, name)
         finally:
             self.upload.value = ()  # the same file can be uploaded again

@@ -16,7 +16,14 @@ import html
 
 import numpy as np
 
-from workbench.ui._common import View, message_widget, preview_html, preview_of
+from workbench.ui._common import (
+    View,
+    browser_index,
+    ignore_message,
+    message_widget,
+    preview_html,
+    preview_of,
+)
 
 __all__ = ["EmbeddingMap", "color_options"]
 
@@ -348,7 +355,15 @@ class EmbeddingMap(View):
         if self._syncing:
             return
         sel = change["new"]
-        idx = np.empty(0, np.int64) if sel is None else np.asarray(sel).astype(np.int64)
+        idx = np.empty(0, np.int64) if sel is None else np.asarray(sel)
+        n = self.session.dataset.n_samples
+        if idx.size and (
+            idx.ndim != 1 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n
+        ):
+            ignore_message("EmbeddingMap", f"a selection (indices must be ints 0..{n - 1})", sel)
+            self._on_session_selection(self.session)  # the browser shows the session's again
+            return
+        idx = idx.astype(np.int64)
         self._publishing = True
         try:
             self.session.select(idx, source=_SOURCE)
@@ -362,6 +377,9 @@ class EmbeddingMap(View):
         new = change["new"]
         if new is None or new < 0:
             self._hover_live = False  # keep showing the last hovered sample: no flicker
+        elif browser_index(new, self.session.dataset.n_samples) is None:
+            ignore_message("EmbeddingMap", "a hovered point", new)
+            return
         else:
             self._hovered, self._hover_live = int(new), True
         self._update_panel()
@@ -386,12 +404,23 @@ class EmbeddingMap(View):
                 widget.tooltip_preview_image_background_color = "white"
         # jupyter-scatter answers tooltip requests from a DataFrame; ours come from the session,
         # computed for the one hovered sample (so previews are rendered lazily, never for all N).
+        # Its own message handler reads ``event["type"]`` unchecked: ours checks the message.
         widget._handle_tooltip = self._handle_tooltip
+        widget.on_msg(widget._handle_custom_msg, remove=True)
+        widget.on_msg(self._on_custom_msg)
+
+    def _on_custom_msg(self, widget, content, buffers) -> None:
+        if not isinstance(content, dict):
+            ignore_message("EmbeddingMap", "a message that is not an object", content)
+        elif content.get("type") == "tooltip":
+            self._handle_tooltip(content)
 
     def sample_info(self, index: int) -> dict:
         """What the tooltip and side panel say about sample ``index`` (JSON-ready values)."""
         s, ds = self.session, self.session.dataset
-        i = int(index)
+        i = browser_index(index, ds.n_samples)
+        if i is None:
+            raise ValueError(f"index must be an int in 0..{ds.n_samples - 1}, found {index!r}.")
         names = ds.class_names
         sug = s.result.suggested_labels
         info = {
@@ -408,9 +437,16 @@ class EmbeddingMap(View):
         return info
 
     def _handle_tooltip(self, event: dict) -> None:
-        i = int(event["index"])
+        i = browser_index(event.get("index"), self.session.dataset.n_samples)
+        if i is None:
+            ignore_message(
+                "EmbeddingMap", "a tooltip request for a point that does not exist", event
+            )
+            return
         info = self.sample_info(i)
-        props = {p: info[p] for p in event.get("properties") or [] if p in info}
+        asked = event.get("properties")
+        asked = asked if isinstance(asked, list) else []
+        props = {p: info[p] for p in asked if isinstance(p, str) and p in info}
         preview = preview_of(self.session.dataset, i) if event.get("preview") else None
         self.scatter.widget.send(
             {"type": "tooltip", "index": i, "preview": preview, "properties": props}

@@ -21,7 +21,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from workbench.ui._common import View, message_widget
+from workbench.ui._common import View, browser_index, ignore_message, message_widget, plotly_text
 
 __all__ = ["MatrixView"]
 
@@ -204,7 +204,13 @@ class MatrixView(View):
         }
         geo = self._geometry(names)
         fig = go.Figure()
-        ticks = dict(tickmode="array", tickvals=list(range(k)), ticktext=names) if k <= 60 else {}
+        ticks = (
+            dict(
+                tickmode="array", tickvals=list(range(k)), ticktext=[plotly_text(n) for n in names]
+            )
+            if k <= 60
+            else {}
+        )
         size = 12 if k <= 12 else 10 if k <= 20 else 8
         for c, panel in enumerate(self.panels, start=1):
             xname, yname = ("x", "y") if c == 1 else (f"x{c}", f"y{c}")
@@ -352,7 +358,7 @@ class MatrixView(View):
     def _refresh(self, fig=None) -> None:
         fig = self.figure if fig is None else fig
         ds = self.session.dataset
-        k, names = ds.n_classes, list(ds.class_names)
+        k, names = ds.n_classes, [plotly_text(n) for n in ds.class_names]
         sel = self.session.selection
         by_name = {t.name: t for t in fig.data}
         cell_px = self._cell_px(fig)
@@ -424,14 +430,31 @@ class MatrixView(View):
         panel = trace.name.removesuffix(_OVERLAY)
         ind = points.point_inds[0]
         if isinstance(ind, (list, tuple)) and len(ind) == 2:
-            row, col = int(ind[0]), int(ind[1])
-        else:
-            row, col = int(round(points.ys[0])), int(round(points.xs[0]))
+            row, col = ind
+        else:  # a frame of the selection layer: its cell is where it is drawn
+            ys, xs = list(points.ys or [None]), list(points.xs or [None])
+            row, col = _cell_at(ys[0]), _cell_at(xs[0])
+        k = self.session.dataset.n_classes
+        if (
+            panel not in self.panels
+            or browser_index(row, k) is None
+            or browser_index(col, k) is None
+        ):
+            ignore_message("MatrixView", "a click outside the matrix cells", (panel, ind))
+            return
         self.select_cell(panel, row, col)
 
     def select_cell(self, panel: str, row: int, col: int) -> None:
         """Select the samples of cell (row, col) of ``panel`` in every view."""
         self.session.select(self.cell_indices(panel, row, col), source=_SOURCE)
+
+
+def _cell_at(coordinate):
+    """The cell index at a point's coordinate (cells are centred on integers), None when the
+    browser sent no number."""
+    if isinstance(coordinate, bool) or not isinstance(coordinate, (int, float)):
+        return None
+    return int(round(coordinate)) if np.isfinite(coordinate) else None
 
 
 def _row_rates(counts: np.ndarray) -> np.ndarray:

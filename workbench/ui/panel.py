@@ -16,7 +16,7 @@ import html
 import numpy as np
 
 from workbench.analysis.detectors.registry import detector_kind, label_error_detectors
-from workbench.ui._common import View
+from workbench.ui._common import View, plotly_text
 
 __all__ = ["DetectorPanel", "overlap_flags"]
 
@@ -305,7 +305,8 @@ class DetectorPanel(View):
             recall, precision = recall.tolist(), precision.tolist()
             ap = self.average_precision(name)
             coloured = name in self._colours or name == self.session.active
-            label = (
+            # Detector names are shown literally (plotly would read markup in them).
+            label = plotly_text(
                 name if detector_kind(name) == "label_error" else f"{name} ({detector_kind(name)})"
             )
             fig.add_scatter(
@@ -318,7 +319,8 @@ class DetectorPanel(View):
                 line=self._line_style(name),
                 opacity=1.0 if coloured else 0.55,
                 hovertemplate=(
-                    f"{name} (AP {ap:.3f})<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}"
+                    f"{plotly_text(name)} (AP {ap:.3f})<br>recall %{{x:.3f}}<br>"
+                    "precision %{y:.3f}"
                     "<extra></extra>"
                 ),
             )

@@ -16,7 +16,7 @@ import traitlets as t
 
 from workbench.analysis.detectors import label_error_detectors
 from workbench.decisions.log import ACTIONS
-from workbench.ui._common import View, asset_path, preview_of
+from workbench.ui._common import View, asset_path, ignore_message, preview_of
 
 __all__ = ["ReviewQueue", "QueueWidget", "keymap"]
 
@@ -332,9 +332,21 @@ class ReviewQueue(View):
         """Decide the sample at ``position`` (default: the cursor) and move to the next one.
 
         ``label`` is a class index or name for ``"relabel"``, or ``"suggested"``. Returns
-        whether a decision was recorded.
+        whether a decision was recorded (a position past the end or a label that is no class
+        records nothing and says why in the queue's message line).
+
+        Raises
+        ------
+        TypeError
+            If ``position`` is neither None nor an int.
         """
         w = self.widget
+        if position is not None and (
+            isinstance(position, (bool, np.bool_)) or not isinstance(position, (int, np.integer))
+        ):
+            raise TypeError(
+                f"position must be an int (a row of the queue) or None, found {position!r}."
+            )
         pos = w.cursor if position is None else int(position)
         if not 0 <= pos < len(self._items):
             w.message = (
@@ -342,7 +354,7 @@ class ReviewQueue(View):
             )
             return False
         i = int(self._items[pos])
-        if action == "relabel" and label == "suggested":
+        if action == "relabel" and isinstance(label, str) and label == "suggested":
             label = int(self._suggested(np.array([i]))[0])
             if label < 0:
                 w.message = f"Sample {i} has no suggested label."
@@ -355,12 +367,14 @@ class ReviewQueue(View):
 
     def decide_all(self, action: str, *, label=None) -> int:
         """Decide every sample in the queue (the selection, or every flagged sample) in one
-        undoable step; ``label="suggested"`` relabels each to its own suggestion."""
+        undoable step. ``label`` (for ``"relabel"``) is a class index or name, or
+        ``"suggested"`` to relabel each sample to its own suggestion. Returns how many samples
+        were decided (0 when nothing was recorded; the message line says why)."""
         items = self.items
         if not len(items):
             self.widget.message = "The queue is empty."
             return 0
-        if action == "relabel" and label == "suggested":
+        if action == "relabel" and isinstance(label, str) and label == "suggested":
             sug = self._suggested(items)
             items, label = items[sug >= 0], sug[sug >= 0]
             if not len(items):
@@ -389,8 +403,14 @@ class ReviewQueue(View):
             return True
         what = action.replace("_", " ")
         if action == "relabel":
+            # The log accepted the label: a class name, a class index, or one per sample.
             names = self.session.dataset.class_names
-            what += " to " + (names[int(label)] if np.ndim(label) == 0 else "suggested labels")
+            if isinstance(label, str):
+                what += f" to {label}"
+            elif np.ndim(label) == 0:
+                what += f" to {names[int(label)]}"
+            else:
+                what += " to suggested labels"
         w.message = (
             f"{what.capitalize()}: sample {int(indices[0])}."
             if n == 1
@@ -423,24 +443,46 @@ class ReviewQueue(View):
         return True
 
     def _on_msg(self, widget, content, buffers) -> None:
+        """A message from the browser: checked field by field; a bad one is logged and
+        ignored (see :func:`workbench.ui._common.ignore_message`)."""
         if not isinstance(content, dict):
+            ignore_message("ReviewQueue", "a message that is not an object", content)
             return
         kind = content.get("type")
         if kind == "key":
-            key = str(content.get("key", ""))
-            if content.get("ctrl") or content.get("meta"):
+            key = content.get("key")
+            if not isinstance(key, str):
+                ignore_message("ReviewQueue", "a key that is not a string", content)
+                return
+            if content.get("ctrl") is True or content.get("meta") is True:
                 key = "ctrl+" + key.lower()
             self.press(key)
-        elif kind == "decide" and content.get("action") in ACTIONS:
-            self.decide(
-                content["action"],
-                label=content.get("label"),
-                position=content.get("position"),
-                advance=content.get("advance", True),
-            )
-        elif kind == "bulk" and content.get("action") in ACTIONS:
-            self.decide_all(content["action"], label=content.get("label"))
+        elif kind in ("decide", "bulk"):
+            action, label = content.get("action"), content.get("label")
+            if not isinstance(action, str) or action not in ACTIONS:
+                ignore_message("ReviewQueue", f"an action that is not one of {ACTIONS}", content)
+                return
+            if label is not None and not (
+                isinstance(label, str) or (isinstance(label, int) and not isinstance(label, bool))
+            ):
+                ignore_message("ReviewQueue", "a label that is no class index or name", content)
+                return
+            if kind == "bulk":
+                self.decide_all(action, label=label)
+                return
+            position, advance = content.get("position"), content.get("advance", True)
+            if position is not None and (
+                isinstance(position, bool) or not isinstance(position, int)
+            ):
+                ignore_message("ReviewQueue", "a row position that is not an int", content)
+                return
+            if not isinstance(advance, bool):
+                ignore_message("ReviewQueue", "an 'advance' that is not true or false", content)
+                return
+            self.decide(action, label=label, position=position, advance=advance)
         elif kind == "undo":
             self.undo()
         elif kind == "select_all":
             self.session.select(self._items, source=_SOURCE)
+        else:
+            ignore_message("ReviewQueue", "a message of unknown type", content)

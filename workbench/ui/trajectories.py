@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.ui._common import View, message_widget
+from workbench.ui._common import View, ignore_message, message_widget, plotly_text
 
 __all__ = ["TrajectoryView"]
 
@@ -306,7 +306,7 @@ class TrajectoryView(View):
             fig = self.data_map
             fig.data[0].marker.color = self.session.flags[self._shown].astype(np.int8)
             fig.layout.title.text = (
-                f"Data map: red = flagged by {self.session.active}{self._subset}"
+                f"Data map: red = flagged by {plotly_text(self.session.active)}{self._subset}"
             )
 
     def _highlight(self) -> None:
@@ -326,8 +326,19 @@ class TrajectoryView(View):
         self._color_data_map()
 
     def _on_map_selection(self, trace, points, selector) -> None:
-        inds = np.asarray(points.point_inds, dtype=np.int64)
-        self._publish(self._shown[inds])
+        inds = np.asarray(points.point_inds)
+        if inds.size and (
+            inds.ndim != 1
+            or inds.dtype.kind not in "iu"
+            or inds.min() < 0
+            or inds.max() >= len(self._shown)
+        ):
+            ignore_message(
+                "TrajectoryView", "a data-map selection of points it does not draw", inds
+            )
+            self._highlight()  # the browser shows the session's selection again
+            return
+        self._publish(self._shown[inds.astype(np.int64)])
 
     def _publish(self, indices) -> None:
         self._publishing = True  # the data map already shows its own selection
