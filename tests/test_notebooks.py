@@ -1,10 +1,13 @@
 """The workshop notebooks: stored clean, well formed, and running top to bottom.
 
 The fast tests read the stored files: no outputs, no execution counts, no widget state; a
-title, what the reader will learn and the papers cited first; every exercise followed by a
-hidden solution. The slow tests execute each notebook with nbclient on a kernel that runs this
+title and what the reader will learn first, one references cell last; every exercise followed by
+a hidden solution. The slow tests execute each notebook with nbclient on a kernel that runs this
 interpreter (``sys.executable``), with the working directory ``notebooks/`` and the files the
-notebook writes sent to ``tmp_path`` through ``WORKBENCH_OUTPUT_DIR``; any error fails.
+notebook writes sent to ``tmp_path`` through ``WORKBENCH_OUTPUT_DIR``; any error fails, and so
+does a figure wider than the notebook column. One more test runs every notebook in one shared
+output folder, in the listed order and then in reverse (a Binder visitor opens them in any
+order): each notebook must own its files.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ EXPECTED = (
     "real_label_errors",
     "annotators",
     "bring_your_own_data",
+    "learning_with_noise",
 )
 NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb"))
 SOLUTION_MARKDOWN = "Solution (expand the hidden cell)"
 KERNEL_NAME = "workbench-test-python"
 BINDER_KERNEL_BUDGET_MIB = 1700
+COLUMN_WIDTH_PX = 950  # a JupyterLab notebook column at a common window size
 
 
 def _read(name: str) -> nbformat.NotebookNode:
@@ -68,12 +73,16 @@ def test_stored_stripped(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_starts_with_title_lessons_and_papers(name):
-    first = _read(name).cells[0]
+def test_starts_with_title_and_lessons_ends_with_references(name):
+    cells = _read(name).cells
+    first, last = cells[0], cells[-1]
     assert first.cell_type == "markdown"
     assert first.source.startswith("# ")
     assert "What you will learn" in first.source
-    assert "Papers" in first.source or "papers" in first.source
+    references = [c for c in cells if c.cell_type == "markdown" and "## References" in c.source]
+    assert references == [last], "one references cell, the last cell"
+    assert last.source.startswith("## References")
+    assert last.source.count("\n- ") >= 1, "the references cell lists no paper"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -157,10 +166,9 @@ def _repo_files() -> set[Path]:
     return {p for p in NOTEBOOK_DIR.rglob("*") if ".ipynb_checkpoints" not in p.parts}
 
 
-@pytest.mark.notebooks
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
+def _execute(name: str, kernel_dir: Path, out_dir: Path, monkeypatch) -> None:
+    """Run one notebook top to bottom, writing into ``out_dir``; fail on any error or warning
+    from the package, a kernel over Binder's memory or a figure wider than the column."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
@@ -172,7 +180,7 @@ def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
         "print(sys.prefix, os.getcwd(), peak_kib, sep='\\n')"
     )
     nb.cells.append(probe)
-    monkeypatch.setenv("WORKBENCH_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_OUTPUT_DIR", str(out_dir))
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     before = _repo_files()
     km = KernelManager(
@@ -189,13 +197,35 @@ def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
     assert Path(cwd) == NOTEBOOK_DIR
     # Binder gives the whole container 2 GB; leave room for the Jupyter server beside the kernel.
     peak_mib = int(peak_kib) / 1024
-    assert peak_mib < BINDER_KERNEL_BUDGET_MIB, f"kernel peak memory {peak_mib:.0f} MiB"
+    assert peak_mib < BINDER_KERNEL_BUDGET_MIB, f"{name}: kernel peak memory {peak_mib:.0f} MiB"
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
-            assert out["output_type"] != "error", f"cell {i} raised"
+            assert out["output_type"] != "error", f"{name}: cell {i} raised"
             if out["output_type"] == "stream" and out["name"] == "stderr":
-                assert "Traceback" not in out["text"], f"cell {i}: {out['text'][-2000:]}"
+                assert "Traceback" not in out["text"], f"{name}, cell {i}: {out['text'][-2000:]}"
                 assert "/workbench/" not in out["text"] or "Warning" not in out["text"], (
-                    f"cell {i} warned from the workbench package: {out['text'][-2000:]}"
+                    f"{name}, cell {i} warned from the workbench package: {out['text'][-2000:]}"
                 )
-    assert _repo_files() == before, "the notebook left files in notebooks/"
+            figure = out.get("data", {}).get("application/vnd.plotly.v1+json")
+            if figure is not None:
+                width = figure.get("layout", {}).get("width")
+                assert width is not None, f"{name}, cell {i}: a figure without a fixed width"
+                assert width <= COLUMN_WIDTH_PX, f"{name}, cell {i}: figure {width} px wide"
+    assert _repo_files() == before, f"{name} left files in notebooks/"
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
+    _execute(name, kernel_dir, tmp_path, monkeypatch)
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_notebooks_share_an_output_folder_in_any_order(kernel_dir, tmp_path, monkeypatch):
+    """A Binder visitor runs the notebooks in any order, some twice, all writing into the same
+    ``workbench-output/``: no notebook may read a file another one wrote."""
+    order = list(EXPECTED)
+    for name in order + order[::-1]:
+        _execute(name, kernel_dir, tmp_path, monkeypatch)
