@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from workbench.analysis.derived import analysis_of
 from workbench.analysis.detectors import (
     DetectorResult,
     available_detectors,
@@ -202,11 +203,15 @@ class Session:
         self._mode, self._value = mode, value
         self._apply_threshold()
 
+    @property
+    def analysis(self):
+        """The dataset's shared derived quantities (:class:`workbench.analysis.derived.Analysis`):
+        matrices, statistics, kNN graph, precision-recall curves; what the views read."""
+        return analysis_of(self.dataset)
+
     def estimated_num_errors(self) -> int:
         """Number of label errors estimated from pred_probs (confident joint off-diagonal)."""
-        from workbench.analysis.matrices import estimate_num_errors
-
-        return estimate_num_errors(self.dataset.labels, self.dataset.pred_probs)
+        return self.analysis.estimated_num_errors()
 
     def _apply_threshold(self) -> None:
         scores = self.result.scores

@@ -89,6 +89,17 @@ class DetectorResult:
         """Indices of the ``k`` most suspicious samples."""
         return self.ranking()[:k]
 
+    def subset(self, mask: np.ndarray) -> DetectorResult:
+        """The result on the samples where ``mask`` (N,) bool is True (details left out: they
+        may be per-class or per-annotator, not per-sample)."""
+        return DetectorResult(
+            detector=self.detector,
+            scores=self.scores[mask],
+            flags=self.flags[mask],
+            suggested_labels=None if self.suggested_labels is None else self.suggested_labels[mask],
+            params=self.params,
+        )
+
     def to_frame(self) -> pd.DataFrame:
         df = pd.DataFrame(
             {"index": np.arange(len(self.scores)), "score": self.scores, "flagged": self.flags}

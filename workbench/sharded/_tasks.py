@@ -1,0 +1,256 @@
+"""The work one Dask task does on one shard (or one group of classes), importing numpy and
+:mod:`workbench.core` only: a worker never loads torch, so its memory stays with the data.
+
+N samples in S shards, K classes. Positions are global (the shard's offset plus the row).
+Every function here is the per-shard half of a step of :mod:`workbench.sharded.engine`, which
+reduces their small results. The arithmetic is the in-memory engine's
+(:mod:`workbench.analysis.statistics`, :mod:`workbench.analysis.detectors.pred_probs`), in the
+same dtype and order, so the masks agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from workbench.core import chunks
+from workbench.sharded.sources import load_shard
+
+SLACK = 1e-6  # = workbench.analysis.statistics.SLACK (close-call head start)
+
+
+# --- pass 1: row summaries -----------------------------------------------------------------------
+def shard_stats(source, name: str, offset: int, k: int, check: bool = True) -> dict:
+    """Read and check one shard; its row summaries, class counts and class-sorted order.
+
+    Kept on the worker for the later passes; the class pieces go to the threshold groups.
+    """
+    t0 = time.perf_counter()
+    d = load_shard(source, name, k, check=check)
+    y, p = d.labels, d.pred_probs
+    rows = chunks.row_stats(p, y, workers=1)
+    counts = np.bincount(y, minlength=k)
+    order = np.argsort(y.astype(np.uint16 if k <= 1 << 16 else np.uint32), kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    ids = d.ids if d.ids is not None else None
+    return {
+        "n": len(y), "offset": offset, "labels": y, "rows": rows, "counts": counts,
+        "order": order, "bounds": bounds, "given_sorted": rows.given[order], "ids": ids,
+        "dtype": p.dtype.str, "seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+
+
+def pick(res: dict, key: str):
+    """One entry of a task's result (runs where the result lives)."""
+    return res[key]
+
+
+def class_pieces(res: dict, a: int, b: int):
+    """Classes ``a..b-1`` of one shard: (bounds relative to the first, given probabilities in
+    class-then-row order, global positions), for the threshold group of those classes."""
+    bounds, lo, hi = res["bounds"], res["bounds"][a], res["bounds"][b]
+    return bounds[a : b + 1] - lo, res["given_sorted"][lo:hi], res["order"][lo:hi] + res["offset"]
+
+
+def class_group(pieces: list, a: int, b: int) -> dict:
+    """Concatenate classes ``a..b-1`` over all shards (in shard order: global index order) and
+    take each class's mean given probability with numpy's summation, as the in-memory
+    ``thresholds_from_sorted`` does on the same contiguous array. Raw means (float64 holding
+    the input-dtype value exactly), NaN for a class with no sample."""
+    given, index, means = [], [], np.full(b - a, np.nan)
+    for c in range(b - a):
+        vals = [g[bd[c] : bd[c + 1]] for bd, g, _ in pieces]
+        pos = [q[bd[c] : bd[c + 1]] for bd, _, q in pieces]
+        v = np.concatenate(vals) if vals else np.empty(0)
+        given.append(v)
+        index.append(np.concatenate(pos) if pos else np.empty(0, np.int64))
+        if len(v):
+            means[c] = np.mean(v)
+    return {"means": means, "given": given, "index": index}
+
+
+def class_sizes(group: dict) -> np.ndarray:
+    return np.array([len(v) for v in group["given"]], np.int64)
+
+
+# --- pass 2: confident joint ---------------------------------------------------------------------
+def close_call(labels, rows: chunks.RowStats) -> np.ndarray:
+    """Boolean (n,): the given label is the prediction once it gets a 1e-6 head start (the
+    rule of ``workbench.analysis.statistics.Statistics.close_call``)."""
+    y, a, m = labels, rows.argmax, rows.max
+    boosted = rows.given + rows.given.dtype.type(SLACK)
+    return (a == y) | ((a < y) & (boosted > m)) | ((a > y) & (boosted >= m))
+
+
+def shard_joint(source, res: dict, thresholds: np.ndarray, name: str, k: int) -> dict:
+    """Confident-joint class of every row (``chunks.confident_classes`` with the thresholds
+    minus the slack), the close calls, and the shard's (true * K + given) cell counts."""
+    t0 = time.perf_counter()
+    p = load_shard(source, name, k, check=False).pred_probs
+    y, rows = res["labels"], res["rows"]
+    counted, guess = chunks.confident_classes(p, y, rows, thresholds, workers=1)
+    close = close_call(y, rows)
+    off = counted & (guess != y)
+    cells = np.bincount(np.where(counted, guess * k + y, k * k), minlength=k * k + 1)[:-1]
+    return {
+        "counted": counted, "guess": guess, "close": close, "cells": cells,
+        "n_errors": int(np.count_nonzero(off & ~close)), "seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+
+
+def add(*parts):
+    """Sum of the parts (one node of a tree reduction)."""
+    total = parts[0].copy() if isinstance(parts[0], np.ndarray) else parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+# --- prune by class (per class group) ------------------------------------------------------------
+def prune_by_class_group(group: dict, n_flag: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Per class of the group: flag the ``n_flag`` samples with the lowest given probability
+    (ties straddling the cut: numpy's sort order over the class, as the in-memory engine).
+    Returns sorted global positions."""
+    out = []
+    for c, (vals, idx) in enumerate(zip(group["given"], group["index"], strict=True)):
+        n = int(n_flag[c])
+        if not eligible[c] or n < 1:
+            continue
+        if n >= len(vals):
+            out.append(idx)
+            continue
+        cut = np.partition(vals, n - 1)[n - 1]
+        below = vals <= cut
+        if np.count_nonzero(below) == n:
+            out.append(idx[below])
+        else:
+            out.append(idx[np.argsort(vals)[:n]])
+    return np.sort(np.concatenate(out)) if out else np.empty(0, np.int64)
+
+
+def whole_classes(group: dict, classes) -> np.ndarray:
+    """Global positions of every sample of the given classes (group-relative)."""
+    parts = [group["index"][c] for c in classes]
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+
+# --- prune by noise rate (per shard top-m, merged by the engine) ---------------------------------
+def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int):
+    """For each requested cell ``(given class, column j, m)``: the ``m`` largest margins
+    ``p[j] - p[given]`` of the shard's samples given that class (all when fewer), largest
+    first, with their global positions.
+
+    Returns ``(lengths (C,), values, positions)``, the values of cell ``i`` being the
+    ``lengths[i]`` entries after those of the cells before it.
+    """
+    p = load_shard(source, name, k, check=False).pred_probs
+    bounds, order, given = res["bounds"], res["order"], res["given_sorted"]
+    lengths = np.zeros(len(cells), np.int64)
+    vals_out, pos_out = [None] * len(cells), [None] * len(cells)
+    for cls in np.unique(cells[:, 0]):
+        sel = np.flatnonzero(cells[:, 0] == cls)
+        lo, hi = bounds[cls], bounds[cls + 1]
+        n_k = hi - lo
+        if n_k == 0:
+            for i in sel:
+                vals_out[i], pos_out[i] = np.empty(0, p.dtype), np.empty(0, np.int64)
+            continue
+        pos, sk = order[lo:hi], given[lo:hi]
+        cols, ms = cells[sel, 1], np.minimum(cells[sel, 2], n_k)
+        block = np.take(p, pos, axis=0)[:, cols] - sk[:, None]  # margins, input dtype
+        mm = int(ms.max())
+        if mm < n_k:
+            top = np.argpartition(-block, mm - 1, axis=0)[:mm]
+        else:
+            top = np.broadcast_to(np.arange(n_k)[:, None], block.shape)
+        tv = np.take_along_axis(block, top, axis=0)
+        o = np.argsort(-tv, axis=0, kind="stable")
+        tv, top = np.take_along_axis(tv, o, axis=0), np.take_along_axis(top, o, axis=0)
+        for c, i in enumerate(sel):
+            lengths[i] = ms[c]
+            vals_out[i] = tv[: ms[c], c]
+            pos_out[i] = pos[top[: ms[c], c]] + res["offset"]
+    if not len(cells):
+        return lengths, np.empty(0, p.dtype), np.empty(0, np.int64)
+    return lengths, np.concatenate(vals_out), np.concatenate(pos_out)
+
+
+def shard_column(source, res: dict, cls: int, j: int, name: str, k: int):
+    """Margins ``p[j] - p[cls]`` of every sample given ``cls`` in the shard (row order) with
+    their global positions: one column of a tied cell, ranked whole by the engine."""
+    p = load_shard(source, name, k, check=False).pred_probs
+    lo, hi = res["bounds"][cls], res["bounds"][cls + 1]
+    pos = res["order"][lo:hi]
+    return p[pos, j] - res["given_sorted"][lo:hi], pos + res["offset"]
+
+
+# --- the per-sample outputs ----------------------------------------------------------------------
+def shard_outputs(
+    res: dict, res2: dict, flagged: dict, primary: str, folder: str | None, part: str,
+    class_names, with_masks: bool,
+) -> dict:  # fmt: skip
+    """Masks of every rule for one shard, the per-sample scores and suggested labels; writes
+    ``<folder>/part-<part>.parquet`` keyed by id. ``flagged`` maps a rule to the shard's
+    flagged global positions (sorted)."""
+    import pandas as pd
+
+    n, offset = res["n"], res["offset"]
+    y, rows = res["labels"], res["rows"]
+    keep = ~res2["close"]
+    masks = {}
+    for rule, idx in flagged.items():
+        m = np.zeros(n, bool)
+        m[np.asarray(idx, np.int64) - offset] = True
+        masks[rule] = m & keep
+    masks["confident_learning"] = res2["counted"] & (res2["guess"] != y) & keep
+    masks["predicted_neq_given"] = (rows.argmax != y) & keep
+    if "prune_by_class" in masks and "prune_by_noise_rate" in masks:
+        masks["both"] = masks["prune_by_class"] & masks["prune_by_noise_rate"]
+    # Noise scores (higher = more suspicious), the in-memory arithmetic and dtype.
+    margin = 1.0 - ((rows.given - rows.other_max + 1) / 2).astype(np.float64)
+    self_conf = 1.0 - rows.given.astype(np.float64)
+    flags = masks[primary]
+    suggested = rows.argmax.copy()
+    swap = flags & (suggested == y)
+    suggested[swap] = rows.other[swap]
+    off = res2["counted"] & (res2["guess"] != y)
+    suggested[off] = res2["guess"][off]
+    positions = np.arange(offset, offset + n, dtype=np.int64)
+    ids = res["ids"] if res["ids"] is not None else positions
+    frame = {
+        "id": ids, "position": positions, "label": y, "suggested_label": suggested,
+        "score": margin + flags, "normalized_margin": margin, "self_confidence": self_conf,
+    }  # fmt: skip
+    for rule in sorted(masks):
+        frame[f"flag_{rule}"] = masks[rule]
+    frame["n_flagging_rules"] = np.sum([masks[r] for r in masks], axis=0).astype(np.int8)
+    df = pd.DataFrame(frame)
+    if class_names is not None:
+        names = np.asarray(class_names, dtype=object)
+        df["label_name"] = names[y]
+        df["suggested_label_name"] = names[suggested]
+    if folder is not None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from workbench.core.atomic import atomic_file
+
+        with atomic_file(Path(folder) / f"part-{part}.parquet", make_folder=True) as f:
+            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), f)
+    out = {
+        "counts": {r: int(np.count_nonzero(m)) for r, m in masks.items()},
+        "by_class": np.bincount(y[flags], minlength=len(res["counts"])),
+    }
+    if with_masks:
+        out["masks"] = {r: np.flatnonzero(m) + offset for r, m in masks.items()}
+        out["scores"] = margin
+    return out
+
+
+def shard_rows(source, res: dict, positions: np.ndarray, name: str, k: int):
+    """``pred_probs`` rows at the given global positions of one shard (for a bounded view)."""
+    p = load_shard(source, name, k, check=False).pred_probs
+    local = np.asarray(positions, np.int64) - res["offset"]
+    return np.take(p, local, axis=0)

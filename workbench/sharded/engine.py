@@ -1,0 +1,537 @@
+"""Confident learning over shards on Dask, with the masks of the in-memory engine.
+
+N samples in S shards, K classes; ``pred_probs`` out-of-sample. The steps follow the in-memory
+engine (:mod:`workbench.analysis.statistics`, then the per-sample pass of
+:func:`workbench.analysis.detectors.pred_probs.find_label_issues`), each split into per-shard
+tasks and small reductions (the per-shard halves are in :mod:`workbench.sharded._tasks`):
+
+1. **row summaries** per shard (given-label probability, argmax, best other class), checked
+   while read; class counts by a tree reduction;
+2. **per-class thresholds**: each class's given probabilities gathered from all shards in
+   order (4 bytes a sample, in G class groups) and averaged with numpy's own summation, so
+   every threshold is the in-memory one to the last bit;
+3. **confident joint** per shard (the thresholds broadcast), summed by a tree reduction;
+   calibration and the prune counts (K×K) on the client with the public
+   :func:`~workbench.analysis.statistics.calibrate_joint` and
+   :func:`~workbench.analysis.statistics.keep_at_least`;
+4. **prune by class** in the class groups (the class's values in index order: same cut, same
+   tie order); **prune by noise rate** as per-shard top-m per (given, true) cell, merged: a cell
+   whose shards each returned all their candidates above the merged cut is exact; the others
+   ask the shards that may hide some for more (at most once more); a cell whose cut is tied
+   ranks its whole column with numpy's sort, exactly as the in-memory engine;
+5. **per-sample outputs** per shard: the mask of every ``filter_by``, noise scores (higher =
+   more likely mislabeled), suggested labels, written as Parquet parts keyed by id.
+
+Results: :class:`ShardedAuditResult`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from workbench.analysis.statistics import (
+    MIN_THRESHOLD,
+    MISSING_THRESHOLD,
+    SLACK,
+    calibrate_joint,
+    keep_at_least,
+)
+from workbench.sharded import _tasks
+from workbench.sharded.cluster import DEFAULT_MEMORY_LIMIT, cluster_client, wait_for
+from workbench.sharded.dataset import ShardedDataset
+
+__all__ = ["FILTER_BYS", "ShardedAuditResult", "audit_sharded", "find_label_issues_sharded"]
+
+#: The confident-learning rules computed over shards (the ``cl_*`` detectors).
+FILTER_BYS = (
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+)
+DETECTOR_OF = {
+    "prune_by_noise_rate": "cl_prune_by_noise_rate",
+    "prune_by_class": "cl_prune_by_class",
+    "both": "cl_both",
+    "confident_learning": "cl_confident_learning",
+    "predicted_neq_given": "cl_predicted_neq_given",
+}
+
+
+@dataclass
+class ShardedAuditResult:
+    """What a sharded audit found; the per-sample tables are Parquet parts in ``folder``.
+
+    Attributes
+    ----------
+    n_samples, n_classes, n_shards : int
+    counts : ndarray (K,)
+        Samples per given label.
+    thresholds : ndarray (K,)
+        Per-class confident thresholds.
+    confident_joint : ndarray (K, K), int
+        Calibrated confident joint, rows = given label.
+    estimated_num_errors : int
+    flagged : dict
+        Flagged samples per ``filter_by``.
+    primary : str
+        The ``filter_by`` whose flags make ``flag`` / ``score`` / suggested labels.
+    folder : Path or None
+        ``<folder>/part-*.parquet``: one row per sample, keyed by ``id``.
+    timings : dict
+        Seconds per step; ``shard_seconds``: seconds of pass 1 per shard.
+    masks : dict or None
+        Flagged global positions per rule (only with ``collect_masks=True``).
+    """
+
+    n_samples: int
+    n_classes: int
+    n_shards: int
+    counts: np.ndarray
+    thresholds: np.ndarray
+    confident_joint: np.ndarray
+    estimated_num_errors: int
+    flagged: dict
+    flagged_by_class: np.ndarray
+    primary: str
+    folder: Path | None
+    class_names: list | None = None
+    timings: dict = field(default_factory=dict)
+    shard_seconds: list = field(default_factory=list)
+    masks: dict | None = None
+    scores: np.ndarray | None = None
+
+    def mask(self, filter_by: str = "prune_by_noise_rate") -> np.ndarray:
+        """Boolean (N,) mask of ``filter_by`` (from the collected masks or the Parquet parts)."""
+        if filter_by not in FILTER_BYS:
+            raise ValueError(f"filter_by must be one of {list(FILTER_BYS)}, found {filter_by!r}.")
+        out = np.zeros(self.n_samples, bool)
+        if self.masks is not None:
+            out[self.masks[filter_by]] = True
+            return out
+        frame = self.frame(columns=["position", f"flag_{filter_by}"])
+        out[frame["position"].to_numpy()] = frame[f"flag_{filter_by}"].to_numpy()
+        return out
+
+    def frame(self, columns=None):
+        """The whole per-sample table (pandas; all N rows: for a bounded look use
+        :meth:`flagged_frame` or :func:`workbench.sharded.bounded_view`)."""
+        import pandas as pd
+
+        if self.folder is None:
+            raise ValueError("this audit wrote no tables (out=None and collect only).")
+        return pd.read_parquet(self.folder, columns=columns)
+
+    def flagged_frame(self, filter_by: str | None = None):
+        """The flagged samples of ``filter_by`` (default the primary rule), most suspicious
+        first; reads only those rows' columns shard by shard."""
+        import pyarrow.dataset as pads
+
+        rule = filter_by or self.primary
+        data = pads.dataset(str(self.folder), format="parquet")
+        table = data.to_table(filter=pads.field(f"flag_{rule}"))
+        return table.to_pandas().sort_values("score", ascending=False, kind="stable")
+
+    def summary(self) -> dict:
+        return {
+            "n_samples": self.n_samples, "n_classes": self.n_classes, "n_shards": self.n_shards,
+            "estimated_num_errors": self.estimated_num_errors, "flagged": dict(self.flagged),
+            "primary": self.primary, "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        return (
+            f"ShardedAuditResult(n_samples={self.n_samples:,}, n_shards={self.n_shards}, "
+            f"flagged={self.flagged[self.primary]:,} by {self.primary}, "
+            f"folder={str(self.folder)!r})"
+        )
+
+
+# --- dask plumbing ---------------------------------------------------------------------------------
+def _submit(client, fn, *args):
+    """Run ``fn(*args)`` on the cluster; a dask-collection block among the args is computed
+    there as the task's input."""
+    from dask.delayed import Delayed, delayed
+
+    if any(isinstance(a, Delayed) for a in args):
+        return client.compute(delayed(fn, pure=False)(*args))
+    return client.submit(fn, *args, pure=False)
+
+
+def _tree_sum(client, futures, every: int = 8):
+    """Sum futures by a tree reduction (``every`` parts per node)."""
+    futures = list(futures)
+    while len(futures) > 1:
+        futures = [
+            client.submit(_tasks.add, *futures[i : i + every], pure=False)
+            for i in range(0, len(futures), every)
+        ]
+    return futures[0]
+
+
+def _groups(k: int, n_shards: int) -> list[tuple[int, int]]:
+    """Contiguous class ranges for the class-group tasks (S × G small pieces in all)."""
+    g = max(1, min(k, 16, max(2, 4096 // max(1, n_shards))))
+    bounds = np.linspace(0, k, g + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def _check_options(frac_noise, min_examples, primary):
+    if isinstance(frac_noise, bool) or not isinstance(frac_noise, (int, float, np.number)):
+        raise TypeError(f"frac_noise must be a number in (0, 1], found {frac_noise!r}.")
+    if not 0 < frac_noise <= 1:
+        raise ValueError(f"frac_noise must lie in (0, 1], found {frac_noise!r}.")
+    if (
+        isinstance(min_examples, bool)
+        or not isinstance(min_examples, (int, np.integer))
+        or min_examples < 0
+    ):
+        raise ValueError(f"min_examples_per_class must be an integer >= 0, found {min_examples!r}.")
+    if primary not in FILTER_BYS:
+        raise ValueError(f"primary must be one of {list(FILTER_BYS)}, found {primary!r}.")
+
+
+# --- the audit -------------------------------------------------------------------------------------
+def audit_sharded(
+    dataset: ShardedDataset,
+    *,
+    client=None,
+    scheduler: str | None = None,
+    out=None,
+    primary: str = "prune_by_noise_rate",
+    frac_noise: float = 1.0,
+    min_examples_per_class: int = 1,
+    n_workers: int | None = None,
+    memory_limit=DEFAULT_MEMORY_LIMIT,
+    processes: bool = True,
+    progress: bool = True,
+    check: bool = True,
+    collect_masks: bool = False,
+    verbose: bool = True,
+) -> ShardedAuditResult:
+    """Audit a sharded dataset on Dask: confident learning with every ``filter_by`` of
+    :data:`FILTER_BYS` (masks identical to the in-memory ``find_label_issues``), noise scores
+    and suggested labels, written as Parquet parts keyed by sample id.
+
+    Parameters
+    ----------
+    dataset : ShardedDataset
+    client : distributed.Client, optional
+        Run on this cluster. Without ``client`` or ``scheduler`` a ``LocalCluster`` (one worker
+        per core, ``memory_limit`` each) starts for the audit and is closed after.
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``).
+    out : str or Path, optional
+        Folder for ``part-*.parquet`` (one per shard) and ``summary.json``; workers write
+        there, so on a cluster it must be a path every worker reaches. None writes nothing
+        (use ``collect_masks=True`` to get the masks back).
+    primary : one of :data:`FILTER_BYS`, default="prune_by_noise_rate"
+        The rule behind ``score`` (normalized margin + 1 when flagged) and suggested labels.
+    frac_noise, min_examples_per_class
+        As in ``find_label_issues``.
+    progress : bool
+        Dask's progress bar in a notebook, tqdm in a terminal.
+    check : bool, default=True
+        Check every shard as it is read (errors name the shard and row).
+    collect_masks : bool, default=False
+        Also return each rule's flagged positions (O(flagged) memory on the client).
+
+    Returns
+    -------
+    ShardedAuditResult
+    """
+    if not isinstance(dataset, ShardedDataset):
+        raise TypeError(
+            f"dataset must be a workbench.sharded.ShardedDataset, found {type(dataset).__name__}."
+        )
+    _check_options(frac_noise, min_examples_per_class, primary)
+    folder = Path(out) if out is not None else None
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise ValueError(f"out must be a folder, found the file {str(folder)!r}.")
+    with cluster_client(
+        client, scheduler=scheduler, n_workers=n_workers, memory_limit=memory_limit,
+        processes=processes, verbose=verbose,
+    ) as c:  # fmt: skip
+        return _audit(
+            c, dataset, folder, primary, float(frac_noise), int(min_examples_per_class),
+            progress, check, collect_masks,
+        )  # fmt: skip
+
+
+def find_label_issues_sharded(
+    dataset: ShardedDataset, *, filter_by: str = "prune_by_noise_rate", client=None, **kwargs
+) -> np.ndarray:
+    """Boolean mask (N,) of ``filter_by`` over a sharded dataset: equal to
+    ``workbench.analysis.detectors.pred_probs.find_label_issues`` on the concatenated shards
+    (and so to cleanlab 2.9's). Holds O(N) booleans on the client: for tests and moderate N."""
+    res = audit_sharded(dataset, client=client, collect_masks=True, primary=filter_by, **kwargs)
+    return res.mask(filter_by)
+
+
+def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, collect):
+    timings: dict[str, float] = {}
+    t0 = t = time.perf_counter()
+    k, n_shards = ds.n_classes, ds.n_shards
+
+    def lap(name):
+        nonlocal t
+        now = time.perf_counter()
+        timings[name] = now - t
+        t = now
+
+    # 1. row summaries, checked as read
+    r1 = [
+        _submit(c, _tasks.shard_stats, inp, name, int(off), k, check)
+        for inp, name, off in zip(ds.inputs, ds.names, ds.offsets[:-1], strict=True)
+    ]
+    wait_for(r1, progress=progress, desc="read + row summaries")
+    info = c.gather([c.submit(_summary_of, r) for r in r1])
+    shard_counts = np.vstack([i["counts"] for i in info])
+    for i, (got, want) in enumerate(zip((x["n"] for x in info), ds.lengths, strict=True)):
+        if got != want:
+            raise ValueError(f"shard {ds.names[i]!r} has {got} rows, {want} were expected.")
+    dtypes = {i["dtype"] for i in info}
+    if len(dtypes) > 1:
+        raise ValueError(f"shards disagree on the pred_probs dtype: {sorted(dtypes)}.")
+    dtype = np.dtype(dtypes.pop())
+    counts = shard_counts.sum(axis=0)
+    lap("row_summaries")
+
+    # 2. thresholds from the class groups
+    groups = _groups(k, n_shards)
+    grp = [
+        c.submit(_tasks.class_group, [c.submit(_tasks.class_pieces, r, a, b) for r in r1], a, b)
+        for a, b in groups
+    ]
+    means = np.concatenate(c.gather([c.submit(_tasks.pick, g, "means") for g in grp]))
+    missing = np.isnan(means)
+    thresholds = np.array(
+        np.where(missing, MISSING_THRESHOLD, means), dtype=np.float64 if missing.any() else dtype
+    )
+    thresholds = np.clip(thresholds, MIN_THRESHOLD, None)
+    lap("thresholds")
+
+    # 3. confident joint
+    r2 = [
+        _submit(c, _tasks.shard_joint, inp, r, thresholds - SLACK, name, k)
+        for inp, r, name in zip(ds.inputs, r1, ds.names, strict=True)
+    ]
+    wait_for(r2, progress=progress, desc="confident joint")
+    cells = _tree_sum(c, [c.submit(_tasks.pick, r, "cells") for r in r2]).result()
+    n_errors = int(sum(c.gather([c.submit(_tasks.pick, r, "n_errors") for r in r2])))
+    joint = cells.reshape(k, k).T  # rows = given, column-major as in the in-memory pass
+    np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
+    calibrated = calibrate_joint(joint, counts)
+    prune = keep_at_least(calibrated.T, min_examples, frac_noise)
+    eligible = counts > max(min_examples, 1)
+    lap("confident_joint")
+
+    # 4a. prune by class, in the class groups
+    n_flag = counts - np.diagonal(prune)
+    by_class_f = [
+        c.submit(_tasks.prune_by_class_group, g, n_flag[a:b], eligible[a:b])
+        for g, (a, b) in zip(grp, groups, strict=True)
+    ]
+    by_class = np.sort(np.concatenate(c.gather(by_class_f)))
+    lap("prune_by_class")
+
+    # 4b. prune by noise rate: per-shard top-m, merged
+    by_rate = _prune_by_noise_rate(c, ds, r1, grp, groups, prune, counts, shard_counts,
+                                   eligible, progress)  # fmt: skip
+    lap("prune_by_noise_rate")
+
+    # 5. per-sample outputs
+    flagged = {"prune_by_noise_rate": by_rate, "prune_by_class": by_class}
+    outs = []
+    for s in range(n_shards):
+        lo, hi = ds.offsets[s], ds.offsets[s + 1]
+        mine = {rule: idx[np.searchsorted(idx, lo) : np.searchsorted(idx, hi)]
+                for rule, idx in flagged.items()}  # fmt: skip
+        outs.append(c.submit(
+            _tasks.shard_outputs, r1[s], r2[s], mine, primary,
+            str(folder) if folder is not None else None, f"{s:05d}", ds.class_names, collect,
+            pure=False,
+        ))  # fmt: skip
+    wait_for(outs, progress=progress, desc="scores + tables")
+    parts = c.gather(outs)
+    lap("outputs")
+    shard_seconds = [i["seconds"] for i in info]
+    del r1, r2, grp, outs
+    timings["total"] = time.perf_counter() - t0
+
+    rules = list(parts[0]["counts"])
+    res = ShardedAuditResult(
+        n_samples=ds.n_samples, n_classes=k, n_shards=n_shards, counts=counts,
+        thresholds=thresholds, confident_joint=calibrated, estimated_num_errors=n_errors,
+        flagged={r: int(sum(p["counts"][r] for p in parts)) for r in rules},
+        flagged_by_class=np.sum([p["by_class"] for p in parts], axis=0),
+        primary=primary, folder=folder, class_names=ds.class_names, timings=timings,
+        shard_seconds=shard_seconds,
+    )  # fmt: skip
+    if collect:
+        res.masks = {r: np.concatenate([p["masks"][r] for p in parts]) for r in rules}
+        res.scores = np.concatenate([p["scores"] for p in parts])
+    if folder is not None:
+        _write_summary(folder, res)
+    return res
+
+
+def _summary_of(res: dict) -> dict:
+    return {"n": res["n"], "counts": res["counts"], "dtype": res["dtype"],
+            "seconds": res["seconds"]}  # fmt: skip
+
+
+def _write_summary(folder: Path, res: ShardedAuditResult) -> None:
+    from workbench.core.atomic import atomic_file
+
+    doc = res.summary() | {
+        "counts": res.counts.tolist(), "thresholds": res.thresholds.tolist(),
+        "confident_joint": np.asarray(res.confident_joint).tolist(),
+        "flagged_by_class": res.flagged_by_class.tolist(), "class_names": res.class_names,
+    }  # fmt: skip
+    with atomic_file(folder / "summary.json", "w", make_folder=True) as f:
+        json.dump(doc, f, indent=1)
+
+
+# --- prune by noise rate ---------------------------------------------------------------------------
+def _prune_by_noise_rate(c, ds, r1, grp, groups, prune, counts, shard_counts, eligible, progress):
+    """Sorted global positions flagged by ``prune_by_noise_rate`` (before the close calls)."""
+    whole, cell_k, cell_j, cell_n = [], [], [], []
+    for cls in np.flatnonzero(eligible):
+        need = prune[:, cls].astype(np.int64).copy()
+        need[cls] = 0
+        cols = np.flatnonzero(need > 0)
+        if cols.size == 0:
+            continue
+        if need.max() >= counts[cls]:  # the whole class goes
+            whole.append(int(cls))
+            continue
+        cell_k += [int(cls)] * len(cols)
+        cell_j += cols.tolist()
+        cell_n += need[cols].tolist()
+    found = []
+    for g, (a, b) in zip(grp, groups, strict=True):
+        mine = [cls - a for cls in whole if a <= cls < b]
+        if mine:
+            found.append(c.submit(_tasks.whole_classes, g, mine))
+    parts = c.gather(found) if found else []
+    if cell_k:
+        parts.append(_top_cells(c, ds, r1, np.array(cell_k), np.array(cell_j),
+                                np.array(cell_n, np.int64), counts, shard_counts, progress))  # fmt: skip
+    if not parts:
+        return np.empty(0, np.int64)
+    return np.unique(np.concatenate(parts))
+
+
+def _first_request(need, n_k, n_ks):
+    """Candidates asked of a shard holding ``n_ks`` of the class's ``n_k`` samples: its
+    expected share of the top ``need`` plus a margin (all of them when fewer)."""
+    expected = need * (n_ks / np.maximum(n_k, 1))
+    m = np.ceil(1.25 * expected + 4 * np.sqrt(expected) + 8).astype(np.int64)
+    return np.minimum(np.minimum(m, need + 1), n_ks)
+
+
+def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress) -> np.ndarray:
+    """Merge per-shard top-m margins of every (given kk, true jj) cell into its top ``need``."""
+    n_cells, n_shards = len(kk), len(r1)
+    # requests[s] = (cell ids, m); a shard holding none of a class gets no request for it
+    m_req = np.zeros((n_shards, n_cells), np.int64)
+    nks = shard_counts[:, kk]  # (S, C)
+    m_req[:] = _first_request(need[None, :], counts[kk][None, :], nks)
+    entries = {}  # shard -> (cell ids, values, positions, lengths)
+    todo = {s: np.flatnonzero(m_req[s] > 0) for s in range(n_shards)}
+    rounds = 0
+    while True:
+        rounds += 1
+        futs = {}
+        for s, cid in todo.items():
+            if cid.size:
+                req = np.column_stack([kk[cid], jj[cid], m_req[s, cid]])
+                futs[s] = (cid, _submit(c, _tasks.shard_top, ds.inputs[s], r1[s], req,
+                                        ds.names[s], ds.n_classes))  # fmt: skip
+        wait_for([f for _, f in futs.values()], progress=progress,
+                 desc=f"prune by noise rate ({rounds})")  # fmt: skip
+        for s, (cid, fut) in futs.items():
+            lengths, vals, pos = fut.result()
+            new = (np.repeat(cid, lengths), vals, pos)
+            if s in entries:  # replace this shard's entries of the re-asked cells
+                old = entries[s]
+                keep = ~np.isin(old[0], cid)
+                new = tuple(np.concatenate([o[keep], x]) for o, x in zip(old, new, strict=True))
+            entries[s] = new
+        settled, tied, flagged, unsafe = _merge(entries, need, m_req, nks)
+        if not unsafe.any():
+            break
+        m_req[unsafe] = np.minimum((need + 1)[None, :].repeat(n_shards, 0), nks)[unsafe]
+        todo = {s: np.flatnonzero(unsafe[s]) for s in range(n_shards)}
+    out = [flagged]
+    for cell in np.flatnonzero(tied):
+        out.append(
+            _tied_column(c, ds, r1, int(kk[cell]), int(jj[cell]), int(need[cell]), nks[:, cell])
+        )
+    return np.concatenate(out)
+
+
+def _merge(entries, need, m_req, nks):
+    """Merge the shards' candidates of every cell.
+
+    Returns ``settled`` (C,) (the union holds the exact top ``need``), ``tied`` (C,) (settled,
+    but the ``need``-th value equals the next: numpy's sort over the class decides), the
+    flagged positions of the settled, untied cells, and ``unsafe`` (S, C): shards that may
+    hide candidates at or above the cell's cut and must send ``need + 1``.
+    """
+    n_shards, n_cells = m_req.shape
+    cid = np.concatenate([e[0] for e in entries.values()]) if entries else np.empty(0, np.int64)
+    val = (
+        np.concatenate([e[1].astype(np.float64) for e in entries.values()])
+        if entries
+        else np.empty(0)
+    )
+    pos = np.concatenate([e[2] for e in entries.values()]) if entries else np.empty(0, np.int64)
+    order = np.lexsort((-val, cid))
+    cid, val, pos = cid[order], val[order], pos[order]
+    cnt = np.bincount(cid, minlength=n_cells)
+    start = np.cumsum(cnt) - cnt
+    has = cnt >= need
+    cut = np.full(n_cells, np.inf)
+    cut[has] = val[start[has] + need[has] - 1]
+    tied = np.zeros(n_cells, bool)
+    nxt = has & (cnt > need)
+    tied[nxt] = val[start[nxt] + need[nxt]] == cut[nxt]
+    # The smallest value each shard sent for each cell (it sends largest first).
+    last = np.full((n_shards, n_cells), -np.inf)
+    for s, (c_ids, v, _) in entries.items():
+        if len(c_ids):
+            ends = np.flatnonzero(np.r_[c_ids[1:] != c_ids[:-1], True])
+            last[s, c_ids[ends]] = v[ends]
+    exhausted = m_req >= nks
+    enough = m_req >= need[None, :] + 1
+    below = last < cut[None, :]
+    unsafe = ~(exhausted | enough | below)
+    settled = ~unsafe.any(axis=0)
+    rank = np.arange(len(cid)) - start[cid]
+    take = (settled & ~tied)[cid] & (rank < need[cid])
+    return settled, tied & settled, pos[take], unsafe
+
+
+def _tied_column(c, ds, r1, cls, j, need, nks) -> np.ndarray:
+    """Top ``need`` margins of one (given ``cls``, true ``j``) cell whose cut is tied: the whole
+    column in index order, ranked as the in-memory engine ranks it."""
+    futs = [
+        _submit(c, _tasks.shard_column, ds.inputs[s], r1[s], cls, j, ds.names[s], ds.n_classes)
+        for s in range(len(r1)) if nks[s] > 0
+    ]  # fmt: skip
+    got = c.gather(futs)
+    margin = np.concatenate([g[0] for g in got])
+    idx = np.concatenate([g[1] for g in got])
+    thresh = np.partition(margin, len(margin) - need)[len(margin) - need]
+    above = margin >= thresh
+    if np.count_nonzero(above) == need:
+        return idx[above]
+    return idx[np.argsort(-margin)[:need]]
