@@ -23,6 +23,7 @@ from workbench.analysis.metrics import pr_curve
 
 __all__ = [
     "COLUMN_WIDTH",
+    "LOW_END_BLUES",
     "heatmap_grid",
     "mean_band_panels",
     "pr_curve_panels",
@@ -32,6 +33,17 @@ __all__ = [
 #: Width of a JupyterLab notebook column at a common window size; figures stay inside it.
 COLUMN_WIDTH = 940
 _PALETTE = px.colors.qualitative.D3
+
+#: A blue scale on [0, 1] stretched at the low end, so that a 3 % cell of a transition matrix
+#: shows beside a 70 % diagonal (use with ``zmax=1``).
+LOW_END_BLUES = [
+    [0.0, "#ffffff"],
+    [0.01, "#eef5fc"],
+    [0.05, "#c6dbef"],
+    [0.15, "#82badb"],
+    [0.4, "#3182bd"],
+    [1.0, "#08306b"],
+]
 
 
 def seed_summary(frame: pd.DataFrame, by: Sequence[str] | str, value: str) -> pd.DataFrame:
@@ -144,7 +156,7 @@ def heatmap_grid(
     cols: int = 3,
     zmax: float = 1.0,
     text_min: float = 0.0,
-    colorscale: str = "Blues",
+    colorscale: str | Sequence = "Blues",
     x_title: str = "given label j",
     y_title: str = "true class i",
     colorbar_title: str = "T[i, j]",
@@ -162,7 +174,9 @@ def heatmap_grid(
     zmax : float, default=1.0
         Top of the colour scale (values above it take its colour; the printed numbers are exact).
     text_min : float, default=0.0
-        Cells below it carry no printed number (0 prints every cell).
+        Cells below it carry no printed number (0 prints every cell). Numbers print without
+        the leading zero (.03 = 0.03) to fit small cells.
+    colorscale : plotly colour scale name or list of [position, colour], default="Blues"
     """
     names = list(panels)
     rows = -(-len(names) // cols)
