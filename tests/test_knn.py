@@ -13,7 +13,8 @@ from scipy import sparse
 from sklearn.neighbors import NearestNeighbors
 
 from workbench.compute import knn as knn_module
-from workbench.compute.knn import KNNGraph, dataset_knn, knn_graph, knn_graph_from_csr
+from workbench.analysis.derived import analysis_of
+from workbench.compute.knn import KNNGraph, knn_graph, knn_graph_from_csr
 from workbench.core.dataset import Dataset
 
 METRICS = ["cosine", "euclidean"]
@@ -285,10 +286,10 @@ def test_csr_is_accepted_by_cleanlab_datalab_without_recomputing(monkeypatch):
     )
 
 
-# --- memoisation on the dataset ---------------------------------------------------------------
+# --- one search per dataset (workbench.analysis.derived) ----------------------------------
 
 
-def test_dataset_knn_computes_once_and_reuses_larger_graphs(monkeypatch):
+def test_the_analysis_searches_once_and_reuses_larger_graphs(monkeypatch):
     x, y = _blobs(300, 8, seed=11)
     ds = Dataset(y, features=x)
     calls = []
@@ -296,19 +297,19 @@ def test_dataset_knn_computes_once_and_reuses_larger_graphs(monkeypatch):
     monkeypatch.setattr(
         knn_module, "knn_graph", lambda *a, **kw: calls.append(a[1]) or real(*a, **kw)
     )
-    g10 = dataset_knn(ds, 10, "cosine", progress=False)
-    assert dataset_knn(ds, 10, "cosine", progress=False) is g10
-    g4 = dataset_knn(ds, 4, "cosine", progress=False)
+    g10 = analysis_of(ds).knn_graph(10, "cosine", progress=False)
+    assert analysis_of(ds).knn_graph(10, "cosine", progress=False) is g10
+    g4 = analysis_of(ds).knn_graph(4, "cosine", progress=False)
     np.testing.assert_array_equal(g4.indices, g10.indices[:, :4])
     assert calls == [10]
-    dataset_knn(ds, 12, "cosine", progress=False)
-    dataset_knn(ds, 5, "euclidean", progress=False)
+    analysis_of(ds).knn_graph(12, "cosine", progress=False)
+    analysis_of(ds).knn_graph(5, "euclidean", progress=False)
     assert calls == [10, 12, 5]
     ds.features = ds.features + 1  # a new array: the memo no longer applies
-    dataset_knn(ds, 5, "euclidean", progress=False)
+    analysis_of(ds).knn_graph(5, "euclidean", progress=False)
     assert calls == [10, 12, 5, 5]
     # with_signals builds a new dataset, with its own memo
-    dataset_knn(ds.with_signals(features=x), 5, "euclidean", progress=False)
+    analysis_of(ds.with_signals(features=x)).knn_graph(5, "euclidean", progress=False)
     assert calls == [10, 12, 5, 5, 5]
 
 
@@ -329,22 +330,22 @@ def test_interrupted_search_propagates_and_caches_nothing(monkeypatch):
         knn_graph(x, 5, chunk_size=50, progress=True)
     seen[:] = [1, 1]  # the dataset's single tile is the third call
     with pytest.raises(KeyboardInterrupt):
-        dataset_knn(ds, 5, "cosine", progress=False)
-    assert not ds._cache
+        analysis_of(ds).knn_graph(5, "cosine", progress=False)
+    assert not analysis_of(ds)._memo
     monkeypatch.setattr(knn_module, "_tile_scores", real)
-    assert dataset_knn(ds, 5, "cosine", progress=False).n_neighbors == 5
+    assert analysis_of(ds).knn_graph(5, "cosine", progress=False).n_neighbors == 5
 
 
-def test_dataset_knn_rejects_bad_input():
+def test_the_analysis_knn_graph_rejects_bad_input():
     x, y = _blobs(50, 4, seed=13)
     with pytest.raises(TypeError, match="workbench.Dataset"):
-        dataset_knn(x, 5)
+        analysis_of(x)
     with pytest.raises(ValueError, match="no features"):
-        dataset_knn(Dataset(y), 5)
+        analysis_of(Dataset(y)).knn_graph(5)
     with pytest.raises(ValueError, match="metric"):
-        dataset_knn(Dataset(y, features=x), 5, "manhattan")
+        analysis_of(Dataset(y, features=x)).knn_graph(5, "manhattan")
     with pytest.raises(ValueError, match="n_neighbors"):
-        dataset_knn(Dataset(y, features=x), 50, progress=False)
+        analysis_of(Dataset(y, features=x)).knn_graph(50, progress=False)
 
 
 # --- bad input ------------------------------------------------------------------------------

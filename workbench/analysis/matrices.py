@@ -27,6 +27,8 @@ from workbench.core.validation import (
 )
 
 __all__ = [
+    "num_errors_from_statistics",
+    "transition_from_joint",
     "class_noise_rates",
     "confident_joint",
     "confident_thresholds",
@@ -40,6 +42,7 @@ __all__ = [
 
 from workbench.analysis.statistics import (
     TINY,
+    Statistics,
     calibrate_joint,
     check_inputs,
     statistics_pass,
@@ -153,7 +156,7 @@ def estimate_joint(labels: ArrayLike, pred_probs: ArrayLike, *, device=None) -> 
     return joint / np.clip(float(np.sum(joint)), TINY, None)
 
 
-def _transition_from_joint(joint: np.ndarray) -> np.ndarray:
+def transition_from_joint(joint: np.ndarray) -> np.ndarray:
     """T[i, j] = P(given = j | true = i) from a confident joint (rows given, columns true)."""
     noise = joint / np.clip(joint.sum(axis=0).astype(float), TINY, None)
     diag = np.diagonal(noise).copy()
@@ -185,7 +188,7 @@ def estimate_transition_matrix(
     array([[0.66666667, 0.33333333],
            [0.33333333, 0.66666667]])
     """
-    return _transition_from_joint(confident_joint(labels, pred_probs, device=device))
+    return transition_from_joint(confident_joint(labels, pred_probs, device=device))
 
 
 def class_noise_rates(
@@ -203,7 +206,7 @@ def class_noise_rates(
     y, p, rows = check_inputs(labels, pred_probs, rows=True, device=device)
     stats = statistics_pass(y, p, device=device, rows=rows)
     joint = calibrate_joint(stats.joint_counts, stats.counts)
-    t = _transition_from_joint(joint)
+    t = transition_from_joint(joint)
     n_given = stats.counts
     errors = joint.sum(axis=1) - joint.diagonal()
     k = len(n_given)
@@ -228,7 +231,11 @@ def estimate_num_errors(labels: ArrayLike, pred_probs: ArrayLike, *, device=None
     Equal to cleanlab's ``num_label_issues`` (default ``estimation_method="off_diagonal"``).
     """
     y, p, rows = check_inputs(labels, pred_probs, rows=True, device=device)
-    stats = statistics_pass(y, p, device=device, rows=rows)
+    return num_errors_from_statistics(statistics_pass(y, p, device=device, rows=rows))
+
+
+def num_errors_from_statistics(stats: Statistics) -> int:
+    """:func:`estimate_num_errors` from a statistics pass already made."""
     return int(np.count_nonzero(stats.off_diagonal() & ~stats.close_call()))
 
 

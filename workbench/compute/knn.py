@@ -32,7 +32,7 @@ from workbench.compute.device import resolve_device
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import as_array, check_finite
 
-__all__ = ["KNNGraph", "METRICS", "dataset_knn", "knn_graph", "knn_graph_from_csr"]
+__all__ = ["KNNGraph", "METRICS", "knn_graph", "knn_graph_from_csr"]
 
 #: Distances ``knn_graph`` computes.
 METRICS = ("cosine", "euclidean")
@@ -246,54 +246,6 @@ def knn_graph_from_csr(graph: sparse.spmatrix, *, metric: str) -> KNNGraph:
     idx = np.take_along_axis(idx, order, axis=1)
     dist = np.take_along_axis(dist, order, axis=1)
     return KNNGraph(idx, dist, metric, "cpu")
-
-
-def dataset_knn(
-    dataset,
-    n_neighbors: int = 10,
-    metric: str = "cosine",
-    *,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-) -> KNNGraph:
-    """The kNN graph of ``dataset.features``, computed once and memoised on the dataset.
-
-    A graph already computed with the same metric and at least ``n_neighbors`` neighbours is
-    reused (its first columns), so detectors that need the same graph share one search. The
-    memo is dropped when ``dataset.features`` is replaced by another array; it is stored only
-    once a search has finished, so an interrupted search leaves nothing behind.
-
-    Parameters
-    ----------
-    dataset : workbench.Dataset
-        Must hold ``features``.
-    n_neighbors, metric, device, progress
-        As for :func:`knn_graph`.
-
-    Returns
-    -------
-    KNNGraph
-    """
-    from workbench.core.dataset import Dataset
-
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a workbench.Dataset, found {type(dataset).__name__}.")
-    if dataset.features is None:
-        raise ValueError("dataset has no features; pass features=(N, D) array to Dataset.")
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, found {metric!r}.")
-    cache = dataset.__dict__.setdefault("_cache", {})
-    key = ("knn_graph", metric)
-    hit = cache.get(key)
-    if hit is not None and hit[0] is dataset.features:
-        graph = hit[1]
-        if isinstance(n_neighbors, (int, np.integer)) and 1 <= n_neighbors <= graph.n_neighbors:
-            return graph.truncate(int(n_neighbors))
-    graph = knn_graph(
-        dataset.features, n_neighbors, metric=metric, device=device, progress=progress
-    )
-    cache[key] = (dataset.features, graph)
-    return graph
 
 
 # --- validation ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.core.identity import fingerprint, resolve_ids
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import (
     as_array,
@@ -73,6 +74,11 @@ class Dataset:
         Free columns kept alongside (ids, file names, ...).
     renormalize : bool, default=False
         Divide ``pred_probs`` rows by their sum when they do not sum to 1.
+    ids : array-like of shape (N,), "index" or str, optional
+        Sample ids: unique ints or strings (file names, database keys) that decisions and
+        exports carry and ``DecisionLog.apply`` joins by; ``"index"`` takes the pandas index of
+        ``labels`` (or of ``metadata``), another string names a ``metadata`` column. Default:
+        positions 0..N-1. Duplicate or missing ids are refused, naming them.
 
     Raises
     ------
@@ -94,6 +100,7 @@ class Dataset:
         previews: Sequence | np.ndarray | None = None,
         metadata: pd.DataFrame | None = None,
         renormalize: bool = False,
+        ids=None,
     ):
         models = _pred_prob_models(pred_probs)
         n_classes = next(iter(models.values())).shape[1] if models else None
@@ -147,6 +154,7 @@ class Dataset:
         self.previews = previews
         if previews is not None:
             check_consistent_length(labels=self.labels, previews=previews)
+        self.ids = resolve_ids(ids, n, labels=labels, metadata=metadata)
         if metadata is not None:
             if not isinstance(metadata, pd.DataFrame):
                 raise TypeError(
@@ -201,11 +209,24 @@ class Dataset:
             raise ValueError("is_noisy needs true_labels, which this dataset does not have.")
         return (self.true_labels >= 0) & (self.true_labels != self.labels)
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the ids, labels and class names: decisions and results made on this
+        dataset carry it, so nothing is applied to other data."""
+        if getattr(self, "_fingerprint", None) is None:
+            self._fingerprint = fingerprint(self.ids, self.labels, self.class_names)
+        return self._fingerprint
+
+    def sample_ids(self) -> np.ndarray:
+        """The N sample ids (positions when none were given)."""
+        return np.arange(self.n_samples) if self.ids is None else self.ids
+
     # --- tables ------------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """One row per sample: index, given label (code and name), true label, metadata."""
+        """One row per sample: id, index, given label (code and name), true label, metadata."""
         df = pd.DataFrame(
             {
+                "id": self.sample_ids(),
                 "index": np.arange(self.n_samples),
                 "label": self.labels,
                 "label_name": np.asarray(self.class_names, dtype=object)[self.labels],
@@ -231,6 +252,7 @@ class Dataset:
             metadata=self.metadata,
         )
         kwargs.update(signals)
+        kwargs.setdefault("ids", self.ids)
         return Dataset(self.labels, **kwargs)
 
 

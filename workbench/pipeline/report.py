@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.analysis.derived import analysis_of
 from workbench.analysis.detectors import detector_attr, detector_kind, label_error_detectors
 from workbench.core.atomic import atomic_file
 from workbench.core.previews import preview_html
@@ -398,7 +399,7 @@ def _detectors_section(r) -> str:
         kind = detector_kind(name)
         note = "" if kind == "label_error" else f" ({kind}, not label errors)"
         body.append(f"<tr{best}><td>{escape(name)}{note}</td>{cells}</tr>")
-    base = float(ds.is_noisy[ds.true_labels >= 0].mean())
+    base = float(ds.is_noisy[analysis_of(ds).known_truth].mean())
     ap = dict(zip(q["detector"], q["ap"], strict=True)) if "ap" in q.columns else None
     curves = pr_curves_svg(r.pr_curves, baseline=base, ap=ap) if r.pr_curves else ""
     return (

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.analysis.derived import analysis_of
 from workbench.analysis.detectors import (
     DetectorResult,
     detector_attr,
@@ -307,7 +308,7 @@ class AuditResult:
         }
         if ds.has_truth:
             out["n_true_errors"] = int(ds.is_noisy.sum())
-            out["n_known_true_labels"] = int((ds.true_labels >= 0).sum())
+            out["n_known_true_labels"] = int(analysis_of(ds).known_truth.sum())
         if self.quality is not None:
             out["detector_quality"] = self.quality.to_dict(orient="records")
         return _json_safe(out)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from workbench.analysis.derived import analysis_of
 from workbench.analysis.detectors import (
     DetectorResult,
     available_detectors,
@@ -222,57 +223,19 @@ def _compute_signals(ds, seed, dev, progress, probe, projection, computed, not_c
 
 
 def _noise_structure(ds: Dataset, device):
-    matrices: dict[str, np.ndarray] = {}
-    n_errors = None
-    if ds.pred_probs is not None:
-        from workbench.analysis.matrices import (
-            confusion_matrix,
-            estimate_num_errors,
-            estimate_transition_matrix,
-        )
-
-        matrices["confusion"] = np.asarray(confusion_matrix(ds.labels, ds.pred_probs, ds.n_classes))
-        matrices["estimated_transition"] = np.asarray(
-            estimate_transition_matrix(ds.labels, ds.pred_probs, device=device), dtype=np.float64
-        )
-        n_errors = int(estimate_num_errors(ds.labels, ds.pred_probs, device=device))
-    if ds.has_truth:
-        from workbench.analysis.matrices import true_transition_matrix
-
-        known = ds.true_labels >= 0
-        matrices["true_transition"] = np.asarray(
-            true_transition_matrix(ds.true_labels[known], ds.labels[known], ds.n_classes),
-            dtype=np.float64,
-        )
-    return matrices, n_errors
+    """The matrices and estimated number of errors, from the dataset's shared analysis."""
+    analysis = analysis_of(ds)
+    matrices = {
+        name: m for name, m in analysis.matrices(device=device).items() if name != "true_counts"
+    }
+    return matrices, analysis.estimated_num_errors(device=device)
 
 
 def _quality(ds: Dataset, results: dict[str, DetectorResult]):
-    if not ds.has_truth:
+    """Every detector's quality and precision-recall curve where the truth is known enough."""
+    analysis = analysis_of(ds)
+    quality = analysis.evaluate(results)
+    if quality is None:
         return None, None
-    is_noisy = ds.is_noisy
-    if not is_noisy.any() or is_noisy.all():
-        return None, None  # precision/recall are undefined without both classes
-    from workbench.analysis.metrics import evaluate, pr_curve
+    return quality, {name: analysis.pr_curve(name, r.scores) for name, r in results.items()}
 
-    known = ds.true_labels >= 0
-    sub = results
-    if not known.all():
-        sub = {n: _subset(r, known) for n, r in results.items()}
-        is_noisy = is_noisy[known]
-    quality = evaluate(sub, is_noisy)
-    curves = {}
-    for name, r in sub.items():
-        precision, recall, *_ = pr_curve(r.scores, is_noisy)
-        curves[name] = (np.asarray(precision, float), np.asarray(recall, float))
-    return quality, curves
-
-
-def _subset(r: DetectorResult, mask: np.ndarray) -> DetectorResult:
-    return DetectorResult(
-        detector=r.detector,
-        scores=r.scores[mask],
-        flags=r.flags[mask],
-        suggested_labels=None if r.suggested_labels is None else r.suggested_labels[mask],
-        params=r.params,
-    )

@@ -106,32 +106,25 @@ class MatrixView(View):
 
     # --- data ----------------------------------------------------------------------------------
     def _compute(self) -> None:
-        from workbench.analysis import matrices
-
-        ds = self.session.dataset
+        ds, analysis = self.session.dataset, self.session.analysis
         k = ds.n_classes
+        mats = analysis.matrices()
         if ds.pred_probs is not None:
-            predicted = np.argmax(ds.pred_probs, axis=1).astype(np.int64)
-            counts = np.asarray(matrices.confusion_matrix(ds.labels, predicted, k), dtype=float)
+            predicted = analysis.predicted
+            counts = np.asarray(mats["confusion"], dtype=float)
             self._matrices["confusion"] = {"counts": counts, "rates": _row_rates(counts)}
-            t_est = np.asarray(matrices.estimate_transition_matrix(ds.labels, ds.pred_probs))
+            t_est = mats["estimated_transition"]
             # Cell (i, j) of T holds samples given j that the model predicts as i.
             cell_counts = counts.T
             self._matrices["estimated"] = {"counts": t_est, "rates": t_est, "members": cell_counts}
             self._cells["confusion"] = ds.labels * k + predicted
             self._cells["estimated"] = predicted * k + ds.labels
-        if ds.has_truth:
-            known = ds.true_labels >= 0
-            true_t = np.asarray(
-                matrices.true_transition_matrix(ds.true_labels[known], ds.labels[known], k)
-            )
-            cell = np.where(known, ds.true_labels * k + ds.labels, -1)
-            # A cross-tabulation rows = true, columns = given: the confusion-matrix helper.
-            counts = np.asarray(
-                matrices.confusion_matrix(ds.true_labels[known], ds.labels[known], k), dtype=float
-            )
-            self._matrices["true"] = {"counts": counts, "rates": true_t}
-            self._cells["true"] = cell
+        if "true_transition" in mats:
+            known = analysis.known_truth
+            # A cross-tabulation rows = true, columns = given.
+            counts = np.asarray(mats["true_counts"], dtype=float)
+            self._matrices["true"] = {"counts": counts, "rates": mats["true_transition"]}
+            self._cells["true"] = np.where(known, ds.true_labels * k + ds.labels, -1)
 
     def _members(self, panel: str) -> np.ndarray:
         """K×K number of samples in each cell of ``panel`` (what a click there selects)."""

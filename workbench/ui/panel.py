@@ -119,21 +119,11 @@ class DetectorPanel(View):
                 f"overlap_detectors {unknown} are not in this session's detectors {names}."
             )
         self._curve_points, self._overlap = curve_points, list(overlap_detectors)
-        ds = self.session.dataset
-        self._known = (ds.true_labels >= 0) if ds.has_truth else None
-        self.truth_reason = None
-        if not ds.has_truth:
-            self.truth_reason = (
-                "Precision, recall and the detectors' curves need the true "
-                "labels (known for simulated noise or after human review)."
-            )
-        elif not ds.is_noisy[self._known].any():
-            self.truth_reason = "Precision and recall are undefined: no known sample is mislabeled."
-            self._known = None
+        analysis = self.session.analysis
+        self.truth_reason = analysis.quality_reason
+        self._known = analysis.known_truth if self.truth_reason is None else None
         self._syncing = False
         self.figure = None
-        self._curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._aps: dict[str, float] = {}
         self._colours: dict[str, str] = {}
         self._highlight = highlight
 
@@ -162,15 +152,9 @@ class DetectorPanel(View):
         """(recall, precision) of detector ``name`` over all thresholds, on known samples."""
         if self._known is None:
             raise ValueError(self.truth_reason)
-        if name not in self._curves:
-            from workbench.analysis.metrics import pr_curve
-
-            known = self._known
-            precision, recall, *_ = pr_curve(
-                self.session.results[name].scores[known], self.session.dataset.is_noisy[known]
-            )
-            self._curves[name] = (np.asarray(recall, float), np.asarray(precision, float))
-        return self._curves[name]
+        scores = self.session.results[name].scores
+        precision, recall = self.session.analysis.pr_curve(name, scores)
+        return recall, precision
 
     def overlap(self):
         """``workbench.analysis.metrics.flag_overlap`` of the compared detectors' flagged sets."""
@@ -264,16 +248,7 @@ class DetectorPanel(View):
         """Average precision of detector ``name`` on the samples with known truth."""
         if self._known is None:
             raise ValueError(self.truth_reason)
-        if name not in self._aps:
-            from workbench.analysis.metrics import average_precision
-
-            known = self._known
-            self._aps[name] = float(
-                average_precision(
-                    self.session.results[name].scores[known], self.session.dataset.is_noisy[known]
-                )
-            )
-        return self._aps[name]
+        return self.session.analysis.average_precision(name, self.session.results[name].scores)
 
     def highlighted(self) -> list[str]:
         """The detectors drawn in colour in the precision-recall chart: the ``highlight`` best

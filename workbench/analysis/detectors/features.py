@@ -6,7 +6,7 @@ says whether it belongs to any class at all (``knn_outlier``). Read together the
 *mislabeled* sample (high disagreement, ordinary outlier score: it sits inside another class)
 from an *out-of-distribution* one (high outlier score: it sits far from everything).
 
-Both detectors share one kNN graph per dataset (:func:`workbench.compute.knn.dataset_knn`),
+Both detectors share one kNN graph per dataset (:meth:`workbench.analysis.derived.Analysis.knn_graph`),
 computed exactly on torch (GPU when there is one).
 """
 
@@ -17,9 +17,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
+from workbench.analysis.derived import analysis_of
 from workbench.analysis.detectors.base import Detector, DetectorResult
 from workbench.analysis.detectors.registry import register
-from workbench.compute.knn import METRICS, KNNGraph, dataset_knn
+from workbench.compute.knn import METRICS, KNNGraph
 from workbench.core.dataset import Dataset
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import check_labels
@@ -153,7 +154,8 @@ def _check_k(k) -> int:
 
 def _graph(dataset: Dataset, k: int, metric: str, device, progress: bool) -> tuple[KNNGraph, str]:
     metric = resolve_metric(metric, dataset.features)
-    return dataset_knn(dataset, k, metric, device=device, progress=progress), metric
+    graph = analysis_of(dataset).knn_graph(k, metric, device=device, progress=progress)
+    return graph, metric
 
 
 class _KNNDetector(Detector):

@@ -15,11 +15,11 @@ cleanlab 2.9's ``cleanlab.filter.find_label_issues`` for float32 and float64 inp
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 
 import numpy as np
 
+from workbench.analysis.derived import analysis_of
 from workbench.analysis.detectors._confident_learning import (
     prune_by_class,
     prune_by_noise_rate,
@@ -31,6 +31,7 @@ from workbench.analysis.statistics import (
     Statistics,
     calibrate_joint,
     check_inputs,
+    cwe_quality,
     keep_at_least,
     statistics_pass,
 )
@@ -76,30 +77,7 @@ def _quality(stats: Statistics, method: str, pred_probs: np.ndarray | None = Non
         return r.given
     if method == "normalized_margin":
         return (r.given - r.other_max + 1) / 2
-    return _cwe_quality(_chunks.row_entropy(pred_probs), r.given)
-
-
-def _cwe_quality(entropy: np.ndarray, given: np.ndarray) -> np.ndarray:
-    """Confidence-weighted-entropy quality ``log(1 + x) / x`` with ``x = entropy / p[y]``.
-
-    ``entropy`` (N,) is the normalised row entropy, ``given`` (N,) the probability of the given
-    label; returns (N,) float64 in [0, 1], **low = suspicious** (cleanlab's direction).
-
-    Where ``p[y] >= 1e-6`` and ``x >= 1e-6`` this is cleanlab's arithmetic, bit for bit.
-    cleanlab clips both to 1e-6, which turns the degenerate rows upside down: a one-hot row on
-    the given label (``x = 0``) gets quality 0, the most suspicious. Here the degenerate rows take
-    the limits of ``log(1 + x) / x`` instead: 1 at ``x -> 0`` (a confident correct prediction is
-    the cleanest possible) and 0 at ``p[y] = 0`` (``x = inf``: the most suspicious), with
-    ``log1p`` below ``x = 1e-6`` and the true ``p[y]`` below ``p[y] = 1e-6``, so the quality
-    keeps falling as ``x`` grows.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(given > 0, entropy / given, np.inf)
-        quality = np.log(x + 1) / x  # cleanlab's formula (NaN at x = 0 and x = inf)
-        small = x < 1e-6
-        quality[small] = np.where(x[small] > 0, np.log1p(x[small]) / x[small], 1.0)
-    quality[np.isinf(x)] = 0.0
-    return quality
+    return cwe_quality(_chunks.row_entropy(pred_probs), r.given)
 
 
 def _check_choice(value, name: str, choices: Sequence[str]) -> None:
@@ -125,7 +103,8 @@ def noise_scores(
     deliberate difference: cleanlab clips ``p[y]`` and ``x`` at 1e-6 in
     ``confidence_weighted_entropy``, which scores a one-hot row on the given label as the most
     suspicious (noise 1). We use the limits instead, so rows with ``p[y] < 1e-6`` or
-    ``x < 1e-6`` differ from cleanlab (see ``_cwe_quality``); every other row is identical.
+    ``x < 1e-6`` differ from cleanlab (see :func:`workbench.analysis.statistics.cwe_quality`);
+    every other row is identical.
 
     Parameters
     ----------
@@ -401,22 +380,13 @@ def _top_n(quality: np.ndarray, n: int) -> np.ndarray:
     return flags
 
 
-#: Statistics of the datasets scored lately, so that running every pred_probs detector on one
-#: dataset makes a single pass over its pred_probs. Entries die with their dataset.
-_STATS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 class _PredProbsDetector(Detector):
     requires = ("pred_probs",)
     reference = CONFIDENT_LEARNING
 
     def _statistics(self, dataset) -> Statistics:
-        cached = _STATS_CACHE.get(dataset)
-        if cached is not None and cached[0] is dataset.pred_probs and cached[1] is dataset.labels:
-            return cached[2]
-        stats = statistics_pass(dataset.labels, dataset.pred_probs, device=self.device)
-        _STATS_CACHE[dataset] = (dataset.pred_probs, dataset.labels, stats)
-        return stats
+        # one pass per dataset, shared by every pred_probs detector, the matrices and views
+        return analysis_of(dataset).statistics(device=self.device)
 
 
 class _ConfidentLearning(_PredProbsDetector):
