@@ -122,3 +122,88 @@ def test_categorical_labels_refused_clearly():
         Dataset(CAT, class_names=["0", "1"])
     with pytest.raises(ValueError, match="labels has an empty/missing label at index 1"):
         Dataset(pd.Categorical(["a", None, "b"]))
+
+
+# --- pandas inputs align on their index ----------------------------------------------------------
+
+
+def _frame(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    y[:3] = [0, 1, 2]
+    df = pd.DataFrame({"label": y, "f0": y * 10.0 + rng.random(n), "f1": rng.random(n)})
+    df.index = [f"s{i}" for i in range(n)]
+    probs = np.full((n, 3), 0.1)
+    probs[np.arange(n), y] = 0.8
+    return df, pd.DataFrame(probs, index=df.index)
+
+
+def test_shuffled_pandas_labels_meet_their_own_rows():
+    df, probs = _frame()
+    labels = df["label"].sample(frac=1, random_state=1)
+    annot = df[["label"]].rename(columns={"label": "a"}).iloc[::-1]
+    traj = pd.DataFrame({"e0": df["label"] * 1.0, "e1": df["label"] * 2.0}).sample(frac=1)
+    ds = Dataset(
+        labels,
+        features=df[["f0", "f1"]],
+        pred_probs={"m1": probs, "m2": probs.iloc[::-1]},
+        coords=df[["f0", "f1"]].iloc[::-1],
+        annotators=annot,
+        true_labels=df["label"].iloc[::-1],
+        trajectories={"loss": traj},
+        previews=pd.Series([f"text {i}" for i in df.index], index=df.index).iloc[::-1],
+        metadata=df[["f1"]].iloc[::-1],
+    )
+    y = labels.to_numpy()
+    np.testing.assert_array_equal(ds.labels, y)
+    np.testing.assert_array_equal(np.floor(ds.features[:, 0] / 10), y)
+    np.testing.assert_array_equal(np.floor(ds.coords[:, 0] / 10), y)
+    np.testing.assert_array_equal(ds.pred_probs.argmax(1), y)
+    np.testing.assert_array_equal(ds.pred_probs_by_model["m2"].argmax(1), y)
+    np.testing.assert_array_equal(ds.annotators[:, 0], y)
+    np.testing.assert_array_equal(ds.true_labels, y)
+    np.testing.assert_array_equal(ds.trajectories["loss"][:, 1], 2 * y)
+    assert ds.previews == [f"text {i}" for i in labels.index]
+    np.testing.assert_array_equal(ds.metadata["f1"], df.loc[labels.index, "f1"])
+
+
+def test_pandas_index_mismatch_is_refused_naming_both_arguments():
+    df, probs = _frame()
+    with pytest.raises(ValueError, match=r"index of features does not match the index of labels"):
+        Dataset(df["label"].iloc[:-1], features=df[["f0"]].iloc[1:])
+    with pytest.raises(ValueError, match=r"pred_probs\['b'\] does not match"):
+        Dataset(df["label"], pred_probs={"a": probs, "b": probs.set_axis(range(40))})
+    dup = df["label"].set_axis(["s0"] + list(df.index[1:-1]) + ["s0"])
+    with pytest.raises(ValueError, match=r"index of labels has duplicates \('s0'\)"):
+        Dataset(dup, features=df[["f0"]])
+    with pytest.raises(ValueError, match=r"index of true_labels has duplicates"):
+        Dataset(df["label"], true_labels=dup.iloc[::-1], features=df[["f0"]])
+    # labels by position: pandas signals must agree with each other
+    with pytest.raises(ValueError, match="features and pred_probs are pandas objects with diff"):
+        Dataset(df["label"].to_numpy(), features=df[["f0"]], pred_probs=probs.iloc[::-1])
+
+
+def test_positions_where_there_is_no_index_to_align():
+    df, probs = _frame()
+    shuffled = df.sample(frac=1, random_state=2)
+    # numpy labels, one pandas signal: by position (the documented rule)
+    ds = Dataset(shuffled["label"].to_numpy(), features=shuffled[["f0", "f1"]])
+    np.testing.assert_array_equal(np.floor(ds.features[:, 0] / 10), ds.labels)
+    # an identical index, even with duplicates, needs no reordering
+    same = df.set_axis(["x"] * len(df))
+    ds = Dataset(same["label"], features=same[["f0", "f1"]])
+    np.testing.assert_array_equal(np.floor(ds.features[:, 0] / 10), ds.labels)
+
+
+def test_compute_functions_align_pandas_features_on_the_labels():
+    from workbench.compute.recov import recov_scores
+
+    df, _ = _frame(60)
+    onehot = pd.get_dummies(df["label"]).astype(float) * 4  # separable only row by row
+    labels = df["label"].sample(frac=1, random_state=3)
+    res = cross_val_probs(onehot, labels, n_folds=2, progress=False)
+    assert (res.pred_probs.argmax(1) == labels.to_numpy()).mean() > 0.9
+    with pytest.raises(ValueError, match="index of features does not match"):
+        cross_val_probs(onehot.set_axis(range(60)), labels, progress=False)
+    with pytest.raises(ValueError, match="index of features does not match"):
+        recov_scores(onehot.set_axis(range(60)), labels, progress=False)

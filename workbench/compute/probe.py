@@ -32,6 +32,7 @@ from workbench.compute.device import autocast_dtype, float64_device, resolve_dev
 from workbench.compute.recorder import TrajectoryRecorder
 from workbench.core.typing import ArrayLike, SeedLike
 from workbench.core.validation import (
+    align_on_index,
     as_array,
     check_consistent_length,
     check_finite,
@@ -229,6 +230,7 @@ def cross_val_probs(
     t0 = time.perf_counter()
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, found {model!r}.")
+    features = align_on_index(labels, {"features": features})["features"]
     x = check_probe_features(features, model)
     y, names = check_labels(labels)
     check_consistent_length(features=x, labels=y)

@@ -35,6 +35,7 @@ from workbench.compute.device import float64_device, resolve_device
 from workbench.compute.projection import pca
 from workbench.core.typing import ArrayLike, SeedLike
 from workbench.core.validation import (
+    align_on_index,
     as_array,
     check_consistent_length,
     check_finite,
@@ -142,6 +143,7 @@ def recov_scores(
     """
     from tqdm.auto import tqdm
 
+    features = align_on_index(labels, {"features": features})["features"]
     x = as_array(features, "features")
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.number) or x.dtype.kind in "bc":
         raise ValueError(f"features must be a real 2-D array (N, D), found {x.dtype} {x.shape}.")

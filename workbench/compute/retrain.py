@@ -33,7 +33,13 @@ from workbench.compute.probe import (
     training_settings,
 )
 from workbench.core.typing import ArrayLike
-from workbench.core.validation import as_array, check_consistent_length, check_labels, check_rng
+from workbench.core.validation import (
+    align_on_index,
+    as_array,
+    check_consistent_length,
+    check_labels,
+    check_rng,
+)
 
 __all__ = ["RetrainResult", "cleaning_sweep", "retrain_after_cleaning"]
 
@@ -266,6 +272,12 @@ def cleaning_sweep(
 def _prepare(features, labels, true_labels, test_features, test_labels, test_size, model, seed):
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, found {model!r}.")
+    aligned = align_on_index(labels, {"features": features, "true_labels": true_labels})
+    features, true_labels = aligned["features"], aligned["true_labels"]
+    if test_labels is not None:
+        test_features = align_on_index(
+            test_labels, {"test_features": test_features}, name="test_labels"
+        )["test_features"]
     x = check_probe_features(features, model)
     y, names = check_labels(labels)
     n = check_consistent_length(features=x, labels=y)

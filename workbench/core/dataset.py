@@ -14,6 +14,7 @@ import pandas as pd
 from workbench.core.identity import fingerprint, resolve_ids
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import (
+    align_on_index,
     as_array,
     check_consistent_length,
     check_finite,
@@ -102,6 +103,9 @@ class Dataset:
         renormalize: bool = False,
         ids=None,
     ):
+        labels, pred_probs, features, coords, trajectories, annotators, true_labels, previews, \
+            metadata = _align(labels, pred_probs, features, coords, trajectories, annotators,
+                              true_labels, previews, metadata)  # fmt: skip
         models = _pred_prob_models(pred_probs)
         n_classes = next(iter(models.values())).shape[1] if models else None
         if n_classes is None and class_names is not None:
@@ -151,6 +155,8 @@ class Dataset:
                 allow_missing=True,
             )
             check_consistent_length(labels=self.labels, true_labels=self.true_labels)
+        if isinstance(previews, pd.Series):  # taken by position from here on
+            previews = previews.tolist()
         self.previews = previews
         if previews is not None:
             check_consistent_length(labels=self.labels, previews=previews)
@@ -254,6 +260,33 @@ class Dataset:
         kwargs.update(signals)
         kwargs.setdefault("ids", self.ids)
         return Dataset(self.labels, **kwargs)
+
+
+def _align(labels, pred_probs, features, coords, trajectories, annotators, true_labels,
+           previews, metadata):  # fmt: skip
+    """Every pandas input in the order of the labels' index (see :func:`align_on_index`);
+    dicts of signals (several models' pred_probs, trajectories) entry by entry."""
+    signals = {
+        "features": features,
+        "coords": coords,
+        "annotators": annotators,
+        "true_labels": true_labels,
+        "previews": previews,
+        "metadata": metadata,
+    }
+    for arg, value in (("pred_probs", pred_probs), ("trajectories", trajectories)):
+        if isinstance(value, Mapping):
+            signals.update({f"{arg}[{k!r}]": v for k, v in value.items()})
+        else:
+            signals[arg] = value
+    out = align_on_index(labels, signals)
+    for arg, value in (("pred_probs", pred_probs), ("trajectories", trajectories)):
+        if isinstance(value, Mapping):
+            out[arg] = {k: out[f"{arg}[{k!r}]"] for k in value}
+    return (
+        labels, out["pred_probs"], out["features"], out["coords"], out["trajectories"],
+        out["annotators"], out["true_labels"], out["previews"], out["metadata"],
+    )  # fmt: skip
 
 
 def _pred_prob_models(pred_probs) -> dict:

@@ -7,7 +7,7 @@ public functions and does not validate twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from workbench.core import chunks as _chunks
 from workbench.core.typing import ArrayLike, SeedLike
 
 __all__ = [
+    "align_on_index",
     "as_array",
     "check_consistent_length",
     "check_finite",
@@ -51,6 +52,93 @@ def as_array(x: ArrayLike, name: str, *, dtype=None) -> np.ndarray:
             f"string array first, e.g. np.asarray({name}, dtype=float)."
         )
     return arr
+
+
+def align_on_index(labels, signals: Mapping[str, object], *, name: str = "labels") -> dict:
+    """Reorder the pandas ``signals`` to the index of pandas ``labels``; all else by position.
+
+    The rule: when ``labels`` is a pandas Series, every pandas Series or DataFrame among
+    ``signals`` is taken in the order of the labels' index (rows are matched by index value, not
+    by position). Both must hold the same index values, and an index that needs reordering must
+    be unique. numpy arrays, torch tensors and lists are always taken by position. When
+    ``labels`` is not pandas, pandas signals are taken by position too, and must then agree on
+    one index among themselves (else which one would be right is unknowable).
+
+    Parameters
+    ----------
+    labels : array-like of shape (N,)
+        The reference: its index when it is a pandas Series.
+    signals : mapping of argument name -> value
+        Values of any kind; None and non-pandas values pass through unchanged. A signal whose
+        length differs from N passes through too, for the length checks to report.
+
+    Returns
+    -------
+    dict of argument name -> value, pandas values reordered to the labels' index
+
+    Raises
+    ------
+    ValueError
+        When the index values differ, or a duplicated index makes the matching ambiguous; the
+        message names both arguments and shows index values that do not match.
+    """
+    indexed = {k: v for k, v in signals.items() if _pandas_index(v) is not None}
+    ref = _pandas_index(labels)
+    if ref is None:
+        if indexed:
+            first, first_index = next(iter(indexed)), _pandas_index(next(iter(indexed.values())))
+            for k, v in indexed.items():
+                idx = _pandas_index(v)
+                if len(idx) == len(first_index) and not idx.equals(first_index):
+                    raise ValueError(
+                        f"{first} and {k} are pandas objects with different indexes, but {name} "
+                        f"is not: there is no index to align them on. Give {name} as a pandas "
+                        f"Series with the index to align on, or pass {k}.to_numpy() to take its "
+                        "rows by position."
+                    )
+        return dict(signals)
+    out = dict(signals)
+    for k, v in indexed.items():
+        out[k] = _reindex(v, ref, k, name)
+    return out
+
+
+def _pandas_index(x):
+    """The index of a pandas Series or DataFrame, else None."""
+    if type(x).__module__.startswith("pandas") and hasattr(x, "index") and hasattr(x, "iloc"):
+        return x.index
+    return None
+
+
+def _reindex(x, ref, name: str, ref_name: str):
+    idx = x.index
+    if len(idx) != len(ref) or idx.equals(ref):
+        return x
+    hint = (
+        "pandas inputs align on their index; make the indexes match (e.g. reset_index on both "
+        f"before splitting), or pass {name}.to_numpy() to take its rows by position."
+    )
+    for who, index in ((ref_name, ref), (name, idx)):
+        dup = index.duplicated()
+        if dup.any():
+            shown = list(dict.fromkeys(index[dup].tolist()))
+            raise ValueError(
+                f"{name} and {ref_name} have different indexes, and the index of {who} has "
+                f"duplicates ({_show(shown)}), so their rows cannot be matched. {hint}"
+            )
+    missing = ref[~ref.isin(idx)]
+    if len(missing):
+        extra = idx[~idx.isin(ref)]
+        raise ValueError(
+            f"The index of {name} does not match the index of {ref_name}: {len(missing):,} "
+            f"values of {ref_name}'s index are not in {name} ({_show(missing.tolist())}), and "
+            f"{len(extra):,} of {name}'s are not in {ref_name} ({_show(extra.tolist())}). {hint}"
+        )
+    return x.reindex(ref)
+
+
+def _show(values: list, n: int = 5) -> str:
+    return ", ".join(repr(v) for v in values[:n]) + (" ..." if len(values) > n else "")
 
 
 def check_consistent_length(**arrays) -> int:
