@@ -375,12 +375,12 @@ def test_to_frame():
     meta = pd.DataFrame({"file": ["a.png", "b.png", "c.png", "d.png"]}, index=[10, 11, 12, 13])
     ds = Dataset(["x", "y", "z", "y"], true_labels=["x", "y", "z", "z"], metadata=meta)
     df = ds.to_frame()
-    assert list(df.columns) == ["index", "label", "label_name", "true_label", "meta_file"]
+    assert list(df.columns) == ["id", "index", "label", "label_name", "true_label", "meta_file"]
     np.testing.assert_array_equal(df["index"], np.arange(4))
     assert df["label_name"].tolist() == ["x", "y", "z", "y"]
     assert df["true_label"].tolist() == [0, 1, 2, 2]
     assert df["meta_file"].tolist() == meta["file"].tolist()
-    assert list(Dataset(LABELS).to_frame().columns) == ["index", "label", "label_name"]
+    assert list(Dataset(LABELS).to_frame().columns) == ["id", "index", "label", "label_name"]
 
 
 def test_previews_and_repr():

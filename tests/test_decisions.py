@@ -185,8 +185,13 @@ def test_apply_to_names_and_dataframe(log):
     names = np.asarray(CLASSES)[np.arange(20) % 3]
     out = log.apply(list(names))
     assert len(out) == 18 and out[2] == "bird"  # sample 4 sits at position 2 after removal
-    df = pd.DataFrame({"y": names, "x": np.arange(20) * 10}, index=np.arange(20) + 100)
-    clean = log.apply(df, label_column="y")
+    df = pd.DataFrame(
+        {"y": names, "x": np.arange(20) * 10, "sample": np.arange(20)}, index=np.arange(20) + 100
+    )
+    # joined by id: the frame's index holds no sample id of this log (positions 0..19)
+    with pytest.raises(ValueError, match="none of the frame's ids"):
+        log.apply(df, label_column="y")
+    clean = log.apply(df, label_column="y", id_column="sample")
     assert clean.index.tolist() == [i + 100 for i in range(20) if i not in (1, 3)]
     assert clean.loc[104, "y"] == "bird" and clean.loc[105, "y"] == "cat"
     assert clean.loc[110, "x"] == 100
@@ -242,7 +247,8 @@ def test_interrupted_export_keeps_previous_file(log, tmp_path, monkeypatch, fmt)
         log.save(path)
     assert len(written) == 3  # the failure really came mid-write
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # temp file cleaned up
+    sidecar = [dio.sidecar_path(path).name] if fmt == "csv" else []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, *sidecar])  # no temp
     assert len(DecisionLog.load(path)) == 8
 
 
@@ -292,7 +298,7 @@ def _rewrite_json(path, edit):
         (lambda b: b["steps"][0].update(label=[0]), "1 values for 3 rows"),
         (lambda b: b["steps"][0].update(user=5), "'user' must be a string"),
         (lambda b: b["steps"][0].update(index=[]), "for 0 rows"),
-        (lambda b: b["steps"][0].update(index=[], label=[], score=[]), "no rows"),
+        (lambda b: b["steps"][0].update(index=[], id=[], label=[], score=[]), "no rows"),
         (lambda b: b.update(steps="all of them"), "'steps' must be a list"),
     ],
 )
@@ -341,7 +347,7 @@ def test_malformed_csv_and_parquet(log, tmp_path):
         DecisionLog.load(path)
     path = log.to_csv(tmp_path / "d.csv")
     lines = path.read_text().splitlines()
-    path.write_text("\n".join(lines[:1] + [lines[1].replace("index", "idx")] + lines[2:]))
+    path.write_text("\n".join([lines[0].replace("index", "idx")] + lines[1:]))
     with pytest.raises(ValueError, match="Cannot read decisions"):
         DecisionLog.load(path)
     import pyarrow.parquet as pq

@@ -222,9 +222,16 @@ def _fail(err: BaseException) -> int:
 
 
 def _check_out(out: str) -> Path:
+    """--out must be a folder we can write (checked before the audit runs, not after)."""
+    from workbench.pipeline.result import check_writable
+
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder.")
+    try:
+        check_writable(path)
+    except (OSError, ValueError) as err:
+        raise InputError(f"--out {out}: {err}") from None
     return path
 
 

@@ -45,7 +45,12 @@ class Session:
         fails is left out with a RuntimeWarning). The first label-error detector among them
         is active at first (``Detector.kind``).
     decisions_path : str or path, optional
-        Where decisions autosave (atomically) and reload from; None keeps them in memory.
+        Where decisions are stored as they are made and reloaded from: ``"decisions.db"``
+        (SQLite: one transaction per decision, several kernels may write at once) or a
+        ``.json`` / ``.csv`` / ``.parquet`` file (rewritten atomically); None keeps them in
+        memory. A store made for another dataset (its fingerprint differs) is refused.
+    decisions_url : str, optional
+        A PostgreSQL store a team shares instead (``"postgresql://user@host:5432/db"``).
     failed : dict of name -> str, optional
         Why detectors failed where ``results`` were computed (an audit's ``failed``).
 
@@ -62,6 +67,7 @@ class Session:
         results: dict[str, DetectorResult] | None = None,
         decisions_path=None,
         failed: dict[str, str] | None = None,
+        decisions_url=None,
     ):
         from workbench.decisions.log import DecisionLog
 
@@ -89,7 +95,7 @@ class Session:
         self._active = next(iter([*label_error_detectors(self.results), *self.results]))
         self._mode, self._value = "default", None
         self._flags = self.results[self._active].flags
-        self.decisions = DecisionLog(dataset.n_samples, dataset.class_names, path=decisions_path)
+        self.decisions = DecisionLog.for_dataset(dataset, path=decisions_path, url=decisions_url)
         self.decisions.on_change(lambda: self._emit("decisions"))
 
     # --- subscriptions -----------------------------------------------------------------------

@@ -26,9 +26,20 @@ from workbench.analysis.detectors import (
     detector_kind,
     label_error_detectors,
 )
+from workbench.core.atomic import (
+    clean_stale_temporaries,
+    default_mode,
+    sync_folder,
+    target_mode,
+    temp_prefix,
+)
+from workbench.core.csv_safety import neutralize_frame
 from workbench.core.dataset import Dataset
 
-__all__ = ["AuditResult", "MATRIX_ORIENTATION", "OUTPUT_FILES", "TEMPLATE_USER"]
+__all__ = ["AuditResult", "MATRIX_ORIENTATION", "OUTPUT_FILES", "TEMPLATE_USER", "check_writable"]
+
+#: Name of the temporary folder ``write`` makes inside an existing output folder.
+_INNER_TEMP = ".workbench-audit"
 
 #: The user recorded in the decisions template.
 TEMPLATE_USER = "workbench-audit"
@@ -38,6 +49,7 @@ OUTPUT_FILES = (
     "scores.csv",
     "flagged.csv",
     "decisions_template.csv",
+    "decisions_template.header.json",
     "summary.json",
     "report.html",
 )
@@ -159,7 +171,8 @@ class AuditResult:
     def scores_frame(self) -> pd.DataFrame:
         """One row per sample, in dataset order.
 
-        Columns: ``index``, ``label``, ``label_name``, ``true_label`` and ``true_label_name``
+        Columns: ``id`` (the sample's id, its position when none was given), ``index``,
+        ``label``, ``label_name``, ``true_label`` and ``true_label_name``
         (when known), ``suggested_label``, ``suggested_label_name``, ``n_detectors_flagging``
         (label-error detectors only, see :meth:`flagged_mask`), then per detector ``<name>_score`` (higher = more likely mislabeled), ``<name>_flag``
         and, when the detector suggests labels, ``<name>_suggested``.
@@ -168,6 +181,7 @@ class AuditResult:
         names = np.asarray(list(ds.class_names) + [""], dtype=object)  # index -1 -> ""
         suggested = self.suggested_labels()
         cols: dict[str, np.ndarray] = {
+            "id": ds.sample_ids(),
             "index": np.arange(ds.n_samples),
             "label": ds.labels,
             "label_name": names[ds.labels],
@@ -244,8 +258,8 @@ class AuditResult:
 
         Returns a :class:`workbench.decisions.log.DecisionLog` (user ``"workbench-audit"``) whose
         entries carry the flagging detector, its rule and each sample's score, most suspicious
-        first. ``write`` saves it as ``decisions_template.csv``, which
-        :meth:`DecisionLog.load` reads back; a reviewer changes ``action`` (keep, remove,
+        first. ``write`` saves it as ``decisions_template.csv`` (a plain table, its header in
+        ``decisions_template.header.json`` beside it), which :meth:`DecisionLog.load` reads back; a reviewer changes ``action`` (keep, remove,
         relabel with ``label``) for the samples they decide.
         """
         from workbench.decisions.log import DecisionLog
@@ -253,7 +267,7 @@ class AuditResult:
         flagged = self.flagged_frame(by)
         det = by if isinstance(by, str) and by in self.results else self.primary
         rule = "default flag rule" if by is None or det == by else f"flagged by {by}"
-        log = DecisionLog(self.dataset.n_samples, self.dataset.class_names, user=TEMPLATE_USER)
+        log = DecisionLog.for_dataset(self.dataset, user=TEMPLATE_USER)
         log.decide(
             flagged["index"].to_numpy(),
             "needs_review",
@@ -318,14 +332,19 @@ class AuditResult:
         """Write every output file into ``outdir``, atomically.
 
         Files: ``scores.csv`` (:meth:`scores_frame`), ``flagged.csv`` (:meth:`flagged_frame`),
-        ``decisions_template.csv`` (:meth:`decisions_template`), ``summary.json``
+        ``decisions_template.csv`` and its header ``decisions_template.header.json``
+        (:meth:`decisions_template`), ``summary.json``
         (:meth:`summary`) and ``report.html`` (:func:`workbench.pipeline.report.write_report`, showing
         the ``top`` most suspicious samples).
 
-        Everything is written into a temporary folder beside ``outdir`` first. When ``outdir``
-        does not exist that folder is renamed to it in one step; when it exists, each file
-        replaces its old version by ``os.replace`` only after all five were written. A failure
-        removes the temporary folder, so no half-written output is left.
+        Everything is written into a temporary folder first. When ``outdir`` does not exist,
+        that folder is made beside it and renamed to it in one step; when it exists, the
+        temporary folder is made inside it (so a mount point or a folder whose parent the user
+        cannot write works: no rename across devices) and each file replaces its old version by
+        ``os.replace`` only after all were written, keeping the old file's mode. A failure
+        removes the temporary folder, so no half-written output is left; a temporary folder an
+        earlier killed run left is removed. :func:`check_writable` says beforehand whether
+        ``outdir`` can be written.
 
         Returns
         -------
@@ -338,8 +357,15 @@ class AuditResult:
             raise ValueError(f"outdir={str(outdir)!r} exists and is not a folder.")
         if not isinstance(top, (int, np.integer)) or isinstance(top, bool) or top < 0:
             raise ValueError(f"top must be an integer >= 0, found {top!r}.")
-        created = _make_parents(out.parent)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        inside = out.is_dir()
+        created = [] if inside else _make_parents(out.parent)
+        marker = out / _INNER_TEMP if inside else out
+        clean_stale_temporaries(marker)
+        tmp = Path(
+            tempfile.mkdtemp(
+                prefix=temp_prefix(marker.name), suffix=".tmp", dir=out if inside else out.parent
+            )
+        )
         try:
             flagged = self.flagged_frame(by)
             _write_csv(self.scores_frame(), tmp / "scores.csv")
@@ -351,17 +377,18 @@ class AuditResult:
                 json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8"
             )
             (tmp / "report.html").write_text(render_report(self, top=top), encoding="utf-8")
-            mask = _umask()
             for name in OUTPUT_FILES:
-                os.chmod(tmp / name, 0o666 & ~mask)  # temp files are private; outputs are not
+                # temp files are private; an output keeps the mode of the file it replaces
+                os.chmod(tmp / name, target_mode(out / name))
                 _fsync(tmp / name)
-            os.chmod(tmp, 0o777 & ~mask)
-            if not out.exists():
+            if not inside:
+                os.chmod(tmp, default_mode(folder=True))
                 os.rename(tmp, out)
             else:
                 for name in OUTPUT_FILES:
                     os.replace(tmp / name, out / name)
                 tmp.rmdir()
+            sync_folder(out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             for folder in reversed(created):
@@ -409,17 +436,48 @@ def _make_parents(folder: Path) -> list[Path]:
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    """CSV through pyarrow (several times faster than pandas at N = 1e6; reads back equal)."""
+    """CSV through pyarrow (several times faster than pandas at N = 1e6; reads back equal).
+
+    Text cells are neutralised against spreadsheet formulas
+    (:mod:`workbench.core.csv_safety`); numbers stay numbers.
+    """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    pa_csv.write_csv(pa.Table.from_pandas(df, preserve_index=False), str(path))
+    table = pa.Table.from_pandas(neutralize_frame(df), preserve_index=False)
+    pa_csv.write_csv(table, str(path))
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def check_writable(outdir) -> Path:
+    """Check, before any work, that :meth:`AuditResult.write` can write ``outdir``.
+
+    An existing folder must let us create files in it; a missing one needs its nearest
+    existing parent to. Returns the absolute path.
+
+    Raises
+    ------
+    ValueError
+        ``outdir`` (or a parent) exists and is not a folder.
+    PermissionError, OSError
+        The folder cannot be written; the message names it.
+    """
+    out = Path(outdir).expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"outdir={str(outdir)!r} exists and is not a folder.")
+    probe_in = out
+    while not probe_in.exists():
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise ValueError(f"outdir={str(outdir)!r}: {str(probe_in)!r} is not a folder.")
+    try:
+        with tempfile.TemporaryFile(dir=probe_in, prefix=".workbench-write-check."):
+            pass
+    except OSError as err:
+        what = "the output folder" if probe_in == out else "the folder it would be made in"
+        raise type(err)(
+            err.errno, f"cannot write {what} {str(probe_in)!r} ({err.strerror or err})"
+        ) from None
+    return out
 
 
 def _fsync(path: Path) -> None:

@@ -30,8 +30,12 @@ class Workbench(View):
     ----------
     dataset_or_session : Dataset, Session or AuditResult
     decisions_path : str or path, optional
-        Where decisions autosave (atomically) and reload from after a kernel restart
-        (``.json``, ``.csv`` or ``.parquet``). Only with a Dataset: a Session has its own.
+        Where decisions are stored as they are made and reloaded from after a kernel restart:
+        ``"decisions.db"`` (SQLite) or ``.json`` / ``.csv`` / ``.parquet``. Only with a
+        Dataset: a Session has its own.
+    decisions_url : str, optional
+        A PostgreSQL store shared by a team (``"postgresql://user@host/db"``). Only with a
+        Dataset.
     results : dict of name -> DetectorResult, optional
         Precomputed detector results (default: every detector that can run). Only with a Dataset.
     map_options, panel_options, queue_options, matrix_options, trajectory_options,
@@ -50,7 +54,7 @@ class Workbench(View):
 
     Examples
     --------
-    >>> wb = Workbench(dataset, decisions_path="decisions.json")  # doctest: +SKIP
+    >>> wb = Workbench(dataset, decisions_path="decisions.db")  # doctest: +SKIP
     >>> wb  # doctest: +SKIP
     """
 
@@ -59,6 +63,7 @@ class Workbench(View):
         dataset_or_session,
         *,
         decisions_path=None,
+        decisions_url=None,
         results=None,
         map_options=None,
         panel_options=None,
@@ -70,6 +75,8 @@ class Workbench(View):
         options = {}
         if decisions_path is not None:
             options["decisions_path"] = decisions_path
+        if decisions_url is not None:
+            options["decisions_url"] = decisions_url
         if results is not None:
             options["results"] = results
         super().__init__(as_session(dataset_or_session, **options))
