@@ -1,13 +1,14 @@
 """Label-error detectors behind one interface and a registry.
 
 Every detector returns a per-sample noise score, higher = more likely mislabeled; the few whose
-``kind`` is ``"ambiguity"`` (``datamap_variability``) or ``"outlier"`` (``knn_outlier``) rank
-ambiguous or out-of-distribution samples instead, and are kept out of votes across detectors
-and of default / best-detector picks.
+``kind`` is ``"ambiguity"`` (``datamap_variability``), ``"outlier"`` (``knn_outlier``) or
+``"duplicate"`` (``near_duplicate``) rank ambiguous, out-of-distribution or duplicated samples
+instead, and are kept out of votes across detectors and of default / best-detector picks.
 """
 
 from workbench.analysis.detectors import (  # noqa: F401  (importing a module registers its detectors)
     annotators,
+    duplicates,
     features,
     pred_probs,
     recov,

@@ -20,8 +20,9 @@ from workbench.core.dataset import Dataset
 __all__ = ["KINDS", "Detector", "DetectorResult", "MissingSignalError"]
 
 #: What a detector's score ranks (:attr:`Detector.kind`): likely label errors, or ambiguous
-#: samples (unclear instances, overlapping classes) whose given label may well be right.
-KINDS = ("label_error", "ambiguity", "outlier")
+#: samples (unclear instances, overlapping classes) whose given label may well be right,
+#: out-of-distribution samples, or near / exact copies of other samples.
+KINDS = ("label_error", "ambiguity", "outlier", "duplicate")
 
 
 class MissingSignalError(ValueError):
