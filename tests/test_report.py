@@ -102,7 +102,7 @@ def test_summary_says_sizes_estimate_and_which_detectors_could_not_run(full_resu
 
 def test_matrices_are_labelled_heatmaps_with_their_orientation(full_html):
     assert "Confusion matrix" in full_html and "True noise transition matrix" in full_html
-    assert "P(given label = j | true label = i)" in full_html
+    assert "T[i, j] = P(given = j | true = i)" in full_html
     assert "Rows: true label; columns: given label." in full_html
     assert "Rows: given label; columns: predicted label." in full_html
     svgs = re.findall(r"<svg .*?</svg>", full_html, flags=re.S)

@@ -14,9 +14,19 @@ computed in one chunked pass (:mod:`workbench.core.chunks`) and agree exactly wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from workbench.analysis.statistics import (
+    TINY,
+    Statistics,
+    calibrate_joint,
+    check_inputs,
+    statistics_pass,
+    thresholds_from_sorted,
+)
 from workbench.core import chunks as _chunks
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import (
@@ -27,6 +37,8 @@ from workbench.core.validation import (
 )
 
 __all__ = [
+    "MATRICES",
+    "MatrixDescription",
     "num_errors_from_statistics",
     "transition_from_joint",
     "class_noise_rates",
@@ -40,14 +52,54 @@ __all__ = [
     "true_transition_matrix",
 ]
 
-from workbench.analysis.statistics import (
-    TINY,
-    Statistics,
-    calibrate_joint,
-    check_inputs,
-    statistics_pass,
-    thresholds_from_sorted,
-)
+
+@dataclass(frozen=True)
+class MatrixDescription:
+    """How one K×K matrix reads: the one text every view, the report and ``summary.json`` use."""
+
+    title: str
+    rows: str  #: what a row index is, e.g. "given label"
+    columns: str  #: what a column index is
+    cell: str  #: what cell (i, j) holds, written with i = row and j = column
+    source: str  #: where the numbers come from
+
+    @property
+    def orientation(self) -> str:
+        """One line: what the matrix is (its definition first where it has one), rows,
+        columns and source."""
+        axes = f"rows = {self.rows}, columns = {self.columns}"
+        if self.cell.startswith("T["):
+            return f"{self.cell}; {axes}; {self.source}"
+        return f"{axes}; {self.cell}; {self.source}"
+
+
+TRANSITION = "T[i, j] = P(given = j | true = i), rows sum to 1"
+
+#: The matrices an audit computes (``AuditResult.matrices`` keys), in the orientation of this
+#: module; cleanlab's ``noise_matrix`` is the transpose of the transition matrices.
+MATRICES = {
+    "confusion": MatrixDescription(
+        title="Confusion matrix",
+        rows="given label",
+        columns="predicted label",
+        cell="samples given label i and predicted j (counts)",
+        source="predictions are the argmax of the out-of-sample pred_probs",
+    ),
+    "estimated_transition": MatrixDescription(
+        title="Estimated noise transition matrix",
+        rows="true label",
+        columns="given label",
+        cell=TRANSITION,
+        source="estimated from pred_probs (the calibrated confident joint)",
+    ),
+    "true_transition": MatrixDescription(
+        title="True noise transition matrix",
+        rows="true label",
+        columns="given label",
+        cell=TRANSITION,
+        source="measured from the known true labels",
+    ),
+}
 
 
 # --- public API ----------------------------------------------------------------------------------

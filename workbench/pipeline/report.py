@@ -18,6 +18,7 @@ import numpy as np
 
 from workbench.analysis.derived import analysis_of
 from workbench.analysis.detectors import detector_attr, detector_kind, label_error_detectors
+from workbench.analysis.matrices import MATRICES
 from workbench.core.atomic import atomic_file
 from workbench.core.previews import preview_html
 from workbench.pipeline.charts import escape, fmt_number, heatmap_svg, pr_curves_svg
@@ -203,45 +204,22 @@ def _matrices_section(r) -> str:
     ds = r.dataset
     names = list(ds.class_names)
     figs = []
-    if "confusion" in r.matrices:
-        figs.append(
-            _figure(
-                "Confusion matrix (counts)",
-                "Row i, column j: samples given label i and predicted j (argmax of the "
-                "out-of-sample pred_probs).",
-                r.matrices["confusion"],
-                names,
-                row_title="given label",
-                col_title="predicted label",
-                fmt="d",
+    formats = {"confusion": "d", "estimated_transition": ".2f", "true_transition": ".2f"}
+    for key, fmt in formats.items():
+        if key in r.matrices:
+            m = MATRICES[key]
+            cite = " [1]" if key == "estimated_transition" else ""
+            figs.append(
+                _figure(
+                    m.title,
+                    f"Row i, column j: {m.cell}; {m.source}{cite}.",
+                    r.matrices[key],
+                    names,
+                    row_title=m.rows,
+                    col_title=m.columns,
+                    fmt=fmt,
+                )
             )
-        )
-    if "estimated_transition" in r.matrices:
-        figs.append(
-            _figure(
-                "Estimated noise transition matrix",
-                "Row i, column j: P(given label = j | true label = i), estimated from the "
-                "confident joint [1]; each row sums to 1.",
-                r.matrices["estimated_transition"],
-                names,
-                row_title="true label",
-                col_title="given label",
-                fmt=".2f",
-            )
-        )
-    if "true_transition" in r.matrices:
-        figs.append(
-            _figure(
-                "True noise transition matrix",
-                "Row i, column j: P(given label = j | true label = i), measured from the known "
-                "true labels; each row sums to 1.",
-                r.matrices["true_transition"],
-                names,
-                row_title="true label",
-                col_title="given label",
-                fmt=".2f",
-            )
-        )
     if not figs:
         body = '<p class="note">No matrices: they need pred_probs (or known true labels).</p>'
     else:

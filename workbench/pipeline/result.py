@@ -26,6 +26,7 @@ from workbench.analysis.detectors import (
     detector_kind,
     label_error_detectors,
 )
+from workbench.analysis.matrices import MATRICES
 from workbench.core.atomic import (
     clean_stale_temporaries,
     default_mode,
@@ -59,13 +60,8 @@ OUTPUT_FILES = (
 #: stay in ``AuditResult.matrices``.
 MAX_SUMMARY_CLASSES = 100
 
-MATRIX_ORIENTATION = {
-    "confusion": "rows = given label, columns = predicted label (argmax of pred_probs), counts",
-    "estimated_transition": "T[i, j] = P(given = j | true = i), rows sum to 1, estimated from "
-    "pred_probs (confident joint)",
-    "true_transition": "T[i, j] = P(given = j | true = i), rows sum to 1, measured from the "
-    "known true labels",
-}
+#: How each matrix reads (rows, columns, cells, source), as written into ``summary.json``.
+MATRIX_ORIENTATION = {name: m.orientation for name, m in MATRICES.items()}
 
 _SIGNAL_ORDER = (
     "pred_probs",
