@@ -21,6 +21,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
+from workbench.analysis.matrices import MATRICES
 from workbench.ui._common import View, browser_index, ignore_message, message_widget, plotly_text
 
 __all__ = ["MatrixView"]
@@ -183,15 +184,15 @@ class MatrixView(View):
         self._compute()
         ds = self.session.dataset
         k, names = ds.n_classes, list(ds.class_names)
+        described = {panel: MATRICES[_MATRIX_OF[panel]] for panel in _MATRIX_OF}
         titles = {
-            "confusion": "Confusion matrix<br><sub>rows: given label · columns: predicted</sub>",
-            "estimated": "Estimated noise transition<br><sub>T[i, j] = P(given = j | true = i)"
-            "</sub>",
-            "true": "True noise transition<br><sub>T[i, j] = P(given = j | true = i), "
-            "known truth</sub>",
+            "confusion": f"{described['confusion'].title}<br><sub>rows: given label · "
+            "columns: predicted</sub>",
+            "estimated": f"{described['estimated'].title}<br><sub>{_DEFINITION}</sub>",
+            "true": f"{described['true'].title}<br><sub>{_DEFINITION}, known truth</sub>",
         }
         axes = {
-            "confusion": ("predicted label", "given label"),
+            "confusion": (described["confusion"].columns, described["confusion"].rows),
             "estimated": ("given label j", "true label i (estimated)"),
             "true": ("given label j", "true label i"),
         }
@@ -442,6 +443,16 @@ class MatrixView(View):
         self.session.select(self.cell_indices(panel, row, col), source=_SOURCE)
 
 
+#: The audit's name of the matrix each panel shows (:data:`workbench.analysis.matrices.MATRICES`).
+_MATRIX_OF = {
+    "confusion": "confusion",
+    "estimated": "estimated_transition",
+    "true": "true_transition",
+}
+#: The transition matrices' definition, without the row-sum note the hover has no room for.
+_DEFINITION = MATRICES["true_transition"].cell.split(", rows")[0]
+
+
 def _cell_at(coordinate):
     """The cell index at a point's coordinate (cells are centred on integers), None when the
     browser sent no number."""
@@ -469,8 +480,8 @@ def _hover_text(panel, z, mode, names, sel) -> list[list[str]]:
     }[panel]
     what = {
         "confusion": "P(predicted = j | given = i)" if mode == "rates" else "samples",
-        "estimated": "T[i, j] = P(given = j | true = i)",
-        "true": "T[i, j] = P(given = j | true = i)" if mode == "rates" else "samples",
+        "estimated": _DEFINITION,
+        "true": _DEFINITION if mode == "rates" else "samples",
     }[panel]
     k = z.shape[0]
     out = []
