@@ -24,8 +24,10 @@ from workbench.analysis.metrics import pr_curve
 __all__ = [
     "COLUMN_WIDTH",
     "LOW_END_BLUES",
+    "data_map",
     "heatmap_grid",
     "mean_band_panels",
+    "memorisation_curves",
     "pr_curve_panels",
     "seed_summary",
 ]
@@ -292,5 +294,202 @@ def pr_curve_panels(
         title=title,
         legend=dict(orientation="h", y=-0.2),
         margin=dict(l=50, r=20, t=70 if title else 40, b=40),
+    )
+    return fig
+
+
+def memorisation_curves(
+    loss: np.ndarray,
+    is_noisy: np.ndarray,
+    history: pd.DataFrame,
+    *,
+    accuracy_columns: Sequence[str],
+    share_right: float | None = None,
+    width: int = COLUMN_WIDTH,
+    height: int = 420,
+    title: str | None = None,
+) -> go.Figure:
+    """Early learning, then memorisation: loss of clean vs mislabelled samples, and accuracy.
+
+    Parameters
+    ----------
+    loss : ndarray of shape (N, E)
+        Per-sample loss of the given label after each epoch (a recorder's ``loss``).
+    is_noisy : ndarray of shape (N,), bool
+        True where the given label is wrong.
+    history : DataFrame
+        One row per epoch, an ``epoch`` column (1-based) and the ``accuracy_columns``.
+    accuracy_columns : sequence of str
+        Drawn in the right panel (solid, dotted, dashed ...); the best epoch of the first one
+        is marked.
+    share_right : float, optional
+        Share of the given labels that are right: a training accuracy above it means the
+        network fits wrong labels.
+
+    Left panel: mean loss per epoch of the clean and of the mislabelled samples, with a band
+    for their middle 50 %.
+    """
+    loss = np.asarray(loss, dtype=np.float64)
+    is_noisy = np.asarray(is_noisy, dtype=bool)
+    if loss.ndim != 2 or loss.shape[0] != len(is_noisy):
+        raise ValueError(
+            f"loss must have shape (N, E) with N = len(is_noisy) = {len(is_noisy)}, found "
+            f"{loss.shape}."
+        )
+    epochs = np.arange(1, loss.shape[1] + 1)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.1,
+        subplot_titles=("Loss of the given label, per epoch", "Accuracy per epoch"),
+    )
+    for name, mask, color in (
+        ("clean", ~is_noisy, "#1f77b4"),
+        ("mislabelled", is_noisy, "#d62728"),
+    ):
+        q25, q75 = np.percentile(loss[mask], [25, 75], axis=0)
+        fig.add_trace(
+            go.Scatter(
+                x=np.r_[epochs, epochs[::-1]],
+                y=np.r_[q75, q25[::-1]],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.18,
+                line_width=0,
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=epochs, y=loss[mask].mean(0), name=f"{name} (mean loss)", line_color=color
+            ),
+            row=1,
+            col=1,
+        )
+    for column, dash in zip(accuracy_columns, ("solid", "dot", "dash", "dashdot"), strict=False):
+        fig.add_trace(
+            go.Scatter(
+                x=history["epoch"],
+                y=history[column],
+                name=column,
+                line=dict(color="black", dash=dash),
+            ),
+            row=1,
+            col=2,
+        )
+    best = history.loc[history[accuracy_columns[0]].idxmax()]
+    fig.add_vline(x=best["epoch"], line_dash="dash", line_color="grey", row=1, col=2)
+    fig.add_annotation(
+        x=best["epoch"],
+        y=0.45,
+        text=f" best: epoch {best['epoch']:.0f}",
+        showarrow=False,
+        xanchor="left",
+        row=1,
+        col=2,
+    )
+    if share_right is not None:
+        fig.add_hline(y=share_right, line_dash="dot", line_color="#d62728", row=1, col=2)
+        fig.add_annotation(
+            x=epochs[-1],
+            y=share_right,
+            text="share of given labels that are right:<br>above it, wrong labels are fitted",
+            showarrow=False,
+            xanchor="right",
+            yanchor="top",
+            font=dict(color="#d62728", size=11),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="cross-entropy loss", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", range=[0.4, 1.02], row=1, col=2)
+    fig.update_layout(
+        width=width,
+        height=height,
+        title=title,
+        legend=dict(orientation="h", y=-0.2),
+        margin=dict(l=50, r=20, t=70 if title else 40, b=40),
+    )
+    return fig
+
+
+def data_map(
+    confidence: np.ndarray,
+    variability: np.ndarray,
+    correctness: np.ndarray,
+    is_noisy: np.ndarray | None = None,
+    *,
+    ambiguous_quantile: float = 2 / 3,
+    hard_confidence: float = 0.5,
+    width: int = 760,
+    height: int = 480,
+    title: str | None = None,
+) -> go.Figure:
+    """A data map (Swayamdipta et al. 2020) with its three regions drawn.
+
+    Parameters
+    ----------
+    confidence, variability, correctness : ndarray of shape (N,)
+        Mean and standard deviation over epochs of the probability of the given label, and the
+        share of epochs in which the given label was predicted.
+    is_noisy : ndarray of shape (N,), bool, optional
+        Known wrong labels, drawn as crosses.
+    ambiguous_quantile : float, default=2/3
+        Samples with variability above this quantile are **ambiguous** (right of the line).
+    hard_confidence : float, default=0.5
+        Left of the line: confidence above it is **easy to learn**, below it **hard to learn**.
+    """
+    confidence, variability, correctness = (
+        np.asarray(a, dtype=float) for a in (confidence, variability, correctness)
+    )
+    noisy = np.zeros(len(confidence), bool) if is_noisy is None else np.asarray(is_noisy, bool)
+    cut = float(np.quantile(variability, ambiguous_quantile))
+    fig = go.Figure()
+    for mask, symbol, name in ((~noisy, "circle", "right label"), (noisy, "x", "wrong label")):
+        if not mask.any():
+            continue
+        fig.add_trace(
+            go.Scattergl(
+                x=variability[mask],
+                y=confidence[mask],
+                mode="markers",
+                name=name,
+                marker=dict(
+                    symbol=symbol,
+                    size=5,
+                    color=correctness[mask],
+                    coloraxis="coloraxis",
+                    opacity=0.75,
+                ),
+                hovertemplate="variability %{x:.2f}, confidence %{y:.2f}<extra>"
+                + name
+                + "</extra>",
+            )
+        )
+    top = float(variability.max()) * 1.02
+    fig.add_shape(type="line", x0=cut, x1=cut, y0=0, y1=1, line=dict(dash="dash", color="grey"))
+    fig.add_shape(
+        type="line", x0=0, x1=cut, y0=hard_confidence, y1=hard_confidence,
+        line=dict(dash="dash", color="grey"),
+    )  # fmt: skip
+    for x, y, text in (
+        (cut / 2, 0.97, "easy to learn"),
+        (cut / 2, 0.03, "hard to learn"),
+        ((cut + top) / 2, 0.5, "ambiguous"),
+    ):
+        fig.add_annotation(x=x, y=y, text=f"<b>{text}</b>", showarrow=False, font_size=12)
+    fig.update_layout(
+        width=width,
+        height=height,
+        title=title,
+        xaxis=dict(title="variability (std of P(given label) over epochs)", range=[0, top]),
+        yaxis=dict(title="confidence (mean P(given label))", range=[0, 1]),
+        coloraxis=dict(colorscale="RdYlGn", cmin=0, cmax=1, colorbar=dict(title="correctness")),
+        legend=dict(orientation="h", y=-0.18),
+        margin=dict(l=50, r=20, t=60 if title else 30, b=40),
     )
     return fig
