@@ -97,7 +97,9 @@ def test_rejects_rows_not_summing_to_one_and_renormalize_fixes_them():
 
 
 def test_rejects_labels_outside_0_to_k_minus_1():
-    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.2 \(K=3\), found 3"):
+    with pytest.raises(
+        ValueError, match=r"labels must lie in 0\.\.2 \(K=3, from the 3 columns of pred_probs\)"
+    ):
         Dataset([0, 1, 3, 2], pred_probs=PROBS)
     with pytest.raises(ValueError, match=r"labels must be 0 or more, found -1"):
         Dataset([0, 1, -1, 2])
@@ -115,7 +117,7 @@ def test_rejects_classes_with_no_samples():
 def test_rejects_fewer_than_two_classes():
     with pytest.raises(ValueError, match="at least 2 classes, found K=1"):
         Dataset([0, 0, 0])
-    with pytest.raises(ValueError, match="at least 2 classes, found K=1"):
+    with pytest.raises(ValueError, match=r"pred_probs must have at least 2 columns \(one per"):
         Dataset([0, 0], pred_probs=np.ones((2, 1)))
 
 
@@ -131,7 +133,7 @@ def test_rejects_unknown_class_names():
         Dataset(["cat", "zebra"], class_names=["cat", "dog"])
     with pytest.raises(ValueError, match="class_names has duplicates"):
         Dataset([0, 1], class_names=["cat", "cat"])
-    with pytest.raises(ValueError, match="class_names has 3 names but there are 2 classes"):
+    with pytest.raises(ValueError, match="pred_probs has 2 columns but class_names has 3 names"):
         Dataset([0, 1], class_names=["a", "b", "c"], pred_probs=np.eye(2))
 
 

@@ -207,3 +207,137 @@ def test_compute_functions_align_pandas_features_on_the_labels():
         cross_val_probs(onehot.set_axis(range(60)), labels, progress=False)
     with pytest.raises(ValueError, match="index of features does not match"):
         recov_scores(onehot.set_axis(range(60)), labels, progress=False)
+
+
+# --- messages that name the argument and what was expected ---------------------------------------
+
+Y6 = np.array([0, 1, 2, 0, 1, 2])
+
+
+def _probs(n_classes, labels=Y6):
+    p = np.full((len(labels), n_classes), 0.1 / (n_classes - 1))
+    p[np.arange(len(labels)), labels] = 0.9
+    return p
+
+
+def test_float64_values_too_large_for_float32_are_named_not_called_infinite(tmp_path):
+    from workbench.compute.projection import project
+
+    big = np.ones((6, 2))
+    big[4, 1] = 1e300
+    too_large = r"features has values too large for float32 .*1e\+300 at index \(4, 1\)"
+    with pytest.raises(ValueError, match=too_large):
+        Dataset(Y6, features=big)
+    with pytest.raises(ValueError, match=too_large):
+        cross_val_probs(big, Y6, n_folds=2, progress=False)
+    with pytest.raises(ValueError, match=too_large):
+        project(big)
+    with pytest.raises(ValueError, match=r"trajectories\['loss'\] has values too large"):
+        Dataset(Y6, trajectories={"loss": big})
+    with pytest.raises(ValueError, match=r"coords has values too large"):
+        Dataset(Y6, coords=big)
+    p = _probs(3)
+    p[2, 0] = 1e300
+    with pytest.raises(ValueError, match=r"pred_probs must lie in \[0, 1\], found 1e\+300 at"):
+        Dataset(Y6, pred_probs=p)
+    path = tmp_path / "features.csv"
+    pd.DataFrame(big).to_csv(path, index=False)
+    labels = tmp_path / "labels.npy"
+    np.save(labels, Y6)
+    with pytest.raises(ValueError, match="too large for float32"):
+        load_inputs(labels, features=path)
+    with pytest.raises(ValueError, match=r"features has values too large for float32"):
+        Dataset(Y6, features=np.full((6, 2), -1e39))
+
+
+def test_pred_probs_width_is_checked_against_its_own_name(tmp_path):
+    with pytest.raises(ValueError, match=r"pred_probs must have at least 2 columns.*column_stack"):
+        Dataset(Y6, pred_probs=np.ones((6, 1)))
+    np.save(tmp_path / "labels.npy", Y6)
+    np.save(tmp_path / "p.npy", np.ones((6, 1)))
+    with pytest.raises(ValueError, match=r"pred_probs must have at least 2 columns"):
+        load_inputs(tmp_path / "labels.npy", pred_probs=tmp_path / "p.npy")
+    with pytest.raises(ValueError, match=r"pred_probs has 9 columns but class_names has 10 names"):
+        Dataset(Y6, pred_probs=_probs(9), class_names=[f"c{i}" for i in range(10)])
+    with pytest.raises(ValueError, match=r"\['3', '4'\] \(K=5 from the 5 columns of pred_probs\)"):
+        Dataset(Y6, pred_probs=_probs(5))
+    with pytest.raises(ValueError, match=r"pred_probs\['b'\] must have at least 2 columns"):
+        Dataset(Y6, pred_probs={"a": _probs(3), "b": np.ones((6, 1))})
+
+
+def test_too_few_class_names_blame_class_names():
+    labels = np.arange(10).repeat(2)
+    with pytest.raises(
+        ValueError, match=r"0\.\.8 \(K=9, from class_names\), found 9.*give 10 names"
+    ):
+        Dataset(labels, class_names=[f"c{i}" for i in range(9)])
+    with pytest.raises(TypeError, match="class_names must be a sequence of K names"):
+        Dataset(["a", "b", "c"], class_names="abc")
+    with pytest.raises(ValueError, match=r"\(K=3, from the 3 columns of pred_probs\), found 5"):
+        Dataset([0, 1, 5, 2, 1, 0], pred_probs=_probs(3))
+
+
+def test_torch_dtypes_numpy_lacks_are_converted():
+    torch = pytest.importorskip("torch")
+    feats = torch.arange(12, dtype=torch.bfloat16).reshape(6, 2)
+    probs = torch.tensor(_probs(3)).to(torch.bfloat16)
+    ds = Dataset(torch.tensor(Y6), features=feats, pred_probs=probs, renormalize=True)
+    np.testing.assert_array_equal(ds.features, np.arange(12, dtype=np.float32).reshape(6, 2))
+    assert ds.pred_probs.dtype == np.float32
+    np.testing.assert_array_equal(ds.pred_probs.argmax(1), Y6)
+    res = cross_val_probs(feats, torch.tensor(Y6), n_folds=2, epochs=2, progress=False)
+    assert res.pred_probs.shape == (6, 3)
+
+
+@pytest.mark.parametrize("previews", [5, "abc", {"a": 1}, np.float64(1.0)])
+def test_previews_must_be_a_sequence(previews):
+    with pytest.raises(TypeError, match=r"previews must be a sequence of N=6 images"):
+        Dataset(Y6, previews=previews)
+
+
+def test_ragged_lists_are_called_ragged():
+    ragged = [[0.9, 0.1], [0.5, 0.5], [1.0], [0.2, 0.8]]
+    with pytest.raises(ValueError, match=r"pred_probs is ragged: its rows have different lengths"):
+        Dataset([0, 1, 0, 1], pred_probs=ragged)
+    with pytest.raises(ValueError, match=r"features is ragged"):
+        Dataset([0, 1, 0, 1], features=[[1.0], [2.0, 3.0], [1.0], [1.0]])
+    with pytest.raises(ValueError, match=r"pred_probs\['m'\] is ragged"):
+        Dataset([0, 1, 0, 1], pred_probs={"m": ragged})
+
+
+def test_features_without_columns_are_refused_up_front():
+    with pytest.raises(ValueError, match=r"features must have at least one column.*\(6, 0\)"):
+        Dataset(Y6, features=np.zeros((6, 0)))
+    with pytest.raises(ValueError, match=r"coords must have shape \(N, 2\)"):
+        Dataset(Y6, coords=np.zeros((6, 0)))
+
+
+def test_audit_advice_for_a_small_class_is_an_option_audit_takes(tmp_path, capsys):
+    from workbench.pipeline.run import audit
+
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 20 + [1] * 20 + [2] * 3)
+    x = rng.normal(size=(len(y), 4)) + y[:, None] * 3
+    ds = Dataset(y, features=x)
+    with pytest.raises(ValueError, match=r"class '2' has only 3 samples") as err:
+        audit(ds, progress=False)
+    msg = str(err.value)
+    assert "n_folds" not in msg.replace("'n_folds': 3", "")  # no option audit does not take
+    assert "probe={'model': 'linear', 'n_folds': 3}" in msg and "--folds 3" in msg
+    result = audit(ds, probe={"model": "linear", "n_folds": 3}, progress=False)  # the advice
+    assert "3-fold" in result.computed["pred_probs"]
+    with pytest.raises(ValueError, match=r"probe has unknown option\(s\) \['folds'\]"):
+        audit(ds, probe={"folds": 3})
+    # the command line: the same advice, and --folds takes it
+    np.save(tmp_path / "labels.npy", y)
+    np.save(tmp_path / "features.npy", x)
+    argv = [str(tmp_path / "labels.npy"), "--features", str(tmp_path / "features.npy"), "-q"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 2
+    assert "--folds 3" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "c"), "--folds", "3"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "d"), "--folds", "1"]) == 2
+    assert "--folds must be 2 or more" in capsys.readouterr().err
+    # one sample: no number of folds helps, so none is offered
+    ds = Dataset(np.r_[y[:-3], 2], features=x[:-2])
+    with pytest.raises(ValueError, match=r"class '2' has only 1 sample, .*To fix it, drop or"):
+        audit(ds, progress=False)

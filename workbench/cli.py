@@ -130,6 +130,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--probe", choices=("linear", "mlp"), default="linear", help="probe model (default: linear)"
     )
     g.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        metavar="K",
+        help="folds of the cross-validated probe; every class needs at least K samples "
+        "(default: 5)",
+    )
+    g.add_argument(
         "--projection", choices=("pca", "umap"), default="pca", help="2-D map method (default: pca)"
     )
     g.add_argument(
@@ -148,6 +156,8 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
         out = _check_out(args.out)
         if args.top < 0:
             raise InputError(f"--top must be 0 or more, found {args.top}.")
+        if args.folds < 2:
+            raise InputError(f"--folds must be 2 or more, found {args.folds}.")
         if args.device is not None and not args.no_compute:
             from workbench.compute import resolve_device
 
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
                 seed=args.seed,
                 device=args.device,
                 progress=progress,
-                probe=args.probe,
+                probe={"model": args.probe, "n_folds": args.folds},
                 projection=args.projection,
                 primary=args.primary,
             )

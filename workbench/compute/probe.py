@@ -34,6 +34,7 @@ from workbench.core.typing import ArrayLike, SeedLike
 from workbench.core.validation import (
     align_on_index,
     as_array,
+    as_float,
     check_consistent_length,
     check_finite,
     check_labels,
@@ -379,7 +380,7 @@ def check_probe_features(features: ArrayLike, model: str) -> np.ndarray:
         raise ValueError(f"features must be 2-D of shape (N, D), found shape {x.shape}.")
     if x.shape[0] < 2 or x[0].size < 1:
         raise ValueError(f"features needs at least 2 samples and 1 feature, found {x.shape}.")
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = np.ascontiguousarray(as_float(x, "features"))
     check_finite(x, "features")
     return x
 

@@ -21,7 +21,7 @@ import torch
 from workbench.compute.cache import digest, load_arrays, save_arrays
 from workbench.compute.device import float64_device, resolve_device
 from workbench.core.typing import ArrayLike, SeedLike
-from workbench.core.validation import as_array, check_finite, check_rng
+from workbench.core.validation import as_array, as_float, check_finite, check_rng
 
 __all__ = ["METHODS", "pca", "project", "warm_umap"]
 
@@ -250,7 +250,7 @@ def _check_knn(knn, n: int):
             f"knn must be a KNNGraph or a tuple (indices, distances), found {type(knn).__name__}."
         )
     indices = as_array(indices, "knn indices")
-    distances = as_array(distances, "knn distances").astype(np.float32, copy=False)
+    distances = as_float(as_array(distances, "knn distances"), "knn distances")
     if indices.ndim != 2 or indices.shape != distances.shape or indices.shape[0] != n:
         raise ValueError(
             f"knn indices and distances must both have shape (N={n}, k), found "
@@ -282,6 +282,6 @@ def _check_features(features: ArrayLike) -> np.ndarray:
         raise TypeError(f"features must be real numbers, found dtype {x.dtype}.")
     if x.shape[0] < 2 or x.shape[1] < 1:
         raise ValueError(f"features needs at least 2 samples and 1 feature, found {x.shape}.")
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = np.ascontiguousarray(as_float(x, "features"))
     check_finite(x, "features")
     return x

@@ -37,6 +37,7 @@ from workbench.core.typing import ArrayLike, SeedLike
 from workbench.core.validation import (
     align_on_index,
     as_array,
+    as_float,
     check_consistent_length,
     check_finite,
     check_labels,
@@ -147,7 +148,7 @@ def recov_scores(
     x = as_array(features, "features")
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.number) or x.dtype.kind in "bc":
         raise ValueError(f"features must be a real 2-D array (N, D), found {x.dtype} {x.shape}.")
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = np.ascontiguousarray(as_float(x, "features"))
     check_finite(x, "features")
     y, names = check_labels(labels)
     n = check_consistent_length(features=x, labels=y)

@@ -16,6 +16,7 @@ from workbench.core.typing import ArrayLike
 from workbench.core.validation import (
     align_on_index,
     as_array,
+    as_float,
     check_consistent_length,
     check_finite,
     check_labels,
@@ -108,10 +109,22 @@ class Dataset:
                               true_labels, previews, metadata)  # fmt: skip
         models = _pred_prob_models(pred_probs)
         n_classes = next(iter(models.values())).shape[1] if models else None
-        if n_classes is None and class_names is not None:
+        classes_from = f"the {n_classes} columns of pred_probs" if models else None
+        if class_names is not None:
+            class_names = _check_class_names(class_names)
+            if n_classes is not None and len(class_names) != n_classes:
+                raise ValueError(
+                    f"pred_probs has {n_classes} columns but class_names has "
+                    f"{len(class_names)} names; give one pred_probs column per class, in "
+                    "class_names order."
+                )
             n_classes = len(class_names)
         self.labels, self.class_names = check_labels(
-            labels, class_names=class_names, n_classes=n_classes, require_dense=True
+            labels,
+            class_names=class_names,
+            n_classes=n_classes,
+            require_dense=True,
+            classes_from=classes_from,
         )
         n, k = len(self.labels), len(self.class_names)
         if n < 2:
@@ -121,9 +134,13 @@ class Dataset:
         counts = np.bincount(self.labels, minlength=k)
         if (counts == 0).any():
             empty = [self.class_names[i] for i in np.flatnonzero(counts == 0)]
+            source = classes_from or (
+                f"the {k} class_names" if class_names is not None else f"K={k}"
+            )
             raise ValueError(
-                f"Classes with no samples in labels: {empty[:10]}. Every class must have at "
-                "least one given label; drop unused classes from class_names/pred_probs."
+                f"Classes with no samples in labels: {empty[:10]} (K={k} from {source}). "
+                "Every class must have at least one given label; drop unused classes from "
+                "class_names/pred_probs."
             )
 
         self.pred_probs_by_model = {
@@ -155,11 +172,7 @@ class Dataset:
                 allow_missing=True,
             )
             check_consistent_length(labels=self.labels, true_labels=self.true_labels)
-        if isinstance(previews, pd.Series):  # taken by position from here on
-            previews = previews.tolist()
-        self.previews = previews
-        if previews is not None:
-            check_consistent_length(labels=self.labels, previews=previews)
+        self.previews = _check_previews(previews, n)
         self.ids = resolve_ids(ids, n, labels=labels, metadata=metadata)
         if metadata is not None:
             if not isinstance(metadata, pd.DataFrame):
@@ -300,11 +313,45 @@ def _pred_prob_models(pred_probs) -> dict:
         models = {"model": as_array(pred_probs, "pred_probs")}
     shapes = {name: p.shape for name, p in models.items()}
     for name, p in models.items():
+        arg = f"pred_probs[{name!r}]" if isinstance(pred_probs, Mapping) else "pred_probs"
         if p.ndim != 2:
-            raise ValueError(f"pred_probs[{name!r}] must be 2-D (N, K), found shape {p.shape}.")
+            raise ValueError(f"{arg} must be 2-D (N, K), found shape {p.shape}.")
+        if p.shape[1] < 2:
+            raise ValueError(
+                f"{arg} must have at least 2 columns (one per class), found shape {p.shape}. "
+                "For a binary model's probability p of class 1, pass np.column_stack([1 - p, p])."
+            )
     if len({s[1] for s in shapes.values()}) > 1:
         raise ValueError(f"pred_probs models disagree on K: {shapes}.")
     return models
+
+
+def _check_class_names(class_names) -> list[str]:
+    if isinstance(class_names, (str, bytes)) or not isinstance(
+        class_names, (Sequence, np.ndarray, pd.Index, pd.Series)
+    ):
+        raise TypeError(
+            "class_names must be a sequence of K names (e.g. a list of str), found "
+            f"{type(class_names).__name__} {class_names!r:.60}."
+        )
+    return [str(c) for c in class_names]
+
+
+def _check_previews(previews, n: int):
+    """Previews as a sequence taken by position (a pandas Series becomes a list)."""
+    if previews is None:
+        return None
+    if isinstance(previews, pd.Series):
+        previews = previews.tolist()
+    if isinstance(previews, (str, bytes, Mapping)) or not hasattr(previews, "__getitem__"):
+        raise TypeError(
+            f"previews must be a sequence of N={n} images (arrays H×W or H×W×C) or texts, one "
+            f"per sample, found {type(previews).__name__}."
+        )
+    if getattr(previews, "ndim", 1) == 0 or not hasattr(previews, "__len__"):
+        raise TypeError(f"previews must be a sequence of N={n} images or texts, found a scalar.")
+    check_consistent_length(labels=range(n), previews=previews)
+    return previews
 
 
 def _check_matrix(x, name: str, n: int, width: int | None = None) -> np.ndarray | None:
@@ -317,10 +364,14 @@ def _check_matrix(x, name: str, n: int, width: int | None = None) -> np.ndarray 
         )
     if width is not None and arr.shape[1] != width:
         raise ValueError(f"{name} must have shape (N, {width}), found {arr.shape}.")
+    if arr.shape[1] == 0:
+        raise ValueError(
+            f"{name} must have at least one column, shape (N, D >= 1); found {arr.shape}."
+        )
     if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind in "bc":
         raise TypeError(f"{name} must be real numbers, found dtype {arr.dtype}.")
     check_consistent_length(labels=np.empty(n), **{name: arr})
-    arr = arr.astype(np.float32, copy=False)
+    arr = as_float(arr, name)
     check_finite(arr, name)
     return arr
 
@@ -347,7 +398,7 @@ def _check_trajectories(trajectories, n: int, k: int) -> dict[str, np.ndarray]:
         else:
             if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind == "c":
                 raise TypeError(f"{name} must be real numbers, found dtype {arr.dtype}.")
-            arr = arr.astype(np.float32, copy=False)
+            arr = as_float(arr, name)
             check_finite(arr, name)
             if kind == "given_prob" and (arr.min() < 0 or arr.max() > 1 + 1e-3):
                 raise ValueError(f"{name} must lie in [0, 1], found [{arr.min()}, {arr.max()}].")

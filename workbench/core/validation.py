@@ -17,6 +17,7 @@ from workbench.core.typing import ArrayLike, SeedLike
 __all__ = [
     "align_on_index",
     "as_array",
+    "as_float",
     "check_consistent_length",
     "check_finite",
     "check_labels",
@@ -42,16 +43,68 @@ def as_array(x: ArrayLike, name: str, *, dtype=None) -> np.ndarray:
         raise TypeError(f"{name} must be array-like, found a {type(x).__name__}.")
     mod = type(x).__module__
     if mod.startswith("torch"):
-        x = x.detach().cpu().numpy()
+        x = _torch_to_numpy(x)
     elif mod.startswith("pandas"):
         x = x.to_numpy()
-    arr = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
+    try:
+        arr = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
+    except ValueError as err:
+        if isinstance(x, (list, tuple)):
+            lengths = sorted({len(r) for r in x if isinstance(r, (list, tuple, np.ndarray))})
+            if len(lengths) > 1:
+                raise ValueError(
+                    f"{name} is ragged: its rows have different lengths ({_show(lengths)}); "
+                    "expected a rectangular array, every row of the same length."
+                ) from None
+        raise ValueError(f"{name} cannot be read as an array: {err}") from None
     if arr.dtype == object:
         raise TypeError(
             f"{name} has object dtype (mixed or Python objects); convert it to a numeric or "
             f"string array first, e.g. np.asarray({name}, dtype=float)."
         )
     return arr
+
+
+def _torch_to_numpy(t) -> np.ndarray:
+    """A tensor as numpy; dtypes numpy lacks (bfloat16, float8, complex32) become float32 /
+    complex64, which hold their values exactly."""
+    t = t.detach().cpu()
+    try:
+        return t.numpy()
+    except TypeError:
+        import torch  # the tensor's own library, already imported
+
+        if t.is_complex():
+            return t.to(torch.complex64).numpy()
+        if t.is_floating_point():
+            return t.float().numpy()
+        raise
+
+
+def as_float(arr: np.ndarray, name: str, dtype=np.float32) -> np.ndarray:
+    """Cast a real array to ``dtype`` (float32 by default), refusing finite values that ``dtype``
+    cannot hold instead of letting them become infinity.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, the first value too large and the largest magnitude allowed.
+    """
+    if arr.dtype == dtype:
+        return arr
+    try:
+        with np.errstate(over="raise"):
+            return arr.astype(dtype, copy=False)
+    except FloatingPointError:
+        pass
+    limit = float(np.finfo(dtype).max)
+    big = np.isfinite(arr) & (np.abs(arr) > limit)
+    i = tuple(int(j) for j in np.argwhere(big)[0])
+    raise ValueError(
+        f"{name} has values too large for {np.dtype(dtype).name} (magnitudes up to {limit:.3g}): "
+        f"{arr[i]:.4g} at index {i if len(i) > 1 else i[0]}. Rescale them (e.g. standardise each "
+        "column) before passing them."
+    )
 
 
 def align_on_index(labels, signals: Mapping[str, object], *, name: str = "labels") -> dict:
@@ -168,6 +221,7 @@ def check_labels(
     n_classes: int | None = None,
     allow_missing: bool = False,
     require_dense: bool = False,
+    classes_from: str | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Validate class labels and return them as int64 codes plus the class names.
 
@@ -187,6 +241,8 @@ def check_labels(
         When K is inferred from integer labels (no ``class_names``, no ``n_classes``), refuse
         labels that leave more than half of 0..max unused. Integer labels whose maximum + 1
         exceeds 2 N are refused either way, before anything of size K is built.
+    classes_from : str, optional
+        Where ``n_classes`` comes from, for messages (e.g. "the 3 columns of pred_probs").
 
     Returns
     -------
@@ -218,9 +274,17 @@ def check_labels(
         bad = codes >= len(names)
         if bad.any():
             i = int(np.argmax(bad))
+            source = classes_from or ("class_names" if class_names is not None else "n_classes")
+            if n_classes is None and class_names is None:
+                source = "the largest label"
             raise ValueError(
-                f"{name} must lie in 0..{len(names) - 1} (K={len(names)}), found {codes[i]} "
-                f"at index {i}."
+                f"{name} must lie in 0..{len(names) - 1} (K={len(names)}, from {source}), found "
+                f"{codes[i]} at index {i}."
+                + (
+                    f" class_names needs one name per class: give {codes.max() + 1} names."
+                    if source == "class_names"
+                    else ""
+                )
             )
     return codes, names
 
@@ -450,8 +514,17 @@ def pred_probs_array(pred_probs, name, n_samples, n_classes, dtype) -> np.ndarra
     if n_classes is not None and k != n_classes:
         raise ValueError(f"{name} has {k} columns but there are {n_classes} classes.")
     if k < 2:
-        raise ValueError(f"{name} must have at least 2 columns (classes), found {k}.")
-    return arr.astype(dtype, copy=False)
+        raise ValueError(
+            f"{name} must have at least 2 columns (one per class), found shape {arr.shape}. For a "
+            "binary model's probability p of class 1, pass np.column_stack([1 - p, p])."
+        )
+    try:
+        return as_float(arr, name, dtype)
+    except ValueError:
+        i = np.unravel_index(int(np.nanargmax(np.abs(arr))), arr.shape)
+        raise ValueError(
+            f"{name} must lie in [0, 1], found {arr[i]:.4g} at index {tuple(map(int, i))}."
+        ) from None
 
 
 def check_pred_prob_values(arr, name, renormalize, atol, dtype, also=None) -> np.ndarray:

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import sparse
 
 from workbench.core.typing import ArrayLike
-from workbench.core.validation import as_array, check_finite, check_labels
+from workbench.core.validation import as_array, as_float, check_finite, check_labels
 
 _CHUNK_CELLS = 1 << 22  # rows × classes held at once by the chunked passes
 
@@ -150,7 +150,9 @@ def _features(features, n: int) -> np.ndarray:
         raise TypeError(f"features must be real numbers, found dtype {x.dtype}.")
     if len(x) != n:
         raise ValueError(f"features has {len(x)} rows but labels has {n} samples.")
-    x = x.astype(np.float32, copy=False)
+    if x.shape[1] < 1:
+        raise ValueError(f"features must have at least one column, (N, D >= 1); found {x.shape}.")
+    x = as_float(x, "features")
     check_finite(x, "features")
     return x
 

@@ -383,9 +383,9 @@ def load_label_errors_dir(directory: str | os.PathLike, name: str) -> LabelError
     )
     try:
         dataset = Dataset(
-            labels.astype(np.int64),
+            labels,  # checked there: overflow, range and the cast to float32 named
             class_names=names,
-            pred_probs=pyx.astype(np.float32),
+            pred_probs=pyx,
             metadata=metadata,
             renormalize=True,
         )

@@ -51,7 +51,7 @@ def audit(
     seed: int | None = 0,
     device=None,
     progress: bool = True,
-    probe: str = "linear",
+    probe: str | dict = "linear",
     projection: str = "pca",
     primary: str | None = None,
 ) -> AuditResult:
@@ -75,8 +75,12 @@ def audit(
         Where the probe and projection run (default: cuda > mps > cpu).
     progress : bool, default=True
         Show ``tqdm`` progress bars on the long steps.
-    probe : {"linear", "mlp"}, default="linear"
-        Model of the cross-validated probe.
+    probe : {"linear", "mlp"} or dict, default="linear"
+        Model of the cross-validated probe, or a dict of its options (the keyword options of
+        :func:`workbench.compute.cross_val_probs`: ``model``, ``n_folds`` (default 5),
+        ``epochs``, ``lr``, ``weight_decay``, ``batch_size``, ``hidden``), e.g.
+        ``probe={"model": "linear", "n_folds": 3}`` when a class has fewer than 5 samples.
+        ``seed``, ``device`` and ``progress`` are audit's own.
     projection : {"pca", "umap"}, default="pca"
         How ``coords`` are computed.
     primary : str, optional
@@ -102,8 +106,7 @@ def audit(
             "workbench.Dataset(labels, pred_probs=..., features=...)."
         )
     names = check_detector_names(detectors)
-    if probe not in ("linear", "mlp"):
-        raise ValueError(f"probe must be 'linear' or 'mlp', found {probe!r}.")
+    probe_kwargs = _probe_kwargs(probe)
     if projection not in ("pca", "umap"):
         raise ValueError(f"projection must be 'pca' or 'umap', found {projection!r}.")
     if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
@@ -119,8 +122,10 @@ def audit(
     not_computed: dict[str, str] = {}
     ds = dataset
     if compute_missing:
+        if ds.pred_probs is None and ds.features is not None:
+            _check_folds(ds, probe_kwargs)
         ds = _compute_signals(
-            ds, seed, dev, progress, probe, projection, computed, not_computed, timings
+            ds, seed, dev, progress, probe_kwargs, projection, computed, not_computed, timings
         )
 
     why_not = available_detectors(ds)
@@ -178,15 +183,66 @@ def audit(
 
 
 # --- steps ---------------------------------------------------------------------------------------
-def _compute_signals(ds, seed, dev, progress, probe, projection, computed, not_computed, timings):
+_PROBE_KEYS = ("model", "n_folds", "epochs", "lr", "weight_decay", "batch_size", "hidden")
+
+
+def _probe_kwargs(probe) -> dict:
+    """``probe`` (a model name or a dict of cross_val_probs options) as cross_val_probs keywords."""
+    if isinstance(probe, str):
+        probe = {"model": probe}
+    if not isinstance(probe, dict):
+        raise TypeError(
+            f"probe must be 'linear', 'mlp' or a dict of probe options, found {probe!r}."
+        )
+    unknown = sorted(set(probe) - set(_PROBE_KEYS))
+    if unknown:
+        raise ValueError(
+            f"probe has unknown option(s) {unknown}; the options are {list(_PROBE_KEYS)} "
+            "(seed, device and progress are audit's own arguments)."
+        )
+    kwargs = {"model": "linear", "n_folds": 5, **probe}
+    if kwargs["model"] not in ("linear", "mlp"):
+        raise ValueError(f"probe must be 'linear' or 'mlp', found {kwargs['model']!r}.")
+    return kwargs
+
+
+def _check_folds(ds: Dataset, probe_kwargs: dict) -> None:
+    """Before any work: every class with samples must fill the probe's folds."""
+    n_folds = probe_kwargs["n_folds"]
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)):
+        raise TypeError(f"probe['n_folds'] must be an int, found {n_folds!r}.")
+    counts = np.bincount(ds.labels, minlength=ds.n_classes)
+    present = np.flatnonzero(counts)
+    c = present[np.argmin(counts[present])]
+    smallest = int(counts[c])
+    if smallest >= n_folds:
+        return
+    fix = (
+        f"pass probe={{'model': {probe_kwargs['model']!r}, 'n_folds': {smallest}}} to wb.audit "
+        f"(workbench-audit: --folds {smallest}), "
+        if smallest >= 2
+        else ""
+    )
+    raise ValueError(
+        f"wb.audit trains a {n_folds}-fold cross-validated probe on the features, but class "
+        f"{ds.class_names[c]!r} has only {smallest} sample{'s' if smallest > 1 else ''}, fewer "
+        f"than the folds. To fix it, {fix}drop or merge that class, or give out-of-sample "
+        "pred_probs= in the Dataset (then no probe is trained)."
+    )
+
+
+def _compute_signals(
+    ds, seed, dev, progress, probe_kwargs, projection, computed, not_computed, timings
+):
     updates = {}
+    probe = probe_kwargs["model"]
     if ds.pred_probs is None:
         if ds.features is not None:
             from workbench.compute import cross_val_probs
 
             t0 = time.perf_counter()
             res = cross_val_probs(
-                ds.features, ds.labels, model=probe, seed=seed, device=dev, progress=progress
+                ds.features, ds.labels, **probe_kwargs, seed=seed, device=dev, progress=progress
             )
             timings["pred_probs"] = time.perf_counter() - t0
             updates["pred_probs"] = res.pred_probs
