@@ -8,6 +8,7 @@ instead, and are kept out of votes across detectors and of default / best-detect
 
 from workbench.analysis.detectors import (  # noqa: F401  (importing a module registers its detectors)
     annotators,
+    crowdlab,
     duplicates,
     features,
     pred_probs,

@@ -30,6 +30,7 @@ from workbench.core.validation import (
 )
 
 __all__ = [
+    "check_annotators",
     "majority_vote",
     "dawid_skene",
     "DawidSkeneResult",
@@ -43,8 +44,9 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 # --- validation ------------------------------------------------------------------------------
-def _check_annotators(annotators: ArrayLike, n_classes: int | None) -> tuple[np.ndarray, int]:
-    """Return (N, M) int64 codes with -1 where missing, and K."""
+def check_annotators(annotators: ArrayLike, n_classes: int | None) -> tuple[np.ndarray, int]:
+    """Validate an (N, M) annotation matrix: (N, M) int64 codes with -1 where missing, and K
+    (``n_classes``, or the largest label plus one)."""
     if n_classes is not None and (
         not isinstance(n_classes, (int, np.integer)) or isinstance(n_classes, bool) or n_classes < 1
     ):
@@ -131,7 +133,7 @@ def majority_vote(
     >>> consensus.tolist(), agreement.round(3).tolist()
     ([0, 2, -1], [0.667, 1.0, nan])
     """
-    codes, k = _check_annotators(annotators, n_classes)
+    codes, k = check_annotators(annotators, n_classes)
     probs = None
     if pred_probs is not None:
         probs = check_pred_probs(pred_probs, n_samples=len(codes), n_classes=k, dtype=np.float64)
@@ -284,7 +286,7 @@ def dawid_skene(
         rows and NaN quality. With a single annotator the model cannot tell its errors from
         the truth and mostly returns its labels.
     """
-    codes, k = _check_annotators(annotators, n_classes)
+    codes, k = check_annotators(annotators, n_classes)
     if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, found {max_iter!r}.")
     for arg, val in (("tol", tol), ("smoothing", smoothing)):
