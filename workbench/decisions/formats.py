@@ -140,7 +140,7 @@ def _ids_of(index: np.ndarray, ids) -> np.ndarray:
     return out
 
 
-def steps_frame(steps: list[dict], ids=None) -> pd.DataFrame:
+def steps_frame(steps: list[dict], ids=None, kind: str | None = None) -> pd.DataFrame:
     """All rows of ``steps`` as one DataFrame with the columns of :data:`COLUMNS`.
 
     ``ids`` (N ids, or None for positions) fill the ``id`` column from ``index``; a step that
@@ -160,9 +160,10 @@ def steps_frame(steps: list[dict], ids=None) -> pd.DataFrame:
         else:
             cols[c] = np.concatenate([column(s, c) for s in steps])
     df = pd.DataFrame(cols)
-    if ids is None or np.asarray(ids).dtype.kind in "iu":
-        if not df["id"].isna().any():
-            df["id"] = df["id"].astype(np.int64)
+    numeric = kind in ("position", "int") if kind is not None else (
+        ids is None or np.asarray(ids).dtype.kind in "iu")  # fmt: skip
+    if numeric and not df["id"].isna().any():
+        df["id"] = df["id"].astype(np.int64)
     return df
 
 

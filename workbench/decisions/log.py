@@ -670,7 +670,7 @@ class DecisionLog:
     # --- reading -------------------------------------------------------------------------------
     def _history(self) -> pd.DataFrame:
         if self._cache is None:
-            self._cache = steps_frame(self._steps, self.ids)
+            self._cache = steps_frame(self._steps, self.ids, self._id_kind)
         return self._cache
 
     def history(self) -> pd.DataFrame:
@@ -706,7 +706,7 @@ class DecisionLog:
             total += len(self._steps[p]["index"])
             if total >= n:
                 break
-        return steps_frame(parts[::-1], self.ids).iloc[::-1].head(n).reset_index(drop=True)
+        return steps_frame(parts[::-1], self.ids, self._id_kind).iloc[::-1].head(n).reset_index(drop=True)
 
     def current(self) -> pd.DataFrame:
         """The latest decision of every decided sample, sorted by sample position."""
@@ -880,13 +880,12 @@ class DecisionLog:
             pos = self._frame_positions(df, id_column)
         else:
             raw = labels_or_dataframe
-            if isinstance(raw, pd.Series):
-                raw = raw.to_numpy()
         categorical = isinstance(getattr(raw, "dtype", None), pd.CategoricalDtype)
-        values = (
-            np.asarray(raw.astype(object).to_numpy() if categorical else
-                       raw.to_numpy() if hasattr(raw, "to_numpy") else raw)
-        )  # fmt: skip
+        if categorical:
+            cat = pd.Categorical(raw)
+            values = np.asarray(cat.astype(object))
+        else:
+            values = np.asarray(raw.to_numpy() if hasattr(raw, "to_numpy") else raw)
         if values.ndim != 1 or (not frame and len(values) != self.n_samples):
             raise ValueError(f"labels must have shape (N={self.n_samples},), found {values.shape}.")
         if not frame:
@@ -933,16 +932,15 @@ class DecisionLog:
         lab[known] = self._lab[pos[known]]
         rel = act == ALL_ACTIONS.index("relabel")
         if categorical:
-            cats = list(raw.cat.categories)
+            cats = list(cat.categories)
             names_mode = all(isinstance(c, str) for c in cats) and by_name
             target = np.asarray(self.class_names if names_mode else range(len(self.class_names)),
                                 dtype=object)  # fmt: skip
         new[rel] = target[lab[rel]]
         keep = act != ALL_ACTIONS.index("remove")
         if categorical:
-            missing = [c for c in pd.unique(new[rel]) if c not in raw.cat.categories]
-            cats = list(raw.cat.categories) + missing
-            new = pd.Categorical(new, categories=cats, ordered=raw.cat.ordered)
+            missing = [c for c in pd.unique(new[rel]) if c not in cat.categories]
+            new = pd.Categorical(new, categories=[*cat.categories, *missing], ordered=cat.ordered)
         if not frame:
             return new[keep]
         out = labels_or_dataframe.copy()

@@ -235,7 +235,7 @@ class _Database(DecisionStore):
                 undoes = renumber.get(int(s["undoes"]), int(s["undoes"]))
                 shared = {_col(c): (s[c] if isinstance(s[c], str) else None) for c in _TEXT}
                 idx = s["index"]
-                if header["ids"] == "position" or s["action"] == UNDO:
+                if header["ids"] == "position" or (isinstance(s["action"], str) and s["action"] == UNDO):
                     sid = [None] * n
                 else:
                     sid = [str(v) for v in ids[idx].tolist()]
@@ -314,7 +314,7 @@ def _steps_from_rows(header: dict, steps_rows: list[tuple], data: list[tuple]) -
         for c, value, values in zip(_TEXT, shared, texts if data else [None] * n_text,
                                     strict=True):  # fmt: skip
             s[c] = value if value is not None else values[a:b]
-        if header["ids"] == "position" or s["action"] == UNDO:
+        if header["ids"] == "position" or (isinstance(s["action"], str) and s["action"] == UNDO):
             s["id"] = np.where(s["index"] >= 0, s["index"], -1).astype(object)
         elif header["ids"] == "int":
             s["id"] = np.asarray([int(v) for v in sample_id[a:b]], dtype=object)
