@@ -427,3 +427,29 @@ def test_upload_of_something_that_is_no_file_is_refused(session, caplog):
             assert "could not be read" in view.status.value and view.upload.value == ()
     assert sum("DecisionsView ignored" in r.getMessage() for r in caplog.records) == 3
     assert len(session.decisions) == 0
+
+
+def test_workbench_opens_on_the_audits_primary_detector():
+    """``wb.show(result)`` opened on the first detector of label errors (``aum`` in the
+    teacher's notebook), not on ``result.primary``, which ``flagged_frame()`` and the report
+    use."""
+    import dataclasses
+
+    import workbench as wb
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(3 * c, 1.0, (40, 4)) for c in range(3)])
+    labels = np.repeat([0, 1, 2], 40)
+    labels[:6] = 1
+    result = wb.audit(Dataset(labels, features=x), progress=False)
+    default = ui.Workbench(result.dataset, results=result.results).session.active
+    others = [n for n in result.results if n not in (default, result.primary)]
+    for primary in [result.primary, *others[-1:]]:
+        res = dataclasses.replace(result, primary=primary)
+        bench = ui.open_workbench(res)
+        assert bench.session.active == primary
+        np.testing.assert_array_equal(bench.session.flags, res.results[primary].flags)
+        _ = bench.widget
+        assert f"flagged by <b>{primary}</b>" in bench.selection_html.value
+        assert bench.panel.widget is not None and bench.panel.detector.value == primary
+    assert others  # the check above used a detector other than the default

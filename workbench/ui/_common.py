@@ -34,7 +34,8 @@ __all__ = [
 
 def as_session(obj, **session_options) -> Session:
     """Return ``obj`` when it is a Session, else wrap a Dataset (or an audit's dataset and
-    results) into a new Session.
+    results) into a new Session. A session made from an audit starts on the audit's primary
+    detector (``result.primary``, the one ``result.flagged_frame()`` and the report use).
 
     Parameters
     ----------
@@ -61,7 +62,10 @@ def as_session(obj, **session_options) -> Session:
 
     if isinstance(obj, AuditResult):
         audit = {"results": obj.results, "failed": obj.failed}
-        return Session(obj.dataset, **{**audit, **session_options})
+        session = Session(obj.dataset, **{**audit, **session_options})
+        if obj.primary in session.results:  # open on the detector the audit reports
+            session.set_detector(obj.primary)
+        return session
     raise TypeError(
         "Expected a workbench.Session, workbench.Dataset or workbench.AuditResult, found "
         f"{type(obj).__name__}. Build one with workbench.Dataset(labels, ...)."
