@@ -60,13 +60,32 @@ def test_confident_joint_thresholds_and_counts_equal_cleanlab(case):
     np.testing.assert_allclose(M.estimate_joint(y, p), cl_count.estimate_joint(y, p), rtol=0)
 
 
-@pytest.mark.parametrize("case", CASES[:4], ids=lambda c: f"K{c['k']}-s{c['seed']}")
-def test_transition_matrix_is_transpose_of_cleanlab_noise_matrix(case):
+@pytest.mark.parametrize("converge", [False, True])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"K{c['k']}-s{c['seed']}")
+def test_transition_matrix_is_transpose_of_cleanlab_noise_matrix(case, converge):
     y, p = synthetic(**case)
-    t = M.estimate_transition_matrix(y, p)
-    _, noise_matrix, _, _ = cl_count.estimate_py_and_noise_matrices_from_probabilities(y, p)
-    np.testing.assert_allclose(t, noise_matrix.T, rtol=0, atol=1e-12)
+    t = M.estimate_transition_matrix(y, p, converge_latent_estimates=converge)
+    _, noise_matrix, _, _ = cl_count.estimate_py_and_noise_matrices_from_probabilities(
+        y, p, converge_latent_estimates=converge
+    )
+    np.testing.assert_array_equal(t, noise_matrix.T)
     np.testing.assert_allclose(t.sum(axis=1), 1.0)  # rows = true label
+
+
+def test_converging_the_latent_estimates_matters_where_clipping_bites():
+    # few samples, many classes, a class almost never truly present: cleanlab's default
+    # (converge_latent_estimates=True) then differs from the plain estimate
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 8, 25)
+    y[:8] = np.arange(8)
+    p = rng.dirichlet(np.full(8, 0.3), 25)
+    plain = M.estimate_transition_matrix(y, p)
+    converged = M.estimate_transition_matrix(y, p, converge_latent_estimates=True)
+    _, default, _, _ = cl_count.estimate_py_and_noise_matrices_from_probabilities(y, p)
+    np.testing.assert_array_equal(converged, default.T)
+    assert np.abs(plain - converged).max() > 0.1
+    with pytest.raises(TypeError, match="converge_latent_estimates"):
+        M.estimate_transition_matrix(y, p, converge_latent_estimates="yes")
 
 
 def test_class_with_no_given_label_matches_cleanlab():

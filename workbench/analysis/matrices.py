@@ -39,6 +39,7 @@ from workbench.core.validation import (
 __all__ = [
     "MATRICES",
     "MatrixDescription",
+    "converged_transition_from_joint",
     "num_errors_from_statistics",
     "transition_from_joint",
     "class_noise_rates",
@@ -210,23 +211,84 @@ def estimate_joint(labels: ArrayLike, pred_probs: ArrayLike, *, device=None) -> 
 
 def transition_from_joint(joint: np.ndarray) -> np.ndarray:
     """T[i, j] = P(given = j | true = i) from a confident joint (rows given, columns true)."""
+    return np.ascontiguousarray(_clip_noise_rates(_noise_and_inverse(joint)[0]).T)
+
+
+def _noise_and_inverse(joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab's noise matrix ``P(given = i | true = j)`` (columns sum to 1) and inverse noise
+    matrix ``P(true = i | given = j)`` from a confident joint, before clipping."""
     noise = joint / np.clip(joint.sum(axis=0).astype(float), TINY, None)
+    inverse = joint.T / np.clip(joint.sum(axis=1).astype(float), TINY, None)
+    return noise, inverse
+
+
+def _clip_noise_rates(noise: np.ndarray) -> np.ndarray:
+    """Off-diagonal rates clipped to [0, 0.9999], the diagonal kept, columns renormalised to
+    sum to 1 (cleanlab's ``clip_noise_rates``)."""
     diag = np.diagonal(noise).copy()
     noise = np.clip(noise, 0, 0.9999)
     np.fill_diagonal(noise, diag)
-    noise = noise / np.clip(noise.sum(axis=0), TINY, None)
-    return np.ascontiguousarray(noise.T)
+    return noise / np.clip(noise.sum(axis=0), TINY, None)
+
+
+def _clip_to_sum_one(x: np.ndarray, low: float) -> np.ndarray:
+    x = np.clip(x, low, 1.0)
+    return x * 1.0 / np.clip(np.sum(x), TINY, None)
+
+
+def converged_transition_from_joint(joint: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """:func:`transition_from_joint` after cleanlab's ``converge_latent_estimates``.
+
+    The true-class prior ``py`` (``py_method="cnt"``), the noise matrix and its inverse are
+    recomputed from one another (3 rounds of 5) until they agree algebraically, with the same
+    operations in the same order as ``cleanlab.count.estimate_latent``. ``counts`` (K,) are the
+    given-label counts.
+    """
+    ps = counts / float(np.sum(counts))
+    noise, inverse = _noise_and_inverse(joint)
+
+    def prior(noise, inverse):  # py_method="cnt"
+        py = inverse.diagonal() / np.clip(noise.diagonal(), TINY, None) * ps
+        return _clip_to_sum_one(py, 1e-6)
+
+    py = prior(noise, inverse)
+    noise, inverse = _clip_noise_rates(noise), _clip_noise_rates(inverse)
+    for _ in range(3):
+        for _ in range(5):
+            inverse = _clip_noise_rates((noise * py).T / np.clip(ps, TINY, None))
+            py = prior(noise, inverse)
+        noise = _clip_noise_rates((inverse * ps).T / np.clip(py, TINY, None))
+    return np.ascontiguousarray(_clip_noise_rates(noise).T)
 
 
 def estimate_transition_matrix(
-    labels: ArrayLike, pred_probs: ArrayLike, *, device=None
+    labels: ArrayLike,
+    pred_probs: ArrayLike,
+    *,
+    converge_latent_estimates: bool = False,
+    device=None,
 ) -> np.ndarray:
     """Estimated noise-transition matrix ``T[i, j] = P(given = j | true = i)``.
 
     Rows = true label, columns = given label, rows sum to 1. Computed from the calibrated
-    confident joint; equal to the transpose of cleanlab's ``noise_matrix`` from
-    ``estimate_py_and_noise_matrices_from_probabilities`` (off-diagonal rates clipped below
-    0.9999).
+    confident joint: each true-label column of the joint divided by its total, off-diagonal
+    rates clipped below 0.9999, rows renormalised.
+
+    Parameters
+    ----------
+    labels : array-like of shape (N,)
+    pred_probs : array-like of shape (N, K)
+        Out-of-sample predicted probabilities.
+    converge_latent_estimates : bool, default=False
+        False: the transpose of cleanlab's ``noise_matrix`` from
+        ``estimate_py_and_noise_matrices_from_probabilities(labels, pred_probs,
+        converge_latent_estimates=False)``. True: the matrix, its inverse and the true-class
+        prior are also made to agree algebraically, as cleanlab does by default
+        (``converge_latent_estimates=True``): the transpose of that ``noise_matrix``. The two
+        differ where clipping bites (a true class with almost no samples, rates near 1);
+        elsewhere they agree up to rounding.
+    device : str or torch.device, optional
+        Where the statistics pass runs.
 
     Returns
     -------
@@ -240,7 +302,16 @@ def estimate_transition_matrix(
     array([[0.66666667, 0.33333333],
            [0.33333333, 0.66666667]])
     """
-    return transition_from_joint(confident_joint(labels, pred_probs, device=device))
+    if not isinstance(converge_latent_estimates, (bool, np.bool_)):
+        raise TypeError(
+            f"converge_latent_estimates must be True or False, found {converge_latent_estimates!r}."
+        )
+    y, p, rows = check_inputs(labels, pred_probs, rows=True, device=device)
+    stats = statistics_pass(y, p, device=device, rows=rows)
+    joint = calibrate_joint(stats.joint_counts, stats.counts)
+    if converge_latent_estimates:
+        return converged_transition_from_joint(joint, stats.counts)
+    return transition_from_joint(joint)
 
 
 def class_noise_rates(
