@@ -1,7 +1,8 @@
 """The decisions view: the review log (latest first, times as short local times under a header
 that names the kernel's time zone, the full timestamp on hover and in the files), counts per
-action, export to CSV / JSON / Parquet next to the notebook, and import + merge of someone
-else's decisions with every conflict shown.
+action, export to CSV / JSON / Parquet (and a relabelling task list for annotation tools) next to
+the notebook, import + merge of someone else's decisions with every conflict shown, and the
+reviewers' conflicts in a shared store (who decided what), resolved by policy or one by one.
 """
 
 from __future__ import annotations
@@ -13,15 +14,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from workbench.decisions.interop import write_label_studio, write_tasks
 from workbench.decisions.log import ACTIONS, MERGE_POLICIES
 from workbench.ui._common import View, ignore_message
 
 __all__ = ["DecisionsView", "export_message", "short_time"]
 
 _FORMATS = {"csv": ".csv", "json": ".json", "parquet": ".parquet"}
+#: Task lists for annotation tools: (file name suffix, what it is).
+_TASK_FORMATS = {
+    "tasks": ("_tasks.csv", "relabelling task list (CSV: id, given, suggested, note)"),
+    "label_studio": ("_label_studio.json", "Label Studio tasks (JSON)"),
+}
 _LOG_COLUMNS = [
     "time",
     "user",
+    "id",
     "index",
     "action",
     "label_name",
@@ -135,6 +143,15 @@ class DecisionsView(View):
             fmt: w.Button(description=fmt.upper(), tooltip=f"Write {suffix} atomically")
             for fmt, suffix in _FORMATS.items()
         }
+        self.export_buttons.update(
+            {
+                fmt: w.Button(
+                    description="Tasks" if fmt == "tasks" else "Label Studio",
+                    tooltip=f"Write the {what}: samples to review or relabel",
+                )
+                for fmt, (_, what) in _TASK_FORMATS.items()
+            }
+        )
         self.status = w.HTML()
         self.import_path = w.Text(
             placeholder="path/to/their_decisions.json",
@@ -142,7 +159,7 @@ class DecisionsView(View):
             layout=w.Layout(width="340px"),
         )
         self.upload = w.FileUpload(
-            accept=".json,.csv,.parquet", multiple=False, description="Upload…"
+            accept=".json,.csv,.parquet,.db", multiple=False, description="Upload…"
         )
         self.policy = w.Dropdown(
             options=list(MERGE_POLICIES),
@@ -152,6 +169,21 @@ class DecisionsView(View):
         )
         self.merge_button = w.Button(description="Merge", icon="code-fork")
         self.report_html = w.HTML(layout=w.Layout(max_height="300px", overflow="auto"))
+        # reviewers' conflicts in a shared store
+        self.conflicts_html = w.HTML(layout=w.Layout(max_height="300px", overflow="auto"))
+        self.reload_button = w.Button(
+            description="Reload", icon="refresh", tooltip="Read what others stored since"
+        )
+        self.resolve_button = w.Button(
+            description="Resolve all", tooltip="Resolve every conflict by the chosen policy"
+        )
+        self.conflict_sample = w.Dropdown(description="Sample", layout=w.Layout(width="260px"))
+        self.conflict_take = w.Dropdown(description="Take", layout=w.Layout(width="220px"))
+        self.take_button = w.Button(description="Take this one")
+        self.conflict_sample.observe(lambda _: self._fill_reviewers(), names="value")
+        self.reload_button.on_click(lambda _: self._reload_clicked())
+        self.resolve_button.on_click(lambda _: self._resolve_clicked(all_of_them=True))
+        self.take_button.on_click(lambda _: self._resolve_clicked(all_of_them=False))
 
         self.undo_button.on_click(lambda _: self._undo())
         for fmt, button in self.export_buttons.items():
@@ -170,6 +202,10 @@ class DecisionsView(View):
             w.HBox([self.import_path, self.upload, self.policy, self.merge_button]),
             self.status,
             self.report_html,
+            w.HTML("<b>Reviewers' conflicts</b>"),
+            w.HBox([self.reload_button, self.resolve_button]),
+            w.HBox([self.conflict_sample, self.conflict_take, self.take_button]),
+            self.conflicts_html,
         ])  # fmt: skip
         self._widget = box
         self.refresh()
@@ -185,7 +221,8 @@ class DecisionsView(View):
         undecided = self.session.dataset.n_samples - sum(counts.values())
         parts = [f"<b>{counts[a]:,}</b> {a.replace('_', ' ')}" for a in ACTIONS]
         parts.append(f"<b>{undecided:,}</b> undecided")
-        where = f" · autosaved to <code>{html.escape(str(log.path))}</code>" if log.path else ""
+        store = log.path or log.url
+        where = f" · stored in <code>{html.escape(str(store))}</code>" if store else ""
         self.counts_html.value = " · ".join(parts) + where
         tail = log.tail(self.rows_input.value)[_LOG_COLUMNS]
         full = tail["time"].astype(str).tolist()
@@ -199,6 +236,33 @@ class DecisionsView(View):
             titles={column: [f"{t} (as exported)" for t in full]},
         )
         self.undo_button.disabled = not log.can_undo
+        self._show_conflicts()
+
+    def _show_conflicts(self) -> None:
+        conf = self.session.decisions.conflicts()
+        n = conf["index"].nunique() if len(conf) else 0
+        head = (
+            f"<div>{n:,} sample{'s' * (n != 1)} where reviewers disagree"
+            + (" (the first 200 shown)" if n > 200 else "")
+            + ".</div>"
+        )
+        first = conf[conf["index"].isin(conf["index"].drop_duplicates().head(200))]
+        table = first.rename(columns={"user": "reviewer", "label_name": "label"})
+        self.conflicts_html.value = head + _table(table, empty="No conflicts between reviewers.")
+        samples = conf.drop_duplicates("index")
+        options = [(str(i), int(p)) for i, p in zip(samples["id"], samples["index"], strict=True)]
+        self.conflict_sample.options = options[:1000]
+        self.resolve_button.disabled = self.take_button.disabled = not options
+        self.reload_button.disabled = self.session.decisions.path is None and (
+            self.session.decisions.url is None
+        )
+        self._fill_reviewers()
+
+    def _fill_reviewers(self) -> None:
+        index = self.conflict_sample.value
+        conf = self.session.decisions.conflicts()
+        users = conf.loc[conf["index"] == index, "user"].tolist() if index is not None else []
+        self.conflict_take.options = users
 
     def _say(self, text: str, *, error: bool = False) -> None:
         colour = "#b3261e" if error else "#1b5e20"
@@ -206,18 +270,45 @@ class DecisionsView(View):
 
     # --- actions -------------------------------------------------------------------------------
     def export(self, fmt: str, path=None) -> Path:
-        """Write the decisions as ``fmt`` ("csv", "json", "parquet") to ``path`` (default:
-        the export stem plus the format's suffix); returns the absolute path written."""
-        if fmt not in _FORMATS:
-            raise ValueError(f"fmt must be one of {sorted(_FORMATS)}, found {fmt!r}.")
+        """Write the decisions as ``fmt`` ("csv", "json", "parquet"), or the relabelling task
+        list ("tasks": CSV; "label_studio": Label Studio's task JSON, with the audit's
+        suggested labels when the session has them), to ``path`` (default: the export stem plus
+        the format's suffix); returns the absolute path written."""
+        if fmt not in _FORMATS and fmt not in _TASK_FORMATS:
+            raise ValueError(
+                f"fmt must be one of {sorted([*_FORMATS, *_TASK_FORMATS])}, found {fmt!r}."
+            )
         _ = self.widget
         if path is None:
             stem = self.stem_input.value.strip() or "decisions"
             for suffix in _FORMATS.values():
                 stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
-            path = Path(stem + _FORMATS[fmt])
-        written = getattr(self.session.decisions, f"to_{fmt}")(Path(path).expanduser())
+            suffix = _FORMATS[fmt] if fmt in _FORMATS else _TASK_FORMATS[fmt][0]
+            path = Path(stem + suffix)
+        path = Path(path).expanduser()
+        log = self.session.decisions
+        if fmt == "tasks":
+            written = write_tasks(log, path, suggested=self._suggested())
+        elif fmt == "label_studio":
+            written = write_label_studio(log, path, suggested=self._suggested())
+        else:
+            written = getattr(log, f"to_{fmt}")(path)
         return written.resolve()
+
+    def _suggested(self):
+        labels = self.session.result.suggested_labels
+        return None if labels is None else labels.astype("int64")
+
+    def resolve(self, index=None, *, take: str | None = None, policy: str | None = None) -> int:
+        """Resolve reviewers' conflicts (see :meth:`DecisionLog.resolve`): ``index`` a sample
+        position (None: every conflict), ``take`` a reviewer, else ``policy`` (default: the
+        view's). Returns how many samples were resolved."""
+        _ = self.widget
+        if take is None and policy is None:
+            policy = self.policy.value
+        return self.session.decisions.resolve(
+            None if index is None else [index], take=take, policy=policy
+        )
 
     def merge(self, source, *, policy: str | None = None):
         """Merge decisions from a path or DecisionLog; shows and returns the MergeReport."""
@@ -236,6 +327,30 @@ class DecisionsView(View):
             )
         )
         return report
+
+    def _reload_clicked(self) -> None:
+        try:
+            self.session.decisions.reload()
+        except Exception as exc:  # a store that is down, locked or gone: say so, keep the view
+            self._say(f"Reload failed: {exc}", error=True)
+            return
+        self._say("Reloaded from the store.")
+
+    def _resolve_clicked(self, *, all_of_them: bool) -> None:
+        try:
+            if all_of_them:
+                n = self.resolve(policy=self.policy.value)
+            else:
+                if self.conflict_sample.value is None or self.conflict_take.value is None:
+                    self._say(
+                        "Choose a sample and the reviewer whose decision to take.", error=True
+                    )
+                    return
+                n = self.resolve(self.conflict_sample.value, take=self.conflict_take.value)
+        except (OSError, ValueError) as exc:  # StoreError: resolved in memory, not yet stored
+            self._say(f"Resolution recorded, but: {exc}", error=True)
+            return
+        self._say(f"Resolved {n} conflict{'s' * (n != 1)}.")
 
     def _undo(self) -> None:
         if self.session.decisions.undo():
@@ -266,6 +381,9 @@ class DecisionsView(View):
         except MemoryError:
             self._say(f"Nothing merged: {name} is too large to read here.", error=True)
             return
+        except Exception as exc:  # anything a hostile file can raise is shown, never escapes
+            self._say(f"Nothing merged: {name}: {type(exc).__name__}: {exc}", error=True)
+            return
         self._say(f"Merged {name}: {report.summary()}")
 
     def _on_upload(self, change) -> None:
@@ -282,8 +400,10 @@ class DecisionsView(View):
                 self._say("The upload could not be read; nothing merged.", error=True)
                 return
             suffix = Path(name).suffix.lower()
-            if suffix not in (".json", ".csv", ".parquet"):
-                self._say(f"{name}: upload a .json, .csv or .parquet decisions file.", error=True)
+            if suffix not in (".json", ".csv", ".parquet", ".db"):
+                self._say(
+                    f"{name}: upload a .json, .csv, .parquet or .db decisions file.", error=True
+                )
                 return
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"upload{suffix}"
