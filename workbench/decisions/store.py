@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
+import re
 import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from workbench.decisions.formats import (
     STR_COLUMNS,
@@ -137,28 +138,33 @@ class FileStore(DecisionStore):
 
 
 # --- databases ------------------------------------------------------------------------------------
-_TEXT = STR_COLUMNS  # text columns, stored per step or per row
+_TEXT = STR_COLUMNS  # text columns; NULL in a step's later rows means "as in its first row"
 _SQL_NAME = {"user": "user_name", "time": "made_at"}  # avoid reserved words
+_NUMERIC = ("step", "undoes", "sample_index", "sample_id", "label", "given", "score")
 
 
 def _col(c: str) -> str:
     return _SQL_NAME.get(c, c)
 
 
-def _schema(p: str, serial: str, real: str, big: str) -> list[str]:
+_COLUMNS = (*_NUMERIC, *(_col(c) for c in _TEXT))
+
+
+def _schema(p: str, serial: str, real: str, big: str, extra: tuple[str, ...] = ()) -> list[str]:
     text_cols = ", ".join(f"{_col(c)} TEXT" for c in _TEXT)
     return [
         f"CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        f"CREATE TABLE IF NOT EXISTS {p}steps (step {serial}, undoes {big} NOT NULL, "
-        f"n_rows {big} NOT NULL, {text_cols})",
-        f"CREATE TABLE IF NOT EXISTS {p}rows (step {big} NOT NULL REFERENCES {p}steps(step), "
-        f"pos {big} NOT NULL, sample_index {big} NOT NULL, sample_id TEXT, label {big} NOT NULL, "
-        f"given {big} NOT NULL, score {real}, {text_cols}, PRIMARY KEY (step, pos))",
+        f"CREATE TABLE IF NOT EXISTS {p}decisions (row_id {serial}, step {big} NOT NULL, "
+        f"undoes {big} NOT NULL, sample_index {big} NOT NULL, sample_id TEXT, "
+        f"label {big} NOT NULL, given {big} NOT NULL, score {real}, {text_cols})",
+        *extra,
     ]
 
 
 class _Database(DecisionStore):
-    """The SQL shared by SQLite and PostgreSQL; subclasses give ``_transaction`` and ``_query``."""
+    """The SQL shared by SQLite and PostgreSQL: one table ``<prefix>decisions`` with one row per
+    decision (undo records included), the step number on every row, a step's shared text in its
+    first row only; subclasses give the connection, ``_next_step`` and the transaction."""
 
     incremental = True
     _serial = _real = _big = ""
@@ -169,9 +175,21 @@ class _Database(DecisionStore):
                 f"table_prefix must be letters, digits and '_', found {table_prefix!r}."
             )
         self.p = table_prefix
+        cols = ", ".join(_COLUMNS)
+        self._first_sql = (  # the step's first row, numbering the step in the same statement
+            f"INSERT INTO {self.p}decisions ({cols}) SELECT {{next_step}}, "
+            + ", ".join(f":{c}" for c in _COLUMNS[1:])
+            + " {from_clause} RETURNING step"
+        )
+        self._rows_sql = (
+            f"INSERT INTO {self.p}decisions ({cols}) VALUES ("
+            + ", ".join(f":{c}" for c in _COLUMNS)
+            + ")"
+        )
 
-    # subclass hooks
-    def _transaction(self):  # context manager yielding (execute, executemany)
+    # subclass hooks ----------------------------------------------------------------------------
+    def _write_step(self, first: dict, rest: list[dict]) -> int:
+        """Insert a step's rows atomically; returns its number."""
         raise NotImplementedError
 
     def _query(self, sql: str, params: dict | None = None) -> list[tuple]:
@@ -179,6 +197,15 @@ class _Database(DecisionStore):
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         raise NotImplementedError
+
+    def _insert_header(self, value: str) -> None:
+        raise NotImplementedError
+
+    def _ddl(self, statements) -> None:
+        raise NotImplementedError
+
+    def _extra_schema(self) -> tuple[str, ...]:
+        return ()
 
     @contextlib.contextmanager
     def _guard(self, what: str):
@@ -189,14 +216,11 @@ class _Database(DecisionStore):
 
     def open(self, header, *, check=True):
         with self._guard("open"):
-            with self._transaction() as (execute, _):
-                for sql in _schema(self.p, self._serial, self._real, self._big):
-                    execute(sql, {})
+            self._ddl(_schema(self.p, self._serial, self._real, self._big, self._extra_schema()))
             rows = self._query(f"SELECT value FROM {self.p}meta WHERE key = 'header'")
             if not rows:
                 body = {k: v for k, v in header.items() if k != "version_read"}
-                with self._transaction() as (execute, _):
-                    execute(self._insert_meta(), {"key": "header", "value": json.dumps(body)})
+                self._insert_header(json.dumps(body))
                 rows = self._query(f"SELECT value FROM {self.p}meta WHERE key = 'header'")
                 if json.loads(rows[0][0]) == body:
                     stored = None  # new (or made just now by another process for the same data)
@@ -212,56 +236,38 @@ class _Database(DecisionStore):
         _, steps = self.read(header=stored or check_header(dict(header)))
         return stored, steps
 
-    def _insert_meta(self) -> str:
-        raise NotImplementedError
-
     def write(self, new_steps, all_steps, header, ids):
         numbers = []
-        text = ", ".join(_col(c) for c in _TEXT)
-        marks = ", ".join(f":{_col(c)}" for c in _TEXT)
-        insert_step = (
-            f"INSERT INTO {self.p}steps (undoes, n_rows, {text}) "
-            f"VALUES (:undoes, :n_rows, {marks}) RETURNING step"
-        )
-        insert_rows = (
-            f"INSERT INTO {self.p}rows (step, pos, sample_index, sample_id, label, given, score, "
-            f"{text}) VALUES (:step, :pos, :sample_index, :sample_id, :label, :given, :score, "
-            f"{marks})"
-        )
         renumber: dict[int, int] = {}
+        positional = header["ids"] == "position"
         with self._guard("write to"):
             for s in new_steps:
                 n = len(s["index"])
+                undo = isinstance(s["action"], str) and s["action"] == UNDO
                 undoes = renumber.get(int(s["undoes"]), int(s["undoes"]))
-                shared = {_col(c): (s[c] if isinstance(s[c], str) else None) for c in _TEXT}
-                idx = s["index"]
-                if header["ids"] == "position" or (isinstance(s["action"], str) and s["action"] == UNDO):
-                    sid = [None] * n
-                else:
-                    sid = [str(v) for v in ids[idx].tolist()]
-                per_row = {
-                    _col(c): (s[c].tolist() if not isinstance(s[c], str) else [None] * n)
-                    for c in _TEXT
-                }
-                scores = [None if math.isnan(v) else v for v in s["score"].tolist()]
-                with self._transaction() as (execute, executemany):
-                    number = execute(insert_step, {"undoes": undoes, "n_rows": n, **shared})
-                    executemany(
-                        insert_rows,
-                        [
-                            {
-                                "step": number,
-                                "pos": j,
-                                "sample_index": int(idx[j]),
-                                "sample_id": sid[j],
-                                "label": int(s["label"][j]),
-                                "given": int(s["given"][j]),
-                                "score": scores[j],
-                                **{k: v[j] for k, v in per_row.items()},
-                            }
-                            for j in range(n)
-                        ],
-                    )
+                idx = s["index"].tolist()
+                sid = (
+                    [None] * n if positional or undo else [str(v) for v in ids[s["index"]].tolist()]
+                )
+                scores = [None if v != v else v for v in s["score"].tolist()]
+                label, given = s["label"].tolist(), s["given"].tolist()
+                texts = [s[c] if isinstance(s[c], str) else s[c].tolist() for c in _TEXT]
+                # rows as tuples in the order of _COLUMNS (the step number filled in on insert)
+                first = (None, undoes, idx[0], sid[0], label[0], given[0], scores[0],
+                         *(t if isinstance(t, str) else t[0] for t in texts))  # fmt: skip
+                rest = []
+                if n > 1:
+                    per_row = [
+                        (None,) * (n - 1) if isinstance(t, str) else
+                        [None if v == t[0] else v for v in t[1:]]
+                        for t in texts
+                    ]  # fmt: skip
+                    rest = [
+                        (None, undoes, idx[j], sid[j], label[j], given[j], scores[j],
+                         *(r[j - 1] for r in per_row))
+                        for j in range(1, n)
+                    ]  # fmt: skip
+                number = self._write_step(first, rest)
                 renumber[int(s["step"])] = int(number)
                 numbers.append(int(number))
         return numbers
@@ -273,48 +279,48 @@ class _Database(DecisionStore):
                 if not rows:
                     raise StoreError(f"the decisions store {self.location} is empty")
                 header = check_header(json.loads(rows[0][0]))
-            text = ", ".join(_col(c) for c in _TEXT)
-            steps_rows = self._query(
-                f"SELECT step, undoes, n_rows, {text} FROM {self.p}steps ORDER BY step"
-            )
             data = self._query(
-                f"SELECT step, sample_index, sample_id, label, given, score, {text} "
-                f"FROM {self.p}rows ORDER BY step, pos"
+                f"SELECT {', '.join(_COLUMNS)} FROM {self.p}decisions ORDER BY step, row_id"
             )
-        return header, _steps_from_rows(header, steps_rows, data)
+        return header, _steps_from_rows(header, data)
 
 
-def _steps_from_rows(header: dict, steps_rows: list[tuple], data: list[tuple]) -> list[dict]:
-    n_text = len(_TEXT)
-    if data:
-        cols = list(zip(*data, strict=True))
-        step_col = np.asarray(cols[0], dtype=np.int64)
-        index = np.asarray(cols[1], dtype=np.int64)
-        sample_id = np.asarray(cols[2], dtype=object)
-        label = np.asarray(cols[3], dtype=np.int64)
-        given = np.asarray(cols[4], dtype=np.int64)
-        score = np.asarray([np.nan if v is None else v for v in cols[5]], dtype=np.float64)
-        texts = [np.asarray(c, dtype=object) for c in cols[6 : 6 + n_text]]
-    else:
-        step_col = np.empty(0, np.int64)
-    starts = np.searchsorted(step_col, [r[0] for r in steps_rows], side="left")
+def _steps_from_rows(header: dict, data: list[tuple]) -> list[dict]:
+    if not data:
+        return []
+    cols = list(zip(*data, strict=True))
+    step_col = np.asarray(cols[0], dtype=np.int64)
+    undoes = np.asarray(cols[1], dtype=np.int64)
+    index = np.asarray(cols[2], dtype=np.int64)
+    sample_id = np.asarray(cols[3], dtype=object)
+    label = np.asarray(cols[4], dtype=np.int64)
+    given = np.asarray(cols[5], dtype=np.int64)
+    score = np.asarray([np.nan if v is None else v for v in cols[6]], dtype=np.float64)
+    texts = [np.asarray(c, dtype=object) for c in cols[7:]]
+    bounds = np.flatnonzero(np.diff(step_col)) + 1
+    starts = np.concatenate([[0], bounds]).tolist()
+    stops = np.concatenate([bounds, [len(step_col)]]).tolist()
     steps = []
-    for (number, undoes, n_rows, *shared), a in zip(steps_rows, starts.tolist(), strict=True):
-        b = a + int(n_rows)
-        if b > len(step_col) or (b > a and step_col[b - 1] != number):
-            raise StoreError(f"step {number} of the decisions store is incomplete")
+    for a, b in zip(starts, stops, strict=True):
         s = {
-            "step": int(number),
-            "undoes": int(undoes),
-            "index": index[a:b] if data else np.empty(0, np.int64),
-            "label": label[a:b] if data else np.empty(0, np.int64),
-            "given": given[a:b] if data else np.empty(0, np.int64),
-            "score": score[a:b] if data else np.empty(0, np.float64),
+            "step": int(step_col[a]),
+            "undoes": int(undoes[a]),
+            "index": index[a:b],
+            "label": label[a:b],
+            "given": given[a:b],
+            "score": score[a:b],
         }
-        for c, value, values in zip(_TEXT, shared, texts if data else [None] * n_text,
-                                    strict=True):  # fmt: skip
-            s[c] = value if value is not None else values[a:b]
-        if header["ids"] == "position" or (isinstance(s["action"], str) and s["action"] == UNDO):
+        for c, values in zip(_TEXT, texts, strict=True):
+            part = values[a:b]
+            if part[0] is None:
+                raise StoreError(f"step {s['step']} of the decisions store is damaged")
+            rest = part[1:]
+            if b - a == 1 or all(v is None for v in rest):
+                s[c] = str(part[0])
+            else:
+                s[c] = np.where(pd.isna(part), part[0], part).astype(object)
+        undo = isinstance(s["action"], str) and s["action"] == UNDO
+        if header["ids"] == "position" or undo:
             s["id"] = np.where(s["index"] >= 0, s["index"], -1).astype(object)
         elif header["ids"] == "int":
             s["id"] = np.asarray([int(v) for v in sample_id[a:b]], dtype=object)
@@ -326,7 +332,7 @@ def _steps_from_rows(header: dict, steps_rows: list[tuple], data: list[tuple]) -
 
 class SQLiteStore(_Database):
     """A SQLite file (WAL journal, one transaction per step, ``busy_timeout`` seconds of
-    waiting for other writers)."""
+    waiting for other writers). A single-sample decision is one INSERT statement."""
 
     _serial, _real, _big = "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "INTEGER"
 
@@ -342,6 +348,16 @@ class SQLiteStore(_Database):
             )
         self.busy_timeout = float(busy_timeout)
         self._conn: sqlite3.Connection | None = None
+        # the write lock is held for the whole statement: MAX(step) + 1 cannot race
+        named = self._first_sql.format(
+            # the newest row holds the highest step (rows and steps both only grow), found on
+            # the row_id b-tree: no index to maintain on every insert
+            next_step=f"COALESCE((SELECT step FROM {self.p}decisions ORDER BY row_id DESC "
+            "LIMIT 1), 0) + 1",
+            from_clause="",
+        )
+        self._first = re.sub(r":\w+", "?", named)
+        self._rows_q = re.sub(r":\w+", "?", self._rows_sql)
 
     def _errors(self):
         return (sqlite3.Error,)
@@ -356,39 +372,45 @@ class SQLiteStore(_Database):
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a kill -9 never corrupts or loses a committed step; a power cut may
-            # lose the last few steps (never half of one)
+            # lose the last few steps (never part of one)
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
             self._conn = conn
         return self._conn
 
-    @contextlib.contextmanager
-    def _transaction(self):
+    def _write_step(self, first, rest):
         conn = self._connect()
-        cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-
-        def execute(sql, params):
-            cur.execute(sql, params)
-            row = cur.fetchone() if sql.rstrip().endswith("RETURNING step") else None
-            return None if row is None else row[0]
-
-        def executemany(sql, rows):
-            cur.executemany(sql, rows)
-
+        if not rest:  # one statement is one transaction (autocommit)
+            return conn.execute(self._first, first[1:]).fetchone()[0]
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield execute, executemany
+            number = conn.execute(self._first, first[1:]).fetchone()[0]
+            conn.executemany(self._rows_q, [(number, *r[1:]) for r in rest])
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
-                cur.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
             raise
-        cur.execute("COMMIT")
+        conn.execute("COMMIT")
+        return number
+
+    def _ddl(self, statements):
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql in statements:
+                conn.execute(sql)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def _query(self, sql, params=None):
         return self._connect().execute(sql, params or {}).fetchall()
 
-    def _insert_meta(self):
-        return f"INSERT OR IGNORE INTO {self.p}meta (key, value) VALUES (:key, :value)"
+    def _insert_header(self, value: str) -> None:
+        self._connect().execute(
+            f"INSERT OR IGNORE INTO {self.p}meta (key, value) VALUES ('header', ?)", (value,)
+        )
 
     def close(self):
         if self._conn is not None:
@@ -404,8 +426,8 @@ class SQLStore(_Database):
     url : str
         ``postgresql://user:password@host:port/database`` (``postgresql+psycopg://`` is used).
     table_prefix : str, default="wb_"
-        Tables are ``<prefix>meta``, ``<prefix>steps`` and ``<prefix>rows``: one store per
-        prefix (one per dataset), several in one database.
+        Tables are ``<prefix>meta`` and ``<prefix>decisions`` (and the sequence
+        ``<prefix>step_seq``): one store per prefix (one per dataset), several in one database.
     connect_timeout : int, default=10
         Seconds to wait for the server.
     """
@@ -432,33 +454,46 @@ class SQLStore(_Database):
             else {}  # fmt: skip
         self._sa = sa
         self._engine = sa.create_engine(parsed, connect_args=args, pool_pre_ping=True)
+        # concurrent transactions each take their own number from the sequence
+        self._first = sa.text(
+            self._first_sql.format(next_step=f"nextval('{self.p}step_seq')", from_clause="")
+        )
+        self._rows = sa.text(self._rows_sql)
+
+    def _extra_schema(self):
+        return (f"CREATE SEQUENCE IF NOT EXISTS {self.p}step_seq",)
 
     def _errors(self):
         return (self._sa.exc.SQLAlchemyError,)
 
-    @contextlib.contextmanager
-    def _transaction(self):
+    def _write_step(self, first, rest):
         with self._engine.begin() as conn:
+            number = conn.execute(self._first, dict(zip(_COLUMNS[1:], first[1:], strict=True)))
+            number = number.scalar_one()
+            if rest:
+                conn.execute(
+                    self._rows, [dict(zip(_COLUMNS, (number, *r[1:]), strict=True)) for r in rest]
+                )
+        return number
 
-            def execute(sql, params):
-                result = conn.execute(self._sa.text(sql), params)
-                return result.scalar_one() if sql.rstrip().endswith("RETURNING step") else None
-
-            def executemany(sql, rows):
-                if rows:
-                    conn.execute(self._sa.text(sql), rows)
-
-            yield execute, executemany
+    def _ddl(self, statements):
+        with self._engine.begin() as conn:
+            for sql in statements:
+                conn.execute(self._sa.text(sql))
 
     def _query(self, sql, params=None):
         with self._engine.connect() as conn:
             return [tuple(r) for r in conn.execute(self._sa.text(sql), params or {})]
 
-    def _insert_meta(self):
-        return (
-            f"INSERT INTO {self.p}meta (key, value) VALUES (:key, :value) "
-            "ON CONFLICT (key) DO NOTHING"
-        )
+    def _insert_header(self, value: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                self._sa.text(
+                    f"INSERT INTO {self.p}meta (key, value) VALUES ('header', :value) "
+                    "ON CONFLICT (key) DO NOTHING"
+                ),
+                {"value": value},
+            )
 
     def close(self):
         self._engine.dispose()
