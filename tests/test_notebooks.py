@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 EXPECTED = (
     "quickstart",
+    "confident_learning",
     "noise_kinds",
     "detectors_compared",
     "training_dynamics",
