@@ -148,6 +148,41 @@ def test_strip_tool_cleans_an_executed_notebook(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["dirty.ipynb"]
 
 
+# --- the Binder environment -------------------------------------------------------------------------
+def test_binder_pins_the_tested_environment():
+    """binder/constraints.txt pins what this environment runs, so the demo a visitor gets is the
+    one these tests executed; refresh it as its header says after an upgrade."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.utils import canonicalize_name
+
+    binder = ROOT / "binder"
+    pins = {}
+    for line in (binder / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, pinned = line.partition("==")
+            assert pinned, f"not an exact pin: {line!r}"
+            pins[canonicalize_name(name)] = pinned.strip()
+    assert "label-noise-workbench" not in pins, "the package itself is installed by postBuild"
+    for must in ("torch", "numpy", "plotly", "anywidget", "jupyterlab"):
+        assert must in pins, f"{must} is not pinned"
+    stale = {}
+    for name, pinned in pins.items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            continue  # pinned for Binder, absent here: nothing to compare
+        if installed != pinned:
+            stale[name] = (pinned, installed)
+    assert not stale, f"binder/constraints.txt differs from this environment: {stale}"
+    requirements = (binder / "requirements.txt").read_text()
+    assert "-c constraints.txt" in requirements
+    assert f"torch=={pins['torch']}" in requirements
+    post_build = (binder / "postBuild").read_text()
+    assert "-c binder/constraints.txt" in post_build
+    assert "rm -rf build ./*.egg-info" in post_build
+
+
 # --- execution -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kernel_dir(tmp_path_factory):
