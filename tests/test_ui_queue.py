@@ -511,3 +511,132 @@ def test_relabel_by_class_name():
     assert set(s.decisions.relabels()["label_name"]) == {"science"}
     assert q.decide_all("relabel", label=np.int64(1)) == n
     assert q.widget.message == f"Relabel to politics: {n:,} samples."
+
+
+@pytest.mark.parametrize("hide_decided", [False, True])
+def test_undo_puts_the_cursor_back_on_the_undone_row(session, hide_decided):
+    """``u`` undid the decision but left the cursor on the next row."""
+    q = ReviewQueue(session, page_size=10, hide_decided=hide_decided)
+    w = q.widget
+    first, second = int(q.items[0]), int(q.items[1])
+    browser_send(w, {"type": "key", "key": "x"})
+    browser_send(w, {"type": "key", "key": "a"})
+    assert w.cursor == (0 if hide_decided else 2)
+    browser_send(w, {"type": "key", "key": "u"})
+    assert q.current == second and w.message == f"Undone: sample {second}."
+    browser_send(w, {"type": "key", "key": "a"})  # decided again, on the same sample
+    assert session.decisions.actions()[second] == "keep"
+    browser_send(w, {"type": "key", "key": "u"})
+    browser_send(w, {"type": "key", "key": "u"})
+    assert q.current == first and len(session.decisions.current()) == 0
+    # a bulk step: back to the first of its rows
+    browser_send(w, {"type": "key", "key": "End"})
+    browser_send(w, {"type": "bulk", "action": "remove"})
+    browser_send(w, {"type": "undo"})
+    assert w.cursor == 0 and w.message.startswith("Undone: ")
+    # relabel undone to an earlier relabel of the same sample
+    browser_send(w, {"type": "decide", "action": "relabel", "label": 1, "position": 3})
+    browser_send(w, {"type": "decide", "action": "relabel", "label": 2, "position": 3})
+    browser_send(w, {"type": "key", "key": "Home"})
+    browser_send(w, {"type": "undo"})
+    assert w.cursor == 3 and session.decisions.relabels()["label"].tolist() == [1]
+
+
+def test_note_typed_in_the_browser_is_filed_with_the_next_decision(session, queue):
+    w = queue.widget
+    first = int(queue.items[0])
+    assert queue.widget.keymap["n"] == "note" and queue.widget.keymap["c"] == "pick_class"
+    browser_update(w, {"note": "  blurry, ask Ana  "})
+    browser_send(w, {"type": "key", "key": "n"})  # the browser focuses the box: nothing here
+    assert len(session.decisions) == 0 and w.cursor == 0
+    browser_send(w, {"type": "key", "key": "x"})
+    assert session.decisions.current().set_index("index").loc[first, "note"] == "blurry, ask Ana"
+    assert w.note == ""  # cleared for the next one
+    browser_send(w, {"type": "key", "key": "a"})
+    assert session.decisions.current().set_index("index").loc[int(queue.items[1]), "note"] == ""
+
+
+_STUB_KEYS = """
+async ([esm, state]) => {
+  const listeners = {};
+  const sent = [];
+  const model = {
+    get: (k) => state[k],
+    set: (k, v) => { state[k] = v; (listeners["change:" + k] || []).forEach((f) => f()); },
+    save_changes: () => sent.push({ save: true }),
+    send: (m) => sent.push(m),
+    on: (names, f) => names.split(" ").forEach((n) => (listeners[n] = listeners[n] || []).push(f)),
+    off: (names, f) => names.split(" ").forEach((n) => (listeners[n] = (listeners[n] || []).filter((g) => g !== f))),
+  };
+  const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
+  const mod = await import(url);
+  const el = document.createElement("div");
+  document.body.append(el);
+  mod.default.render({ model, el });
+  const press = (target, key) => {
+    const ev = new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true });
+    target.dispatchEvent(ev);
+    return ev.defaultPrevented;
+  };
+  const digits = [...el.querySelectorAll(".wb-q-digits .wb-q-legend-item")].map((i) => i.textContent);
+  press(el, "c");
+  const picker = document.activeElement;
+  const pickerOnRow = picker.closest(".wb-q-row")?.dataset.position;
+  const options = [...document.getElementById(picker.getAttribute("list")).options].map((o) => o.value);
+  picker.value = "class 11";
+  press(picker, "Enter");
+  picker.value = "lass 1";  // matches several: nothing sent
+  press(picker, "Enter");
+  picker.value = "12";  // a class number
+  press(picker, "Enter");
+  press(el, "n");
+  const note = document.activeElement;
+  note.value = "check the scan";
+  note.dispatchEvent(new Event("input"));
+  const keyInNote = press(note, "x");  // typing, not a queue key
+  const noteState = state.note;
+  model.set("note", "");  // Python filed it
+  return { digits, pickerClass: picker.className, pickerOnRow, options, sent,
+           noteClass: note.className, noteState, noteValue: note.value, keyInNote };
+}
+"""
+
+
+@pytest.mark.browser
+def test_es_module_keys_name_classes_pick_any_class_and_take_a_note():
+    """Digit keys show their class; ``c`` opens a type-to-filter class box on the current row
+    (beyond ten classes too); ``n`` a note box whose text becomes the ``note`` trait."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    rng = np.random.default_rng(0)
+    names = [f"class {i}" for i in range(14)]
+    ds = Dataset(np.arange(140) % 14, class_names=names)
+    s = rng.random(140)
+    q = ReviewQueue(Session(ds, results={"d": DetectorResult("d", s, s > 0.5)}), page_size=5)
+    state = {k: v for k, v in q.widget.get_state().items() if not k.startswith("_")}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto("about:blank")
+            out = page.evaluate(_STUB_KEYS, [(WIDGETS / "queue.js").read_text(), state])
+        finally:
+            browser.close()
+    assert errors == []
+    assert out["digits"] == [f"{i} class {i}" for i in range(10)]
+    assert out["pickerClass"] == "wb-q-picker" and out["pickerOnRow"] == "0"
+    assert out["options"] == names
+    decided = [m for m in out["sent"] if m.get("type") == "decide"]
+    assert decided == [
+        {"type": "decide", "action": "relabel", "label": 11, "position": 0},
+        {"type": "decide", "action": "relabel", "label": 12, "position": 0},
+    ]
+    assert out["noteClass"] == "wb-q-note" and out["noteState"] == "check the scan"
+    assert out["keyInNote"] is False and out["noteValue"] == ""
+    for message in decided:  # replayed into Python: relabels to those classes
+        browser_send(q.widget, message)
+    assert q.session.decisions.relabels()["label_name"].tolist() == ["class 12"]

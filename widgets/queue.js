@@ -48,18 +48,55 @@ function preview(row) {
   return h("div", { class: "wb-q-nopreview", text: "no preview" });
 }
 
-function labelPicker(model, row) {
+// Relabel to any class: a text box that filters the class names as you type (the browser's own
+// suggestion list, fed by one <datalist> per queue); Enter or a pick relabels. Typing a class's
+// number works too.
+function labelPicker(model, row, listId) {
   const names = model.get("class_names");
-  const select = h("select", { class: "wb-q-picker", title: "Relabel to a class" });
-  select.append(h("option", { value: "", text: "Relabel to…" }));
-  names.forEach((name, code) => {
-    if (code !== row.given_code) select.append(h("option", { value: String(code), text: `${code}: ${name}` }));
+  const input = h("input", {
+    class: "wb-q-picker",
+    type: "text",
+    list: listId,
+    placeholder: "Relabel to… (c)",
+    title: "Type to filter the classes, then Enter (c focuses this box on the current row)",
+    "aria-label": `Relabel sample ${row.index} to`,
   });
-  select.addEventListener("change", () => {
-    if (select.value === "") return;
-    model.send({ type: "decide", action: "relabel", label: Number(select.value), position: row.position });
+  const pick = () => {
+    const text = input.value.trim();
+    if (!text) return;
+    let code = names.indexOf(text);
+    if (code < 0 && /^\d+$/.test(text) && Number(text) < names.length) code = Number(text);
+    if (code < 0) {
+      const matches = names.filter((n) => n.toLowerCase().includes(text.toLowerCase()));
+      if (matches.length === 1) code = names.indexOf(matches[0]);
+    }
+    if (code < 0) {
+      input.setCustomValidity(`No class named “${text}”`);
+      input.reportValidity();
+      return;
+    }
+    input.setCustomValidity("");
+    model.send({ type: "decide", action: "relabel", label: code, position: row.position });
+  };
+  input.addEventListener("change", pick);
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      pick();
+    } else if (event.key === "Escape") {
+      input.value = "";
+      input.closest(".wb-queue")?.focus({ preventScroll: true });
+    }
+    event.stopPropagation(); // typing here is not a queue key
   });
-  return select;
+  input.addEventListener("click", (event) => event.stopPropagation());
+  return input;
+}
+
+function classList(model, listId) {
+  const list = h("datalist", { id: listId });
+  for (const name of model.get("class_names")) list.append(h("option", { value: name }));
+  return list;
 }
 
 const NO_VOTE = "not a label-error score: not counted in “flagged by”";
@@ -106,7 +143,7 @@ function columnHeader(model) {
   return h("div", { class: "wb-q-colhead wb-q-grid" }, ...cells.map(([text, title]) => h("div", { text, title: title || null })));
 }
 
-function rowView(model, row, focused, expanded, toggle) {
+function rowView(model, row, focused, expanded, toggle, listId) {
   const decided = row.decision
     ? row.decision === "relabel"
       ? `relabel → ${row.decision_label}`
@@ -173,7 +210,7 @@ function rowView(model, row, focused, expanded, toggle) {
       }),
     );
   }
-  buttons.append(labelPicker(model, row));
+  buttons.append(labelPicker(model, row, listId));
   return h(
     "div",
     {
@@ -233,16 +270,34 @@ function bulkBar(model) {
   return h("div", { class: "wb-q-bulk" }, h("span", { text: "Bulk: " }), action, apply);
 }
 
+const COMMAND_NAMES = { pick_class: "relabel to any class", note: "write a note" };
+
+// The keys and what they do; each digit key with the class it relabels to (the classes' order
+// is the dataset's, e.g. alphabetical for text labels, so it must be shown).
 function legend(model) {
   const groups = {};
+  const digits = [];
+  const names = model.get("class_names");
   for (const [key, command] of Object.entries(model.get("keymap"))) {
-    const name = command.startsWith("relabel:") && command !== "relabel:suggested" ? "relabel to class" : command.replace("_", " ").replace(":", " → ");
+    if (command.startsWith("relabel:") && command !== "relabel:suggested") {
+      digits.push([key, names[Number(command.slice(8))]]);
+      continue;
+    }
+    const name = COMMAND_NAMES[command] || command.replace("_", " ").replace(":", " → ");
     (groups[name] = groups[name] || []).push(key.replace("Arrow", "").replace("ctrl+", "Ctrl-"));
   }
   const items = Object.entries(groups).map(([name, keys]) =>
     h("span", { class: "wb-q-legend-item" }, h("kbd", { text: keys.length > 3 ? `${keys[0]}–${keys[keys.length - 1]}` : keys.join(" / ") }), ` ${name}`),
   );
-  return h("div", { class: "wb-q-legend" }, ...items);
+  const classes = digits.length
+    ? h(
+        "div",
+        { class: "wb-q-digits", title: "Digit keys relabel the current row to these classes" },
+        h("span", { text: "relabel to: " }),
+        ...digits.map(([key, name]) => h("span", { class: "wb-q-legend-item" }, h("kbd", { text: key }), ` ${name}`)),
+      )
+    : null;
+  return h("div", { class: "wb-q-legend" }, ...items, classes);
 }
 
 export default {
@@ -253,10 +308,35 @@ export default {
     el.setAttribute("data-lm-suppress-shortcuts", "true");
 
     const header = h("div", { class: "wb-q-header" });
+    // A note for the next decision (synced as the `note` trait; Python files it with the
+    // decision and clears it). Made once, so typing survives redraws of the header.
+    const note = h("input", {
+      class: "wb-q-note",
+      type: "text",
+      placeholder: "Note for the next decision (n)",
+      title: "Saved with the next keep / remove / relabel / review, then cleared",
+    });
+    note.value = model.get("note") || "";
+    note.addEventListener("input", () => {
+      model.set("note", note.value);
+      model.save_changes();
+    });
+    note.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === "Escape") {
+        event.preventDefault();
+        el.focus({ preventScroll: true }); // back to the keys, the note kept for the decision
+      }
+      event.stopPropagation();
+    });
+    const onNote = () => {
+      if (note.value !== model.get("note")) note.value = model.get("note") || "";
+    };
+    const listId = `wb-q-classes-${Math.random().toString(36).slice(2)}`;
+    let classes = classList(model, listId);
     const list = h("div", { class: "wb-q-list" });
     const footer = h("div", { class: "wb-q-footer" });
     const status = h("div", { class: "wb-q-message", role: "status" });
-    el.append(header, list, footer, status);
+    el.append(header, list, footer, status, classes);
 
     function drawHeader() {
       const counts = model.get("counts") || {};
@@ -279,7 +359,7 @@ export default {
         .join(" · ");
       header.replaceChildren(
         h("div", { class: "wb-q-title", text: model.get("title") }),
-        h("div", { class: "wb-q-tools" }, undo, h("label", { class: "wb-q-hide" }, hide, " hide decided"), bulkBar(model)),
+        h("div", { class: "wb-q-tools" }, undo, h("label", { class: "wb-q-hide" }, hide, " hide decided"), bulkBar(model), note),
         h("div", { class: "wb-q-tally", text: tally ? `Decided so far: ${tally}` : "No decisions yet." }),
       );
     }
@@ -302,7 +382,7 @@ export default {
         el.classList.toggle("wb-q-has-text", text);
         list.replaceChildren(
           columnHeader(model),
-          ...rows.map((row) => rowView(model, row, row.position === cursor, expanded.has(row.index), toggle)),
+          ...rows.map((row) => rowView(model, row, row.position === cursor, expanded.has(row.index), toggle, listId)),
         );
         const focused = list.querySelector(".wb-q-focused");
         if (focused && focused.scrollIntoView) focused.scrollIntoView({ block: "nearest" });
@@ -337,9 +417,19 @@ export default {
     function onKey(event) {
       if (isEditable(event.target) || event.altKey) return;
       const key = keyName(event);
-      if (!(key in model.get("keymap"))) return;
+      const command = model.get("keymap")[key];
+      if (command === undefined) return;
       event.preventDefault();
       event.stopPropagation();
+      if (command === "note") {
+        note.focus();
+        return;
+      }
+      if (command === "pick_class") {
+        const picker = list.querySelector(".wb-q-focused .wb-q-picker");
+        if (picker) picker.focus();
+        return;
+      }
       model.send({ type: "key", key: event.key, ctrl: event.ctrlKey, meta: event.metaKey });
     }
 
@@ -362,8 +452,17 @@ export default {
     model.on(headerEvents, drawHeader);
     model.on(footerEvents, drawFooter);
     model.on("change:message", drawMessage);
+    model.on("change:note", onNote);
+    const onClasses = () => {
+      const fresh = classList(model, listId);
+      classes.replaceWith(fresh);
+      classes = fresh;
+    };
+    model.on("change:class_names", onClasses);
 
     return () => {
+      model.off("change:note", onNote);
+      model.off("change:class_names", onClasses);
       el.removeEventListener("keydown", onKey);
       el.removeEventListener("click", onClick);
       model.off("change:rows change:active", drawRows);

@@ -28,13 +28,17 @@ def keymap(n_classes: int) -> dict[str, str]:
 
     Commands: ``next``, ``previous``, ``next_page``, ``previous_page``, ``first``, ``last``,
     ``keep``, ``remove``, ``needs_review``, ``relabel:<class index>`` (digit keys, for the first
-    ten classes), ``relabel:suggested`` and ``undo``.
+    ten classes; the queue's key legend names each digit's class), ``relabel:suggested``,
+    ``undo``, and two the browser handles itself: ``pick_class`` (focus the current row's
+    type-to-filter class box: any class, however many) and ``note`` (focus the note box; the
+    note is filed with the next decision).
     """
     keys = {
         "ArrowDown": "next", "j": "next", "ArrowUp": "previous", "k": "previous",
         "PageDown": "next_page", "PageUp": "previous_page", "Home": "first", "End": "last",
         "a": "keep", "Enter": "keep", "x": "remove", "r": "remove", "Delete": "remove",
         "?": "needs_review", "s": "relabel:suggested", "u": "undo", "ctrl+z": "undo",
+        "c": "pick_class", "n": "note",
     }  # fmt: skip
     for c in range(min(n_classes, 10)):
         keys[str(c)] = f"relabel:{c}"
@@ -65,6 +69,8 @@ class QueueWidget(anywidget.AnyWidget):
     counts = t.Dict().tag(sync=True)
     keymap = t.Dict().tag(sync=True)
     message = t.Unicode("").tag(sync=True)
+    # a note the reviewer typed, filed with the next decision, then cleared
+    note = t.Unicode("").tag(sync=True)
 
     def __repr__(self) -> str:
         return f"QueueWidget(total={self.total}, page={self.page}, cursor={self.cursor})"
@@ -81,7 +87,9 @@ class ReviewQueue(View):
     current decision.
 
     Keys (click the queue first): ↓/j next, ↑/k previous, a/Enter keep, x/r/Delete remove,
-    ? needs review, 0-9 relabel to that class, s relabel to the suggested label, u/Ctrl-Z undo.
+    ? needs review, 0-9 relabel to that class (the key legend names each digit's class), s
+    relabel to the suggested label, c relabel to any class (type to filter), n write a note
+    for the next decision, u/Ctrl-Z undo (the cursor goes back to the undone row).
 
     Parameters
     ----------
@@ -383,24 +391,44 @@ class ReviewQueue(View):
         return len(items) if self._record(items, action, label) else 0
 
     def undo(self) -> bool:
-        """Undo the last decision step (a bulk decision is one step)."""
-        if not self.session.decisions.can_undo:
+        """Undo the last decision step (a bulk decision is one step) and put the cursor back
+        on the first row it changed, so the sample can be decided again at once."""
+        log = self.session.decisions
+        if not log.can_undo:
             self.widget.message = "Nothing to undo."
             return False
-        self.session.decisions.undo()
-        self.widget.message = "Undone."
+        actions, relabels = log.actions().copy(), log.relabels()
+        log.undo()
+        changed = actions != log.actions()
+        after = log.relabels()
+        if len(relabels) or len(after):  # a relabel undone to another relabel
+            a = relabels.set_index("index")["label"]
+            b = after.set_index("index")["label"].reindex(a.index)
+            changed[a.index[(a != b).to_numpy()].to_numpy()] = True
+        rows = np.flatnonzero(np.isin(self._items, np.flatnonzero(changed)))
+        if rows.size:
+            self.widget.cursor = int(rows[0])
+        undone = np.flatnonzero(changed)
+        self.widget.message = (
+            "Undone." if len(undone) == 0
+            else f"Undone: sample {int(undone[0])}." if len(undone) == 1
+            else f"Undone: {len(undone):,} samples."
+        )  # fmt: skip
         return True
 
     def _record(self, indices, action: str, label) -> bool:
         w = self._widget
+        note = w.note.strip() or None
         try:
-            n = self.session.decide(indices, action, label=label)
+            n = self.session.decide(indices, action, label=label, note=note)
         except (ValueError, TypeError) as exc:
             w.message = str(exc)
             return False
         except OSError as exc:  # autosave failed; the decision is kept in memory
             w.message = str(exc)
+            w.note = ""
             return True
+        w.note = ""
         what = action.replace("_", " ")
         if action == "relabel":
             # The log accepted the label: a class name, a class index, or one per sample.
@@ -431,7 +459,9 @@ class ReviewQueue(View):
             "first": -len(self._items),
             "last": len(self._items),
         }
-        if command in moves:
+        if command in ("pick_class", "note"):
+            pass  # the browser moves the keyboard focus; nothing to do here
+        elif command in moves:
             self.move(moves[command])
         elif command == "undo":
             self.undo()
