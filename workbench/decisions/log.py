@@ -355,9 +355,14 @@ class DecisionLog:
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         idx = np.concatenate([s["index"] for s in steps])
         lab = np.concatenate([s["label"] for s in steps])
-        codes = np.concatenate(
-            [np.broadcast_to(self._codes(s["action"]), len(s["index"])) for s in steps]
-        ).astype(np.int8)
+        code_of = {a: i for i, a in enumerate(ALL_ACTIONS)} | {UNDO: -1}
+        step_codes = np.asarray(
+            [code_of[s["action"]] if isinstance(s["action"], str) else -2 for s in steps],
+            dtype=np.int8,
+        )
+        codes = np.repeat(step_codes, sizes)
+        for i in np.flatnonzero(step_codes == -2).tolist():  # steps with mixed actions
+            codes[starts[i] : starts[i] + sizes[i]] = self._codes(steps[i]["action"])
         live_step = np.ones(len(steps), dtype=bool)
         live_step[list(undone)] = False
         is_undo = np.asarray(
@@ -439,7 +444,10 @@ class DecisionLog:
 
     def _flush(self) -> None:
         new = self._steps[len(self._steps) - self._unsaved :]
-        numbers = self._store.write(new, self._steps, self._header(), self.ids)
+        if self._store.incremental and len(new) == 1:  # the common case: one step, O(its size)
+            numbers = [self._store.write_one(new[0], self._id_kind, self.ids)]
+        else:
+            numbers = self._store.write(new, self._steps, self._header(), self.ids)
         old = [s["step"] for s in new]
         if numbers != old:  # the database numbered them (other writers' steps in between)
             mapping = dict(zip(old, numbers, strict=True))
@@ -706,7 +714,12 @@ class DecisionLog:
             total += len(self._steps[p]["index"])
             if total >= n:
                 break
-        return steps_frame(parts[::-1], self.ids, self._id_kind).iloc[::-1].head(n).reset_index(drop=True)
+        return (
+            steps_frame(parts[::-1], self.ids, self._id_kind)
+            .iloc[::-1]
+            .head(n)
+            .reset_index(drop=True)
+        )
 
     def current(self) -> pd.DataFrame:
         """The latest decision of every decided sample, sorted by sample position."""

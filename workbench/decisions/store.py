@@ -11,10 +11,14 @@ JSON / CSV / Parquet file.
   atomically on every change (O(history)); kept for small logs and for compatibility.
 
 The schema (version 2, the same in both databases): ``<prefix>meta`` (``key``, ``value``: the
-header as JSON), ``<prefix>steps`` (one row per step: its number, the step it undoes or -1, the
-text columns shared by the step's rows) and ``<prefix>rows`` (one row per decision: step, row
-order, position, id, label, given label, score, and the text columns that differ between the
-step's rows). Undo is a recorded step; history is never deleted.
+header as JSON) and ``<prefix>decisions``, one row per decision (undo records included):
+``row_id``, ``step`` (NULL in a step's first row, whose ``row_id`` is the step's number; the
+other rows hold it), ``undoes`` (the step an undo record undid, else -1), ``sample_index``,
+``sample_id``, ``label``, ``given``, ``score`` and the text columns (``action``,
+``label_name``, ``added``, ``removed``, ``user_name``, ``made_at``, ``detector``, ``threshold``,
+``note``; NULL in a later row means "as in the step's first row"). A single-sample decision is
+one INSERT, its own transaction; a bulk step is one transaction. Undo is a recorded step;
+history is never deleted.
 
 Errors of the store (locked database, server down, disk full) are raised as
 :class:`StoreError` (an ``OSError``): the log keeps the decision in memory and writes it with
@@ -30,7 +34,6 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from workbench.decisions.formats import (
     STR_COLUMNS,
@@ -154,7 +157,7 @@ def _schema(p: str, serial: str, real: str, big: str, extra: tuple[str, ...] = (
     text_cols = ", ".join(f"{_col(c)} TEXT" for c in _TEXT)
     return [
         f"CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        f"CREATE TABLE IF NOT EXISTS {p}decisions (row_id {serial}, step {big} NOT NULL, "
+        f"CREATE TABLE IF NOT EXISTS {p}decisions (row_id {serial}, step {big}, "
         f"undoes {big} NOT NULL, sample_index {big} NOT NULL, sample_id TEXT, "
         f"label {big} NOT NULL, given {big} NOT NULL, score {real}, {text_cols})",
         *extra,
@@ -168,6 +171,7 @@ class _Database(DecisionStore):
 
     incremental = True
     _serial = _real = _big = ""
+    _order = "COALESCE(step, row_id), row_id"
 
     def __init__(self, table_prefix: str):
         if not isinstance(table_prefix, str) or not table_prefix.replace("_", "").isalnum():
@@ -176,10 +180,12 @@ class _Database(DecisionStore):
             )
         self.p = table_prefix
         cols = ", ".join(_COLUMNS)
-        self._first_sql = (  # the step's first row, numbering the step in the same statement
-            f"INSERT INTO {self.p}decisions ({cols}) SELECT {{next_step}}, "
+        # A step's number is the row_id of its first row, which stores step NULL (so one
+        # plain INSERT numbers and stores a single-sample step); its other rows store it.
+        self._first_sql = (
+            f"INSERT INTO {self.p}decisions ({cols}) VALUES (NULL, "
             + ", ".join(f":{c}" for c in _COLUMNS[1:])
-            + " {from_clause} RETURNING step"
+            + ")"
         )
         self._rows_sql = (
             f"INSERT INTO {self.p}decisions ({cols}) VALUES ("
@@ -272,6 +278,29 @@ class _Database(DecisionStore):
                 numbers.append(int(number))
         return numbers
 
+    def write_one(self, s: dict, id_kind: str, ids) -> int:
+        """Store one step (no undo record among unsaved steps to renumber); its number."""
+        n = len(s["index"])
+        if n != 1:
+            return self.write([s], [s], {"ids": id_kind}, ids)[0]
+        i = int(s["index"][0])
+        undo = i < 0
+        v = float(s["score"][0])
+        row = (
+            None,
+            int(s["undoes"]),
+            i,
+            None if id_kind == "position" or undo else str(ids[i]),
+            int(s["label"][0]),
+            int(s["given"][0]),
+            None if v != v else v,
+            *(t if isinstance(t, str) else t[0] for t in (s[c] for c in _TEXT)),
+        )
+        try:
+            return int(self._write_step(row, []))
+        except self._errors() as err:
+            raise StoreError(f"cannot write to the decisions store {self.location}: {err}") from err
+
     def read(self, header: dict | None = None):
         with self._guard("read"):
             if header is None:
@@ -279,27 +308,29 @@ class _Database(DecisionStore):
                 if not rows:
                     raise StoreError(f"the decisions store {self.location} is empty")
                 header = check_header(json.loads(rows[0][0]))
-            data = self._query(
-                f"SELECT {', '.join(_COLUMNS)} FROM {self.p}decisions ORDER BY step, row_id"
-            )
+            cols = ", ".join(("COALESCE(step, row_id)", *_COLUMNS[1:]))
+            data = self._query(f"SELECT {cols} FROM {self.p}decisions ORDER BY {self._order}")
         return header, _steps_from_rows(header, data)
 
 
 def _steps_from_rows(header: dict, data: list[tuple]) -> list[dict]:
+    """Rows (ordered by step) back into steps; a later row's NULL text is its step's first."""
     if not data:
         return []
     cols = list(zip(*data, strict=True))
     step_col = np.asarray(cols[0], dtype=np.int64)
-    undoes = np.asarray(cols[1], dtype=np.int64)
+    undoes = cols[1]
     index = np.asarray(cols[2], dtype=np.int64)
-    sample_id = np.asarray(cols[3], dtype=object)
+    sample_id = cols[3]
     label = np.asarray(cols[4], dtype=np.int64)
     given = np.asarray(cols[5], dtype=np.int64)
     score = np.asarray([np.nan if v is None else v for v in cols[6]], dtype=np.float64)
-    texts = [np.asarray(c, dtype=object) for c in cols[7:]]
+    texts = cols[7:]
     bounds = np.flatnonzero(np.diff(step_col)) + 1
-    starts = np.concatenate([[0], bounds]).tolist()
-    stops = np.concatenate([bounds, [len(step_col)]]).tolist()
+    starts = [0, *bounds.tolist()]
+    stops = [*bounds.tolist(), len(step_col)]
+    kind = header["ids"]
+    action_at = _TEXT.index("action")
     steps = []
     for a, b in zip(starts, stops, strict=True):
         s = {
@@ -311,21 +342,20 @@ def _steps_from_rows(header: dict, data: list[tuple]) -> list[dict]:
             "score": score[a:b],
         }
         for c, values in zip(_TEXT, texts, strict=True):
-            part = values[a:b]
-            if part[0] is None:
+            head = values[a]
+            if head is None:
                 raise StoreError(f"step {s['step']} of the decisions store is damaged")
-            rest = part[1:]
-            if b - a == 1 or all(v is None for v in rest):
-                s[c] = str(part[0])
+            if b - a == 1 or all(v is None for v in values[a + 1 : b]):
+                s[c] = head
             else:
-                s[c] = np.where(pd.isna(part), part[0], part).astype(object)
-        undo = isinstance(s["action"], str) and s["action"] == UNDO
-        if header["ids"] == "position" or undo:
+                s[c] = np.asarray([head if v is None else v for v in values[a:b]], dtype=object)
+        undo = texts[action_at][a] == UNDO
+        if kind == "position" or undo:
             s["id"] = np.where(s["index"] >= 0, s["index"], -1).astype(object)
-        elif header["ids"] == "int":
+        elif kind == "int":
             s["id"] = np.asarray([int(v) for v in sample_id[a:b]], dtype=object)
         else:
-            s["id"] = sample_id[a:b]
+            s["id"] = np.asarray(sample_id[a:b], dtype=object)
         steps.append(s)
     return steps
 
@@ -335,6 +365,7 @@ class SQLiteStore(_Database):
     waiting for other writers). A single-sample decision is one INSERT statement."""
 
     _serial, _real, _big = "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "INTEGER"
+    _order = "row_id"  # one writer at a time: a step's rows are contiguous, steps increase
 
     def __init__(self, path, *, busy_timeout: float = BUSY_TIMEOUT_S, table_prefix: str = "wb_"):
         super().__init__(table_prefix)
@@ -348,15 +379,7 @@ class SQLiteStore(_Database):
             )
         self.busy_timeout = float(busy_timeout)
         self._conn: sqlite3.Connection | None = None
-        # the write lock is held for the whole statement: MAX(step) + 1 cannot race
-        named = self._first_sql.format(
-            # the newest row holds the highest step (rows and steps both only grow), found on
-            # the row_id b-tree: no index to maintain on every insert
-            next_step=f"COALESCE((SELECT step FROM {self.p}decisions ORDER BY row_id DESC "
-            "LIMIT 1), 0) + 1",
-            from_clause="",
-        )
-        self._first = re.sub(r":\w+", "?", named)
+        self._first = re.sub(r":\w+", "?", self._first_sql)
         self._rows_q = re.sub(r":\w+", "?", self._rows_sql)
 
     def _errors(self):
@@ -380,10 +403,10 @@ class SQLiteStore(_Database):
     def _write_step(self, first, rest):
         conn = self._connect()
         if not rest:  # one statement is one transaction (autocommit)
-            return conn.execute(self._first, first[1:]).fetchone()[0]
+            return conn.execute(self._first, first[1:]).lastrowid
         conn.execute("BEGIN IMMEDIATE")
         try:
-            number = conn.execute(self._first, first[1:]).fetchone()[0]
+            number = conn.execute(self._first, first[1:]).lastrowid
             conn.executemany(self._rows_q, [(number, *r[1:]) for r in rest])
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -426,8 +449,8 @@ class SQLStore(_Database):
     url : str
         ``postgresql://user:password@host:port/database`` (``postgresql+psycopg://`` is used).
     table_prefix : str, default="wb_"
-        Tables are ``<prefix>meta`` and ``<prefix>decisions`` (and the sequence
-        ``<prefix>step_seq``): one store per prefix (one per dataset), several in one database.
+        Tables are ``<prefix>meta`` and ``<prefix>decisions``: one store per prefix (one per
+        dataset), several in one database.
     connect_timeout : int, default=10
         Seconds to wait for the server.
     """
@@ -454,14 +477,8 @@ class SQLStore(_Database):
             else {}  # fmt: skip
         self._sa = sa
         self._engine = sa.create_engine(parsed, connect_args=args, pool_pre_ping=True)
-        # concurrent transactions each take their own number from the sequence
-        self._first = sa.text(
-            self._first_sql.format(next_step=f"nextval('{self.p}step_seq')", from_clause="")
-        )
+        self._first = sa.text(self._first_sql + " RETURNING row_id")
         self._rows = sa.text(self._rows_sql)
-
-    def _extra_schema(self):
-        return (f"CREATE SEQUENCE IF NOT EXISTS {self.p}step_seq",)
 
     def _errors(self):
         return (self._sa.exc.SQLAlchemyError,)
