@@ -42,8 +42,10 @@ __all__ = [
     "Statistics",
     "calibrate_joint",
     "check_inputs",
+    "cwe_quality",
     "keep_at_least",
     "round_preserving_row_sums",
+    "set_removals",
     "statistics_pass",
     "thresholds_from_sorted",
 ]
@@ -236,3 +238,38 @@ def keep_at_least(prune_counts: np.ndarray, n: int, frac_noise: float) -> np.nda
     np.fill_diagonal(reduced, mat.diagonal())
     np.fill_diagonal(reduced, mat.diagonal() + np.sum(mat - reduced, axis=0))
     return round_preserving_row_sums(reduced.astype(int))
+
+
+def set_removals(prune: np.ndarray, remove: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Rescale the off-diagonal (true × given) prune counts so class ``k`` loses ``remove[k]``
+    samples (cleanlab's ``num_to_remove_per_class``); the diagonal keeps the rest."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = prune / np.sum(prune, axis=1)
+        noise = share.sum(axis=1) - share.diagonal()
+        target = (share.T * remove / noise).T
+    np.fill_diagonal(target, counts - remove)
+    return round_preserving_row_sums(target)
+
+
+# --- per-sample formulas -------------------------------------------------------------------------
+def cwe_quality(entropy: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """Confidence-weighted-entropy quality ``log(1 + x) / x`` with ``x = entropy / p[y]``.
+
+    ``entropy`` (N,) is the normalised row entropy, ``given`` (N,) the probability of the given
+    label; returns (N,) float64 in [0, 1], **low = suspicious** (cleanlab's direction).
+
+    Where ``p[y] >= 1e-6`` and ``x >= 1e-6`` this is cleanlab's arithmetic, bit for bit.
+    cleanlab clips both to 1e-6, which turns the degenerate rows upside down: a one-hot row on
+    the given label (``x = 0``) gets quality 0, the most suspicious. Here the degenerate rows take
+    the limits of ``log(1 + x) / x`` instead: 1 at ``x -> 0`` (a confident correct prediction is
+    the cleanest possible) and 0 at ``p[y] = 0`` (``x = inf``: the most suspicious), with
+    ``log1p`` below ``x = 1e-6`` and the true ``p[y]`` below ``p[y] = 1e-6``, so the quality
+    keeps falling as ``x`` grows.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(given > 0, entropy / given, np.inf)
+        quality = np.log(x + 1) / x  # cleanlab's formula (NaN at x = 0 and x = inf)
+        small = x < 1e-6
+        quality[small] = np.where(x[small] > 0, np.log1p(x[small]) / x[small], 1.0)
+    quality[np.isinf(x)] = 0.0
+    return quality

@@ -13,23 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.analysis.statistics import Statistics, round_preserving_row_sums
+from workbench.analysis.statistics import Statistics, set_removals
 from workbench.core import chunks as _chunks
 
 __all__ = ["prune_by_class", "prune_by_noise_rate", "set_removals"]
 
 #: Largest block (bytes) of candidate margins held at once while pruning one class.
 _BLOCK_BUDGET = 64 << 20
-
-
-def set_removals(prune: np.ndarray, remove: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Rescale the off-diagonal prune counts so class ``k`` loses ``remove[k]`` samples."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = prune / np.sum(prune, axis=1)
-        noise = share.sum(axis=1) - share.diagonal()
-        target = (share.T * remove / noise).T
-    np.fill_diagonal(target, counts - remove)
-    return round_preserving_row_sums(target)
 
 
 def _class_slices(stats: Statistics, min_examples: int):
