@@ -12,6 +12,13 @@ import numpy as np
 import pandas as pd
 
 from workbench.core.identity import fingerprint, resolve_ids
+from workbench.core.label_sets import (
+    MULTILABEL,
+    label_set_lists,
+    label_set_strings,
+    multilabel_signals,
+    resolve_task,
+)
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import (
     align_on_index,
@@ -82,6 +89,16 @@ class Dataset:
         ``labels`` (or of ``metadata``), another string names a ``metadata`` column. Default:
         positions 0..N-1. Duplicate or missing ids are refused, naming them.
 
+    task : {"multiclass", "multilabel"}, optional
+        ``"multilabel"``: every sample carries a *set* of classes (possibly empty); ``labels``
+        is then an N×K 0/1 matrix, N lists of class indices or names, or a pandas column of
+        lists or ``"a|b"`` strings, held as an (N, K) bool matrix; ``pred_probs`` are N×K
+        independent per-class probabilities (rows need not sum to 1); ``true_labels`` label
+        sets (None where unknown); ``annotators`` an (N, M, K) 0/1 array (-1 where not given)
+        or M columns of label sets. Default: inferred, multi-label when ``labels`` can only be
+        label sets (lists per sample, a 2-D matrix); ``"a|b"`` strings need ``task``.
+        See :mod:`workbench.core.label_sets`.
+
     Raises
     ------
     ValueError, TypeError
@@ -103,10 +120,16 @@ class Dataset:
         metadata: pd.DataFrame | None = None,
         renormalize: bool = False,
         ids=None,
+        task: str | None = None,
     ):
         labels, pred_probs, features, coords, trajectories, annotators, true_labels, previews, \
             metadata = _align(labels, pred_probs, features, coords, trajectories, annotators,
                               true_labels, previews, metadata)  # fmt: skip
+        self.task = resolve_task(task, labels)
+        if self.task == MULTILABEL:
+            self._init_label_sets(labels, class_names, pred_probs, annotators, true_labels)
+            self._init_signals(features, coords, trajectories, previews, metadata, ids, labels)
+            return
         models = _pred_prob_models(pred_probs)
         n_classes = next(iter(models.values())).shape[1] if models else None
         classes_from = f"the {n_classes} columns of pred_probs" if models else None
@@ -183,6 +206,41 @@ class Dataset:
             metadata = metadata.reset_index(drop=True)
         self.metadata = metadata
 
+    def _init_label_sets(self, labels, class_names, pred_probs, annotators, true_labels):
+        """Multi-label checks of the label-dependent inputs (:mod:`workbench.core.label_sets`)."""
+        if class_names is not None:
+            class_names = _check_class_names(class_names)
+        checked = multilabel_signals(
+            labels, class_names=class_names, pred_probs=pred_probs, annotators=annotators,
+            true_labels=true_labels,
+        )  # fmt: skip
+        self.labels, self.class_names = checked["labels"], checked["class_names"]
+        self.pred_probs = checked["pred_probs"]
+        self.pred_probs_by_model = checked["pred_probs_by_model"]
+        self.annotators, self.true_labels = checked["annotators"], checked["true_labels"]
+
+    def _init_signals(self, features, coords, trajectories, previews, metadata, ids, labels):
+        """The checks of the inputs that do not depend on the task (multi-label path)."""
+        n, k = self.n_samples, self.n_classes
+        self.features = _check_matrix(features, "features", n)
+        self.coords = _check_matrix(coords, "coords", n, width=2)
+        self.trajectories = _check_trajectories(trajectories, n, k)
+        self.previews = _check_previews(previews, n)
+        self.ids = resolve_ids(ids, n, labels=labels, metadata=metadata)
+        if metadata is not None:
+            if not isinstance(metadata, pd.DataFrame):
+                raise TypeError(
+                    f"metadata must be a pandas DataFrame, found {type(metadata).__name__}."
+                )
+            check_consistent_length(labels=self.labels, metadata=metadata)
+            metadata = metadata.reset_index(drop=True)
+        self.metadata = metadata
+
+    @property
+    def is_multilabel(self) -> bool:
+        """Whether samples carry label sets (``labels`` is an (N, K) bool matrix)."""
+        return self.task == MULTILABEL
+
     # --- sizes -------------------------------------------------------------------------------
     @property
     def n_samples(self) -> int:
@@ -197,7 +255,8 @@ class Dataset:
 
     def __repr__(self) -> str:
         present = [s for s in SIGNALS if self.has(s)]
-        return f"Dataset(N={self.n_samples}, K={self.n_classes}, signals={present})"
+        task = ", task='multilabel'" if self.is_multilabel else ""
+        return f"Dataset(N={self.n_samples}, K={self.n_classes}{task}, signals={present})"
 
     # --- which signals exist -----------------------------------------------------------------
     def has(self, signal: str) -> bool:
@@ -226,6 +285,8 @@ class Dataset:
         """Boolean (N,): given label differs from the known true label (False where unknown)."""
         if self.true_labels is None:
             raise ValueError("is_noisy needs true_labels, which this dataset does not have.")
+        if self.is_multilabel:  # some class of a known label set differs
+            return (self.true_labels >= 0).all(axis=1) & (self.true_labels != self.labels).any(1)
         return (self.true_labels >= 0) & (self.true_labels != self.labels)
 
     @property
@@ -242,7 +303,21 @@ class Dataset:
 
     # --- tables ------------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """One row per sample: id, index, given label (code and name), true label, metadata."""
+        """One row per sample: id, index, given label (code and name), true label, metadata.
+
+        Multi-label: ``label`` holds lists of class indices, ``label_name`` ``"a|b"`` strings.
+        """
+        if self.is_multilabel:
+            df = pd.DataFrame({"id": self.sample_ids(), "index": np.arange(self.n_samples)})
+            df["label"] = label_set_lists(self.labels)
+            df["label_name"] = label_set_strings(self.labels, self.class_names)
+            if self.true_labels is not None:
+                known = (self.true_labels >= 0).all(axis=1)
+                names = label_set_strings(self.true_labels == 1, self.class_names)
+                df["true_label"] = [s if ok else None for s, ok in zip(names, known, strict=True)]
+            if self.metadata is not None:
+                df = pd.concat([df, self.metadata.add_prefix("meta_")], axis=1)
+            return df
         df = pd.DataFrame(
             {
                 "id": self.sample_ids(),
@@ -270,6 +345,8 @@ class Dataset:
             previews=self.previews,
             metadata=self.metadata,
         )
+        if self.is_multilabel:
+            kwargs["task"] = MULTILABEL
         kwargs.update(signals)
         kwargs.setdefault("ids", self.ids)
         return Dataset(self.labels, **kwargs)

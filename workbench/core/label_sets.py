@@ -25,16 +25,23 @@ from workbench.core.typing import ArrayLike
 from workbench.core.validation import as_array, check_finite
 
 __all__ = [
+    "MULTICLASS",
     "MULTILABEL",
+    "TASKS",
+    "check_label_set_annotators",
     "check_label_sets",
     "check_multilabel_pred_probs",
     "is_label_sets",
     "label_set_lists",
     "label_set_strings",
+    "multilabel_signals",
+    "resolve_task",
 ]
 
-#: The task name of multi-label data.
+#: Task names: one label per sample, or a set of labels per sample.
+MULTICLASS = "multiclass"
 MULTILABEL = "multilabel"
+TASKS = (MULTICLASS, MULTILABEL)
 
 _SET_TYPES = (list, tuple, set, frozenset, np.ndarray)
 
@@ -47,23 +54,34 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def is_label_sets(labels) -> bool:
-    """True when ``labels`` can only be multi-label input: a 2-D array / DataFrame, or a
-    sequence / Series whose elements are lists, tuples, sets or arrays.
+def _is_indicator_matrix(arr) -> bool:
+    """A 2-D array of at least 2 columns holding only 0 and 1."""
+    arr = np.asarray(arr)
+    if arr.ndim != 2 or arr.shape[1] < 2 or arr.dtype.kind not in "biuf":
+        return False
+    return arr.dtype.kind == "b" or bool(((arr == 0) | (arr == 1)).all())
 
-    Strings such as ``"a|b"`` are not inferred (a class name may contain the separator): pass
-    ``task="multilabel"`` for them.
+
+def is_label_sets(labels) -> bool:
+    """True when ``labels`` can only be multi-label input: a 2-D 0/1 matrix of at least two
+    columns (numpy, torch, DataFrame), or a sequence / Series whose elements are lists, tuples,
+    sets or arrays.
+
+    Strings such as ``"a|b"`` are not inferred (a class name may contain the separator), nor
+    is a single 0/1 column (a column vector of labels): pass ``task="multilabel"`` for them.
     """
     mod = type(labels).__module__
     if mod.startswith("pandas"):
         if labels.ndim == 2:
-            return True
+            return _is_indicator_matrix(labels.to_numpy())
         values = [v for v in labels.head(1000).tolist() if not _is_missing(v)]
         return bool(values) and all(_is_set_like(v) for v in values)
-    if mod.startswith("torch") or isinstance(labels, np.ndarray):
-        return labels.ndim == 2 or (
-            labels.dtype == object and labels.size > 0 and _is_set_like(labels.flat[0])
-        )
+    if mod.startswith("torch"):
+        return labels.ndim == 2 and _is_indicator_matrix(labels.detach().cpu().numpy())
+    if isinstance(labels, np.ndarray):
+        if labels.ndim == 2:
+            return _is_indicator_matrix(labels)
+        return labels.dtype == object and labels.size > 0 and _is_set_like(labels.flat[0])
     if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
         return False
     return len(labels) > 0 and all(_is_set_like(v) for v in labels[:1000])
@@ -278,3 +296,154 @@ def label_set_strings(label_matrix: np.ndarray, class_names: Sequence[str], sep:
     """Label sets as ``"a|b"`` strings (empty string for the empty set), one per row."""
     names = [str(c) for c in class_names]
     return [sep.join(names[j] for j in row) for row in label_set_lists(label_matrix)]
+
+
+# --- datasets --------------------------------------------------------------------------------------
+def resolve_task(task: str | None, labels) -> str:
+    """The task of ``labels``: ``task`` when given, else :data:`MULTILABEL` when the input can
+    only be label sets (:func:`is_label_sets`), else :data:`MULTICLASS`."""
+    if task is None:
+        return MULTILABEL if is_label_sets(labels) else MULTICLASS
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {list(TASKS)} or None (inferred), found {task!r}.")
+    if task == MULTICLASS and is_label_sets(labels):
+        raise ValueError(
+            "labels are label sets (lists per sample or an N×K matrix) but task='multiclass'; "
+            "pass task='multilabel' or one label per sample."
+        )
+    return task
+
+
+def _optional_sets(values, name: str, k: int, class_names, sep: str):
+    """Label sets where None / NaN means "unknown": int8 (N, K) with -1 rows where unknown."""
+    if getattr(values, "ndim", 1) == 2 or type(values).__module__.startswith("torch"):
+        arr = as_array(values, name)
+        if arr.dtype.kind == "f":
+            unknown = np.isnan(arr).all(axis=1) if arr.ndim == 2 else None
+            partial = np.isnan(arr).any(axis=1) & ~unknown
+            if partial.any():
+                raise ValueError(
+                    f"{name} row {int(np.argmax(partial))} is partly NaN; a label set is known "
+                    "whole (0/1 everywhere) or unknown (NaN everywhere)."
+                )
+            arr = np.where(unknown[:, None], 0, arr)
+        else:
+            unknown = (
+                (arr == -1).all(axis=1) if arr.dtype.kind in "iu" else np.zeros(len(arr), bool)
+            )
+            arr = np.where(unknown[:, None], 0, arr)
+        sets, _ = check_label_sets(arr, n_classes=k, name=name)
+    else:
+        items = values.tolist() if hasattr(values, "tolist") else list(values)
+        unknown = np.array([_is_missing(v) for v in items], bool)
+        sets, _ = check_label_sets(items, n_classes=k, class_names=class_names, name=name, sep=sep)
+    out = sets.astype(np.int8)
+    out[unknown] = -1
+    return out
+
+
+def check_label_set_annotators(annotators, n: int, class_names, sep: str = "|") -> np.ndarray:
+    """Label sets from M annotators as int8 (N, M, K): 1 / 0 where annotator ``m`` gave / did
+    not give class ``k`` to sample ``i``, -1 along K where ``m`` did not label ``i``.
+
+    ``annotators``: an (N, M, K) array of 0/1 (-1 or NaN for a whole set not given), or a
+    DataFrame / dict / list of M columns of N label sets (None or NaN where not given).
+    """
+    k = len(class_names)
+    name = "annotators"
+    if isinstance(annotators, np.ndarray) or type(annotators).__module__.startswith("torch"):
+        arr = as_array(annotators, name)
+        if arr.ndim != 3 or arr.shape[0] != n or arr.shape[2] != k:
+            raise ValueError(
+                f"{name} as an array must have shape (N={n}, M, K={k}) of 0/1 (-1 where an "
+                f"annotator did not label a sample), found {arr.shape}."
+            )
+        cols = [arr[:, m, :] for m in range(arr.shape[1])]
+        names = [f"{name}[:, {m}]" for m in range(arr.shape[1])]
+    else:
+        if type(annotators).__module__.startswith("pandas"):
+            items = [(str(c), annotators[c]) for c in annotators.columns]
+        elif isinstance(annotators, dict):
+            items = [(str(c), v) for c, v in annotators.items()]
+        elif isinstance(annotators, Sequence) and not isinstance(annotators, (str, bytes)):
+            items = [(str(m), v) for m, v in enumerate(annotators)]
+        else:
+            raise TypeError(
+                f"{name} for label sets must be an (N, M, K) array or M columns of label sets "
+                f"(DataFrame, dict or list), found {type(annotators).__name__}."
+            )
+        cols = [v for _, v in items]
+        names = [f"{name}[{c!r}]" for c, _ in items]
+    if not cols:
+        raise ValueError(f"{name} holds no annotator; give at least one column of label sets.")
+    out = np.empty((n, len(cols), k), np.int8)
+    for m, (col, col_name) in enumerate(zip(cols, names, strict=True)):
+        if len(col) != n:
+            raise ValueError(f"{col_name} has {len(col)} label sets, expected N={n}.")
+        out[:, m, :] = _optional_sets(col, col_name, k, class_names, sep)
+    return out
+
+
+def multilabel_signals(
+    labels, *, class_names=None, pred_probs=None, annotators=None, true_labels=None,
+    sep: str = "|",
+) -> dict:  # fmt: skip
+    """Check the label-dependent inputs of a multi-label dataset together.
+
+    ``labels``: label sets (see :func:`check_label_sets`); K is the width of ``pred_probs``,
+    else ``len(class_names)``, else found in the labels. ``pred_probs``: (N, K) or a dict of
+    name -> (N, K) independent per-class probabilities (several models are averaged).
+    ``true_labels``: label sets with None / NaN (or a -1 row) where unknown.
+
+    Returns a dict with ``labels`` (N, K) bool, ``class_names`` (K str), ``pred_probs``
+    (N, K) or None, ``pred_probs_by_model`` dict, ``annotators`` (N, M, K) int8 or None and
+    ``true_labels`` (N, K) int8 (-1 rows unknown) or None.
+    """
+    models = {}
+    if pred_probs is not None:
+        raw = pred_probs if isinstance(pred_probs, dict) else {"model": pred_probs}
+        if not raw:
+            raise ValueError("pred_probs is an empty dict; give at least one model's N×K array.")
+        models = {
+            str(m): check_multilabel_pred_probs(
+                p, name=f"pred_probs[{m!r}]" if isinstance(pred_probs, dict) else "pred_probs"
+            )
+            for m, p in raw.items()
+        }
+        widths = {m: p.shape for m, p in models.items()}
+        if len({s[1] for s in widths.values()}) > 1:
+            raise ValueError(f"pred_probs models disagree on K: {widths}.")
+    k = next(iter(models.values())).shape[1] if models else None
+    names = [str(c) for c in class_names] if class_names is not None else None
+    if names is not None and k is not None and len(names) != k:
+        raise ValueError(
+            f"pred_probs has {k} columns but class_names has {len(names)} names; give one "
+            "pred_probs column per class, in class_names order."
+        )
+    Y, found = check_label_sets(labels, n_classes=k, class_names=names, sep=sep)
+    n, k = Y.shape
+    if n < 2:
+        raise ValueError(f"labels must hold at least 2 samples, found {n}.")
+    names = found if found is not None else [str(c) for c in range(k)]
+    for m, p in models.items():
+        if len(p) != n:
+            arg = f"pred_probs[{m!r}]" if len(models) > 1 else "pred_probs"
+            raise ValueError(f"{arg} has {len(p)} rows but labels has {n} samples.")
+    mean = None
+    if models:
+        checked = list(models.values())
+        mean = checked[0] if len(checked) == 1 else np.mean(checked, axis=0, dtype=np.float32)
+    truth = None
+    if true_labels is not None:
+        if len(true_labels) != n:
+            raise ValueError(f"true_labels has {len(true_labels)} label sets but labels has {n}.")
+        truth = _optional_sets(true_labels, "true_labels", k, names, sep)
+    votes = None if annotators is None else check_label_set_annotators(annotators, n, names, sep)
+    return {
+        "labels": Y,
+        "class_names": names,
+        "pred_probs": mean,
+        "pred_probs_by_model": models,
+        "annotators": votes,
+        "true_labels": truth,
+    }
