@@ -81,7 +81,7 @@ def fit_hoc(
     second: np.ndarray,
     third: np.ndarray,
     *,
-    max_iter: int = 1000,
+    max_iter: int = 200,
 ) -> HOCFit:
     """Transition matrix and true-class prior that reproduce consensus statistics.
 
@@ -90,8 +90,9 @@ def fit_hoc(
     first, second, third : ndarray of shape (K,), (K, K), (K, K, K)
         Empirical probabilities of a sample's given label, of the labels of a sample and its
         nearest neighbour, and of a sample and its two nearest neighbours.
-    max_iter : int, default=1000
-        Most L-BFGS iterations.
+    max_iter : int, default=200
+        Most L-BFGS iterations (the estimate of noisy statistics settles long before; exact
+        statistics converge sooner).
 
     Returns
     -------
@@ -100,9 +101,17 @@ def fit_hoc(
     e1, e2, e3 = (np.asarray(a, dtype=np.float64) for a in (first, second, third))
     k = len(e1)
     start = np.concatenate([(5.0 * np.eye(k)).reshape(-1), np.zeros(k)])
+    # scaled by the loss at the start, so that the stopping rule is relative whatever the size
+    # of the statistics (the loss of exact statistics tends to 0)
+    scale = 1.0 / max(hoc_loss(start, e1, e2, e3)[0], 1e-300)
+
+    def scaled(params):
+        loss, grad = hoc_loss(params, e1, e2, e3)
+        return loss * scale, grad * scale
+
     res = minimize(
-        hoc_loss, start, args=(e1, e2, e3), jac=True, method="L-BFGS-B",
-        options={"maxiter": int(max_iter), "ftol": 1e-12, "gtol": 1e-9},
+        scaled, start, jac=True, method="L-BFGS-B",
+        options={"maxiter": int(max_iter), "ftol": 1e-10, "gtol": 1e-10},
     )  # fmt: skip
     t = _softmax(res.x[: k * k].reshape(k, k), 1)
     p = _softmax(res.x[k * k :], 0)
@@ -111,4 +120,4 @@ def fit_hoc(
     rows, cols = linear_sum_assignment(p[:, None] * t, maximize=True)
     order = np.empty(k, dtype=np.int64)
     order[cols] = rows
-    return HOCFit(t[order], p[order], float(res.fun), bool(res.success))
+    return HOCFit(t[order], p[order], float(res.fun / scale), bool(res.success))

@@ -13,6 +13,7 @@ from workbench.analysis.detectors import (  # noqa: F401  (importing a module re
     features,
     pred_probs,
     recov,
+    simifeat,
     trajectories,
 )
 from workbench.analysis.detectors.base import KINDS, Detector, DetectorResult, MissingSignalError
