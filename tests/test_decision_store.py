@@ -312,3 +312,41 @@ def test_conflicts_by_reviewer_and_their_resolution(tmp_path):
         ada.resolve(None)
     ada.close()
     bob.close()
+
+
+# --- label-set edits (schema version 2, ready for multi-label review) ---------------------------
+def test_label_set_edits_are_recorded_and_applied(tmp_path):
+    lg = DecisionLog(4, CLASSES, path=tmp_path / "d.db")
+    lg.decide([0, 2], "edit_labels", add=["owl"], remove=[0])
+    lg.decide(1, "relabel", label="dog")
+    assert lg.counts() == {"keep": 0, "remove": 0, "relabel": 1, "needs_review": 0,
+                           "edit_labels": 2}  # fmt: skip
+    sets = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(lg.label_sets(sets), [[0, 0, 1], [0, 1, 0], [0, 1, 1], [0, 0, 1]])
+    back = DecisionLog(4, CLASSES, path=tmp_path / "d.db")
+    assert back.log["added"].tolist()[:2] == ["[2]", "[2]"] and back.log["removed"][0] == "[0]"
+    with pytest.raises(ValueError, match="needs add= or remove="):
+        lg.decide(3, "edit_labels")
+    with pytest.raises(ValueError, match="added and removed at once"):
+        lg.decide(3, "edit_labels", add=["cat"], remove=["cat"])
+    with pytest.raises(ValueError, match="only for action 'edit_labels'"):
+        lg.decide(3, "keep", add=["cat"])
+    with pytest.raises(ValueError, match="is not a class"):
+        lg.decide(3, "edit_labels", add=["zebra"])
+    with pytest.raises(ValueError, match=r"shape \(N=4, K=3\)"):
+        lg.label_sets(np.zeros((4, 2)))
+    lg.close()
+    back.close()
+
+
+def test_a_file_loaded_without_its_dataset_applies_by_id(tmp_path):
+    """Only decided samples' ids are in the file; apply still joins the frame by them."""
+    lg = DecisionLog.for_dataset(dataset())
+    lg.decide(lg.positions(["img_003.png", "img_008.png"]), "remove")
+    lg.decide(lg.positions(["img_001.png"]), "relabel", label="owl")
+    for fmt in ("json", "csv", "parquet"):
+        back = DecisionLog.load(lg.save(tmp_path / f"d.{fmt}"))
+        frame = pd.DataFrame({"file": FILES[::-1], "label": np.asarray(CLASSES)[LABELS[::-1]]})
+        out = back.apply(frame, id_column="file")
+        assert len(out) == 10 and not out["file"].isin(["img_003.png", "img_008.png"]).any()
+        assert out.set_index("file").loc["img_001.png", "label"] == "owl"

@@ -125,15 +125,24 @@ def id_positions(ids: np.ndarray | None, n: int, wanted) -> np.ndarray:
             if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < n:
                 out[j] = int(v)
         return out
-    table = pd.Index(ids)
     if not len(wanted):
         return np.empty(0, dtype=np.int64)
+    known = None
+    if ids.dtype == object:  # a log read without its dataset knows only the decided samples' ids
+        known = np.flatnonzero(~pd.isna(ids))
+        ids = ids[known]
+        if len(ids) and all(isinstance(v, (int, np.integer)) for v in ids[:1]):
+            ids = ids.astype(np.int64)
+    table = pd.Index(ids)
     try:
         query = pd.Index(wanted, dtype=object).astype(table.dtype)
+        found = np.asarray(table.get_indexer(query), dtype=np.int64)
     except (TypeError, ValueError, OverflowError):  # e.g. a string asked of int ids
         lookup = {v: i for i, v in enumerate(ids.tolist())}
-        return np.asarray([lookup.get(v, -1) for v in wanted.tolist()], dtype=np.int64)
-    return np.asarray(table.get_indexer(query), dtype=np.int64)
+        found = np.asarray([lookup.get(v, -1) for v in wanted.tolist()], dtype=np.int64)
+    if known is not None:
+        found = np.where(found >= 0, known[np.maximum(found, 0)], -1)
+    return found
 
 
 def resolve_ids(ids, n: int, *, labels=None, metadata=None) -> np.ndarray | None:
