@@ -163,7 +163,7 @@ def test_rejects_bool_and_fractional_labels():
     "trajectories, error, match",
     [
         (np.ones((4, 3)), TypeError, "trajectories must be a dict of kind"),
-        ({"accuracy": np.ones((4, 3))}, ValueError, "Unknown trajectory kind 'accuracy'"),
+        ({"accuracy": np.ones((4, 3))}, ValueError, "trajectories has an unknown kind 'accuracy'"),
         (
             {"loss": np.ones((3, 3))},
             ValueError,

@@ -153,7 +153,7 @@ class Dataset:
         if n < 2:
             raise ValueError(f"labels must hold at least 2 samples, found {n}.")
         if k < 2:
-            raise ValueError(f"There must be at least 2 classes, found K={k}.")
+            raise ValueError(f"labels must hold at least 2 classes, found K={k}.")
         counts = np.bincount(self.labels, minlength=k)
         if (counts == 0).any():
             empty = [self.class_names[i] for i in np.flatnonzero(counts == 0)]
@@ -464,7 +464,9 @@ def _check_trajectories(trajectories, n: int, k: int) -> dict[str, np.ndarray]:
     out, epochs = {}, {}
     for kind, values in trajectories.items():
         if kind not in TRAJECTORY_KINDS:
-            raise ValueError(f"Unknown trajectory kind {kind!r}; valid kinds: {TRAJECTORY_KINDS}.")
+            raise ValueError(
+                f"trajectories has an unknown kind {kind!r}; valid kinds: {TRAJECTORY_KINDS}."
+            )
         name = f"trajectories[{kind!r}]"
         arr = as_array(values, name)
         if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 1:

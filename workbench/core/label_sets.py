@@ -74,7 +74,8 @@ def is_label_sets(labels) -> bool:
     if mod.startswith("pandas"):
         if labels.ndim == 2:
             return _is_indicator_matrix(labels.to_numpy())
-        values = [v for v in labels.head(1000).tolist() if not _is_missing(v)]
+        head = labels.head(1000) if hasattr(labels, "head") else labels[:1000]  # Categorical
+        values = [v for v in head.tolist() if not _is_missing(v)]
         return bool(values) and all(_is_set_like(v) for v in values)
     if mod.startswith("torch"):
         return labels.ndim == 2 and _is_indicator_matrix(labels.detach().cpu().numpy())

@@ -281,8 +281,8 @@ def check_labels(
                 f"{name} must lie in 0..{len(names) - 1} (K={len(names)}, from {source}), found "
                 f"{codes[i]} at index {i}."
                 + (
-                    f" class_names needs one name per class: give {codes.max() + 1} names."
-                    if source == "class_names"
+                    f" class_names needs one name per class: give {int(codes.max()) + 1} names."
+                    if source == "class_names" and int(codes.max()) < 2 * max(len(codes), k)
                     else ""
                 )
             )
@@ -428,7 +428,7 @@ def _int_codes(arr: np.ndarray, name: str, allow_missing: bool) -> np.ndarray:
                 f"{name} must hold integer class indices, found non-integer floats "
                 f"(dtype {arr.dtype})."
             )
-        huge = np.abs(np.where(nan, 0, arr)) >= 2.0**63
+        huge = np.abs(np.where(nan, 0, arr)) >= np.float64(2.0**63)  # float16 cannot hold it
         if huge.any():
             i = int(np.argmax(huge))
             raise ValueError(_overflow_message(name, f"{arr[i]:.6g}", i))
