@@ -476,14 +476,29 @@ class SQLStore(_Database):
         args = {"connect_timeout": connect_timeout} if parsed.drivername.startswith("postgres") \
             else {}  # fmt: skip
         self._sa = sa
-        self._engine = sa.create_engine(parsed, connect_args=args, pool_pre_ping=True)
+        # no ping before every transaction (a round trip per decision); a connection the
+        # server dropped is retried once instead (see _retrying)
+        self._engine = sa.create_engine(parsed, connect_args=args)
         self._first = sa.text(self._first_sql + " RETURNING row_id")
         self._rows = sa.text(self._rows_sql)
 
     def _errors(self):
         return (self._sa.exc.SQLAlchemyError,)
 
+    def _retrying(self, work):
+        """Run ``work()``; once more when the pooled connection turned out dead (a server
+        restart): SQLAlchemy has invalidated it and the retry gets a fresh one."""
+        try:
+            return work()
+        except self._sa.exc.DBAPIError as err:
+            if not err.connection_invalidated:
+                raise
+            return work()
+
     def _write_step(self, first, rest):
+        return self._retrying(lambda: self._write_step_once(first, rest))
+
+    def _write_step_once(self, first, rest):
         with self._engine.begin() as conn:
             number = conn.execute(self._first, dict(zip(_COLUMNS[1:], first[1:], strict=True)))
             number = number.scalar_one()
@@ -499,8 +514,11 @@ class SQLStore(_Database):
                 conn.execute(self._sa.text(sql))
 
     def _query(self, sql, params=None):
-        with self._engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(self._sa.text(sql), params or {})]
+        def run():
+            with self._engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(self._sa.text(sql), params or {})]
+
+        return self._retrying(run)
 
     def _insert_header(self, value: str) -> None:
         with self._engine.begin() as conn:
