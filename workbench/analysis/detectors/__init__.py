@@ -11,6 +11,7 @@ from workbench.analysis.detectors import (  # noqa: F401  (importing a module re
     crowdlab,
     duplicates,
     features,
+    multilabel,
     pred_probs,
     recov,
     simifeat,

@@ -45,7 +45,8 @@ class DetectorResult:
     flags : ndarray of shape (N,), bool
         The detector's default flag rule applied to the scores.
     suggested_labels : ndarray of shape (N,), int64, or None
-        Most likely correct label per sample, -1 where the detector has no suggestion.
+        Most likely correct label per sample, -1 where the detector has no suggestion. On
+        multi-label data the suggested label *set* of every sample: (N, K) of 0/1.
     params : dict
         The detector's parameters.
     details : dict
@@ -105,7 +106,11 @@ class DetectorResult:
         df = pd.DataFrame(
             {"index": np.arange(len(self.scores)), "score": self.scores, "flagged": self.flags}
         )
-        if self.suggested_labels is not None:
+        if self.suggested_labels is not None and self.suggested_labels.ndim == 2:
+            rows, cols = np.nonzero(self.suggested_labels)  # label sets: lists of classes
+            df["suggested_label"] = [c.tolist() for c in np.split(cols, np.cumsum(
+                np.bincount(rows, minlength=len(df)))[:-1])]  # fmt: skip
+        elif self.suggested_labels is not None:
             df["suggested_label"] = self.suggested_labels
         return df
 
@@ -138,6 +143,9 @@ class Detector:
     #: across detectors (``AuditResult.flagged_mask("any")``, ``n_detectors_flagging``) and the
     #: picks of a default or best detector; the others are shown as what they are.
     kind: ClassVar[str] = "label_error"
+    #: The tasks (``Dataset.task``) the detector works on: one label per sample
+    #: (``"multiclass"``) and / or label sets (``"multilabel"``).
+    tasks: ClassVar[tuple[str, ...]] = ("multiclass",)
 
     def get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)
@@ -149,6 +157,14 @@ class Detector:
 
     def missing(self, dataset: Dataset) -> str | None:
         """Why this detector cannot run on ``dataset``, or None when it can."""
+        task = getattr(dataset, "task", "multiclass")
+        if task not in self.tasks:
+            if task == "multilabel":
+                return (
+                    "Works on one label per sample; this dataset is multi-label (label sets): "
+                    "use the multilabel_* detectors."
+                )
+            return "Works on label sets (multi-label data); this dataset has one label per sample."
         return dataset.why_missing(self.requires)
 
     def score(self, dataset: Dataset, *, progress: bool = True) -> DetectorResult:

@@ -476,6 +476,7 @@ class LossMixtureDetector(Detector):
 
     name = "loss_mixture"
     requires = ("trajectories.loss",)
+    tasks = ("multiclass", "multilabel")  # per-sample loss: summed BCE on label sets
     summary = "Posterior of the high-loss component of a 2-component mixture on per-sample loss."
     reference = (
         "Arazo et al. - Unsupervised Label Noise Modeling and Loss Correction (ICML 2019); "
