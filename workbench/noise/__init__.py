@@ -12,6 +12,8 @@ Every function takes ``seed`` (an int or a ``numpy.random.Generator``): same see
 - instance-dependent: :func:`instance_dependent_noise`;
 - which samples are in the data: :func:`long_tailed`, :func:`open_set_noise`;
 - several annotators: :func:`simulate_annotators`.
+- label sets (multi-label): :func:`missing_labels`, :func:`extra_labels`, :func:`flip_labels`,
+  :func:`cooccurrence_swaps` (:class:`NoisyLabelSets`, realised per-class rates).
 """
 
 from workbench.noise._base import NoisyLabels, realised_transition
@@ -23,10 +25,22 @@ from workbench.noise.class_conditional import (
     symmetric_noise,
 )
 from workbench.noise.instance import instance_dependent_noise
+from workbench.noise.multilabel import (
+    NoisyLabelSets,
+    cooccurrence_swaps,
+    extra_labels,
+    flip_labels,
+    missing_labels,
+)
 from workbench.noise.subsets import LongTailed, OpenSetNoise, long_tailed, open_set_noise
 
 __all__ = [
     "NoisyLabels",
+    "NoisyLabelSets",
+    "cooccurrence_swaps",
+    "extra_labels",
+    "flip_labels",
+    "missing_labels",
     "LongTailed",
     "OpenSetNoise",
     "SimulatedAnnotators",
