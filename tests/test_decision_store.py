@@ -350,3 +350,15 @@ def test_a_file_loaded_without_its_dataset_applies_by_id(tmp_path):
         out = back.apply(frame, id_column="file")
         assert len(out) == 10 and not out["file"].isin(["img_003.png", "img_008.png"]).any()
         assert out.set_index("file").loc["img_001.png", "label"] == "owl"
+
+
+def test_reload_refuses_a_file_another_dataset_overwrote(tmp_path):
+    path = tmp_path / "shared.json"
+    lg = DecisionLog.for_dataset(dataset(), path=path)
+    lg.decide(1, "keep")
+    other = DecisionLog.for_dataset(dataset(ids=FILES[::-1]))
+    other.decide(2, "remove")
+    other.save(path)
+    with pytest.raises(ValueError, match="Cannot reload .*another dataset"):
+        lg.reload()
+    assert lg.counts()["keep"] == 1  # the log in memory is untouched

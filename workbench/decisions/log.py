@@ -1068,7 +1068,11 @@ class DecisionLog:
             raise ValueError("reload needs a log created with path=... or url=...")
         if self._unsaved:
             self._flush()
-        _, steps = self._store.read()
+        header, steps = self._store.read()
+        try:
+            check_same_dataset(header, self._header())
+        except ValueError as err:
+            raise ValueError(f"Cannot reload {self._store.location}: {err}.") from None
         self._replay(self._own_steps(steps))
         for callback in list(self._listeners):
             callback()
