@@ -392,3 +392,17 @@ def test_bad_messages_from_the_browser_are_ignored_and_logged(caplog):
     assert sent[-1]["preview"] == "sample text number 4"
     with pytest.raises(ValueError, match=r"index must be an int in 0\.\.299, found 300"):
         m.sample_info(N)
+
+
+def test_points_keep_a_margin_and_the_side_panel_never_scrolls_sideways():
+    """Edge points were cut in half (no margin) and the side panel scrolled sideways."""
+    long_texts = ["x" * 400 + f" sample {i}" for i in range(N)]
+    s = make_session(previews=long_texts)
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    pts = np.asarray(m.scatter.widget.points)[:, :2]
+    assert np.abs(pts).max() <= 0.96  # the view spans -1..1: a margin on every side
+    assert np.isclose(np.abs(pts[:, 0]).max(), 1 / 1.1, atol=0.01)
+    assert m._panel.layout.overflow == "hidden auto" and m._panel.layout.width == "210px"
+    browser_update(m.scatter.widget, {"hovering": 3})
+    assert "overflow-wrap:anywhere" in m._panel.value

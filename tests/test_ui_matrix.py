@@ -284,16 +284,28 @@ def test_panels_are_big_enough_to_read_at_ten_classes():
     lay = v.figure.layout
     assert v._cell_px(v.figure) >= 30  # a 3-digit count in 12 px fits a cell
     assert heat(v, "confusion").textfont.size >= 12
-    # three side by side within a notebook's width, none overlapping the next
-    assert lay.width <= 1220
+    # within a notebook column at a laptop's width (900-1000 px): two side by side, the third
+    # below the first, none overlapping another
+    assert lay.width <= 960
     domains = [lay.xaxis.domain, lay.xaxis2.domain, lay.xaxis3.domain]
+    rows = [lay.yaxis.domain, lay.yaxis2.domain, lay.yaxis3.domain]
+    assert rows[0] == rows[1] and domains[2] == domains[0] and rows[2][1] < rows[0][0]
     plot_width = lay.width - lay.margin.l - lay.margin.r
-    for (_, right), (left, _) in zip(domains, domains[1:], strict=False):
-        assert (left - right) * plot_width >= 45  # room for the next panel's ticks and title
+    plot_height = lay.height - lay.margin.t - lay.margin.b
+    assert (domains[1][0] - domains[0][1]) * plot_width >= 45  # the next panel's ticks, title
+    assert (rows[0][0] - rows[2][1]) * plot_height >= 120  # ticks, axis title, next title
     titles = list(lay.annotations)
     assert [
         round((a.x - d[0]) / (d[1] - d[0]), 3) for a, d in zip(titles, domains, strict=True)
     ] == [0.5] * 3  # each title centred over its panel
+    assert [a.y for a in titles] == [r[1] for r in rows]  # and just above it
+    # with room for three, three in a row
+    wide = MatrixView(v.session, max_width=1300)
+    assert wide.widget is not None
+    assert len({tuple(wide.figure.layout[f"yaxis{i}"].domain) for i in ("", 2, 3)}) == 1
+    assert wide.figure.layout.width <= 1300
+    with pytest.raises(ValueError, match="max_width must be an integer >= 300"):
+        MatrixView(v.session, max_width=100)
 
 
 def test_bad_clicks_from_the_browser_are_ignored_and_logged(caplog):

@@ -267,3 +267,45 @@ def test_markup_in_detector_names_is_shown_literally_in_the_chart():
     assert trace.name.startswith("&lt;b&gt;my&lt;/b&gt; 100&#37;{x} · AP ")
     assert trace.hovertemplate.startswith("&lt;b&gt;my&lt;/b&gt; 100&#37;{x} (AP ")
     assert "&lt;b&gt;my" in p.overlap_html.value and "<b>my</b>" not in p.overlap_html.value
+
+
+def test_compare_starts_with_the_active_and_best_and_says_each_rule():
+    """Compare started with the alphabetically first detectors; in score mode every compared
+    detector showed the same flagged set (Jaccard 1.00) and nothing said why."""
+    base = digits_session()
+    strong, weak = base.results["strong"], base.results["weak"]
+    noisy = base.dataset.is_noisy
+    rng = np.random.default_rng(3)
+    rand = rng.random(len(noisy))
+    results = {
+        "a_random": DetectorResult("a_random", rand, rand > 0.9),
+        "b_random": DetectorResult("b_random", rand[::-1].copy(), rand[::-1] > 0.9),
+        "strong": strong,
+        "strong_twin": DetectorResult("strong_twin", strong.scores, strong.scores > 1.6),
+        "weak": weak,
+    }
+    s = Session(base.dataset, results=results)
+    s.set_detector("weak")
+    p = DetectorPanel(s)
+    assert p.widget is not None
+    chosen = list(p.overlap_select.value)  # the active one, then the best by AP
+    assert chosen[:3] == ["weak", "strong", "strong_twin"] and len(chosen) == 4
+    assert p.compare_rule.value == "own"
+    text = p.overlap_html.value
+    assert "Compared at <i>each detector" in text
+    assert "<b>weak</b>: its default rule (the detector chosen above)" in text
+    n_twin = int(results["strong_twin"].flags.sum())
+    assert f"<b>strong_twin</b>: its default rule ({n_twin:,} flagged)" in text
+    browser_update(p.mode, {"index": 1})  # score ≥
+    text = p.overlap_html.value
+    assert "<b>weak</b>: score ≥ " in text and "Same flags" not in text
+    browser_update(p.compare_rule, {"index": 1})  # the same number flagged
+    k = int(s.flags.sum())
+    text = p.overlap_html.value
+    assert f"<b>strong</b>: its {k:,} highest scores" in text
+    assert "Same flags at the same count: strong and strong_twin" in text
+    report = p.overlap()
+    assert report.jaccard.loc["strong", "strong_twin"] == 1.0
+    assert report.jaccard.loc["weak", "strong"] < 1.0
+    with pytest.raises(ValueError, match="rule must be"):
+        overlap_flags(s, ["weak"], rule="same")

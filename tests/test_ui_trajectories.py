@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -234,3 +236,53 @@ def test_markup_in_the_detector_name_is_shown_literally():
     v = TrajectoryView(s)
     assert v.widget is not None
     assert "flagged by &lt;i&gt;dm&lt;/i&gt;" in v.data_map.layout.title.text
+
+
+def test_the_browsers_selection_outline_does_not_break_a_second_display():
+    """After a lasso, plotly.js reports its outline as ``layout.selections`` with undefined
+    properties; stored in the Python layout they made ``to_json`` (a second display of
+    ``view.data_map``) raise ``TypeError: <object object> is not JSON serializable``."""
+    from _ui_sessions import browser_update
+
+    s = make_session()
+    v = TrajectoryView(s)
+    assert v.widget is not None
+    outline = {
+        "type": "path",
+        "path": "M0.01,0.1L0.2,0.1L0.2,0.9Z",
+        "xref": "x",
+        "yref": "y",
+        "line": {"width": 1, "dash": "dot", "color": "_undefined_"},
+        "opacity": "_undefined_",
+    }
+    browser_points(v.data_map, "plotly_selected", [4, 9])
+    browser_update(
+        v.data_map,
+        {"_js2py_relayout": {"relayout_data": {"selections": [outline]}, "source_view_id": "a"}},
+    )
+    browser_update(
+        v.data_map,
+        {
+            "_js2py_relayout": {
+                "relayout_data": {"selections[0].path": "M0,0Z", "xaxis.range[0]": 0.01},
+                "source_view_id": "a",
+            }
+        },
+    )
+    assert v.data_map.layout.xaxis.range[0] == 0.01  # the rest of a relayout still applies
+    json.loads(v.data_map.to_json())  # no sentinel left in the layout
+    assert "application/vnd.jupyter.widget-view+json" in v.data_map._repr_mimebundle_()
+    np.testing.assert_array_equal(s.selection, [4, 9])
+
+
+def test_figures_fit_a_laptop_column_with_the_toolbar_clear_of_the_titles():
+    s = make_session()
+    v = TrajectoryView(s)
+    box = v.widget.children[1]
+    assert box.layout.flex_flow == "row wrap"  # one above the other in a narrow column
+    assert v.lines.layout.width + v.data_map.layout.width <= 900
+    for fig in (v.lines, v.data_map):
+        assert fig.layout.modebar.orientation == "v" and fig.layout.margin.r >= 30
+    assert v.data_map.layout.title.xanchor == "left"
+    assert v.data_map.layout.hoverdistance <= 5
+    assert len(v.lines.layout.title.text) <= 60

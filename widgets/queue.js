@@ -135,7 +135,9 @@ function columnHeader(model) {
     ["given", "The label the dataset gives"],
     ["suggested", "The label the detectors suggest"],
     // Zero-width spaces after underscores: a long detector name wraps there, not mid-word.
-    [`score: ${active.replace(/_/g, "_\u200b")}`, `The ${active} noise score (higher = more likely mislabeled); red when it flags the sample`],
+    // A long detector name would stand on three lines in this narrow column: the title above
+    // the queue names it, the tooltip too.
+    [active.length <= 12 ? `score: ${active}` : "score", `The ${active} noise score (higher = more likely mislabeled); red when it flags the sample`],
     ["flagged by", "How many of the label-error detectors flag the sample; hover or click ▸ for every score"],
     ["decision", ""],
     ["", ""],

@@ -23,6 +23,7 @@ __all__ = [
     "View",
     "asset_path",
     "browser_index",
+    "figure_widget",
     "ignore_message",
     "message_widget",
     "plotly_text",
@@ -156,6 +157,40 @@ def plotly_text(text) -> str:
     and ``%`` become entities that plotly turns back into those characters.
     """
     return html.escape(str(text), quote=False).replace("%", "&#37;")
+
+
+# --- plotly figure widgets ------------------------------------------------------------------------
+_FIGURE_WIDGET = None
+
+
+def figure_widget(figure):
+    """A plotly ``FigureWidget`` of ``figure`` that keeps the browser's selection outlines out
+    of its Python-side layout.
+
+    After a box or lasso selection, plotly.js reports the outline it draws as
+    ``layout.selections``, with properties it leaves undefined; plotly.py stores those as a
+    sentinel object that no JSON encoder can write, so showing the figure again raised
+    ``TypeError: <object object> is not JSON serializable``. The selected points reach
+    Python through the selection callbacks, which is all the views use.
+    """
+    global _FIGURE_WIDGET
+    if _FIGURE_WIDGET is None:
+        import plotly.graph_objects as go
+        import traitlets
+
+        class FigureWidget(go.FigureWidget):
+            @traitlets.validate("_js2py_relayout", "_js2py_update")
+            def _drop_selection_outlines(self, proposal):
+                message = proposal["value"]
+                key = "relayout_data" if "relayout_data" in (message or {}) else "layout_data"
+                data = (message or {}).get(key)
+                if isinstance(data, dict) and any(k.startswith("selections") for k in data):
+                    data = {k: v for k, v in data.items() if not k.startswith("selections")}
+                    message = {**message, key: data}
+                return message
+
+        _FIGURE_WIDGET = FigureWidget
+    return _FIGURE_WIDGET(figure)
 
 
 # --- assets --------------------------------------------------------------------------------------

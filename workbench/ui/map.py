@@ -157,7 +157,9 @@ class EmbeddingMap(View):
             return message_widget(self.reason)
         import jscatter
 
-        sc = jscatter.Scatter(x=self.coords[:, 0], y=self.coords[:, 1])
+        x, y = self.coords[:, 0], self.coords[:, 1]
+        # A margin around the points, so the outermost ones are drawn whole, not cut in half
+        sc = jscatter.Scatter(x=x, y=y, x_scale=_padded(x), y_scale=_padded(y))
         sc.size(self._point_size)
         sc.height(self._height)
         sc.axes(False)
@@ -195,7 +197,10 @@ class EmbeddingMap(View):
         )
         self._dropdown.observe(lambda ch: self.set_color_by(ch["new"]), names="value")
         self._status = w.HTML()
-        self._panel = w.HTML(layout=w.Layout(width="220px", overflow="auto"))
+        # Fixed width, wrapped text, no sideways scrolling (long names and texts wrap).
+        self._panel = w.HTML(
+            layout=w.Layout(flex="0 0 210px", width="210px", overflow="hidden auto")
+        )
         help_text = w.HTML(f'<span style="color:#666;font-size:12px">{_HELP}</span>')
 
         self._apply_color()
@@ -210,7 +215,7 @@ class EmbeddingMap(View):
         self._update_panel()
         return w.VBox(
             [
-                w.HBox([self._dropdown, self._status]),
+                w.HBox([self._dropdown, self._status], layout=w.Layout(flex_flow="row wrap")),
                 w.HBox([widget, self._panel], layout=w.Layout(width="100%")),
                 help_text,
             ],
@@ -484,9 +489,18 @@ class EmbeddingMap(View):
         p = self.session.dataset.previews
         pic = preview_html(p[i], size=96) if p is not None else ""
         self._panel.value = (
-            f'<div style="padding:4px;font-size:12px"><div style="color:#666">{head}</div>'
-            f"{pic}<table>{rows}</table></div>"
+            '<div style="padding:4px;font-size:12px;overflow-wrap:anywhere;max-width:200px">'
+            f'<div style="color:#666">{head}</div>{pic}'
+            f'<table style="table-layout:fixed;width:100%">{rows}</table></div>'
         )
+
+
+def _padded(values, share: float = 0.05) -> tuple[float, float]:
+    """The range of ``values`` widened by ``share`` of its span on each side."""
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    pad = share * (hi - lo) if hi > lo else 1.0
+    return lo - pad, hi + pad
 
 
 # --- encoders ------------------------------------------------------------------------------------

@@ -22,7 +22,14 @@ from contextlib import nullcontext
 import numpy as np
 
 from workbench.analysis.matrices import MATRICES
-from workbench.ui._common import View, browser_index, ignore_message, message_widget, plotly_text
+from workbench.ui._common import (
+    View,
+    browser_index,
+    figure_widget,
+    ignore_message,
+    message_widget,
+    plotly_text,
+)
 
 __all__ = ["MatrixView"]
 
@@ -67,6 +74,9 @@ class MatrixView(View):
         estimate of probabilities and is always shown as rates.
     panel_size : int, default=340
         Width and height of each heatmap in pixels (34-pixel cells at K = 10).
+    max_width : int, default=960
+        The figure's widest: as many heatmaps side by side as fit, the others below (three
+        in a row from ``max_width=1210`` at K = 10).
     **session_options
         Passed to :class:`workbench.session.Session` when a Dataset is given.
 
@@ -79,7 +89,13 @@ class MatrixView(View):
     """
 
     def __init__(
-        self, session_or_dataset, *, mode: str = "counts", panel_size: int = 340, **session_options
+        self,
+        session_or_dataset,
+        *,
+        mode: str = "counts",
+        panel_size: int = 340,
+        max_width: int = 960,
+        **session_options,
     ):
         super().__init__(session_or_dataset, **session_options)
         if mode not in ("counts", "rates"):
@@ -88,7 +104,9 @@ class MatrixView(View):
             raise ValueError(
                 f"panel_size must be an integer >= 150 (pixels), found {panel_size!r}."
             )
-        self._mode, self._size = mode, int(panel_size)
+        if not isinstance(max_width, (int, np.integer)) or max_width < 300:
+            raise ValueError(f"max_width must be an integer >= 300 (pixels), found {max_width!r}.")
+        self._mode, self._size, self._max_width = mode, int(panel_size), int(max_width)
         ds = self.session.dataset
         self.panels: list[str] = []
         if ds.pred_probs is not None:
@@ -262,6 +280,7 @@ class MatrixView(View):
                 )
             )
             x0, x1 = geo["domains"][c - 1]
+            y0, y1 = geo["row_domains"][c - 1]
             xt, yt = axes[panel]
             axis = dict(showgrid=False, zeroline=False, constrain="domain", **ticks)
             fig.layout[f"xaxis{'' if c == 1 else c}"] = dict(
@@ -275,7 +294,7 @@ class MatrixView(View):
             fig.layout[f"yaxis{'' if c == 1 else c}"] = dict(
                 axis,
                 title=dict(text=yt, standoff=4),
-                domain=[0.0, 1.0],
+                domain=[y0, y1],
                 anchor=xname,
                 range=[k - 0.5, -0.5],  # row 0 on top, as printed matrices read
                 scaleanchor=xname,
@@ -283,7 +302,7 @@ class MatrixView(View):
             fig.add_annotation(
                 text=titles[panel],
                 x=(x0 + x1) / 2,
-                y=1.0,
+                y=y1,
                 xref="paper",
                 yref="paper",
                 xanchor="center",
@@ -305,7 +324,7 @@ class MatrixView(View):
         # The widget starts from the finished figure: nothing depends on updates that reach the
         # browser before the figure is first drawn.
         self._refresh(fig)
-        self.figure = go.FigureWidget(fig)
+        self.figure = figure_widget(fig)
         for trace in self.figure.data:
             if not trace.name.endswith(_COUNTS):
                 trace.on_click(self._on_click)
@@ -322,31 +341,46 @@ class MatrixView(View):
 
     def _geometry(self, names) -> dict:
         """Pixel layout: each heatmap a ``panel_size`` square, with room between the panels
-        for the next one's tick labels and axis title (wider for long class names)."""
+        for the next one's tick labels and axis title (wider for long class names).
+
+        As many panels side by side as fit in ``max_width`` pixels (a notebook column at a
+        laptop's width is 900-1000 px), the others on further rows: the figure never needs
+        horizontal scrolling there.
+        """
         n, side = len(self.panels), self._size
         k = len(names)
         longest = max((len(str(name)) for name in names), default=1) if k <= 60 else 4
         gap = int(min(220, 48 + 7 * longest))
         left, right, top = gap, 16, 84
         bottom = int(min(200, 56 + (6 * longest if longest > 3 else 0)))
-        plot_width = n * side + (n - 1) * gap
-        domains = [
-            (c * (side + gap) / plot_width, (c * (side + gap) + side) / plot_width)
-            for c in range(n)
-        ]
+        columns = max(1, min(n, (self._max_width - left - right + gap) // (side + gap)))
+        rows = -(-n // columns)
+        row_gap = bottom + top  # the upper panel's ticks and axis title, the lower one's title
+        plot_width = columns * side + (columns - 1) * gap
+        plot_height = rows * side + (rows - 1) * row_gap
+        domains, row_domains = [], []
+        for c in range(n):
+            col, row = c % columns, c // columns
+            domains.append(
+                (col * (side + gap) / plot_width, (col * (side + gap) + side) / plot_width)
+            )
+            y1 = 1.0 - row * (side + row_gap) / plot_height
+            row_domains.append((max(0.0, y1 - side / plot_height), y1))
         return {
             "width": left + plot_width + right,
-            "height": top + side + bottom,
+            "height": top + plot_height + bottom,
             "margin": dict(l=left, r=right, t=top, b=bottom),
             "domains": domains,
+            "row_domains": row_domains,
         }
 
     def _cell_px(self, fig) -> float:
         """Side of one heatmap cell on screen, in pixels (from the figure's geometry)."""
         lay = fig.layout
         x0, x1 = lay.xaxis.domain
+        y0, y1 = lay.yaxis.domain
         width = (lay.width - lay.margin.l - lay.margin.r) * (x1 - x0)
-        height = lay.height - lay.margin.t - lay.margin.b
+        height = (lay.height - lay.margin.t - lay.margin.b) * (y1 - y0)
         return min(width, height) / self.session.dataset.n_classes
 
     def _refresh(self, fig=None) -> None:

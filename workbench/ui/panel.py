@@ -16,7 +16,7 @@ import html
 import numpy as np
 
 from workbench.analysis.detectors.registry import detector_kind, label_error_detectors
-from workbench.ui._common import View, plotly_text
+from workbench.ui._common import View, figure_widget, plotly_text
 
 __all__ = ["DetectorPanel", "overlap_flags"]
 
@@ -32,22 +32,28 @@ _MODE_LABELS = {
 }
 
 
-def overlap_flags(session, names) -> dict[str, np.ndarray]:
-    """Each named detector's flagged set under the session's current rule.
+def overlap_flags(session, names, rule: str | None = None) -> dict[str, np.ndarray]:
+    """Each named detector's flagged set, compared at ``rule``.
 
-    The active detector's set is ``session.flags``. Another detector flags by its own default
-    rule when the rule is ``default``, else its own top k with k = the number the active
-    detector flags (scores of different detectors live on different scales, so an equal budget
-    is the fair comparison).
+    The active detector's set is ``session.flags`` (its rule as set in the panel). Another
+    detector flags by its own default rule (``rule="own"``), or its own top k with k = the
+    number the active detector flags (``rule="count"``: scores of different detectors live on
+    different scales, so an equal budget is a fair comparison; detectors that rank the samples
+    alike then flag the same samples). ``rule=None``: "own" while the session flags by the
+    default rule, "count" otherwise.
     """
+    if rule not in (None, "own", "count"):
+        raise ValueError(f"rule must be 'own', 'count' or None, found {rule!r}.")
     mode, _ = session.threshold
+    if rule is None:
+        rule = "own" if mode == "default" else "count"
     k = int(session.flags.sum())
     out = {}
     for name in names:
         res = session.results[name]
         if name == session.active:
             out[name] = session.flags
-        elif mode == "default":
+        elif rule == "own":
             out[name] = res.flags
         else:
             flags = np.zeros(len(res.scores), dtype=bool)
@@ -109,19 +115,21 @@ class DetectorPanel(View):
         if isinstance(highlight, bool) or not isinstance(highlight, int) or highlight < 1:
             raise ValueError(f"highlight must be a positive int, found {highlight!r}.")
         names = list(self.session.results)
-        if overlap_detectors is None:
-            overlap_detectors = [self.session.active] + [
-                n for n in names if n != self.session.active
-            ][:3]
-        unknown = [n for n in overlap_detectors if n not in names]
+        unknown = [n for n in overlap_detectors or [] if n not in names]
         if unknown:
             raise ValueError(
                 f"overlap_detectors {unknown} are not in this session's detectors {names}."
             )
-        self._curve_points, self._overlap = curve_points, list(overlap_detectors)
         analysis = self.session.analysis
         self.truth_reason = analysis.quality_reason
         self._known = analysis.known_truth if self.truth_reason is None else None
+        if overlap_detectors is None:  # the active one and the three best others
+            others = [n for n in label_error_detectors(names) if n != self.session.active]
+            if self._known is not None:
+                others.sort(key=lambda n: _nan_last(self.average_precision(n)))
+            overlap_detectors = [self.session.active] + others[:3]
+        self._curve_points, self._overlap = curve_points, list(overlap_detectors)
+        self._compare = "own"
         self._syncing = False
         self.figure = None
         self._colours: dict[str, str] = {}
@@ -160,7 +168,7 @@ class DetectorPanel(View):
         """``workbench.analysis.metrics.flag_overlap`` of the compared detectors' flagged sets."""
         from workbench.analysis.metrics import flag_overlap
 
-        return flag_overlap(overlap_flags(self.session, self._overlap))
+        return flag_overlap(overlap_flags(self.session, self._overlap, self._compare))
 
     # --- building ------------------------------------------------------------------------------
     def _build(self):
@@ -216,6 +224,17 @@ class DetectorPanel(View):
             rows=min(5, len(s.results)),
         )
         self.overlap_select.observe(self._on_overlap_select, names="value")
+        self.compare_rule = w.ToggleButtons(
+            options=[("each its own rule", "own"), ("the same number flagged", "count")],
+            value=self._compare,
+            description="Compare at",
+            tooltips=[
+                "The active detector as set above; each other by its own default rule",
+                "Each detector's top k, k = the number the active detector flags",
+            ],
+            style={"button_width": "180px"},
+        )
+        self.compare_rule.observe(self._on_compare_rule, names="value")
         self.overlap_html = w.HTML()
         children = [
             w.HBox([self.detector]),
@@ -237,6 +256,7 @@ class DetectorPanel(View):
             children += [
                 w.HTML("<b>Overlap of flagged sets</b>"),
                 self.overlap_select,
+                self.compare_rule,
                 self.overlap_html,
             ]
         self._subscribe("flags", lambda _: self._sync())
@@ -272,7 +292,9 @@ class DetectorPanel(View):
         names = list(self.session.results)
         ranked = sorted(names, key=lambda n: _nan_last(self.average_precision(n)))
         self._colours = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(self._best())}
-        fig = go.FigureWidget()
+        # The widget starts from the finished figure: traces added to a FigureWidget before it is
+        # first drawn never reached the browser (an empty chart in JupyterLab).
+        fig = go.Figure()
         for name in names:
             recall, precision = _downsample(*self.curve(name), self._curve_points)
             # Plain lists: plotly's FigureWidget drops binary-encoded (numpy) trace data when
@@ -354,7 +376,7 @@ class DetectorPanel(View):
                 itemclick="toggle",
             ),
         )
-        return fig
+        return figure_widget(fig)
 
     # --- keeping widgets and session in step ---------------------------------------------------
     def _sync(self) -> None:
@@ -434,7 +456,49 @@ class DetectorPanel(View):
         if len(self._overlap) < 2:
             self.overlap_html.value = "Pick two or more detectors to compare."
             return
-        self.overlap_html.value = _overlap_html(self.overlap(), self._overlap)
+        self.overlap_html.value = self._rules_html() + _overlap_html(self.overlap(), self._overlap)
+
+    def _rules_html(self) -> str:
+        """Which rule each compared detector flags by, and why two may flag the same."""
+        s = self.session
+        mode, value = s.threshold
+        k = int(s.flags.sum())
+        active_rule = {
+            "default": "its default rule",
+            "score": f"score ≥ {value:.4g}" if value is not None else "score",
+            "top_k": f"its top {value}",
+            "estimated": "as many as the estimated number of label errors",
+        }[mode]
+        items = []
+        for name in self._overlap:
+            if name == s.active:
+                rule = f"{active_rule} (the detector chosen above)"
+            elif self._compare == "own":
+                rule = f"its default rule ({int(s.results[name].flags.sum()):,} flagged)"
+            else:
+                rule = f"its {k:,} highest scores"
+            items.append(f"<li><b>{html.escape(name)}</b>: {html.escape(rule)}</li>")
+        same = []
+        if self._compare == "count":
+            ranks = {n: np.argsort(-s.results[n].scores, kind="stable")[:k] for n in self._overlap}
+            names = list(ranks)
+            for i, a in enumerate(names):
+                for b in names[i + 1 :]:
+                    if np.array_equal(np.sort(ranks[a]), np.sort(ranks[b])):
+                        same.append(f"{html.escape(a)} and {html.escape(b)}")
+        note = (
+            '<div style="color:#555">Same flags at the same count: '
+            + "; ".join(same)
+            + " put the same samples first (their scores rank alike); compare them at "
+            "their own rules to see where they differ.</div>"
+            if same
+            else ""
+        )
+        how = "each detector's own rule" if self._compare == "own" else "the same number flagged"
+        return (
+            f'<div style="font-size:12px">Compared at <i>{how}</i>:'
+            f'<ul style="margin:2px 0">{"".join(items)}</ul>{note}</div>'
+        )
 
     def _on_detector(self, change) -> None:
         if self._syncing:
@@ -472,6 +536,10 @@ class DetectorPanel(View):
 
     def _on_overlap_select(self, change) -> None:
         self._overlap = list(change["new"])
+        self._show_overlap()
+
+    def _on_compare_rule(self, change) -> None:
+        self._compare = change["new"]
         self._show_overlap()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.ui._common import View, ignore_message, message_widget, plotly_text
+from workbench.ui._common import View, figure_widget, ignore_message, message_widget, plotly_text
 
 __all__ = ["TrajectoryView"]
 
@@ -23,6 +23,11 @@ _KIND_TITLES = {
     "given_prob": "probability of the given label",
 }
 _FLAG_RED, _CLEAN_BLUE, _LINE_GREY = "#d62728", "#1f77b4", "rgba(60,60,60,0.35)"
+# Both figures side by side fit a 900 px notebook column. The plotly toolbar stands upright in
+# the right margin, clear of the titles (lying on top, it covered them).
+_LINES_WIDTH, _MAP_WIDTH = 470, 420
+_MARGIN = dict(l=60, r=36, t=60, b=50)
+_MODEBAR = dict(orientation="v")
 
 
 class TrajectoryView(View):
@@ -154,11 +159,14 @@ class TrajectoryView(View):
         self.lines = self._make_lines()
         self._draw_means()
         self._draw_selected()
-        self.lines = go.FigureWidget(self.lines)
+        self.lines = figure_widget(self.lines)
         right = message_widget(self.map_reason) if self.map_reason else self._make_data_map()
         self._subscribe("selection", self._on_selection)
         self._subscribe("flags", self._on_flags)
-        return w.VBox([w.HBox([self._dropdown, self._note]), w.HBox([self.lines, right])])
+        # The two figures side by side where the column is wide enough (both fit in 900 px),
+        # one above the other where it is not: never a horizontal scroll bar.
+        figures = w.HBox([self.lines, right], layout=w.Layout(flex_flow="row wrap"))
+        return w.VBox([w.HBox([self._dropdown, self._note]), figures])
 
     def _make_lines(self):
         import plotly.graph_objects as go
@@ -192,9 +200,10 @@ class TrajectoryView(View):
                 ),
             ],
             layout=dict(
-                width=520,
+                width=_LINES_WIDTH,
                 height=400,
-                margin=dict(l=60, r=10, t=60, b=50),
+                margin=_MARGIN,
+                modebar=_MODEBAR,
                 xaxis=dict(
                     title="epoch", range=[0.8, e + 0.2] if e > 1 else None, dtick=max(1, e // 10)
                 ),
@@ -242,10 +251,14 @@ class TrajectoryView(View):
                 )
             ],
             layout=dict(
-                width=440,
+                width=_MAP_WIDTH,
                 height=400,
-                margin=dict(l=60, r=10, t=60, b=50),
-                title=dict(font=dict(size=13)),
+                margin=_MARGIN,
+                modebar=_MODEBAR,
+                title=dict(font=dict(size=13), x=0.0, xanchor="left", xref="paper"),
+                # hover only right next to a point: a lasso drawn through the points is not
+                # covered by the tooltips of the points it passes
+                hoverdistance=3,
                 xaxis=dict(title="variability (std over epochs of P(given label))"),
                 yaxis=dict(title="confidence (mean P(given label))", range=[-0.02, 1.02]),
                 dragmode="lasso",
@@ -257,7 +270,7 @@ class TrajectoryView(View):
         self.data_map = fig
         self._color_data_map()
         self._highlight()
-        self.data_map = go.FigureWidget(fig)
+        self.data_map = figure_widget(fig)
         trace = self.data_map.data[0]
         trace.on_selection(self._on_map_selection)
         trace.on_deselect(lambda tr, pts: self._publish(np.empty(0, np.int64)))
@@ -284,7 +297,7 @@ class TrajectoryView(View):
         ys = np.hstack([traj[drawn].astype(np.float64), np.full((len(drawn), 1), np.nan)])
         total = self.session.selection.size
         if total == 0:
-            title = "Select samples (map, matrix, queue or the data map) to draw their curves"
+            title = "Select samples in any view to draw their curves"
         elif total > len(drawn):
             title = f"{len(drawn):,} of {total:,} selected samples drawn (first {self.max_lines})"
         else:
@@ -295,7 +308,9 @@ class TrajectoryView(View):
             self.lines.data[0].update(
                 x=xs, y=ys.reshape(-1), line_color=f"rgba(60,60,60,{alpha:.2f})"
             )
-            self.lines.layout.title = dict(text=title, font=dict(size=13))
+            self.lines.layout.title = dict(
+                text=title, font=dict(size=13), x=0.0, xanchor="left", xref="paper"
+            )
         self._note.value = (
             f'<span style="line-height:32px;color:#444">{self.session.selection.size:,} '
             f"selected · curves capped at {self.max_lines}</span>"

@@ -14,6 +14,7 @@ from workbench.analysis.detectors import (  # noqa: F401  (importing a module re
     multilabel,
     pred_probs,
     recov,
+    relation_graph,
     simifeat,
     trajectories,
 )
