@@ -152,8 +152,6 @@ class TrajectoryView(View):
         )
         self._dropdown.observe(lambda ch: self.set_kind(ch["new"]), names="value")
         self._note = w.HTML()
-        import plotly.graph_objects as go
-
         # Each widget starts from its finished figure: nothing depends on updates that reach
         # the browser before the figure is first drawn.
         self.lines = self._make_lines()
