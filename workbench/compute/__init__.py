@@ -9,6 +9,7 @@ from workbench.compute.device import (
     set_device,
 )
 from workbench.compute.probe import MODELS, ProbeResult, cross_val_probs, stratified_folds
+from workbench.compute.probe_multilabel import SigmoidProbeResult, cross_val_sigmoid_probs
 from workbench.compute.projection import METHODS, pca, project, warm_umap
 from workbench.compute.recorder import TrajectoryRecorder
 from workbench.compute.recov import RecovResult, recov_scores
@@ -20,10 +21,12 @@ __all__ = [
     "ProbeResult",
     "RecovResult",
     "RetrainResult",
+    "SigmoidProbeResult",
     "TrajectoryRecorder",
     "autocast_dtype",
     "cleaning_sweep",
     "cross_val_probs",
+    "cross_val_sigmoid_probs",
     "float64_device",
     "get_device",
     "pca",
