@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from workbench.core.dataset import SIGNALS, TRAJECTORY_KINDS, Dataset
+from workbench.core.dataset import SIGNALS, TRAJECTORY_KINDS, Dataset, EmptyClassWarning
 
 LABELS = [0, 1, 2, 1]
 PROBS = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])
@@ -107,10 +107,11 @@ def test_rejects_labels_outside_0_to_k_minus_1():
         Dataset([0, 1, 2], class_names=["a", "b"])
 
 
-def test_rejects_classes_with_no_samples():
-    with pytest.raises(ValueError, match=r"Classes with no samples in labels: \['2'\]"):
-        Dataset([0, 1, 1, 0], pred_probs=PROBS)
-    with pytest.raises(ValueError, match=r"Classes with no samples in labels: \['c'\]"):
+def test_classes_with_no_samples_are_accepted_with_a_warning():
+    with pytest.warns(EmptyClassWarning, match=r"Classes with no samples in labels: \['2'\]"):
+        ds = Dataset([0, 1, 1, 0], pred_probs=PROBS)
+    assert ds.n_classes == 3 and ds.pred_probs.shape == (4, 3)
+    with pytest.warns(EmptyClassWarning, match=r"Classes with no samples in labels: \['c'\]"):
         Dataset(["a", "b"], class_names=["a", "b", "c"])
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from workbench.cli import load_inputs, main
 from workbench.compute.probe import cross_val_probs
-from workbench.core.dataset import Dataset
+from workbench.core.dataset import Dataset, EmptyClassWarning
 from workbench.core.validation import check_labels
 
 # --- huge and overflowing integer labels ---------------------------------------------------------
@@ -259,7 +259,7 @@ def test_pred_probs_width_is_checked_against_its_own_name(tmp_path):
         load_inputs(tmp_path / "labels.npy", pred_probs=tmp_path / "p.npy")
     with pytest.raises(ValueError, match=r"pred_probs has 9 columns but class_names has 10 names"):
         Dataset(Y6, pred_probs=_probs(9), class_names=[f"c{i}" for i in range(10)])
-    with pytest.raises(ValueError, match=r"\['3', '4'\] \(K=5 from the 5 columns of pred_probs\)"):
+    with pytest.warns(EmptyClassWarning, match=r"\['3', '4'\] \(K=5 from the 5 columns of pred_"):
         Dataset(Y6, pred_probs=_probs(5))
     with pytest.raises(ValueError, match=r"pred_probs\['b'\] must have at least 2 columns"):
         Dataset(Y6, pred_probs={"a": _probs(3), "b": np.ones((6, 1))})
@@ -341,3 +341,106 @@ def test_audit_advice_for_a_small_class_is_an_option_audit_takes(tmp_path, capsy
     ds = Dataset(np.r_[y[:-3], 2], features=x[:-2])
     with pytest.raises(ValueError, match=r"class '2' has only 1 sample, .*To fix it, drop or"):
         audit(ds, progress=False)
+
+
+# --- a class with no samples ---------------------------------------------------------------------
+
+
+def _subset_missing_a_class(empty: int, n=240, k=4, seed=0):
+    """A subset (a test split, a shard) whose labels never use class ``empty``, with pred_probs,
+    features, trajectories and annotators over all K classes."""
+    rng = np.random.default_rng(seed)
+    present = np.delete(np.arange(k), empty)
+    true = rng.choice(present, n)
+    labels = true.copy()
+    flip = rng.random(n) < 0.15
+    labels[flip] = rng.choice(present, flip.sum())
+    probs = rng.dirichlet(np.full(k, 0.3), n)
+    probs[np.arange(n), true] += 2
+    probs[:6, empty] += 3  # the model still believes in the missing class now and then
+    probs /= probs.sum(1, keepdims=True)
+    feats = rng.normal(size=(n, 5)) + true[:, None]
+    epochs = 6
+    traj = {
+        "loss": rng.random((n, epochs)),
+        "margin": rng.normal(size=(n, epochs)),
+        "given_prob": rng.random((n, epochs)),
+        "predicted": rng.integers(0, k, (n, epochs)),
+    }
+    annot = np.stack(
+        [np.where(rng.random(n) < 0.8, labels, rng.choice(present, n)) for _ in range(3)], 1
+    )
+    return labels, true, probs, feats, traj, annot
+
+
+@pytest.mark.parametrize("empty", [3, 1], ids=["last-class", "middle-class"])
+def test_a_class_with_no_samples_runs_through_every_detector(empty):
+    from workbench.analysis.detectors import available_detectors, run_detectors
+
+    labels, true, probs, feats, traj, annot = _subset_missing_a_class(empty)
+    with pytest.warns(EmptyClassWarning, match=rf"\['{empty}'\] \(K=4 from the 4 columns of"):
+        ds = Dataset(
+            labels,
+            pred_probs={"a": probs, "b": probs[:, ::-1][:, ::-1] * 0.5 + 0.125},
+            features=feats,
+            coords=feats[:, :2],
+            trajectories=traj,
+            annotators=annot,
+            true_labels=true,
+        )
+    why = available_detectors(ds)
+    runnable = [n for n, w in why.items() if w is None]
+    blocked = {n: w for n, w in why.items() if w is not None}
+    assert all("multi-label" in w for w in blocked.values()), blocked  # only other tasks
+    results = run_detectors(ds, runnable, progress=False)
+    assert sorted(results) == sorted(runnable) and "recov" in results
+    for name, r in results.items():
+        assert r.scores.shape == (len(labels),) and np.isfinite(r.scores).all(), name
+
+
+@pytest.mark.parametrize("empty", [3, 1], ids=["last-class", "middle-class"])
+def test_a_class_with_no_samples_agrees_with_cleanlab(empty):
+    from cleanlab.count import estimate_py_and_noise_matrices_from_probabilities
+    from cleanlab.filter import find_label_issues
+
+    from workbench.analysis.detectors import run_detectors
+    from workbench.analysis.matrices import estimate_transition_matrix
+
+    labels, _, probs, *_ = _subset_missing_a_class(empty)
+    with pytest.warns(EmptyClassWarning):
+        ds = Dataset(labels, pred_probs=probs)
+    for filter_by in ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+                      "predicted_neq_given"):  # fmt: skip
+        ours = run_detectors(ds, [f"cl_{filter_by}"], progress=False)[f"cl_{filter_by}"].flags
+        theirs = find_label_issues(labels, probs, filter_by=filter_by)
+        np.testing.assert_array_equal(ours, theirs, err_msg=filter_by)
+    _, noise, _, _ = estimate_py_and_noise_matrices_from_probabilities(
+        labels, probs, converge_latent_estimates=False
+    )
+    transition = estimate_transition_matrix(labels, probs)
+    np.testing.assert_allclose(transition, noise.T, atol=1e-6)
+    assert (transition[empty] == 0).all()  # undefined for a class nobody is labelled with
+
+
+@pytest.mark.slow
+def test_a_class_with_no_samples_in_the_views_the_audit_and_the_probe(tmp_path):
+    from workbench.compute.recov import recov_scores
+    from workbench.pipeline.run import audit
+    from workbench.session import Session
+    from workbench.ui.app import open_workbench
+
+    labels, true, probs, feats, traj, annot = _subset_missing_a_class(1)
+    names = ["a", "b", "c", "d"]
+    with pytest.warns(EmptyClassWarning) as caught:
+        ds = Dataset(labels, features=feats, class_names=names, true_labels=true)
+        result = audit(ds, progress=False)  # the probe trains without class 'b'
+    assert len(caught) == 1  # said once, not again for every signal the audit adds
+    assert result.dataset.pred_probs.shape == (len(labels), 4) and not result.failed
+    result.write(tmp_path / "audit")
+    session = Session(result.dataset)
+    assert set(session.results) >= {"cl_prune_by_noise_rate", "knn_disagreement", "recov"}
+    open_workbench(session)
+    res = cross_val_probs(feats, labels, n_classes=4, n_folds=3, progress=False)
+    assert res.pred_probs.shape == (len(labels), 4)
+    assert res.pred_probs[:, 1].max() < 0.5  # never a target
+    assert recov_scores(feats, labels, n_repeats=4, progress=False).scores.shape == labels.shape

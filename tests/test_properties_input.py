@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -215,6 +216,7 @@ def assert_names_an_argument(err: Exception, names) -> None:
     assert not any(f in msg for f in FOREIGN), f"a library's message reached the user: {msg}"
 
 
+@pytest.mark.filterwarnings("ignore::workbench.core.dataset.EmptyClassWarning")
 @SETTINGS
 @given(kwargs=dataset_kwargs())
 def test_dataset_is_valid_or_the_error_names_the_argument(kwargs):
@@ -257,6 +259,7 @@ def one_hostile_argument(draw):
     return labels, name, value
 
 
+@pytest.mark.filterwarnings("ignore::workbench.core.dataset.EmptyClassWarning")
 @SETTINGS
 @given(case=one_hostile_argument())
 def test_an_error_names_the_argument_at_fault(case):
@@ -312,6 +315,7 @@ def cli_files(draw):
 FLAGS = {"labels": "LABELS_FILE", "pred_probs": "--pred-probs", "features": "--features"}
 
 
+@pytest.mark.filterwarnings("ignore::workbench.core.dataset.EmptyClassWarning")
 @settings(SETTINGS, max_examples=max(EXAMPLES * 2 // 3, 1))
 @given(files=cli_files(), garbage_role=st.sampled_from(["labels", "pred_probs", "features"]))
 def test_cli_readers_give_a_dataset_or_an_error_naming_the_file_or_argument(files, garbage_role):

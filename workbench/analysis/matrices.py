@@ -272,7 +272,8 @@ def estimate_transition_matrix(
 
     Rows = true label, columns = given label, rows sum to 1. Computed from the calibrated
     confident joint: each true-label column of the joint divided by its total, off-diagonal
-    rates clipped below 0.9999, rows renormalised.
+    rates clipped below 0.9999, rows renormalised. A class that no sample is labelled with
+    has an all-zero row, its rates undefined (as cleanlab's ``noise_matrix`` column).
 
     Parameters
     ----------

@@ -167,6 +167,7 @@ def cross_val_probs(
     device=None,
     record: bool = True,
     progress: bool = True,
+    n_classes: int | None = None,
 ) -> ProbeResult:
     """Out-of-fold predicted probabilities from a probe, with per-sample training dynamics.
 
@@ -181,7 +182,8 @@ def cross_val_probs(
         Multinomial logistic regression, one-hidden-layer MLP (``hidden`` units, ReLU), or a
         tiny two-layer CNN for small images.
     n_folds : int, default=5
-        F, the number of stratified folds; at most the size of the smallest class.
+        F, the number of stratified folds; at most the size of the smallest class (classes
+        with no sample do not count).
     epochs, lr, batch_size : optional
         Training length, AdamW learning rate (cosine-decayed to 0) and minibatch size;
         defaults depend on ``model`` (linear: 8 epochs, lr 0.03, batches of 1024, fewer for
@@ -203,6 +205,10 @@ def cross_val_probs(
         Record per-epoch trajectories (loss, margin, given_prob, predicted), see module notes.
     progress : bool, default=True
         Show a ``tqdm`` progress bar over epochs. Ctrl-C stops training and propagates.
+    n_classes : int, optional
+        K, when ``labels`` are integer codes and some classes have no sample here (a subset,
+        a shard): ``pred_probs`` then has K columns, those classes' only from never being the
+        target. Default: inferred from ``labels``.
 
     Returns
     -------
@@ -233,7 +239,7 @@ def cross_val_probs(
         raise ValueError(f"model must be one of {MODELS}, found {model!r}.")
     features = align_on_index(labels, {"features": features})["features"]
     x = check_probe_features(features, model)
-    y, names = check_labels(labels)
+    y, names = check_labels(labels, n_classes=n_classes)
     check_consistent_length(features=x, labels=y)
     k = len(names)
     if k < 2:
@@ -309,11 +315,12 @@ def stratified_folds(labels: ArrayLike, n_folds: int = 5, *, seed: SeedLike = 0)
 
 def _stratified_folds(y: np.ndarray, n_folds: int, rng, names) -> np.ndarray:
     counts = np.bincount(y, minlength=len(names))
-    if counts.min() < n_folds:
-        c = int(np.argmin(counts))
+    present = np.flatnonzero(counts)  # a class with no samples has no folds to fill
+    c = int(present[np.argmin(counts[present])])
+    if counts[c] < n_folds:
         raise ValueError(
             f"n_folds={n_folds} is larger than the smallest class: class {names[c]!r} has "
-            f"{counts[c]} samples. Use n_folds <= {counts.min()} or drop that class."
+            f"{counts[c]} samples. Use n_folds <= {counts[c]} or drop that class."
         )
     fold_of = np.empty(len(y), dtype=np.int64)
     order = np.argsort(y, kind="stable")

@@ -168,8 +168,9 @@ def recov_scores(
     if not (np.isscalar(alpha) and 0 < float(alpha) < 1):
         raise ValueError(f"alpha must lie in (0, 1), found {alpha!r}.")
     counts_k = np.bincount(y, minlength=k)
-    if counts_k.min() < n_folds:
-        c = int(np.argmin(counts_k))
+    present = np.flatnonzero(counts_k)  # a class with no samples has no folds to fill
+    c = int(present[np.argmin(counts_k[present])])
+    if counts_k[c] < n_folds:
         raise ValueError(
             f"n_folds={n_folds} is larger than the smallest class: class {names[c]!r} has "
             f"{counts_k[c]} samples."

@@ -6,6 +6,7 @@ N samples, K classes, D feature dimensions, E epochs, M annotators. Indices are 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ from workbench.core.validation import (
     check_pred_probs,
 )
 
-__all__ = ["Dataset", "TRAJECTORY_KINDS", "SIGNALS"]
+__all__ = ["Dataset", "EmptyClassWarning", "TRAJECTORY_KINDS", "SIGNALS"]
 
 #: Per-epoch signals a dataset can hold, each of shape (N, E).
 TRAJECTORY_KINDS = ("loss", "margin", "given_prob", "predicted")
@@ -51,6 +52,15 @@ SIGNALS = {
     "true_labels": "true labels (known for simulated noise or after human verification)",
     "previews": "images or texts to preview",
 }
+
+
+class EmptyClassWarning(UserWarning):
+    """A class of the dataset (from ``class_names`` or the columns of ``pred_probs``) has no
+    sample labelled with it: accepted, but its per-class results are undefined."""
+
+
+def _show_names(names: list[str], n: int = 10) -> str:
+    return repr(names[:n])[:-1] + (f", ... ({len(names)} in all)]" if len(names) > n else "]")
 
 
 class Dataset:
@@ -160,10 +170,15 @@ class Dataset:
             source = classes_from or (
                 f"the {k} class_names" if class_names is not None else f"K={k}"
             )
-            raise ValueError(
-                f"Classes with no samples in labels: {empty[:10]} (K={k} from {source}). "
-                "Every class must have at least one given label; drop unused classes from "
-                "class_names/pred_probs."
+            warnings.warn(
+                f"Classes with no samples in labels: {_show_names(empty)} (K={k} from "
+                f"{source}). Accepted (a test split or a shard often misses a class), but "
+                "their per-class results are undefined: a confident threshold, a noise rate "
+                "and precision/recall need given labels of the class, so those rows of the "
+                "matrices are empty and no sample is counted as confidently in such a class. "
+                "If they are not classes of this data, drop them from class_names/pred_probs.",
+                EmptyClassWarning,
+                stacklevel=2,
             )
 
         self.pred_probs_by_model = {
@@ -349,7 +364,9 @@ class Dataset:
             kwargs["task"] = MULTILABEL
         kwargs.update(signals)
         kwargs.setdefault("ids", self.ids)
-        return Dataset(self.labels, **kwargs)
+        with warnings.catch_warnings():  # the same classes: said when this dataset was made
+            warnings.simplefilter("ignore", EmptyClassWarning)
+            return Dataset(self.labels, **kwargs)
 
 
 def _align(labels, pred_probs, features, coords, trajectories, annotators, true_labels,

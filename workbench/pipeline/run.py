@@ -242,8 +242,9 @@ def _compute_signals(
 
             t0 = time.perf_counter()
             res = cross_val_probs(
-                ds.features, ds.labels, **probe_kwargs, seed=seed, device=dev, progress=progress
-            )
+                ds.features, ds.labels, **probe_kwargs, seed=seed, device=dev, progress=progress,
+                n_classes=ds.n_classes,
+            )  # fmt: skip
             timings["pred_probs"] = time.perf_counter() - t0
             updates["pred_probs"] = res.pred_probs
             n_folds = getattr(res, "n_folds", None) or (

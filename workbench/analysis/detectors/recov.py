@@ -48,11 +48,12 @@ class ReCoV(Detector):
         folds = self.n_folds
         if reason is None and isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
             counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
-            c = int(np.argmin(counts))
+            present = np.flatnonzero(counts)  # a class with no samples has no folds to fill
+            c = int(present[np.argmin(counts[present])])
             if counts[c] < folds:
                 return (
-                    f"Needs at least n_folds={folds} samples in every class for stratified "
-                    f"folds; class {dataset.class_names[c]!r} has {counts[c]}."
+                    f"Needs at least n_folds={folds} samples in every class with samples, for "
+                    f"stratified folds; class {dataset.class_names[c]!r} has {counts[c]}."
                 )
         return reason
 
