@@ -94,3 +94,35 @@ def test_a_hostile_upload_is_refused_with_a_message(tmp_path):
     stranger.decide(6, "remove")
     browser_upload(view.upload, "stranger.csv", stranger.to_bytes("csv"))
     assert "Nothing merged" in view.status.value and "other data" in view.status.value
+
+
+def test_a_locked_store_is_reported_by_the_views_and_loses_nothing(tmp_path):
+    import sqlite3
+
+    from workbench.ui import ReviewQueue
+
+    path = tmp_path / "d.db"
+    s = _session(path, "ada")
+    view, queue = DecisionsView(s), ReviewQueue(s)
+    _ = view.widget, queue.widget
+    s.decide([1, 2], "remove")
+    s.decide([3], "keep")
+    s.decisions.store.busy_timeout = 0.05
+    s.decisions.close()  # the next write reconnects, waiting 0.05 s for a lock
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        view.undo_button.click()  # raised out of the button's handler before
+        assert "Undone, but" in view.status.value and "locked" in view.status.value
+        assert queue.undo() is True and "locked" in queue.widget.message
+        assert s.decisions.counts()["remove"] == 0 and s.decisions.counts()["keep"] == 0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    s.decide([4], "keep")  # the two undo records are stored first
+    back = DecisionLog.for_dataset(s.dataset, path=path)
+    assert back.counts() == s.decisions.counts() == {"keep": 1, "remove": 0, "relabel": 0,
+                                                     "needs_review": 0}  # fmt: skip
+    assert back.history()["action"].tolist().count("undo") == 2
+    back.close()
+    s.decisions.close()

@@ -1077,6 +1077,12 @@ class DecisionLog:
         for callback in list(self._listeners):
             callback()
 
+    @property
+    def store(self):
+        """Where the decisions are stored (a :class:`~workbench.decisions.store.DecisionStore`),
+        or None for a log in memory."""
+        return self._store
+
     def close(self) -> None:
         """Close the store's connection (a later change reopens it)."""
         if self._store is not None:

@@ -353,8 +353,11 @@ class DecisionsView(View):
         self._say(f"Resolved {n} conflict{'s' * (n != 1)}.")
 
     def _undo(self) -> None:
-        if self.session.decisions.undo():
-            self._say("Undone.")
+        try:
+            if self.session.decisions.undo():
+                self._say("Undone.")
+        except OSError as exc:  # the store failed: undone in memory, stored with the next change
+            self._say(f"Undone, but: {exc}", error=True)
 
     def _export_clicked(self, fmt: str) -> None:
         try:

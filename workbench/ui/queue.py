@@ -398,7 +398,11 @@ class ReviewQueue(View):
             self.widget.message = "Nothing to undo."
             return False
         actions, relabels = log.actions().copy(), log.relabels()
-        log.undo()
+        stored = None
+        try:
+            log.undo()
+        except OSError as exc:  # the store failed; the undo is done in memory, stored later
+            stored = str(exc)
         changed = actions != log.actions()
         after = log.relabels()
         if len(relabels) or len(after):  # a relabel undone to another relabel
@@ -414,6 +418,8 @@ class ReviewQueue(View):
             else f"Undone: sample {int(undone[0])}." if len(undone) == 1
             else f"Undone: {len(undone):,} samples."
         )  # fmt: skip
+        if stored is not None:
+            self.widget.message += f" {stored}"
         return True
 
     def _record(self, indices, action: str, label) -> bool:
