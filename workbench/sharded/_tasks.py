@@ -42,6 +42,12 @@ def shard_stats(source, name: str, offset: int, k: int, check: bool = True) -> d
     }  # fmt: skip
 
 
+def summary_of(res: dict) -> dict:
+    """The small part of a pass-1 result the client needs."""
+    return {"n": res["n"], "counts": res["counts"], "dtype": res["dtype"],
+            "seconds": res["seconds"]}  # fmt: skip
+
+
 def pick(res: dict, key: str):
     """One entry of a task's result (runs where the result lives)."""
     return res[key]

@@ -83,7 +83,8 @@ class ShardedAuditResult:
     primary : str
         The ``filter_by`` whose flags make ``flag`` / ``score`` / suggested labels.
     folder : Path or None
-        ``<folder>/part-*.parquet``: one row per sample, keyed by ``id``.
+        ``<folder>/scores/part-*.parquet``: one row per sample, keyed by ``id``;
+        ``<folder>/summary.json``: counts, thresholds, confident joint, timings.
     timings : dict
         Seconds per step; ``shard_seconds``: seconds of pass 1 per shard.
     masks : dict or None
@@ -126,7 +127,7 @@ class ShardedAuditResult:
 
         if self.folder is None:
             raise ValueError("this audit wrote no tables (out=None and collect only).")
-        return pd.read_parquet(self.folder, columns=columns)
+        return pd.read_parquet(self.folder / "scores", columns=columns)
 
     def flagged_frame(self, filter_by: str | None = None):
         """The flagged samples of ``filter_by`` (default the primary rule), most suspicious
@@ -134,7 +135,7 @@ class ShardedAuditResult:
         import pyarrow.dataset as pads
 
         rule = filter_by or self.primary
-        data = pads.dataset(str(self.folder), format="parquet")
+        data = pads.dataset(str(self.folder / "scores"), format="parquet")
         table = data.to_table(filter=pads.field(f"flag_{rule}"))
         return table.to_pandas().sort_values("score", ascending=False, kind="stable")
 
@@ -228,7 +229,7 @@ def audit_sharded(
     scheduler : str, optional
         Address of a running scheduler (``tcp://host:8786``).
     out : str or Path, optional
-        Folder for ``part-*.parquet`` (one per shard) and ``summary.json``; workers write
+        Folder for ``scores/part-*.parquet`` (one per shard) and ``summary.json``; workers write
         there, so on a cluster it must be a path every worker reaches. None writes nothing
         (use ``collect_masks=True`` to get the masks back).
     primary : one of :data:`FILTER_BYS`, default="prune_by_noise_rate"
@@ -291,7 +292,7 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
         for inp, name, off in zip(ds.inputs, ds.names, ds.offsets[:-1], strict=True)
     ]
     wait_for(r1, progress=progress, desc="read + row summaries")
-    info = c.gather([c.submit(_summary_of, r) for r in r1])
+    info = c.gather([c.submit(_tasks.summary_of, r) for r in r1])
     shard_counts = np.vstack([i["counts"] for i in info])
     for i, (got, want) in enumerate(zip((x["n"] for x in info), ds.lengths, strict=True)):
         if got != want:
@@ -355,7 +356,7 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
                 for rule, idx in flagged.items()}  # fmt: skip
         outs.append(c.submit(
             _tasks.shard_outputs, r1[s], r2[s], mine, primary,
-            str(folder) if folder is not None else None, f"{s:05d}", ds.class_names, collect,
+            str(folder / "scores") if folder is not None else None, f"{s:05d}", ds.class_names, collect,
             pure=False,
         ))  # fmt: skip
     wait_for(outs, progress=progress, desc="scores + tables")
@@ -380,11 +381,6 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     if folder is not None:
         _write_summary(folder, res)
     return res
-
-
-def _summary_of(res: dict) -> dict:
-    return {"n": res["n"], "counts": res["counts"], "dtype": res["dtype"],
-            "seconds": res["seconds"]}  # fmt: skip
 
 
 def _write_summary(folder: Path, res: ShardedAuditResult) -> None:

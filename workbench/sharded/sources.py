@@ -249,7 +249,7 @@ def check_shard(data: ShardData, name: str, n_classes: int) -> ShardData:
         if bad.size:
             raise ValueError(
                 f"{_where(name, int(bad[0]), ids)}: label must be an integer class in "
-                f"0..{n_classes - 1}, found {labels[bad[0]]!r} ({bad.size} such rows)."
+                f"0..{n_classes - 1}, found {labels[bad[0]].item()!r} ({bad.size} such rows)."
             )
     elif labels.dtype.kind not in "iu":
         raise ValueError(
@@ -259,7 +259,7 @@ def check_shard(data: ShardData, name: str, n_classes: int) -> ShardData:
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
     if bad.size:
         raise ValueError(
-            f"{_where(name, int(bad[0]), ids)}: label {labels[bad[0]]!r} is outside "
+            f"{_where(name, int(bad[0]), ids)}: label {labels[bad[0]].item()!r} is outside "
             f"0..{n_classes - 1} ({bad.size} such rows)."
         )
     labels = labels.astype(np.int64, copy=False)

@@ -1,0 +1,271 @@
+"""Sharded audits on a Dask LocalCluster: the masks of the in-memory engine for every
+``filter_by``, every input format, errors naming the bad shard and row, a worker killed mid-run,
+and the Parquet outputs keyed by id."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+pytest.importorskip("zarr")
+
+from distributed import Client, LocalCluster  # noqa: E402
+
+from workbench.analysis.detectors.pred_probs import find_label_issues  # noqa: E402
+from workbench.sharded import (  # noqa: E402
+    FILTER_BYS,
+    ShardedDataset,
+    audit_sharded,
+    write_npy_shards,
+)
+
+SLOW_SHARD = Path(__file__).with_name("_slow_shard.py")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+        as cluster,
+        Client(cluster) as c,
+    ):  # fmt: skip
+        yield c
+
+
+def _arrays(ds: ShardedDataset):
+    parts = [s.generate() for s in ds.inputs]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _masks(ds, client, **kw):
+    res = audit_sharded(ds, client=client, collect_masks=True, progress=False, verbose=False, **kw)
+    return res, {f: res.mask(f) for f in FILTER_BYS}
+
+
+def _assert_same(labels, probs, masks, **kw):
+    for f in FILTER_BYS:
+        prune = f in ("prune_by_noise_rate", "prune_by_class", "both")
+        ref = find_label_issues(labels, probs, filter_by=f, **(kw if prune else {}))
+        got = masks[f]
+        assert ref.sum() > 0 or f == "both"
+        np.testing.assert_array_equal(got, ref, err_msg=f"filter_by={f}")
+
+
+# --- same masks ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("n", "k", "shards", "seed"), [(6000, 7, 5, 0), (3001, 30, 9, 1)])
+def test_same_masks_as_in_memory(client, n, k, shards, seed):
+    ds = ShardedDataset.synthetic(n, k, n_shards=shards, noise=0.2, seed=seed)
+    labels, probs = _arrays(ds)
+    _, masks = _masks(ds, client)
+    _assert_same(labels, probs, masks)
+
+
+def test_same_masks_with_ties_empty_and_tiny_classes(client, tmp_path):
+    """Coarse probabilities (many equal margins, so ties straddle the cuts), a class nobody was
+    given and one given once, float64, min_examples_per_class and frac_noise."""
+    rng = np.random.default_rng(3)
+    n, k = 4000, 6
+    counts = rng.multinomial(8, np.full(k, 1 / k), size=n).astype(np.float64)
+    counts[:, 0] += 2  # class 0 predicted often
+    probs = counts / counts.sum(axis=1, keepdims=True)
+    labels = np.where(rng.random(n) < 0.6, probs.argmax(axis=1), rng.integers(1, k - 1, n))
+    labels[labels == k - 1] = 1  # nobody is given the last class ...
+    labels[17] = k - 1  # ... but one sample
+    labels[labels == k - 2] = 0  # and nobody class k - 2
+    write_npy_shards(tmp_path, labels, probs, n_shards=6)
+    ds = ShardedDataset.from_npy(tmp_path)
+    for kw in ({}, {"min_examples_per_class": 5, "frac_noise": 0.5}):
+        _, masks = _masks(ds, client, **kw)
+        _assert_same(labels, probs, masks, **kw)
+
+
+def test_same_as_cleanlab(client):
+    cleanlab_filter = pytest.importorskip("cleanlab.filter")
+    ds = ShardedDataset.synthetic(5000, 8, n_shards=4, noise=0.15, seed=5)
+    labels, probs = _arrays(ds)
+    _, masks = _masks(ds, client)
+    for f in ("prune_by_noise_rate", "both", "confident_learning"):
+        ref = cleanlab_filter.find_label_issues(labels, probs, filter_by=f)
+        np.testing.assert_array_equal(masks[f], ref, err_msg=f)
+
+
+# --- input formats ---------------------------------------------------------------------------------
+def test_every_input_format_gives_the_same_masks(client, tmp_path):
+    import dask.array as da
+    import dask.dataframe as dd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zarr
+
+    ds = ShardedDataset.synthetic(3000, 5, n_shards=3, noise=0.2, seed=2)
+    labels, probs = _arrays(ds)
+    ids = np.array([f"s{i}" for i in range(len(labels))])
+    _, ref = _masks(ds, client)
+
+    # Parquet: K columns, and a fixed-size list column
+    cols_dir, list_dir = tmp_path / "cols", tmp_path / "list"
+    cols_dir.mkdir()
+    list_dir.mkdir()
+    for i, (a, b) in enumerate([(0, 1000), (1000, 2200), (2200, 3000)]):
+        frame = {"id": ids[a:b], "label": labels[a:b]}
+        frame |= {f"p{j}": probs[a:b, j] for j in range(5)}
+        pq.write_table(pa.table(frame), cols_dir / f"part-{i}.parquet")
+        flat = pa.array(probs[a:b].reshape(-1))
+        table = pa.table({"id": ids[a:b], "label": labels[a:b],
+                          "pred_probs": pa.FixedSizeListArray.from_arrays(flat, 5)})  # fmt: skip
+        pq.write_table(table, list_dir / f"part-{i}.parquet")
+    # Zarr
+    store = tmp_path / "data.zarr"
+    root = zarr.open_group(str(store), mode="w")
+    root.create_array("pred_probs", data=probs, chunks=(500, 5))
+    root.create_array("labels", data=labels, chunks=(500,))
+
+    built = {
+        "parquet columns": ShardedDataset.from_parquet(cols_dir),
+        "parquet list": ShardedDataset.from_parquet(list_dir),
+        "zarr": ShardedDataset.from_zarr(store, rows_per_shard=1000),
+        "dask array": ShardedDataset.from_dask(
+            da.from_array(labels, chunks=700), da.from_array(probs, chunks=(700, 2))
+        ),
+        "dask dataframe": ShardedDataset.from_dask_dataframe(
+            dd.from_pandas(
+                pd.DataFrame({"label": labels} | {f"q{j}": probs[:, j] for j in range(5)}),
+                npartitions=4,
+            ),
+            prob_columns=[f"q{j}" for j in range(5)],
+        ),  # fmt: skip
+    }
+    for what, sharded in built.items():
+        assert sharded.n_samples == 3000 and sharded.n_classes == 5, what
+        _, masks = _masks(sharded, client)
+        for f in FILTER_BYS:
+            np.testing.assert_array_equal(masks[f], ref[f], err_msg=f"{what}: {f}")
+
+
+# --- bad shards ------------------------------------------------------------------------------------
+def _npy_folder(tmp_path, n=1200, k=4, shards=4, seed=0):
+    ds = ShardedDataset.synthetic(n, k, n_shards=shards, seed=seed)
+    labels, probs = _arrays(ds)
+    write_npy_shards(tmp_path, labels, probs, n_shards=shards)
+    return labels, probs
+
+
+def test_bad_rows_name_the_shard_and_row(client, tmp_path):
+    _npy_folder(tmp_path)
+    probs = np.load(tmp_path / "pred_probs-00002.npy")
+    probs[7, 1] = np.nan
+    np.save(tmp_path / "pred_probs-00002.npy", probs)
+    ds = ShardedDataset.from_npy(tmp_path)
+    with pytest.raises(ValueError, match=r"shard '00002' row 7: pred_probs is not finite"):
+        audit_sharded(ds, client=client, progress=False, verbose=False)
+
+    labels = np.load(tmp_path / "labels-00001.npy")
+    labels[11] = 9
+    np.save(tmp_path / "labels-00001.npy", labels)
+    with pytest.raises(ValueError, match=r"shard '00001' row 11: label 9 is outside 0..3"):
+        audit_sharded(ds, client=client, progress=False, verbose=False)
+
+
+def test_bad_parquet_rows_name_the_shard_row_and_id(client, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    probs = np.full((10, 3), 1 / 3)
+    probs[4] = [0.9, 0.9, 0.1]
+    for i in range(2):
+        pq.write_table(
+            pa.table({"id": [f"a{i}-{r}" for r in range(10)], "label": np.zeros(10, int)}
+                     | {f"p{j}": probs[:, j] if i == 1 else np.full(10, 1 / 3)
+                        for j in range(3)}),
+            tmp_path / f"part-{i}.parquet",
+        )  # fmt: skip
+    ds = ShardedDataset.from_parquet(tmp_path)
+    with pytest.raises(
+        ValueError, match=r"shard 'part-1' row 4 \(id 'a1-4'\): pred_probs sums to 1.9"
+    ):
+        audit_sharded(ds, client=client, progress=False, verbose=False)
+
+
+def test_shape_and_option_errors(client, tmp_path):
+    with pytest.raises(ValueError, match="no pred_probs-<part>.npy"):
+        ShardedDataset.from_npy(tmp_path)
+    _npy_folder(tmp_path)
+    np.save(tmp_path / "pred_probs-00003.npy", np.full((300, 5), 0.2))
+    ds = ShardedDataset.from_npy(tmp_path)
+    with pytest.raises(ValueError, match=r"shard '00003': pred_probs must have shape \(300, 4\)"):
+        audit_sharded(ds, client=client, progress=False, verbose=False)
+    with pytest.raises(ValueError, match="frac_noise must lie in"):
+        audit_sharded(ds, client=client, frac_noise=0)
+    with pytest.raises(TypeError, match="ShardedDataset"):
+        audit_sharded(np.zeros(3), client=client)
+
+
+# --- outputs ---------------------------------------------------------------------------------------
+def test_outputs_are_parquet_keyed_by_id(client, tmp_path):
+    labels, probs = _npy_folder(tmp_path / "in", n=2000, k=5, shards=3, seed=4)
+    ids = np.array([f"img-{i:05d}.png" for i in range(2000)])
+    for i, (a, b) in enumerate([(0, 666), (666, 1333), (1333, 2000)]):
+        np.save(tmp_path / "in" / f"ids-{i:05d}.npy", ids[a:b])
+    ds = ShardedDataset.from_npy(tmp_path / "in")
+    res = audit_sharded(ds, client=client, out=tmp_path / "out", progress=False, verbose=False)
+    parts = sorted((tmp_path / "out" / "scores").glob("part-*.parquet"))
+    assert len(parts) == 3 and (tmp_path / "out" / "summary.json").exists()
+    frame = res.frame()
+    np.testing.assert_array_equal(frame["id"].to_numpy(), ids)
+    np.testing.assert_array_equal(frame["label"].to_numpy(), labels)
+    ref = find_label_issues(labels, probs)
+    np.testing.assert_array_equal(frame["flag_prune_by_noise_rate"].to_numpy(), ref)
+    assert res.flagged["prune_by_noise_rate"] == ref.sum()
+    flagged = res.flagged_frame()
+    assert set(flagged["id"]) == set(ids[ref])
+    assert (np.diff(flagged["score"].to_numpy()) <= 0).all()  # most suspicious first
+
+
+# --- a worker dies mid-run -------------------------------------------------------------------------
+def test_a_killed_worker_is_retried_and_the_result_is_unchanged(tmp_path):
+    labels, probs = _npy_folder(tmp_path / "in", n=3000, k=5, shards=6, seed=6)
+    plain = ShardedDataset.from_npy(tmp_path / "in")
+    marker = str(tmp_path / "killed")
+    sys.path.insert(0, str(SLOW_SHARD.parent))
+    try:
+        from _slow_shard import SlowShard
+    finally:
+        sys.path.remove(str(SLOW_SHARD.parent))
+    slow = ShardedDataset([SlowShard(s, marker) for s in plain.inputs], plain.names,
+                          plain.lengths, plain.n_classes)  # fmt: skip
+    killed = []
+
+    def killer():
+        for _ in range(600):
+            if os.path.exists(marker) and os.path.getsize(marker):
+                pid = int(open(marker).read())
+                os.kill(pid, signal.SIGKILL)  # a worker process this test started
+                killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                     memory_limit="512MiB") as cluster,
+        Client(cluster) as c,
+    ):  # fmt: skip
+        c.upload_file(str(SLOW_SHARD))  # the test source, importable on the workers
+        pids = set(c.run(os.getpid).values())
+        thread = threading.Thread(target=killer)
+        thread.start()
+        res = audit_sharded(slow, client=c, collect_masks=True, progress=False, verbose=False)
+        thread.join()
+        # The tasks keep workers light: no torch there (workbench.sharded._tasks).
+        assert not any(c.run(lambda: "torch" in sys.modules).values())
+    assert killed and killed[0] in pids
+    for f in FILTER_BYS:
+        np.testing.assert_array_equal(res.mask(f), find_label_issues(labels, probs, filter_by=f))
