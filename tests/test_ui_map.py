@@ -123,7 +123,9 @@ def test_browser_lasso_selects_in_the_session():
     np.testing.assert_array_equal(seen[0][0], [3, 17, 40])
     assert seen[0][1] == "map"
     assert "<b>3</b> selected" in m._status.value
-    assert "first of 3 selected" in m._panel.value
+    assert "most suspicious of 3 selected" in m._panel.value
+    top = [40, 3, 17][int(np.argmax(s.result.scores[[40, 3, 17]]))]
+    assert f"<td>{top}</td>" in m._panel.value  # the highest active score, not the lowest index
     browser_update(m.scatter.widget, {"selection": None})  # double-click: deselect
     assert s.selection.size == 0
 
@@ -226,6 +228,7 @@ def test_tooltip_answers_from_the_session_with_a_lazy_preview():
     sw = m.scatter.widget
     assert sw.tooltip_preview_type == "image"
     assert "given" in sw.tooltip_properties and "true" in sw.tooltip_properties
+    assert "color" not in sw.tooltip_properties  # it repeated "given" (or the score)
     sent = []
     sw.send = lambda msg, buffers=None: sent.append(msg)
     sw._handle_custom_msg(
@@ -256,7 +259,9 @@ def test_text_previews_and_hover_panel():
     browser_update(m.scatter.widget, {"hovering": None})  # the mouse left the point
     assert "sample text number 12" in m._panel.value and "last hovered" in m._panel.value
     browser_selection(m.scatter.widget, [30, 31])  # a new selection replaces it
-    assert "sample text number 30" in m._panel.value and "first of 2 selected" in m._panel.value
+    top = [30, 31][int(np.argmax(s.result.scores[[30, 31]]))]
+    assert f"sample text number {top}" in m._panel.value
+    assert "most suspicious of 2 selected" in m._panel.value
 
 
 def test_missing_coordinates():

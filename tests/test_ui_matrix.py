@@ -350,3 +350,11 @@ def test_markup_in_class_names_is_shown_literally():
         assert list(v.figure.layout[axis].ticktext) == shown
     hover = heat(v, "confusion").hovertext
     assert hover[0][1].startswith(f"given: {shown[0]}<br>predicted: {shown[1]}<br>")
+
+
+def test_subtitles_are_legible():
+    """The ``<sub>`` subtitles rendered at 9 px."""
+    v = MatrixView(make_session())
+    assert v.widget is not None
+    for a in v.figure.layout.annotations:
+        assert "<sub>" not in a.text and "font-size:12px" in a.text

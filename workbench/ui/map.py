@@ -32,7 +32,8 @@ _GREY = (0.78, 0.78, 0.78, 1.0)
 _FLAG_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _NOISY_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _MAX_LEGEND_CATEGORIES = 24
-_TOOLTIP_PROPERTIES = ["color", "given", "suggested", "score", "flagged", "decision"]
+# Not "color": it repeated the given label (or the score) the tooltip lists anyway.
+_TOOLTIP_PROPERTIES = ["given", "suggested", "score", "flagged", "decision"]
 # What the mouse does on the map. jupyter-scatter starts regl-scatterplot with the action keys
 # ``{"merge": "meta", "remove": "alt"}`` (no key starts a lasso, Shift does nothing): Cmd (⌘;
 # the Windows key on a PC) adds a lasso or click to the selection, Alt (⌥) removes it.
@@ -469,7 +470,14 @@ class EmbeddingMap(View):
         if self.scatter is None:
             return
         sel = self.session.selection
-        i = self._hovered if self._hovered is not None else (int(sel[0]) if sel.size else None)
+        # the hovered sample, else the most suspicious selected one (highest active score)
+        if self._hovered is not None:
+            i = self._hovered
+        elif sel.size:
+            scores = np.nan_to_num(self.session.result.scores[sel], nan=-np.inf)
+            i = int(sel[np.argmax(scores)])
+        else:
+            i = None
         if i is None:
             self._panel.value = (
                 '<div style="color:#666;padding:4px">Hover over a point or select some to see '
@@ -480,7 +488,7 @@ class EmbeddingMap(View):
         if self._hovered is not None:
             head = "hovered" if self._hover_live else "last hovered"
         else:
-            head = f"first of {sel.size:,} selected"
+            head = f"most suspicious of {sel.size:,} selected"
         rows = "".join(
             f"<tr><td style='color:#666;padding-right:6px'>{html.escape(k)}</td>"
             f"<td>{html.escape(str(v))}</td></tr>"

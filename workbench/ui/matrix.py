@@ -204,10 +204,10 @@ class MatrixView(View):
         k, names = ds.n_classes, list(ds.class_names)
         described = {panel: MATRICES[_MATRIX_OF[panel]] for panel in _MATRIX_OF}
         titles = {
-            "confusion": f"{described['confusion'].title}<br><sub>rows: given label · "
-            "columns: predicted</sub>",
-            "estimated": f"{described['estimated'].title}<br><sub>{_DEFINITION}</sub>",
-            "true": f"{described['true'].title}<br><sub>{_DEFINITION}, known truth</sub>",
+            "confusion": f"{described['confusion'].title}<br><span style='font-size:12px;color:#444'>rows: given label · "
+            "columns: predicted</span>",
+            "estimated": f"{described['estimated'].title}<br><span style='font-size:12px;color:#444'>{_DEFINITION}</span>",
+            "true": f"{described['true'].title}<br><span style='font-size:12px;color:#444'>{_DEFINITION}, known truth</span>",
         }
         axes = {
             "confusion": (described["confusion"].columns, described["confusion"].rows),

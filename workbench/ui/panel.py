@@ -347,9 +347,9 @@ class DetectorPanel(View):
             width=820,
             margin=dict(l=60, r=20, t=56, b=50),
             title=dict(
-                text="Precision-recall on the samples with known truth<br><sub>colour: the "
+                text="Precision-recall on the samples with known truth<br><span style='font-size:12px;color:#444'>colour: the "
                 f"{min(self._highlight, len(names))} best by average precision (AP) and the "
-                "active detector (thick); grey: the others</sub>",
+                "active detector (thick); grey: the others</span>",
                 x=0.0,
                 xanchor="left",
                 font_size=14,
