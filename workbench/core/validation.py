@@ -229,7 +229,8 @@ def check_labels(
     ----------
     labels : array-like of shape (N,)
         Integer class indices 0..K-1, or strings (mapped through ``class_names``, or sorted
-        unique names when ``class_names`` is None).
+        unique names when ``class_names`` is None), or a pandas categorical (its codes, named
+        by its categories; mapped onto ``class_names`` by category name when given).
     class_names : sequence of str, optional
         Names of the K classes, in index order (default: the categories of a pandas
         categorical, else the sorted unique names).
