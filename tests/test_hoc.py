@@ -63,6 +63,24 @@ def test_clusterable_features_with_symmetric_noise():
     np.testing.assert_allclose(third.sum(axis=2), second)
 
 
+def test_on_a_dataset_through_the_shared_graph():
+    from workbench.analysis.derived import analysis_of
+    from workbench.analysis.hoc import dataset_transition_hoc
+    from workbench.core.dataset import Dataset
+
+    x, true = make_gaussian_mixture(1500, 3, 6, separation=8.0, seed=3)
+    noisy = symmetric_noise(true, 0.2, seed=4)
+    ds = Dataset(noisy.noisy_labels, features=x, true_labels=true)
+    res = dataset_transition_hoc(ds)
+    graph = analysis_of(ds).knn_graph(10, "cosine", progress=False)
+    direct = estimate_transition_hoc(ds.labels, graph)
+    np.testing.assert_array_equal(res.transition, direct.transition)
+    realised = true_transition_matrix(true, ds.labels, 3)
+    assert transition_estimation_error(res.transition, realised)["mae"] < 0.03
+    with pytest.raises(ValueError, match="features"):
+        dataset_transition_hoc(Dataset([0, 1, 0]))
+
+
 def test_consensus_statistics_by_hand():
     labels = np.array([0, 0, 1, 1])
     graph = knn_graph(np.array([[0.0], [0.1], [5.0], [5.2]]), 2, metric="euclidean", progress=False)

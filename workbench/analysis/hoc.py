@@ -25,7 +25,13 @@ from workbench.compute.knn import KNNGraph
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import check_int, check_labels
 
-__all__ = ["HOCResult", "MAX_CLASSES", "consensus_statistics", "estimate_transition_hoc"]
+__all__ = [
+    "HOCResult",
+    "MAX_CLASSES",
+    "consensus_statistics",
+    "dataset_transition_hoc",
+    "estimate_transition_hoc",
+]
 
 #: Largest K for HOC (the third-order statistics hold K³ numbers).
 MAX_CLASSES = 200
@@ -150,3 +156,26 @@ def estimate_transition_hoc(
     stats = consensus_statistics(y, graph, k)
     fit = fit_hoc(*stats, max_iter=max_iter)
     return HOCResult(fit.transition, fit.prior, fit.loss, stats)
+
+
+def dataset_transition_hoc(
+    dataset, *, n_neighbors: int = 10, metric: str = "auto", device=None, progress: bool = False
+) -> HOCResult:
+    """:func:`estimate_transition_hoc` on a :class:`~workbench.core.dataset.Dataset`'s features,
+    through the kNN graph the detectors share (:func:`workbench.analysis.derived.analysis_of`):
+    what a view or a report shows beside the confident-joint estimate and the true matrix.
+
+    ``metric="auto"`` decides as ``knn_disagreement`` does (cosine when D > 3 and no row is
+    all zeros). Raises ValueError when the dataset has no features or fewer than 3 samples.
+    """
+    from workbench.analysis.derived import analysis_of
+    from workbench.analysis.detectors.features import resolve_metric
+
+    if dataset.features is None:
+        raise ValueError("HOC needs features; pass features=(N, D) to Dataset.")
+    if dataset.n_samples < 3:
+        raise ValueError(f"HOC needs at least 3 samples, found N={dataset.n_samples}.")
+    k = min(check_int(n_neighbors, "n_neighbors", low=2), dataset.n_samples - 1)
+    metric = resolve_metric(metric, dataset.features)
+    graph = analysis_of(dataset).knn_graph(k, metric, device=device, progress=progress)
+    return estimate_transition_hoc(dataset.labels, graph, n_classes=dataset.n_classes)
