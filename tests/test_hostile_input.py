@@ -195,6 +195,21 @@ def test_positions_where_there_is_no_index_to_align():
     np.testing.assert_array_equal(np.floor(ds.features[:, 0] / 10), ds.labels)
 
 
+def test_cli_files_are_matched_row_by_row_whatever_index_parquet_kept(tmp_path):
+    # a labels table saved after filtering keeps its index; a truth file saved after
+    # reset_index has none: the command line matches rows, as for .npy and CSV files
+    table = pd.DataFrame({"label": [0, 1, 2, 0, 1, 2], "f": np.arange(6.0)}, index=list("abcdef"))
+    table.to_parquet(tmp_path / "labels.parquet")
+    pd.DataFrame({"t": [0, 1, 2, 0, 1, 1]}).to_parquet(tmp_path / "truth.parquet")
+    shuffled = pd.DataFrame({"t": [0, 1, 2, 0, 1, 1]}, index=list("fedcba"))
+    shuffled.to_parquet(tmp_path / "truth_indexed.parquet")
+    for truth in ("truth.parquet", "truth_indexed.parquet"):
+        ds = load_inputs(
+            tmp_path / "labels.parquet", feature_columns="f", true_labels=tmp_path / truth
+        )
+        assert ds.true_labels.tolist() == [0, 1, 2, 0, 1, 1]
+
+
 def test_compute_functions_align_pandas_features_on_the_labels():
     from workbench.compute.recov import recov_scores
 

@@ -287,7 +287,8 @@ def load_inputs(
         :data:`NPZ_KEYS`).
     pred_probs, features, coords, true_labels : path, optional
         Separate files: tables (every column, numeric), ``.npy`` or ``.npz`` (the key of that
-        name, or the only array). ``pred_probs`` must be out-of-sample.
+        name, or the only array). ``pred_probs`` must be out-of-sample. Rows are matched by
+        position: row i of every file is sample i (also in Parquet files that kept an index).
     label_column, true_label_column : str, optional
         Columns of a table file.
     feature_columns, pred_prob_columns : str, optional
@@ -377,7 +378,7 @@ def _read_table(path: Path, what: str) -> pd.DataFrame:
         raise InputError(f"{what} {path}: cannot read it as {kind.upper()} ({err}).") from None
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise InputError(f"{what} {path}: the table is empty.")
-    return df
+    return df.reset_index(drop=True)  # files are matched row by row, whatever index Parquet kept
 
 
 def _read_npy(path: Path, what: str) -> np.ndarray:
