@@ -309,3 +309,55 @@ def test_compare_starts_with_the_active_and_best_and_says_each_rule():
     assert report.jaccard.loc["weak", "strong"] < 1.0
     with pytest.raises(ValueError, match="rule must be"):
         overlap_flags(s, ["weak"], rule="same")
+
+
+def test_score_histogram_with_a_draggable_threshold_and_counts_per_class(caplog):
+    """Without the truth the panel was bare sliders: a histogram of the active detector's
+    scores, the flagged ones in red, the threshold a line to drag (or a bar to click), and
+    how many of each given class are flagged."""
+    s = digits_session(truth=False)
+    p = DetectorPanel(s)
+    assert p.widget is not None
+    hist = p.histogram
+    assert hist in p.widget.children
+    flagged, rest = hist.data[0], hist.data[1]
+    assert sum(flagged.y) == int(s.flags.sum()) and sum(flagged.y) + sum(rest.y) == len(s.flags)
+    edges, f, u = p.histogram_counts()
+    np.testing.assert_array_equal(flagged.y, f)
+    # drag the line, as plotly reports it
+    x = float(np.quantile(s.result.scores, 0.8))
+    browser_update(
+        hist,
+        {
+            "_js2py_relayout": {
+                "relayout_data": {"shapes[0].x0": x, "shapes[0].x1": x},
+                "source_view_id": "v",
+            }
+        },
+    )
+    assert s.threshold == ("score", x)
+    assert int(s.flags.sum()) == int((s.result.scores >= x).sum())
+    assert hist.layout.shapes[0].x0 == x and sum(hist.data[0].y) == int(s.flags.sum())
+    assert p.mode.value == "score"
+    # click a bar: everything from its left edge up is flagged
+    centre = hist.data[1].x[40]
+    hist._js2py_pointsCallback = {
+        "event_type": "plotly_click",
+        "points": {"trace_indexes": [1], "point_indexes": [40], "xs": [centre], "ys": [1]},
+        "device_state": None,
+    }
+    left = centre - (edges[1] - edges[0]) / 2
+    assert s.threshold[0] == "score" and s.threshold[1] == pytest.approx(left)
+    with caplog.at_level("WARNING", logger="workbench.ui"):
+        browser_update(
+            hist,
+            {"_js2py_relayout": {"relayout_data": {"shapes[0].x0": "x"}, "source_view_id": "v"}},
+        )
+    assert s.threshold[1] == pytest.approx(left)
+    assert any("DetectorPanel ignored" in r.getMessage() for r in caplog.records)
+    per_class = p.flagged_per_class()
+    labels = s.dataset.labels
+    assert per_class["3"] == (int(s.flags[labels == 3].sum()), int((labels == 3).sum()))
+    assert f"<b>3</b> {per_class['3'][0]:,}/{per_class['3'][1]:,}" in p.per_class_html.value
+    s.set_detector("weak")  # follows the active detector
+    assert "weak" in hist.layout.title.text and sum(hist.data[0].y) == int(s.flags.sum())

@@ -16,7 +16,7 @@ import html
 import numpy as np
 
 from workbench.analysis.detectors.registry import detector_kind, label_error_detectors
-from workbench.ui._common import View, figure_widget, plotly_text
+from workbench.ui._common import View, figure_widget, ignore_message, plotly_text
 
 __all__ = ["DetectorPanel", "overlap_flags"]
 
@@ -24,6 +24,7 @@ _SOURCE = "panel"
 # Colours of the highlighted precision-recall curves (Okabe-Ito, colour-blind safe), best first.
 _PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442"]
 _GREY, _ACTIVE_GREY = "#b0b0b0", "#333333"
+_BINS = 60  # bars of the score histogram
 _MODE_LABELS = {
     "default": "detector's rule",
     "score": "score ≥",
@@ -132,6 +133,7 @@ class DetectorPanel(View):
         self._compare = "own"
         self._syncing = False
         self.figure = None
+        self.histogram = None
         self._colours: dict[str, str] = {}
         self._highlight = highlight
 
@@ -212,6 +214,7 @@ class DetectorPanel(View):
             layout=w.Layout(width="480px"),
         )
         self.count = w.HTML()
+        self.per_class_html = w.HTML()
         self.quality_html = w.HTML()
         self.detector.observe(self._on_detector, names="value")
         self.mode.observe(self._on_mode, names="value")
@@ -243,6 +246,8 @@ class DetectorPanel(View):
             self.score,
             self.top_k,
             self.count,
+            self.histogram_widget(),
+            self.per_class_html,
             self.quality_html,
         ]
         if self._known is not None:
@@ -413,8 +418,143 @@ class DetectorPanel(View):
             except (ImportError, ValueError):
                 pass
         self.count.value = text
+        self._show_histogram()
         self._show_quality()
         self._show_overlap()
+
+    # --- score histogram: the guide when the truth is unknown ------------------------------------
+    def histogram_counts(self, bins: int = _BINS):
+        """The active detector's finite scores in ``bins`` equal bins.
+
+        Returns
+        -------
+        edges : ndarray of shape (bins + 1,)
+        flagged, unflagged : ndarray of shape (bins,), int
+            How many samples of each bin are flagged at the current threshold, and not.
+        """
+        s = self.session
+        scores = s.result.scores
+        ok = np.isfinite(scores)
+        finite = scores[ok]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if hi <= lo:
+            hi = lo + 1.0
+        edges = np.linspace(lo, hi, bins + 1)
+        flags = s.flags[ok]
+        flagged = np.histogram(finite[flags], bins=edges)[0]
+        unflagged = np.histogram(finite[~flags], bins=edges)[0]
+        return edges, flagged, unflagged
+
+    def flagged_per_class(self) -> dict[str, tuple[int, int]]:
+        """Per given class: (flagged, samples) at the current threshold."""
+        ds = self.session.dataset
+        k = ds.n_classes
+        flagged = np.bincount(ds.labels[self.session.flags], minlength=k)
+        total = np.bincount(ds.labels, minlength=k)
+        return {
+            str(name): (int(f), int(t))
+            for name, f, t in zip(ds.class_names, flagged, total, strict=True)
+        }
+
+    def histogram_widget(self):
+        """The histogram of the active detector's scores, flagged samples in red, with the
+        threshold as a line that can be dragged (or a bar clicked) to set it."""
+        if self.histogram is None:
+            import plotly.graph_objects as go
+
+            fig = go.Figure(
+                data=[
+                    go.Bar(x=[], y=[], name="flagged", marker_color="#d62728"),
+                    go.Bar(x=[], y=[], name="not flagged", marker_color="#9ecae1"),
+                ],
+                layout=dict(
+                    barmode="stack",
+                    bargap=0.02,
+                    width=640,
+                    height=260,
+                    margin=dict(l=56, r=36, t=40, b=44),
+                    modebar=dict(orientation="v"),
+                    plot_bgcolor="white",
+                    legend=dict(orientation="h", x=1.0, xanchor="right", y=1.12),
+                    yaxis=dict(title="samples", gridcolor="#eee"),
+                    shapes=[
+                        dict(
+                            type="line",
+                            xref="x",
+                            yref="paper",
+                            x0=0,
+                            x1=0,
+                            y0=0,
+                            y1=1,
+                            line=dict(color="black", width=2, dash="dash"),
+                            editable=True,
+                        )
+                    ],
+                ),
+            )
+            self._draw_histogram(fig)
+            self.histogram = figure_widget(fig)
+            # the threshold line can be dragged: plotly reports where it was dropped
+            self.histogram._config = {"edits": {"shapePosition": True}}
+            self.histogram.observe(self._on_histogram_relayout, names="_js2py_relayout")
+            for trace in self.histogram.data:
+                trace.on_click(self._on_histogram_click)
+        return self.histogram
+
+    def _draw_histogram(self, fig) -> None:
+        s = self.session
+        edges, flagged, unflagged = self.histogram_counts()
+        centres = ((edges[:-1] + edges[1:]) / 2).tolist()
+        width = float(edges[1] - edges[0])
+        mode, value = s.threshold
+        k = int(s.flags.sum())
+        line = float(value) if mode == "score" else self._score_for(k) if k else edges[-1]
+        fig.data[0].update(x=centres, y=flagged.tolist(), width=width)
+        fig.data[1].update(x=centres, y=unflagged.tolist(), width=width)
+        fig.layout.shapes[0].update(x0=line, x1=line)
+        fig.layout.title = dict(
+            text=f"Scores of {plotly_text(s.active)} (higher = more likely mislabeled)"
+            "<br><span style='font-size:12px;color:#444'>drag the dashed line or click a bar "
+            "to flag every score at or above it</span>",
+            x=0.0,
+            xanchor="left",
+            font=dict(size=13),
+        )
+        fig.layout.xaxis.title = "noise score"
+
+    def _show_histogram(self) -> None:
+        if self.histogram is not None:
+            with self.histogram.batch_update():
+                self._draw_histogram(self.histogram)
+        per_class = self.flagged_per_class()
+        cells = "".join(
+            f'<span style="white-space:nowrap"><b>{html.escape(name)}</b> {f:,}/{t:,}</span> '
+            for name, (f, t) in per_class.items()
+        )
+        self.per_class_html.value = (
+            '<div style="font-size:12px;color:#333;max-width:900px">Flagged per given class '
+            f"(flagged/samples): {cells}</div>"
+        )
+
+    def _set_score_threshold(self, x) -> None:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x):
+            ignore_message("DetectorPanel", "a threshold that is not a finite number", x)
+            return
+        self.session.set_threshold("score", float(x))
+
+    def _on_histogram_relayout(self, change) -> None:
+        message = change["new"] or {}
+        data = message.get("relayout_data") if isinstance(message, dict) else None
+        if isinstance(data, dict) and "shapes[0].x0" in data:
+            self._set_score_threshold(data["shapes[0].x0"])
+
+    def _on_histogram_click(self, trace, points, state) -> None:
+        if points.xs:
+            edges = self.histogram_counts()[0]
+            half = float(edges[1] - edges[0]) / 2
+            x = points.xs[0]
+            if isinstance(x, (int, float)) and not isinstance(x, bool):
+                self._set_score_threshold(x - half)  # the bar's left edge: the bar is flagged
 
     def _score_for(self, k: int) -> float:
         """The score threshold that flags the current top ``k``."""
