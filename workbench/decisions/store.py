@@ -31,6 +31,7 @@ import contextlib
 import json
 import re
 import sqlite3
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,12 @@ class _Database(DecisionStore):
             + ", ".join(f":{c}" for c in _COLUMNS[1:])
             + ")"
         )
+        numeric = ", ".join(_NUMERIC)
+        self._short_sql = (  # a later row whose text is all its step's first row's
+            f"INSERT INTO {self.p}decisions ({numeric}) VALUES ("
+            + ", ".join(f":{c}" for c in _NUMERIC)
+            + ")"
+        )
         self._rows_sql = (
             f"INSERT INTO {self.p}decisions ({cols}) VALUES ("
             + ", ".join(f":{c}" for c in _COLUMNS)
@@ -199,6 +206,10 @@ class _Database(DecisionStore):
         raise NotImplementedError
 
     def _query(self, sql: str, params: dict | None = None) -> list[tuple]:
+        raise NotImplementedError
+
+    def _snapshot(self, queries: list[str]) -> list[list[tuple]]:
+        """Run read-only ``queries`` in one transaction (the same data for all)."""
         raise NotImplementedError
 
     def _errors(self) -> tuple[type[BaseException], ...]:
@@ -253,26 +264,27 @@ class _Database(DecisionStore):
                 undoes = renumber.get(int(s["undoes"]), int(s["undoes"]))
                 idx = s["index"].tolist()
                 sid = (
-                    [None] * n if positional or undo else [str(v) for v in ids[s["index"]].tolist()]
+                    repeat(None, n)
+                    if positional or undo
+                    else iter([str(v) for v in ids[s["index"]].tolist()])
                 )
                 scores = [None if v != v else v for v in s["score"].tolist()]
                 label, given = s["label"].tolist(), s["given"].tolist()
                 texts = [s[c] if isinstance(s[c], str) else s[c].tolist() for c in _TEXT]
+                heads = [t if isinstance(t, str) else t[0] for t in texts]
                 # rows as tuples in the order of _COLUMNS (the step number filled in on insert)
-                first = (None, undoes, idx[0], sid[0], label[0], given[0], scores[0],
-                         *(t if isinstance(t, str) else t[0] for t in texts))  # fmt: skip
-                rest = []
+                first = (None, undoes, idx[0], next(sid), label[0], given[0], scores[0], *heads)
+                rest = None
                 if n > 1:
-                    per_row = [
-                        (None,) * (n - 1) if isinstance(t, str) else
-                        [None if v == t[0] else v for v in t[1:]]
-                        for t in texts
-                    ]  # fmt: skip
-                    rest = [
-                        (None, undoes, idx[j], sid[j], label[j], given[j], scores[j],
-                         *(r[j - 1] for r in per_row))
-                        for j in range(1, n)
-                    ]  # fmt: skip
+                    later = [
+                        repeat(None, n - 1)
+                        if isinstance(t, str)
+                        else [None if v == h else v for v in t[1:]]
+                        for t, h in zip(texts, heads, strict=True)
+                    ]
+                    rest = (repeat(undoes, n - 1), idx[1:], sid, label[1:], given[1:], scores[1:])
+                    if not all(isinstance(t, str) for t in texts):  # texts differ by row
+                        rest = (*rest, *later)
                 number = self._write_step(first, rest)
                 renumber[int(s["step"])] = int(number)
                 numbers.append(int(number))
@@ -297,7 +309,7 @@ class _Database(DecisionStore):
             *(t if isinstance(t, str) else t[0] for t in (s[c] for c in _TEXT)),
         )
         try:
-            return int(self._write_step(row, []))
+            return int(self._write_step(row, None))
         except self._errors() as err:
             raise StoreError(f"cannot write to the decisions store {self.location}: {err}") from err
 
@@ -308,27 +320,44 @@ class _Database(DecisionStore):
                 if not rows:
                     raise StoreError(f"the decisions store {self.location} is empty")
                 header = check_header(json.loads(rows[0][0]))
-            cols = ", ".join(("COALESCE(step, row_id)", *_COLUMNS[1:]))
-            data = self._query(f"SELECT {cols} FROM {self.p}decisions ORDER BY {self._order}")
-        return header, _steps_from_rows(header, data)
+            t, order = f"{self.p}decisions", self._order
+            text = [_col(c) for c in _TEXT]
+            any_text = " OR ".join(f"{c} IS NOT NULL" for c in text)
+            queries = [
+                f"SELECT row_id, COALESCE(step, row_id), undoes, sample_index, label, given, "
+                f"score FROM {t} ORDER BY {order}",
+                f"SELECT row_id, {', '.join(text)} FROM {t} WHERE {any_text} ORDER BY {order}",
+            ]
+            if header["ids"] != "position":
+                queries.append(f"SELECT sample_id FROM {t} ORDER BY {order}")
+            nums, texts, *ids = self._snapshot(queries)  # one consistent view of the table
+            sample_id = [r[0] for r in ids[0]] if ids else None
+        return header, _steps_from_columns(header, nums, sample_id, texts)
 
 
-def _steps_from_rows(header: dict, data: list[tuple]) -> list[dict]:
+def _steps_from_columns(header: dict, nums, sample_id, texts) -> list[dict]:
     """Rows (ordered by step) back into steps; a later row's NULL text is its step's first."""
-    if not data:
+    n = len(nums)
+    if not n:
         return []
-    cols = list(zip(*data, strict=True))
-    step_col = np.asarray(cols[0], dtype=np.int64)
-    undoes = cols[1]
-    index = np.asarray(cols[2], dtype=np.int64)
-    sample_id = cols[3]
-    label = np.asarray(cols[4], dtype=np.int64)
-    given = np.asarray(cols[5], dtype=np.int64)
-    score = np.asarray([np.nan if v is None else v for v in cols[6]], dtype=np.float64)
-    texts = cols[7:]
+    table = np.array(nums, dtype=np.float64)  # one C pass; NULL scores become NaN
+    row_id, step_col, undoes, index, label, given = (
+        table[:, j].astype(np.int64) for j in range(6)
+    )  # ints below 2**53 are exact in float64
+    score = table[:, 6].copy()
+    sorter = np.argsort(row_id, kind="stable")
+    at = sorter[np.searchsorted(row_id[sorter], [r[0] for r in texts])] if texts else []
+    text_cols = []
+    has_text = np.zeros(n, dtype=bool)
+    has_text[at] = True  # the text query returns only rows with some text
+    for j in range(len(_TEXT)):
+        full = np.full(n, None, dtype=object)
+        if texts:
+            full[at] = [r[j + 1] for r in texts]
+        text_cols.append(full)
     bounds = np.flatnonzero(np.diff(step_col)) + 1
     starts = [0, *bounds.tolist()]
-    stops = [*bounds.tolist(), len(step_col)]
+    stops = [*bounds.tolist(), n]
     kind = header["ids"]
     action_at = _TEXT.index("action")
     steps = []
@@ -341,17 +370,21 @@ def _steps_from_rows(header: dict, data: list[tuple]) -> list[dict]:
             "given": given[a:b],
             "score": score[a:b],
         }
-        for c, values in zip(_TEXT, texts, strict=True):
+        mixed = b - a > 1 and has_text[a + 1 : b].any()
+        for c, values in zip(_TEXT, text_cols, strict=True):
             head = values[a]
             if head is None:
                 raise StoreError(f"step {s['step']} of the decisions store is damaged")
-            if b - a == 1 or all(v is None for v in values[a + 1 : b]):
+            part = values[a + 1 : b] if mixed else None
+            if part is None or all(v is None for v in part):
                 s[c] = head
             else:
-                s[c] = np.asarray([head if v is None else v for v in values[a:b]], dtype=object)
-        undo = texts[action_at][a] == UNDO
+                full = values[a:b].copy()
+                full[1:][part == None] = head  # noqa: E711 (element-wise)
+                s[c] = full
+        undo = text_cols[action_at][a] == UNDO
         if kind == "position" or undo:
-            s["id"] = np.where(s["index"] >= 0, s["index"], -1).astype(object)
+            s["id"] = s["index"]  # ids are positions (-1: an undo record's)
         elif kind == "int":
             s["id"] = np.asarray([int(v) for v in sample_id[a:b]], dtype=object)
         else:
@@ -381,6 +414,7 @@ class SQLiteStore(_Database):
         self._conn: sqlite3.Connection | None = None
         self._first = re.sub(r":\w+", "?", self._first_sql)
         self._rows_q = re.sub(r":\w+", "?", self._rows_sql)
+        self._short_q = re.sub(r":\w+", "?", self._short_sql)
 
     def _errors(self):
         return (sqlite3.Error,)
@@ -401,13 +435,16 @@ class SQLiteStore(_Database):
         return self._conn
 
     def _write_step(self, first, rest):
+        """``first``: the first row's tuple; ``rest``: None, or one iterable per column of
+        _COLUMNS after ``step`` for the other rows."""
         conn = self._connect()
-        if not rest:  # one statement is one transaction (autocommit)
+        if rest is None:  # one statement is one transaction (autocommit)
             return conn.execute(self._first, first[1:]).lastrowid
         conn.execute("BEGIN IMMEDIATE")
         try:
             number = conn.execute(self._first, first[1:]).lastrowid
-            conn.executemany(self._rows_q, [(number, *r[1:]) for r in rest])
+            sql = self._rows_q if len(rest) > 6 else self._short_q  # later rows without text
+            conn.executemany(sql, zip(repeat(number), *rest))
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -429,6 +466,14 @@ class SQLiteStore(_Database):
 
     def _query(self, sql, params=None):
         return self._connect().execute(sql, params or {}).fetchall()
+
+    def _snapshot(self, queries):
+        conn = self._connect()
+        conn.execute("BEGIN")  # a read transaction: WAL readers see one snapshot
+        try:
+            return [conn.execute(q).fetchall() for q in queries]
+        finally:
+            conn.execute("COMMIT")
 
     def _insert_header(self, value: str) -> None:
         self._connect().execute(
@@ -481,6 +526,7 @@ class SQLStore(_Database):
         self._engine = sa.create_engine(parsed, connect_args=args)
         self._first = sa.text(self._first_sql + " RETURNING row_id")
         self._rows = sa.text(self._rows_sql)
+        self._short = sa.text(self._short_sql)
 
     def _errors(self):
         return (self._sa.exc.SQLAlchemyError,)
@@ -496,15 +542,20 @@ class SQLStore(_Database):
             return work()
 
     def _write_step(self, first, rest):
+        rest = None if rest is None else [list(c) for c in rest]  # a retry reads them again
         return self._retrying(lambda: self._write_step_once(first, rest))
 
     def _write_step_once(self, first, rest):
         with self._engine.begin() as conn:
             number = conn.execute(self._first, dict(zip(_COLUMNS[1:], first[1:], strict=True)))
             number = number.scalar_one()
-            if rest:
+            if rest is not None:
                 conn.execute(
-                    self._rows, [dict(zip(_COLUMNS, (number, *r[1:]), strict=True)) for r in rest]
+                    self._rows if len(rest) > 6 else self._short,
+                    [
+                        dict(zip(_COLUMNS if len(rest) > 6 else _NUMERIC, r, strict=True))
+                        for r in zip(repeat(number), *rest)
+                    ],
                 )
         return number
 
@@ -517,6 +568,15 @@ class SQLStore(_Database):
         def run():
             with self._engine.connect() as conn:
                 return [tuple(r) for r in conn.execute(self._sa.text(sql), params or {})]
+
+        return self._retrying(run)
+
+    def _snapshot(self, queries):
+        def run():
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    return [[tuple(r) for r in conn.execute(self._sa.text(q))] for q in queries]
 
         return self._retrying(run)
 
