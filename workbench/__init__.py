@@ -16,6 +16,7 @@ from workbench.core.version import __version__ as __version__
 # public name -> module that defines it
 _EXPORTS = {
     "Dataset": "workbench.core.dataset",
+    "EmptyClassWarning": "workbench.core.dataset",
     "Session": "workbench.session",
     "load_demo": "workbench.noise.datasets",
     "load_label_errors": "workbench.noise.datasets",
