@@ -292,6 +292,7 @@ class DecisionLog:
         self._lab = np.full(self.n_samples, -1, dtype=np.int64)  # latest relabel target
         self._row = np.full(self.n_samples, -1, dtype=np.int64)  # latest row in the history
         self._unsaved = 0  # trailing steps not yet in the store
+        self._users: set[str] = set()  # who decided (two or more: conflicts are possible)
         self._n_live_rows = 0
         self._cache: pd.DataFrame | None = None
 
@@ -322,6 +323,8 @@ class DecisionLog:
         self._steps.append(cols)
         self._start.append(r0)
         self._live.append(len(self._steps) - 1)
+        user = cols["user"]
+        self._users.update([user] if isinstance(user, str) else pd.unique(user).tolist())
         self._n_live_rows += len(idx)
         self._cache = None
 
@@ -389,6 +392,9 @@ class DecisionLog:
         self._live = np.flatnonzero(live_step).tolist()
         self._undone = undone
         self._n_live_rows = int(live_row.sum())
+        for i in self._live:
+            user = steps[i]["user"]
+            self._users.update([user] if isinstance(user, str) else pd.unique(user).tolist())
 
     def _own_steps(self, steps: list[dict], ids_checked: bool = False) -> list[dict]:
         """Steps read for this dataset (same fingerprint): drop their ``id`` after checking it
@@ -760,8 +766,10 @@ class DecisionLog:
         """Samples on which reviewers disagree: each reviewer's latest decision in force differs
         from another's (since the sample's last :meth:`resolve`). One row per sample and
         reviewer: ``id, index, user, action, label_name, time, note``, grouped by sample."""
-        df = self.log
         cols = ["id", "index", "user", "action", "label_name", "time", "note"]
+        if len(self._users) < 2:  # one reviewer cannot disagree (no pass over the history)
+            return steps_frame([], self.ids, self._id_kind)[cols]
+        df = self.log
         if df.empty:
             return df[cols]
         df = df.assign(_order=np.arange(len(df)))
