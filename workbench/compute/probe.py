@@ -86,6 +86,7 @@ def probe_options(options: dict) -> ProbeOptions:
         )
     return {**PROBE_DEFAULTS, **options}
 
+
 #: Probe architectures: a linear (multinomial logistic) model, a one-hidden-layer MLP, and a
 #: tiny CNN for small images given as pixels.
 MODELS = ("linear", "mlp", "cnn")

@@ -295,4 +295,3 @@ def _quality(ds: Dataset, results: dict[str, DetectorResult]):
     if quality is None:
         return None, None
     return quality, {name: analysis.pr_curve(name, r.scores) for name, r in results.items()}
-
