@@ -176,3 +176,23 @@ def test_every_detector_on_degenerate_label_sets(case):
         assert not results["multilabel_confident_learning"].flags.any()
     # every annotator's majority agrees with the given sets (two of three copy them)
     assert not results["multilabel_annotator_agreement"].flags.any()
+
+
+def test_metrics_per_sample_and_per_annotation_by_hand():
+    from workbench.analysis.detectors.base import DetectorResult
+    from workbench.analysis.multilabel.metrics import multilabel_evaluate, multilabel_pr_curves
+
+    given = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], bool)
+    true = np.array([[1, 0], [1, 1], [1, 0], [-1, -1]])  # sample 3 unknown
+    per_class = np.array([[0.1, 0.2], [0.9, 0.1], [0.2, 0.3], [0.9, 0.9]])
+    flags = np.array([[False, False], [True, False], [False, True], [True, True]])
+    res = DetectorResult("d", per_class.max(axis=1), flags.any(axis=1),
+                         details={"per_class_scores": per_class, "per_class_flags": flags})  # fmt: skip
+    table = multilabel_evaluate({"d": res}, given, true).set_index("level")
+    sample, note = table.loc["sample"], table.loc["annotation"]
+    assert (sample["n"], sample["n_noisy"], sample["n_flagged"]) == (3, 2, 2)
+    assert sample["precision"] == 1.0 and sample["recall"] == 1.0
+    assert (note["n"], note["n_noisy"], note["n_flagged"]) == (6, 2, 2)
+    assert note["precision"] == 1.0 and note["ap"] == 1.0
+    curves = multilabel_pr_curves({"d": res}, given, true, level="annotation")
+    assert curves["d"][0][-1] == 1.0

@@ -104,6 +104,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="column of true labels (in LABELS_FILE, or in --true-labels when it is a table)",
     )
     g.add_argument(
+        "--task",
+        choices=("multiclass", "multilabel"),
+        help="multilabel: every sample carries a set of classes, the label column holding "
+        "'a|b' strings (or lists); default: inferred (one label per sample for text columns)",
+    )
+    g.add_argument(
         "--class-names",
         nargs="+",
         metavar="NAME",
@@ -177,6 +183,8 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     except (InputError, ValueError, TypeError, OSError) as err:
         return _fail(err)
 
+    if dataset.is_multilabel:
+        return _multilabel_main(args, dataset, out, progress)
     from workbench.pipeline.run import audit
 
     # Some steps draw progress bars of their own; --quiet silences them by holding stderr.
@@ -225,6 +233,40 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     return 0
 
 
+def _multilabel_main(args, dataset, out: Path, progress: bool) -> int:
+    """The audit of a multi-label dataset: detectors on label sets, CSV tables, no report."""
+    from workbench.pipeline.multilabel import audit_multilabel
+
+    held = contextlib.redirect_stderr(io.StringIO()) if args.quiet else contextlib.nullcontext()
+    try:
+        with held, warnings.catch_warnings():
+            if args.quiet:
+                warnings.simplefilter("ignore", RuntimeWarning)
+            result = audit_multilabel(
+                dataset, compute_missing=not args.no_compute, detectors=args.detectors,
+                seed=args.seed, device=args.device, progress=progress,
+                probe={"model": args.probe, "n_folds": args.folds}, primary=args.primary,
+            )  # fmt: skip
+        files = result.write(out)
+    except (ValueError, TypeError) as err:
+        return _fail(err)
+    except OSError as err:
+        print(f"{PROG}: error: cannot write {out}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted.", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        s = result.summary()
+        print(
+            f"{PROG}: {s['n_samples']:,} samples, {s['n_classes']} classes (multi-label); "
+            f"{len(result.results)} detectors ran, {len(result.unavailable)} could not; "
+            f"{s['n_flagged']:,} flagged by {result.primary}"
+        )
+        print(f"{PROG}: wrote {', '.join(files)} to {out}")
+    return 0
+
+
 def _fail(err: BaseException) -> int:
     msg = " ".join(str(err).split()) or type(err).__name__
     print(f"{PROG}: error: {msg}", file=sys.stderr)
@@ -262,6 +304,7 @@ def _load_dataset(args):
         pred_prob_columns=args.pred_prob_columns,
         true_label_column=args.true_label_column,
         class_names=args.class_names,
+        task=args.task,
     )
 
 
@@ -277,6 +320,7 @@ def load_inputs(
     pred_prob_columns: str | None = None,
     true_label_column: str | None = None,
     class_names=None,
+    task: str | None = None,
 ):
     """Read labels and signals from files into a validated :class:`~workbench.core.dataset.Dataset`.
 
@@ -295,6 +339,9 @@ def load_inputs(
         Columns of the labels table holding features / pred_probs: comma-separated names or a
         prefix ending in ``*``.
     class_names : sequence of str, optional
+    task : {"multiclass", "multilabel"}, optional
+        ``"multilabel"``: the labels (and true labels) are label sets, e.g. a column of
+        ``"a|b"`` strings; default inferred (see :class:`~workbench.core.dataset.Dataset`).
 
     Raises
     ------
@@ -348,7 +395,7 @@ def load_inputs(
         if file is not None:
             column = true_label_column if name == "true_labels" else None
             signals[name] = _read_signal(file, name, column)
-    return Dataset(labels, class_names=class_names, **signals)
+    return Dataset(labels, class_names=class_names, task=task, **signals)
 
 
 def _existing(file, what: str) -> Path:

@@ -161,10 +161,10 @@ class Detector:
         if task not in self.tasks:
             if task == "multilabel":
                 return (
-                    "Works on one label per sample; this dataset is multi-label (label sets): "
+                    "Needs one label per sample; this dataset is multi-label (label sets): "
                     "use the multilabel_* detectors."
                 )
-            return "Works on label sets (multi-label data); this dataset has one label per sample."
+            return "Needs label sets (multi-label data); this dataset has one label per sample."
         return dataset.why_missing(self.requires)
 
     def score(self, dataset: Dataset, *, progress: bool = True) -> DetectorResult:
