@@ -640,3 +640,56 @@ def test_es_module_keys_name_classes_pick_any_class_and_take_a_note():
     for message in decided:  # replayed into Python: relabels to those classes
         browser_send(q.widget, message)
     assert q.session.decisions.relabels()["label_name"].tolist() == ["class 12"]
+
+
+def test_filters_and_find_by_id(session, queue, caplog):
+    """Queue filters: given class, suggested class, decision state, detectors flagging; find
+    a sample by id."""
+    w = queue.widget
+    ds = session.dataset
+    everything = queue.items
+    browser_update(w, {"filter_given": 3})
+    assert set(ds.labels[queue.items]) == {3} and w.total == len(queue.items) > 0
+    assert "filtered: given 3" in w.title
+    browser_update(w, {"filter_given": -1, "filter_suggested": 5})
+    assert set(queue._suggested(queue.items)) == {5}
+    browser_update(w, {"filter_suggested": -1})
+    np.testing.assert_array_equal(queue.items, everything)
+    queue.decide("remove", position=0)
+    browser_update(w, {"filter_state": "decided"})
+    assert queue.items.tolist() == [int(everything[0])]
+    browser_update(w, {"filter_state": "undecided"})
+    assert int(everything[0]) not in queue.items and len(queue.items) == len(everything) - 1
+    browser_update(w, {"filter_state": "any", "min_flagged": 2})
+    assert (queue.n_flagging(queue.items) >= 2).all()
+    assert len(queue.items) == int((queue.n_flagging(everything) >= 2).sum())
+    with caplog.at_level("WARNING", logger="workbench.ui"):
+        browser_update(w, {"filter_given": 99})
+        browser_update(w, {"filter_state": "burnt"})
+        browser_update(w, {"min_flagged": -3})
+        browser_send(w, {"type": "find", "id": ["x"]})
+    assert w.filter_given == -1 and w.filter_state == "any" and w.min_flagged == 2
+    assert sum("ReviewQueue ignored" in r.getMessage() for r in caplog.records) == 4
+    queue.set_filters()
+    target = int(everything[7])
+    browser_send(w, {"type": "find", "id": str(target)})
+    assert queue.current == target and w.message == f"Found sample {target} at row 8."
+    outside = int(np.setdiff1d(np.arange(ds.n_samples), everything)[0])
+    browser_send(w, {"type": "find", "id": outside})
+    assert "is not in this queue" in w.message and queue.current == target
+    browser_send(w, {"type": "find", "id": "nope"})
+    assert "No sample has the id 'nope'" in w.message
+    queue.set_filters(given="3", state="remove")
+    assert w.filter_given == 3 and w.filter_state == "remove"
+    with pytest.raises(ValueError, match="given must be a class name"):
+        queue.set_filters(given="cat")
+    with pytest.raises(ValueError, match="state must be one of"):
+        queue.set_filters(state="gone")
+
+
+def test_find_by_string_ids():
+    s = text_session()
+    ds = s.dataset.with_signals(ids=[f"doc-{i}" for i in range(s.dataset.n_samples)])
+    q = ReviewQueue(Session(ds, results=s.results))
+    target = int(q.items[2])
+    assert q.find(f"doc-{target}") and q.current == target

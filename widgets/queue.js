@@ -276,6 +276,54 @@ const COMMAND_NAMES = { pick_class: "relabel to any class", note: "write a note"
 
 // The keys and what they do; each digit key with the class it relabels to (the classes' order
 // is the dataset's, e.g. alphabetical for text labels, so it must be shown).
+// Filters of the queue (synced traits, applied in Python) and "find by id" (a message).
+function filtersBar(model) {
+  const names = model.get("class_names");
+  const classSelect = (trait, label) => {
+    const select = h("select", { class: `wb-q-filter wb-q-${trait}`, title: label });
+    select.append(h("option", { value: "-1", text: `${label}: any` }));
+    names.forEach((name, code) => select.append(h("option", { value: String(code), text: `${label}: ${name}` })));
+    select.value = String(model.get(trait));
+    select.addEventListener("change", () => {
+      model.set(trait, Number(select.value));
+      model.save_changes();
+    });
+    return select;
+  };
+  const state = h("select", { class: "wb-q-filter wb-q-filter_state", title: "Decision state" });
+  for (const [value, text] of [["any", "state: any"], ["undecided", "undecided"], ["decided", "decided"],
+    ["keep", "kept"], ["remove", "removed"], ["relabel", "relabelled"], ["needs_review", "needs review"]]) {
+    state.append(h("option", { value, text }));
+  }
+  state.value = model.get("filter_state");
+  state.addEventListener("change", () => {
+    model.set("filter_state", state.value);
+    model.save_changes();
+  });
+  const votes = h("input", { class: "wb-q-filter wb-q-min_flagged", type: "number", min: "0", title: "Flagged by at least this many detectors" });
+  votes.value = String(model.get("min_flagged"));
+  votes.addEventListener("change", () => {
+    const n = Math.max(0, Math.floor(Number(votes.value) || 0));
+    model.set("min_flagged", n);
+    model.save_changes();
+  });
+  const find = h("input", { class: "wb-q-find", type: "search", placeholder: "find id…", title: "Move to the sample with this id (Enter)" });
+  find.addEventListener("keydown", (event) => {
+    event.stopPropagation();
+    if (event.key === "Enter" && find.value.trim()) model.send({ type: "find", id: find.value.trim() });
+  });
+  for (const node of [state, votes]) node.addEventListener("keydown", (event) => event.stopPropagation());
+  return h(
+    "div",
+    { class: "wb-q-filters" },
+    classSelect("filter_given", "given"),
+    classSelect("filter_suggested", "suggested"),
+    state,
+    h("label", { class: "wb-q-votes", text: "flagged by ≥ " }, votes),
+    find,
+  );
+}
+
 function legend(model) {
   const groups = {};
   const digits = [];
@@ -362,6 +410,7 @@ export default {
       header.replaceChildren(
         h("div", { class: "wb-q-title", text: model.get("title") }),
         h("div", { class: "wb-q-tools" }, undo, h("label", { class: "wb-q-hide" }, hide, " hide decided"), bulkBar(model), note),
+        filtersBar(model),
         h("div", { class: "wb-q-tally", text: tally ? `Decided so far: ${tally}` : "No decisions yet." }),
       );
     }
@@ -447,7 +496,9 @@ export default {
       if (!isEditable(event.target)) el.focus({ preventScroll: true });
     };
     el.addEventListener("click", onClick);
-    const headerEvents = "change:title change:counts change:can_undo change:hide_decided change:total change:class_names";
+    const headerEvents =
+      "change:title change:counts change:can_undo change:hide_decided change:total change:class_names " +
+      "change:filter_given change:filter_suggested change:filter_state change:min_flagged";
     const footerEvents = "change:total change:page change:page_size change:keymap";
     model.on("change:rows change:active", drawRows);
     model.on("change:cursor", drawRows);

@@ -65,6 +65,11 @@ class QueueWidget(anywidget.AnyWidget):
     rows = t.List(t.Dict()).tag(sync=True)
     # --- review state
     hide_decided = t.Bool(False).tag(sync=True)
+    # --- filters (-1 / "any" / 0: no filter)
+    filter_given = t.Int(-1).tag(sync=True)
+    filter_suggested = t.Int(-1).tag(sync=True)
+    filter_state = t.Unicode("any").tag(sync=True)
+    min_flagged = t.Int(0).tag(sync=True)
     can_undo = t.Bool(False).tag(sync=True)
     counts = t.Dict().tag(sync=True)
     keymap = t.Dict().tag(sync=True)
@@ -137,6 +142,10 @@ class ReviewQueue(View):
         w.observe(self._on_cursor, names="cursor")
         w.observe(self._on_page, names="page")
         w.observe(self._on_hide_decided, names="hide_decided")
+        w.observe(
+            self._on_filter,
+            names=["filter_given", "filter_suggested", "filter_state", "min_flagged"],
+        )
         w.observe(self._on_page_size, names="page_size")
         self._subscribe("selection", lambda _: self.refresh())
         self._subscribe("flags", lambda _: self.refresh())
@@ -158,12 +167,89 @@ class ReviewQueue(View):
         return int(self._items[w.cursor]) if len(self._items) else None
 
     def _compute_items(self) -> np.ndarray:
-        s = self.session
+        s, w = self.session, self._widget
         pool = s.selection if s.selection.size else np.flatnonzero(s.flags)
-        if self._widget.hide_decided and pool.size:
+        if w.hide_decided and pool.size:
             pool = pool[s.decisions.actions()[pool] == ""]
+        if w.filter_given >= 0:
+            pool = pool[s.dataset.labels[pool] == w.filter_given]
+        if w.filter_suggested >= 0:
+            pool = pool[self._suggested(pool) == w.filter_suggested]
+        if w.filter_state != "any":
+            actions = s.decisions.actions()[pool]
+            if w.filter_state == "undecided":
+                pool = pool[actions == ""]
+            elif w.filter_state == "decided":
+                pool = pool[actions != ""]
+            else:
+                pool = pool[actions == w.filter_state]
+        if w.min_flagged > 0:
+            pool = pool[self.n_flagging(pool) >= w.min_flagged]
         order = np.argsort(-s.result.scores[pool], kind="stable")
         return pool[order].astype(np.int64)
+
+    def n_flagging(self, indices) -> np.ndarray:
+        """How many label-error detectors flag each of ``indices`` (the active one at the
+        session's threshold, the others by their own rule), as the rows' "flagged by"."""
+        s = self.session
+        idx = np.asarray(indices, dtype=np.int64)
+        out = np.zeros(len(idx), dtype=np.int64)
+        for name in label_error_detectors(s.results):
+            flags = s.flags if name == s.active else s.results[name].flags
+            out += flags[idx]
+        return out
+
+    def set_filters(
+        self, *, given=None, suggested=None, state: str = "any", min_flagged: int = 0
+    ) -> None:
+        """Show only the queue's samples of given class ``given`` and suggested class
+        ``suggested`` (index or name; None: any), in decision ``state`` ("any", "undecided",
+        "decided" or an action) and flagged by at least ``min_flagged`` detectors."""
+        names = list(self.session.dataset.class_names)
+
+        def code(value, what):
+            if value is None:
+                return -1
+            if isinstance(value, str):
+                if value not in names:
+                    raise ValueError(f"{what} must be a class name in {names}, found {value!r}.")
+                return names.index(value)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{what} must be a class index or name, found {value!r}.")
+            if not 0 <= value < len(names):
+                raise ValueError(f"{what} must lie in 0..{len(names) - 1}, found {value}.")
+            return int(value)
+
+        states = ("any", "undecided", "decided", *ACTIONS)
+        if state not in states:
+            raise ValueError(f"state must be one of {states}, found {state!r}.")
+        if isinstance(min_flagged, bool) or not isinstance(min_flagged, (int, np.integer)):
+            raise TypeError(f"min_flagged must be an int, found {min_flagged!r}.")
+        w = self.widget
+        with w.hold_trait_notifications():
+            w.filter_given, w.filter_suggested = code(given, "given"), code(suggested, "suggested")
+            w.filter_state, w.min_flagged = state, max(int(min_flagged), 0)
+
+    def find(self, sample_id) -> bool:
+        """Move the cursor to the sample whose id (or, without ids, position) is
+        ``sample_id``; returns whether it is in the queue (the message line says so)."""
+        w, ds = self.widget, self.session.dataset
+        ids = np.asarray(ds.sample_ids())
+        text = str(sample_id).strip()
+        if ids.dtype.kind in "iu":
+            hits = np.flatnonzero(ids == int(text)) if text.lstrip("-").isdigit() else ids[:0]
+        else:
+            hits = np.flatnonzero(ids.astype(str) == text)
+        if not hits.size:
+            w.message = f"No sample has the id {text!r}."
+            return False
+        rows = np.flatnonzero(np.isin(self._items, hits))
+        if not rows.size:
+            w.message = f"Sample {text} (#{int(hits[0])}) is not in this queue."
+            return False
+        w.cursor = int(rows[0])
+        w.message = f"Found sample {text} at row {int(rows[0]) + 1}."
+        return True
 
     def refresh(self, *, keep_cursor: bool = False) -> None:
         """Recompute the queue from the session (selection or flags) and redraw the page."""
@@ -186,6 +272,18 @@ class ReviewQueue(View):
             title = f"Flagged by {s.active} ({rule[mode]}): {n:,} sample(s)"
         if w.hide_decided:
             title += ", undecided only"
+        names = s.dataset.class_names
+        filters = []
+        if w.filter_given >= 0:
+            filters.append(f"given {names[w.filter_given]}")
+        if w.filter_suggested >= 0:
+            filters.append(f"suggested {names[w.filter_suggested]}")
+        if w.filter_state != "any":
+            filters.append(w.filter_state.replace("_", " "))
+        if w.min_flagged > 0:
+            filters.append(f"flagged by ≥ {w.min_flagged}")
+        if filters:
+            title += " · filtered: " + ", ".join(filters)
         cursor = min(w.cursor, max(n - 1, 0)) if keep_cursor else 0
         with w.hold_sync():
             self._syncing = True
@@ -320,6 +418,19 @@ class ReviewQueue(View):
 
     def _on_hide_decided(self, change) -> None:
         self.refresh(keep_cursor=True)
+
+    def _on_filter(self, change) -> None:
+        w, k = self._widget, self.session.dataset.n_classes
+        name, new = change["name"], change["new"]
+        if name == "filter_state":
+            ok = new in ("any", "undecided", "decided", *ACTIONS)
+        else:
+            ok = new >= (0 if name == "min_flagged" else -1) and (name == "min_flagged" or new < k)
+        if not ok:
+            ignore_message("ReviewQueue", f"a {name} filter", new)
+            setattr(w, name, change["old"])
+            return
+        self.refresh()
 
     def _on_decisions(self) -> None:
         if self._widget.hide_decided:
@@ -520,5 +631,11 @@ class ReviewQueue(View):
             self.undo()
         elif kind == "select_all":
             self.session.select(self._items, source=_SOURCE)
+        elif kind == "find":
+            sample_id = content.get("id")
+            if not isinstance(sample_id, (str, int)) or isinstance(sample_id, bool):
+                ignore_message("ReviewQueue", "an id to find that is no string or int", content)
+                return
+            self.find(sample_id)
         else:
             ignore_message("ReviewQueue", "a message of unknown type", content)
