@@ -32,6 +32,7 @@ EXPECTED = (
     "annotators",
     "bring_your_own_data",
     "learning_with_noise",
+    "multilabel",
 )
 NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb"))
 SOLUTION_MARKDOWN = "Solution (expand the hidden cell)"
