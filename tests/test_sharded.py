@@ -269,3 +269,20 @@ def test_a_killed_worker_is_retried_and_the_result_is_unchanged(tmp_path):
     assert killed and killed[0] in pids
     for f in FILTER_BYS:
         np.testing.assert_array_equal(res.mask(f), find_label_issues(labels, probs, filter_by=f))
+
+
+# --- wb.audit hands a sharded dataset over ---------------------------------------------------------
+def test_wb_audit_runs_a_sharded_dataset_on_the_client(client, tmp_path):
+    import workbench as wb
+
+    ds = ShardedDataset.synthetic(3000, 6, n_shards=3, seed=8)
+    labels, probs = _arrays(ds)
+    res = wb.audit(ds, client=client, out=tmp_path, primary="cl_both", progress=False)
+    assert res.primary == "both"
+    np.testing.assert_array_equal(
+        res.mask("both"), find_label_issues(labels, probs, filter_by="both")
+    )
+    with pytest.raises(ValueError, match="does not run on a sharded dataset"):
+        wb.audit(ds, client=client, primary="knn_disagreement")
+    with pytest.raises(ValueError, match="apply to a workbench.sharded.ShardedDataset only"):
+        wb.audit(wb.Dataset(labels[:50], pred_probs=probs[:50]), client=client)

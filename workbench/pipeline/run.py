@@ -28,6 +28,7 @@ from workbench.analysis.detectors import (
 )
 from workbench.core.dataset import Dataset
 from workbench.pipeline.result import OUTPUT_FILES, AuditResult
+from workbench.sharded import is_sharded
 
 __all__ = ["audit", "AuditResult", "PRIMARY_PREFERENCE", "OUTPUT_FILES"]
 
@@ -54,7 +55,9 @@ def audit(
     probe: str | dict = "linear",
     projection: str = "pca",
     primary: str | None = None,
-) -> AuditResult:
+    client=None,
+    out=None,
+):
     """Audit a dataset's labels: compute missing signals, run the detectors, measure the noise.
 
     Parameters
@@ -87,10 +90,15 @@ def audit(
         Detector whose flags make the flagged list; default: the first of
         :data:`PRIMARY_PREFERENCE` that ran, else the first label-error detector by name (see
         ``Detector.kind``), else the first detector by name.
+    client : distributed.Client, optional
+        Only for a :class:`workbench.sharded.ShardedDataset`: the Dask cluster to audit it on
+        (default: a ``LocalCluster`` started for the audit and closed after).
+    out : str or Path, optional
+        Only for a ``ShardedDataset``: the folder for its per-sample Parquet parts.
 
     Returns
     -------
-    AuditResult
+    AuditResult, or :class:`workbench.sharded.ShardedAuditResult` for a ``ShardedDataset``
 
     Raises
     ------
@@ -100,6 +108,15 @@ def audit(
         For unknown or unrunnable detector names, an unknown probe/projection, a bad device, or
         when no detector can run (the message lists why each could not).
     """
+    if is_sharded(dataset):  # shards on Dask: confident learning, outputs as Parquet parts
+        from workbench.sharded import audit_sharded
+        from workbench.sharded.engine import filter_by_of
+
+        return audit_sharded(
+            dataset, client=client, out=out, progress=progress, primary=filter_by_of(primary)
+        )
+    if client is not None or out is not None:
+        raise ValueError("client= and out= apply to a workbench.sharded.ShardedDataset only.")
     if not isinstance(dataset, Dataset):
         raise TypeError(
             f"dataset must be a workbench.Dataset, found {type(dataset).__name__}. Build one with "

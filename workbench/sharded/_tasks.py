@@ -31,8 +31,11 @@ def shard_stats(source, name: str, offset: int, k: int, check: bool = True) -> d
     d = load_shard(source, name, k, check=check)
     y, p = d.labels, d.pred_probs
     rows = chunks.row_stats(p, y, workers=1)
+    if k < 1 << 31:  # class indices kept as int32: less memory held between passes
+        rows.argmax, rows.other = rows.argmax.astype(np.int32), rows.other.astype(np.int32)
     counts = np.bincount(y, minlength=k)
     order = np.argsort(y.astype(np.uint16 if k <= 1 << 16 else np.uint32), kind="stable")
+    order = order.astype(np.int32) if len(y) < 1 << 31 else order
     bounds = np.concatenate([[0], np.cumsum(counts)])
     ids = d.ids if d.ids is not None else None
     return {
@@ -57,7 +60,8 @@ def class_pieces(res: dict, a: int, b: int):
     """Classes ``a..b-1`` of one shard: (bounds relative to the first, given probabilities in
     class-then-row order, global positions), for the threshold group of those classes."""
     bounds, lo, hi = res["bounds"], res["bounds"][a], res["bounds"][b]
-    return bounds[a : b + 1] - lo, res["given_sorted"][lo:hi], res["order"][lo:hi] + res["offset"]
+    pos = res["order"][lo:hi].astype(np.int64) + res["offset"]
+    return bounds[a : b + 1] - lo, res["given_sorted"][lo:hi], pos
 
 
 def class_group(pieces: list, a: int, b: int) -> dict:
@@ -97,9 +101,11 @@ def shard_joint(source, res: dict, thresholds: np.ndarray, name: str, k: int) ->
     p = load_shard(source, name, k, check=False).pred_probs
     y, rows = res["labels"], res["rows"]
     counted, guess = chunks.confident_classes(p, y, rows, thresholds, workers=1)
+    guess = guess.astype(np.int32) if k < 1 << 31 else guess
     close = close_call(y, rows)
     off = counted & (guess != y)
-    cells = np.bincount(np.where(counted, guess * k + y, k * k), minlength=k * k + 1)[:-1]
+    cells = np.bincount(np.where(counted, guess.astype(np.int64) * k + y, k * k),
+                        minlength=k * k + 1)[:-1]  # fmt: skip
     return {
         "counted": counted, "guess": guess, "close": close, "cells": cells,
         "n_errors": int(np.count_nonzero(off & ~close)), "seconds": time.perf_counter() - t0,
@@ -177,7 +183,7 @@ def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int):
         for c, i in enumerate(sel):
             lengths[i] = ms[c]
             vals_out[i] = tv[: ms[c], c]
-            pos_out[i] = pos[top[: ms[c], c]] + res["offset"]
+            pos_out[i] = pos[top[: ms[c], c]].astype(np.int64) + res["offset"]
     if not len(cells):
         return lengths, np.empty(0, p.dtype), np.empty(0, np.int64)
     return lengths, np.concatenate(vals_out), np.concatenate(pos_out)
@@ -189,7 +195,7 @@ def shard_column(source, res: dict, cls: int, j: int, name: str, k: int):
     p = load_shard(source, name, k, check=False).pred_probs
     lo, hi = res["bounds"][cls], res["bounds"][cls + 1]
     pos = res["order"][lo:hi]
-    return p[pos, j] - res["given_sorted"][lo:hi], pos + res["offset"]
+    return p[pos, j] - res["given_sorted"][lo:hi], pos.astype(np.int64) + res["offset"]
 
 
 # --- the per-sample outputs ----------------------------------------------------------------------
@@ -218,7 +224,7 @@ def shard_outputs(
     margin = 1.0 - ((rows.given - rows.other_max + 1) / 2).astype(np.float64)
     self_conf = 1.0 - rows.given.astype(np.float64)
     flags = masks[primary]
-    suggested = rows.argmax.copy()
+    suggested = rows.argmax.astype(np.int64)
     swap = flags & (suggested == y)
     suggested[swap] = rows.other[swap]
     off = res2["counted"] & (res2["guess"] != y)

@@ -20,7 +20,7 @@ __all__ = ["ShardedDataset"]
 class ShardedDataset:
     """Labels and out-of-sample ``pred_probs`` in S shards, read lazily by Dask tasks.
 
-    Build it with one of the constructors: :meth:`from_npy`, :meth:`from_parquet`,
+    Build it with one of the constructors: :meth:`from_npy`, :meth:`from_npy_files`, :meth:`from_parquet`,
     :meth:`from_zarr`, :meth:`from_dask`, :meth:`from_dask_dataframe`, :meth:`synthetic`.
     ``wb.audit(sharded, client=...)`` audits it on a Dask cluster.
 
@@ -97,6 +97,14 @@ class ShardedDataset:
         ``ids-<part>.npy`` optional; shards in the sorted order of ``<part>``
         (:func:`workbench.sharded.write_npy_shards` writes them)."""
         return cls._from_sources(_src.npy_sources(folder), n_classes, class_names)
+
+    @classmethod
+    def from_npy_files(cls, labels, pred_probs, *, rows_per_shard: int, ids=None,
+                       class_names=None) -> ShardedDataset:  # fmt: skip
+        """One ``labels`` (N,) and one ``pred_probs`` (N, K) ``.npy`` file (``ids`` (N,)
+        optional), memory-mapped and read in row ranges of ``rows_per_shard`` rows."""
+        found = _src.npy_file_sources(labels, pred_probs, rows_per_shard=rows_per_shard, ids=ids)
+        return cls._from_sources(found, None, class_names)
 
     @classmethod
     def from_parquet(

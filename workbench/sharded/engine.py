@@ -64,6 +64,20 @@ DETECTOR_OF = {
 }
 
 
+def filter_by_of(primary: str | None) -> str:
+    """The ``filter_by`` behind a detector name (``"cl_both"`` -> ``"both"``); None gives
+    ``"prune_by_noise_rate"``. Raises ``ValueError`` for a detector that does not run on shards."""
+    if primary is None:
+        return "prune_by_noise_rate"
+    for rule, name in DETECTOR_OF.items():
+        if primary in (rule, name):
+            return rule
+    raise ValueError(
+        f"primary={primary!r} does not run on a sharded dataset; choose from "
+        f"{sorted(DETECTOR_OF.values())}."
+    )
+
+
 @dataclass
 class ShardedAuditResult:
     """What a sharded audit found; the per-sample tables are Parquet parts in ``folder``.

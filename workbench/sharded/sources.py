@@ -63,18 +63,22 @@ class NpyShard:
     pred_probs: str
     labels: str
     ids: str | None = None
+    start: int = 0
+    stop: int | None = None  # rows start:stop of the files (None: to the end)
 
     def n_rows(self) -> int:
-        return _npy_shape(self.labels)[0]
+        n = _npy_shape(self.labels)[0]
+        return (n if self.stop is None else min(n, self.stop)) - self.start
 
     def n_classes(self) -> int:
         shape = _npy_shape(self.pred_probs)
         return shape[1] if len(shape) == 2 else -1
 
     def read(self) -> ShardData:
-        ids = np.load(self.ids, allow_pickle=False) if self.ids else None
-        labels = np.load(self.labels, mmap_mode="r", allow_pickle=False)
-        probs = np.load(self.pred_probs, mmap_mode="r", allow_pickle=False)
+        rows = slice(self.start, self.stop)
+        ids = np.load(self.ids, mmap_mode="r", allow_pickle=False)[rows] if self.ids else None
+        labels = np.load(self.labels, mmap_mode="r", allow_pickle=False)[rows]
+        probs = np.load(self.pred_probs, mmap_mode="r", allow_pickle=False)[rows]
         return ShardData(ids, labels, probs)
 
 
@@ -183,8 +187,9 @@ class ZarrShard:
 class SyntheticShard:
     """A seeded synthetic shard generated where it is read (no disk): ``n`` samples of K classes
     with a true class drawn uniformly, a given label flipped to a uniform other class with
-    probability ``noise``, and probabilities peaked on the true class with ``accuracy`` chance
-    (else on a random class). Same ``seed`` and ``index``, same shard."""
+    probability ``noise``, and probabilities peaked (by a random amount, so no two rows are
+    alike) on the true class with ``accuracy`` chance (else on a random class), over a
+    background row drawn from a pool of random rows. Same ``seed`` and ``index``, same shard."""
 
     name: str
     n: int
@@ -211,9 +216,12 @@ class SyntheticShard:
         flip = rng.random(n) < self.noise
         given = np.where(flip, (true + rng.integers(1, k, n)) % k, true)
         peak = np.where(rng.random(n) < self.accuracy, true, rng.integers(0, k, n))
-        probs = rng.random((n, k), dtype=np.float32)
-        probs *= probs  # a long tail of small probabilities
-        probs *= probs
+        # Background rows from a pool of 1,024 random rows (a long tail of small values):
+        # drawing N × K fresh numbers would cost most of the time of an audit.
+        pool = rng.random((1024, k), dtype=np.float32)
+        pool *= pool
+        pool *= pool
+        probs = np.take(pool, rng.integers(0, len(pool), n), axis=0)
         rows = np.arange(n)
         probs[rows, peak] += rng.uniform(0.5, 4.0, n).astype(np.float32) * k / 5
         probs /= probs.sum(axis=1, keepdims=True)
@@ -335,6 +343,26 @@ def npy_sources(folder) -> list[NpyShard]:
         ids = folder / f"ids-{part}.npy"
         out.append(NpyShard(part, p, str(labels), str(ids) if ids.exists() else None))
     return out
+
+
+def npy_file_sources(labels, pred_probs, *, rows_per_shard: int, ids=None) -> list[NpyShard]:
+    """Row ranges of ``rows_per_shard`` rows of one ``labels`` (N,) and one ``pred_probs``
+    (N, K) ``.npy`` file (memory-mapped: each task reads only its rows)."""
+    if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, (int, np.integer)):
+        raise TypeError(f"rows_per_shard must be an int, found {rows_per_shard!r}.")
+    if rows_per_shard < 1:
+        raise ValueError(f"rows_per_shard must be >= 1, found {rows_per_shard}.")
+    n = _npy_shape(str(labels))[0]
+    if _npy_shape(str(pred_probs))[0] != n:
+        raise ValueError(
+            f"{str(pred_probs)!r} has {_npy_shape(str(pred_probs))[0]} rows but {str(labels)!r} "
+            f"has {n}."
+        )
+    return [
+        NpyShard(f"rows {a}-{min(n, a + rows_per_shard) - 1}", str(pred_probs), str(labels),
+                 str(ids) if ids is not None else None, a, min(n, a + rows_per_shard))
+        for a in range(0, n, rows_per_shard)
+    ]  # fmt: skip
 
 
 def parquet_sources(
