@@ -425,8 +425,10 @@ def check_same_dataset(found: dict, expect: dict) -> None:
     if fa is not None and fb is not None and fa != fb:
         raise ValueError(
             f"it holds decisions for another dataset (fingerprint {fa[:12]}…, this dataset's is "
-            f"{fb[:12]}…: its ids, labels or class names differ); open it with "
-            "on_mismatch='by_id' to carry the decisions over by sample id"
+            f"{fb[:12]}…: its ids, labels or class names differ); to carry its decisions over "
+            "by sample id, merge it into a log of this dataset with on_mismatch='by_id' "
+            "(log.merge(path, on_mismatch='by_id'), or DecisionLog.load(path, ids=..., "
+            "labels=..., on_mismatch='by_id'))"
         )
 
 
