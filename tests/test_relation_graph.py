@@ -95,10 +95,14 @@ def test_finds_injected_outliers(demo_with_outliers):
     assert roc_auc_score(outliers, res.scores) > roc_auc_score(outliers, label.scores)
 
 
-def test_needs_features_and_pred_probs():
+def test_needs_features_and_pred_probs_and_a_bounded_n():
     y = np.array([0, 1, 0, 1])
     why = available_detectors(Dataset(y, features=np.eye(4)))
     assert "pred_probs" in why["relation_graph"] and "pred_probs" in why["relation_graph_outlier"]
+    ds = Dataset(y, features=np.eye(4), pred_probs=np.full((4, 2), 0.5))
+    for name in ("relation_graph", "relation_graph_outlier"):
+        assert "max_samples=3" in get_detector(name, max_samples=3).missing(ds)
+        assert get_detector(name, max_samples=None).missing(ds) is None
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,30 @@ REFERENCE = (
 )
 
 
+#: Default largest N: the kernel sums N² pairs (about a minute on a laptop CPU at 100,000).
+MAX_SAMPLES = 100_000
+
+
+class _RelationDetector(Detector):
+    """Shared by the relation-graph detectors: features and pred_probs, and N within
+    ``max_samples`` (the cost grows as N²)."""
+
+    requires = ("features", "pred_probs")
+    reference = REFERENCE
+
+    def missing(self, dataset: Dataset) -> str | None:
+        reason = super().missing(dataset)
+        limit = getattr(self, "max_samples", None)
+        if reason is None and isinstance(limit, (int, np.integer)) and dataset.n_samples > limit:
+            return (
+                f"Sums N² relations, so it runs up to max_samples={limit} samples (found "
+                f"N={dataset.n_samples}; raise max_samples or pass None to run it anyway)."
+            )
+        return reason
+
+
 @register
-class RelationGraphDetector(Detector):
+class RelationGraphDetector(_RelationDetector):
     """Neural relation graph label reliability: conflicting relations to similar samples.
 
     Score: ``-s' / max |s'|`` in [-1, 1] (:mod:`workbench.compute.relation`); **higher = more
@@ -49,6 +71,8 @@ class RelationGraphDetector(Detector):
         Relations with ``|r| <= threshold`` are dropped.
     reg : float, default=0.05
         ``lambda``: the flag threshold on the normalised reliability.
+    max_samples : int or None, default=100000
+        Unavailable above this N (the cost grows as N²); None: no limit.
     device : str, optional
         Torch device; default: the session device.
 
@@ -59,14 +83,20 @@ class RelationGraphDetector(Detector):
     """
 
     name = "relation_graph"
-    requires = ("features", "pred_probs")
     summary = "Conflicting relations to similar samples with confident, compatible predictions."
-    reference = REFERENCE
 
-    def __init__(self, power: float = 4.0, threshold: float = 0.03, reg: float = 0.05, device=None):
+    def __init__(
+        self,
+        power: float = 4.0,
+        threshold: float = 0.03,
+        reg: float = 0.05,
+        max_samples: int | None = MAX_SAMPLES,
+        device=None,
+    ):
         self.power = power
         self.threshold = threshold
         self.reg = reg
+        self.max_samples = max_samples
         self.device = device
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
@@ -95,7 +125,7 @@ class RelationGraphDetector(Detector):
 
 
 @register
-class RelationGraphOutlierDetector(Detector):
+class RelationGraphOutlierDetector(_RelationDetector):
     """Neural relation graph outlier score: how little kernel mass relates the sample to the
     others (``kind`` ``"outlier"``).
 
@@ -109,21 +139,27 @@ class RelationGraphOutlierDetector(Detector):
         The temperature ``t`` (1 is what the authors recommend for outliers).
     threshold : float, default=0.03
     quantile : float in (0, 1), default=0.99
+    max_samples : int or None, default=100000
+        As ``relation_graph``.
     device : str, optional
     """
 
     name = "relation_graph_outlier"
     kind = "outlier"
-    requires = ("features", "pred_probs")
     summary = "1 / kernel mass of the relations to every other sample (relates to nothing)."
-    reference = REFERENCE
 
     def __init__(
-        self, power: float = 1.0, threshold: float = 0.03, quantile: float = 0.99, device=None
+        self,
+        power: float = 1.0,
+        threshold: float = 0.03,
+        quantile: float = 0.99,
+        max_samples: int | None = MAX_SAMPLES,
+        device=None,
     ):
         self.power = power
         self.threshold = threshold
         self.quantile = quantile
+        self.max_samples = max_samples
         self.device = device
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:
