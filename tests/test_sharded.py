@@ -286,3 +286,30 @@ def test_wb_audit_runs_a_sharded_dataset_on_the_client(client, tmp_path):
         wb.audit(ds, client=client, primary="knn_disagreement")
     with pytest.raises(ValueError, match="apply to a workbench.sharded.ShardedDataset only"):
         wb.audit(wb.Dataset(labels[:50], pred_probs=probs[:50]), client=client)
+
+
+# --- the command line ------------------------------------------------------------------------------
+def test_cli_audits_a_folder_of_shards_on_a_scheduler(tmp_path, capsys):
+    from workbench.cli import main
+
+    labels, probs = _npy_folder(tmp_path / "in", n=2000, k=4, shards=3, seed=9)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                      dashboard_address=None) as cluster:  # fmt: skip
+        code = main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
+                     cluster.scheduler_address, "--primary", "cl_prune_by_class"])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr()
+    assert "dashboard:" in err.err and "flagged by prune_by_class" in err.out
+    frame = pd.read_parquet(tmp_path / "out" / "scores")
+    ref = find_label_issues(labels, probs, filter_by="prune_by_class")
+    np.testing.assert_array_equal(frame["flag_prune_by_class"].to_numpy(), ref)
+    # a bad shard: exit status 2, one line naming the shard and row
+    bad = np.load(tmp_path / "in" / "labels-00000.npy")
+    bad[3] = -1
+    np.save(tmp_path / "in" / "labels-00000.npy", bad)
+    with LocalCluster(n_workers=1, processes=False, protocol="tcp",
+                      dashboard_address=None) as cluster:  # fmt: skip
+        code = main([str(tmp_path / "in"), "--out", str(tmp_path / "out2"), "-q",
+                     "--scheduler", cluster.scheduler_address])  # fmt: skip
+    assert code == 2
+    assert "shard '00000' row 3: label -1 is outside 0..3" in capsys.readouterr().err

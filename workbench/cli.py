@@ -36,6 +36,8 @@ examples:
   workbench-audit labels.npy --pred-probs pred_probs.npy --out audit/ --detectors self_confidence
   workbench-audit data.parquet --label-column label --feature-columns 'emb_*' --out audit/
   workbench-audit bundle.npz --out audit/      (keys: labels, pred_probs, features, ...)
+  workbench-audit shards/ --out audit/ [--scheduler tcp://10.0.0.5:8786]
+      a folder of Parquet or .npy shards, audited on Dask (confident learning)
 
 inputs:
   LABELS_FILE  .csv/.tsv/.parquet (a column of labels, see --label-column), .npy (1-D array)
@@ -150,6 +152,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--top", type=int, default=50, help="flagged samples shown in the report (default: 50)"
     )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    g = p.add_argument_group("sharded data (LABELS_FILE is a folder of Parquet or .npy shards)")
+    g.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run on this Dask scheduler (default: a LocalCluster on this machine)",
+    )
+    g.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    g.add_argument("--memory-limit", default="1GiB", help="per LocalCluster worker (default 1GiB)")
     return p
 
 
@@ -158,6 +168,8 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     progress = not args.quiet
+    if Path(args.source).is_dir() or args.scheduler is not None:
+        return _sharded_main(args, progress)
     try:
         out = _check_out(args.out)
         if args.top < 0:
@@ -230,6 +242,38 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
             + (f"; estimated label errors: {est:,}" if est is not None else "")
         )
         print(f"{PROG}: wrote {', '.join(files)} to {out}")
+    return 0
+
+
+def _sharded_main(args, progress: bool) -> int:
+    """A folder of shards: confident learning on Dask (workbench.sharded); per-sample Parquet
+    parts in --out/scores and --out/summary.json. Progress as tqdm, the dashboard link printed."""
+    from workbench.sharded import ShardedDataset, audit_sharded
+    from workbench.sharded.engine import filter_by_of
+
+    try:
+        if not Path(args.source).is_dir():
+            raise InputError(f"--scheduler needs LABELS_FILE to be a folder of shards, found "
+                             f"{args.source!r}.")  # fmt: skip
+        out = _check_out(args.out)
+        cols = args.pred_prob_columns.split(",") if args.pred_prob_columns else None
+        ds = ShardedDataset.from_folder(args.source, label_column=args.label_column or "label",
+                                        prob_columns=cols, class_names=args.class_names)  # fmt: skip
+        result = audit_sharded(
+            ds, scheduler=args.scheduler, n_workers=args.workers, out=out,
+            memory_limit=args.memory_limit, primary=filter_by_of(args.primary),
+            progress=progress, verbose=progress,
+        )  # fmt: skip
+    except (ValueError, TypeError, OSError) as err:
+        return _fail(err)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted.", file=sys.stderr)
+        return 130
+    if progress:
+        print(f"{PROG}: {result.n_samples:,} samples in {result.n_shards} shards, "
+              f"{result.n_classes} classes; {result.flagged[result.primary]:,} flagged by "
+              f"{result.primary}; estimated label errors: {result.estimated_num_errors:,}")  # fmt: skip
+        print(f"{PROG}: wrote scores/part-*.parquet, summary.json to {out}")
     return 0
 
 

@@ -99,6 +99,26 @@ class ShardedDataset:
         return cls._from_sources(_src.npy_sources(folder), n_classes, class_names)
 
     @classmethod
+    def from_folder(cls, folder, *, label_column="label", id_column="id", prob_columns=None,
+                    class_names=None) -> ShardedDataset:  # fmt: skip
+        """A folder of ``.npy`` shards (:meth:`from_npy`) or of Parquet files
+        (:meth:`from_parquet`), whichever it holds."""
+        from pathlib import Path
+
+        path = Path(folder)
+        if not path.is_dir():
+            raise ValueError(f"a sharded dataset needs a folder of shards, found {str(path)!r}.")
+        if any(path.glob("pred_probs-*.npy")):
+            return cls.from_npy(path, class_names=class_names)
+        if any(path.glob("*.parquet")):
+            return cls.from_parquet(path, label_column=label_column, id_column=id_column,
+                                    prob_columns=prob_columns, class_names=class_names)  # fmt: skip
+        raise ValueError(
+            f"{str(path)!r} holds neither pred_probs-<part>.npy / labels-<part>.npy shards nor "
+            ".parquet files."
+        )
+
+    @classmethod
     def from_npy_files(cls, labels, pred_probs, *, rows_per_shard: int, ids=None,
                        class_names=None) -> ShardedDataset:  # fmt: skip
         """One ``labels`` (N,) and one ``pred_probs`` (N, K) ``.npy`` file (``ids`` (N,)
