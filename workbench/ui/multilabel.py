@@ -1,0 +1,215 @@
+"""Views of a multi-label dataset: per-class 2×2 matrices and the class co-occurrence matrix,
+every cell clickable to select its samples.
+
+N samples, K classes; ``dataset.labels`` (N, K) bool label sets, ``dataset.pred_probs`` (N, K)
+independent per-class probabilities (out-of-sample). Two plotly heatmap figures:
+
+- **per-class 2×2**: for each class ``c``, rows = given (has ``c`` / lacks ``c``), columns =
+  predicted (``pred_probs[:, c] > threshold`` or not): true positives, missed (given, not
+  predicted: possibly an extra label), unexpected (predicted, not given: possibly a missing
+  label) and true negatives. With many classes the ``max_classes`` with the most off-diagonal
+  samples are shown, the worst first;
+- **co-occurrence**: ``[a, b]`` = samples given both ``a`` and ``b`` (the diagonal: samples
+  given ``a``), the pairs a swapped label tends to come from.
+
+Clicking a cell selects its samples: :attr:`LabelSetMatrices.selection` is set and the
+``on_select(indices)`` callbacks run. The view stands alone (a Dataset is enough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from workbench.ui._common import browser_index, figure_widget, ignore_message, plotly_text
+
+__all__ = ["LabelSetMatrices", "class_matrices_figure", "cooccurrence_figure"]
+
+_PANEL_PX = 150  # one 2×2 matrix
+_COLUMNS = 5  # matrices per row
+_MAX_WIDTH = 900
+
+
+def _check(dataset) -> None:
+    if not getattr(dataset, "is_multilabel", False):
+        raise ValueError("these views need a multi-label Dataset (task='multilabel').")
+
+
+def class_order(dataset, threshold: float = 0.5, max_classes: int = 20) -> np.ndarray:
+    """Classes to show: all when K <= ``max_classes``, else the ``max_classes`` with the most
+    samples off the diagonal of their 2×2 matrix (worst first)."""
+    k = dataset.n_classes
+    if k <= max_classes or dataset.pred_probs is None:
+        return np.arange(min(k, max_classes))
+    off = np.count_nonzero(dataset.labels != (dataset.pred_probs > threshold), axis=0)
+    return np.argsort(-off, kind="stable")[:max_classes]
+
+
+def class_counts(dataset, threshold: float = 0.5) -> np.ndarray:
+    """(K, 2, 2) int64: ``[c, given, predicted]`` sample counts (0 = lacks, 1 = has class c)."""
+    Y = dataset.labels
+    pred = dataset.pred_probs > threshold
+    out = np.empty((dataset.n_classes, 2, 2), np.int64)
+    for g in (0, 1):
+        for p in (0, 1):
+            out[:, g, p] = np.count_nonzero((Y == bool(g)) & (pred == bool(p)), axis=0)
+    return out
+
+
+def class_matrices_figure(dataset, *, threshold: float = 0.5, max_classes: int = 20):
+    """Plotly figure of the per-class 2×2 matrices (module docstring); trace ``c<k>`` is the
+    matrix of class ``k``, ``z[given][predicted]`` its counts."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    _check(dataset)
+    if dataset.pred_probs is None:
+        raise ValueError("the per-class 2×2 matrices need pred_probs (given vs predicted).")
+    classes = class_order(dataset, threshold, max_classes)
+    counts = class_counts(dataset, threshold)
+    cols = min(_COLUMNS, len(classes))
+    rows = -(-len(classes) // cols)
+    names = [plotly_text(dataset.class_names[c]) for c in classes]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.06,
+                        vertical_spacing=0.5 / max(rows, 1))  # fmt: skip
+    for i, c in enumerate(classes):
+        z = counts[c]
+        text = [[f"{z[g, p]:,}" for p in (0, 1)] for g in (0, 1)]
+        fig.add_trace(
+            go.Heatmap(
+                z=z, x=["not predicted", "predicted"], y=["lacks", "has"], name=f"c{c}",
+                text=text, texttemplate="%{text}", showscale=False, colorscale="Blues",
+                hovertemplate=(f"{names[i]}: given %{{y}}, %{{x}}<br>%{{z:,}} samples"
+                               "<extra></extra>"),
+            ),
+            row=i // cols + 1, col=i % cols + 1,
+        )  # fmt: skip
+    width = min(_MAX_WIDTH, 80 + cols * _PANEL_PX)
+    fig.update_layout(
+        width=width, height=90 + rows * (_PANEL_PX + 30), margin=dict(l=60, r=20, t=70, b=30),
+        title=f"Per class: given (rows) vs predicted p > {threshold:g} (columns)",
+    )  # fmt: skip
+    return fig
+
+
+def cooccurrence_figure(dataset, *, max_classes: int = 40):
+    """Plotly heatmap of the class co-occurrence counts of the given label sets (trace
+    ``cooccurrence``; both axes the classes, the diagonal the class sizes)."""
+    import plotly.graph_objects as go
+
+    _check(dataset)
+    Y = dataset.labels[:, : min(dataset.n_classes, max_classes)].astype(np.int64)
+    co = Y.T @ Y
+    names = [plotly_text(c) for c in dataset.class_names[: co.shape[0]]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=co, x=names, y=names, name="cooccurrence", colorscale="Blues",
+            hovertemplate="given %{y} and %{x}: %{z:,} samples<extra></extra>",
+        )
+    )  # fmt: skip
+    side = min(_MAX_WIDTH, 200 + 22 * co.shape[0])
+    fig.update_layout(
+        width=side, height=side, title="Class co-occurrence in the given label sets",
+        xaxis_title="class", yaxis_title="class", yaxis_autorange="reversed",
+    )  # fmt: skip
+    return fig
+
+
+class LabelSetMatrices:
+    """Per-class 2×2 matrices and the co-occurrence matrix of a multi-label dataset, linked
+    to a selection (see the module docstring).
+
+    Parameters
+    ----------
+    dataset : Dataset with ``task="multilabel"``
+    threshold : float, default=0.5
+        A class is predicted where its probability exceeds it.
+    max_classes : int, default=20
+        Most 2×2 matrices shown (the classes with most off-diagonal samples).
+    on_select : callable, optional
+        Called with the selected indices (N,) int64 after every click.
+    """
+
+    def __init__(self, dataset, *, threshold: float = 0.5, max_classes: int = 20,
+                 on_select: Callable[[np.ndarray], None] | None = None):  # fmt: skip
+        _check(dataset)
+        self.dataset = dataset
+        self.threshold = threshold
+        self.max_classes = max_classes
+        self.selection = np.empty(0, np.int64)
+        self._callbacks = [on_select] if on_select is not None else []
+        self._widget = None
+        self.matrices = self.cooccurrence = None
+
+    # --- selection -----------------------------------------------------------------------------
+    def on_select(self, callback: Callable[[np.ndarray], None]) -> None:
+        """Call ``callback(indices)`` after every selection."""
+        self._callbacks.append(callback)
+
+    def cell_indices(self, kind: str, a: int, b: int) -> np.ndarray:
+        """Samples of a cell: ``kind="class"``: class ``a``, given ``b // 2``, predicted
+        ``b % 2``; ``kind="cooccurrence"``: given both classes ``a`` and ``b``."""
+        Y = self.dataset.labels
+        if kind == "class":
+            pred = self.dataset.pred_probs[:, a] > self.threshold
+            return np.flatnonzero((Y[:, a] == bool(b // 2)) & (pred == bool(b % 2)))
+        if kind == "cooccurrence":
+            return np.flatnonzero(Y[:, a] & Y[:, b])
+        raise ValueError(f"kind must be 'class' or 'cooccurrence', found {kind!r}.")
+
+    def select(self, indices) -> None:
+        self.selection = np.asarray(indices, dtype=np.int64)
+        for callback in list(self._callbacks):
+            callback(self.selection)
+
+    # --- widget --------------------------------------------------------------------------------
+    @property
+    def widget(self):
+        if self._widget is None:
+            import ipywidgets as w
+
+            children = []
+            if self.dataset.pred_probs is not None:
+                self.matrices = figure_widget(class_matrices_figure(
+                    self.dataset, threshold=self.threshold, max_classes=self.max_classes))  # fmt: skip
+                for trace in self.matrices.data:
+                    trace.on_click(self._on_class_click)
+                children.append(self.matrices)
+            self.cooccurrence = figure_widget(cooccurrence_figure(self.dataset))
+            self.cooccurrence.data[0].on_click(self._on_cooccurrence_click)
+            children.append(self.cooccurrence)
+            self._widget = w.VBox(children)
+        return self._widget
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _on_class_click(self, trace, points, state) -> None:
+        if not points.point_inds:
+            return
+        ind = points.point_inds[0]
+        c = browser_index(int(trace.name[1:]) if trace.name[1:].isdigit() else None,
+                          self.dataset.n_classes)  # fmt: skip
+        if not (isinstance(ind, (list, tuple)) and len(ind) == 2) or c is None:
+            ignore_message("LabelSetMatrices", "a click", ind)
+            return
+        given, pred = browser_index(ind[0], 2), browser_index(ind[1], 2)
+        if given is None or pred is None:
+            ignore_message("LabelSetMatrices", "a click", ind)
+            return
+        self.select(self.cell_indices("class", c, 2 * given + pred))
+
+    def _on_cooccurrence_click(self, trace, points, state) -> None:
+        if not points.point_inds:
+            return
+        ind = points.point_inds[0]
+        k = len(trace.z)
+        if not (isinstance(ind, (list, tuple)) and len(ind) == 2):
+            ignore_message("LabelSetMatrices", "a click", ind)
+            return
+        a, b = browser_index(ind[0], k), browser_index(ind[1], k)
+        if a is None or b is None:
+            ignore_message("LabelSetMatrices", "a click", ind)
+            return
+        self.select(self.cell_indices("cooccurrence", a, b))
