@@ -76,6 +76,8 @@ function labelPicker(model, row, listId) {
       return;
     }
     input.setCustomValidity("");
+    // Cleared at once: Enter also fires "change", which must not relabel a second time.
+    input.value = "";
     model.send({ type: "decide", action: "relabel", label: code, position: row.position });
   };
   input.addEventListener("change", pick);

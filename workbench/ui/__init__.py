@@ -10,6 +10,7 @@ from __future__ import annotations
 from workbench.ui._common import View, as_session
 from workbench.ui.app import Workbench, open_workbench, show
 from workbench.ui.decisions_view import DecisionsView
+from workbench.ui.grid import SelectionGrid
 from workbench.ui.map import EmbeddingMap
 from workbench.ui.matrix import MatrixView
 from workbench.ui.panel import DetectorPanel
@@ -22,6 +23,7 @@ __all__ = [
     "EmbeddingMap",
     "MatrixView",
     "ReviewQueue",
+    "SelectionGrid",
     "TrajectoryView",
     "View",
     "Workbench",

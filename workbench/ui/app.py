@@ -12,6 +12,7 @@ import html
 
 from workbench.ui._common import View, as_session
 from workbench.ui.decisions_view import DecisionsView
+from workbench.ui.grid import SelectionGrid
 from workbench.ui.map import EmbeddingMap
 from workbench.ui.matrix import MatrixView
 from workbench.ui.panel import DetectorPanel
@@ -46,6 +47,8 @@ class Workbench(View):
     ----------
     session : Session
     map, matrix, trajectories : views, or None when the dataset lacks their signals
+    grid : SelectionGrid
+        The selected samples' previews, under the map; a click moves the queue there.
     panel : DetectorPanel
     queue : ReviewQueue
     decisions : DecisionsView
@@ -94,6 +97,8 @@ class Workbench(View):
             )
         else:
             self.map = EmbeddingMap(s, **map_options)
+        # Under the map: the selected samples as previews; a click moves the queue there.
+        self.grid = SelectionGrid(s, on_open=self.queue.go_to)
         self.matrix = MatrixView(s, **(matrix_options or {}))
         if self.matrix.reason:
             self.missing["Matrices"] = self.matrix.reason
@@ -173,10 +178,16 @@ class Workbench(View):
     def _fill(self, position) -> None:
         if position is None:
             return
+        import ipywidgets as w
+
         title = list(self._boxes)[position]
         box = self._boxes[title]
         if not box.children:
-            box.children = (self.views[title].widget,)
+            view = self.views[title]
+            if view is self.map:
+                box.children = (w.VBox([view.widget, self.grid.widget]),)
+            else:
+                box.children = (view.widget,)
 
     @property
     def built(self) -> list[str]:
@@ -196,6 +207,7 @@ class Workbench(View):
         """Close every view and stop listening to the session."""
         for view in self.views.values():
             view.close()
+        self.grid.close()
         super().close()
 
 

@@ -349,7 +349,7 @@ class DetectorPanel(View):
         legend_height = 22 * (len(names) + 2)
         fig.update_layout(
             height=max(420, min(legend_height + 90, 640)),
-            width=820,
+            width=760,  # with its legend, within a laptop's notebook column
             margin=dict(l=60, r=20, t=56, b=50),
             title=dict(
                 text="Precision-recall on the samples with known truth<br><span style='font-size:12px;color:#444'>colour: the "

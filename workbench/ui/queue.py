@@ -230,6 +230,17 @@ class ReviewQueue(View):
             w.filter_given, w.filter_suggested = code(given, "given"), code(suggested, "suggested")
             w.filter_state, w.min_flagged = state, max(int(min_flagged), 0)
 
+    def go_to(self, index: int) -> bool:
+        """Move the cursor to sample ``index`` (a position 0..N-1) when it is in the queue;
+        returns whether it is (the message line says when not)."""
+        w = self.widget
+        rows = np.flatnonzero(self._items == int(index))
+        if not rows.size:
+            w.message = f"Sample {int(index)} is not in this queue."
+            return False
+        w.cursor = int(rows[0])
+        return True
+
     def find(self, sample_id) -> bool:
         """Move the cursor to the sample whose id (or, without ids, position) is
         ``sample_id``; returns whether it is in the queue (the message line says so)."""
