@@ -270,3 +270,24 @@ def test_every_export_import_round_trip_is_lossless(tmp_path_factory, steps, fmt
     # and into a log made for the same dataset (fingerprint checked)
     same = DecisionLog.load(path, ids=id_values[ids], labels=labels, class_names=lg.class_names)
     pd.testing.assert_frame_equal(same.history(), lg.history())
+
+
+def test_loading_a_hostile_file_without_a_target_keeps_memory_bounded(tmp_path):
+    """DecisionLog.load has no dataset to compare with: the per-sample state for the N the
+    header claims (3e8: 5 GB when filled) is zeroed memory that only the decisions touch."""
+    import subprocess
+    import sys
+
+    path = _hostile_json(tmp_path / "hostile.json")
+    code = (
+        "import resource, sys\n"
+        "from workbench.decisions.log import DecisionLog\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "log = DecisionLog.load(sys.argv[1])\n"
+        "assert log.n_samples == 300_000_000 and len(log) == 200, len(log)\n"
+        "assert log.counts()['keep'] == 200\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) < 300_000  # kB: far below the 5 GB a filled state would take

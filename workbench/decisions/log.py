@@ -184,6 +184,21 @@ class _Grow:
         return self.a[: self.n]
 
 
+class _Shifted:
+    """Per-sample ints (-1: none) stored as value + 1 in zeroed memory: ``np.zeros`` pages are
+    only committed where written, so a log's memory follows its decisions, not the N a file's
+    header claims. Reading returns int64 values (-1 where never set)."""
+
+    def __init__(self, n: int, dtype):
+        self.a = np.zeros(n, dtype=dtype)
+
+    def __getitem__(self, key):
+        return self.a[key].astype(np.int64) - 1
+
+    def __setitem__(self, key, values) -> None:
+        self.a[key] = np.asarray(values) + 1
+
+
 class DecisionLog:
     """The history of review decisions over N samples, with multi-level undo and a store.
 
@@ -288,9 +303,9 @@ class DecisionLog:
         self._live: list[int] = []  # positions in _steps of decision steps in force (a stack)
         self._undone: set[int] = set()  # positions in _steps of undone steps
         self._r_act, self._r_lab, self._r_prev = _Grow(np.int8), _Grow(np.int64), _Grow(np.int64)
-        self._act = np.full(self.n_samples, -1, dtype=np.int8)  # latest action code, -1 none
-        self._lab = np.full(self.n_samples, -1, dtype=np.int64)  # latest relabel target
-        self._row = np.full(self.n_samples, -1, dtype=np.int64)  # latest row in the history
+        self._act = _Shifted(self.n_samples, np.int8)  # latest action code, -1 none
+        self._lab = _Shifted(self.n_samples, np.int64)  # latest relabel target
+        self._row = _Shifted(self.n_samples, np.int64)  # latest row in the history
         self._unsaved = 0  # trailing steps not yet in the store
         self._users: set[str] = set()  # who decided (two or more: conflicts are possible)
         self._n_live_rows = 0
@@ -729,16 +744,19 @@ class DecisionLog:
 
     def current(self) -> pd.DataFrame:
         """The latest decision of every decided sample, sorted by sample position."""
-        decided = np.flatnonzero(self._row >= 0)
+        decided = np.flatnonzero(self._row.a)
         return self._history().iloc[self._row[decided]].reset_index(drop=True)
 
     def actions(self) -> np.ndarray:
         """Latest action per sample as an object array of shape (N,), ``""`` where undecided."""
-        return np.asarray(("",) + ALL_ACTIONS, dtype=object)[self._act.astype(np.int64) + 1]
+        return np.asarray(("",) + ALL_ACTIONS, dtype=object)[self._act.a]
 
     def counts(self) -> dict[str, int]:
         """How many samples currently carry each action (``edit_labels`` only when used)."""
-        c = np.bincount(self._act[self._act >= 0], minlength=len(ALL_ACTIONS))
+        c = np.zeros(len(ALL_ACTIONS) + 1, dtype=np.int64)
+        for start in range(0, self.n_samples, 1 << 22):  # bincount copies to intp: by chunks
+            c += np.bincount(self._act.a[start : start + (1 << 22)], minlength=len(c))
+        c = c[1:]
         out = {a: int(c[i]) for i, a in enumerate(ACTIONS)}
         if c[ALL_ACTIONS.index("edit_labels")]:
             out["edit_labels"] = int(c[ALL_ACTIONS.index("edit_labels")])
@@ -746,12 +764,12 @@ class DecisionLog:
 
     def remove_mask(self) -> np.ndarray:
         """Boolean (N,): True where the latest decision is ``remove``."""
-        return self._act == ALL_ACTIONS.index("remove")
+        return self._act.a == ALL_ACTIONS.index("remove") + 1
 
     def relabels(self) -> pd.DataFrame:
         """Samples whose latest decision is ``relabel``: columns ``id, index, label,
         label_name``."""
-        idx = np.flatnonzero(self._act == ALL_ACTIONS.index("relabel"))
+        idx = np.flatnonzero(self._act.a == ALL_ACTIONS.index("relabel") + 1)
         lab = self._lab[idx]
         return pd.DataFrame(
             {
