@@ -139,6 +139,69 @@ class Analysis:
             out.update(self._cached("truth_matrices", (ds.labels, ds.true_labels), from_truth))
         return out
 
+    def class_joint(self, *, device=None) -> np.ndarray:
+        """K×K estimated ``P(given = i, true = j)`` (rows = given, sums to 1): the calibrated
+        confident joint over N (:func:`workbench.analysis.class_health.class_joint`), from the
+        one statistics pass."""
+        ds = self.dataset
+        stats = self.statistics(device=device)
+
+        def compute():
+            joint = calibrate_joint(stats.joint_counts, stats.counts)
+            return joint / np.clip(float(np.sum(joint)), 1e-100, None)
+
+        return self._cached("class_joint", (ds.labels, ds.pred_probs), compute)
+
+    def class_order(self, *, device=None) -> np.ndarray:
+        """Int64 (K,): classes ordered so that confused ones sit together (position -> class;
+        :func:`workbench.analysis.class_health.confusion_order` of the confusion matrix)."""
+        from workbench.analysis.class_health import confusion_order
+
+        ds = self.dataset
+        return self._cached(
+            "class_order",
+            (ds.labels, ds.pred_probs),
+            lambda: confusion_order(self.matrices(device=device)["confusion"]),
+        )
+
+    def confused_pairs(self, *, device=None):
+        """Pairs of classes, most confused first (any K): a DataFrame, one row per pair a < b.
+
+        Columns: ``class_index_a``, ``class_index_b``, ``a_as_b`` / ``b_as_a`` (samples given
+        a and predicted b / given b and predicted a, from the confusion matrix),
+        ``num_overlapping`` (estimated samples given one of the two labels while truly the
+        other, :func:`workbench.analysis.class_health.find_overlapping_classes` on
+        :meth:`class_joint`), ``noise_rate`` (that number over the samples given a or b;
+        higher = noisier pair). Sorted by ``num_overlapping``, then the confusion counts.
+        """
+        from workbench.analysis.class_health import find_overlapping_classes
+
+        ds = self.dataset
+
+        def compute():
+            pairs = find_overlapping_classes(
+                joint=self.class_joint(device=device), num_examples=ds.n_samples
+            )
+            a = pairs["class_index_a"].to_numpy()
+            b = pairs["class_index_b"].to_numpy()
+            confusion = np.asarray(self.matrices(device=device)["confusion"])
+            given = np.bincount(ds.labels, minlength=ds.n_classes)
+            out = pairs[["class_index_a", "class_index_b", "num_overlapping"]].copy()
+            out.insert(2, "a_as_b", confusion[a, b].astype(np.int64))
+            out.insert(3, "b_as_a", confusion[b, a].astype(np.int64))
+            total = given[a] + given[b]
+            out["noise_rate"] = np.divide(
+                out["num_overlapping"].to_numpy(float),
+                total,
+                out=np.zeros(len(out)),
+                where=total > 0,
+            )
+            confused = out["a_as_b"] + out["b_as_a"]
+            order = np.lexsort((-confused.to_numpy(), -out["num_overlapping"].to_numpy()))
+            return out.iloc[order].reset_index(drop=True)
+
+        return self._cached("confused_pairs", (ds.labels, ds.pred_probs), compute)
+
     @property
     def predicted(self) -> np.ndarray:
         """Int64 (N,): the argmax of ``pred_probs`` (first maximum)."""

@@ -13,10 +13,20 @@ the current selection is a second layer: an orange frame along the border of eve
 holds selected samples (the cell's own number stays readable inside it), the more opaque the
 larger the share of the cell selected, and how many in a small badge on the cell's top-right
 corner while the selection lies in at most 12 cells of the matrix (always in the hover text).
+
+At any K (20, 100, 1,000 classes): a cell's number is printed only where it fits in the cell
+(hover, or the caption above the matrices past 120 classes, still gives it); the classes are
+shown in an order that puts confused classes next to each other (``order="clustered"``, the
+default above 10 classes: :meth:`workbench.analysis.derived.Analysis.class_order`); dragging a
+box on a matrix zooms in (numbers appear as cells grow; double-click zooms out); and a ranked
+list of the most confused class pairs
+(:meth:`workbench.analysis.derived.Analysis.confused_pairs`) selects a pair's samples with one
+click.
 """
 
 from __future__ import annotations
 
+import html
 from contextlib import nullcontext
 
 import numpy as np
@@ -34,7 +44,6 @@ from workbench.ui._common import (
 __all__ = ["MatrixView"]
 
 _SOURCE = "matrix"
-_MAX_TEXT_CLASSES = 30  # above this, cells carry no printed numbers (unreadable)
 _OVERLAY = ":selection"  # name suffix of the traces framing the cells holding selected samples
 _COUNTS = ":selection-count"  # name suffix of the traces printing how many in each such cell
 _MIN_CORNER_PX = 24  # cells smaller than this get no corner count (hover still gives it)
@@ -42,7 +51,11 @@ _MAX_BADGES = 12  # a selection spread over more cells of a panel gets no badges
 _BADGE_AT = 0.46  # the count badge's centre, in cells right of and above the cell's centre
 _ORANGE = "rgb(240,110,0)"
 _FAINTEST = 0.3  # opacity of the frame of a cell of which a tiny share is selected (all: 1)
-_MAX_HOVER_CLASSES = 120  # above this, no per-cell hover text (K*K strings)
+_MAX_HOVER_CLASSES = 120  # above this, no per-cell hover text (K*K strings): the caption
+_CHAR_PX = 0.62  # width of one digit, in units of the font size
+_MIN_TICK_PX = 7.0  # cells smaller than this get no class names on the axes (hover has them)
+_MIN_FRAME_PX = 4.0  # cells smaller than this get no selection frames (hover has the counts)
+_PAIRS_SHOWN = 10  # rows of the confused-pairs list at first ("more" adds as many)
 # Colour grows with the square root of the value (stops at (i/8)^2), so that the few off-diagonal
 # samples that matter for label noise stay visible next to a heavy diagonal.
 _SQRT_BLUES = [
@@ -77,6 +90,10 @@ class MatrixView(View):
     max_width : int, default=960
         The figure's widest: as many heatmaps side by side as fit, the others below (three
         in a row from ``max_width=1210`` at K = 10).
+    order : {"auto", "clustered", "index"}, default="auto"
+        The order of the classes along both axes: "clustered" puts classes confused with each
+        other next to each other, "index" keeps the dataset's order; "auto" clusters above
+        10 classes. A dropdown switches.
     **session_options
         Passed to :class:`workbench.session.Session` when a Dataset is given.
 
@@ -95,6 +112,7 @@ class MatrixView(View):
         mode: str = "counts",
         panel_size: int = 340,
         max_width: int = 960,
+        order: str = "auto",
         **session_options,
     ):
         super().__init__(session_or_dataset, **session_options)
@@ -106,8 +124,19 @@ class MatrixView(View):
             )
         if not isinstance(max_width, (int, np.integer)) or max_width < 300:
             raise ValueError(f"max_width must be an integer >= 300 (pixels), found {max_width!r}.")
+        if order not in ("auto", "clustered", "index"):
+            raise ValueError(f"order must be 'auto', 'clustered' or 'index', found {order!r}.")
         self._mode, self._size, self._max_width = mode, int(panel_size), int(max_width)
         ds = self.session.dataset
+        if order == "auto":
+            order = "clustered" if ds.n_classes > 10 and ds.pred_probs is not None else "index"
+        if order == "clustered" and ds.pred_probs is None:
+            order = "index"  # the clustering reads the confusion matrix (pred_probs)
+        self._order_name = order
+        self._order: np.ndarray | None = None  # position on the axes -> class index
+        self._zoom = 1.0  # how many times the cells are magnified by a zoom (1: whole matrix)
+        self._pairs_shown = _PAIRS_SHOWN
+        self._hover_note = ""  # past 120 classes: the hovered cell, named in the caption
         self.panels: list[str] = []
         if ds.pred_probs is not None:
             self.panels += ["confusion", "estimated"]
@@ -138,6 +167,11 @@ class MatrixView(View):
             self._matrices["estimated"] = {"counts": t_est, "rates": t_est, "members": cell_counts}
             self._cells["confusion"] = ds.labels * k + predicted
             self._cells["estimated"] = predicted * k + ds.labels
+        self._order = (
+            np.asarray(analysis.class_order(), dtype=np.int64)
+            if self._order_name == "clustered"
+            else np.arange(k, dtype=np.int64)
+        )
         if "true_transition" in mats:
             known = analysis.known_truth
             # A cross-tabulation rows = true, columns = given.
@@ -193,6 +227,68 @@ class MatrixView(View):
                 return
             self._refresh()
 
+    @property
+    def order(self) -> np.ndarray:
+        """Int64 (K,): the class shown at each position along both axes (position -> class)."""
+        if self._order is None:
+            self._compute()
+        return self._order
+
+    @property
+    def order_name(self) -> str:
+        """Either "clustered" (confused classes next to each other) or "index" (dataset order)."""
+        return self._order_name
+
+    def set_order(self, name: str) -> None:
+        """Show the classes "clustered" (confused ones together) or in "index" order."""
+        if name not in ("clustered", "index"):
+            raise ValueError(f"order must be 'clustered' or 'index', found {name!r}.")
+        if name == "clustered" and self.session.dataset.pred_probs is None:
+            raise ValueError("order='clustered' needs pred_probs (it reads the confusion matrix).")
+        self._order_name = name
+        if self._matrices:
+            self._compute()
+        if self.figure is not None:
+            if self._order_dropdown.value != name:
+                self._order_dropdown.value = name  # re-enters here through the observer
+                return
+            with self.figure.batch_update():
+                self._set_ticks(self.figure)
+                self._refresh()
+
+    def confused_pairs(self):
+        """The most confused class pairs first (any K): a DataFrame with the class names
+        (``class_name_a``, ``class_name_b``) and the columns of
+        :meth:`workbench.analysis.derived.Analysis.confused_pairs`; empty without pred_probs."""
+        import pandas as pd
+
+        ds = self.session.dataset
+        if ds.pred_probs is None:
+            return pd.DataFrame()
+        pairs = self.session.analysis.confused_pairs()
+        names = np.asarray([str(n) for n in ds.class_names], dtype=object)
+        out = pairs.copy()
+        out.insert(0, "class_name_a", names[pairs["class_index_a"].to_numpy()])
+        out.insert(1, "class_name_b", names[pairs["class_index_b"].to_numpy()])
+        return out
+
+    def pair_indices(self, a: int, b: int) -> np.ndarray:
+        """Sample indices given ``a`` and predicted ``b`` or given ``b`` and predicted ``a``."""
+        k = self.session.dataset.n_classes
+        for name, v in (("a", a), ("b", b)):
+            if browser_index(v, k) is None:
+                raise ValueError(f"{name} must be a class index in 0..{k - 1}, found {v!r}.")
+        if "confusion" not in self.panels:
+            raise ValueError("Class pairs need pred_probs (the confusion matrix).")
+        return np.union1d(
+            self.cell_indices("confusion", int(a), int(b)),
+            self.cell_indices("confusion", int(b), int(a)),
+        )
+
+    def select_pair(self, a: int, b: int) -> None:
+        """Select the samples confused between classes ``a`` and ``b`` in every view."""
+        self.session.select(self.pair_indices(a, b), source=_SOURCE)
+
     def _build(self):
         import ipywidgets as w
         import plotly.graph_objects as go
@@ -216,13 +312,6 @@ class MatrixView(View):
         }
         geo = self._geometry(names)
         fig = go.Figure()
-        ticks = (
-            dict(
-                tickmode="array", tickvals=list(range(k)), ticktext=[plotly_text(n) for n in names]
-            )
-            if k <= 60
-            else {}
-        )
         size = 12 if k <= 12 else 10 if k <= 20 else 8
         for c, panel in enumerate(self.panels, start=1):
             xname, yname = ("x", "y") if c == 1 else (f"x{c}", f"y{c}")
@@ -282,7 +371,10 @@ class MatrixView(View):
             x0, x1 = geo["domains"][c - 1]
             y0, y1 = geo["row_domains"][c - 1]
             xt, yt = axes[panel]
-            axis = dict(showgrid=False, zeroline=False, constrain="domain", **ticks)
+            # Ticks outside: the class names keep a gap from the first row and column.
+            axis = dict(
+                showgrid=False, zeroline=False, constrain="domain", ticks="outside", ticklen=3
+            )
             fig.layout[f"xaxis{'' if c == 1 else c}"] = dict(
                 axis,
                 title=dict(text=xt, standoff=6),
@@ -311,11 +403,13 @@ class MatrixView(View):
                 showarrow=False,
                 font_size=14,
             )
+        self._set_ticks(fig)
         fig.update_layout(
             width=geo["width"],
             height=geo["height"],
             margin=geo["margin"],
             clickmode="event",
+            dragmode="zoom",  # drag a box to zoom in, double-click to zoom out
             plot_bgcolor="white",
             showlegend=False,
             font_size=12,
@@ -328,6 +422,10 @@ class MatrixView(View):
         for trace in self.figure.data:
             if not trace.name.endswith(_COUNTS):
                 trace.on_click(self._on_click)
+            if trace.name in self.panels and k > _MAX_HOVER_CLASSES:
+                trace.on_hover(self._on_hover)
+        for c in range(1, len(self.panels) + 1):
+            self.figure.layout.on_change(self._on_zoom, f"xaxis{'' if c == 1 else c}.range")
         self._toggle = w.ToggleButtons(
             options=["counts", "rates"],
             value=self._mode,
@@ -336,8 +434,143 @@ class MatrixView(View):
             layout=w.Layout(width="auto", flex="0 0 auto"),
         )
         self._toggle.observe(lambda ch: self.set_mode(ch["new"]), names="value")
+        self._order_dropdown = w.Dropdown(
+            options=[
+                ("clustered: confused classes together", "clustered"),
+                ("class index", "index"),
+            ]
+            if ds.pred_probs is not None
+            else [("class index", "index")],
+            value=self._order_name,
+            description="order",
+            layout=w.Layout(width="300px", flex="0 0 auto"),
+        )
+        self._order_dropdown.observe(lambda ch: self.set_order(ch["new"]), names="value")
         self._subscribe("selection", lambda s: self._refresh())
-        return w.VBox([w.HBox([self._toggle, self._caption]), self.figure])
+        self._pairs = w.VBox(layout=w.Layout(width="100%"))
+        self._fill_pairs()
+        return w.VBox(
+            [
+                w.HBox(
+                    [self._toggle, self._order_dropdown, self._caption],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                self.figure,
+                self._pairs,
+            ]
+        )
+
+    def _set_ticks(self, fig) -> None:
+        """Class names along the axes, in the current order, where cells are tall enough."""
+        k, names = self.session.dataset.n_classes, self.session.dataset.class_names
+        cell = self._size / k * self._zoom
+        if cell >= _MIN_TICK_PX and k <= 2_000:
+            ticks = dict(
+                tickmode="array",
+                tickvals=list(range(k)),
+                ticktext=[plotly_text(names[c]) for c in self.order],
+                tickfont_size=int(min(12, max(7, cell - 1))),
+                showticklabels=True,
+            )
+        else:  # too small to read: hover (or the caption) names a cell's classes
+            ticks = dict(showticklabels=False, tickmode="auto")
+        for c in range(1, len(self.panels) + 1):
+            fig.layout[f"xaxis{'' if c == 1 else c}"].update(ticks)
+            fig.layout[f"yaxis{'' if c == 1 else c}"].update(ticks)
+
+    def _on_zoom(self, layout, xrange) -> None:
+        """Numbers, names and frames follow the cell size when a box zoom enlarges the cells."""
+        k = self.session.dataset.n_classes
+        try:
+            span = abs(float(xrange[1]) - float(xrange[0]))
+        except (TypeError, ValueError, IndexError):
+            return
+        zoom = max(1.0, k / span) if span > 0 else 1.0
+        if abs(zoom - self._zoom) < 1e-6:
+            return
+        self._zoom = zoom
+        with self.figure.batch_update():
+            self._set_ticks(self.figure)
+            self._refresh()
+
+    def _on_hover(self, trace, points, state) -> None:
+        """Past 120 classes cells carry no hover text: the caption names the hovered cell."""
+        if not points.point_inds or trace.name not in self.panels:
+            return
+        ind = points.point_inds[0]
+        if not (isinstance(ind, (list, tuple)) and len(ind) == 2):
+            return
+        k = self.session.dataset.n_classes
+        row, col = browser_index(ind[0], k), browser_index(ind[1], k)
+        if row is None or col is None:
+            return
+        self._hover_note = self.describe_cell(
+            trace.name, int(self.order[row]), int(self.order[col])
+        )
+        self._refresh_caption()
+
+    def describe_cell(self, panel: str, row: int, col: int) -> str:
+        """One line naming cell (row, col) of ``panel`` (class indices) and its value."""
+        ds = self.session.dataset
+        names = ds.class_names
+        mode = "rates" if panel == "estimated" else self._mode
+        value = self.matrix(panel, mode)[row, col]
+        rows, cols = _AXIS_WORDS[panel]
+        text = (
+            f"{rows}: {names[row]} · {cols}: {names[col]} · "
+            f"{'samples' if mode == 'counts' else 'rate'}: {_fmt(value, mode)}"
+        )
+        if self.session.selection.size:
+            text += f" · selected here: {int(self.selection_counts(panel)[row, col]):,}"
+        return text
+
+    def _fill_pairs(self) -> None:
+        """The ranked list of the most confused class pairs; a click selects a pair's samples."""
+        import ipywidgets as w
+
+        pairs = self.confused_pairs()
+        if pairs.empty:
+            self._pairs.children = []
+            return
+        shown = pairs.head(self._pairs_shown)
+        head = w.HTML(
+            "<b>Most confused class pairs</b> <span style='color:#444'>(estimated mislabeled "
+            "between the two, from the confident joint; the share of the samples given either "
+            "label; click to select the samples one is predicted as the other)</span>"
+        )
+        rows = []
+        for rank, r in enumerate(shown.itertuples(index=False), start=1):
+            a, b = int(r.class_index_a), int(r.class_index_b)
+            button = w.Button(
+                description=f"{r.a_as_b + r.b_as_a:,} samples",
+                tooltip=f"select the samples given {r.class_name_a} predicted {r.class_name_b} "
+                f"or given {r.class_name_b} predicted {r.class_name_a}",
+                layout=w.Layout(width="130px", flex="0 0 auto"),
+            )
+            button.on_click(lambda _b, a=a, b=b: self.select_pair(a, b))
+            text = w.HTML(
+                f"<span style='line-height:28px'>{rank}. <b>{html.escape(r.class_name_a)}</b> ↔ "
+                f"<b>{html.escape(r.class_name_b)}</b> · {r.a_as_b:,} given "
+                f"{html.escape(r.class_name_a)} predicted {html.escape(r.class_name_b)}, "
+                f"{r.b_as_a:,} the other way · est. {r.num_overlapping:,} mislabeled "
+                f"({100 * r.noise_rate:.1f}% of the two)</span>",
+                layout=w.Layout(flex="1 1 auto", width="auto"),
+            )
+            rows.append(w.HBox([button, text], layout=w.Layout(width="100%")))
+        children = [head, *rows]
+        if len(pairs) > len(shown):
+            more = w.Button(
+                description=f"more ({len(pairs) - len(shown):,} pairs left)",
+                layout=w.Layout(width="auto"),
+            )
+
+            def _more(_b):
+                self._pairs_shown += _PAIRS_SHOWN
+                self._fill_pairs()
+
+            more.on_click(_more)
+            children.append(more)
+        self._pairs.children = children
 
     def _geometry(self, names) -> dict:
         """Pixel layout: each heatmap a ``panel_size`` square, with room between the panels
@@ -349,7 +582,8 @@ class MatrixView(View):
         """
         n, side = len(self.panels), self._size
         k = len(names)
-        longest = max((len(str(name)) for name in names), default=1) if k <= 60 else 4
+        named = side / max(k, 1) >= _MIN_TICK_PX  # class names on the axes (see _set_ticks)
+        longest = max((len(str(name)) for name in names), default=1) if named else 4
         gap = int(min(220, 48 + 7 * longest))
         left, right, top = gap, 16, 84
         bottom = int(min(200, 56 + (6 * longest if longest > 3 else 0)))
@@ -386,34 +620,46 @@ class MatrixView(View):
     def _refresh(self, fig=None) -> None:
         fig = self.figure if fig is None else fig
         ds = self.session.dataset
-        k, names = ds.n_classes, [plotly_text(n) for n in ds.class_names]
+        order = self.order
+        k = ds.n_classes
+        names = [plotly_text(ds.class_names[c]) for c in order]
+        position = np.empty(k, dtype=np.int64)
+        position[order] = np.arange(k)
+        shown = np.ix_(order, order)
         sel = self.session.selection
         by_name = {t.name: t for t in fig.data}
-        cell_px = self._cell_px(fig)
+        cell_px = self._cell_px(fig) * self._zoom
         badges = {}
         with fig.batch_update() if hasattr(fig, "batch_update") else nullcontext():
             for panel in self.panels:
                 trace = by_name[panel]
                 frames, numbers = by_name[panel + _OVERLAY], by_name[panel + _COUNTS]
                 mode = "rates" if panel == "estimated" else self._mode
-                z = self._matrices[panel][mode]
+                z = self._matrices[panel][mode][shown]
                 trace.z = z
                 top = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
                 trace.zmin, trace.zmax = 0.0, top if top > 0 else 1.0
-                counts = self.selection_counts(panel) if sel.size else None
-                if k <= _MAX_TEXT_CLASSES:
-                    trace.text = [[_fmt(v, mode) for v in row] for row in z]
-                    trace.texttemplate = "%{text}"
+                counts = self.selection_counts(panel)[shown] if sel.size else None
+                # A number only where it fits in its cell (hover still gives every one).
+                text = (
+                    _fitting_text(z, mode, cell_px, trace.textfont.size or 10)
+                    if k <= _MAX_HOVER_CLASSES
+                    else None
+                )
+                if text is not None:
+                    trace.text, trace.texttemplate = text, "%{text}"
                 else:
                     trace.text, trace.texttemplate = None, None
                 if k <= _MAX_HOVER_CLASSES:
                     trace.hovertext = _hover_text(panel, z, mode, names, counts)
                     trace.hoverinfo = "text"
-                if counts is None:
+                else:  # the caption names the hovered cell (K*K hover strings are too many)
+                    trace.hovertext, trace.hoverinfo = None, "z"
+                if counts is None or cell_px < _MIN_FRAME_PX:
                     counts = np.zeros((k, k), dtype=np.int64)
                 rows, cols = np.nonzero(counts)
                 c = counts[rows, cols]
-                members = self._members(panel)[rows, cols].astype(np.int64)
+                members = self._members(panel)[shown][rows, cols].astype(np.int64)
                 share = c / np.maximum(members, 1)
                 # A frame just inside the cell's border: the cell's own number stays readable.
                 # Its opacity tells how much of the cell is selected, so a selection spread
@@ -439,16 +685,34 @@ class MatrixView(View):
                     text=text,
                     marker_size=[10 + 6 * len(t) for t in text],
                 )
-        how_many = "badges: how many" if all(badges.values()) else "hover a cell for how many"
+        self._badges_all = all(badges.values()) and cell_px >= _MIN_FRAME_PX
+        self._framed = cell_px >= _MIN_FRAME_PX
+        self._refresh_caption()
+
+    def _refresh_caption(self) -> None:
+        sel = self.session.selection
+        how_many = "badges: how many" if self._badges_all else "hover a cell for how many"
         where = (
-            f" · <b>{sel.size:,}</b> selected (orange frames: the cells holding them, stronger "
-            f"where more of the cell is selected; {how_many})"
+            (
+                f" · <b>{sel.size:,}</b> selected (orange frames: the cells holding them, "
+                f"stronger where more of the cell is selected; {how_many})"
+                if self._framed
+                else f" · <b>{sel.size:,}</b> selected (hover a cell for how many; zoom in "
+                "to see frames)"
+            )
             if sel.size
             else ""
         )
+        order = (
+            " · classes ordered so that confusions cluster"
+            if (self._order_name == "clustered")
+            else ""
+        )
+        hovered = f"<br><b>hovered</b>: {html.escape(self._hover_note)}" if self._hover_note else ""
         self._caption.value = (
             f'<span style="line-height:32px;color:#444">Click a cell to select its samples'
-            f"{where} · colour grows with √value</span>"
+            f"{where} · colour grows with √value{order} · drag a box to zoom, double-click "
+            f"to zoom out</span>{hovered}"
         )
 
     # --- browser -> session --------------------------------------------------------------------
@@ -470,7 +734,8 @@ class MatrixView(View):
         ):
             ignore_message("MatrixView", "a click outside the matrix cells", (panel, ind))
             return
-        self.select_cell(panel, row, col)
+        # The browser sends positions on the axes; the classes there follow the order shown.
+        self.select_cell(panel, int(self.order[int(row)]), int(self.order[int(col)]))
 
     def select_cell(self, panel: str, row: int, col: int) -> None:
         """Select the samples of cell (row, col) of ``panel`` in every view."""
@@ -485,6 +750,26 @@ _MATRIX_OF = {
 }
 #: The transition matrices' definition, without the row-sum note the hover has no room for.
 _DEFINITION = MATRICES["true_transition"].cell.split(", rows")[0]
+
+
+_AXIS_WORDS = {
+    "confusion": ("given", "predicted"),
+    "estimated": ("true", "given"),
+    "true": ("true", "given"),
+}
+
+
+def _fitting_text(z, mode, cell_px, font_px) -> list[list[str]] | None:
+    """Each cell's number where it fits inside the cell ("" elsewhere); None when none fits."""
+    text = [[_fmt(v, mode) for v in row] for row in z]
+    room = cell_px - 3.0
+    fits = [[len(t) * _CHAR_PX * font_px <= room for t in row] for row in text]
+    if not any(any(row) for row in fits):
+        return None
+    return [
+        [t if f else "" for t, f in zip(r, fr, strict=True)]
+        for r, fr in zip(text, fits, strict=True)
+    ]
 
 
 def _cell_at(coordinate):
@@ -507,11 +792,7 @@ def _fmt(v: float, mode: str) -> str:
 
 
 def _hover_text(panel, z, mode, names, sel) -> list[list[str]]:
-    rows, cols = {
-        "confusion": ("given", "predicted"),
-        "estimated": ("true", "given"),
-        "true": ("true", "given"),
-    }[panel]
+    rows, cols = _AXIS_WORDS[panel]
     what = {
         "confusion": "P(predicted = j | given = i)" if mode == "rates" else "samples",
         "estimated": _DEFINITION,
