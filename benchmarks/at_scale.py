@@ -93,7 +93,7 @@ def same_masks(n, k, shards, workers, memory_limit):
     del parts
     with (
         LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit,
-                     dashboard_address=None) as cluster,
+                     dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
         t0 = time.perf_counter()
@@ -134,7 +134,7 @@ def sharded_run(folder: Path, workers, rows_per_shard, memory_limit):
     )
     with (
         LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit,
-                     dashboard_address=None) as cluster,
+                     dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
         client.run(lambda: __import__("workbench.sharded._tasks"))  # imports outside the timing

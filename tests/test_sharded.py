@@ -34,7 +34,7 @@ SLOW_SHARD = Path(__file__).with_name("_slow_shard.py")
 @pytest.fixture(scope="module")
 def client():
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
         as cluster,
         Client(cluster) as c,
     ):  # fmt: skip
@@ -254,7 +254,7 @@ def test_a_killed_worker_is_retried_and_the_result_is_unchanged(tmp_path):
             time.sleep(0.05)
 
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                      memory_limit="512MiB") as cluster,
         Client(cluster) as c,
     ):  # fmt: skip
@@ -294,7 +294,7 @@ def test_cli_audits_a_folder_of_shards_on_a_scheduler(tmp_path, capsys):
 
     labels, probs = _npy_folder(tmp_path / "in", n=2000, k=4, shards=3, seed=9)
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
-                      dashboard_address=None) as cluster:  # fmt: skip
+                      dashboard_address=":0") as cluster:  # fmt: skip
         code = main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--scheduler",
                      cluster.scheduler_address, "--primary", "cl_prune_by_class"])  # fmt: skip
     assert code == 0
@@ -308,8 +308,58 @@ def test_cli_audits_a_folder_of_shards_on_a_scheduler(tmp_path, capsys):
     bad[3] = -1
     np.save(tmp_path / "in" / "labels-00000.npy", bad)
     with LocalCluster(n_workers=1, processes=False, protocol="tcp",
-                      dashboard_address=None) as cluster:  # fmt: skip
+                      dashboard_address=":0") as cluster:  # fmt: skip
         code = main([str(tmp_path / "in"), "--out", str(tmp_path / "out2"), "-q",
                      "--scheduler", cluster.scheduler_address])  # fmt: skip
     assert code == 2
     assert "shard '00000' row 3: label -1 is outside 0..3" in capsys.readouterr().err
+
+
+# --- bounded view and decisions --------------------------------------------------------------------
+def test_bounded_view_holds_every_flagged_sample_and_a_stratified_sample(client, tmp_path):
+    from workbench.sharded import bounded_view
+
+    ds = ShardedDataset.synthetic(6000, 4, n_shards=3, noise=0.2, seed=10)
+    labels, probs = _arrays(ds)
+    res = audit_sharded(ds, client=client, out=tmp_path, progress=False, verbose=False)
+    view = bounded_view(res, ds, budget=2000, client=client)
+    flagged = np.flatnonzero(find_label_issues(labels, probs))
+    pos = view.frame["position"].to_numpy()
+    assert set(flagged) <= set(pos)
+    assert 1700 < len(pos) < 2300 and view.counts["n_samples"] == 6000
+    np.testing.assert_array_equal(view.dataset.pred_probs, probs[pos])
+    np.testing.assert_array_equal(view.dataset.labels, labels[pos])
+    # weights make the view's class counts estimate the whole dataset's
+    per_class = np.bincount(labels[pos], weights=view.frame["weight"], minlength=4)
+    np.testing.assert_allclose(per_class, np.bincount(labels, minlength=4), rtol=0.3)
+    whole = bounded_view(res, ds, budget=10**6, client=client)  # the budget holds everything
+    np.testing.assert_array_equal(np.sort(whole.frame["position"]), np.arange(6000))
+    assert (whole.frame["weight"] == 1).all()
+
+
+def test_decisions_write_cleaned_shards_through_a_join(client, tmp_path):
+    from workbench.sharded import apply_decisions
+
+    labels, _ = _npy_folder(tmp_path / "in", n=900, k=3, shards=3, seed=11)
+    ids = np.array([f"x{i}" for i in range(900)])
+    for s, (a, b) in enumerate([(0, 300), (300, 600), (600, 900)]):
+        np.save(tmp_path / "in" / f"ids-{s:05d}.npy", ids[a:b])
+    ds = ShardedDataset.from_npy(tmp_path / "in")
+    new = (labels[[5, 650]] + 1) % 3
+    dec = pd.DataFrame({"id": ["x3", "x400", "x5", "x650", "nobody"],
+                        "action": ["remove", "remove", "relabel", "relabel", "keep"],
+                        "label": [-1, -1, new[0], new[1], -1]})  # fmt: skip
+    got = apply_decisions(ds, dec, tmp_path / "clean", client=client)
+    assert got == {"kept": 898, "removed": 2, "relabelled": 2, "unmatched": 1}
+    parts = sorted((tmp_path / "clean").glob("part-*.parquet"))
+    assert len(parts) == 3
+    clean = pd.read_parquet(tmp_path / "clean")
+    assert len(clean) == 898 and not {"x3", "x400"} & set(clean["id"])
+    want = labels.copy()
+    want[[5, 650]] = new
+    keep = np.ones(900, bool)
+    keep[[3, 400]] = False
+    np.testing.assert_array_equal(clean["label"].to_numpy(), want[keep])
+    np.testing.assert_array_equal(clean["id"].to_numpy(), ids[keep])
+    with pytest.raises(ValueError, match="keep, remove or relabel"):
+        apply_decisions(ds, dec.assign(action="drop"), tmp_path / "x", client=client)

@@ -266,3 +266,55 @@ def shard_rows(source, res: dict, positions: np.ndarray, name: str, k: int):
     p = load_shard(source, name, k, check=False).pred_probs
     local = np.asarray(positions, np.int64) - res["offset"]
     return np.take(p, local, axis=0)
+
+
+# --- views and decisions -------------------------------------------------------------------------
+def view_part(path: str, rule: str, rates: np.ndarray, seed: int, index: int):
+    """One shard's rows of a bounded view: every row flagged by ``rule`` plus each unflagged
+    row of class ``k`` with probability ``rates[k]`` (``default_rng([seed, index])``);
+    ``weight`` = the samples of the shard each row stands for."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    flag = frame[f"flag_{rule}"].to_numpy()
+    label = frame["label"].to_numpy()
+    rng = np.random.default_rng([seed, index])
+    keep = flag | (rng.random(len(frame)) < rates[label])
+    out = frame[keep].reset_index(drop=True)
+    rate = rates[out["label"].to_numpy()]
+    out["weight"] = np.where(out[f"flag_{rule}"].to_numpy(), 1.0,
+                             1.0 / np.where(rate > 0, rate, 1.0))  # fmt: skip
+    return out
+
+
+def label_frame(source, name: str, offset: int, k: int):
+    """``id, position, label`` of one shard (ids as objects, to join with any id type)."""
+    import pandas as pd
+
+    d = load_shard(source, name, k, check=False)
+    pos = np.arange(offset, offset + len(d.labels), dtype=np.int64)
+    ids = d.ids if d.ids is not None else pos
+    return pd.DataFrame({"id": np.asarray(ids).astype(object), "position": pos,
+                         "label": d.labels})  # fmt: skip
+
+
+def write_clean_part(frame, folder: str, part: str) -> dict:
+    """Apply the joined decisions of one shard and write ``<folder>/part-<part>.parquet``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from workbench.core.atomic import atomic_file
+
+    action = frame["action"].fillna("").to_numpy(dtype=object)
+    removed = action == "remove"
+    relabel = action == "relabel"
+    label = frame["label"].to_numpy().copy()
+    label[relabel] = frame["new_label"].to_numpy()[relabel].astype(np.int64)
+    out = frame.assign(given_label=frame["label"], label=label, action=action)
+    out = out.loc[~removed, ["id", "position", "label", "given_label", "action"]]
+    out = out.sort_values("position", kind="stable")
+    table = pa.Table.from_pandas(out.astype({"id": str}), preserve_index=False)
+    with atomic_file(Path(folder) / f"part-{part}.parquet", make_folder=True) as f:
+        pq.write_table(table, f)
+    return {"kept": int(len(out)), "removed": int(removed.sum()),
+            "relabelled": int(relabel.sum()), "matched": int((action != "").sum())}  # fmt: skip
