@@ -44,7 +44,9 @@ def test_detectors_say_which_task_they_work_on():
     for name in MULTI:
         assert av[name] is None, (name, av[name])
     assert av["loss_mixture"] is not None  # no trajectories here: missing signal, not the task
-    single = [n for n, why in av.items() if n not in MULTI and n != "loss_mixture"]
+    single = [
+        n for n, why in av.items() if n not in MULTI and n not in ("loss_mixture", "multilabel_aum")
+    ]
     assert single and all("multi-label" in av[n] for n in single)
     flat = Dataset(
         np.arange(40) % 2,
@@ -196,3 +198,26 @@ def test_metrics_per_sample_and_per_annotation_by_hand():
     assert note["precision"] == 1.0 and note["ap"] == 1.0
     curves = multilabel_pr_curves({"d": res}, given, true, level="annotation")
     assert curves["d"][0][-1] == 1.0
+
+
+def test_per_class_aum_by_hand():
+    labels = [[0], [0, 1], []]
+    margins = np.zeros((3, 2, 4), np.float32)
+    margins[0] = [[2, 2, 2, 2], [1, 1, 1, 1]]  # agrees with both annotations
+    margins[1] = [[1, 1, 1, 1], [-3, -1, 1, -1]]  # class 1 given, mean margin -1: disagreed
+    margins[2] = [[0.5, 0.5, 0.5, 0.5], [-2, 2, -2, 2]]  # AUM 0 on class 1: not below 0
+    ds = Dataset(labels, trajectories={"class_margin": margins}, class_names=["a", "b"])
+    assert ds.has("trajectories.class_margin")
+    result = get_detector("multilabel_aum").score(ds, progress=False)
+    np.testing.assert_allclose(result.details["aum"], [[2, 1], [1, -1], [0.5, 0]])
+    np.testing.assert_array_equal(result.flags, [False, True, False])
+    np.testing.assert_array_equal(result.suggested_labels, [[1, 0], [1, 0], [0, 0]])
+    assert result.scores.argmax() == 1
+    np.testing.assert_allclose(result.details["per_class_scores"][1, 1], 1 / (1 + np.exp(-1)))
+
+
+def test_class_margins_belong_to_multilabel_data():
+    with pytest.raises(ValueError, match=r"shape \(N=3, K=2, E>=1\)"):
+        Dataset([[0], [1], []], trajectories={"class_margin": np.zeros((3, 2))})
+    with pytest.raises(ValueError, match="unknown kind 'class_margin'"):
+        Dataset([0, 1, 1], trajectories={"class_margin": np.zeros((3, 2, 4))})

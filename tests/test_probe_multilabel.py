@@ -52,9 +52,13 @@ def test_probe_feeds_a_multilabel_dataset():
     res = cross_val_sigmoid_probs(x, noisy, seed=0, progress=False, epochs=20)
     ds = Dataset(noisy, features=x, true_labels=true, **res.to_dataset_kwargs())
     assert ds.is_multilabel
-    results = run_detectors(ds, ["multilabel_confident_learning", "loss_mixture"], progress=False)
+    assert ds.trajectories["class_margin"].shape == (600, 3, 20)
+    names = ["multilabel_confident_learning", "loss_mixture", "multilabel_aum"]
+    results = run_detectors(ds, names, progress=False)
     flagged = results["multilabel_confident_learning"].flags
     assert flagged[:30].mean() > 0.5 and ds.is_noisy[flagged].mean() > 0.3
+    aum = results["multilabel_aum"]
+    assert aum.scores[:30].mean() > aum.scores[30:].mean()  # the flipped annotations stand out
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,14 @@ class SigmoidProbeResult(ProbeResult):
 
     class_margins: np.ndarray | None = None
 
+    def to_dataset_kwargs(self) -> dict:
+        """``pred_probs`` and the recorded trajectories (with ``class_margin`` (N, K, E) when
+        recorded) for ``Dataset(label_sets, **kw)``."""
+        out = super().to_dataset_kwargs()
+        if self.class_margins is not None:
+            out["trajectories"] = {**self.trajectories, "class_margin": self.class_margins}
+        return out
+
 
 def cross_val_sigmoid_probs(
     features: ArrayLike,

@@ -14,7 +14,9 @@ import pandas as pd
 
 from workbench.core.identity import fingerprint, resolve_ids
 from workbench.core.label_sets import (
+    CLASS_MARGIN,
     MULTILABEL,
+    check_class_margins,
     label_set_lists,
     label_set_strings,
     multilabel_signals,
@@ -48,6 +50,8 @@ SIGNALS = {
         f"trajectories.{k}": f"per-epoch {k} (N×E), recorded by workbench.compute.TrajectoryRecorder"
         for k in TRAJECTORY_KINDS
     },
+    "trajectories.class_margin": "per-class margins of the given annotations per epoch "
+    "(N×K×E, multi-label), recorded by workbench.compute.cross_val_sigmoid_probs",
     "annotators": "labels from several annotators (N×M, -1 where missing)",
     "true_labels": "true labels (known for simulated noise or after human verification)",
     "previews": "images or texts to preview",
@@ -239,7 +243,13 @@ class Dataset:
         n, k = self.n_samples, self.n_classes
         self.features = _check_matrix(features, "features", n)
         self.coords = _check_matrix(coords, "coords", n, width=2)
-        self.trajectories = _check_trajectories(trajectories, n, k)
+        margins = None
+        if isinstance(trajectories, Mapping) and CLASS_MARGIN in trajectories:
+            margins = check_class_margins(trajectories[CLASS_MARGIN], n, k)
+            trajectories = {kk: v for kk, v in trajectories.items() if kk != CLASS_MARGIN}
+        self.trajectories = _check_trajectories(trajectories or None, n, k)
+        if margins is not None:
+            self.trajectories[CLASS_MARGIN] = margins
         self.previews = _check_previews(previews, n)
         self.ids = resolve_ids(ids, n, labels=labels, metadata=metadata)
         if metadata is not None:

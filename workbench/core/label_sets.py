@@ -25,9 +25,11 @@ from workbench.core.typing import ArrayLike
 from workbench.core.validation import as_array, check_finite
 
 __all__ = [
+    "CLASS_MARGIN",
     "MULTICLASS",
     "MULTILABEL",
     "TASKS",
+    "check_class_margins",
     "check_label_set_annotators",
     "check_label_sets",
     "check_multilabel_pred_probs",
@@ -42,6 +44,8 @@ __all__ = [
 MULTICLASS = "multiclass"
 MULTILABEL = "multilabel"
 TASKS = (MULTICLASS, MULTILABEL)
+#: The per-class trajectory kind of multi-label data: (N, K, E) margins of the given annotation.
+CLASS_MARGIN = "class_margin"
 
 _SET_TYPES = (list, tuple, set, frozenset, np.ndarray)
 
@@ -297,6 +301,22 @@ def label_set_strings(label_matrix: np.ndarray, class_names: Sequence[str], sep:
     """Label sets as ``"a|b"`` strings (empty string for the empty set), one per row."""
     names = [str(c) for c in class_names]
     return [sep.join(names[j] for j in row) for row in label_set_lists(label_matrix)]
+
+
+def check_class_margins(values, n: int, k: int) -> np.ndarray:
+    """Per-class margins per epoch, (N, K, E) finite floats (float16 kept, else float32): the
+    logit of the given
+    side of every annotation (positive = the model agrees with it), e.g. the ``class_margins``
+    of :func:`workbench.compute.probe_multilabel.cross_val_sigmoid_probs`."""
+    name = f"trajectories[{CLASS_MARGIN!r}]"
+    arr = as_array(values, name)
+    if arr.ndim != 3 or arr.shape[:2] != (n, k) or arr.shape[2] < 1:
+        raise ValueError(f"{name} must have shape (N={n}, K={k}, E>=1), found {arr.shape}.")
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be real numbers, found dtype {arr.dtype}.")
+    arr = arr.astype(np.float16 if arr.dtype == np.float16 else np.float32, copy=False)
+    check_finite(arr, name)
+    return arr
 
 
 # --- datasets --------------------------------------------------------------------------------------

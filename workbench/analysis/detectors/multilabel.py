@@ -13,7 +13,9 @@ where the detector has them.
   ``multilabel_classification.rank.get_label_quality_scores``);
 - ``multilabel_knn_disagreement``: the neighbours' per-class votes against the given set;
 - ``multilabel_annotator_agreement`` / ``multilabel_dawid_skene``: several annotators' label
-  sets, per-class majority vote / per-class Dawid-Skene.
+  sets, per-class majority vote / per-class Dawid-Skene;
+- ``multilabel_aum``: per-class area under the margin of every annotation during training
+  (``trajectories["class_margin"]`` (N, K, E) of the sigmoid probe).
 
 The per-sample loss detector ``loss_mixture`` also runs on multi-label data (per-sample summed
 binary cross-entropy, recorded by the sigmoid probe).
@@ -35,6 +37,7 @@ from workbench.core.label_sets import MULTILABEL
 from workbench.core.validation import check_int, check_number
 
 __all__ = [
+    "MultilabelAUM",
     "MultilabelAnnotatorAgreement",
     "MultilabelConfidentLearning",
     "MultilabelDawidSkene",
@@ -232,6 +235,47 @@ class MultilabelKNNDisagreement(_MultilabelDetector):
             majority.astype(np.int64), params=self.get_params(),
             details={"per_class_scores": disagree, "per_class_flags": per_class_flags,
                      "neighbour_share": share, "metric": metric, "knn_graph": graph},
+        )  # fmt: skip
+
+
+@register
+class MultilabelAUM(_MultilabelDetector):
+    """Per-class area under the margin: for every annotation, the mean over epochs of the
+    logit of its given side (positive = the model being trained agrees with it), from the
+    per-class margins a sigmoid probe records (``trajectories["class_margin"]``, N×K×E).
+
+    Per-class noise: ``sigmoid(-AUM)`` (0.5 at AUM 0, towards 1 the more the training model
+    disagrees with the annotation throughout). Score: those pooled like label qualities (EMA of
+    ``sigmoid(AUM)``, alpha 0.8). Flags: some annotation with ``AUM < threshold`` (default 0:
+    on average over training the model sided against it). Suggested set: the given set with
+    those annotations toggled.
+
+    Parameters
+    ----------
+    threshold : float, default=0.0
+    """
+
+    name = "multilabel_aum"
+    requires = ("trajectories.class_margin",)
+    summary = "Per-class area under the margin of every annotation, pooled over the sample."
+    reference = "Pleiss et al. - Identifying Mislabeled Data using the Area Under the Margin (NeurIPS 2020), per class"
+
+    def __init__(self, threshold: float = 0.0):
+        self.threshold = threshold
+
+    def _score(self, dataset, *, progress: bool) -> DetectorResult:
+        threshold = check_number(self.threshold, "threshold")
+        margins = dataset.trajectories["class_margin"]
+        aum = np.empty(margins.shape[:2])
+        for start in range(0, len(aum), 8192):  # (rows, K, E) at a time, in float64
+            aum[start : start + 8192] = margins[start : start + 8192].mean(axis=2, dtype=np.float64)
+        agree = 1.0 / (1.0 + np.exp(-aum))
+        per_class_flags = aum < threshold
+        return DetectorResult(
+            self.name, _pooled_noise(agree), per_class_flags.any(axis=1),
+            (dataset.labels ^ per_class_flags).astype(np.int64), params=self.get_params(),
+            details={"per_class_scores": 1.0 - agree, "per_class_flags": per_class_flags,
+                     "aum": aum},
         )  # fmt: skip
 
 
