@@ -112,7 +112,7 @@ def estimate_transition_hoc(
     graph: KNNGraph,
     *,
     n_classes: int | None = None,
-    max_iter: int = 200,
+    max_iter: int = 1000,
 ) -> HOCResult:
     """Estimate the transition matrix and true-class prior by HOC.
 
@@ -126,7 +126,7 @@ def estimate_transition_hoc(
         k >= 2.
     n_classes : int, optional
         K; default ``max(labels) + 1``.
-    max_iter : int, default=200
+    max_iter : int, default=1000
         Most iterations of the fit (L-BFGS).
 
     Returns

@@ -57,9 +57,11 @@ def hoc_loss(params: np.ndarray, e1: np.ndarray, e2: np.ndarray, e3: np.ndarray)
     k = len(e1)
     t = _softmax(params[: k * k].reshape(k, k), 1)
     p = _softmax(params[k * k :], 0)
+    pt = p[:, None] * t
+    tt = (t[:, :, None] * t[:, None, :]).reshape(k, k * k)  # tt[i, (l, m)] = t[i, l] t[i, m]
     c1 = p @ t
-    c2 = np.einsum("i,ij,il->jl", p, t, t)
-    c3 = np.einsum("i,ij,il,im->jlm", p, t, t, t)
+    c2 = pt.T @ t
+    c3 = (pt.T @ tt).reshape(k, k, k)
     loss, grads = 0.0, []
     for c, e in ((c1, e1), (c2, e2), (c3, e3)):
         d = c - e
@@ -69,8 +71,8 @@ def hoc_loss(params: np.ndarray, e1: np.ndarray, e2: np.ndarray, e3: np.ndarray)
     s2 = g2 + g2.T
     s3 = g3 + g3.transpose(1, 0, 2) + g3.transpose(2, 0, 1)  # s3[j, l, m] += g3[l, m, j]
     # d loss / d t[i, j] and d loss / d p[i]
-    dt = p[:, None] * (g1[None, :] + t @ s2.T + np.einsum("jlm,il,im->ij", s3, t, t))
-    dp = t @ g1 + np.einsum("ij,jl,il->i", t, g2, t) + np.einsum("ij,il,im,jlm->i", t, t, t, g3)
+    dt = p[:, None] * (g1[None, :] + t @ s2.T + tt @ s3.reshape(k, k * k).T)
+    dp = t @ g1 + ((t @ g2) * t).sum(axis=1) + ((tt @ g3.reshape(k, k * k).T) * t).sum(axis=1)
     da = t * (dt - (dt * t).sum(axis=1, keepdims=True))
     db = p * (dp - (dp * p).sum())
     return loss, np.concatenate([da.reshape(-1), db])
@@ -81,7 +83,7 @@ def fit_hoc(
     second: np.ndarray,
     third: np.ndarray,
     *,
-    max_iter: int = 200,
+    max_iter: int = 1000,
 ) -> HOCFit:
     """Transition matrix and true-class prior that reproduce consensus statistics.
 
@@ -90,7 +92,7 @@ def fit_hoc(
     first, second, third : ndarray of shape (K,), (K, K), (K, K, K)
         Empirical probabilities of a sample's given label, of the labels of a sample and its
         nearest neighbour, and of a sample and its two nearest neighbours.
-    max_iter : int, default=200
+    max_iter : int, default=1000
         Most L-BFGS iterations (the estimate of noisy statistics settles long before; exact
         statistics converge sooner).
 
