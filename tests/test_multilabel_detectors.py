@@ -166,14 +166,17 @@ def test_every_detector_on_degenerate_label_sets(case):
     _, Y, probs, features = case
     n, k = Y.shape
     votes = np.stack([Y, Y, ~Y], axis=1).astype(np.int8)
-    ds = Dataset(
-        Y.astype(int), pred_probs=probs, features=features, annotators=votes, task="multilabel"
-    )
+    rng = np.random.default_rng(0)
+    trajectories = {"loss": rng.random((n, 3)), "class_margin": rng.normal(size=(n, k, 3))}
+    ds = Dataset(Y.astype(int), pred_probs=probs, features=features, annotators=votes,
+                 trajectories=trajectories, task="multilabel")  # fmt: skip
     assert ds.n_classes == k
-    results = run_detectors(ds, MULTI, progress=False)
+    results = run_detectors(ds, progress=False)  # every detector that works on label sets
+    assert set(results) == {*MULTI, "multilabel_aum", "loss_mixture"}
     for name, result in results.items():
         assert result.scores.shape == (n,) and np.isfinite(result.scores).all(), name
-        assert result.suggested_labels.shape == (n, k), name
+        if name != "loss_mixture":  # no suggestion from a loss
+            assert result.suggested_labels.shape == (n, k), name
     if Y.all() or not Y.any():  # nothing can be counted off a diagonal
         assert not results["multilabel_confident_learning"].flags.any()
     # every annotator's majority agrees with the given sets (two of three copy them)
