@@ -57,7 +57,7 @@ def browser_selection(widget, indices) -> None:
     browser_update(widget, state, [memoryview(arr.tobytes())])
 
 
-def test_build_sends_one_float32_buffer_of_three_columns():
+def test_build_sends_one_float32_buffer_of_four_columns():
     from ipywidgets.widgets.widget import _remove_buffers
 
     s = make_session()
@@ -66,15 +66,16 @@ def test_build_sends_one_float32_buffer_of_three_columns():
     assert box is m.widget  # built once
     sw = m.scatter.widget
     points = np.asarray(sw.points)
-    assert points.shape == (N, 3)
+    assert points.shape == (N, 4)
     assert points.dtype == np.float32
     np.testing.assert_array_equal(points[:, 2], s.dataset.labels)
+    np.testing.assert_array_equal(points[:, 3], s.flags)  # highlighted: drawn on top
     # x and y keep the order of the coordinates
     assert np.corrcoef(points[:, 0], s.dataset.coords[:, 0])[0, 1] > 0.999
     state, paths, buffers = _remove_buffers(sw.get_state())
     assert ["points", "view"] in paths
     sent = dict(zip((tuple(p) for p in paths), buffers, strict=True))
-    assert memoryview(sent[("points", "view")]).nbytes == N * 3 * 4
+    assert memoryview(sent[("points", "view")]).nbytes == N * 4 * 4
     assert "points" not in str(state.get("points", {}).get("view", ""))
     assert sw.color_by == "valueA" and sw.color_scale == "categorical"
     assert sw.color_domain == {"cat": 0, "dog": 1, "fox": 2}

@@ -8,6 +8,14 @@ as uint32 index buffers, never as Python lists.
 Colour by: the given label, the suggested label, the true label and whether it differs from the
 given one (when truth is known), the active detector's flags at the current threshold, the
 review decision, or any detector's noise score (higher = more likely mislabeled).
+
+What the user looks for stays visible at any N: the highlighted samples (the active detector's
+flags under the label colourings and "flagged", the mislabeled ones under the truth, the decided
+ones under "decision", and under a score its detector's flags, drawn by rising score) are drawn
+on top of the others, larger and opaque, while the others get an opacity that falls with the
+density of points on the map; a checkbox shows only the highlighted ones over a faint
+background. A selection of more than a few thousand points keeps its own colours (only the
+points outside it fade), so the map under a large lasso or "select all" stays readable.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ _GREY = (0.78, 0.78, 0.78, 1.0)
 _FLAG_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _NOISY_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _MAX_LEGEND_CATEGORIES = 24
+_MAP_AREA_PX = 250_000  # about the map's drawing area (700 x 360 px), for the point density
+_FAINT = 0.05  # opacity of the others with "only the highlighted" on
+_MIN_BACKGROUND = 0.12  # the others' opacity never falls below this (the map keeps its shape)
+_LARGE_SELECTION = 5_000  # above this many selected points, they keep their colours
 # Not "color": it repeated the given label (or the score) the tooltip lists anyway.
 _TOOLTIP_PROPERTIES = ["given", "suggested", "score", "flagged", "decision"]
 # What the mouse does on the map. jupyter-scatter starts regl-scatterplot with the action keys
@@ -124,6 +136,10 @@ class EmbeddingMap(View):
         self._publishing = False  # True while the map hands its own selection to the session
         self._hovered: int | None = None  # last hovered sample, until the selection changes
         self._hover_live = False
+        self._highlight_only = False  # only the highlighted points, over a faint background
+        self.highlighted: np.ndarray | None = None  # bool (N,): drawn on top, larger, opaque
+        self.point_order: np.ndarray | None = None  # the draw order sent (last = on top)
+        self._colours: list | None = None
 
     # --- coordinates ---------------------------------------------------------------------------
     def _resolve_coords(self) -> None:
@@ -167,6 +183,8 @@ class EmbeddingMap(View):
         sc.legend(True, position="top-right", size="small")
         sc.lasso(type="freeform", on_long_press=True)
         sc.opacity(unselected=0.25)
+        # A thin outline and no growth for selected points: a large selection stays a map.
+        sc.widget.regl_scatterplot_options = {"pointOutlineWidth": 1, "pointSizeSelected": 0}
         sc.tooltip(True, size="small")
         self.scatter = sc
         widget = sc.widget
@@ -178,17 +196,19 @@ class EmbeddingMap(View):
             "divider",
             "full_screen",
             "download",
-            "reset",
-        ]
+        ]  # "reset" animates, which a million points never finished: the button below does not
         widget.tooltip_histograms = False
         # In a flex row, "auto" width would collapse to nothing: let the map take the room left.
         widget.layout = w.Layout(flex="1 1 auto", width="auto", min_width="360px")
         self._setup_tooltip(widget)
-        # x, y (normalised by jupyter-scatter) and the colour value: 12 bytes per point. The
-        # browser reads a missing fourth column (valueB) as 0.
-        pts = np.zeros((self.session.dataset.n_samples, 3), dtype=np.float32)
+        # x, y (normalised by jupyter-scatter), the colour value and whether the point is
+        # highlighted (valueB: 0 or 1, its opacity and size): 16 bytes per point.
+        pts = np.zeros((self.session.dataset.n_samples, 4), dtype=np.float32)
         pts[:, :2] = np.asarray(widget.points)[:, :2]
         self._points = pts
+        self._default_selected_colour = widget.color_selected
+        widget.opacity_by = "valueB"
+        widget.size_by = "valueB"
 
         self._dropdown = w.Dropdown(
             options=color_options(self.session),
@@ -198,6 +218,19 @@ class EmbeddingMap(View):
         )
         self._dropdown.observe(lambda ch: self.set_color_by(ch["new"]), names="value")
         self._status = w.HTML()
+        self._only = w.Checkbox(
+            value=self._highlight_only,
+            description="only the highlighted, over a faint background",
+            indent=False,
+            layout=w.Layout(width="auto"),
+        )
+        self._only.observe(lambda ch: self.set_highlight_only(ch["new"]), names="value")
+        self._reset = w.Button(
+            description="Reset view",
+            tooltip="zoom out to all points",
+            layout=w.Layout(width="auto"),
+        )
+        self._reset.on_click(lambda _b: self.reset_view())
         # Fixed width, wrapped text, no sideways scrolling (long names and texts wrap).
         self._panel = w.HTML(
             layout=w.Layout(flex="0 0 210px", width="210px", overflow="hidden auto")
@@ -216,7 +249,10 @@ class EmbeddingMap(View):
         self._update_panel()
         return w.VBox(
             [
-                w.HBox([self._dropdown, self._status], layout=w.Layout(flex_flow="row wrap")),
+                w.HBox(
+                    [self._dropdown, self._only, self._reset, self._status],
+                    layout=w.Layout(flex_flow="row wrap", align_items="center"),
+                ),
                 w.HBox([widget, self._panel], layout=w.Layout(width="100%")),
                 help_text,
             ],
@@ -240,6 +276,75 @@ class EmbeddingMap(View):
                 self._dropdown.value = name  # re-enters here through the observer
                 return
             self._apply_color()
+
+    @property
+    def highlight_only(self) -> bool:
+        """True while only the highlighted points show, over a faint background."""
+        return self._highlight_only
+
+    def set_highlight_only(self, on: bool) -> None:
+        """Show only the highlighted points (flagged, mislabeled, high-score, decided) over a
+        faint background (``True``), or every point (``False``)."""
+        if not isinstance(on, (bool, np.bool_)):
+            raise TypeError(f"on must be True or False, found {on!r}.")
+        self._highlight_only = bool(on)
+        if self.scatter is not None:
+            if self._only.value != self._highlight_only:
+                self._only.value = self._highlight_only  # re-enters here through the observer
+                return
+            self._apply_emphasis()
+
+    def reset_view(self) -> None:
+        """Zoom back out to every point, at once (no animation, so it works at any N)."""
+        if self.scatter is not None:
+            self.scatter.widget.reset_view(animation=0)
+
+    def highlight(self, name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """What ``name`` (default: the current colouring) draws on top.
+
+        Returns
+        -------
+        highlighted : ndarray of shape (N,), bool
+            The points drawn on top, larger and opaque: the active detector's flags (label
+            colourings, "flagged"), the mislabeled ones ("mislabeled (truth)"), the decided
+            ones ("decision"), the detector's flags (a score colouring).
+        key : ndarray of shape (N,), float64
+            The draw order: points are drawn by rising key (the last on top); highlighted
+            points come after all others, and under a score, higher scores above lower ones.
+        """
+        name = self._color_by if name is None else name
+        s, ds = self.session, self.session.dataset
+        score = None
+        if name == "mislabeled (truth)":
+            marked = ds.is_noisy
+        elif name == "decision":
+            marked = _decision_codes(s)[0] > 0
+        elif name.startswith("score: "):
+            detector = name.split(": ", 1)[1]
+            marked = s.flags if detector == s.active else s.results[detector].flags
+            score = np.asarray(s.results[detector].scores, dtype=np.float64)
+        else:
+            marked = s.flags
+        marked = np.asarray(marked, dtype=bool)
+        key = marked.astype(np.float64)
+        if score is not None:
+            finite = np.isfinite(score)
+            lo, hi = (score[finite].min(), score[finite].max()) if finite.any() else (0, 1)
+            span = hi - lo if hi > lo else 1.0
+            key += 0.999 * np.where(finite, (score - lo) / span, 0.0)
+        return marked, key
+
+    def emphasis(self) -> dict:
+        """How the points are drawn now: ``opacity`` and ``size`` ([others, highlighted]),
+        from the density of points on the map (``n * size**2`` over the map's area)."""
+        n = self.session.dataset.n_samples
+        size = float(self._point_size)
+        density = n * size**2 / _MAP_AREA_PX
+        others = float(np.clip(1.5 / max(density, 1e-9), _MIN_BACKGROUND, 1.0))
+        if self._highlight_only:
+            others = _FAINT
+        grow = 2.0 if n > 200_000 else 1.5 if n > 20_000 else 1.25
+        return {"opacity": [others, 1.0], "size": [size, size * grow]}
 
     def color_values(self, name: str | None = None):
         """Encode ``name`` (default: the current choice) for the colour column.
@@ -318,7 +423,17 @@ class EmbeddingMap(View):
                 data_dimension=legend["title"],
             )
             show_legend = True
+        marked, key = self.highlight()
+        pts[:, 3] = marked
+        self.highlighted = marked
+        order = np.argsort(key, kind="stable").astype(np.uint32)
+        same_order = self.point_order is not None and np.array_equal(order, self.point_order)
+        self.point_order = order
+        self._colours = [list(c) for c in colours]
         with widget.hold_sync():
+            if not same_order:
+                widget.point_order = order
+            self._apply_emphasis()
             widget.color = [list(c) for c in colours]
             widget.color_scale = scale
             widget.color_domain = domain
@@ -331,6 +446,20 @@ class EmbeddingMap(View):
             widget.non_spatial_points_update = True
             widget.points = pts
 
+    def _apply_emphasis(self) -> None:
+        """Opacity and size of the others and the highlighted; the selection's look."""
+        widget = self.scatter.widget
+        look = self.emphasis()
+        large = self.session.selection.size > _LARGE_SELECTION
+        with widget.hold_sync():
+            widget.opacity = look["opacity"]
+            widget.size = look["size"]
+            # A large selection keeps the points' own colours; the rest fades (not one block).
+            widget.color_selected = (
+                self._colours if large and self._colours else self._default_selected_colour
+            )
+            widget.opacity_unselected = 0.15 if large else 0.25
+
     # --- session -> map ------------------------------------------------------------------------
     def _on_session_selection(self, session) -> None:
         # Skip only this map's own echo: another map on the same session still follows.
@@ -338,6 +467,7 @@ class EmbeddingMap(View):
             return
         self._syncing = True
         try:
+            self._apply_emphasis()
             self.scatter.widget.selection = session.selection.astype(np.uint32)
         finally:
             self._syncing = False
@@ -346,7 +476,8 @@ class EmbeddingMap(View):
         self._update_panel()
 
     def _on_flags(self, session) -> None:
-        if self._color_by in ("flagged", "suggested label"):
+        # the highlighted points follow the flags under every colouring but the truth's
+        if self._color_by not in ("mislabeled (truth)", "decision"):
             self._apply_color()
         self._update_status()
         self._update_panel()
@@ -373,6 +504,7 @@ class EmbeddingMap(View):
         self._publishing = True
         try:
             self.session.select(idx, source=_SOURCE)
+            self._apply_emphasis()
         finally:
             self._publishing = False
         self._hovered = None

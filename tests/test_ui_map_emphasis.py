@@ -1,0 +1,114 @@
+"""The embedding map at large N: highlighted points drawn on top, larger and opaque, the others
+fainter the denser the map; "only the highlighted"; a large selection keeps its colours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jscatter")
+
+from test_ui_map import browser_selection, make_session  # noqa: E402
+
+from workbench.ui import map as map_module  # noqa: E402
+from workbench.ui.map import EmbeddingMap  # noqa: E402
+
+
+def test_flagged_points_are_drawn_last_under_every_label_colouring():
+    s = make_session()
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    w = m.scatter.widget
+    n_flagged = int(s.flags.sum())
+    assert 0 < n_flagged < s.dataset.n_samples
+    for name in ["given label", "suggested label", "true label", "flagged"]:
+        m.set_color_by(name)
+        order = np.asarray(w.point_order)
+        assert sorted(order.tolist()) == list(range(s.dataset.n_samples))
+        assert s.flags[order[-n_flagged:]].all() and not s.flags[order[:-n_flagged]].any()
+        np.testing.assert_array_equal(np.asarray(w.points)[:, 3], s.flags)
+    assert w.opacity_by == "valueB" and w.size_by == "valueB"
+    look = m.emphasis()
+    assert w.opacity == look["opacity"] and w.size == look["size"]
+    assert look["opacity"][1] == 1.0 and look["size"][1] > look["size"][0]
+
+
+def test_under_a_score_the_highest_scores_are_drawn_on_top():
+    s = make_session()
+    m = EmbeddingMap(s, color_by="score: beta")
+    assert m.widget is not None
+    order = np.asarray(m.scatter.widget.point_order)
+    beta = s.results["beta"]
+    flagged = beta.flags
+    k = int(flagged.sum())
+    assert flagged[order[-k:]].all()
+    # inside each group, by rising score: the top score is the last drawn
+    assert np.all(np.diff(beta.scores[order[-k:]]) >= 0)
+    assert np.all(np.diff(beta.scores[order[:-k]]) >= 0)
+    assert order[-1] == np.argmax(beta.scores)
+    m.set_color_by("mislabeled (truth)")
+    np.testing.assert_array_equal(np.asarray(m.scatter.widget.points)[:, 3], s.dataset.is_noisy)
+    s.decide([3, 5], "keep")
+    m.set_color_by("decision")
+    assert set(np.asarray(m.scatter.widget.point_order)[-2:].tolist()) == {3, 5}
+
+
+def test_highlighted_points_follow_the_threshold():
+    s = make_session()
+    m = EmbeddingMap(s, color_by="given label")
+    assert m.widget is not None
+    before = m.highlighted.copy()
+    s.set_threshold("top_k", 10)
+    assert m.highlighted.sum() == 10 and not np.array_equal(before, m.highlighted)
+    np.testing.assert_array_equal(np.asarray(m.scatter.widget.points)[:, 3], s.flags)
+
+
+def test_the_others_fade_with_density_and_the_highlighted_grow():
+    small = EmbeddingMap(make_session(n=300)).emphasis()
+    mid = EmbeddingMap(make_session(n=100_000)).emphasis()
+    big = EmbeddingMap(make_session(n=1_000_000)).emphasis()
+    assert small["opacity"][0] == 1.0  # a few hundred points: nothing to fade
+    assert big["opacity"][0] < mid["opacity"][0] < 1.0
+    assert big["opacity"][0] >= map_module._MIN_BACKGROUND
+    for look in (small, mid, big):
+        assert look["opacity"][1] == 1.0
+    assert big["size"][1] / big["size"][0] > small["size"][1] / small["size"][0]
+
+
+def test_only_the_highlighted_over_a_faint_background():
+    s = make_session()
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    w = m.scatter.widget
+    m._only.value = True  # the checkbox, as a click sets it
+    assert m.highlight_only and w.opacity == [map_module._FAINT, 1.0]
+    m.set_highlight_only(False)
+    assert not m._only.value and w.opacity[0] == m.emphasis()["opacity"][0] > map_module._FAINT
+    with pytest.raises(TypeError, match="on must be True or False"):
+        m.set_highlight_only("yes")
+
+
+def test_a_large_selection_keeps_its_colours(monkeypatch):
+    monkeypatch.setattr(map_module, "_LARGE_SELECTION", 50)
+    s = make_session()
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    w = m.scatter.widget
+    default = m._default_selected_colour
+    s.select(np.arange(10), source="python")  # small: the usual highlight colour
+    assert w.color_selected == default
+    s.select(np.arange(200), source="python")  # large: each point keeps its colour
+    assert w.color_selected == w.color and w.opacity_unselected < 0.25
+    browser_selection(w, np.arange(20))  # a small lasso in the browser
+    assert s.selection.size == 20 and w.color_selected == default
+    browser_selection(w, np.arange(300))  # "select all"
+    assert w.color_selected == w.color
+    # a selected point is drawn without growing, with a thin outline only
+    assert w.regl_scatterplot_options == {"pointOutlineWidth": 1, "pointSizeSelected": 0}
+
+
+def test_reset_view_is_a_button_without_animation():
+    m = EmbeddingMap(make_session())
+    assert m.widget is not None
+    assert "reset" not in m.scatter.widget.toolbar_buttons
+    assert m._reset.description == "Reset view"
