@@ -50,9 +50,10 @@ _TOOLTIP_PROPERTIES = ["given", "suggested", "score", "flagged", "decision"]
 # ``{"merge": "meta", "remove": "alt"}`` (no key starts a lasso, Shift does nothing): Cmd (⌘;
 # the Windows key on a PC) adds a lasso or click to the selection, Alt (⌥) removes it.
 _HELP = (
-    "Lasso: hold the mouse down, then drag, or pick the lasso tool (its menu has a brush and a "
-    "rectangle). Click a point to select it. Hold Cmd/⌘ (Windows key on a PC) while lassoing "
-    "or clicking to add to the selection, Alt/⌥ to remove from it. Double-click clears it."
+    "Lasso: pick the lasso tool (its menu has a brush and a rectangle), then drag; in pan & "
+    "zoom mode a drag only pans, however slow. Click a point to select it. Hold Cmd/⌘ (Windows "
+    "key on a PC) while lassoing or clicking to add to the selection, Alt/⌥ to remove from it. "
+    "Double-click clears it."
 )
 
 
@@ -181,7 +182,9 @@ class EmbeddingMap(View):
         sc.height(self._height)
         sc.axes(False)
         sc.legend(True, position="top-right", size="small")
-        sc.lasso(type="freeform", on_long_press=True)
+        # No lasso on a long press: in pan & zoom mode a slow drag (a press held still for a
+        # moment) started one and replaced the selection. The lasso tool lassoes.
+        sc.lasso(type="freeform", on_long_press=False)
         sc.opacity(unselected=0.25)
         # A thin outline and no growth for selected points: a large selection stays a map.
         sc.widget.regl_scatterplot_options = {"pointOutlineWidth": 1, "pointSizeSelected": 0}
