@@ -85,10 +85,15 @@ def _ema(s: np.ndarray, alpha: float | None) -> np.ndarray:
     arithmetic: ``ema = alpha * s_t + (1 - alpha) * ema``, starting at the largest)."""
     if alpha is None:
         alpha = float(2 / (s.shape[1] + 1))
-    s_sorted = np.fliplr(np.sort(s, axis=1)).T
-    ema = s_sorted[0]
-    for s_i in s_sorted[1:]:
-        ema = alpha * s_i + (1 - alpha) * ema
+    # (K, n) contiguous, largest first: every step reads one contiguous row
+    s_sorted = np.ascontiguousarray(np.sort(s, axis=1).T[::-1])
+    ema = s_sorted[0].copy()
+    a, b = alpha, 1 - alpha
+    tmp = np.empty_like(ema)
+    for s_i in s_sorted[1:]:  # ema = alpha * s_i + (1 - alpha) * ema, in place
+        np.multiply(s_i, a, out=tmp)
+        ema *= b
+        ema += tmp
     return ema
 
 
