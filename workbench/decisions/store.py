@@ -431,6 +431,9 @@ class SQLiteStore(_Database):
             # WAL + NORMAL: a kill -9 never corrupts or loses a committed step; a power cut may
             # lose the last few steps (never part of one)
             conn.execute("PRAGMA synchronous=NORMAL")
+            # fold the WAL into the database every ~40 MB rather than every ~4 MB: a decision's
+            # commit pays the checkpoint's fsync ten times less often
+            conn.execute("PRAGMA wal_autocheckpoint=10000")
             self._conn = conn
         return self._conn
 
