@@ -229,10 +229,10 @@ def test_upload_merges(session, tmp_path):
 def test_workbench_composes_every_view_on_one_session():
     s = rich_session()
     wb = Workbench(s)
-    w = wb.widget
+    assert wb.widget is not None
     assert list(wb.views) == ["Map", "Detectors", "Review", "Matrices", "Trajectories", "Decisions"]
     assert wb.missing == {}
-    tabs = w.children[-1]
+    tabs = wb.tabs
     assert tabs.titles == tuple(wb.views)
     assert all(v.session is s for v in wb.views.values())
     assert wb.built == ["Map"]  # the other views are built when their tab is first shown
@@ -457,3 +457,43 @@ def test_workbench_opens_on_the_audits_primary_detector():
         assert f"flagged by <b>{primary}</b>" in bench.selection_html.value
         assert bench.panel.widget is not None and bench.panel.detector.value == primary
     assert others  # the check above used a detector other than the default
+
+
+def test_map_beside_the_other_views_when_the_output_area_is_wide():
+    s = rich_session()
+    wb = Workbench(s)
+    w = wb.widget
+    assert not wb.side_by_side and wb.tabs.titles[0] == "Map"
+    wb.select_tab("Review")
+    browser_update(wb.width_probe, {"width": 1500})  # the browser reports its width
+    assert wb.side_by_side
+    assert list(wb.tabs.titles) == ["Detectors", "Review", "Matrices", "Trajectories", "Decisions"]
+    assert wb.tabs.titles[wb.tabs.selected_index] == "Review"  # the tab shown stays
+    row = wb.body.children[0]
+    assert row.children[0] is wb._boxes["Map"] and row.children[1] is wb.tabs
+    assert wb._boxes["Map"].children  # the map is built, in view
+    wb.select_tab("Map")  # in view already: nothing moves
+    assert wb.tabs.titles[wb.tabs.selected_index] == "Review"
+    wb.select_tab("Matrices")
+    assert wb.tabs.titles[wb.tabs.selected_index] == "Matrices" and "Matrices" in wb.built
+    browser_update(wb.width_probe, {"width": 1000})
+    assert not wb.side_by_side and wb.body.children == (wb.tabs,)
+    assert list(wb.tabs.titles) == list(wb.views)
+    assert wb.tabs.titles[wb.tabs.selected_index] == "Matrices"
+    assert w.children[-1] is wb.body
+    narrow = Workbench(s, side_by_side_from=2000)
+    _ = narrow.widget
+    browser_update(narrow.width_probe, {"width": 1500})
+    assert not narrow.side_by_side
+
+
+def test_decisions_view_wraps_in_a_narrow_column(session):
+    """Its rows of controls ran 1,500 px wide and its table scrolled sideways at a laptop's
+    column."""
+    view = DecisionsView(session)
+    box = view.widget
+    rows = [c for c in box.children if c.__class__.__name__ == "HBox"]
+    assert rows and all(r.layout.flex_flow == "row wrap" for r in rows)
+    session.decide([1], "keep", note="a long note " * 20)
+    assert "white-space:nowrap" not in view.log_html.value
+    assert "overflow-wrap:anywhere" in view.log_html.value

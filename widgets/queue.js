@@ -57,7 +57,7 @@ function labelPicker(model, row, listId) {
     class: "wb-q-picker",
     type: "text",
     list: listId,
-    placeholder: "Relabel to… (c)",
+    placeholder: "Relabel to…",
     title: "Type to filter the classes, then Enter (c focuses this box on the current row)",
     "aria-label": `Relabel sample ${row.index} to`,
   });

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import html
 
-from workbench.ui._common import View, as_session
+import anywidget
+import traitlets as t
+
+from workbench.ui._common import View, as_session, asset_path
 from workbench.ui.decisions_view import DecisionsView
 from workbench.ui.grid import SelectionGrid
 from workbench.ui.map import EmbeddingMap
@@ -22,6 +25,14 @@ from workbench.ui.trajectories import TrajectoryView
 __all__ = ["Workbench", "open_workbench", "show"]
 
 _SOURCE = "app"
+
+
+class WidthProbe(anywidget.AnyWidget):
+    """Reports the width of the notebook's output area in CSS pixels (``width``, 0 until the
+    browser has drawn it); draws nothing."""
+
+    _esm = asset_path("width.js")
+    width = t.Int(0).tag(sync=True)
 
 
 class Workbench(View):
@@ -39,6 +50,9 @@ class Workbench(View):
         Dataset.
     results : dict of name -> DetectorResult, optional
         Precomputed detector results (default: every detector that can run). Only with a Dataset.
+    side_by_side_from : int, default=1400
+        From this output-area width (CSS pixels, reported by the browser) the map stands on
+        the left and the other views in tabs on the right; narrower, the map is a tab too.
     map_options, panel_options, queue_options, matrix_options, trajectory_options,
     decisions_options : dict, optional
         Keyword options of each view (e.g. ``map_options={"color_by": "flagged"}``).
@@ -74,7 +88,13 @@ class Workbench(View):
         matrix_options=None,
         trajectory_options=None,
         decisions_options=None,
+        side_by_side_from: int = 1400,
     ):
+        if isinstance(side_by_side_from, bool) or not isinstance(side_by_side_from, int):
+            raise TypeError(
+                f"side_by_side_from must be an int (pixels), found {side_by_side_from!r}."
+            )
+        self._side_by_side_from = side_by_side_from
         options = {}
         if decisions_path is not None:
             options["decisions_path"] = decisions_path
@@ -146,6 +166,11 @@ class Workbench(View):
         self.tabs = w.Tab(children=list(self._boxes.values()), titles=list(views), selected_index=0)
         self.tabs.observe(lambda change: self._fill(change["new"]), names="selected_index")
         self._fill(0)
+        # Map beside the other views when the output area is wide enough, tabs otherwise: the
+        # browser reports the width.
+        self.body = w.Box(children=(self.tabs,), layout=w.Layout(width="100%"))
+        self.width_probe = WidthProbe()
+        self.width_probe.observe(lambda _: self._arrange(), names="width")
         self._subscribe("selection", lambda _: self._update_header())
         self._subscribe("flags", lambda _: self._update_header())
         self._subscribe("decisions", lambda _: self._update_header())
@@ -156,8 +181,45 @@ class Workbench(View):
             w.HBox([self.selection_html, self.clear_button],
                    layout=w.Layout(align_items="center", grid_gap="12px")),
             self.notes,
-            self.tabs,
+            self.width_probe,
+            self.body,
         ], layout=w.Layout(width="100%"), _dom_classes=["wb-workbench"])  # fmt: skip
+
+    @property
+    def side_by_side(self) -> bool:
+        """Whether the map stands beside the other views (the output area is at least
+        ``side_by_side_from`` pixels wide) rather than in a tab."""
+        _ = self.widget
+        return "Map" in self._boxes and "Map" not in self.tabs.titles
+
+    def _arrange(self) -> None:
+        import ipywidgets as w
+
+        wide = self.map is not None and self.width_probe.width >= self._side_by_side_from
+        if wide == self.side_by_side:
+            return
+        current = self.tabs.titles[self.tabs.selected_index or 0] if self.tabs.titles else None
+        titles = [t for t in self.views if not (wide and t == "Map")]
+        if current not in titles:
+            current = titles[0]
+        map_box = self._boxes.get("Map")
+        if wide:
+            self._fill_title("Map")
+            map_box.layout = w.Layout(flex="1 1 0", min_width="560px")
+            self.tabs.layout = w.Layout(flex="1 1 0", min_width="700px")
+        else:
+            map_box.layout = w.Layout(width="100%")
+            self.tabs.layout = w.Layout()
+        with self.tabs.hold_sync():
+            self.tabs.selected_index = None
+            self.tabs.children = [self._boxes[t] for t in titles]
+            self.tabs.titles = titles
+            self.tabs.selected_index = titles.index(current)
+        self.body.children = (
+            (w.HBox([map_box, self.tabs], layout=w.Layout(width="100%", grid_gap="12px")),)
+            if wide
+            else (self.tabs,)
+        )
 
     def header_summary(self) -> str:
         """The header's first line as plain text, e.g. ``"1,797 samples, 10 classes · 17
@@ -176,11 +238,13 @@ class Workbench(View):
         self.clear_button.disabled = n_sel == 0
 
     def _fill(self, position) -> None:
-        if position is None:
+        if position is None or position >= len(self.tabs.titles):
             return
+        self._fill_title(self.tabs.titles[position])
+
+    def _fill_title(self, title: str) -> None:
         import ipywidgets as w
 
-        title = list(self._boxes)[position]
         box = self._boxes[title]
         if not box.children:
             view = self.views[title]
@@ -201,7 +265,10 @@ class Workbench(View):
         if title not in titles:
             raise ValueError(f"No tab {title!r}; tabs are {titles}.")
         _ = self.widget
-        self.tabs.selected_index = titles.index(title)
+        if title not in self.tabs.titles:  # the map, beside the tabs: always in view
+            self._fill_title(title)
+            return
+        self.tabs.selected_index = list(self.tabs.titles).index(title)
 
     def close(self) -> None:
         """Close every view and stop listening to the session."""

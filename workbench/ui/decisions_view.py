@@ -92,7 +92,7 @@ def _table(df: pd.DataFrame, *, empty: str, titles: dict | None = None) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
         "<style>.wb-dv-table th,.wb-dv-table td{padding:1px 8px;text-align:left}"
-        ".wb-dv-table td{white-space:nowrap}</style>"
+        ".wb-dv-table td{overflow-wrap:anywhere}</style>"
         '<table class="wb-dv-table" style="border-collapse:collapse;font-size:12px">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
@@ -193,18 +193,20 @@ class DecisionsView(View):
         self.rows_input.observe(lambda _: self.refresh(), names="value")
         self._subscribe("decisions", lambda _: self.refresh())
 
+        # rows of controls wrap in a narrow notebook column instead of running past its edge
+        wrap = w.Layout(flex_flow="row wrap")
         box = w.VBox([
             w.HTML("<b>Decisions</b>"),
             self.counts_html,
-            w.HBox([self.rows_input, self.undo_button]),
+            w.HBox([self.rows_input, self.undo_button], layout=wrap),
             self.log_html,
-            w.HBox([self.stem_input, *self.export_buttons.values()]),
-            w.HBox([self.import_path, self.upload, self.policy, self.merge_button]),
+            w.HBox([self.stem_input, *self.export_buttons.values()], layout=wrap),
+            w.HBox([self.import_path, self.upload, self.policy, self.merge_button], layout=wrap),
             self.status,
             self.report_html,
             w.HTML("<b>Reviewers' conflicts</b>"),
-            w.HBox([self.reload_button, self.resolve_button]),
-            w.HBox([self.conflict_sample, self.conflict_take, self.take_button]),
+            w.HBox([self.reload_button, self.resolve_button], layout=wrap),
+            w.HBox([self.conflict_sample, self.conflict_take, self.take_button], layout=wrap),
             self.conflicts_html,
         ])  # fmt: skip
         self._widget = box
