@@ -11,6 +11,7 @@ import time
 import pytest
 
 from workbench.core.atomic import (
+    LEGACY_STALE_AFTER_S,
     STALE_AFTER_S,
     atomic_file,
     clean_stale_temporaries,
@@ -112,3 +113,17 @@ def test_a_killed_write_leaves_a_temporary_the_next_write_removes(tmp_path):
     with atomic_file(target, "w") as f:
         f.write("whole")
     assert [p.name for p in tmp_path.iterdir()] == ["d.json"]
+
+
+def test_leftovers_of_earlier_versions_are_removed_once_old(tmp_path):
+    """Before owners were named, kill -9 left ``.auto.json.<8 random>.tmp`` that nothing
+    removed; they go once older than any write takes."""
+    target = tmp_path / "auto.json"
+    old, fresh = tmp_path / ".auto.json.k2j_x9q1.tmp", tmp_path / ".auto.json.a1b2c3d4.tmp"
+    for p in (old, fresh):
+        p.write_text('{"steps": "decision data"}')
+    then = time.time() - LEGACY_STALE_AFTER_S - 60
+    os.utime(old, (then, then))
+    with atomic_file(target, "w") as f:
+        f.write("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, fresh.name])

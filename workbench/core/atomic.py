@@ -14,6 +14,7 @@ process is gone (same host) or it is older than :data:`STALE_AFTER_S` (any host)
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 import tempfile
@@ -22,10 +23,41 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["STALE_AFTER_S", "atomic_file", "clean_stale_temporaries", "default_mode", "temp_prefix"]
+__all__ = [
+    "LEGACY_STALE_AFTER_S",
+    "STALE_AFTER_S",
+    "atomic_file",
+    "clean_stale_temporaries",
+    "default_mode",
+    "temp_prefix",
+]
 
 #: A temporary file of another host's writer counts as stale after this many seconds.
 STALE_AFTER_S = 24 * 3600
+#: A temporary file named by an earlier version (no owner in its name) counts as stale after
+#: this many seconds.
+LEGACY_STALE_AFTER_S = 3600
+_LEGACY = re.compile(r"[a-z0-9_]{8}")
+
+
+def _age(path: Path, now: float) -> float:
+    try:
+        return now - path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _remove(tmp: Path, removed: list) -> None:
+    import shutil
+
+    try:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp)
+        else:
+            tmp.unlink()
+        removed.append(tmp)
+    except OSError:
+        pass
 
 
 def _host() -> str:
@@ -60,11 +92,11 @@ def clean_stale_temporaries(path) -> list[Path]:
 
     Only names this module (or :meth:`AuditResult.write`) makes are touched:
     ``.<name>.<host>-<pid>.<random>.tmp``, removed when ``<host>`` is this machine and
-    ``<pid>`` no longer runs, or when it is older than :data:`STALE_AFTER_S`. Returns what was
+    ``<pid>`` no longer runs, or when it is older than :data:`STALE_AFTER_S`; and the
+    ``.<name>.<8 random characters>.tmp`` of earlier versions once older than
+    :data:`LEGACY_STALE_AFTER_S`. Returns what was
     removed; errors (a file another process just removed) are ignored.
     """
-    import shutil
-
     path = Path(path)
     removed = []
     host, now = _host(), time.time()
@@ -77,7 +109,11 @@ def clean_stale_temporaries(path) -> list[Path]:
         owner, _, _ = middle.rpartition(".")
         who, _, pid_text = owner.rpartition("-")
         if not who or not pid_text.isdigit():
-            continue  # not one of ours
+            # earlier versions named them .<name>.<8 random characters>.tmp (no owner): removed
+            # once older than any write takes
+            if _LEGACY.fullmatch(middle) and _age(tmp, now) > LEGACY_STALE_AFTER_S:
+                _remove(tmp, removed)
+            continue
         try:
             age = now - tmp.lstat().st_mtime
         except OSError:
@@ -89,14 +125,7 @@ def clean_stale_temporaries(path) -> list[Path]:
             continue
         if not mine and age < STALE_AFTER_S:
             continue
-        try:
-            if tmp.is_dir() and not tmp.is_symlink():
-                shutil.rmtree(tmp)
-            else:
-                tmp.unlink()
-            removed.append(tmp)
-        except OSError:
-            pass
+        _remove(tmp, removed)
     return removed
 
 
