@@ -154,7 +154,7 @@ class ShardedDataset:
 
     @classmethod
     def synthetic(cls, n_samples: int, n_classes: int, *, n_shards: int = 8, noise: float = 0.1,
-                  seed: int = 0) -> ShardedDataset:  # fmt: skip
+                  accuracy: float = 0.9, seed: int = 0) -> ShardedDataset:  # fmt: skip
         """A seeded synthetic dataset generated inside the tasks (nothing on disk, nothing on
         the client): see :class:`workbench.sharded.sources.SyntheticShard`."""
         for name, v in (("n_samples", n_samples), ("n_classes", n_classes), ("n_shards", n_shards)):
@@ -162,10 +162,12 @@ class ShardedDataset:
                 raise ValueError(f"{name} must be a positive int, found {v!r}.")
         if not 0 <= noise < 1:
             raise ValueError(f"noise must lie in [0, 1), found {noise!r}.")
+        if not 0 <= accuracy <= 1:
+            raise ValueError(f"accuracy must lie in [0, 1], found {accuracy!r}.")
         bounds = np.linspace(0, n_samples, n_shards + 1).astype(np.int64)
         shards = [
             _src.SyntheticShard(f"synthetic-{i:05d}", int(b - a), int(n_classes), int(seed), i,
-                                float(noise))
+                                float(noise), float(accuracy))
             for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
         ]  # fmt: skip
         return cls._from_sources(shards, int(n_classes), None)
