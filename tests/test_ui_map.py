@@ -412,3 +412,15 @@ def test_points_keep_a_margin_and_the_side_panel_never_scrolls_sideways():
     assert m._panel.layout.overflow == "hidden auto" and m._panel.layout.width == "210px"
     browser_update(m.scatter.widget, {"hovering": 3})
     assert "overflow-wrap:anywhere" in m._panel.value
+
+
+def test_every_encoding_by_a_column_has_a_histogram_and_domain():
+    """jupyter-scatter's browser side reads ``<channel>_histogram`` and ``<channel>_domain``
+    for every channel drawn "by" a column: the map drew opacity and size by one without them
+    and the browser threw "Cannot read properties of null (reading 'length')"."""
+    m = EmbeddingMap(make_session())
+    sw = m.scatter.widget if m.widget is not None else None
+    for channel in ("color", "opacity", "size"):
+        if getattr(sw, f"{channel}_by") is not None:
+            assert getattr(sw, f"{channel}_histogram"), channel
+            assert getattr(sw, f"{channel}_domain") is not None, channel

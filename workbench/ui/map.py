@@ -212,6 +212,12 @@ class EmbeddingMap(View):
         self._default_selected_colour = widget.color_selected
         widget.opacity_by = "valueB"
         widget.size_by = "valueB"
+        # jupyter-scatter's browser side reads a histogram and a domain for every encoding
+        # with a "by" (for its tooltip): without them it threw "Cannot read properties of
+        # null (reading 'length')" on every draw.
+        for channel in ("opacity", "size"):
+            setattr(widget, f"{channel}_histogram", [0.5, 0.5])
+            setattr(widget, f"{channel}_domain", [0.0, 1.0])
 
         self._dropdown = w.Dropdown(
             options=color_options(self.session),

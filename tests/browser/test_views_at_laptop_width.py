@@ -1,0 +1,299 @@
+"""The workbench in a real JupyterLab at a laptop's size (1280×800, file browser open): every
+tab fits the notebook column without horizontal scrolling, a lasso on the Trajectories tab's
+data map reaches the session and the header, and the review keys (undo, class picker, note)
+work with a real keyboard.
+
+A small notebook written into the test's temporary Lab folder (the digits demo with
+precomputed signals: no training) keeps this quick. Screenshots of every tab land in
+``test-artifacts/browser/laptop_*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from _lab import ARTIFACTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NOTEBOOK = "laptop_width.ipynb"
+VIEWPORT = {"width": 1280, "height": 800}
+
+SETUP = r"""
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from workbench.analysis.detectors import DetectorResult
+from workbench.core.dataset import Dataset
+from workbench.session import Session
+from workbench.ui import Workbench
+
+d = load_digits()
+rng = np.random.default_rng(0)
+true = d.target
+given = true.copy()
+flip = rng.random(len(true)) < 0.12
+given[flip] = (given[flip] + rng.integers(1, 10, flip.sum())) % 10
+pp = np.full((len(true), 10), 0.02)
+pp[np.arange(len(true)), true] = 0.82
+pp = 0.6 * pp + 0.4 * rng.dirichlet(np.ones(10), len(true))
+noisy = given != true
+gp = np.clip(np.where(noisy, 0.15, 0.7)[:, None] + 0.3 * rng.random((len(true), 8)), 0, 1)
+ds = Dataset(given, pred_probs=pp, true_labels=true, previews=list(d.images),
+             coords=PCA(2, random_state=0).fit_transform(d.data),
+             trajectories={"given_prob": gp, "loss": -np.log(gp + 1e-3)})
+score = 1 - pp[np.arange(len(given)), given]
+results = {
+    "cl_prune_by_noise_rate": DetectorResult("cl_prune_by_noise_rate", score, score > 0.5,
+                                             pp.argmax(axis=1)),
+    "weak": DetectorResult("weak", rng.random(len(given)) + noisy, rng.random(len(given)) > 0.9),
+}
+wb = Workbench(ds, results=results)
+"""
+
+_RUN = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code});
+  let text = '';
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') text += msg.content.text;
+    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return text;
+}"""
+
+# Everything in the workbench that reaches past the right edge of the notebook's output area,
+# and every box that scrolls sideways.
+_OVERFLOW_JS = r"""(wb) => {
+  const area = wb.closest('.jp-OutputArea-output') || wb.parentElement;
+  const right = area.getBoundingClientRect().right;
+  const name = (el) => el.tagName.toLowerCase() + (el.className && typeof el.className === 'string'
+    ? '.' + el.className.trim().split(/\s+/).slice(0, 3).join('.') : '');
+  const past = [], scrolls = [];
+  for (const el of wb.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (el.closest('.lm-mod-hidden, [hidden]')) continue;
+    if (el.closest('.modebar-container, .hoverlayer, datalist')) continue;
+    if (r.right > right + 1) past.push(`${name(el)} ends at ${Math.round(r.right)} > ${Math.round(right)}`);
+    const style = getComputedStyle(el);
+    if (['auto', 'scroll'].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1)
+      scrolls.push(`${name(el)} scrolls sideways: ${el.scrollWidth} > ${el.clientWidth}`);
+  }
+  return {right, areaWidth: area.getBoundingClientRect().width, past: past.slice(0, 12),
+          scrolls: scrolls.slice(0, 12)};
+}"""
+
+_HEADER = re.compile(r"([\d,]+) selected · ([\d,]+) flagged by .+? · ([\d,]+) decided")
+
+
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
+class Page:
+    def __init__(self, page):
+        self.page = page
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(f"{e}\n{e.stack}"))
+
+    def run(self, code: str) -> str:
+        return self.page.evaluate(_RUN, code)
+
+    @property
+    def workbench(self):
+        return self.page.locator(".wb-workbench").last
+
+    def tab(self, title: str):
+        tabs = self.workbench.locator(".jupyter-widget-tab").first
+        tabs.locator(".lm-TabBar-tab", has_text=re.compile(rf"^{re.escape(title)}$")).click()
+        panel = tabs.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)").first
+        panel.wait_for(state="visible")
+        self.page.wait_for_function(
+            """(el) => [...el.querySelectorAll('.js-plotly-plot')].every(
+                 gd => gd._fullData && gd._fullData.length && gd.querySelector('.main-svg'))""",
+            arg=panel.element_handle(),
+            timeout=60_000,
+        )
+        self.page.wait_for_timeout(800)
+        return panel
+
+    def header(self) -> tuple[int, int, int] | None:
+        m = _HEADER.search(self.workbench.locator(".wb-selection").inner_text())
+        return tuple(int(g.replace(",", "")) for g in m.groups()) if m else None
+
+    def shoot(self, locator, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        locator.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+@pytest.fixture(scope="module")
+def ui(lab, lab_root, headless_chromium):
+    cells = [SETUP, "wb"]
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": c,
+                "outputs": [],
+                "execution_count": None,
+            }
+            for c in cells
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (lab_root / NOTEBOOK).write_text(json.dumps(nb))
+    page = headless_chromium.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(60_000)
+    p = Page(page)
+    try:
+        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}", timeout=120_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+            "window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status"
+            " === 'idle'",
+            timeout=180_000,
+        )
+        # the file browser stays open, as a user has it; the news toast is answered
+        assert page.locator(".jp-FileBrowser").first.is_visible()
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        errors = page.locator(".jp-OutputArea-output[data-mime-type*='error']")
+        shown = wait_until(
+            lambda: errors.count() or p.workbench.is_visible(), timeout=300, what="the workbench"
+        )
+        assert not errors.count(), "the notebook failed:\n" + errors.first.inner_text()[-3000:]
+        assert shown
+        page.wait_for_timeout(2000)
+        yield p
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "laptop_page.png"))
+        page.close()
+
+
+def test_every_tab_fits_the_notebook_column(ui):
+    report = {}
+    for title in ["Map", "Detectors", "Review", "Matrices", "Trajectories", "Decisions"]:
+        panel = ui.tab(title)
+        ui.page.mouse.move(2, 2)
+        out = ui.page.evaluate(_OVERFLOW_JS, ui.workbench.element_handle())
+        ui.shoot(ui.workbench, f"laptop_{title.lower()}")
+        report[title] = out
+        assert panel.is_visible()
+    bad = {t: r["past"] + r["scrolls"] for t, r in report.items() if r["past"] or r["scrolls"]}
+    assert not bad, json.dumps(bad, indent=1)
+    width = report["Map"]["areaWidth"]
+    assert 800 <= width <= 1000, f"the output area is {width} px wide, not a laptop's column"
+    assert ui.errors == []
+
+
+def test_lasso_on_the_trajectories_data_map_selects_everywhere(ui):
+    ui.run("wb.session.clear_selection()")
+    panel = ui.tab("Trajectories")
+    wait_until(lambda: ui.header() and ui.header()[0] == 0, timeout=20, what="0 selected")
+    data_map = panel.locator(".js-plotly-plot").nth(1)
+    data_map.scroll_into_view_if_needed()
+    box = data_map.locator(".nsewdrag").first.bounding_box()
+    pts = [(0.03, 0.55), (0.97, 0.55), (0.97, 0.97), (0.03, 0.97), (0.03, 0.6)]
+    ui.page.mouse.move(box["x"] + pts[0][0] * box["width"], box["y"] + pts[0][1] * box["height"])
+    ui.page.mouse.down()
+    for fx, fy in pts[1:]:
+        ui.page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=10)
+        ui.page.wait_for_timeout(30)
+    ui.page.mouse.up()
+    selected = wait_until(
+        lambda: (ui.header() or (0,))[0], timeout=30, what="a selection in the header"
+    )
+    kernel = ui.run("print(wb.session.selection.size, wb.session.selection_source)").split()
+    assert kernel == [str(selected), "trajectories"], (kernel, selected)
+    assert 10 < selected < 1797
+    assert f"{selected:,} selected" in panel.inner_text()
+    ui.shoot(panel, "laptop_trajectories_lasso")
+    # shown again (a second display of the figure): no error
+    out = ui.run(
+        "from IPython.display import display\ndisplay(wb.trajectories.data_map)\n"
+        "print(len(wb.trajectories.data_map.to_json()) > 0)"
+    )
+    assert out.strip().endswith("True") and "Error" not in out, out
+    ui.run("wb.session.clear_selection()")
+
+
+def test_review_keys_undo_pick_a_class_and_note(ui):
+    panel = ui.tab("Review")
+    rows = panel.locator(".wb-q-row")
+    rows.first.locator(".wb-q-pos").click()  # focus the queue, cursor on row 1
+    first = int(rows.nth(0).locator(".wb-q-index").inner_text().lstrip("#"))
+    ui.page.keyboard.press("x")
+    rows.nth(0).locator(".wb-q-decision", has_text="remove").wait_for()
+    wait_until(lambda: "wb-q-focused" in rows.nth(1).get_attribute("class"), timeout=15,
+               what="the cursor on row 2")  # fmt: skip
+    ui.page.keyboard.press("u")
+    wait_until(lambda: "wb-q-focused" in rows.nth(0).get_attribute("class"), timeout=15,
+               what="the cursor back on row 1 after undo")  # fmt: skip
+    assert rows.nth(0).locator(".wb-q-decision").inner_text() == "undecided"
+    # every digit key names its class
+    digits = panel.locator(".wb-q-digits .wb-q-legend-item").all_inner_texts()
+    assert [t.split() for t in digits][:3] == [["0", "0"], ["1", "1"], ["2", "2"]]
+    # n: a note, filed with the next decision
+    ui.page.keyboard.press("n")
+    focused = ui.page.evaluate("document.activeElement.className")
+    assert focused == "wb-q-note", focused
+    ui.page.keyboard.type("smudged scan")
+    wait_until(
+        lambda: ui.run("print(wb.queue.widget.note)").strip() == "smudged scan",
+        timeout=15,
+        what="the note in the kernel",
+    )
+    ui.page.keyboard.press("Enter")
+    # c: type-to-filter class box on the current row
+    ui.page.keyboard.press("c")
+    focused = ui.page.evaluate("document.activeElement.className")
+    assert focused == "wb-q-picker", focused
+    ui.page.keyboard.type("7")
+    ui.page.keyboard.press("Enter")
+    rows.nth(0).locator(".wb-q-decision", has_text="relabel → 7").wait_for()
+    out = ui.run(
+        f"_c = wb.session.decisions.current().set_index('index').loc[{first}]\n"
+        "print(_c['action'], _c['label_name'], '|', _c['note'])"
+    )
+    assert out.strip() == "relabel 7 | smudged scan", out
+    ui.shoot(panel, "laptop_review_keys")
+    assert ui.errors == []
+
+
+def test_map_beside_the_tabs_in_a_wide_output_area(ui):
+    """At 1900 px with the file browser closed the map stands left of the other views; back
+    at the laptop's size it is a tab again."""
+    page = ui.page
+    page.set_viewport_size({"width": 1900, "height": 1000})
+    page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+    try:
+        tabs = ui.workbench.locator(".lm-TabBar-tabLabel")
+        wait_until(lambda: "Map" not in tabs.all_inner_texts(), timeout=30, what="no Map tab")
+        assert ui.run("print(wb.side_by_side, wb.width_probe.width)").split()[0] == "True"
+        canvas = ui.workbench.locator("canvas").first.bounding_box()
+        bar = ui.workbench.locator(".lm-TabBar").first.bounding_box()
+        assert canvas["x"] + canvas["width"] <= bar["x"] + 1, (canvas, bar)  # map on the left
+        out = page.evaluate(_OVERFLOW_JS, ui.workbench.element_handle())
+        assert not out["past"] + out["scrolls"], out
+        ui.shoot(ui.workbench, "wide_side_by_side")
+    finally:
+        page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+        page.set_viewport_size(VIEWPORT)
+    wait_until(lambda: "Map" in tabs.all_inner_texts(), timeout=30, what="the Map tab back")
