@@ -238,8 +238,11 @@ step_strategy = st.fixed_dictionaries(
 )
 
 
+LABEL_NAMES = ["=a", "b c", "-1"]
+
+
 def _build(steps, ids=None, labels=None) -> DecisionLog:
-    lg = DecisionLog(10, ["=a", "b c", "-1"], ids=ids, labels=labels, user="u")
+    lg = DecisionLog(10, LABEL_NAMES, ids=ids, labels=labels, user="u")
     for s in steps:
         if s["action"] == "undo":
             lg.undo()
@@ -291,3 +294,31 @@ def test_loading_a_hostile_file_without_a_target_keeps_memory_bounded(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) < 300_000  # kB: far below the 5 GB a filled state would take
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(step_strategy, max_size=6), ids=st.sampled_from(["position", "int", "str"]))
+def test_every_sqlite_store_reopens_losslessly(tmp_path_factory, steps, ids):
+    id_values = {"position": None, "int": np.arange(10) * -7, "str": [f"=f{i}" for i in range(10)]}
+    labels = np.arange(10) % 3
+    path = tmp_path_factory.mktemp("db") / "d.db"
+    stored = DecisionLog(10, LABEL_NAMES, ids=id_values[ids], labels=labels, user="u", path=path)
+    memory = _build(steps, ids=id_values[ids], labels=labels)
+    for s in steps:  # the same steps, stored one transaction each
+        if s["action"] == "undo":
+            stored.undo()
+            continue
+        kw = {"label": s["label"]} if s["action"] == "relabel" else {}
+        if s["action"] == "edit_labels":
+            kw = {"add": [s["label"]], "remove": [(s["label"] + 1) % 3]}
+        stored.decide(s["indices"], s["action"], note=s["note"], user=s["user"],
+                      detector=s["detector"], score=s["score"], **kw)  # fmt: skip
+    again = DecisionLog(10, LABEL_NAMES, ids=id_values[ids], labels=labels, path=path)
+    cols = [c for c in memory.history().columns if c not in ("step", "undoes", "time")]
+    pd.testing.assert_frame_equal(again.history()[cols], memory.history()[cols])
+    pd.testing.assert_frame_equal(again.history(), stored.history())
+    assert again.counts() == memory.counts()
+    stored.close()
+    again.close()
