@@ -248,10 +248,18 @@ class Workbench(View):
         box = self._boxes[title]
         if not box.children:
             view = self.views[title]
-            if view is self.map:
-                box.children = (w.VBox([view.widget, self.grid.widget]),)
-            else:
-                box.children = (view.widget,)
+            # A view can take seconds to build at a million samples: say so at once (this
+            # message reaches the browser before the build starts), then show the view.
+            box.children = (w.HTML(_building_html(title, self.session.dataset.n_samples)),)
+            try:
+                if view is self.map:
+                    content = w.VBox([view.widget, self.grid.widget])
+                else:
+                    content = view.widget
+            except BaseException:
+                box.children = ()
+                raise
+            box.children = (content,)
 
     @property
     def built(self) -> list[str]:
@@ -331,3 +339,12 @@ def show(dataset_or_session, **options) -> None:
     from IPython.display import display
 
     display(Workbench(dataset_or_session, **options))
+
+
+def _building_html(title: str, n_samples: int) -> str:
+    """What a tab shows while its view is being built: a spinner and what is happening."""
+    return (
+        '<div class="wb-building" style="padding:16px;color:#444;font-size:14px">'
+        '<i class="fa fa-spinner fa-spin" style="margin-right:8px"></i>'
+        f"Building the {html.escape(title)} view for {n_samples:,} samples…</div>"
+    )
