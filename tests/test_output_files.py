@@ -165,3 +165,23 @@ def test_cli_writes_into_an_existing_out_whose_parent_is_read_only(tmp_path, cap
     assert code == 0, capsys.readouterr().err
     assert sorted(os.listdir(out)) == sorted(OUTPUT_FILES)
     assert pd.read_csv(io.StringIO((out / "scores.csv").read_text())).shape[0] == 60
+
+
+def test_tables_and_report_show_the_sample_ids(tmp_path):
+    base = probs_dataset(n=120, k=3, truth=False)
+    ids = [f"<img_{i}>.png" for i in range(120)]
+    ds = Dataset(base.labels, class_names=base.class_names, pred_probs=base.pred_probs, ids=ids)
+    result = audit(ds, compute_missing=False, progress=False)
+    files = result.write(tmp_path / "out")
+    scores = pd.read_csv(files["scores.csv"])
+    assert scores["id"].tolist() == ids and scores["index"].tolist() == list(range(120))
+    flagged = pd.read_csv(files["flagged.csv"])
+    assert (flagged["id"] == [ids[i] for i in flagged["index"]]).all()
+    html = files["report.html"].read_text()
+    first = flagged.loc[0, "id"]
+    assert (
+        "<th>id</th>" in html
+        and f"<td>{first.replace('<', '&lt;').replace('>', '&gt;')}</td>" in html
+    )
+    template = pd.read_csv(files["decisions_template.csv"])
+    assert set(template["id"]) == set(flagged["id"])

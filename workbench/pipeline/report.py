@@ -424,8 +424,11 @@ def _samples_section(r, top: int) -> str:
     truth = ds.true_labels is not None
     voters = label_error_detectors(r.results)  # as n_detectors_flagging counts
     d = len(voters)
+    named = ds.ids is not None  # the user's sample ids beside the positions
     head = (
-        "<tr><th>rank</th><th>index</th><th>preview</th><th>given label</th>"
+        "<tr><th>rank</th>"
+        + ("<th>id</th>" if named else "")
+        + "<th>index</th><th>preview</th><th>given label</th>"
         "<th>suggested label</th>"
         + ("<th>true label</th>" if truth else "")
         + f'<th class="num">{escape(r.primary)} score</th><th class="num">detectors flagging</th></tr>'
@@ -438,6 +441,7 @@ def _samples_section(r, top: int) -> str:
         sug = row["suggested_label_name"] or "—"
         cells = [
             f'<td class="num">{int(row["rank"])}</td>',
+            *([f"<td>{escape(str(row['id']))}</td>"] if named else []),
             f'<td class="num">{i}</td>',
             f'<td class="preview">{preview}</td>',
             f"<td>{escape(row['label_name'])}</td>",
