@@ -84,3 +84,21 @@ def test_knn_graph_pca_and_recov_on_the_accelerator_match_the_cpu(device):
     r_acc = recov_scores(x, y, n_repeats=40, device=device, progress=False)
     # the same splits (drawn on the CPU); float64 solves: the same worst folds up to ties
     assert (r_acc.counts == r_cpu.counts).mean() > 0.99
+
+
+def test_relation_graph_sums_on_the_accelerator_match_the_cpu(device):
+    from workbench.compute.relation import relation_sums
+
+    x, y, _ = noisy_mixture(n=2000, d=16, k=4, noise=0.2, seed=2, sep=1.0)
+    rng = np.random.default_rng(2)
+    p = rng.dirichlet(np.ones(4), len(y))
+    p[np.arange(len(y)), y] += 1.0
+    p /= p.sum(axis=1, keepdims=True)
+    cpu = relation_sums(x, p, y, device="cpu", progress=False)
+    acc = relation_sums(x, p, y, device=device, progress=False)
+    scale = np.abs(cpu.initial).max()
+    np.testing.assert_allclose(acc.initial, cpu.initial, atol=1e-4 * scale)
+    np.testing.assert_allclose(acc.reliability, cpu.reliability, atol=1e-4 * scale)
+    np.testing.assert_allclose(acc.density, cpu.density, rtol=1e-4, atol=1e-4)
+    assert (acc.noisy == cpu.noisy).mean() > 0.999
+    assert (acc.support == cpu.support).mean() > 0.999
