@@ -154,39 +154,66 @@ def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int):
     ``p[j] - p[given]`` of the shard's samples given that class (all when fewer), largest
     first, with their global positions.
 
+    As in the in-memory engine, margins are first computed only for the candidates with the
+    largest best-other margin ``g = max_{j != given} p[j] - p[given]`` (every margin of a sample
+    is at most its ``g``): a column whose ``m``-th value reaches the candidates' cut is exact;
+    the others are computed over the whole class.
+
     Returns ``(lengths (C,), values, positions)``, the values of cell ``i`` being the
     ``lengths[i]`` entries after those of the cells before it.
     """
     p = load_shard(source, name, k, check=False).pred_probs
     bounds, order, given = res["bounds"], res["order"], res["given_sorted"]
+    other_max = res["rows"].other_max
     lengths = np.zeros(len(cells), np.int64)
     vals_out, pos_out = [None] * len(cells), [None] * len(cells)
     for cls in np.unique(cells[:, 0]):
         sel = np.flatnonzero(cells[:, 0] == cls)
         lo, hi = bounds[cls], bounds[cls + 1]
         n_k = hi - lo
-        if n_k == 0:
-            for i in sel:
-                vals_out[i], pos_out[i] = np.empty(0, p.dtype), np.empty(0, np.int64)
-            continue
         pos, sk = order[lo:hi], given[lo:hi]
         cols, ms = cells[sel, 1], np.minimum(cells[sel, 2], n_k)
-        block = np.take(p, pos, axis=0)[:, cols] - sk[:, None]  # margins, input dtype
-        mm = int(ms.max())
-        if mm < n_k:
-            top = np.argpartition(-block, mm - 1, axis=0)[:mm]
-        else:
-            top = np.broadcast_to(np.arange(n_k)[:, None], block.shape)
-        tv = np.take_along_axis(block, top, axis=0)
-        o = np.argsort(-tv, axis=0, kind="stable")
-        tv, top = np.take_along_axis(tv, o, axis=0), np.take_along_axis(top, o, axis=0)
-        for c, i in enumerate(sel):
-            lengths[i] = ms[c]
-            vals_out[i] = tv[: ms[c], c]
-            pos_out[i] = pos[top[: ms[c], c]].astype(np.int64) + res["offset"]
+        lengths[sel] = ms
+        todo = np.ones(len(sel), bool)
+        size = min(n_k, int(1.5 * ms.sum()) + 64)
+        if size < n_k:
+            g = np.take(other_max, pos) - sk
+            cut = np.partition(g, n_k - size)[n_k - size]
+            cand = np.flatnonzero(g >= cut)
+            msc = np.minimum(ms, len(cand))
+            tv, top = _tops(p, pos[cand], sk[cand], cols, msc)
+            last = tv[np.maximum(msc - 1, 0), np.arange(len(cols))]
+            settled = (ms <= len(cand)) & (ms > 0) & (last >= cut)
+            for c in np.flatnonzero(settled):
+                vals_out[sel[c]] = tv[: ms[c], c]
+                pos_out[sel[c]] = pos[cand[top[: ms[c], c]]]
+            todo = ~settled
+        if todo.any():
+            tv, top = _tops(p, pos, sk, cols[todo], ms[todo])
+            for c, i in enumerate(sel[todo]):
+                vals_out[i] = tv[: lengths[i], c]
+                pos_out[i] = pos[top[: lengths[i], c]]
     if not len(cells):
         return lengths, np.empty(0, p.dtype), np.empty(0, np.int64)
-    return lengths, np.concatenate(vals_out), np.concatenate(pos_out)
+    positions = np.concatenate(pos_out).astype(np.int64) + res["offset"]
+    return lengths, np.concatenate(vals_out), positions
+
+
+def _tops(p, pos, sk, cols, ms):
+    """Margins ``p[pos, cols] - sk`` and, per column, its ``ms`` largest first: ``(values,
+    rows)`` of shape (max(ms), len(cols)), rows indexing ``pos``."""
+    n = len(pos)
+    if n == 0:
+        return np.empty((0, len(cols)), p.dtype), np.empty((0, len(cols)), np.int64)
+    block = np.take(p, pos, axis=0)[:, cols] - sk[:, None]  # margins, input dtype
+    mm = max(1, int(ms.max()))
+    if mm < n:
+        top = np.argpartition(-block, mm - 1, axis=0)[:mm]
+    else:
+        top = np.broadcast_to(np.arange(n)[:, None], block.shape)
+    tv = np.take_along_axis(block, top, axis=0)
+    o = np.argsort(-tv, axis=0, kind="stable")
+    return np.take_along_axis(tv, o, axis=0), np.take_along_axis(top, o, axis=0)
 
 
 def shard_column(source, res: dict, cls: int, j: int, name: str, k: int):
