@@ -362,3 +362,29 @@ def test_reload_refuses_a_file_another_dataset_overwrote(tmp_path):
     with pytest.raises(ValueError, match="Cannot reload .*another dataset"):
         lg.reload()
     assert lg.counts()["keep"] == 1  # the log in memory is untouched
+
+
+def test_a_damaged_or_hostile_store_is_refused_with_a_clear_error(tmp_path):
+    path = tmp_path / "d.db"
+    lg = DecisionLog(10, CLASSES, path=path)
+    lg.decide([1, 2], "remove")
+    lg.close()
+    for sql, match in [
+        ("UPDATE wb_decisions SET action = 'burn' WHERE row_id = 1", "unknown action 'burn'"),
+        (
+            "UPDATE wb_decisions SET sample_index = 99 WHERE row_id = 2",
+            "column 'index' must lie in",
+        ),
+        ("UPDATE wb_decisions SET label = 7 WHERE row_id = 1", "column 'label' must be a class"),
+    ]:
+        damaged = tmp_path / "damaged.db"
+        damaged.write_bytes(path.read_bytes())
+        con = sqlite3.connect(damaged)
+        con.execute(sql)
+        con.commit()
+        con.close()
+        with pytest.raises(ValueError, match=f"damaged: {match}"):
+            DecisionLog(10, CLASSES, path=damaged)
+        with pytest.raises(ValueError, match=match):
+            DecisionLog(10, CLASSES).merge(damaged)
+        damaged.unlink()

@@ -64,6 +64,7 @@ __all__ = [
     "format_of",
     "make_header",
     "check_header",
+    "check_steps",
     "read_decisions",
     "sidecar_path",
     "steps_frame",
@@ -359,7 +360,7 @@ def read_decisions(path, *, expect: dict | None = None) -> dict:
                 "it is not a workbench decisions file (JSON, CSV or Parquet); SQLite stores "
                 "open with DecisionLog(..., path='decisions.db')"
             )
-        _check_steps(header, steps)
+        check_steps(header, steps)
     except ValueError as exc:
         raise ValueError(f"Cannot read decisions from {str(path)!r}: {exc}.") from None
     except MemoryError:
@@ -689,7 +690,7 @@ def parse_label_set(text: str, k: int) -> list[int]:
     return sorted(values)
 
 
-def _check_steps(header: dict, steps: list[dict]) -> None:
+def check_steps(header: dict, steps: list[dict]) -> None:
     """Validate every step against the header, vectorised over all rows (no O(N) memory for
     the header's N); errors raise ValueError. Sets ``label_name`` from the class names."""
     n, names = header["n_samples"], header["class_names"]

@@ -40,6 +40,7 @@ from workbench.decisions.formats import (
     STR_COLUMNS,
     UNDO,
     check_header,
+    check_steps,
     format_of,
     read_decisions,
     write_file,
@@ -332,7 +333,12 @@ class _Database(DecisionStore):
                 queries.append(f"SELECT sample_id FROM {t} ORDER BY {order}")
             nums, texts, *ids = self._snapshot(queries)  # one consistent view of the table
             sample_id = [r[0] for r in ids[0]] if ids else None
-        return header, _steps_from_columns(header, nums, sample_id, texts)
+        steps = _steps_from_columns(header, nums, sample_id, texts)
+        try:  # a store is a file like any other: someone may have written anything into it
+            check_steps(header, steps)
+        except ValueError as err:
+            raise ValueError(f"The decisions store {self.location} is damaged: {err}.") from None
+        return header, steps
 
 
 def _steps_from_columns(header: dict, nums, sample_id, texts) -> list[dict]:
