@@ -160,3 +160,21 @@ def test_bad_input_names_the_argument(call, error, match):
     y, p = noisy(8, 3)
     with pytest.raises(error, match=match):
         call(y, p)
+
+
+def test_from_the_shared_statistics_pass_of_a_dataset():
+    from workbench.analysis.derived import analysis_of
+    from workbench.core.dataset import Dataset
+
+    y, p = noisy(9, 4, swap=(1, 2))
+    ds = Dataset(y, pred_probs=p, class_names=list("abcd"))
+    est = ch.joint_from_statistics(analysis_of(ds).statistics())
+    ours = ch.summary_from_joint(est, class_names=ds.class_names)
+    direct = ch.health_summary(y, p, class_names=list("abcd"))
+    assert ours["overall_label_health_score"] == direct["overall_label_health_score"]
+    pd.testing.assert_frame_equal(ours["overlapping_classes"], direct["overlapping_classes"])
+    pd.testing.assert_frame_equal(
+        ours["classes_by_label_quality"], direct["classes_by_label_quality"]
+    )
+    with pytest.raises(TypeError, match="Statistics"):
+        ch.joint_from_statistics(p)

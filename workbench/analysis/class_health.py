@@ -19,12 +19,19 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.analysis.statistics import calibrate_joint, check_inputs, statistics_pass
+from workbench.analysis.statistics import (
+    Statistics,
+    calibrate_joint,
+    check_inputs,
+    statistics_pass,
+)
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import as_array
 
 __all__ = [
     "class_joint",
+    "joint_from_statistics",
+    "summary_from_joint",
     "confusion_order",
     "find_overlapping_classes",
     "health_summary",
@@ -33,6 +40,20 @@ __all__ = [
 ]
 
 _EPSILON = 1e-6  # cleanlab's guard of the conditional noise rates against empty classes
+
+
+def joint_from_statistics(stats: Statistics) -> dict:
+    """:func:`class_joint` from a statistics pass already made (e.g.
+    ``workbench.analysis.derived.analysis_of(dataset).statistics()``), so a view or a report
+    reads class health without a second pass over ``pred_probs``."""
+    if not isinstance(stats, Statistics):
+        raise TypeError(f"stats must be a Statistics, found {type(stats).__name__}.")
+    joint = calibrate_joint(stats.joint_counts, stats.counts)
+    return {
+        "joint": joint / np.clip(float(np.sum(joint)), 1e-100, None),
+        "num_label_issues": int(np.count_nonzero(stats.off_diagonal() & ~stats.close_call())),
+        "n_samples": len(stats.labels),
+    }
 
 
 def class_joint(labels: ArrayLike, pred_probs: ArrayLike, *, device=None) -> dict:
@@ -47,13 +68,7 @@ def class_joint(labels: ArrayLike, pred_probs: ArrayLike, *, device=None) -> dic
         ``n_samples``: N.
     """
     y, p, rows = check_inputs(labels, pred_probs, rows=True, device=device)
-    stats = statistics_pass(y, p, device=device, rows=rows)
-    joint = calibrate_joint(stats.joint_counts, stats.counts)
-    return {
-        "joint": joint / np.clip(float(np.sum(joint)), 1e-100, None),
-        "num_label_issues": int(np.count_nonzero(stats.off_diagonal() & ~stats.close_call())),
-        "n_samples": len(y),
-    }
+    return joint_from_statistics(statistics_pass(y, p, device=device, rows=rows))
 
 
 def _joint_and_n(labels, pred_probs, joint, device):
@@ -276,7 +291,14 @@ def health_summary(
     """
     if not isinstance(asymmetric, (bool, np.bool_)):
         raise TypeError(f"asymmetric must be True or False, found {asymmetric!r}.")
-    est = class_joint(labels, pred_probs, device=device)
+    return summary_from_joint(
+        class_joint(labels, pred_probs, device=device), asymmetric=asymmetric,
+        class_names=class_names,
+    )  # fmt: skip
+
+
+def summary_from_joint(est: dict, *, asymmetric: bool = False, class_names=None) -> dict:
+    """:func:`health_summary` from :func:`class_joint` or :func:`joint_from_statistics`."""
     q, n = est["joint"], est["n_samples"]
     names = _names(class_names, len(q))
     return {
