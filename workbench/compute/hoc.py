@@ -12,7 +12,7 @@ neighbours share the true class) the implied statistics are
 - ``c3[j, l, m] = sum_i p[i] T[i, j] T[i, l] T[i, m]``
 
 (Zhu, Song, Liu, "Clusterability as an Alternative to Anchor Points When Learning with Noisy
-Labels", ICML 2021, equations 3-5). The loss is the sum of the squared Frobenius norms of
+Labels", ICML 2021). The loss is the sum of the squared Frobenius norms of
 the three differences (the authors' code sums the norms themselves; squared, the loss is
 smooth at its minimum and a quasi-Newton method converges); ``T`` and ``p`` are row-wise
 softmaxes of free parameters. Deterministic: the start is ``T`` with logits 5 on the diagonal (a mostly clean

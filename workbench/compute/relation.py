@@ -23,7 +23,10 @@ the rest raised to the power ``t`` (the temperature), keeping the sign.
   best there).
 
 The N × N matrix is never held: rows are processed in blocks of at most ``block_elements``
-entries, so memory is O(N · (K + block)).
+entries, so memory is O(N · (K + block)). The definitions and defaults (t = 4, threshold 0.03,
+lambda 0.05) follow the paper and the authors' code (snu-mllab/Neural-Relation-Graph:
+``relation.py`` for the kernel and the sums, ``detect.py`` for the one refinement,
+``detect_ood.py`` for the outlier score).
 """
 
 from __future__ import annotations

@@ -208,9 +208,8 @@ class NearDuplicateDetector(Detector):
     requires = ("features",)
     summary = "Closeness of the nearest neighbour in feature space: near or exact copies."
     reference = (
-        "Near-duplicate sets as cleanlab Datalab's near_duplicate issue; Gröger, Lionetti, "
-        "Gottfrois, Groh, Daneshjou, Navarini, Pouly - Intrinsic Self-Supervision for Data "
-        "Quality Audits (SelfClean, NeurIPS 2024)"
+        "Near-duplicate sets as cleanlab Datalab's near_duplicate issue; Gröger et al. - "
+        "Intrinsic Self-Supervision for Data Quality Audits (SelfClean, NeurIPS 2024)"
     )
 
     def __init__(

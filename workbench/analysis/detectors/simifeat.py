@@ -3,17 +3,17 @@
 N samples, K classes, D feature dimensions, k neighbours, R repeats. Zhu, Dong, Liu,
 "Detecting Corrupted Labels Without Training a Model to Predict" (ICML 2022). Samples close in
 a good feature space tend to share their true label, so a sample's k nearest neighbours vote
-on it. Each of R repeats draws a random subset of the feature dimensions (the paper's source
-of variation between rounds), builds the kNN graph on it and flags samples:
+on it. The paper repeats this over rounds and votes; here each of R repeats draws a random
+subset of the feature dimensions, builds the kNN graph on it and flags samples:
 
 - ``"vote"``: the neighbours' majority class is not the given label;
-- ``"rank"`` (the paper's better rule): within each given class c, the ``n_c`` samples whose
+- ``"rank"`` (the paper's ranking rule): within each given class c, the ``n_c`` samples whose
   neighbours agree least with their label, ``n_c`` = the class's size × the share of wrong
   labels among the samples given c that HOC estimates from the features
   (:mod:`workbench.analysis.hoc`; estimated once on all features here, where the paper
   re-estimates it every round).
 
-A sample is flagged when more than half the repeats flag it (the paper's vote over rounds).
+A sample is flagged when more than half the repeats flag it.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class SimiFeatDetector(Detector):
     k : int, default=10
         Neighbours per sample; unavailable when N <= k.
     n_repeats : int, default=21
-        Rounds, each on its own random subset of the feature dimensions (the paper's 21).
+        Rounds, each on its own random subset of the feature dimensions (odd: the vote over
+        rounds never ties).
     feature_fraction : float in (0, 1], default=0.75
         Share of the D dimensions drawn per round (at least one).
     method : {"rank", "vote"}, default="rank"
