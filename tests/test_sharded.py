@@ -363,3 +363,30 @@ def test_decisions_write_cleaned_shards_through_a_join(client, tmp_path):
     np.testing.assert_array_equal(clean["id"].to_numpy(), ids[keep])
     with pytest.raises(ValueError, match="keep, remove or relabel"):
         apply_decisions(ds, dec.assign(action="drop"), tmp_path / "x", client=client)
+
+
+# --- training dynamics per shard -------------------------------------------------------------------
+def test_training_dynamics_scores_per_shard_equal_the_detectors(client, tmp_path):
+    import workbench as wb
+    from workbench.analysis.detectors import run_detectors
+
+    rng = np.random.default_rng(12)
+    ds0 = ShardedDataset.synthetic(1500, 4, n_shards=3, seed=12)
+    labels, probs = _arrays(ds0)
+    e = 6
+    traj = {
+        "margin": rng.normal(size=(1500, e)).astype(np.float32),
+        "predicted": np.where(rng.random((1500, e)) < 0.7, labels[:, None],
+                              rng.integers(0, 4, (1500, e))),
+        "given_prob": rng.random((1500, e)).astype(np.float32),
+    }  # fmt: skip
+    write_npy_shards(tmp_path / "in", labels, probs, trajectories=traj, n_shards=3)
+    ds = ShardedDataset.from_npy(tmp_path / "in")
+    res, _ = _masks(ds, client)
+    names = {"aum": "aum", "forgetting_events": "forgetting_events",
+             "first_learned_epoch": "first_learned_epoch",
+             "datamap_confidence": "datamap_confidence"}  # fmt: skip
+    mem = wb.Dataset(labels, pred_probs=probs, trajectories=traj)
+    ref = run_detectors(mem, list(names.values()), progress=False)
+    for col, det in names.items():
+        np.testing.assert_allclose(res.dynamics[col], ref[det].scores, rtol=0, atol=1e-12)

@@ -226,9 +226,40 @@ def shard_column(source, res: dict, cls: int, j: int, name: str, k: int):
 
 
 # --- the per-sample outputs ----------------------------------------------------------------------
+def shard_dynamics(source, labels: np.ndarray, n_classes: int) -> dict:
+    """Training-dynamics noise scores of one shard (higher = more likely mislabeled), from the
+    public functions of :mod:`workbench.analysis.detectors.trajectories` (imported here only:
+    a shard with trajectories brings torch into its worker): ``aum`` = -AUM,
+    ``forgetting_events``, ``first_learned_epoch`` = epoch / E, ``datamap_confidence`` =
+    1 - mean given-label probability, ``datamap_variability`` (ambiguity, not an error score)."""
+    read = getattr(source, "read_trajectories", None)
+    traj = read() if read is not None else {}
+    if not traj:
+        return {}
+    from workbench.analysis.detectors import trajectories as tr
+
+    out = {}
+    for kind, arr in traj.items():
+        if arr.shape[0] != len(labels) or arr.ndim != 2:
+            raise ValueError(
+                f"shard {getattr(source, 'name', '?')!r}: trajectory {kind!r} must have shape "
+                f"({len(labels)}, E), found {arr.shape}."
+            )
+    if "margin" in traj:
+        out["aum"] = -tr.area_under_margin(np.asarray(traj["margin"]))
+    if "predicted" in traj:
+        pred = np.asarray(traj["predicted"])
+        out["forgetting_events"] = tr.forgetting_events(pred, labels).astype(np.float64)
+        out["first_learned_epoch"] = tr.first_learned_epoch(pred, labels) / pred.shape[1]
+    if "given_prob" in traj:
+        conf, var = tr.datamap_statistics(np.asarray(traj["given_prob"]))
+        out["datamap_confidence"], out["datamap_variability"] = 1.0 - conf, var
+    return out
+
+
 def shard_outputs(
     res: dict, res2: dict, flagged: dict, primary: str, folder: str | None, part: str,
-    class_names, with_masks: bool,
+    class_names, with_masks: bool, source=None,
 ) -> dict:  # fmt: skip
     """Masks of every rule for one shard, the per-sample scores and suggested labels; writes
     ``<folder>/part-<part>.parquet`` keyed by id. ``flagged`` maps a rule to the shard's
@@ -264,6 +295,8 @@ def shard_outputs(
     }  # fmt: skip
     for rule in sorted(masks):
         frame[f"flag_{rule}"] = masks[rule]
+    dynamics = shard_dynamics(source, y, len(res["counts"])) if source is not None else {}
+    frame |= dynamics
     frame["n_flagging_rules"] = np.sum([masks[r] for r in masks], axis=0).astype(np.int8)
     df = pd.DataFrame(frame)
     if class_names is not None:
@@ -285,6 +318,7 @@ def shard_outputs(
     if with_masks:
         out["masks"] = {r: np.flatnonzero(m) + offset for r, m in masks.items()}
         out["scores"] = margin
+        out["dynamics"] = dynamics
     return out
 
 

@@ -103,6 +103,9 @@ class ShardedAuditResult:
         Seconds per step; ``shard_seconds``: seconds of pass 1 per shard.
     masks : dict or None
         Flagged global positions per rule (only with ``collect_masks=True``).
+    dynamics : dict or None
+        Training-dynamics noise scores (N,) by name, when every shard carries trajectories
+        (only with ``collect_masks=True``; always in the Parquet parts).
     """
 
     n_samples: int
@@ -121,6 +124,7 @@ class ShardedAuditResult:
     shard_seconds: list = field(default_factory=list)
     masks: dict | None = None
     scores: np.ndarray | None = None
+    dynamics: dict | None = None
 
     def mask(self, filter_by: str = "prune_by_noise_rate") -> np.ndarray:
         """Boolean (N,) mask of ``filter_by`` (from the collected masks or the Parquet parts)."""
@@ -364,6 +368,7 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     # 5. per-sample outputs
     flagged = {"prune_by_noise_rate": by_rate, "prune_by_class": by_class}
     outs = []
+    dynamics = [bool(getattr(inp, "trajectories", ())) for inp in ds.inputs]
     for s in range(n_shards):
         lo, hi = ds.offsets[s], ds.offsets[s + 1]
         mine = {rule: idx[np.searchsorted(idx, lo) : np.searchsorted(idx, hi)]
@@ -371,7 +376,7 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
         outs.append(c.submit(
             _tasks.shard_outputs, r1[s], r2[s], mine, primary,
             str(folder / "scores") if folder is not None else None, f"{s:05d}", ds.class_names, collect,
-            pure=False,
+            ds.inputs[s] if dynamics[s] else None, pure=False,
         ))  # fmt: skip
     wait_for(outs, progress=progress, desc="scores + tables")
     parts = c.gather(outs)
@@ -392,6 +397,9 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     if collect:
         res.masks = {r: np.concatenate([p["masks"][r] for p in parts]) for r in rules}
         res.scores = np.concatenate([p["scores"] for p in parts])
+        if all(p["dynamics"] for p in parts):
+            res.dynamics = {key: np.concatenate([p["dynamics"][key] for p in parts])
+                            for key in parts[0]["dynamics"]}  # fmt: skip
     if folder is not None:
         _write_summary(folder, res)
     return res

@@ -65,6 +65,9 @@ class NpyShard:
     ids: str | None = None
     start: int = 0
     stop: int | None = None  # rows start:stop of the files (None: to the end)
+    #: (kind, path) of per-epoch training trajectories (n, E): kinds "margin", "predicted",
+    #: "given_prob" (files ``trajectory_<kind>-<part>.npy`` beside the shard's)
+    trajectories: tuple[tuple[str, str], ...] = ()
 
     def n_rows(self) -> int:
         n = _npy_shape(self.labels)[0]
@@ -80,6 +83,16 @@ class NpyShard:
         labels = np.load(self.labels, mmap_mode="r", allow_pickle=False)[rows]
         probs = np.load(self.pred_probs, mmap_mode="r", allow_pickle=False)[rows]
         return ShardData(ids, labels, probs)
+
+    def read_trajectories(self) -> dict[str, np.ndarray]:
+        """The shard's training trajectories by kind, each (n, E), memory-mapped."""
+        rows = slice(self.start, self.stop)
+        return {kind: np.load(path, mmap_mode="r", allow_pickle=False)[rows]
+                for kind, path in self.trajectories}  # fmt: skip
+
+
+#: Trajectory kinds a shard may carry, and the detector scores each gives.
+TRAJECTORY_KINDS = ("margin", "predicted", "given_prob")
 
 
 def _npy_shape(path: str) -> tuple[int, ...]:
@@ -341,7 +354,11 @@ def npy_sources(folder) -> list[NpyShard]:
         if not labels.exists():
             raise ValueError(f"shard {part!r}: {str(labels)!r} is missing (labels of {p!r}).")
         ids = folder / f"ids-{part}.npy"
-        out.append(NpyShard(part, p, str(labels), str(ids) if ids.exists() else None))
+        traj = tuple((kind, str(folder / f"trajectory_{kind}-{part}.npy"))
+                     for kind in TRAJECTORY_KINDS
+                     if (folder / f"trajectory_{kind}-{part}.npy").exists())  # fmt: skip
+        out.append(NpyShard(part, p, str(labels), str(ids) if ids.exists() else None,
+                            trajectories=traj))  # fmt: skip
     return out
 
 
@@ -430,9 +447,11 @@ def zarr_sources(
     ]  # fmt: skip
 
 
-def write_npy_shards(folder, labels, pred_probs, *, ids=None, n_shards: int = 8) -> list[str]:
+def write_npy_shards(folder, labels, pred_probs, *, ids=None, trajectories=None,
+                     n_shards: int = 8) -> list[str]:  # fmt: skip
     """Write ``labels`` (N,) and ``pred_probs`` (N, K) as ``n_shards`` row ranges of ``.npy``
-    files in ``folder`` (created), readable with :meth:`ShardedDataset.from_npy`.
+    files in ``folder`` (created), readable with :meth:`ShardedDataset.from_npy`;
+    ``trajectories`` (optional): {kind: (N, E)} with kinds of :data:`TRAJECTORY_KINDS`.
     Returns the part names."""
     from workbench.core.atomic import atomic_file
 
@@ -451,6 +470,10 @@ def write_npy_shards(folder, labels, pred_probs, *, ids=None, n_shards: int = 8)
         arrays = {"labels": labels[a:b], "pred_probs": pred_probs[a:b]}
         if ids is not None:
             arrays["ids"] = np.asarray(ids)[a:b]
+        for kind, arr in (trajectories or {}).items():
+            if kind not in TRAJECTORY_KINDS:
+                raise ValueError(f"trajectory kinds are {list(TRAJECTORY_KINDS)}, found {kind!r}.")
+            arrays[f"trajectory_{kind}"] = np.asarray(arr)[a:b]
         for key, arr in arrays.items():
             with atomic_file(folder / f"{key}-{part}.npy") as f:
                 np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
