@@ -748,6 +748,16 @@ def check_steps(header: dict, steps: list[dict]) -> None:
         raise ValueError(f"column 'given' must be a class 0..{k - 1} or -1")
     name_of = np.asarray(names + [""], dtype=object)
     for s in steps:
+        action = s["action"]
+        if (
+            isinstance(action, str)
+            and action not in ("relabel", "edit_labels")
+            and isinstance(s["added"], str)
+            and isinstance(s["removed"], str)
+            and s["added"] == s["removed"] == ""
+        ):  # the common step: one action, no label, no label-set edit
+            s["label_name"] = ""
+            continue
         a = column(s, "action")
         rel = a == "relabel"
         label_name = name_of[np.where(rel, s["label"], k)]
