@@ -188,38 +188,44 @@ class Workbench(View):
     @property
     def side_by_side(self) -> bool:
         """Whether the map stands beside the other views (the output area is at least
-        ``side_by_side_from`` pixels wide) rather than in a tab."""
+        ``side_by_side_from`` pixels wide) rather than in its tab."""
         _ = self.widget
-        return "Map" in self._boxes and "Map" not in self.tabs.titles
+        return self.body.children[0] is not self.tabs
 
     def _arrange(self) -> None:
+        """Move the map out of its tab to the left of the tabs, or back. The tabs keep their
+        children (re-created views would redraw from scratch); the Map tab then says where
+        the map went."""
         import ipywidgets as w
 
         wide = self.map is not None and self.width_probe.width >= self._side_by_side_from
         if wide == self.side_by_side:
             return
-        current = self.tabs.titles[self.tabs.selected_index or 0] if self.tabs.titles else None
-        titles = [t for t in self.views if not (wide and t == "Map")]
-        if current not in titles:
-            current = titles[0]
-        map_box = self._boxes.get("Map")
+        map_box = self._boxes["Map"]
         if wide:
             self._fill_title("Map")
-            map_box.layout = w.Layout(flex="1 1 0", min_width="560px")
+            self._map_content = map_box.children[0]
+            self._map_content.layout = w.Layout(flex="1 1 0", min_width="560px")
             self.tabs.layout = w.Layout(flex="1 1 0", min_width="700px")
+            map_box.children = (
+                w.HTML(
+                    '<div style="color:#666;padding:8px">The map is on the left while the '
+                    "notebook is this wide.</div>"
+                ),
+            )
+            if self.tabs.selected_index == 0:  # the Map tab: show the next one instead
+                self.tabs.selected_index = 1
+            self.body.children = (
+                w.HBox(
+                    [self._map_content, self.tabs],
+                    layout=w.Layout(width="100%", grid_gap="12px"),
+                ),
+            )
         else:
-            map_box.layout = w.Layout(width="100%")
+            self._map_content.layout = w.Layout()
             self.tabs.layout = w.Layout()
-        with self.tabs.hold_sync():
-            self.tabs.selected_index = None
-            self.tabs.children = [self._boxes[t] for t in titles]
-            self.tabs.titles = titles
-            self.tabs.selected_index = titles.index(current)
-        self.body.children = (
-            (w.HBox([map_box, self.tabs], layout=w.Layout(width="100%", grid_gap="12px")),)
-            if wide
-            else (self.tabs,)
-        )
+            self.body.children = (self.tabs,)
+            map_box.children = (self._map_content,)
 
     def header_summary(self) -> str:
         """The header's first line as plain text, e.g. ``"1,797 samples, 10 classes · 17
@@ -273,8 +279,7 @@ class Workbench(View):
         if title not in titles:
             raise ValueError(f"No tab {title!r}; tabs are {titles}.")
         _ = self.widget
-        if title not in self.tabs.titles:  # the map, beside the tabs: always in view
-            self._fill_title(title)
+        if title == "Map" and self.side_by_side:  # beside the tabs: always in view
             return
         self.tabs.selected_index = list(self.tabs.titles).index(title)
 
