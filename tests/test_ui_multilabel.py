@@ -74,3 +74,54 @@ def test_many_classes_show_the_worst_and_single_label_is_refused():
     assert off == sorted(off, reverse=True)
     with pytest.raises(ValueError, match="multi-label"):
         LabelSetMatrices(Dataset([0, 1, 1, 0]))
+
+
+def _queue(**kwargs):
+    from workbench.analysis.detectors import get_detector
+    from workbench.ui.multilabel import LabelSetQueue
+
+    rng = np.random.default_rng(3)
+    true = rng.random((200, 4)) < 0.4
+    probs = np.clip(true * 0.6 + rng.random((200, 4)) * 0.5, 0, 1)
+    given = true ^ (rng.random((200, 4)) < 0.08)  # some wrong annotations to review
+    ds = Dataset(given, pred_probs=probs, class_names=[f"tag{j}" for j in range(4)])
+    result = get_detector("multilabel_confident_learning").score(ds, progress=False)
+    return ds, result, LabelSetQueue(ds, result, **kwargs)
+
+
+def test_queue_walks_the_flagged_samples_and_records_label_set_edits():
+    ds, result, queue = _queue()
+    assert len(queue.order) == result.n_flagged > 0
+    assert np.all(np.diff(result.scores[queue.order]) <= 0)  # most suspicious first
+    first = queue.current
+    np.testing.assert_array_equal(queue.working, ds.labels[first])
+    queue.take_suggestion()
+    np.testing.assert_array_equal(queue.working, result.suggested_labels[first] > 0)
+    queue.save()
+    assert queue.current == queue.order[1]
+    edited = queue.decisions.label_sets(ds.labels)
+    np.testing.assert_array_equal(edited[first], result.suggested_labels[first])
+    # the second sample: keep as given
+    second = queue.current
+    queue.save()
+    current = queue.decisions.current().set_index("index")
+    assert current.loc[first, "action"] == "edit_labels"
+    assert current.loc[second, "action"] == "keep"
+
+
+def test_queue_widget_toggles_like_the_browser():
+    ds, result, queue = _queue()
+    widget = queue.widget
+    i = queue.current
+    button = queue._toggles[1]
+    assert button.value == bool(ds.labels[i, 1])
+    button.value = not button.value  # what a click in the browser sends
+    assert queue.working[1] != ds.labels[i, 1]
+    differs = np.flatnonzero(result.suggested_labels[i].astype(bool) != ds.labels[i])
+    assert all(queue._toggles[c].button_style == "warning" for c in differs)
+    assert "suggested" in queue._header.value and widget is queue.widget
+    queue.toggle(99)  # a bad class from the browser is ignored
+    queue.position = len(queue.order) - 1
+    queue.next()
+    assert queue.current is None and "done" in queue._header.value
+    queue.save()  # nothing to save at the end

@@ -14,6 +14,10 @@ independent per-class probabilities (out-of-sample). Two plotly heatmap figures:
 
 Clicking a cell selects its samples: :attr:`LabelSetMatrices.selection` is set and the
 ``on_select(indices)`` callbacks run. The view stands alone (a Dataset is enough).
+
+:class:`LabelSetQueue` reviews a detector's flagged samples one by one: the given and the
+suggested set, a toggle per class, "take suggested", and decisions recorded in a
+:class:`~workbench.decisions.log.DecisionLog` as label-set edits (``"edit_labels"``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 from workbench.ui._common import browser_index, figure_widget, ignore_message, plotly_text
 
-__all__ = ["LabelSetMatrices", "class_matrices_figure", "cooccurrence_figure"]
+__all__ = ["LabelSetMatrices", "LabelSetQueue", "class_matrices_figure", "cooccurrence_figure"]
 
 _PANEL_PX = 150  # one 2×2 matrix
 _COLUMNS = 5  # matrices per row
@@ -213,3 +217,148 @@ class LabelSetMatrices:
             ignore_message("LabelSetMatrices", "a click", ind)
             return
         self.select(self.cell_indices("cooccurrence", a, b))
+
+
+class LabelSetQueue:
+    """Review queue for label sets: one flagged sample at a time, its given and suggested sets,
+    a toggle per class, and decisions recorded as label-set edits.
+
+    Parameters
+    ----------
+    dataset : Dataset with ``task="multilabel"``
+    result : DetectorResult of a multi-label detector (``suggested_labels`` (N, K))
+        Its flagged samples are reviewed, most suspicious first (``only_flagged=False``: all).
+    decisions : DecisionLog, optional
+        Where decisions go (``"edit_labels"`` with the classes added / removed, ``"keep"`` when
+        the set stays as given); default a new in-memory log for the dataset's ids.
+
+    Toggling class ``c`` (:meth:`toggle`, or its button) flips it in the working set; :meth:`take_suggestion`
+    (the "take suggested" button) sets the working set to the suggestion; :meth:`save` records
+    the decision and moves to the next sample.
+    """
+
+    def __init__(self, dataset, result, *, decisions=None, only_flagged: bool = True):
+        from workbench.decisions.log import DecisionLog
+
+        _check(dataset)
+        suggested = result.suggested_labels
+        if suggested is None or np.ndim(suggested) != 2:
+            raise ValueError(f"{result.detector} gives no suggested label sets (N, K).")
+        self.dataset, self.result = dataset, result
+        self.suggested = np.asarray(suggested) > 0
+        ranking = np.asarray(result.ranking())
+        self.order = ranking[np.asarray(result.flags)[ranking]] if only_flagged else ranking
+        self.decisions = decisions or DecisionLog(
+            dataset.n_samples, dataset.class_names, ids=getattr(dataset, "ids", None)
+        )
+        self.position = 0
+        self._widget = None
+        self._reset_working()
+
+    # --- state ---------------------------------------------------------------------------------
+    @property
+    def current(self) -> int | None:
+        """Position of the sample under review, None when the queue is done (or empty)."""
+        return int(self.order[self.position]) if self.position < len(self.order) else None
+
+    def _reset_working(self) -> None:
+        i = self.current
+        self.working = self.dataset.labels[i].copy() if i is not None else None
+        self._refresh()
+
+    def toggle(self, c: int) -> None:
+        if self.working is None:
+            return
+        c = browser_index(c, self.dataset.n_classes)
+        if c is None:
+            ignore_message("LabelSetQueue", "a class toggle", c)
+            return
+        self.working[c] = not self.working[c]
+        self._refresh()
+
+    def take_suggestion(self) -> None:
+        if self.working is not None:
+            self.working = self.suggested[self.current].copy()
+            self._refresh()
+
+    def save(self) -> None:
+        """Record the working set for the current sample and move on."""
+        i = self.current
+        if i is None:
+            return
+        given = self.dataset.labels[i]
+        add = np.flatnonzero(self.working & ~given).tolist()
+        remove = np.flatnonzero(given & ~self.working).tolist()
+        score = float(self.result.scores[i])
+        if add or remove:
+            self.decisions.decide(i, "edit_labels", add=add, remove=remove, score=score,
+                                  detector=self.result.detector)  # fmt: skip
+        else:
+            self.decisions.decide(i, "keep", score=score, detector=self.result.detector)
+        self.next()
+
+    def next(self) -> None:
+        self.position = min(self.position + 1, len(self.order))
+        self._reset_working()
+
+    def previous(self) -> None:
+        self.position = max(self.position - 1, 0)
+        self._reset_working()
+
+    # --- widget --------------------------------------------------------------------------------
+    @property
+    def widget(self):
+        if self._widget is None:
+            import ipywidgets as w
+
+            names = self.dataset.class_names
+            self._header = w.HTML()
+            self._toggles = [w.ToggleButton(description=str(n), layout=w.Layout(width="auto"))
+                             for n in names]  # fmt: skip
+            for c, button in enumerate(self._toggles):
+                button.observe(lambda change, c=c: self._on_toggle(c, change), names="value")
+            buttons = []
+            for label, fn in (("previous", self.previous), ("take suggested (s)",
+                              self.take_suggestion), ("save & next", self.save),
+                              ("next", self.next)):  # fmt: skip
+                b = w.Button(description=label)
+                b.on_click(lambda _b, fn=fn: fn())
+                buttons.append(b)
+            self._widget = w.VBox([self._header, w.HBox(self._toggles,
+                                   layout=w.Layout(flex_flow="row wrap")), w.HBox(buttons)])  # fmt: skip
+            self._refresh()
+        return self._widget
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _on_toggle(self, c: int, change) -> None:
+        if self._syncing or self.working is None:
+            return
+        if bool(change["new"]) != bool(self.working[c]):
+            self.toggle(c)
+
+    _syncing = False
+
+    def _refresh(self) -> None:
+        if self._widget is None:
+            return
+        import html
+
+        i, names = self.current, self.dataset.class_names
+        if i is None:
+            self._header.value = "<b>Queue done</b>: every flagged sample was reviewed."
+            return
+        given, suggested = self.dataset.labels[i], self.suggested[i]
+        sets = lambda m: html.escape(" | ".join(names[c] for c in np.flatnonzero(m)) or "∅")  # noqa: E731
+        self._header.value = (
+            f"<b>{self.position + 1} / {len(self.order)}</b> · sample {i} · score "
+            f"{self.result.scores[i]:.3f}<br>given: {sets(given)}<br>suggested: {sets(suggested)}"
+        )
+        self._syncing = True
+        try:
+            for c, button in enumerate(self._toggles):
+                button.value = bool(self.working[c])
+                button.button_style = "warning" if suggested[c] != given[c] else ""
+        finally:
+            self._syncing = False
