@@ -303,3 +303,26 @@ def test_interrupt_writes_nothing(files, capsys, monkeypatch):
     )
     assert code == 130 and "interrupted; nothing written" in err
     assert not out.exists()
+
+
+def test_npz_member_that_is_not_an_array_is_refused(files, tmp_path, capsys):
+    """np.load gives a zip member without .npy as raw bytes: the command names and refuses it."""
+    import zipfile
+
+    bundle = tmp_path / "bundle.npz"
+    np.savez(bundle, labels=files["given"], pred_probs=files["probs"])
+    with zipfile.ZipFile(bundle, "a") as z:
+        z.writestr("notes.txt", b"not an array")
+    code, _, err = run([str(bundle), "--out", str(files["out"])], capsys)
+    assert_clean_failure(
+        code, err, files["out"], match="members that are not .npy arrays ('notes.txt')"
+    )
+    probs = tmp_path / "probs.npz"
+    with zipfile.ZipFile(probs, "w") as z:
+        z.writestr("pred_probs", b"\x00" * 16)  # one member, no .npy suffix
+    d = files["dir"]
+    code, _, err = run(
+        [str(d / "labels.npy"), "--pred-probs", str(probs), "--out", str(files["out"])], capsys
+    )
+    assert_clean_failure(code, err, files["out"], match="--pred-probs")
+    assert "('pred_probs')" in err

@@ -489,7 +489,16 @@ def _read_npy(path: Path, what: str) -> np.ndarray:
 def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
+            # np.load hands back a member that is not a .npy as raw bytes: refuse it by name
+            other = [m for m in z.zip.namelist() if not m.endswith(".npy")]
+            if other:
+                raise InputError(
+                    f"{what} {path}: the .npz holds members that are not .npy arrays "
+                    f"({_list(repr(m) for m in other)}); keep only arrays (np.savez) in it."
+                )
             return {k: z[k] for k in z.files}
+    except InputError:
+        raise
     except ValueError as err:
         if "pickle" in str(err).lower():
             raise InputError(
