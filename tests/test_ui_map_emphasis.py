@@ -72,7 +72,7 @@ def test_the_others_fade_with_density_and_the_highlighted_grow():
     assert big["opacity"][0] >= map_module._MIN_BACKGROUND
     for look in (small, mid, big):
         assert look["opacity"][1] == 1.0
-    assert big["size"][1] / big["size"][0] > small["size"][1] / small["size"][0]
+    assert big["size"][1] / big["size"][0] > small["size"][1] / small["size"][0] > 1.0
 
 
 def test_only_the_highlighted_over_a_faint_background():

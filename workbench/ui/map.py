@@ -352,8 +352,9 @@ class EmbeddingMap(View):
         others = float(np.clip(1.5 / max(density, 1e-9), _MIN_BACKGROUND, 1.0))
         if self._highlight_only:
             others = _FAINT
-        grow = 2.0 if n > 200_000 else 1.5 if n > 20_000 else 1.25
-        return {"opacity": [others, 1.0], "size": [size, size * grow]}
+        # One pixel larger: the highlighted stand out without covering the map (twice the
+        # size made 6.5% flagged points cover two thirds of the map's pixels at 200,000).
+        return {"opacity": [others, 1.0], "size": [size, size + 1.0]}
 
     def color_values(self, name: str | None = None):
         """Encode ``name`` (default: the current choice) for the colour column.
