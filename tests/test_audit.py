@@ -437,3 +437,61 @@ def test_an_outlier_score_is_shown_as_what_it_is_and_does_not_vote():
     assert r.primary == "knn_disagreement"
     assert r.summary()["detectors"]["knn_outlier"]["kind"] == "outlier"
     assert "<td>knn_outlier (outlier, not label errors)</td>" in report_mod.render_report(r)
+
+
+# --- class health and the HOC transition matrix ------------------------------------------------------
+def test_class_health_is_in_the_result_and_the_summary(probs_audit):
+    from workbench.analysis.class_health import health_summary
+    from workbench.analysis.derived import analysis_of
+
+    r = probs_audit
+    ds = r.dataset
+    expected = health_summary(ds.labels, ds.pred_probs, class_names=ds.class_names)
+    h = r.class_health
+    assert h is analysis_of(ds).class_health()  # computed once, from the shared statistics pass
+    assert h["overall_label_health_score"] == pytest.approx(expected["overall_label_health_score"])
+    pd.testing.assert_frame_equal(
+        h["classes_by_label_quality"], expected["classes_by_label_quality"]
+    )
+    pd.testing.assert_frame_equal(h["overlapping_classes"], expected["overlapping_classes"])
+    s = json.loads(json.dumps(r.summary(), allow_nan=False))["class_health"]
+    assert s["overall_label_health_score"] == pytest.approx(h["overall_label_health_score"])
+    assert s["num_label_issues"] == expected["num_label_issues"]
+    table = expected["classes_by_label_quality"]
+    assert [c["class_name"] for c in s["classes_by_label_quality"]] == list(table["class_name"])
+    pairs = expected["overlapping_classes"]
+    assert len(s["overlapping_classes"]) == int((pairs["num_overlapping"] > 0).sum()) > 0
+    assert s["overlapping_classes"][0]["class_index_a"] == pairs["class_index_a"].iloc[0]
+    # no features: no HOC matrix
+    assert "hoc_transition" not in r.matrices and "hoc_transition" not in r.summary()["matrices"]
+
+
+def _features_dataset(n=500, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    ds = probs_dataset(n=n, k=k, seed=seed)
+    centers = rng.normal(0, 8, (k, 6))
+    return ds.with_signals(features=centers[ds.true_labels] + rng.normal(0, 1, (n, 6)))
+
+
+def test_hoc_transition_is_among_the_matrices_with_features():
+    from workbench.analysis.derived import analysis_of
+    from workbench.analysis.hoc import dataset_transition_hoc
+    from workbench.analysis.matrices import MATRICES
+
+    ds = _features_dataset()
+    r = audit(ds, compute_missing=False, progress=False, detectors=["self_confidence"])
+    hoc = r.matrices["hoc_transition"]
+    assert hoc is not None and hoc.shape == (3, 3)
+    # the audit's matrix is the shared analysis' one (computed once) and HOC's own estimate
+    assert analysis_of(r.dataset).hoc_transition().transition is not None
+    np.testing.assert_array_equal(hoc, analysis_of(r.dataset).hoc_transition().transition)
+    np.testing.assert_allclose(
+        hoc, dataset_transition_hoc(Dataset(ds.labels, features=ds.features)).transition, atol=1e-6
+    )
+    np.testing.assert_allclose(hoc.sum(axis=1), 1.0, atol=1e-6)
+    # on clusterable features it is close to the realised transition matrix
+    assert np.abs(hoc - r.matrices["true_transition"]).mean() < 0.05
+    s = json.loads(json.dumps(r.summary(), allow_nan=False))["matrices"]["hoc_transition"]
+    assert s["orientation"] == MATRICES["hoc_transition"].orientation
+    np.testing.assert_allclose(s["values"], hoc)
+    assert "hoc_transition" in r.timings and "class_health" in r.timings

@@ -202,6 +202,23 @@ class Analysis:
 
         return self._cached("confused_pairs", (ds.labels, ds.pred_probs), compute)
 
+    def class_health(self, *, device=None) -> dict:
+        """Class health from the one statistics pass: the dict of
+        :func:`workbench.analysis.class_health.health_summary` (``overall_label_health_score``,
+        ``joint``, ``classes_by_label_quality`` with class names, lowest quality first,
+        ``overlapping_classes`` most overlapping first, ``num_label_issues``); needs pred_probs."""
+        from workbench.analysis.class_health import joint_from_statistics, summary_from_joint
+
+        ds = self.dataset
+        stats = self.statistics(device=device)
+        return self._cached(
+            "class_health",
+            (ds.labels, ds.pred_probs),
+            lambda: summary_from_joint(
+                joint_from_statistics(stats), class_names=list(ds.class_names)
+            ),
+        )
+
     @property
     def predicted(self) -> np.ndarray:
         """Int64 (N,): the argmax of ``pred_probs`` (first maximum)."""
@@ -249,6 +266,23 @@ class Analysis:
         graph = knn_graph(ds.features, n_neighbors, metric=metric, device=device, progress=progress)
         self._memo[("knn", metric)] = ((ds.features,), graph)
         return graph
+
+    def hoc_transition(self, *, device=None, progress: bool = False):
+        """The HOC estimate of the transition matrix from ``features``
+        (:func:`workbench.analysis.hoc.dataset_transition_hoc`: ``T[i, j] = P(given = j |
+        true = i)``, rows sum to 1), on the shared kNN graph; a
+        :class:`~workbench.analysis.hoc.HOCResult`. Raises ValueError without features, with
+        fewer than 3 samples or more than :data:`workbench.analysis.hoc.MAX_CLASSES` classes."""
+        from workbench.analysis.hoc import dataset_transition_hoc
+
+        ds = self.dataset
+        if ds.features is None:
+            raise ValueError("dataset has no features; pass features=(N, D) array to Dataset.")
+        return self._cached(
+            "hoc",
+            (ds.labels, ds.features),
+            lambda: dataset_transition_hoc(ds, device=device, progress=progress),
+        )
 
     # --- detector quality (needs known truth) ---------------------------------------------------
     def _truth_for(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -93,6 +93,14 @@ MATRICES = {
         cell=TRANSITION,
         source="estimated from pred_probs (the calibrated confident joint)",
     ),
+    "hoc_transition": MatrixDescription(
+        title="HOC noise transition matrix",
+        rows="true label",
+        columns="given label",
+        cell=TRANSITION,
+        source="estimated without a model from the given labels of each sample and its two "
+        "nearest neighbours in feature space (HOC, Zhu, Song, Liu, ICML 2021)",
+    ),
     "true_transition": MatrixDescription(
         title="True noise transition matrix",
         rows="true label",

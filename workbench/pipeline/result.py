@@ -60,6 +60,9 @@ OUTPUT_FILES = (
 #: stay in ``AuditResult.matrices``.
 MAX_SUMMARY_CLASSES = 100
 
+#: summary.json lists at most this many overlapping class pairs (most overlapping first).
+MAX_SUMMARY_PAIRS = 100
+
 #: How each matrix reads (rows, columns, cells, source), as written into ``summary.json``.
 MATRIX_ORIENTATION = {name: m.orientation for name, m in MATRICES.items()}
 
@@ -101,13 +104,22 @@ class AuditResult:
     matrices : dict of name -> ndarray of shape (K, K)
         ``"confusion"`` (rows = given label, columns = predicted label, counts),
         ``"estimated_transition"`` (``T[i, j] = P(given = j | true = i)`` estimated from
-        pred_probs) and, when true labels are known, ``"true_transition"`` (the same, measured).
+        pred_probs), ``"hoc_transition"`` (the same estimated by HOC from the features, without
+        a model; with features and K <= 200) and, when true labels are known,
+        ``"true_transition"`` (the same, measured). :data:`workbench.analysis.matrices.MATRICES`
+        describes each.
     estimated_num_errors : int or None
         Number of label errors estimated from pred_probs (None without pred_probs).
     quality : pandas.DataFrame or None
         Detector quality against the known true labels (one row per detector), else None.
     pr_curves : dict of name -> (precision, recall), or None
         Precision-recall curves against the known true labels, else None.
+    class_health : dict or None
+        With pred_probs, :func:`workbench.analysis.class_health.health_summary` of the dataset
+        (``overall_label_health_score``: 1 - estimated share of wrong labels, higher = cleaner;
+        ``classes_by_label_quality``: one row per class, noisiest first;
+        ``overlapping_classes``: pairs of classes, most overlapping first; ``joint``;
+        ``num_label_issues``), else None.
     seed : int or None
     device : str or None
         The torch device the computed signals used.
@@ -125,6 +137,7 @@ class AuditResult:
     estimated_num_errors: int | None = None
     quality: pd.DataFrame | None = None
     pr_curves: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    class_health: dict | None = None
     seed: int | None = 0
     device: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -276,7 +289,8 @@ class AuditResult:
 
     # --- summary ---------------------------------------------------------------------------------
     def summary(self) -> dict:
-        """A JSON-ready dict: sizes, signals, detectors, matrices, estimated errors, quality."""
+        """A JSON-ready dict: sizes, signals, detectors, matrices, estimated errors, quality,
+        class health (with pred_probs)."""
         ds = self.dataset
         from workbench.core.version import __version__
 
@@ -321,7 +335,22 @@ class AuditResult:
             out["n_known_true_labels"] = int(analysis_of(ds).known_truth.sum())
         if self.quality is not None:
             out["detector_quality"] = self.quality.to_dict(orient="records")
+        if self.class_health is not None:
+            out["class_health"] = self._class_health_summary()
         return _json_safe(out)
+
+    def _class_health_summary(self) -> dict:
+        """Class health for summary.json: the score, every class, the overlapping pairs (at
+        most :data:`MAX_SUMMARY_PAIRS`, those with an estimated overlapping sample)."""
+        h = self.class_health
+        pairs = h["overlapping_classes"]
+        pairs = pairs[pairs["num_overlapping"] > 0].head(MAX_SUMMARY_PAIRS)
+        return {
+            "overall_label_health_score": float(h["overall_label_health_score"]),
+            "num_label_issues": int(h["num_label_issues"]),
+            "classes_by_label_quality": h["classes_by_label_quality"].to_dict(orient="records"),
+            "overlapping_classes": pairs.to_dict(orient="records"),
+        }
 
     # --- writing ---------------------------------------------------------------------------------
     def write(self, outdir, *, top: int = 50, by: str | int | None = None) -> dict[str, Path]:

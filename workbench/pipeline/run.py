@@ -181,6 +181,17 @@ def audit(
     matrices, n_errors = _noise_structure(ds, dev)
     quality, curves = _quality(ds, results)
     timings["matrices_and_quality"] = time.perf_counter() - t0
+    if _hoc_applies(ds):
+        t0 = time.perf_counter()
+        matrices["hoc_transition"] = np.asarray(
+            analysis_of(ds).hoc_transition(device=dev).transition, dtype=np.float64
+        )
+        timings["hoc_transition"] = time.perf_counter() - t0
+    health = None
+    if ds.pred_probs is not None:
+        t0 = time.perf_counter()
+        health = analysis_of(ds).class_health(device=dev)
+        timings["class_health"] = time.perf_counter() - t0
     return AuditResult(
         dataset=ds,
         results=results,
@@ -193,6 +204,7 @@ def audit(
         estimated_num_errors=n_errors,
         quality=quality,
         pr_curves=curves,
+        class_health=health,
         seed=None if seed is None else int(seed),
         device=dev,
         timings=timings,
@@ -303,6 +315,14 @@ def _noise_structure(ds: Dataset, device):
         name: m for name, m in analysis.matrices(device=device).items() if name != "true_counts"
     }
     return matrices, analysis.estimated_num_errors(device=device)
+
+
+def _hoc_applies(ds: Dataset) -> bool:
+    """HOC's transition matrix is part of the audit when there are features, at least 3
+    samples and at most :data:`workbench.analysis.hoc.MAX_CLASSES` classes (K³ statistics)."""
+    from workbench.analysis.hoc import MAX_CLASSES
+
+    return ds.features is not None and ds.n_samples >= 3 and 2 <= ds.n_classes <= MAX_CLASSES
 
 
 def _quality(ds: Dataset, results: dict[str, DetectorResult]):
