@@ -63,16 +63,22 @@ def test_highlighted_points_follow_the_threshold():
     np.testing.assert_array_equal(np.asarray(m.scatter.widget.points)[:, 3], s.flags)
 
 
-def test_the_others_fade_with_density_and_the_highlighted_grow():
-    small = EmbeddingMap(make_session(n=300)).emphasis()
-    mid = EmbeddingMap(make_session(n=100_000)).emphasis()
-    big = EmbeddingMap(make_session(n=1_000_000)).emphasis()
+def test_the_others_fade_with_density_and_the_highlighted_grow_while_sparse():
+    looks = {}
+    for n in (300, 100_000, 1_000_000):
+        m = EmbeddingMap(make_session(n=n))
+        m.highlighted = m.highlight()[0]  # what the build computes, without the browser widget
+        looks[n] = m.emphasis()
+        covered = m.highlighted.sum() * looks[n]["size"][1] ** 2 / map_module._MAP_AREA_PX
+        grown = looks[n]["size"][1] > looks[n]["size"][0]
+        assert not grown or covered <= map_module._HIGHLIGHT_COVER + 1e-9
+        assert looks[n]["opacity"][1] == 1.0
+    small, mid, big = looks[300], looks[100_000], looks[1_000_000]
     assert small["opacity"][0] == 1.0  # a few hundred points: nothing to fade
     assert big["opacity"][0] < mid["opacity"][0] < 1.0
     assert big["opacity"][0] >= map_module._MIN_BACKGROUND
-    for look in (small, mid, big):
-        assert look["opacity"][1] == 1.0
-    assert big["size"][1] / big["size"][0] > small["size"][1] / small["size"][0] > 1.0
+    assert small["size"][1] == small["size"][0] + 1  # 20% of 300 flagged: room to grow
+    assert big["size"][1] == big["size"][0]  # 200,000 flagged would cover the map
 
 
 def test_only_the_highlighted_over_a_faint_background():

@@ -42,6 +42,7 @@ _NOISY_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _MAX_LEGEND_CATEGORIES = 24
 _MAP_AREA_PX = 250_000  # about the map's drawing area (700 x 360 px), for the point density
 _FAINT = 0.05  # opacity of the others with "only the highlighted" on
+_HIGHLIGHT_COVER = 0.25  # the highlighted grow only while they cover less than this of the map
 _MIN_BACKGROUND = 0.12  # the others' opacity never falls below this (the map keeps its shape)
 _LARGE_SELECTION = 5_000  # above this many selected points, they keep their colours
 # Not "color": it repeated the given label (or the score) the tooltip lists anyway.
@@ -345,16 +346,20 @@ class EmbeddingMap(View):
 
     def emphasis(self) -> dict:
         """How the points are drawn now: ``opacity`` and ``size`` ([others, highlighted]),
-        from the density of points on the map (``n * size**2`` over the map's area)."""
+        from the density of points on the map (``n * size**2`` over the map's area): the
+        others fade as it grows; the highlighted are opaque, one pixel larger while they are
+        few enough to cover less than a quarter of the map, else as large as the others."""
         n = self.session.dataset.n_samples
         size = float(self._point_size)
         density = n * size**2 / _MAP_AREA_PX
         others = float(np.clip(1.5 / max(density, 1e-9), _MIN_BACKGROUND, 1.0))
         if self._highlight_only:
             others = _FAINT
-        # One pixel larger: the highlighted stand out without covering the map (twice the
-        # size made 6.5% flagged points cover two thirds of the map's pixels at 200,000).
-        return {"opacity": [others, 1.0], "size": [size, size + 1.0]}
+        # The highlighted grow (up to one pixel) only while they are sparse enough not to
+        # cover the map: 6.5% flagged at 200,000 points already cover most of its pixels.
+        marked = 0 if self.highlighted is None else int(self.highlighted.sum())
+        room = np.sqrt(_HIGHLIGHT_COVER * _MAP_AREA_PX / max(marked, 1))
+        return {"opacity": [others, 1.0], "size": [size, float(np.clip(room, size, size + 1))]}
 
     def color_values(self, name: str | None = None):
         """Encode ``name`` (default: the current choice) for the colour column.
