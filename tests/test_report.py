@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html as html_mod
 import json
 import os
 import re
@@ -392,3 +393,96 @@ def test_markup_in_class_names_leaves_the_report_map_working(tmp_path):
     assert out["painted"] > 100  # the map is drawn
     assert all(name in out["legendLabel"] for name in MARKUP_NAMES)  # shown as text
     assert scripts == 2  # the data block and the page's script: no injected one
+
+
+# --- class health, HOC, duplicates ----------------------------------------------------------------
+def _section(html: str, sid: str) -> str:
+    m = re.search(f'<section id="{sid}">(.*?)</section>', html, re.S)
+    assert m is not None, sid
+    return m.group(1)
+
+
+def test_class_health_section_shows_the_score_noisiest_classes_and_pairs(full_result, full_html):
+    h = full_result.class_health
+    sec = _section(full_html, "class-health")
+    assert f"{h['overall_label_health_score']:.3f}" in sec
+    classes = h["classes_by_label_quality"]
+    rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"num\">", sec)
+    assert rows[: len(classes)] == list(classes["class_name"])  # noisiest first
+    pairs = h["overlapping_classes"]
+    top = pairs[pairs["num_overlapping"] > 0].iloc[0]
+    assert "Pairs of classes worth merging" in sec
+    assert f"<td>{top.class_name_a}</td><td>{top.class_name_b}</td>" in sec
+    assert f'<td class="num">{int(top.num_overlapping):,}</td>' in sec
+    # no features: no HOC matrix, and the duplicates section says why
+    assert "HOC noise transition matrix" not in full_html
+    assert "No duplicate search" in _section(full_html, "duplicates")
+
+
+def _duplicates_result(names, *, split: bool):
+    """Features in three clusters, exact copies planted: 10/11 with different labels, 20/21
+    with the same; with ``split``, 10 and 11 sit in different splits."""
+    rng = np.random.default_rng(3)
+    ds = probs_dataset(n=240, k=3, seed=3).with_signals(class_names=names)
+    centers = rng.normal(0, 10, (3, 6))
+    feats = centers[ds.true_labels] + rng.normal(0, 1, (240, 6))
+    labels = ds.labels.copy()
+    feats[11], labels[11] = feats[10], (labels[10] + 1) % 3
+    feats[21], labels[21] = feats[20], labels[20]
+    kwargs = {}
+    if split:
+        fold = np.where(np.arange(240) % 2 == 0, "train", "test")
+        kwargs["metadata"] = __import__("pandas").DataFrame({"fold": fold})
+    ds = Dataset(
+        labels, pred_probs=ds.pred_probs, features=feats, true_labels=ds.true_labels,
+        class_names=names, **kwargs,
+    )  # fmt: skip
+    return audit(
+        ds, compute_missing=False, progress=False,
+        detectors=["self_confidence", "near_duplicate"], split="fold" if split else None,
+    )  # fmt: skip
+
+
+def test_duplicates_section_lists_groups_with_different_labels_and_leakage():
+    names = ["<!--<script>", "</script><b>x", "a&b"]
+    r = _duplicates_result(names, split=True)
+    html = render_report(r)
+    assert parse(html).errors == []
+    sec = _section(html, "duplicates")
+    d = r.results["near_duplicate"].details
+    group = d["group"]
+    assert group[10] == group[11] >= 0 and d["conflicting_label"][[10, 11]].all()
+    rows = re.findall(r'<tr><td class="num">(\d+)</td>', sec)
+    expected = np.unique(group[d["conflicting_label"]])
+    assert [int(g) for g in rows] == list(expected[: report_mod.TOP_GROUPS])
+    if not d["conflicting_label"][20]:  # a copy with the same label is no conflict
+        assert str(group[20]) not in rows
+    # names escaped, never raw markup
+    assert "<script>" not in sec and "</script><b>" not in sec
+    for i in (10, 11):
+        name = html_mod.escape(names[r.dataset.labels[i]])
+        assert f"{i}: {name}" in sec
+    # leakage between the splits of metadata column "fold"
+    assert "Leakage between splits (column fold)" in sec
+    assert f'<div class="v">{int(d["pair_crosses_split"].sum()):,}</div>' in sec
+    assert f'<div class="v">{int(d["leaking"].sum()):,}</div>' in sec
+    assert d["leaking"][[10, 11]].all()
+    # without a split column: no leakage part
+    assert "Leakage" not in _section(
+        render_report(_duplicates_result(names, split=False)), "duplicates"
+    )
+
+
+def test_hoc_matrix_is_shown_beside_the_estimated_and_true_matrices():
+    r = _duplicates_result(["a", "b", "c"], split=False)
+    html = render_report(r)
+    sec = _section(html, "matrices")
+    titles = re.findall(r"<figcaption><b>([^<]*)</b>", sec)
+    assert titles == [
+        "Confusion matrix",
+        "Estimated noise transition matrix",
+        "HOC noise transition matrix",
+        "True noise transition matrix",
+    ]
+    assert "two nearest neighbours in feature space" in sec
+    assert "Clusterability as an Alternative to Anchor Points" in _section(html, "references")

@@ -38,7 +38,16 @@ REFERENCES = {
     "Correction Approach (CVPR 2017)",
     "test_set_errors": "Northcutt, Athalye, Mueller - Pervasive Label Errors in Test Sets "
     "Destabilize Machine Learning Benchmarks (NeurIPS 2021)",
+    "hoc": "Zhu, Song, Liu - Clusterability as an Alternative to Anchor Points When Learning "
+    "with Noisy Labels (ICML 2021)",
 }
+
+#: The class-health section lists this many of the noisiest classes and of the overlapping pairs.
+TOP_CLASSES = 10
+#: The duplicates section lists at most this many near-duplicate groups with different labels.
+TOP_GROUPS = 20
+#: Members shown per near-duplicate group (the group's size is always said).
+GROUP_MEMBERS = 8
 
 
 def write_report(audit_result, path, *, top: int = 50, max_points: int = MAX_MAP_POINTS) -> Path:
@@ -88,6 +97,8 @@ def render_report(audit_result, *, top: int = 50, max_points: int = MAX_MAP_POIN
     sections = [
         _summary_section(r),
         _matrices_section(r),
+        _class_health_section(r),
+        _duplicates_section(r),
         _map_section(r, max_points),
         _detectors_section(r),
         _samples_section(r, top),
@@ -98,6 +109,8 @@ def render_report(audit_result, *, top: int = 50, max_points: int = MAX_MAP_POIN
         for sid, title in [
             ("summary", "Summary"),
             ("matrices", "Noise structure"),
+            ("class-health", "Class health"),
+            ("duplicates", "Duplicates"),
             ("map", "Map"),
             ("detectors", "Detectors"),
             ("samples", "Most suspicious samples"),
@@ -204,7 +217,12 @@ def _matrices_section(r) -> str:
     ds = r.dataset
     names = list(ds.class_names)
     figs = []
-    formats = {"confusion": "d", "estimated_transition": ".2f", "true_transition": ".2f"}
+    formats = {
+        "confusion": "d",
+        "estimated_transition": ".2f",
+        "hoc_transition": ".2f",
+        "true_transition": ".2f",
+    }
     for key, fmt in formats.items():
         if key in r.matrices:
             m = MATRICES[key]
@@ -231,6 +249,123 @@ def _matrices_section(r) -> str:
             f'<div class="figs">{"".join(figs)}</div>'
         )
     return f'<section id="matrices"><h2>Noise structure</h2>{body}</section>'
+
+
+def _class_health_section(r) -> str:
+    health = getattr(r, "class_health", None)
+    if health is None:
+        return (
+            '<section id="class-health"><h2>Class health</h2><p class="note">No class health: '
+            "it needs pred_probs.</p></section>"
+        )
+    score = float(health["overall_label_health_score"])
+    classes = health["classes_by_label_quality"].head(TOP_CLASSES)
+    rows = "".join(
+        f"<tr><td>{escape(c.class_name)}</td>"
+        f'<td class="num">{fmt_number(c.label_quality, ".3f")}</td>'
+        f'<td class="num">{int(c.label_issues):,}</td>'
+        f'<td class="num">{int(c.inverse_label_issues):,}</td></tr>'
+        for c in classes.itertuples(index=False)
+    )
+    pairs = health["overlapping_classes"]
+    pairs = pairs[pairs["num_overlapping"] > 0].head(TOP_CLASSES)
+    k = r.dataset.n_classes
+    if len(pairs):
+        pair_rows = "".join(
+            f"<tr><td>{escape(p.class_name_a)}</td><td>{escape(p.class_name_b)}</td>"
+            f'<td class="num">{int(p.num_overlapping):,}</td>'
+            f'<td class="num">{p.joint_probability:.2%}</td></tr>'
+            for p in pairs.itertuples(index=False)
+        )
+        merge = (
+            f"<h3>Pairs of classes worth merging (top {len(pairs)})</h3>"
+            '<p class="note">Pairs whose samples are often given one label while truly the '
+            "other (estimated); at the top, the classes may be one, or their definitions need "
+            "sharpening.</p><table><tr><th>class a</th><th>class b</th>"
+            '<th class="num">overlapping samples</th><th class="num">share of the dataset</th>'
+            f"</tr>{pair_rows}</table>"
+        )
+    else:
+        merge = '<p class="note">No pair of classes overlaps (no estimated confusion).</p>'
+    shown = f"the {len(classes)} noisiest of {k}" if len(classes) < k else f"all {k}"
+    return (
+        '<section id="class-health"><h2>Class health</h2>'
+        f'<div class="cards"><div class="card"><div class="v">{score:.3f}</div>'
+        '<div class="k">overall label health (1 - estimated share of wrong labels)</div></div>'
+        "</div>"
+        '<p class="note">From the confident joint of the given labels and the out-of-sample '
+        "pred_probs [1], as cleanlab's health_summary. Label quality of a class = 1 - the "
+        "estimated share of its samples whose true class is another (lower = noisier); summary.json "
+        "holds every class and pair.</p>"
+        f"<h3>Classes by label quality ({shown}, noisiest first)</h3>"
+        '<table><tr><th>class</th><th class="num">label quality</th>'
+        '<th class="num">given this label, truly another</th>'
+        f'<th class="num">truly this class, given another</th></tr>{rows}</table>'
+        f"{merge}</section>"
+    )
+
+
+def _duplicates_section(r) -> str:
+    res = r.results.get("near_duplicate")
+    if res is None:
+        why = r.unavailable.get("near_duplicate") or r.failed.get("near_duplicate")
+        why = why or "the near_duplicate detector was not run"
+        return (
+            '<section id="duplicates"><h2>Duplicates</h2>'
+            f'<p class="note">No duplicate search: {escape(why)}</p></section>'
+        )
+    ds, d = r.dataset, res.details
+    group, conflicting = np.asarray(d["group"]), np.asarray(d["conflicting_label"])
+    n_groups = int(group.max()) + 1 if group.size else 0
+    bad = np.unique(group[conflicting & (group >= 0)])
+    names = list(ds.class_names)
+    ids = ds.sample_ids() if ds.ids is not None else None
+    rows = []
+    for g in bad[:TOP_GROUPS]:
+        members = np.flatnonzero(group == g)
+        shown = members[:GROUP_MEMBERS]
+        who = ", ".join(
+            f"{i}" + (f" ({ids[i]})" if ids is not None else "") + f": {names[ds.labels[i]]}"
+            for i in shown
+        )
+        more = f", … ({len(members)} in all)" if len(members) > len(shown) else ""
+        labels = sorted({names[c] for c in ds.labels[members]})
+        rows.append(
+            f'<tr><td class="num">{int(g)}</td><td class="num">{len(members)}</td>'
+            f"<td>{escape(', '.join(labels))}</td><td>{escape(who + more)}</td></tr>"
+        )
+    n_pairs = len(d["pairs"])
+    intro = (
+        f'<p class="note">{n_pairs:,} near-duplicate pairs in {n_groups:,} groups '
+        f"({res.n_flagged:,} samples; closer than {fmt_number(d['radius'], '.3g')}, a fraction of "
+        "the median distance to the nearest neighbour in feature space). A duplicate is not a "
+        "label error in itself, but two copies with <b>different labels</b> hold at least one "
+        f"wrong label: {int(conflicting.sum()):,} samples in {len(bad):,} groups.</p>"
+    )
+    table = (
+        f"<h3>Groups whose members carry different labels"
+        f"{f' (first {TOP_GROUPS} of {len(bad):,})' if len(bad) > TOP_GROUPS else ''}</h3>"
+        '<table><tr><th class="num">group</th><th class="num">size</th><th>labels</th>'
+        f"<th>members (index{' (id)' if ids is not None else ''}: given label)</th></tr>"
+        f"{''.join(rows)}</table>"
+        if rows
+        else ""
+    )
+    leak = ""
+    if "pair_crosses_split" in d:
+        split = res.params.get("split") if isinstance(res.params, dict) else None
+        crossing = int(np.count_nonzero(d["pair_crosses_split"]))
+        leaking = int(np.count_nonzero(d["leaking"]))
+        leak = (
+            f"<h3>Leakage between splits{f' (column {escape(split)})' if split else ''}</h3>"
+            f'<div class="cards"><div class="card"><div class="v">{crossing:,}</div>'
+            '<div class="k">near-duplicate pairs across splits</div></div>'
+            f'<div class="card"><div class="v">{leaking:,}</div>'
+            '<div class="k">samples with a near duplicate in another split</div></div></div>'
+            '<p class="note">A test sample with a near copy in training inflates the test '
+            "score.</p>"
+        )
+    return f'<section id="duplicates"><h2>Duplicates</h2>{intro}{table}{leak}</section>'
 
 
 def _figure(title, caption, m, names, *, row_title, col_title, fmt) -> str:
@@ -476,6 +611,10 @@ def _references_section(r) -> str:
         used[REFERENCES["confident_learning"]] = ["matrices", "estimated number of errors"]
     if "estimated_transition" in r.matrices:
         used[REFERENCES["transition"]] = ["estimated transition matrix"]
+    if "hoc_transition" in r.matrices:
+        used[REFERENCES["hoc"]] = ["HOC transition matrix"]
+    if getattr(r, "class_health", None) is not None:
+        used.setdefault(REFERENCES["confident_learning"], []).append("class health")
     for name in r.results:
         for ref in detector_attr(name, "reference").split(";"):
             if ref.strip():

@@ -55,6 +55,7 @@ def audit(
     probe: str | dict = "linear",
     projection: str = "pca",
     primary: str | None = None,
+    split: str | None = None,
     client=None,
     out=None,
 ):
@@ -90,6 +91,10 @@ def audit(
         Detector whose flags make the flagged list; default: the first of
         :data:`PRIMARY_PREFERENCE` that ran, else the first label-error detector by name (see
         ``Detector.kind``), else the first detector by name.
+    split : str, optional
+        Name of a ``metadata`` column holding each sample's split (train / test / ...):
+        ``near_duplicate`` then reports near duplicates across splits as leakage
+        (``details["pair_crosses_split"]``, ``details["leaking"]``).
     client : distributed.Client, optional
         Only for a :class:`workbench.sharded.ShardedDataset`: the Dask cluster to audit it on
         (default: a ``LocalCluster`` started for the audit and closed after).
@@ -130,6 +135,7 @@ def audit(
         raise TypeError(f"seed must be an int or None, found {seed!r}.")
     if primary is not None and primary not in list_detectors():
         raise ValueError(f"primary={primary!r} is not a detector; choose from {list_detectors()}.")
+    _check_split(dataset, split)
     from workbench.compute import resolve_device
 
     dev = str(resolve_device(device))  # every step runs there: probe, projection, detectors
@@ -165,7 +171,10 @@ def audit(
         raise ValueError(f"primary={primary!r} is not among the detectors to run: {names}.")
     unavailable = {n: w for n, w in why_not.items() if w is not None}
 
-    results, failed, seconds = score_each(ds, names, progress=progress, device=dev, seed=seed)
+    params = {"near_duplicate": {"split": split}} if split is not None else None
+    results, failed, seconds = score_each(
+        ds, names, progress=progress, device=dev, seed=seed, params=params
+    )
     timings.update({f"detector.{name}": t for name, t in seconds.items()})
     if not results:
         raise ValueError(
@@ -315,6 +324,19 @@ def _noise_structure(ds: Dataset, device):
         name: m for name, m in analysis.matrices(device=device).items() if name != "true_counts"
     }
     return matrices, analysis.estimated_num_errors(device=device)
+
+
+def _check_split(ds: Dataset, split) -> None:
+    """Before any work: ``split`` is None or a column of the dataset's metadata."""
+    if split is None:
+        return
+    if not isinstance(split, str):
+        raise TypeError(f"split must be None or the name of a metadata column, found {split!r}.")
+    have = [] if ds.metadata is None else [str(c) for c in ds.metadata.columns]
+    if split not in have:
+        raise ValueError(
+            f"split={split!r} must name a column of the dataset's metadata; found columns {have}."
+        )
 
 
 def _hoc_applies(ds: Dataset) -> bool:

@@ -141,9 +141,12 @@ def score_each(
     raise_errors: bool = False,
     device=None,
     seed=None,
+    params: dict[str, dict] | None = None,
 ):
     """Run the named detectors (default: every one that can run), one failure not stopping
-    the others; ``device`` / ``seed`` as in :func:`run_detectors`. Returns ``(results, failed, seconds)``: the results, ``{name: "Error:
+    the others; ``device`` / ``seed`` as in :func:`run_detectors`; ``params`` maps a detector
+    name to keyword options of its constructor (e.g. ``{"near_duplicate": {"split": "fold"}}``).
+    Returns ``(results, failed, seconds)``: the results, ``{name: "Error:
     message"}`` of the detectors that failed (each also a RuntimeWarning), and the seconds
     each took."""
     import time
@@ -157,7 +160,8 @@ def score_each(
     for name in tqdm(names, desc="detectors", disable=not progress):
         t0 = time.perf_counter()
         try:
-            detector = configure_detector(name, device=device, seed=seed)
+            options = (params or {}).get(name, {})
+            detector = configure_detector(name, device=device, seed=seed, **options)
             results[name] = detector.score(dataset, progress=progress)
         except (KeyboardInterrupt, MemoryError):
             raise
