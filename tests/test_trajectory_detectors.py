@@ -303,7 +303,12 @@ def test_variability_ranks_ambiguity_not_label_errors(run, overlap_run):
 def test_variability_is_the_one_ambiguity_detector_and_says_so():
     kinds = {name: get_detector(name).kind for name in list_detectors()}
     others = {n: k for n, k in kinds.items() if k != "label_error"}
-    assert others == {"datamap_variability": "ambiguity", "knn_outlier": "outlier"}
+    assert others == {
+        "datamap_variability": "ambiguity",
+        "knn_outlier": "outlier",
+        "relation_graph_outlier": "outlier",
+        "near_duplicate": "duplicate",
+    }
     det = get_detector("datamap_variability")
     assert det.kind == "ambiguity" and det.summary.startswith("Ambiguity, not label errors")
     doc = " ".join(type(det).__doc__.split())
