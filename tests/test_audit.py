@@ -495,3 +495,11 @@ def test_hoc_transition_is_among_the_matrices_with_features():
     assert s["orientation"] == MATRICES["hoc_transition"].orientation
     np.testing.assert_allclose(s["values"], hoc)
     assert "hoc_transition" in r.timings and "class_health" in r.timings
+
+
+def test_split_must_name_a_metadata_column_before_any_work():
+    ds = probs_dataset(n=60)
+    with pytest.raises(ValueError, match=r"split='fold' must name a column .* found columns \[\]"):
+        audit(ds, compute_missing=False, progress=False, split="fold")
+    with pytest.raises(TypeError, match="split must be None or the name"):
+        audit(ds, compute_missing=False, progress=False, split=3)

@@ -326,3 +326,52 @@ def test_npz_member_that_is_not_an_array_is_refused(files, tmp_path, capsys):
     )
     assert_clean_failure(code, err, files["out"], match="--pred-probs")
     assert "('pred_probs')" in err
+
+
+def test_split_column_reports_leakage_of_near_duplicates(files, capsys):
+    """--split COLUMN reaches near_duplicate: near copies across splits are counted as leakage."""
+    d = files["dir"]
+    table = pd.read_csv(d / "labels.csv")
+    emb = [c for c in table.columns if c.startswith("emb_")]
+    table.loc[1, emb] = table.loc[0, emb].to_numpy()  # exact copies, 0 in train and 1 in test
+    table.loc[3, emb] = table.loc[2, emb].to_numpy()
+    table["fold"] = np.where(np.arange(N) % 2 == 0, "train", "test")
+    table.to_csv(d / "split.csv", index=False)
+    argv = [
+        str(d / "split.csv"), "--label-column", "y", "--feature-columns", "emb_*",
+        "--pred-probs", str(d / "probs.npy"), "--no-compute",
+        "--detectors", "self_confidence,near_duplicate", "--out", str(files["out"]),
+    ]  # fmt: skip
+    code, _, err = run([*argv, "--split", "fold"], capsys)
+    assert code == 0, err
+    html = (files["out"] / "report.html").read_text()
+    assert "Leakage between splits (column fold)" in html
+    ds = load_inputs(
+        d / "split.csv", label_column="y", feature_columns="emb_*", split_column="fold"
+    )
+    assert list(ds.metadata["fold"][:2]) == ["train", "test"]
+    res = get_detector("near_duplicate", split="fold").score(ds, progress=False)
+    assert res.details["leaking"][:4].all()
+    assert f'<div class="v">{int(res.details["pair_crosses_split"].sum()):,}</div>' in html
+    # without --split: no leakage part
+    out2 = files["out"].parent / "out2"
+    code, _, err = run([*argv[:-1], str(out2)], capsys)
+    assert code == 0, err
+    assert "Leakage between splits" not in (out2 / "report.html").read_text()
+
+
+def test_split_column_errors_exit_2(files, capsys):
+    d = files["dir"]
+    out = files["out"]
+    code, _, err = run(
+        [str(d / "labels.csv"), "--label-column", "y", "--pred-probs", str(d / "probs.npy"),
+         "--split", "fold", "--out", str(out)], capsys,
+    )  # fmt: skip
+    assert_clean_failure(code, err, out, match="no column 'fold'")
+    code, _, err = run(
+        [str(d / "labels.npy"), "--pred-probs", str(d / "probs.npy"), "--split", "fold",
+         "--out", str(out)], capsys,
+    )  # fmt: skip
+    assert_clean_failure(code, err, out, match="is not a table")
+    code, _, err = run(["demo", "--split", "fold", "--out", str(out)], capsys)
+    assert_clean_failure(code, err, out, match="the demo has no split column")

@@ -127,6 +127,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="comma-separated detectors to run (default: every one that can run)",
     )
     g.add_argument("--primary", metavar="NAME", help="detector whose flags make flagged.csv")
+    g.add_argument(
+        "--split",
+        metavar="COLUMN",
+        help="column of LABELS_FILE (a table) holding each sample's split (train, test, ...): "
+        "near_duplicate (needs features) reports near duplicates across splits as leakage",
+    )
     g.add_argument("--seed", type=int, default=0, help="seed of every random step (default: 0)")
     g.add_argument("--device", help="torch device: cpu, cuda, cuda:1, mps (default: best)")
     g.add_argument(
@@ -169,6 +175,8 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     args = parser.parse_args(argv)
     progress = not args.quiet
     if Path(args.source).is_dir() or args.scheduler is not None:
+        if args.split is not None:
+            return _fail(InputError("--split applies to a single table or array file, not shards."))
         return _sharded_main(args, progress)
     try:
         out = _check_out(args.out)
@@ -185,6 +193,8 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
 
             check_detector_names(args.detectors)
         dataset = _load_dataset(args)
+        if args.split is not None and dataset.is_multilabel:
+            raise InputError("--split applies to single-label data (near_duplicate's leakage).")
         if not (
             dataset.trajectories or any(map(dataset.has, ("pred_probs", "features", "annotators")))
         ):
@@ -215,6 +225,7 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
                 probe={"model": args.probe, "n_folds": args.folds},
                 projection=args.projection,
                 primary=args.primary,
+                split=args.split,
             )
     except (ValueError, TypeError) as err:
         return _fail(err)
@@ -336,6 +347,9 @@ def _load_dataset(args):
     if args.source == "demo":
         from workbench.noise.datasets import load_demo
 
+        if args.split is not None:
+            raise InputError("--split names a column of LABELS_FILE; the demo has no split column.")
+
         return load_demo(noise=args.noise, rate=args.rate, seed=args.seed)
     return load_inputs(
         args.source,
@@ -349,6 +363,7 @@ def _load_dataset(args):
         true_label_column=args.true_label_column,
         class_names=args.class_names,
         task=args.task,
+        split_column=args.split,
     )
 
 
@@ -365,6 +380,7 @@ def load_inputs(
     true_label_column: str | None = None,
     class_names=None,
     task: str | None = None,
+    split_column: str | None = None,
 ):
     """Read labels and signals from files into a validated :class:`~workbench.core.dataset.Dataset`.
 
@@ -386,6 +402,9 @@ def load_inputs(
     task : {"multiclass", "multilabel"}, optional
         ``"multilabel"``: the labels (and true labels) are label sets, e.g. a column of
         ``"a|b"`` strings; default inferred (see :class:`~workbench.core.dataset.Dataset`).
+    split_column : str, optional
+        Column of the labels table holding each sample's split (train / test / ...), kept as
+        the Dataset's ``metadata`` (for ``near_duplicate``'s leakage between splits).
 
     Raises
     ------
@@ -399,6 +418,11 @@ def load_inputs(
     path = _existing(labels_file, "LABELS_FILE")
     signals: dict[str, np.ndarray | None] = {}
     suffix = path.suffix.lower()
+    if split_column is not None and suffix not in _TABLE_SUFFIXES:
+        raise InputError(
+            f"--split {split_column!r} names a column of LABELS_FILE, but {path} is not a table "
+            "(.csv, .tsv, .parquet)."
+        )
     if suffix in _TABLE_SUFFIXES:
         table = _read_table(path, "LABELS_FILE")
         col = _label_column(table, label_column, path)
@@ -410,6 +434,9 @@ def load_inputs(
         if true_label_column and true_labels is None:
             _need_column(table, true_label_column, path)
             signals["true_labels"] = table[true_label_column]
+        if split_column is not None:
+            _need_column(table, split_column, path)
+            signals["metadata"] = table[[split_column]].reset_index(drop=True)
     elif suffix == ".npz":
         bundle = _read_npz(path, "LABELS_FILE")
         if "labels" not in bundle:
