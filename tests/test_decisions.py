@@ -511,3 +511,24 @@ def test_large_bulk_decision_is_vectorised():
 def test_actions_constant():
     assert ACTIONS == ("keep", "remove", "relabel", "needs_review")
     assert repr(DecisionLog(3, CLASSES)).startswith("DecisionLog(N=3")
+
+
+def test_a_log_for_a_multilabel_dataset_carries_its_label_sets():
+    """Label sets (N, K) are the given labels of a multi-label dataset: they make the
+    fingerprint, and a session opens on such a dataset."""
+    import workbench as wb
+
+    y = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]] * 10)
+    probs = np.random.default_rng(0).random((40, 3))
+    ds = wb.Dataset(y, pred_probs=probs, task="multilabel")
+    log = DecisionLog.for_dataset(ds)
+    assert log.fingerprint == ds.fingerprint and log.labels is None
+    np.testing.assert_array_equal(log.label_sets, y.astype(bool))
+    other = wb.Dataset(1 - y, pred_probs=probs, task="multilabel")
+    assert DecisionLog.for_dataset(other).fingerprint != log.fingerprint
+    with pytest.raises(ValueError, match=r"shape \(N=40, K=3\)"):
+        DecisionLog(40, ["a", "b", "c"], labels=np.zeros((40, 2)))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        DecisionLog(40, ["a", "b", "c"], labels=np.full((40, 3), 2))
+    session = wb.Session(ds)
+    assert session.decide([0, 1], "remove") == 2

@@ -259,18 +259,22 @@ class DecisionLog:
         self.n_samples, self.class_names = int(n_samples), names
         self.ids = check_ids(ids, self.n_samples)
         self._id_kind = id_kind(self.ids)
-        self.labels = None
+        self.labels = None  # (N,) class codes of a single-label dataset
+        self.label_sets = None  # (N, K) bool of a multi-label dataset
         if labels is not None:
-            self.labels, _ = check_labels(
-                labels, name="labels", class_names=names, n_classes=len(names)
-            )
-            if len(self.labels) != self.n_samples:
-                raise ValueError(
-                    f"labels must have shape (N={self.n_samples},), found {self.labels.shape}."
+            if np.ndim(labels) == 2:
+                self.label_sets = _check_label_sets(labels, self.n_samples, len(names))
+            else:
+                self.labels, _ = check_labels(
+                    labels, name="labels", class_names=names, n_classes=len(names)
                 )
-        self.fingerprint = (
-            fingerprint(self.ids, self.labels, names) if self.labels is not None else None
-        )
+                if len(self.labels) != self.n_samples:
+                    raise ValueError(
+                        f"labels must have shape (N={self.n_samples},) or (N, K={len(names)}) "
+                        f"for label sets, found {self.labels.shape}."
+                    )
+        given = self.labels if self.labels is not None else self.label_sets
+        self.fingerprint = fingerprint(self.ids, given, names) if given is not None else None
         self.user = user if user is not None else _default_user()
         self._listeners: list = []
         self._reset()
@@ -1315,3 +1319,13 @@ def _read_any(path, expect: dict | None = None) -> tuple[dict, list[dict]]:
         return header, steps
     data = read_decisions(path, expect=expect)
     return data["header"], data["steps"]
+
+
+def _check_label_sets(labels, n: int, k: int) -> np.ndarray:
+    """(N, K) 0/1 label sets of a multi-label dataset, as bool."""
+    arr = as_array(labels, "labels")
+    if arr.shape != (n, k):
+        raise ValueError(f"labels as label sets must have shape (N={n}, K={k}), found {arr.shape}.")
+    if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
+        raise ValueError("labels as label sets must hold only 0 and 1 (or booleans).")
+    return arr.astype(bool)
