@@ -67,10 +67,13 @@ class Analysis:
     # --- truth ---------------------------------------------------------------------------------
     @property
     def known_truth(self) -> np.ndarray | None:
-        """Boolean (N,): the samples whose true label is known; None without true labels."""
+        """Boolean (N,): the samples whose true label (multi-label: whole true label set) is
+        known; None without true labels."""
         ds = self.dataset
         if ds.true_labels is None:
             return None
+        if ds.is_multilabel:  # (N, K) true sets, -1 where unknown
+            return self._cached("known", (ds.true_labels,), lambda: (ds.true_labels >= 0).all(1))
         return self._cached("known", (ds.true_labels,), lambda: ds.true_labels >= 0)
 
     @property

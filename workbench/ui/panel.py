@@ -449,8 +449,12 @@ class DetectorPanel(View):
         """Per given class: (flagged, samples) at the current threshold."""
         ds = self.session.dataset
         k = ds.n_classes
-        flagged = np.bincount(ds.labels[self.session.flags], minlength=k)
-        total = np.bincount(ds.labels, minlength=k)
+        if ds.is_multilabel:  # label sets (N, K): per class, the samples given it
+            flagged = ds.labels[self.session.flags].sum(axis=0)
+            total = ds.labels.sum(axis=0)
+        else:
+            flagged = np.bincount(ds.labels[self.session.flags], minlength=k)
+            total = np.bincount(ds.labels, minlength=k)
         return {
             str(name): (int(f), int(t))
             for name, f, t in zip(ds.class_names, flagged, total, strict=True)
