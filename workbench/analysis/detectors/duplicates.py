@@ -231,6 +231,13 @@ class NearDuplicateDetector(Detector):
         k = self.k
         if reason is None and isinstance(k, (int, np.integer)) and dataset.n_samples <= k:
             return f"Needs more samples than k={k} neighbours (found N={dataset.n_samples})."
+        split = self.split
+        have = [] if dataset.metadata is None else [str(c) for c in dataset.metadata.columns]
+        if reason is None and isinstance(split, str) and split not in have:
+            return (
+                f"Needs a metadata column {split!r} holding each sample's split (split={split!r}; "
+                f"found metadata columns {have})."
+            )
         return reason
 
     def _score(self, dataset: Dataset, *, progress: bool) -> DetectorResult:

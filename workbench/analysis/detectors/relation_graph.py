@@ -48,7 +48,7 @@ class _RelationDetector(Detector):
         limit = getattr(self, "max_samples", None)
         if reason is None and isinstance(limit, (int, np.integer)) and dataset.n_samples > limit:
             return (
-                f"Sums N² relations, so it runs up to max_samples={limit} samples (found "
+                f"Needs at most max_samples={limit} samples: it sums N² relations (found "
                 f"N={dataset.n_samples}; raise max_samples or pass None to run it anyway)."
             )
         return reason
