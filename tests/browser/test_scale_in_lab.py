@@ -1,0 +1,252 @@
+"""The workbench at 200,000 samples and 20 classes (and a 100-class matrix) in a real JupyterLab
+and headless Chromium: each defect of issue "a million samples and a hundred classes in the
+browser" at a size that shows it, read back from the page and the canvas pixels.
+
+Screenshots land in ``test-artifacts/browser/scale/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _lab import ARTIFACTS
+from _scale import FLAG_RGB, ScaleLab, colour_share, map_pixels
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+N, K = 200_000, 20
+OUT = ARTIFACTS / "scale"
+K100 = r"""
+from workbench.ui.matrix import MatrixView
+_r = np.random.default_rng(1)
+_t = _r.integers(0, 100, 30_000)
+_grp = _r.permutation(100) // 4          # hidden groups of 4 classes confused among themselves
+_members = np.argsort(_grp, kind="stable").reshape(-1, 4)
+_g = _t.copy(); _f = np.flatnonzero(_r.random(_t.size) < 0.15)
+_g[_f] = _members[_grp[_t[_f]], _r.integers(0, 4, _f.size)]
+_l = _r.normal(0, 1, (_t.size, 100)).astype(np.float32); _l[np.arange(_t.size), _t] += 3.5
+_p = np.exp(_l); _p /= _p.sum(1, keepdims=True)
+_s = np.linspace(0, 1, _t.size)
+s100 = Session(Dataset(_g, pred_probs=_p, true_labels=_t), results={"x": DetectorResult("x", _s, _s > 0.9)})
+m100 = MatrixView(s100)
+m100
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(chromium_path):
+    with ScaleLab(N, K, out=OUT, extra=(K100,)) as lab:
+        yield lab
+
+
+def red_share(lab) -> float:
+    return colour_share(lab.map_image(), FLAG_RGB)
+
+
+def test_flagged_and_high_score_points_stay_visible(lab):
+    lab.tab("Map").click()
+    flagged = lab.value("float(session.flags.mean())")
+    lab.run("wb.map.set_color_by('flagged')")
+    share = red_share(lab)
+    lab.shot("01_map_flagged")
+    assert share >= 0.1 * flagged, (share, flagged)
+    assert _others(lab.map_image()) > 0.1  # the others still show around and between them
+    lab.run("wb.map.set_color_by('score: self_confidence')")
+    img = lab.map_image()
+    lab.shot("02_map_score")
+    yellow = colour_share(img, (253, 231, 37), tol=45)  # viridis' top: the highest scores
+    assert yellow >= 0.1 * flagged, (yellow, flagged)
+
+
+def test_only_the_highlighted_over_a_faint_background(lab):
+    lab.run("wb.map.set_color_by('flagged')")
+    before = lab.map_image()
+    lab.wb.get_by_text("only the highlighted, over a faint background").click()
+    assert lab.wait_true("wb.map.highlight_only")  # the click reached the kernel
+    lab.page.wait_for_timeout(1000)  # and the new opacities the map
+    after = lab.map_image()
+    lab.shot("03_map_only_highlighted")
+    # the others faint: fewer of them show, and those lighter
+    assert _others(after) < 0.8 * _others(before)
+    assert _grey_brightness(after) > _grey_brightness(before) + 4
+    assert colour_share(after, FLAG_RGB) > colour_share(before, FLAG_RGB)
+    lab.run("wb.map.set_highlight_only(False); wb.map.set_color_by('given label')")
+
+
+def _others(img) -> float:
+    """Share of the map's covered pixels that are grey: the other points (not the flagged red,
+    nor the pink rims where red points blend into the white)."""
+    rgb = img.astype(int)
+    grey = rgb.max(axis=2) - rgb.min(axis=2) < 25
+    covered = map_pixels(img)
+    return float((covered & grey).sum() / max(covered.sum(), 1))
+
+
+def _grey_brightness(img) -> float:
+    """Mean brightness (0-255) of the grey covered pixels: higher = fainter other points."""
+    rgb = img.astype(int)
+    grey = (rgb.max(axis=2) - rgb.min(axis=2) < 25) & map_pixels(img)
+    return float(rgb[grey].mean())
+
+
+def visible_classes(lab, img) -> int:
+    colours = lab.value(
+        "[[round(255 * c) for c in col[:3]] for col in wb.map.scatter.widget.color]"
+    )
+    return sum(colour_share(img, c, tol=12) > 0.002 for c in colours)
+
+
+def test_a_large_selection_keeps_the_map_readable(lab):
+    lab.run("session.clear_selection(source='test'); wb.map.set_color_by('given label')")
+    before = visible_classes(lab, lab.map_image())
+    lab.run("session.select(np.arange(N), source='test')")  # "select all"
+    lab.page.wait_for_timeout(1500)
+    img = lab.map_image()
+    lab.shot("04_map_select_all")
+    assert visible_classes(lab, img) >= min(before, 15), before
+    assert map_pixels(img).mean() > 0.05
+    # half the map
+    lab.run("session.select(np.flatnonzero(coords[:, 0] < np.median(coords[:, 0])), source='test')")
+    lab.page.wait_for_timeout(1500)
+    img = lab.map_image()
+    lab.shot("05_map_half_selected")
+    assert visible_classes(lab, img) >= min(before, 10)
+    lab.run("session.clear_selection(source='test')")
+
+
+def test_a_slow_pan_never_becomes_a_lasso(lab):
+    lab.run("session.clear_selection(source='test')")
+    lab.lasso([(0.3, 0.3), (0.6, 0.3), (0.6, 0.7), (0.3, 0.7), (0.31, 0.35)])
+    selected = lab.wait_selection(lambda s: s > 0)
+    assert selected > 1_000
+    # pan & zoom is active again (lasso() clicked it); a slow drag: press, hold, creep
+    box = lab.canvas.bounding_box()
+    x, y = box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"]
+    lab.page.mouse.move(x, y)
+    lab.page.mouse.down()
+    lab.page.wait_for_timeout(1500)  # longer than the 750 ms long press that started a lasso
+    for i in range(40):
+        lab.page.mouse.move(x + 2 * i, y + i)
+        lab.page.wait_for_timeout(50)
+    lab.page.mouse.up()
+    lab.page.wait_for_timeout(1500)
+    assert lab.selection_size() == selected
+    assert lab.header_selected() == selected
+    lab.run("session.clear_selection(source='test')")
+
+
+def test_reset_view_zooms_back_out(lab):
+    lab.run("session.clear_selection(source='test')")
+    lab.reset_button().click()
+    lab.page.wait_for_timeout(1000)
+    start = lab.map_image().astype(int)
+    box = lab.canvas.bounding_box()
+    lab.page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.4 * box["height"])
+    for _ in range(4):
+        lab.page.mouse.wheel(0, -400)
+        lab.page.wait_for_timeout(300)
+    lab.page.wait_for_timeout(1000)
+    zoomed = lab.map_image().astype(int)
+    assert np.abs(zoomed - start).mean() > 5  # the view moved
+    lab.reset_button().click()
+    lab.page.wait_for_timeout(1500)
+    back = lab.map_image().astype(int)
+    lab.shot("06_map_after_reset")
+    assert np.abs(back - start).mean() < 0.2 * np.abs(zoomed - start).mean()
+
+
+def test_the_detectors_tab_shows_progress_while_it_builds(lab):
+    lab.tab("Detectors").click()
+    texts = lab.page.evaluate(
+        """async () => {
+          const seen = [];
+          const tabs = document.querySelector('.wb-workbench .jupyter-widget-tab');
+          for (let i = 0; i < 1200; i++) {
+            const p = tabs.querySelector('.widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)');
+            const text = p ? p.innerText.trim() : '';
+            seen.push(text.slice(0, 60));
+            if (p && p.querySelector('.js-plotly-plot .main-svg')) break;
+            await new Promise(r => setTimeout(r, 50));
+          }
+          return seen;
+        }"""
+    )
+    assert texts and all(texts), texts[:5]  # never blank
+    assert any(t.startswith("Building the Detectors view for 200,000") for t in texts)
+    lab.shot("07_detectors")
+    # the curves the panel draws are bounded (analysis_of(ds).pr_curve: <= 2,000 points)
+    panel = lab.tab_panel()
+    lab.page.wait_for_function(
+        """(el) => [...el.querySelectorAll('.js-plotly-plot')].some(
+             gd => gd._fullData && gd._fullData.some(t => t.x && t.x.length))""",
+        arg=panel.element_handle(),
+    )
+    longest = panel.evaluate(
+        """(el) => Math.max(...[...el.querySelectorAll('.js-plotly-plot')]
+             .flatMap(gd => (gd._fullData || []).map(t => (t.x || []).length)))"""
+    )
+    assert 0 < longest <= 2_000
+
+
+_NUMBERS_JS = r"""(el) => {
+  const gd = el.querySelector('.js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, k = gd._fullData[0].z.length;
+  const cell = xa._length / k;
+  const texts = [...gd.querySelectorAll('.cartesianlayer .subplot.xy text')]
+    .filter(t => /^[\d,.–]+$/.test(t.textContent)).map(t => t.getBoundingClientRect())
+    .map(r => ({l: r.left, r: r.right, t: r.top, b: r.bottom, w: r.width}));
+  const ticks = [...gd.querySelectorAll('.yaxislayer-above .ytick text')]
+    .map(t => t.getBoundingClientRect().right);
+  const left = gd.getBoundingClientRect().left + xa._offset;
+  return {cell, k, texts, tickRight: Math.max(...ticks), left};
+}"""
+
+
+def _overlaps(boxes) -> int:
+    n = 0
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            if a["l"] < b["r"] - 0.5 and b["l"] < a["r"] - 0.5 and a["t"] < b["b"] - 0.5:
+                n += b["t"] < a["b"] - 0.5
+    return n
+
+
+def test_matrices_at_20_classes_are_readable(lab):
+    lab.tab("Matrices").click()
+    panel = lab.tab_panel()
+    panel.locator(".js-plotly-plot .main-svg").first.wait_for()
+    lab.page.wait_for_timeout(1500)
+    lab.shot("08_matrices_k20")
+    info = panel.evaluate(_NUMBERS_JS)
+    assert info["k"] == 20 and info["texts"], info["k"]
+    assert all(t["w"] <= info["cell"] for t in info["texts"])  # every number inside its cell
+    assert _overlaps(info["texts"]) == 0  # no numbers run together
+    assert info["tickRight"] < info["left"] - 2  # class names clear of the first column
+    # the ranked pairs: a click selects the samples confused between the top pair
+    button = panel.locator("button", has_text="samples").first
+    n = int(button.inner_text().split()[0].replace(",", ""))
+    button.click()
+    assert lab.wait_selection(lambda s: s == n) == n
+    assert lab.header_selected() == n
+    lab.run("session.clear_selection(source='test')")
+
+
+def test_a_matrix_of_100_classes_clusters_and_lists_pairs(lab):
+    out = lab.cell_output(2)
+    out.scroll_into_view_if_needed()
+    out.locator(".js-plotly-plot .main-svg").first.wait_for()
+    lab.page.wait_for_timeout(1500)
+    lab.shot("09_matrix_k100", out)
+    info = out.evaluate(_NUMBERS_JS)
+    assert info["k"] == 100
+    assert _overlaps(info["texts"]) == 0 and all(t["w"] <= info["cell"] for t in info["texts"])
+    # clustered: neighbours on the axes share a hidden group far more often than by chance
+    same = lab.value("float((_grp[m100.order[1:]] == _grp[m100.order[:-1]]).mean())")
+    assert same > 0.5
+    assert "Most confused class pairs" in out.inner_text()
+    button = out.locator("button", has_text="samples").first
+    n = int(button.inner_text().split()[0].replace(",", ""))
+    button.click()
+    assert lab.wait_true(f"int(s100.selection.size) == {n}")
+    pair = lab.value("[int(v) for v in m100.confused_pairs().iloc[0, 2:4]]")
+    assert lab.value(f"int(_grp[{pair[0]}] == _grp[{pair[1]}])") == 1
