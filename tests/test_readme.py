@@ -63,3 +63,24 @@ def test_the_own_arrays_example_runs(capsys):
     exec(compile(example, "README.md", "exec"), namespace)
     flagged = namespace["result"].flagged_frame()
     assert len(flagged) > 0 and set(flagged["index"][:9]) & set(range(9))
+
+
+def test_the_intro_counts_the_registered_detectors():
+    from workbench.analysis.detectors import get_detector, label_error_detectors, list_detectors
+
+    names = list_detectors()
+    errors = label_error_detectors(names)
+    intro = " ".join(README.split("## ", 1)[0].split())
+    m = re.search(
+        r"(\d+) label-error detectors \((\d+) for one label per sample, (\d+) for label sets, "
+        r"`(\w+)` in both\) and (\d+) that rank",
+        intro,
+    )
+    assert m is not None, "the intro no longer counts the detectors"
+    total, single, sets, both, other = m.groups()
+    tasks = {n: get_detector(n).tasks for n in errors}
+    assert int(total) == len(errors)
+    assert int(single) == sum("multiclass" in t for t in tasks.values())
+    assert int(sets) == sum("multilabel" in t for t in tasks.values())
+    assert [n for n, t in tasks.items() if len(t) > 1] == [both]
+    assert int(other) == len(names) - len(errors)
