@@ -158,8 +158,9 @@ def _graph(dataset: Dataset, k: int, metric: str, device, progress: bool) -> tup
     return graph, metric
 
 
-class _KNNDetector(Detector):
-    """Shared by the kNN detectors: they also need more samples than neighbours."""
+class KNNDetector(Detector):
+    """Base of the detectors that search ``k`` neighbours in ``features``: they also need more
+    samples than neighbours (the ``k`` attribute)."""
 
     requires = ("features",)
 
@@ -172,7 +173,7 @@ class _KNNDetector(Detector):
 
 
 @register
-class KNNDisagreementDetector(_KNNDetector):
+class KNNDisagreementDetector(KNNDetector):
     """Neighbours that disagree with the given label: 1 - the share of the k nearest
     neighbours (in feature space) that carry the same label.
 
@@ -232,7 +233,7 @@ class KNNDisagreementDetector(_KNNDetector):
 
 
 @register
-class KNNOutlierDetector(_KNNDetector):
+class KNNOutlierDetector(KNNDetector):
     """Samples far from everything: the mean distance to the k nearest neighbours.
 
     Score: mean distance to the k nearest neighbours (cosine distance or L2, as ``metric``);

@@ -28,7 +28,7 @@ import numpy as np
 from workbench.analysis.derived import analysis_of
 from workbench.analysis.detectors.annotators import dawid_skene
 from workbench.analysis.detectors.base import Detector, DetectorResult
-from workbench.analysis.detectors.features import resolve_metric
+from workbench.analysis.detectors.features import KNNDetector, resolve_metric
 from workbench.analysis.detectors.registry import register
 from workbench.analysis.multilabel.filter import FILTERS, check_options, confident_joint
 from workbench.analysis.multilabel.filter import per_class_mask as _per_class_mask
@@ -181,7 +181,7 @@ class MultilabelLabelQuality(_MultilabelDetector):
 
 
 @register
-class MultilabelKNNDisagreement(_MultilabelDetector):
+class MultilabelKNNDisagreement(_MultilabelDetector, KNNDetector):
     """The k nearest neighbours (in feature space) vote per class: the share of neighbours
     that carry class ``c`` against the sample's own annotation of ``c``.
 
@@ -210,13 +210,6 @@ class MultilabelKNNDisagreement(_MultilabelDetector):
         self.k = k
         self.metric = metric
         self.device = device
-
-    def missing(self, dataset) -> str | None:
-        reason = super().missing(dataset)
-        k = self.k
-        if reason is None and isinstance(k, (int, np.integer)) and dataset.n_samples <= k:
-            return f"Needs more samples than k={k} neighbours (found N={dataset.n_samples})."
-        return reason
 
     def _score(self, dataset, *, progress: bool) -> DetectorResult:
         k = check_int(self.k, "k")

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.analysis.derived import analysis_of
-from workbench.analysis.detectors.base import Detector, DetectorResult
-from workbench.analysis.detectors.features import knn_label_vote, resolve_metric
+from workbench.analysis.detectors.base import DetectorResult
+from workbench.analysis.detectors.features import KNNDetector, knn_label_vote, resolve_metric
 from workbench.analysis.detectors.registry import register
 from workbench.analysis.hoc import MAX_CLASSES, estimate_transition_hoc
 from workbench.compute.knn import knn_graph
@@ -47,7 +47,7 @@ def _rank_flags(labels, agreement, n_flag) -> np.ndarray:
 
 
 @register
-class SimiFeatDetector(Detector):
+class SimiFeatDetector(KNNDetector):
     """SimiFeat: how consistently the k nearest neighbours, over random feature subsets,
     outvote the given label.
 
@@ -111,9 +111,6 @@ class SimiFeatDetector(Detector):
 
     def missing(self, dataset: Dataset) -> str | None:
         reason = super().missing(dataset)
-        k = self.k
-        if reason is None and isinstance(k, (int, np.integer)) and dataset.n_samples <= k:
-            return f"Needs more samples than k={k} neighbours (found N={dataset.n_samples})."
         if reason is None and self.method == "rank" and dataset.n_classes > MAX_CLASSES:
             return (
                 f"Needs at most {MAX_CLASSES} classes for method='rank' (HOC), found "
