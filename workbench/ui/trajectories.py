@@ -227,7 +227,13 @@ class TrajectoryView(View):
         position = np.full(n, -1, dtype=np.int64)
         position[shown] = np.arange(len(shown))
         self._shown, self._position = shown, position
-        self._subset = "" if len(shown) == n else f" ({len(shown):,} of {n:,} drawn, at random)"
+        # On a line of its own: after the title at 13 px it ran past the figure's edge.
+        self._subset = (
+            ""
+            if len(shown) == n
+            else f"<br><span style='font-size:11px;color:#444'>{len(shown):,} of {n:,} drawn, "
+            "at random</span>"
+        )
         fig = go.Figure(
             data=[
                 go.Scattergl(
@@ -253,7 +259,8 @@ class TrajectoryView(View):
                 height=400,
                 margin=_MARGIN,
                 modebar=_MODEBAR,
-                title=dict(font=dict(size=13), x=0.0, xanchor="left", xref="paper"),
+                # from the figure's left edge, not the plot's: the whole width for the title
+                title=dict(font=dict(size=13), x=0.01, xanchor="left", xref="container"),
                 # hover only right next to a point: a lasso drawn through the points is not
                 # covered by the tooltips of the points it passes
                 hoverdistance=3,
