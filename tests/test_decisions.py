@@ -523,7 +523,7 @@ def test_a_log_for_a_multilabel_dataset_carries_its_label_sets():
     ds = wb.Dataset(y, pred_probs=probs, task="multilabel")
     log = DecisionLog.for_dataset(ds)
     assert log.fingerprint == ds.fingerprint and log.labels is None
-    np.testing.assert_array_equal(log.label_sets, y.astype(bool))
+    np.testing.assert_array_equal(log.given_sets, y.astype(bool))
     other = wb.Dataset(1 - y, pred_probs=probs, task="multilabel")
     assert DecisionLog.for_dataset(other).fingerprint != log.fingerprint
     with pytest.raises(ValueError, match=r"shape \(N=40, K=3\)"):

@@ -260,10 +260,10 @@ class DecisionLog:
         self.ids = check_ids(ids, self.n_samples)
         self._id_kind = id_kind(self.ids)
         self.labels = None  # (N,) class codes of a single-label dataset
-        self.label_sets = None  # (N, K) bool of a multi-label dataset
+        self.given_sets = None  # (N, K) bool of a multi-label dataset (label_sets() applies decisions)
         if labels is not None:
             if np.ndim(labels) == 2:
-                self.label_sets = _check_label_sets(labels, self.n_samples, len(names))
+                self.given_sets = _check_label_sets(labels, self.n_samples, len(names))
             else:
                 self.labels, _ = check_labels(
                     labels, name="labels", class_names=names, n_classes=len(names)
@@ -273,7 +273,7 @@ class DecisionLog:
                         f"labels must have shape (N={self.n_samples},) or (N, K={len(names)}) "
                         f"for label sets, found {self.labels.shape}."
                     )
-        given = self.labels if self.labels is not None else self.label_sets
+        given = self.labels if self.labels is not None else self.given_sets
         self.fingerprint = fingerprint(self.ids, given, names) if given is not None else None
         self.user = user if user is not None else _default_user()
         self._listeners: list = []

@@ -18,6 +18,7 @@ from workbench.ui.decisions_view import DecisionsView
 from workbench.ui.grid import SelectionGrid
 from workbench.ui.map import EmbeddingMap
 from workbench.ui.matrix import MatrixView
+from workbench.ui.multilabel import LabelSetMatricesView, LabelSetReview
 from workbench.ui.panel import DetectorPanel
 from workbench.ui.queue import ReviewQueue
 from workbench.ui.trajectories import TrajectoryView
@@ -106,7 +107,9 @@ class Workbench(View):
         s, ds = self.session, self.session.dataset
         self.missing: dict[str, str] = {}
         self.panel = DetectorPanel(s, **(panel_options or {}))
-        self.queue = ReviewQueue(s, **(queue_options or {}))
+        multilabel = ds.is_multilabel  # label sets: the views of workbench.ui.multilabel
+        review = LabelSetReview if multilabel else ReviewQueue
+        self.queue = review(s, **(queue_options or {}))
         self.decisions = DecisionsView(s, **(decisions_options or {}))
         map_options = dict(map_options or {})
         if ds.coords is None and ds.features is None and map_options.get("coords") is None:
@@ -119,7 +122,8 @@ class Workbench(View):
             self.map = EmbeddingMap(s, **map_options)
         # Under the map: the selected samples as previews; a click moves the queue there.
         self.grid = SelectionGrid(s, on_open=self.queue.go_to)
-        self.matrix = MatrixView(s, **(matrix_options or {}))
+        matrices = LabelSetMatricesView if multilabel else MatrixView
+        self.matrix = matrices(s, **(matrix_options or {}))
         if self.matrix.reason:
             self.missing["Matrices"] = self.matrix.reason
             self.matrix = None

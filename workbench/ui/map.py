@@ -32,6 +32,12 @@ from workbench.ui._common import (
     preview_html,
     preview_of,
 )
+from workbench.ui.multilabel import (
+    LABEL_COUNT,
+    map_color_options,
+    map_color_values,
+    map_sample_info,
+)
 
 __all__ = ["EmbeddingMap", "color_options"]
 
@@ -61,6 +67,8 @@ _HELP = (
 def color_options(session) -> list[str]:
     """The colour-by choices the map offers for ``session``, in menu order."""
     ds = session.dataset
+    if ds.is_multilabel:  # label sets: "has: <class>", label count (workbench.ui.multilabel)
+        return map_color_options(session)
     options = ["given label", "suggested label"]
     if ds.has_truth:
         options += ["true label", "mislabeled (truth)"]
@@ -118,6 +126,8 @@ class EmbeddingMap(View):
     ):
         super().__init__(session_or_dataset, **session_options)
         options = color_options(self.session)
+        if color_by == "given label" and self.session.dataset.is_multilabel:
+            color_by = LABEL_COUNT  # the default, for label sets
         if color_by not in options:
             raise ValueError(f"color_by must be one of {options}, found {color_by!r}.")
         if method not in ("pca", "umap"):
@@ -375,6 +385,10 @@ class EmbeddingMap(View):
         name = self._color_by if name is None else name
         s, ds = self.session, self.session.dataset
         names = list(ds.class_names)
+        if ds.is_multilabel:  # label count, "has: <class>"; the shared colourings below
+            coded = map_color_values(s, name, _class_colours(ds.n_classes + 1), _GREY)
+            if coded is not None:
+                return coded
         if name in ("given label", "suggested label", "true label"):
             if name == "given label":
                 codes = ds.labels
@@ -574,6 +588,8 @@ class EmbeddingMap(View):
         i = browser_index(index, ds.n_samples)
         if i is None:
             raise ValueError(f"index must be an int in 0..{ds.n_samples - 1}, found {index!r}.")
+        if ds.is_multilabel:  # label sets as "a | b"
+            return map_sample_info(s, i)
         names = ds.class_names
         sug = s.result.suggested_labels
         info = {
@@ -582,7 +598,7 @@ class EmbeddingMap(View):
             "suggested": "-" if sug is None or sug[i] < 0 else names[sug[i]],
             "score": f"{s.result.scores[i]:.4g} ({s.active})",
             "flagged": "yes" if s.flags[i] else "no",
-            "decision": _decision_of(s, i),
+            "decision": decision_of(s, i),
         }
         if ds.has_truth:
             t = ds.true_labels[i]
@@ -719,14 +735,17 @@ def _decision_codes(session):
     """Per-sample decision codes and the category names ("undecided" first)."""
     import pandas as pd
 
-    from workbench.decisions.log import ACTIONS
+    from workbench.decisions.log import ACTIONS, ALL_ACTIONS
 
-    cats = ["undecided", *ACTIONS]
-    codes = pd.Categorical(session.decisions.actions(), categories=("", *ACTIONS)).codes
+    # label sets are edited ("edit_labels"), not relabelled
+    actions = ALL_ACTIONS if session.dataset.is_multilabel else ACTIONS
+    cats = ["undecided", *actions]
+    codes = pd.Categorical(session.decisions.actions(), categories=("", *actions)).codes
     return codes.astype(np.int8), cats
 
 
-def _decision_of(session, i: int) -> str:
+def decision_of(session, i: int) -> str:
+    """Sample ``i``'s decision as the tooltip says it ("undecided", "relabel to cat", ...)."""
     action = str(session.decisions.actions()[i])
     if not action:
         return "undecided"

@@ -24,11 +24,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anywidget
 import numpy as np
+import traitlets as t
 
-from workbench.ui._common import browser_index, figure_widget, ignore_message, plotly_text
+from workbench.ui._common import (
+    View,
+    asset_path,
+    browser_index,
+    figure_widget,
+    ignore_message,
+    plotly_text,
+)
 
-__all__ = ["LabelSetMatrices", "LabelSetQueue", "class_matrices_figure", "cooccurrence_figure"]
+__all__ = [
+    "LabelSetMatrices",
+    "LabelSetMatricesView",
+    "LabelSetQueue",
+    "LabelSetReview",
+    "class_matrices_figure",
+    "cooccurrence_figure",
+    "labelset_keymap",
+    "map_color_options",
+]
 
 _PANEL_PX = 150  # one 2×2 matrix
 _COLUMNS = 5  # matrices per row
@@ -248,8 +266,12 @@ class LabelSetQueue:
         self.suggested = np.asarray(suggested) > 0
         ranking = np.asarray(result.ranking())
         self.order = ranking[np.asarray(result.flags)[ranking]] if only_flagged else ranking
-        self.decisions = decisions or DecisionLog(
-            dataset.n_samples, dataset.class_names, ids=getattr(dataset, "ids", None)
+        self.decisions = (
+            decisions
+            if decisions is not None
+            else DecisionLog(
+                dataset.n_samples, dataset.class_names, ids=getattr(dataset, "ids", None)
+            )
         )
         self.position = 0
         self._widget = None
@@ -362,3 +384,279 @@ class LabelSetQueue:
                 button.button_style = "warning" if suggested[c] != given[c] else ""
         finally:
             self._syncing = False
+
+
+# --- the workbench on multi-label data ------------------------------------------------------------
+# The workbench's views branch here when ``session.dataset.is_multilabel``: the map's colourings
+# and tooltip, the Matrices tab (:class:`LabelSetMatricesView`) and the Review tab
+# (:class:`LabelSetReview`), each linked to the session like the single-label views.
+LABEL_COUNT = "label count"
+HAS_PREFIX = "has: "
+SUGGESTED_HAS_PREFIX = "suggested has: "
+
+
+def map_color_options(session) -> list[str]:
+    """The map's colour-by choices on multi-label data, in menu order: the label count, "has:
+    <class>" per class (given set), "suggested has: <class>", the truth, flags, decisions and
+    every detector's score."""
+    ds = session.dataset
+    options = [LABEL_COUNT, *(HAS_PREFIX + str(c) for c in ds.class_names)]
+    options += [SUGGESTED_HAS_PREFIX + str(c) for c in ds.class_names]
+    if ds.has_truth:
+        options.append("mislabeled (truth)")
+    options += ["flagged", "decision"]
+    return options + [f"score: {name}" for name in session.results]
+
+
+def map_color_values(session, name: str, class_colours: list, grey: tuple):
+    """Colour codes of a multi-label-only colouring (``name`` from :func:`map_color_options`);
+    None for the colourings both kinds of data share (flags, decisions, truth, scores).
+
+    Returns ``(values (N,) float32 category codes, legend)`` as ``EmbeddingMap.color_values``:
+    the label count is one category per count 0..K (capped at ``len(class_colours) - 1``,
+    "n+"); "has: c" is two categories (lacks, has)."""
+    ds = session.dataset
+    names = list(ds.class_names)
+    if name == LABEL_COUNT:
+        counts = ds.labels.sum(axis=1).astype(np.int64)
+        top = int(min(counts.max(initial=0), len(class_colours) - 1))
+        cats = [str(v) for v in range(top + 1)]
+        if counts.max(initial=0) > top:
+            cats[-1] = f"{top}+"
+        values = np.minimum(counts, top).astype(np.float32)
+        return values, {"kind": "categorical", "title": "labels per sample (given)",
+                        "categories": cats, "colors": list(class_colours[: top + 1])}  # fmt: skip
+    for prefix, sets, what in ((HAS_PREFIX, ds.labels, "given"),
+                               (SUGGESTED_HAS_PREFIX, session.result.suggested_labels,
+                                f"suggested by {session.active}")):  # fmt: skip
+        if name.startswith(prefix) and name[len(prefix) :] in names:
+            c = names.index(name[len(prefix) :])
+            has = np.zeros(ds.n_samples, bool) if sets is None else np.asarray(sets)[:, c] > 0
+            return has.astype(np.float32), {
+                "kind": "categorical", "title": f"{names[c]} ({what})",
+                "categories": [f"lacks {names[c]}", f"has {names[c]}"],
+                "colors": [grey, (0.0, 0.45, 0.7, 1.0)],
+            }  # fmt: skip
+    return None
+
+
+def _set_text(names, mask) -> str:
+    return " | ".join(str(names[c]) for c in np.flatnonzero(mask)) or "∅"
+
+
+def map_sample_info(session, i: int) -> dict:
+    """What the map's tooltip and side panel say about sample ``i`` of a multi-label dataset:
+    the given, suggested (and true) label sets as ``"a | b"`` (``∅`` for none)."""
+    from workbench.ui.map import decision_of
+
+    ds, names = session.dataset, session.dataset.class_names
+    sug = session.result.suggested_labels
+    info = {
+        "index": int(i),
+        "given": _set_text(names, ds.labels[i]),
+        "suggested": "-" if sug is None else _set_text(names, np.asarray(sug)[i] > 0),
+        "score": f"{session.result.scores[i]:.4g} ({session.active})",
+        "flagged": "yes" if session.flags[i] else "no",
+        "decision": decision_of(session, int(i)),
+    }
+    if ds.has_truth:
+        t = ds.true_labels[i]
+        info["true"] = _set_text(names, t > 0) if (t >= 0).all() else "unknown"
+    return info
+
+
+class LabelSetMatricesView(View):
+    """The Matrices tab on multi-label data: :class:`LabelSetMatrices` linked to a session (a
+    click on a cell selects its samples in every view).
+
+    Parameters
+    ----------
+    session_or_dataset : Session or Dataset (multi-label)
+    threshold, max_classes : as :class:`LabelSetMatrices`
+    """
+
+    def __init__(self, session_or_dataset, *, threshold: float = 0.5, max_classes: int = 20,
+                 **session_options):  # fmt: skip
+        super().__init__(session_or_dataset, **session_options)
+        _check(self.session.dataset)
+        self.reason = None
+        self.matrices = LabelSetMatrices(
+            self.session.dataset, threshold=threshold, max_classes=max_classes,
+            on_select=lambda idx: self.session.select(idx, source="matrix"),
+        )  # fmt: skip
+
+    def _build(self):
+        return self.matrices.widget
+
+
+class LabelSetQueueWidget(anywidget.AnyWidget):
+    """Browser state of the label-set review queue (``widgets/labelset_queue.js``)."""
+
+    _esm = asset_path("labelset_queue.js")
+    title = t.Unicode("").tag(sync=True)
+    class_names = t.List(t.Unicode()).tag(sync=True)
+    position = t.Int(0).tag(sync=True)
+    total = t.Int(0).tag(sync=True)
+    index = t.Int(-1).tag(sync=True)  # the sample under review, -1 when none
+    score = t.Unicode("").tag(sync=True)
+    given = t.List(t.Bool()).tag(sync=True)
+    suggested = t.List(t.Bool()).tag(sync=True)
+    working = t.List(t.Bool()).tag(sync=True)
+    keymap = t.Dict().tag(sync=True)
+    message = t.Unicode("").tag(sync=True)
+
+
+def labelset_keymap(n_classes: int) -> dict[str, str]:
+    """Keys of the label-set review: digits toggle classes 0-9 (``toggle:<c>``), ``s`` takes
+    the suggested set, Enter / ``a`` save and move on, ↓ / ``j`` next, ↑ / ``k`` previous."""
+    keys = {"s": "take_suggested", "Enter": "save", "a": "save", "ArrowDown": "next",
+            "j": "next", "ArrowUp": "previous", "k": "previous"}  # fmt: skip
+    for c in range(min(n_classes, 10)):
+        keys[str(c)] = f"toggle:{c}"
+    return keys
+
+
+class LabelSetReview(View):
+    """The Review tab on multi-label data: :class:`LabelSetQueue` on the session's selection
+    (most suspicious first) or, without one, the active detector's flagged samples; decisions
+    go to ``session.decisions`` as label-set edits (``edit_labels``) or ``keep``.
+
+    Keys (click the queue first): 0-9 toggle that class, s take the suggested set, Enter / a
+    save and next, ↓ / j next, ↑ / k previous.
+
+    Parameters
+    ----------
+    session_or_dataset : Session or Dataset (multi-label)
+    """
+
+    def __init__(self, session_or_dataset, **session_options):
+        super().__init__(session_or_dataset, **session_options)
+        _check(self.session.dataset)
+        self.queue: LabelSetQueue | None = None
+        self._rebuild()
+
+    # --- state ---------------------------------------------------------------------------------
+    def _result(self):
+        """The active detector's result when it suggests label sets, else the first that does."""
+        s = self.session
+        candidates = [s.result, *s.results.values()]
+        for result in candidates:
+            if result.suggested_labels is not None and np.ndim(result.suggested_labels) == 2:
+                return result
+        return None
+
+    def _rebuild(self) -> None:
+        s, result = self.session, self._result()
+        if result is None:
+            self.queue = None
+        else:
+            self.queue = LabelSetQueue(s.dataset, result, decisions=s.decisions)
+            if s.selection.size:  # the selection, most suspicious first (by the shown scores)
+                scores = np.nan_to_num(np.asarray(result.scores, float)[s.selection], nan=-np.inf)
+                self.queue.order = s.selection[np.argsort(-scores, kind="stable")]
+            else:
+                self.queue.order = np.flatnonzero(s.flags)[
+                    np.argsort(-np.nan_to_num(np.asarray(result.scores, float)[s.flags],
+                                              nan=-np.inf), kind="stable")]  # fmt: skip
+            self.queue.position = 0
+            self.queue._reset_working()
+        self._sync()
+
+    @property
+    def title(self) -> str:
+        s = self.session
+        if s.selection.size:
+            return f"{s.selection.size:,} selected"
+        return f"flagged by {s.active}"
+
+    def go_to(self, index: int) -> bool:
+        """Move to sample ``index`` when it is in the queue; returns whether it is."""
+        if self.queue is None:
+            return False
+        hits = np.flatnonzero(self.queue.order == index)
+        if not hits.size:
+            return False
+        self.queue.position = int(hits[0])
+        self.queue._reset_working()
+        self._sync()
+        return True
+
+    def press(self, key: str) -> bool:
+        """Act on one key as the browser sends it; returns whether the key is bound."""
+        command = labelset_keymap(self.session.dataset.n_classes).get(key)
+        if command is None:
+            return False
+        self.command(command)
+        return True
+
+    def command(self, command: str) -> None:
+        """``toggle:<c>``, ``take_suggested``, ``save``, ``next`` or ``previous``."""
+        q = self.queue
+        if q is None:
+            return
+        if command.startswith("toggle:") and command[7:].isdigit():
+            q.toggle(int(command[7:]))
+        elif command == "take_suggested":
+            q.take_suggestion()
+        elif command == "save":
+            q.save()
+        elif command == "next":
+            q.next()
+        elif command == "previous":
+            q.previous()
+        else:
+            ignore_message("LabelSetReview", "an unknown command", command)
+            return
+        self._sync()
+
+    # --- widget --------------------------------------------------------------------------------
+    def _build(self):
+        ds = self.session.dataset
+        w = LabelSetQueueWidget(
+            class_names=[str(c) for c in ds.class_names], keymap=labelset_keymap(ds.n_classes)
+        )
+        self._widget = w
+        w.on_msg(self._on_msg)
+        self._subscribe("selection", lambda _: self._rebuild())
+        self._subscribe("flags", lambda _: self._rebuild())
+        self._sync()
+        return w
+
+    def _sync(self) -> None:
+        w = self._widget
+        if w is None:
+            return
+        q, k = self.queue, self.session.dataset.n_classes
+        with w.hold_sync():
+            w.title = self.title
+            if q is None or q.current is None:
+                w.index, w.position = -1, 0 if q is None else q.position
+                w.total = 0 if q is None else len(q.order)
+                w.given = w.suggested = w.working = [False] * k
+                w.message = "" if q is not None else "No detector suggests label sets here."
+                return
+            i = q.current
+            w.position, w.total, w.index = q.position, len(q.order), i
+            w.score = f"{q.result.scores[i]:.3f} ({q.result.detector})"
+            w.given = [bool(v) for v in self.session.dataset.labels[i]]
+            w.suggested = [bool(v) for v in q.suggested[i]]
+            w.working = [bool(v) for v in q.working]
+            w.message = ""
+
+    def _on_msg(self, widget, content, buffers) -> None:
+        if not isinstance(content, dict):
+            ignore_message("LabelSetReview", "a message that is not an object", content)
+            return
+        kind = content.get("type")
+        if kind == "key" and isinstance(content.get("key"), str):
+            self.press(content["key"])
+        elif kind == "command" and isinstance(content.get("command"), str):
+            self.command(content["command"])
+        elif kind == "toggle":
+            c = browser_index(content.get("class"), self.session.dataset.n_classes)
+            if c is None:
+                ignore_message("LabelSetReview", "a toggle of no class", content)
+                return
+            self.command(f"toggle:{c}")
+        else:
+            ignore_message("LabelSetReview", "a message of unknown type", content)
