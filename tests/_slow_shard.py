@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class SlowShard:
     inner: object  # a workbench.sharded.sources source
     marker: str
-    pause: float = 3.0
+    pause: float = 1.0
 
     @property
     def name(self):

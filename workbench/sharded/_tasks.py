@@ -205,15 +205,19 @@ def _tops(p, pos, sk, cols, ms):
     n = len(pos)
     if n == 0:
         return np.empty((0, len(cols)), p.dtype), np.empty((0, len(cols)), np.int64)
-    block = np.take(p, pos, axis=0)[:, cols] - sk[:, None]  # margins, input dtype
+    # Minus the margins, one contiguous row per column (partitions run along rows).
+    neg = np.ascontiguousarray(np.take(p, pos, axis=0)[:, cols].T)
+    neg -= sk  # margins p[j] - p[k] in the input dtype, negated below without rounding
+    np.negative(neg, out=neg)
     mm = max(1, int(ms.max()))
     if mm < n:
-        top = np.argpartition(-block, mm - 1, axis=0)[:mm]
+        top = np.argpartition(neg, mm - 1, axis=1)[:, :mm]
     else:
-        top = np.broadcast_to(np.arange(n)[:, None], block.shape)
-    tv = np.take_along_axis(block, top, axis=0)
-    o = np.argsort(-tv, axis=0, kind="stable")
-    return np.take_along_axis(tv, o, axis=0), np.take_along_axis(top, o, axis=0)
+        top = np.broadcast_to(np.arange(n), neg.shape)
+    tv = np.take_along_axis(neg, top, axis=1)
+    o = np.argsort(tv, axis=1, kind="stable")
+    tv, top = np.take_along_axis(tv, o, axis=1), np.take_along_axis(top, o, axis=1)
+    return np.negative(tv).T, top.T
 
 
 def shard_column(source, res: dict, cls: int, j: int, name: str, k: int):

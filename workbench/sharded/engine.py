@@ -368,7 +368,8 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     # 5. per-sample outputs
     flagged = {"prune_by_noise_rate": by_rate, "prune_by_class": by_class}
     outs = []
-    dynamics = [bool(getattr(inp, "trajectories", ())) for inp in ds.inputs]
+    dynamics = [bool(getattr(inp, "trajectories", ())) if hasattr(type(inp), "read") else False
+                for inp in ds.inputs]  # fmt: skip
     for s in range(n_shards):
         lo, hi = ds.offsets[s], ds.offsets[s + 1]
         mine = {rule: idx[np.searchsorted(idx, lo) : np.searchsorted(idx, hi)]
