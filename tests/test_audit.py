@@ -474,7 +474,6 @@ def _features_dataset(n=500, k=3, seed=0):
 
 
 def test_hoc_transition_is_among_the_matrices_with_features():
-    from workbench.analysis.derived import analysis_of
     from workbench.analysis.hoc import dataset_transition_hoc
     from workbench.analysis.matrices import MATRICES
 
@@ -482,12 +481,10 @@ def test_hoc_transition_is_among_the_matrices_with_features():
     r = audit(ds, compute_missing=False, progress=False, detectors=["self_confidence"])
     hoc = r.matrices["hoc_transition"]
     assert hoc is not None and hoc.shape == (3, 3)
-    # the audit's matrix is the shared analysis' one (computed once) and HOC's own estimate
-    assert analysis_of(r.dataset).hoc_transition().transition is not None
-    np.testing.assert_array_equal(hoc, analysis_of(r.dataset).hoc_transition().transition)
-    np.testing.assert_allclose(
-        hoc, dataset_transition_hoc(Dataset(ds.labels, features=ds.features)).transition, atol=1e-6
-    )
+    # computed once, kept in the dataset's shared analysis, and HOC's own estimate
+    assert dataset_transition_hoc(r.dataset).transition is hoc
+    fresh = Dataset(ds.labels, features=ds.features)
+    np.testing.assert_allclose(hoc, dataset_transition_hoc(fresh).transition, atol=1e-6)
     np.testing.assert_allclose(hoc.sum(axis=1), 1.0, atol=1e-6)
     # on clusterable features it is close to the realised transition matrix
     assert np.abs(hoc - r.matrices["true_transition"]).mean() < 0.05

@@ -64,6 +64,13 @@ class Analysis:
         self._memo[key] = (sources, value)
         return value
 
+    def cached(self, key, sources: tuple, compute):
+        """``compute()`` once per ``key`` while the ``sources`` arrays are the same objects:
+        the memo for quantities computed in modules that import this one (e.g. the HOC
+        estimate, :func:`workbench.analysis.hoc.dataset_transition_hoc`), kept apart from the
+        quantities defined here."""
+        return self._cached(("external", key), tuple(sources), compute)
+
     # --- truth ---------------------------------------------------------------------------------
     @property
     def known_truth(self) -> np.ndarray | None:
@@ -269,23 +276,6 @@ class Analysis:
         graph = knn_graph(ds.features, n_neighbors, metric=metric, device=device, progress=progress)
         self._memo[("knn", metric)] = ((ds.features,), graph)
         return graph
-
-    def hoc_transition(self, *, device=None, progress: bool = False):
-        """The HOC estimate of the transition matrix from ``features``
-        (:func:`workbench.analysis.hoc.dataset_transition_hoc`: ``T[i, j] = P(given = j |
-        true = i)``, rows sum to 1), on the shared kNN graph; a
-        :class:`~workbench.analysis.hoc.HOCResult`. Raises ValueError without features, with
-        fewer than 3 samples or more than :data:`workbench.analysis.hoc.MAX_CLASSES` classes."""
-        from workbench.analysis.hoc import dataset_transition_hoc
-
-        ds = self.dataset
-        if ds.features is None:
-            raise ValueError("dataset has no features; pass features=(N, D) array to Dataset.")
-        return self._cached(
-            "hoc",
-            (ds.labels, ds.features),
-            lambda: dataset_transition_hoc(ds, device=device, progress=progress),
-        )
 
     # --- detector quality (needs known truth) ---------------------------------------------------
     def _truth_for(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -166,7 +166,9 @@ def dataset_transition_hoc(
     what a view or a report shows beside the confident-joint estimate and the true matrix.
 
     ``metric="auto"`` decides as ``knn_disagreement`` does (cosine when D > 3 and no row is
-    all zeros). Raises ValueError when the dataset has no features or fewer than 3 samples.
+    all zeros). Computed once per dataset, ``n_neighbors`` and metric (kept in the dataset's
+    shared analysis while its labels and features stay the same objects). Raises ValueError
+    when the dataset has no features or fewer than 3 samples.
     """
     from workbench.analysis.derived import analysis_of
     from workbench.analysis.detectors.features import resolve_metric
@@ -177,5 +179,10 @@ def dataset_transition_hoc(
         raise ValueError(f"HOC needs at least 3 samples, found N={dataset.n_samples}.")
     k = min(check_int(n_neighbors, "n_neighbors", low=2), dataset.n_samples - 1)
     metric = resolve_metric(metric, dataset.features)
-    graph = analysis_of(dataset).knn_graph(k, metric, device=device, progress=progress)
-    return estimate_transition_hoc(dataset.labels, graph, n_classes=dataset.n_classes)
+    analysis = analysis_of(dataset)
+
+    def compute():
+        graph = analysis.knn_graph(k, metric, device=device, progress=progress)
+        return estimate_transition_hoc(dataset.labels, graph, n_classes=dataset.n_classes)
+
+    return analysis.cached(("hoc", k, metric), (dataset.labels, dataset.features), compute)

@@ -192,9 +192,10 @@ def audit(
     timings["matrices_and_quality"] = time.perf_counter() - t0
     if _hoc_applies(ds):
         t0 = time.perf_counter()
-        matrices["hoc_transition"] = np.asarray(
-            analysis_of(ds).hoc_transition(device=dev).transition, dtype=np.float64
-        )
+        from workbench.analysis.hoc import dataset_transition_hoc
+
+        # cached in analysis_of(ds): a view or the report reads the same estimate
+        matrices["hoc_transition"] = dataset_transition_hoc(ds, device=dev).transition
         timings["hoc_transition"] = time.perf_counter() - t0
     health = None
     if ds.pred_probs is not None:
