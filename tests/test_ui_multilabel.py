@@ -125,3 +125,133 @@ def test_queue_widget_toggles_like_the_browser():
     queue.next()
     assert queue.current is None and "done" in queue._header.value
     queue.save()  # nothing to save at the end
+
+
+# --- the workbench on multi-label data ------------------------------------------------------------
+def _labelled(n=240, k=4, seed=5, trajectories=False):
+    """Label sets with some wrong annotations, per-class probabilities, 2-D coordinates and the
+    true sets."""
+    rng = np.random.default_rng(seed)
+    true = rng.random((n, k)) < 0.4
+    given = true ^ (rng.random((n, k)) < 0.06)
+    probs = np.clip(true * 0.6 + rng.random((n, k)) * 0.45, 0, 1)
+    extra = {"trajectories": {"loss": rng.random((n, 6))}} if trajectories else {}
+    return Dataset(given, pred_probs=probs, class_names=[f"tag{j}" for j in range(k)],
+                   coords=rng.normal(size=(n, 2)), true_labels=true, **extra)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def wb():
+    from workbench.ui.app import Workbench
+
+    bench = Workbench(_labelled())
+    yield bench
+    bench.close()
+
+
+def test_workbench_opens_every_tab_on_label_sets(wb):
+    from workbench.ui.multilabel import LabelSetMatricesView, LabelSetReview
+
+    assert list(wb.views) == ["Map", "Detectors", "Review", "Matrices", "Decisions"]
+    assert isinstance(wb.matrix, LabelSetMatricesView) and isinstance(wb.queue, LabelSetReview)
+    assert "trajectories" in wb.missing["Trajectories"].lower()
+    for title in wb.views:
+        wb.select_tab(title)
+    assert wb.built == list(wb.views)
+    assert "4 classes" in wb.header_summary()
+
+
+def test_map_colours_by_class_label_count_and_score(wb):
+    ds, m = wb.session.dataset, wb.map
+    assert m.color_by == "label count"
+    values, legend = m.color_values("label count")
+    np.testing.assert_array_equal(values, ds.labels.sum(axis=1))
+    assert legend["categories"][0] == "0"
+    for c in range(ds.n_classes):
+        values, legend = m.color_values(f"has: tag{c}")
+        np.testing.assert_array_equal(values, ds.labels[:, c])
+        assert legend["categories"] == [f"lacks tag{c}", f"has tag{c}"]
+    sug = wb.session.result.suggested_labels
+    np.testing.assert_array_equal(m.color_values("suggested has: tag2")[0], sug[:, 2] > 0)
+    np.testing.assert_array_equal(m.color_values("mislabeled (truth)")[0], ds.is_noisy)
+    m.set_color_by("score: multilabel_label_quality")
+    assert m.color_values()[1]["kind"] == "continuous"
+    m.set_color_by("flagged")
+    np.testing.assert_array_equal(m.color_values()[0], wb.session.flags)
+    i = int(np.flatnonzero(ds.labels.sum(axis=1) == 2)[0])
+    info = m.sample_info(i)
+    assert info["given"] == " | ".join(f"tag{c}" for c in np.flatnonzero(ds.labels[i]))
+    assert info["true"] and info["decision"] == "undecided"
+    with pytest.raises(ValueError, match="color_by"):
+        m.set_color_by("given label")
+
+
+def test_panel_measures_precision_recall_against_true_sets(wb):
+    ds, panel = wb.session.dataset, wb.panel
+    assert panel.has_quality and panel.truth_reason is None
+    q = panel.quality()
+    noisy = (ds.labels != ds.true_labels).any(axis=1)
+    flags = wb.session.flags
+    assert q["n_noisy"] == noisy.sum() and q["n_found"] == (flags & noisy).sum()
+    assert q["precision"] == pytest.approx((flags & noisy).sum() / flags.sum())
+    assert q["recall"] == pytest.approx((flags & noisy).sum() / noisy.sum())
+    per_class = panel.flagged_per_class()
+    assert per_class["tag1"] == (ds.labels[flags, 1].sum(), ds.labels[:, 1].sum())
+    precision, recall = panel.curve(wb.session.active)
+    assert len(precision) == len(recall) > 1 and recall.max() == pytest.approx(1.0)
+
+
+def test_matrix_click_selects_and_the_review_queue_follows(wb):
+    s, ds = wb.session, wb.session.dataset
+    wb.select_tab("Matrices")
+    click(wb.matrix.matrices.cooccurrence, 0, [0, 1])
+    expected = np.flatnonzero(ds.labels[:, 0] & ds.labels[:, 1])
+    np.testing.assert_array_equal(np.sort(s.selection), expected)
+    q = wb.queue.queue
+    np.testing.assert_array_equal(np.sort(q.order), expected)
+    scores = q.result.scores[q.order]
+    assert np.all(np.diff(scores) <= 0)  # most suspicious first
+    assert wb.queue.widget.total == expected.size and "selected" in wb.queue.widget.title
+    s.clear_selection()  # back to the flagged samples
+    np.testing.assert_array_equal(np.sort(wb.queue.queue.order), np.flatnonzero(s.flags))
+
+
+def test_review_keys_toggle_take_suggested_and_record_label_set_edits(wb, caplog):
+    s, ds, review = wb.session, wb.session.dataset, wb.queue
+    s.clear_selection()
+    w = review.widget
+    i = w.index
+    assert i == review.queue.current and w.given == ds.labels[i].tolist()
+    before = list(w.working)
+    review._on_msg(w, {"type": "key", "key": "1"}, [])  # as the browser sends a key press
+    assert w.working[1] != before[1] and w.working[0] == before[0]
+    review._on_msg(w, {"type": "key", "key": "1"}, [])
+    assert w.working == before
+    review.press("s")
+    assert w.working == (review.queue.suggested[i]).tolist()
+    review.press("0")  # then one more class flipped
+    want = review.queue.suggested[i].copy()
+    want[0] = ~want[0]
+    review.press("Enter")
+    assert w.index != i and w.position == 1
+    row = s.decisions.current().set_index("index").loc[i]
+    assert row["action"] in ("edit_labels", "keep")
+    np.testing.assert_array_equal(s.decisions.label_sets(ds.labels)[i], want)
+    codes, cats = wb.map.color_values("decision")[0], wb.map.color_values("decision")[1]
+    assert cats["categories"][int(codes[i])] == row["action"]
+    review._on_msg(w, {"type": "toggle", "class": 99}, [])  # no such class: ignored
+    review._on_msg(w, "junk", [])
+    assert "ignored" in caplog.text
+    review.press("k")
+    assert w.index == i
+    assert review.press("q") is False
+
+
+def test_trajectories_tab_where_trajectories_exist():
+    from workbench.ui.app import Workbench
+
+    bench = Workbench(_labelled(n=120, trajectories=True))
+    assert "Trajectories" in bench.views and "Trajectories" not in bench.missing
+    bench.select_tab("Trajectories")
+    assert "Trajectories" in bench.built
+    bench.close()

@@ -13,6 +13,7 @@ import numpy as np
 import traitlets as t
 
 from workbench.ui._common import View, asset_path, browser_index, ignore_message, preview_of
+from workbench.ui.multilabel import set_text
 
 __all__ = ["SelectionGrid", "GridWidget"]
 
@@ -86,12 +87,19 @@ class SelectionGrid(View):
         )
         sug = s.result.suggested_labels
         score = float(s.result.scores[i])
+        if ds.is_multilabel:  # label sets as "a | b"; the suggested one where it differs
+            given = set_text(names, ds.labels[i])
+            other = sug is not None and (np.asarray(sug[i]) > 0).tolist() != ds.labels[i].tolist()
+            suggested = set_text(names, np.asarray(sug[i]) > 0) if other else ""
+        else:
+            given = names[ds.labels[i]]
+            suggested = "" if sug is None or sug[i] < 0 else names[sug[i]]
         return {
             "index": int(i),
             "preview": preview or "",
             "preview_kind": kind,
-            "given": names[ds.labels[i]],
-            "suggested": "" if sug is None or sug[i] < 0 else names[sug[i]],
+            "given": given,
+            "suggested": suggested,
             "score": score if np.isfinite(score) else None,
             "flagged": bool(s.flags[i]),
         }

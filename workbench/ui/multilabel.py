@@ -440,7 +440,8 @@ def map_color_values(session, name: str, class_colours: list, grey: tuple):
     return None
 
 
-def _set_text(names, mask) -> str:
+def set_text(names, mask) -> str:
+    """A label set (K,) bool as ``"a | b"`` (``∅`` when empty)."""
     return " | ".join(str(names[c]) for c in np.flatnonzero(mask)) or "∅"
 
 
@@ -453,15 +454,15 @@ def map_sample_info(session, i: int) -> dict:
     sug = session.result.suggested_labels
     info = {
         "index": int(i),
-        "given": _set_text(names, ds.labels[i]),
-        "suggested": "-" if sug is None else _set_text(names, np.asarray(sug)[i] > 0),
+        "given": set_text(names, ds.labels[i]),
+        "suggested": "-" if sug is None else set_text(names, np.asarray(sug)[i] > 0),
         "score": f"{session.result.scores[i]:.4g} ({session.active})",
         "flagged": "yes" if session.flags[i] else "no",
         "decision": decision_of(session, int(i)),
     }
     if ds.has_truth:
         t = ds.true_labels[i]
-        info["true"] = _set_text(names, t > 0) if (t >= 0).all() else "unknown"
+        info["true"] = set_text(names, t > 0) if (t >= 0).all() else "unknown"
     return info
 
 
