@@ -222,6 +222,8 @@ class DecisionsView(View):
         counts = log.counts()
         undecided = self.session.dataset.n_samples - sum(counts.values())
         parts = [f"<b>{counts[a]:,}</b> {a.replace('_', ' ')}" for a in ACTIONS]
+        if "edit_labels" in counts:  # label-set edits (multi-label)
+            parts.append(f"<b>{counts['edit_labels']:,}</b> label-set edits")
         parts.append(f"<b>{undecided:,}</b> undecided")
         store = log.path or log.url
         where = f" · stored in <code>{html.escape(str(store))}</code>" if store else ""
