@@ -14,23 +14,30 @@ from workbench.ui import map as map_module  # noqa: E402
 from workbench.ui.map import EmbeddingMap  # noqa: E402
 
 
-def test_flagged_points_are_drawn_last_under_every_label_colouring():
+def test_flagged_points_are_drawn_last_under_flagged_and_not_under_labels():
     s = make_session()
-    m = EmbeddingMap(s)
+    m = EmbeddingMap(s, color_by="flagged")
     assert m.widget is not None
     w = m.scatter.widget
     n_flagged = int(s.flags.sum())
     assert 0 < n_flagged < s.dataset.n_samples
-    for name in ["given label", "suggested label", "true label", "flagged"]:
-        m.set_color_by(name)
-        order = np.asarray(w.point_order)
-        assert sorted(order.tolist()) == list(range(s.dataset.n_samples))
-        assert s.flags[order[-n_flagged:]].all() and not s.flags[order[:-n_flagged]].any()
-        np.testing.assert_array_equal(np.asarray(w.points)[:, 3], s.flags)
+    order = np.asarray(w.point_order)
+    assert sorted(order.tolist()) == list(range(s.dataset.n_samples))
+    assert s.flags[order[-n_flagged:]].all() and not s.flags[order[:-n_flagged]].any()
+    np.testing.assert_array_equal(np.asarray(w.points)[:, 3], s.flags)
     assert w.opacity_by == "valueB" and w.size_by == "valueB"
     look = m.emphasis()
     assert w.opacity == look["opacity"] and w.size == look["size"]
     assert look["opacity"][1] == 1.0 and look["size"][1] > look["size"][0]
+    # the label colourings show classes: nothing on top, and flags changes leave them alone
+    for name in ["given label", "suggested label", "true label"]:
+        m.set_color_by(name)
+        assert not np.asarray(w.points)[:, 3].any()
+        np.testing.assert_array_equal(np.asarray(w.point_order), np.arange(s.dataset.n_samples))
+    m.set_color_by("given label")
+    sent = w.points
+    s.set_threshold("top_k", 10)
+    assert w.points is sent
 
 
 def test_under_a_score_the_highest_scores_are_drawn_on_top():
@@ -55,7 +62,7 @@ def test_under_a_score_the_highest_scores_are_drawn_on_top():
 
 def test_highlighted_points_follow_the_threshold():
     s = make_session()
-    m = EmbeddingMap(s, color_by="given label")
+    m = EmbeddingMap(s, color_by="flagged")
     assert m.widget is not None
     before = m.highlighted.copy()
     s.set_threshold("top_k", 10)
@@ -66,7 +73,7 @@ def test_highlighted_points_follow_the_threshold():
 def test_the_others_fade_with_density_and_the_highlighted_grow_while_sparse():
     looks = {}
     for n in (300, 100_000, 1_000_000):
-        m = EmbeddingMap(make_session(n=n))
+        m = EmbeddingMap(make_session(n=n), color_by="flagged")
         m.highlighted = m.highlight()[0]  # what the build computes, without the browser widget
         looks[n] = m.emphasis()
         covered = m.highlighted.sum() * looks[n]["size"][1] ** 2 / map_module._MAP_AREA_PX

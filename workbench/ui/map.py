@@ -10,8 +10,8 @@ given one (when truth is known), the active detector's flags at the current thre
 review decision, or any detector's noise score (higher = more likely mislabeled).
 
 What the user looks for stays visible at any N: the highlighted samples (the active detector's
-flags under the label colourings and "flagged", the mislabeled ones under the truth, the decided
-ones under "decision", and under a score its detector's flags, drawn by rising score) are drawn
+flags under "flagged", the mislabeled ones under the truth, the decided ones under "decision",
+and under a score its detector's flags, drawn by rising score) are drawn
 on top of the others, larger and opaque, while the others get an opacity that falls with the
 density of points on the map; a checkbox shows only the highlighted ones over a faint
 background. A selection of more than a few thousand points keeps its own colours (only the
@@ -325,9 +325,11 @@ class EmbeddingMap(View):
         Returns
         -------
         highlighted : ndarray of shape (N,), bool
-            The points drawn on top, larger and opaque: the active detector's flags (label
-            colourings, "flagged"), the mislabeled ones ("mislabeled (truth)"), the decided
-            ones ("decision"), the detector's flags (a score colouring).
+            The points drawn on top, larger and opaque: the active detector's flags
+            ("flagged"), the mislabeled ones ("mislabeled (truth)"), the decided ones
+            ("decision"), the detector's flags (a score colouring); none under the label
+            colourings (the classes are what they show; a detector switch or threshold change
+            then leaves the map's million points alone).
         key : ndarray of shape (N,), float64
             The draw order: points are drawn by rising key (the last on top); highlighted
             points come after all others, and under a score, higher scores above lower ones.
@@ -343,8 +345,10 @@ class EmbeddingMap(View):
             detector = name.split(": ", 1)[1]
             marked = s.flags if detector == s.active else s.results[detector].flags
             score = np.asarray(s.results[detector].scores, dtype=np.float64)
-        else:
+        elif name == "flagged":
             marked = s.flags
+        else:  # a label colouring
+            marked = np.zeros(ds.n_samples, dtype=bool)
         marked = np.asarray(marked, dtype=bool)
         key = marked.astype(np.float64)
         if score is not None:
@@ -505,8 +509,9 @@ class EmbeddingMap(View):
         self._update_panel()
 
     def _on_flags(self, session) -> None:
-        # the highlighted points follow the flags under every colouring but the truth's
-        if self._color_by not in ("mislabeled (truth)", "decision"):
+        # colours (and the highlighted points) that follow the flags
+        c = self._color_by
+        if c in ("flagged", "suggested label") or c.startswith("score: "):
             self._apply_color()
         self._update_status()
         self._update_panel()
