@@ -1,0 +1,170 @@
+"""The workbench on a multi-label dataset in a real JupyterLab at a laptop's width (1280 px):
+it opens on label sets (tags derived from the digits), and the review queue toggles a class,
+takes the suggested set and saves with the keyboard, the decision reaching the kernel's log as
+a label-set edit.
+
+Screenshots land in ``test-artifacts/browser/multilabel_*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from _lab import ARTIFACTS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NOTEBOOK = "multilabel_workbench.ipynb"
+VIEWPORT = {"width": 1280, "height": 900}
+
+# The notebook's multi-label demo (tags of the digits, missing and extra tags simulated), with
+# per-class probabilities made from the truth (no training, so the test stays quick).
+SETUP = r"""
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from workbench.core.dataset import Dataset
+from workbench.noise.multilabel import flip_labels
+from workbench.ui import Workbench
+
+d = load_digits()
+tags = ["even", "prime", "loop", "large", "straight"]
+members = {"even": {0, 2, 4, 6, 8}, "prime": {2, 3, 5, 7}, "loop": {0, 6, 8, 9},
+           "large": {5, 6, 7, 8, 9}, "straight": {1, 4, 7}}
+true = np.stack([np.isin(d.target, sorted(members[t])) for t in tags], axis=1)
+given = flip_labels(true, missing_rate=0.12, extra_rate=0.03, seed=0).noisy_labels
+rng = np.random.default_rng(0)
+probs = np.clip(true * 0.65 + rng.random(true.shape) * 0.35, 0, 1)
+ds = Dataset(given, class_names=tags, pred_probs=probs, true_labels=true,
+             previews=list(d.images), coords=PCA(2, random_state=0).fit_transform(d.data))
+wb = Workbench(ds)
+"""
+
+_RUN = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code});
+  let text = '';
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') text += msg.content.text;
+    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return text;
+}"""
+
+
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture(scope="module")
+def page(lab, lab_root, headless_chromium):
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None}
+    nb = {
+        "cells": [{**cell, "source": SETUP}, {**cell, "source": "wb"}],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (lab_root / NOTEBOOK).write_text(json.dumps(nb))
+    page = headless_chromium.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
+    try:
+        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}", timeout=120_000)
+        page.wait_for_function(
+            "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
+            "?.status === 'idle'",
+            timeout=180_000,
+        )
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        failed = page.locator(".jp-OutputArea-output[data-mime-type*='error']")
+        workbench = page.locator(".wb-workbench").last
+        wait_until(lambda: failed.count() or workbench.is_visible(), timeout=300,
+                   what="the workbench")  # fmt: skip
+        assert not failed.count(), "the notebook failed:\n" + failed.first.inner_text()[-3000:]
+        page.wait_for_timeout(2000)
+        page.errors = errors
+        yield page
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "multilabel_page.png"))
+        page.close()
+
+
+def run(page, code: str) -> str:
+    return page.evaluate(_RUN, code)
+
+
+def tab(page, title: str):
+    tabs = page.locator(".wb-workbench").last.locator(".jupyter-widget-tab").first
+    tabs.locator(".lm-TabBar-tab", has_text=title).first.click()
+    panel = tabs.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)").first
+    panel.wait_for(state="visible")
+    return panel
+
+
+def test_workbench_opens_on_label_sets(page):
+    workbench = page.locator(".wb-workbench").last
+    assert "5 classes" in workbench.locator(".wb-summary").inner_text()
+    titles = workbench.locator(".lm-TabBar-tab").all_inner_texts()
+    assert [t.strip() for t in titles] == ["Map", "Detectors", "Review", "Matrices", "Decisions"]
+    menu = workbench.locator("select").first
+    options = [o.replace("\xa0", " ") for o in menu.locator("option").all_inner_texts()]
+    assert options[0] == "label count" and "has: prime" in options, options
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    workbench.screenshot(path=str(ARTIFACTS / "multilabel_map.png"))
+    panel = tab(page, "Matrices")
+    page.wait_for_function(
+        "(el) => el.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
+        arg=panel.element_handle(), timeout=240_000,
+    )  # fmt: skip
+    page.wait_for_timeout(800)
+    panel.screenshot(path=str(ARTIFACTS / "multilabel_matrices.png"))
+    assert page.errors == []
+
+
+def test_review_toggles_a_class_with_the_keyboard(page):
+    panel = tab(page, "Review")
+    queue = panel.locator(".wb-lsq").first
+    queue.wait_for(state="visible")
+    queue.locator(".wb-lsq-legend").click()  # focus the queue, as a reviewer does
+    state = json.loads(run(page, "import json; _w = wb.queue.widget\n"
+                           "print(json.dumps([_w.index, _w.given, _w.working, _w.suggested]))"))  # fmt: skip
+    index, given, working, suggested = state
+    assert working == given
+    toggle = queue.locator(".wb-lsq-toggle").nth(1)
+    before = toggle.get_attribute("aria-pressed")
+    page.keyboard.press("1")  # toggles class 1, "prime"
+    wait_until(lambda: toggle.get_attribute("aria-pressed") != before, timeout=15,
+               what="the prime toggle to flip")  # fmt: skip
+    flipped = json.loads(run(page, "print(json.dumps(wb.queue.widget.working))"))
+    assert flipped[1] != working[1] and flipped[:1] + flipped[2:] == working[:1] + working[2:]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    panel.screenshot(path=str(ARTIFACTS / "multilabel_review.png"))
+    page.keyboard.press("s")  # take the suggested set
+    wait_until(
+        lambda: json.loads(run(page, "print(json.dumps(wb.queue.widget.working))")) == suggested,
+        timeout=15, what="the suggested set",
+    )  # fmt: skip
+    page.keyboard.press("Enter")  # save and move on
+    wait_until(
+        lambda: run(page, f"print(wb.queue.widget.index != {index})").strip() == "True",
+        timeout=15, what="the next sample",
+    )  # fmt: skip
+    out = run(page, f"print(wb.session.decisions.label_sets(ds.labels)[{index}].tolist())")
+    assert json.loads(out.replace("True", "true").replace("False", "false")) == suggested
+    assert "1 decided" in page.locator(".wb-workbench .wb-selection").last.inner_text()
+    assert page.errors == []
