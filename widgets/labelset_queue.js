@@ -41,12 +41,18 @@ export default {
           ` · ${model.get("total").toLocaleString()} samples in the queue (${model.get("title")})`);
         toggles.replaceChildren();
       } else {
+        const preview = model.get("preview");
+        const pic = !preview ? "" : preview.startsWith("data:image/")
+          ? h("img", { class: "wb-lsq-preview", src: preview, alt: `sample ${model.get("index")}`, style: "width:96px;image-rendering:pixelated;float:left;margin:0 10px 4px 0" })
+          : h("div", { class: "wb-lsq-preview", text: preview, style: "max-width:480px;max-height:6em;overflow:auto;white-space:pre-wrap;border-left:3px solid #ccc;padding-left:6px;margin:2px 0" });
         header.replaceChildren(
+          pic,
           h("div", {}, h("b", { text: `${(model.get("position") + 1).toLocaleString()} / ${model.get("total").toLocaleString()}` }),
             ` · sample ${model.get("index")} · score ${model.get("score")} · ${model.get("title")}`),
           h("div", { class: "wb-lsq-given", text: `given: ${setText(names, given)}` }),
           h("div", { class: "wb-lsq-suggested", text: `suggested: ${setText(names, suggested)}` }),
           h("div", { class: "wb-lsq-working" }, "decision: ", h("b", { text: setText(names, working) })),
+          h("div", { style: "clear:both" }),
         );
         toggles.replaceChildren(...names.map((name, c) => {
           const on = working[c];

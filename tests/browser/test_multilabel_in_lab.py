@@ -145,6 +145,7 @@ def test_review_toggles_a_class_with_the_keyboard(page):
                            "print(json.dumps([_w.index, _w.given, _w.working, _w.suggested]))"))  # fmt: skip
     index, given, working, suggested = state
     assert working == given
+    assert queue.locator("img.wb-lsq-preview").count() == 1  # the digit under review
     toggle = queue.locator(".wb-lsq-toggle").nth(1)
     before = toggle.get_attribute("aria-pressed")
     page.keyboard.press("1")  # toggles class 1, "prime"

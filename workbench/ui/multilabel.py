@@ -35,6 +35,7 @@ from workbench.ui._common import (
     figure_widget,
     ignore_message,
     plotly_text,
+    preview_of,
 )
 
 __all__ = [
@@ -132,7 +133,7 @@ def cooccurrence_figure(dataset, *, max_classes: int = 40):
     )  # fmt: skip
     side = min(_MAX_WIDTH, 200 + 22 * co.shape[0])
     fig.update_layout(
-        width=side, height=side, title="Class co-occurrence in the given label sets",
+        width=max(side, 440), height=side, title="Class co-occurrence in the given label sets",
         xaxis_title="class", yaxis_title="class", yaxis_autorange="reversed",
     )  # fmt: skip
     return fig
@@ -500,6 +501,7 @@ class LabelSetQueueWidget(anywidget.AnyWidget):
     total = t.Int(0).tag(sync=True)
     index = t.Int(-1).tag(sync=True)  # the sample under review, -1 when none
     score = t.Unicode("").tag(sync=True)
+    preview = t.Unicode("").tag(sync=True)  # PNG data URL or text; "" without previews
     given = t.List(t.Bool()).tag(sync=True)
     suggested = t.List(t.Bool()).tag(sync=True)
     working = t.List(t.Bool()).tag(sync=True)
@@ -639,6 +641,7 @@ class LabelSetReview(View):
             i = q.current
             w.position, w.total, w.index = q.position, len(q.order), i
             w.score = f"{q.result.scores[i]:.3f} ({q.result.detector})"
+            w.preview = preview_of(self.session.dataset, i, size=96) or ""
             w.given = [bool(v) for v in self.session.dataset.labels[i]]
             w.suggested = [bool(v) for v in q.suggested[i]]
             w.working = [bool(v) for v in q.working]
