@@ -133,6 +133,14 @@ def test_workbench_opens_on_label_sets(page):
     )  # fmt: skip
     page.wait_for_timeout(800)
     panel.screenshot(path=str(ARTIFACTS / "multilabel_matrices.png"))
+    panel = tab(page, "Detectors")  # precision and recall against the true label sets
+    page.wait_for_function(
+        "(el) => el.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
+        arg=panel.element_handle(), timeout=240_000,
+    )  # fmt: skip
+    page.wait_for_timeout(800)
+    assert "recall" in panel.inner_text()
+    panel.screenshot(path=str(ARTIFACTS / "multilabel_detectors.png"))
     assert page.errors == []
 
 
