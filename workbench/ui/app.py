@@ -65,7 +65,8 @@ class Workbench(View):
     grid : SelectionGrid
         The selected samples' previews, under the map; a click moves the queue there.
     panel : DetectorPanel
-    queue : ReviewQueue
+    queue : ReviewQueue, or LabelSetReview on multi-label data (the Matrices tab then holds
+        LabelSetMatricesView; see :mod:`workbench.ui.multilabel`)
     decisions : DecisionsView
     missing : dict of str -> str
         Views left out and why.
