@@ -12,8 +12,8 @@ import torch
 from scipy import sparse
 from sklearn.neighbors import NearestNeighbors
 
-from workbench.compute import knn as knn_module
 from workbench.analysis.derived import analysis_of
+from workbench.compute import knn as knn_module
 from workbench.compute.knn import KNNGraph, knn_graph, knn_graph_from_csr
 from workbench.core.dataset import Dataset
 
