@@ -255,3 +255,22 @@ def test_trajectories_tab_where_trajectories_exist():
     bench.select_tab("Trajectories")
     assert "Trajectories" in bench.built
     bench.close()
+
+
+def test_review_shows_the_preview_and_ends_after_the_last_sample():
+    from workbench.ui.multilabel import LabelSetReview
+
+    base = _labelled(n=60)
+    images = list(np.random.default_rng(0).random((60, 8, 8)))
+    ds = Dataset(base.labels, pred_probs=base.pred_probs, class_names=base.class_names,
+                 previews=images)  # fmt: skip
+    review = LabelSetReview(ds)
+    w = review.widget
+    assert w.index >= 0 and w.preview.startswith("data:image/png")
+    for _ in range(w.total):  # j: next, past the last one
+        review.press("j")
+    assert w.index == -1 and w.total == len(review.queue.order) > 0
+    review.press("1")  # nothing under review: nothing to toggle
+    review.press("Enter")
+    assert review.session.decisions.counts().get("keep", 0) == 0
+    assert w.working == [False] * ds.n_classes
