@@ -594,7 +594,7 @@ class EmbeddingMap(View):
         if i is None:
             raise ValueError(f"index must be an int in 0..{ds.n_samples - 1}, found {index!r}.")
         if ds.is_multilabel:  # label sets as "a | b"
-            return map_sample_info(s, i)
+            return map_sample_info(s, i, decision_of(s, i))
         names = ds.class_names
         sug = s.result.suggested_labels
         info = {

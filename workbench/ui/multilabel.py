@@ -446,11 +446,10 @@ def set_text(names, mask) -> str:
     return " | ".join(str(names[c]) for c in np.flatnonzero(mask)) or "∅"
 
 
-def map_sample_info(session, i: int) -> dict:
+def map_sample_info(session, i: int, decision: str) -> dict:
     """What the map's tooltip and side panel say about sample ``i`` of a multi-label dataset:
-    the given, suggested (and true) label sets as ``"a | b"`` (``∅`` for none)."""
-    from workbench.ui.map import decision_of
-
+    the given, suggested (and true) label sets as ``"a | b"`` (``∅`` for none); ``decision``
+    as the map words it."""
     ds, names = session.dataset, session.dataset.class_names
     sug = session.result.suggested_labels
     info = {
@@ -459,7 +458,7 @@ def map_sample_info(session, i: int) -> dict:
         "suggested": "-" if sug is None else set_text(names, np.asarray(sug)[i] > 0),
         "score": f"{session.result.scores[i]:.4g} ({session.active})",
         "flagged": "yes" if session.flags[i] else "no",
-        "decision": decision_of(session, int(i)),
+        "decision": decision,
     }
     if ds.has_truth:
         t = ds.true_labels[i]
