@@ -212,8 +212,16 @@ def test_matrix_click_selects_and_the_review_queue_follows(wb):
     scores = q.result.scores[q.order]
     assert np.all(np.diff(scores) <= 0)  # most suspicious first
     assert wb.queue.widget.total == expected.size and "selected" in wb.queue.widget.title
+    last = int(q.order[-1])
+    assert wb.queue.go_to(last) and wb.queue.widget.index == last  # a click in the grid
+    outside = int(np.setdiff1d(np.arange(ds.n_samples), expected)[0])
+    assert not wb.queue.go_to(outside) and wb.queue.widget.index == last
     s.clear_selection()  # back to the flagged samples
     np.testing.assert_array_equal(np.sort(wb.queue.queue.order), np.flatnonzero(s.flags))
+    s.set_detector("multilabel_label_quality")  # the queue follows the active detector
+    assert wb.queue.queue.result.detector == "multilabel_label_quality"
+    np.testing.assert_array_equal(np.sort(wb.queue.queue.order), np.flatnonzero(s.flags))
+    s.set_detector("multilabel_confident_learning")
 
 
 def test_review_keys_toggle_take_suggested_and_record_label_set_edits(wb, caplog):
