@@ -165,18 +165,23 @@ def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int):
     p = load_shard(source, name, k, check=False).pred_probs
     bounds, order, given = res["bounds"], res["order"], res["given_sorted"]
     other_max = res["rows"].other_max
+    if len(cells) and (np.diff(cells[:, 0]) < 0).any():
+        raise ValueError("shard_top: cells must be sorted by class.")
     lengths = np.zeros(len(cells), np.int64)
-    vals_out, pos_out = [None] * len(cells), [None] * len(cells)
-    for cls in np.unique(cells[:, 0]):
-        sel = np.flatnonzero(cells[:, 0] == cls)
+    vals_out, pos_out = [], []
+    classes, starts = np.unique(cells[:, 0], return_index=True)
+    for cls, a, b in zip(classes, starts, np.r_[starts[1:], len(cells)], strict=True):
         lo, hi = bounds[cls], bounds[cls + 1]
         n_k = hi - lo
         pos, sk = order[lo:hi], given[lo:hi]
-        cols, ms = cells[sel, 1], np.minimum(cells[sel, 2], n_k)
-        lengths[sel] = ms
-        todo = np.ones(len(sel), bool)
+        cols, ms = cells[a:b, 1], np.minimum(cells[a:b, 2], n_k)
+        lengths[a:b] = ms
+        mm = int(ms.max()) if len(ms) else 0
+        vals = np.zeros((mm, len(cols)), p.dtype)
+        rows = np.zeros((mm, len(cols)), np.int64)  # positions in ``pos``
+        todo = ms > 0
         size = min(n_k, int(1.5 * ms.sum()) + 64)
-        if size < n_k:
+        if size < n_k and mm:
             g = np.take(other_max, pos) - sk
             cut = np.partition(g, n_k - size)[n_k - size]
             cand = np.flatnonzero(g >= cut)
@@ -184,16 +189,17 @@ def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int):
             tv, top = _tops(p, pos[cand], sk[cand], cols, msc)
             last = tv[np.maximum(msc - 1, 0), np.arange(len(cols))]
             settled = (ms <= len(cand)) & (ms > 0) & (last >= cut)
-            for c in np.flatnonzero(settled):
-                vals_out[sel[c]] = tv[: ms[c], c]
-                pos_out[sel[c]] = pos[cand[top[: ms[c], c]]]
-            todo = ~settled
+            h = tv.shape[0]
+            vals[:h, settled], rows[:h, settled] = tv[:, settled], cand[top[:, settled]]
+            todo &= ~settled
         if todo.any():
             tv, top = _tops(p, pos, sk, cols[todo], ms[todo])
-            for c, i in enumerate(sel[todo]):
-                vals_out[i] = tv[: lengths[i], c]
-                pos_out[i] = pos[top[: lengths[i], c]]
-    if not len(cells):
+            h = tv.shape[0]
+            vals[:h, todo], rows[:h, todo] = tv, top
+        keep = (np.arange(mm)[:, None] < ms[None, :]).T  # column-major: cell after cell
+        vals_out.append(vals.T[keep])
+        pos_out.append(pos[rows.T[keep]])
+    if not vals_out:
         return lengths, np.empty(0, p.dtype), np.empty(0, np.int64)
     positions = np.concatenate(pos_out).astype(np.int64) + res["offset"]
     return lengths, np.concatenate(vals_out), positions
