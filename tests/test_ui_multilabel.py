@@ -253,6 +253,11 @@ def test_review_keys_toggle_take_suggested_and_record_label_set_edits(wb, caplog
     review.press("k")
     assert w.index == i
     assert review.press("q") is False
+    review.press("j")
+    review.press("u")  # undo: the decision goes, the review is back on its sample
+    assert w.index == i and "Undone: sample" in w.message
+    assert i not in s.decisions.current()["index"].to_numpy()
+    assert review.undo() is False and w.message == "Nothing to undo."
 
 
 def test_trajectories_tab_where_trajectories_exist():

@@ -69,7 +69,7 @@ export default {
       }
       const keys = model.get("keymap");
       legend.textContent = "Keys (click here first): 0–9 toggle that class · s take suggested · " +
-        "Enter/a save & next · ↓/j next · ↑/k previous" + (keys ? "" : "");
+        "Enter/a save & next · ↓/j next · ↑/k previous · u undo" + (keys ? "" : "");
     }
 
     for (const [label, command, title] of [

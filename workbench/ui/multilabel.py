@@ -510,9 +510,10 @@ class LabelSetQueueWidget(anywidget.AnyWidget):
 
 def labelset_keymap(n_classes: int) -> dict[str, str]:
     """Keys of the label-set review: digits toggle classes 0-9 (``toggle:<c>``), ``s`` takes
-    the suggested set, Enter / ``a`` save and move on, ↓ / ``j`` next, ↑ / ``k`` previous."""
+    the suggested set, Enter / ``a`` save and move on, ↓ / ``j`` next, ↑ / ``k`` previous,
+    ``u`` undo the last decision (back to its sample)."""
     keys = {"s": "take_suggested", "Enter": "save", "a": "save", "ArrowDown": "next",
-            "j": "next", "ArrowUp": "previous", "k": "previous"}  # fmt: skip
+            "j": "next", "ArrowUp": "previous", "k": "previous", "u": "undo"}  # fmt: skip
     for c in range(min(n_classes, 10)):
         keys[str(c)] = f"toggle:{c}"
     return keys
@@ -524,7 +525,7 @@ class LabelSetReview(View):
     go to ``session.decisions`` as label-set edits (``edit_labels``) or ``keep``.
 
     Keys (click the queue first): 0-9 toggle that class, s take the suggested set, Enter / a
-    save and next, ↓ / j next, ↑ / k previous.
+    save and next, ↓ / j next, ↑ / k previous, u undo the last decision.
 
     Parameters
     ----------
@@ -535,6 +536,7 @@ class LabelSetReview(View):
         super().__init__(session_or_dataset, **session_options)
         _check(self.session.dataset)
         self.queue: LabelSetQueue | None = None
+        self._saved: list[int] = []  # samples saved here, last last (undo goes back to them)
         self._rebuild()
 
     # --- state ---------------------------------------------------------------------------------
@@ -592,15 +594,21 @@ class LabelSetReview(View):
         return True
 
     def command(self, command: str) -> None:
-        """``toggle:<c>``, ``take_suggested``, ``save``, ``next`` or ``previous``."""
+        """``toggle:<c>``, ``take_suggested``, ``save``, ``next``, ``previous`` or ``undo``."""
         q = self.queue
         if q is None:
             return
+        if command == "undo":
+            self.undo()
+            return
+        self._message("")
         if command.startswith("toggle:") and command[7:].isdigit():
             q.toggle(int(command[7:]))
         elif command == "take_suggested":
             q.take_suggestion()
         elif command == "save":
+            if q.current is not None:
+                self._saved.append(q.current)
             q.save()
         elif command == "next":
             q.next()
@@ -610,6 +618,24 @@ class LabelSetReview(View):
             ignore_message("LabelSetReview", "an unknown command", command)
             return
         self._sync()
+
+    def undo(self) -> bool:
+        """Undo the last decision step in the session's log and go back to the sample it
+        decided when that sample is in the queue; returns whether there was one to undo."""
+        log = self.session.decisions
+        if not log.can_undo:
+            self._message("Nothing to undo.")
+            return False
+        log.undo()
+        i = self._saved.pop() if self._saved else None
+        if i is not None:
+            self.go_to(i)
+        self._message("Undone." if i is None else f"Undone: sample {i}.")
+        return True
+
+    def _message(self, text: str) -> None:
+        if self._widget is not None:
+            self._widget.message = text
 
     # --- widget --------------------------------------------------------------------------------
     def _build(self):
@@ -644,7 +670,6 @@ class LabelSetReview(View):
             w.given = [bool(v) for v in self.session.dataset.labels[i]]
             w.suggested = [bool(v) for v in q.suggested[i]]
             w.working = [bool(v) for v in q.working]
-            w.message = ""
 
     def _on_msg(self, widget, content, buffers) -> None:
         if not isinstance(content, dict):
