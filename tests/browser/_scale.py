@@ -289,8 +289,9 @@ class ScaleLab:
         text = self.wb.locator(".wb-selection").inner_text()
         return int(text.split(" selected")[0].split()[-1].replace(",", ""))
 
-    def lasso(self, fractions, *, tool: bool = True) -> None:
-        """A lasso with the mouse through ``fractions`` ((fx, fy) of the canvas box)."""
+    def lasso(self, fractions, *, tool: bool = True) -> float:
+        """A lasso with the mouse through ``fractions`` ((fx, fy) of the canvas box); the
+        ``time.perf_counter()`` of the release."""
         page, panel = self.page, self.map_panel
         box = self.canvas.bounding_box()
         if tool:
@@ -305,8 +306,10 @@ class ScaleLab:
                 page.mouse.move(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
                 page.wait_for_timeout(30)
         page.mouse.up()
+        released = time.perf_counter()
         if tool:
             panel.locator('button[title="Activate pan & zoom"]').click()
+        return released
 
     def wait_true(self, expression: str, timeout: float = 120) -> bool:
         """Poll a Python expression in the kernel until it is true; its last value."""

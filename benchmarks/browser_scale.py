@@ -1,0 +1,148 @@
+"""Benchmark: the workbench in a real browser at N = 1,000,000 and 100,000 samples, K = 20.
+
+Starts JupyterLab (on a free localhost port, in a temporary folder) and Debian's headless
+Chromium (``/usr/bin/chromium``, WebGL on the CPU) through Playwright, exactly as the
+real-browser tests do (``tests/browser/_scale.py``), builds a synthetic dataset in the kernel
+(K Gaussian blobs, 5% of the labels flipped, pred_probs, two detectors) and shows
+``Workbench(session)``. Per N, in seconds, wall clock as the user sees it:
+
+- ``map_drawn_s``: from running the ``wb`` cell to the map's points on the canvas;
+- ``colour_change_s``: colour by "flagged" until the flagged red is on the canvas;
+- ``flagged_visible``: the share of the map's pixels in the flagged red is at least a tenth of
+  the share of flagged samples (both reported: ``red_pixel_share``, ``flagged_share``);
+- ``lasso_100k_s``: a mouse lasso with the lasso tool over about a tenth of the points, from
+  the release until the header shows the count (``lasso_selected``);
+- ``reset_view_ok``: zoomed in with the mouse wheel, "Reset view" brings back the first view;
+- ``detectors_tab_s``: a click on the Detectors tab until its first chart is drawn
+  (``detectors_tab_first_text_s``: until anything shows there, the building message);
+- ``switch_detector_s``: the active detector changed until the header names it.
+
+Run: ``.venv/bin/python benchmarks/browser_scale.py [--n 1000000 100000] [--k 20]``. Screenshots
+land in ``test-artifacts/browser_scale/``. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from _scale import FLAG_RGB, ScaleLab, colour_share  # noqa: E402
+
+_TAB_TIMES = """async () => {
+  const t0 = performance.now();
+  const tabs = document.querySelector('.wb-workbench .jupyter-widget-tab');
+  let first = null;
+  for (;;) {
+    const p = tabs.querySelector('.widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)');
+    if (first === null && p && p.innerText.trim()) first = performance.now() - t0;
+    if (p && p.querySelector('.js-plotly-plot .main-svg')) break;
+    if (performance.now() - t0 > 300000) break;
+    await new Promise(r => setTimeout(r, 20));
+  }
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return [first / 1000, (performance.now() - t0) / 1000];
+}"""
+
+
+def measure(n: int, k: int, out: Path) -> dict:
+    res: dict = {"n": n, "k": k}
+    with ScaleLab(n, k, out=out / f"n{n}", viewport=(1440, 900)) as lab:
+        res["map_drawn_s"] = round(lab.timings["map_drawn_s"], 2)
+        lab.shot("01_map_given")
+
+        # colour by flagged, until the red is on the canvas
+        flagged = lab.value("float(session.flags.mean())")
+        start = time.perf_counter()
+        lab.run("wb.map.set_color_by('flagged')")
+        share = 0.0
+        while time.perf_counter() - start < 120:
+            share = colour_share(lab.map_image(), FLAG_RGB)
+            if share > 0.1 * flagged:
+                break
+        res["colour_change_s"] = round(time.perf_counter() - start, 2)
+        lab.page.wait_for_timeout(1000)
+        share = colour_share(lab.map_image(), FLAG_RGB)
+        res.update(
+            red_pixel_share=round(share, 4),
+            flagged_share=round(flagged, 4),
+            flagged_visible=bool(share >= 0.1 * flagged),
+        )
+        lab.shot("02_map_flagged")
+        lab.run("wb.map.set_color_by('given label')")
+
+        # a lasso over about a tenth of the points
+        start = lab.lasso([(0.42, 0.42), (0.56, 0.42), (0.56, 0.56), (0.42, 0.56), (0.43, 0.45)])
+        lab.page.wait_for_function(
+            "() => { const t = document.querySelector('.wb-workbench .wb-selection');"
+            " return t && !/^0 selected/.test(t.innerText.trim()); }",
+            timeout=120_000,
+        )
+        lab.frames(2)
+        res["lasso_100k_s"] = round(time.perf_counter() - start, 2)
+        res["lasso_selected"] = lab.header_selected()
+        lab.shot("03_map_lasso")
+        lab.run("session.clear_selection(source='benchmark')")
+
+        # Reset view after zooming in with the wheel
+        lab.page.wait_for_timeout(500)
+        first = lab.map_image().astype(int)
+        box = lab.canvas.bounding_box()
+        lab.page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.4 * box["height"])
+        for _ in range(4):
+            lab.page.mouse.wheel(0, -400)
+            lab.page.wait_for_timeout(300)
+        lab.page.wait_for_timeout(1000)
+        zoomed = lab.map_image().astype(int)
+        lab.reset_button().click()
+        lab.page.wait_for_timeout(2000)
+        back = lab.map_image().astype(int)
+        moved, left = float(np.abs(zoomed - first).mean()), float(np.abs(back - first).mean())
+        res["reset_view_ok"] = bool(moved > 5 and left < 0.2 * moved)
+        res["reset_view_pixel_diff"] = [round(moved, 2), round(left, 2)]
+
+        # the Detectors tab, first time
+        lab.tab("Detectors").click()
+        first_text, drawn = lab.page.evaluate(_TAB_TIMES)
+        res["detectors_tab_first_text_s"] = round(first_text, 2)
+        res["detectors_tab_s"] = round(drawn, 2)
+        lab.shot("04_detectors")
+
+        # switch the active detector
+        start = time.perf_counter()
+        lab.run("session.set_detector('margin')")
+        lab.page.wait_for_function(
+            "() => /flagged by margin/.test("
+            "document.querySelector('.wb-workbench .wb-selection').innerText)",
+            timeout=120_000,
+        )
+        lab.frames(2)
+        res["switch_detector_s"] = round(time.perf_counter() - start, 2)
+        lab.shot("05_detectors_switched")
+        res["kernel_rss_gb"] = round(
+            lab.value("__import__('resource').getrusage(0).ru_maxrss") / 1e6, 2
+        )
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[1_000_000, 100_000])
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "browser_scale")
+    args = parser.parse_args()
+    results = {}
+    for n in args.n:
+        results[str(n)] = measure(n, args.k, args.out)
+        print(f"N = {n:,}:", json.dumps(results[str(n)]), flush=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
