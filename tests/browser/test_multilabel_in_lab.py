@@ -176,4 +176,7 @@ def test_review_toggles_a_class_with_the_keyboard(page):
     out = run(page, f"print(wb.session.decisions.label_sets(ds.labels)[{index}].tolist())")
     assert json.loads(out.replace("True", "true").replace("False", "false")) == suggested
     assert "1 decided" in page.locator(".wb-workbench .wb-selection").last.inner_text()
+    page.keyboard.press("u")  # undo: back to that sample, nothing decided
+    queue.locator(".wb-lsq-message", has_text=f"Undone: sample {index}").wait_for()
+    assert "0 decided" in page.locator(".wb-workbench .wb-selection").last.inner_text()
     assert page.errors == []
