@@ -431,3 +431,29 @@ def test_bad_arrays_raise():
         ensemble_noise_scores(y, [p, p], weight_by="custom", weights=[1.0])
     with pytest.raises(ValueError, match="threshold"):
         get_detector("self_confidence", threshold=float("nan")).score(Dataset(y, pred_probs=p))
+
+
+def test_pandas_inputs_align_on_the_labels_index():
+    """find_label_issues, noise_scores and the matrices take pandas rows by index, like
+    Dataset: shuffled pred_probs rows give the same answer; other index values are refused."""
+    import pandas as pd
+
+    from workbench.analysis.detectors.pred_probs import find_label_issues, noise_scores
+    from workbench.analysis.matrices import confident_joint
+
+    rng = np.random.default_rng(3)
+    n, k = 300, 4
+    labels = pd.Series(rng.integers(0, k, n), index=[f"s{i}" for i in range(n)])
+    probs = pd.DataFrame(rng.dirichlet(np.ones(k), n), index=labels.index)
+    shuffled = probs.sample(frac=1, random_state=0)
+    np.testing.assert_array_equal(
+        find_label_issues(labels, shuffled), find_label_issues(labels.to_numpy(), probs.to_numpy())
+    )
+    np.testing.assert_array_equal(
+        noise_scores(labels, shuffled), noise_scores(labels.to_numpy(), probs.to_numpy())
+    )
+    np.testing.assert_array_equal(
+        confident_joint(labels, shuffled), confident_joint(labels.to_numpy(), probs.to_numpy())
+    )
+    with pytest.raises(ValueError, match="pred_probs"):
+        find_label_issues(labels, probs.set_axis([f"t{i}" for i in range(n)]))

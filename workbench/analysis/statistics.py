@@ -27,6 +27,7 @@ from workbench.compute.device import resolve_device
 from workbench.core import chunks as _chunks
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import (
+    align_on_index,
     as_array,
     check_consistent_length,
     check_labels,
@@ -60,11 +61,16 @@ MISSING_THRESHOLD = 2.0  # threshold of a class with no given label: nothing rea
 def check_inputs(labels: ArrayLike, pred_probs: ArrayLike, *, rows: bool = False, device=None):
     """Validate ``labels`` (N,) and ``pred_probs`` (N, K); keep float32/float64 as given.
 
+    A pandas ``pred_probs`` is aligned on the index of a pandas ``labels`` Series
+    (:func:`workbench.core.validation.align_on_index`); numpy and torch inputs go by position.
+
     Returns ``(labels, pred_probs)``, with ``rows=True`` ``(labels, pred_probs, row_stats)``:
     on the CPU the row summaries of :func:`workbench.core.chunks.row_stats` come from the pass
     that checks the values, each block of ``pred_probs`` read from memory once for both
     (the labels are checked first, the values of a bad ``pred_probs`` raise after the pass).
     """
+    # pandas inputs align on the labels' index, as everywhere (numpy / torch by position)
+    pred_probs = align_on_index(labels, {"pred_probs": pred_probs})["pred_probs"]
     raw = as_array(pred_probs, "pred_probs")
     dtype = np.float64 if raw.dtype == np.float64 else np.float32
     probs = pred_probs_array(raw, "pred_probs", None, None, dtype)
