@@ -83,7 +83,8 @@ def test_same_masks_with_ties_empty_and_tiny_classes(client, tmp_path):
     labels[labels == k - 2] = 0  # and nobody class k - 2
     write_npy_shards(tmp_path, labels, probs, n_shards=6)
     ds = ShardedDataset.from_npy(tmp_path)
-    for kw in ({}, {"min_examples_per_class": 5, "frac_noise": 0.5}):
+    for kw in ({}, {"min_examples_per_class": 5, "frac_noise": 0.5},
+               {"num_to_remove_per_class": [40, 30, 0, 25, 0, 1]}, {"num_to_remove_per_class": 7}):  # fmt: skip
         _, masks = _masks(ds, client, **kw)
         _assert_same(labels, probs, masks, **kw)
 

@@ -40,6 +40,7 @@ from workbench.analysis.statistics import (
     SLACK,
     calibrate_joint,
     keep_at_least,
+    set_removals,
 )
 from workbench.sharded import _tasks
 from workbench.sharded.cluster import DEFAULT_MEMORY_LIMIT, cluster_client, wait_for
@@ -226,6 +227,7 @@ def audit_sharded(
     primary: str = "prune_by_noise_rate",
     frac_noise: float = 1.0,
     min_examples_per_class: int = 1,
+    num_to_remove_per_class=None,
     n_workers: int | None = None,
     memory_limit=DEFAULT_MEMORY_LIMIT,
     processes: bool = True,
@@ -252,8 +254,8 @@ def audit_sharded(
         (use ``collect_masks=True`` to get the masks back).
     primary : one of :data:`FILTER_BYS`, default="prune_by_noise_rate"
         The rule behind ``score`` (normalized margin + 1 when flagged) and suggested labels.
-    frac_noise, min_examples_per_class
-        As in ``find_label_issues``.
+    frac_noise, min_examples_per_class, num_to_remove_per_class
+        As in ``find_label_issues`` (one int or K ints for the last).
     progress : bool
         Dask's progress bar in a notebook, tqdm in a terminal.
     check : bool, default=True
@@ -270,6 +272,17 @@ def audit_sharded(
             f"dataset must be a workbench.sharded.ShardedDataset, found {type(dataset).__name__}."
         )
     _check_options(frac_noise, min_examples_per_class, primary)
+    remove = None
+    if num_to_remove_per_class is not None:
+        k = dataset.n_classes
+        remove = np.asarray(num_to_remove_per_class)
+        if remove.ndim == 0 and remove.dtype.kind in "iu":  # one count for every class
+            remove = np.full(k, remove, dtype=np.int64)
+        if remove.shape != (k,) or remove.dtype.kind not in "iu" or (remove < 0).any():
+            raise ValueError(
+                f"num_to_remove_per_class must be an integer >= 0 or hold K={k} integers "
+                f">= 0, found {num_to_remove_per_class!r}."
+            )
     folder = Path(out) if out is not None else None
     if folder is not None and folder.exists() and not folder.is_dir():
         raise ValueError(f"out must be a folder, found the file {str(folder)!r}.")
@@ -279,7 +292,7 @@ def audit_sharded(
     ) as c:  # fmt: skip
         return _audit(
             c, dataset, folder, primary, float(frac_noise), int(min_examples_per_class),
-            progress, check, collect_masks,
+            progress, check, collect_masks, remove,
         )  # fmt: skip
 
 
@@ -293,7 +306,7 @@ def find_label_issues_sharded(
     return res.mask(filter_by)
 
 
-def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, collect):
+def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, collect, remove):
     timings: dict[str, float] = {}
     t0 = t = time.perf_counter()
     k, n_shards = ds.n_classes, ds.n_shards
@@ -348,6 +361,8 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
     calibrated = calibrate_joint(joint, counts)
     prune = keep_at_least(calibrated.T, min_examples, frac_noise)
+    if remove is not None:
+        prune = set_removals(prune, remove, counts)
     eligible = counts > max(min_examples, 1)
     lap("confident_joint")
 
