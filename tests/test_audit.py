@@ -500,3 +500,22 @@ def test_split_must_name_a_metadata_column_before_any_work():
         audit(ds, compute_missing=False, progress=False, split="fold")
     with pytest.raises(TypeError, match="split must be None or the name"):
         audit(ds, compute_missing=False, progress=False, split=3)
+
+
+def test_hoc_above_the_audit_class_limit_is_skipped_with_the_reason():
+    from workbench.pipeline.report import render_report
+    from workbench.pipeline.run import HOC_AUDIT_MAX_CLASSES
+
+    k = HOC_AUDIT_MAX_CLASSES + 1
+    ds = _features_dataset(n=10 * k, k=k)
+    r = audit(ds, compute_missing=False, progress=False, detectors=["self_confidence"])
+    assert "hoc_transition" not in r.matrices and "hoc_transition" not in r.timings
+    why = r.skipped["hoc_transition"]
+    assert f"K={k}" in why and "dataset_transition_hoc" in why
+    assert r.summary()["skipped"] == {"hoc_transition": why}
+    import html
+
+    assert f"No HOC matrix: {html.escape(why)}." in render_report(r)
+    small = audit(_features_dataset(), compute_missing=False, progress=False,
+                  detectors=["self_confidence"])  # fmt: skip
+    assert small.skipped == {} and "hoc_transition" in small.matrices

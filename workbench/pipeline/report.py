@@ -238,6 +238,8 @@ def _matrices_section(r) -> str:
                     fmt=fmt,
                 )
             )
+    skipped = getattr(r, "skipped", {}).get("hoc_transition")
+    hoc_note = f'<p class="note">No HOC matrix: {escape(skipped)}.</p>' if skipped else ""
     if not figs:
         body = '<p class="note">No matrices: they need pred_probs (or known true labels).</p>'
     else:
@@ -246,7 +248,7 @@ def _matrices_section(r) -> str:
             "largest diagonal count for counts); off-diagonal cells, where the label noise is, are "
             "red and scaled to the largest off-diagonal cell so that small noise rates show. Hover "
             "a cell for its value.</p>"
-            f'<div class="figs">{"".join(figs)}</div>'
+            f'<div class="figs">{"".join(figs)}</div>{hoc_note}'
         )
     return f'<section id="matrices"><h2>Noise structure</h2>{body}</section>'
 

@@ -105,8 +105,8 @@ class AuditResult:
         ``"confusion"`` (rows = given label, columns = predicted label, counts),
         ``"estimated_transition"`` (``T[i, j] = P(given = j | true = i)`` estimated from
         pred_probs), ``"hoc_transition"`` (the same estimated by HOC from the features, without
-        a model; with features and K <= 200) and, when true labels are known,
-        ``"true_transition"`` (the same, measured). :data:`workbench.analysis.matrices.MATRICES`
+        a model; with features and K <= ``workbench.pipeline.run.HOC_AUDIT_MAX_CLASSES``) and,
+        when true labels are known, ``"true_transition"`` (the same, measured). :data:`workbench.analysis.matrices.MATRICES`
         describes each.
     estimated_num_errors : int or None
         Number of label errors estimated from pred_probs (None without pred_probs).
@@ -120,6 +120,9 @@ class AuditResult:
         ``classes_by_label_quality``: one row per class, noisiest first;
         ``overlapping_classes``: pairs of classes, most overlapping first; ``joint``;
         ``num_label_issues``), else None.
+    skipped : dict of name -> str
+        What the audit left out although its inputs exist, with the reason (e.g.
+        ``"hoc_transition"`` above ``workbench.pipeline.run.HOC_AUDIT_MAX_CLASSES`` classes).
     seed : int or None
     device : str or None
         The torch device the computed signals used.
@@ -138,6 +141,7 @@ class AuditResult:
     quality: pd.DataFrame | None = None
     pr_curves: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     class_health: dict | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
     seed: int | None = 0
     device: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -325,6 +329,7 @@ class AuditResult:
                 }
                 for name, m in self.matrices.items()
             },
+            "skipped": dict(self.skipped),
             "truth_known": ds.has_truth,
             "seed": self.seed,
             "device": self.device,

@@ -30,7 +30,12 @@ from workbench.core.dataset import Dataset
 from workbench.pipeline.result import OUTPUT_FILES, AuditResult
 from workbench.sharded import is_sharded
 
-__all__ = ["audit", "AuditResult", "PRIMARY_PREFERENCE", "OUTPUT_FILES"]
+__all__ = ["audit", "AuditResult", "PRIMARY_PREFERENCE", "OUTPUT_FILES", "HOC_AUDIT_MAX_CLASSES"]
+
+#: The audit estimates the HOC transition matrix up to this many classes: its fit grows as K³
+#: per iteration (about 2 s at K = 20, a minute at K = 50 on a laptop CPU). Above it,
+#: ``workbench.analysis.hoc.dataset_transition_hoc(ds)`` computes it on request.
+HOC_AUDIT_MAX_CLASSES = 20
 
 #: The detector whose flags make the flagged list when none is chosen: the first that ran, else
 #: the first label-error detector by name (never an ambiguity or outlier score, Detector.kind).
@@ -190,7 +195,14 @@ def audit(
     matrices, n_errors = _noise_structure(ds, dev)
     quality, curves = _quality(ds, results)
     timings["matrices_and_quality"] = time.perf_counter() - t0
-    if _hoc_applies(ds):
+    skipped: dict[str, str] = {}
+    if _hoc_applies(ds) and ds.n_classes > HOC_AUDIT_MAX_CLASSES:
+        skipped["hoc_transition"] = (
+            f"the HOC fit grows as K³ and K={ds.n_classes} exceeds the audit's limit of "
+            f"{HOC_AUDIT_MAX_CLASSES} classes; workbench.analysis.hoc.dataset_transition_hoc(ds) "
+            "computes it on request"
+        )
+    elif _hoc_applies(ds):
         t0 = time.perf_counter()
         from workbench.analysis.hoc import dataset_transition_hoc
 
@@ -215,6 +227,7 @@ def audit(
         quality=quality,
         pr_curves=curves,
         class_health=health,
+        skipped=skipped,
         seed=None if seed is None else int(seed),
         device=dev,
         timings=timings,
