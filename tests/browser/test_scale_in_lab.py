@@ -171,7 +171,9 @@ def test_the_detectors_tab_shows_progress_while_it_builds(lab):
           return seen;
         }"""
     )
-    assert texts and all(texts), texts[:5]  # never blank
+    # blank only until the kernel answers the click, then never again until the charts
+    shown = texts[next(i for i, t in enumerate(texts) if t) :]
+    assert shown and all(shown), texts[:5]
     assert any(t.startswith("Building the Detectors view for 200,000") for t in texts)
     lab.shot("07_detectors")
     # the curves the panel draws are bounded (analysis_of(ds).pr_curve: <= 2,000 points)
