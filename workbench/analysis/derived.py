@@ -153,14 +153,17 @@ class Analysis:
         """K×K estimated ``P(given = i, true = j)`` (rows = given, sums to 1): the calibrated
         confident joint over N (:func:`workbench.analysis.class_health.class_joint`), from the
         one statistics pass."""
+        return self._class_statistics(device)["joint"]
+
+    def _class_statistics(self, device=None) -> dict:
+        """:func:`workbench.analysis.class_health.joint_from_statistics` of the one pass."""
+        from workbench.analysis.class_health import joint_from_statistics
+
         ds = self.dataset
         stats = self.statistics(device=device)
-
-        def compute():
-            joint = calibrate_joint(stats.joint_counts, stats.counts)
-            return joint / np.clip(float(np.sum(joint)), 1e-100, None)
-
-        return self._cached("class_joint", (ds.labels, ds.pred_probs), compute)
+        return self._cached(
+            "class_statistics", (ds.labels, ds.pred_probs), lambda: joint_from_statistics(stats)
+        )
 
     def class_order(self, *, device=None) -> np.ndarray:
         """Int64 (K,): classes ordered so that confused ones sit together (position -> class;
@@ -217,16 +220,14 @@ class Analysis:
         :func:`workbench.analysis.class_health.health_summary` (``overall_label_health_score``,
         ``joint``, ``classes_by_label_quality`` with class names, lowest quality first,
         ``overlapping_classes`` most overlapping first, ``num_label_issues``); needs pred_probs."""
-        from workbench.analysis.class_health import joint_from_statistics, summary_from_joint
+        from workbench.analysis.class_health import summary_from_joint
 
         ds = self.dataset
-        stats = self.statistics(device=device)
+        joint = self._class_statistics(device)
         return self._cached(
             "class_health",
             (ds.labels, ds.pred_probs),
-            lambda: summary_from_joint(
-                joint_from_statistics(stats), class_names=list(ds.class_names)
-            ),
+            lambda: summary_from_joint(joint, class_names=list(ds.class_names)),
         )
 
     @property
