@@ -88,6 +88,8 @@ _OVERFLOW_JS = r"""(wb) => {
           scrolls: scrolls.slice(0, 12)};
 }"""
 
+# plotly figures per tab (the map is WebGL, not plotly)
+_PLOTS = {"Detectors": 2, "Matrices": 1, "Trajectories": 2}
 _HEADER = re.compile(r"([\d,]+) selected · ([\d,]+) flagged by .+? · ([\d,]+) decided")
 
 
@@ -120,11 +122,15 @@ class Page:
         tabs.locator(".lm-TabBar-tab", has_text=re.compile(rf"^{re.escape(title)}$")).click()
         panel = tabs.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)").first
         panel.wait_for(state="visible")
+        # every figure the tab holds drawn with its data (minutes on a busy 2-core machine)
         self.page.wait_for_function(
-            """(el) => [...el.querySelectorAll('.js-plotly-plot')].every(
-                 gd => gd._fullData && gd._fullData.length && gd.querySelector('.main-svg'))""",
-            arg=panel.element_handle(),
-            timeout=60_000,
+            """([el, n]) => {
+                 const plots = [...el.querySelectorAll('.js-plotly-plot')];
+                 return plots.length >= n && plots.every(
+                   gd => gd._fullData && gd._fullData.length && gd.querySelector('.main-svg'));
+               }""",
+            arg=[panel.element_handle(), _PLOTS.get(title, 0)],
+            timeout=240_000,
         )
         self.page.wait_for_timeout(800)
         return panel
@@ -284,9 +290,12 @@ def test_map_beside_the_tabs_in_a_wide_output_area(ui):
     page.set_viewport_size({"width": 1900, "height": 1000})
     page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
     try:
-        tabs = ui.workbench.locator(".lm-TabBar-tabLabel")
-        wait_until(lambda: "Map" not in tabs.all_inner_texts(), timeout=30, what="no Map tab")
-        assert ui.run("print(wb.side_by_side, wb.width_probe.width)").split()[0] == "True"
+        wait_until(
+            lambda: ui.run("print(wb.side_by_side)").strip() == "True",
+            timeout=30,
+            what="the map beside the tabs",
+        )
+        ui.page.wait_for_timeout(1500)
         canvas = ui.workbench.locator("canvas").first.bounding_box()
         bar = ui.workbench.locator(".lm-TabBar").first.bounding_box()
         assert canvas["x"] + canvas["width"] <= bar["x"] + 1, (canvas, bar)  # map on the left
@@ -296,4 +305,65 @@ def test_map_beside_the_tabs_in_a_wide_output_area(ui):
     finally:
         page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
         page.set_viewport_size(VIEWPORT)
-    wait_until(lambda: "Map" in tabs.all_inner_texts(), timeout=30, what="the Map tab back")
+    wait_until(
+        lambda: ui.run("print(wb.side_by_side)").strip() == "False",
+        timeout=30,
+        what="the map back in its tab",
+    )
+    panel = ui.tab("Detectors")  # views shown before are still drawn
+    assert panel.locator(".js-plotly-plot").count() >= 2
+
+
+_THRESHOLD_LINE_JS = r"""(panel) => {
+  const gd = [...panel.querySelectorAll('.js-plotly-plot')].find(
+    (g) => (g._fullLayout.xaxis.title.text || '').includes('noise score'));
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const line = gd._fullLayout.shapes[0].x0;
+  return {x: box.left + xa._offset + xa.l2p(line), y: box.top + ya._offset + ya._length * 0.6,
+          line, pxPerUnit: xa._m};
+}"""
+
+
+def test_drag_the_histograms_threshold_line(ui):
+    ui.run("wb.session.set_threshold('default')")
+    panel = ui.tab("Detectors")
+    before = ui.header()[1]
+    line = ui.page.evaluate(_THRESHOLD_LINE_JS, panel.element_handle())
+    ui.page.mouse.move(line["x"], line["y"])
+    ui.page.mouse.down()
+    for step in range(1, 11):  # 80 px to the left: a lower threshold, more flagged
+        ui.page.mouse.move(line["x"] - 8 * step, line["y"])
+        ui.page.wait_for_timeout(30)
+    ui.page.mouse.up()
+    flagged = wait_until(
+        lambda: ui.header()[1] != before and ui.header()[1], timeout=60, what="a new threshold"
+    )
+    mode, value = ui.run("print(*wb.session.threshold)").split()
+    assert mode == "score" and float(value) < line["line"] and flagged > before
+    assert flagged == int(ui.run(f"print(int((wb.session.result.scores >= {value}).sum()))"))
+    ui.shoot(panel, "laptop_detectors_histogram_drag")
+    ui.run("wb.session.set_threshold('default')")
+
+
+def test_queue_filters_and_find_by_id(ui):
+    panel = ui.tab("Review")
+    panel.locator("select.wb-q-filter_given").select_option("3")
+    title = panel.locator(".wb-q-title")
+    wait_until(lambda: "filtered: given 3" in title.inner_text(), timeout=30, what="the filter")
+    givens = {t.split()[0] for t in panel.locator(".wb-q-given").all_inner_texts()}
+    assert givens == {"3"}, givens
+    panel.locator("select.wb-q-filter_given").select_option("-1")
+    wait_until(lambda: "filtered" not in title.inner_text(), timeout=30, what="no filter")
+    target = panel.locator(".wb-q-row").nth(4).locator(".wb-q-index").inner_text().lstrip("#")
+    find = panel.locator(".wb-q-find")
+    find.fill(target)
+    find.press("Enter")
+    rows = panel.locator(".wb-q-row")
+    wait_until(
+        lambda: "wb-q-focused" in (rows.nth(4).get_attribute("class") or ""),
+        timeout=30,
+        what=f"the cursor on sample {target}",
+    )
+    assert f"Found sample {target} at row 5" in panel.locator(".wb-q-message").inner_text()
+    ui.shoot(panel, "laptop_review_filters")
+    assert ui.errors == []

@@ -505,29 +505,36 @@ class DetectorPanel(View):
                 trace.on_click(self._on_histogram_click)
         return self.histogram
 
-    def _draw_histogram(self, fig) -> None:
+    def _histogram_state(self) -> dict:
+        """What the histogram shows now: bar positions and heights, the line, the title."""
         s = self.session
         edges, flagged, unflagged = self.histogram_counts()
-        centres = ((edges[:-1] + edges[1:]) / 2).tolist()
-        width = float(edges[1] - edges[0])
         mode, value = s.threshold
         k = int(s.flags.sum())
         line = float(value) if mode == "score" else self._score_for(k) if k else edges[-1]
-        fig.data[0].update(x=centres, y=flagged.tolist(), width=width)
-        fig.data[1].update(x=centres, y=unflagged.tolist(), width=width)
-        fig.layout.shapes[0].update(x0=line, x1=line)
-        fig.layout.title = dict(
-            text=f"Scores of {plotly_text(s.active)} (higher = more likely mislabeled)"
+        return {
+            "x": ((edges[:-1] + edges[1:]) / 2).tolist(),
+            "width": float(edges[1] - edges[0]),
+            "y": [flagged.tolist(), unflagged.tolist()],
+            "line": float(line),
+            "title": f"Scores of {plotly_text(s.active)} (higher = more likely mislabeled)"
             "<br><span style='font-size:12px;color:#444'>drag the dashed line or click a bar "
             "to flag every score at or above it</span>",
-            x=0.0,
-            xanchor="left",
-            font=dict(size=13),
-        )
+        }
+
+    def _draw_histogram(self, fig) -> None:
+        state = self._histogram_state()
+        for trace, y in zip(fig.data, state["y"], strict=True):
+            trace.update(x=state["x"], y=y, width=state["width"])
+        fig.layout.shapes[0].update(x0=state["line"], x1=state["line"])
+        fig.layout.title = dict(text=state["title"], x=0.0, xanchor="left", font=dict(size=13))
         fig.layout.xaxis.title = "noise score"
 
     def _show_histogram(self) -> None:
         if self.histogram is not None:
+            # One batch: unbatched updates of this FigureWidget kept it from being drawn in
+            # JupyterLab (plotly 7.1). Known: after a change, the browser may keep the old
+            # bar heights (a batch restyling several traces), the line and counts are right.
             with self.histogram.batch_update():
                 self._draw_histogram(self.histogram)
         per_class = self.flagged_per_class()
