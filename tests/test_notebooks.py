@@ -234,7 +234,13 @@ def _execute(name: str, kernel_dir: Path, out_dir: Path, monkeypatch) -> None:
     client = NotebookClient(
         nb, km=km, timeout=600, resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
     )
-    client.execute()  # raises CellExecutionError on the first failing cell
+    try:
+        client.execute()  # raises CellExecutionError on the first failing cell
+    finally:
+        # nbclient leaves a kernel it did not start running: close it, as a visitor closing the
+        # notebook would (a live kernel keeps its files open, e.g. a decisions store).
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
 
     prefix, cwd, peak_kib = probe.outputs[0]["text"].split()
     assert Path(prefix) == Path(sys.prefix), "the kernel did not run this environment's python"
