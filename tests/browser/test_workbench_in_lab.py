@@ -361,8 +361,12 @@ def _drive(ui: Lab, page, root: Path) -> None:
         table = decisions.locator(".wb-dv-table")
         table.wait_for()
         latest = table.locator("tbody tr").all()[: len(expected)]  # the log is latest first
+        heads = [h.inner_text().strip() for h in table.locator("thead th").all()]
+        at_index, at_action = heads.index("index"), heads.index("action")
         shown = {
-            _int(r.locator("td").nth(2).inner_text()): r.locator("td").nth(3).inner_text()
+            _int(r.locator("td").nth(at_index).inner_text()): r.locator("td")
+            .nth(at_action)
+            .inner_text()
             for r in latest
         }
         assert shown == expected, (shown, expected)
