@@ -273,6 +273,7 @@ def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
 
 @pytest.mark.notebooks
 @pytest.mark.slow
+@pytest.mark.timeout(900 * 4)  # a hang guard: every notebook runs twice, not one of them once
 def test_notebooks_share_an_output_folder_in_any_order(kernel_dir, tmp_path, monkeypatch):
     """A Binder visitor runs the notebooks in any order, some twice, all writing into the same
     ``workbench-output/``: no notebook may read a file another one wrote."""
