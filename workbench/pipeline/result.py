@@ -125,7 +125,7 @@ class AuditResult:
         ``"hoc_transition"`` above ``workbench.pipeline.run.HOC_AUDIT_MAX_CLASSES`` classes).
     seed : int or None
     device : str or None
-        The torch device the computed signals used.
+        The torch device every step ran on (probe, projection, detectors, matrices).
     timings : dict of step -> seconds
     """
 
