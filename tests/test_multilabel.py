@@ -189,6 +189,87 @@ def test_per_class_ranked_lists_same_as_cleanlab(ranked_by):
         np.testing.assert_array_equal(a, b)
 
 
+# --- low_memory ------------------------------------------------------------------------------------
+# more rows than one batch of cleanlab's threshold pass (10,000), so the batched averages count
+LOW_MEMORY_DATA = {
+    "f64": DATA["f64"],
+    "f32": DATA["f32"],
+    "ties": DATA["ties"],
+    "ties32": DATA["ties32"],
+    "batches": make(n=23_000, k=4, seed=4),
+    "batches32": make(n=21_000, k=3, seed=5, dtype=np.float32, decimals=2),
+    "rare": make(n=12_000, k=3, seed=6, flip=0.0005),
+}
+RANKINGS = [None, "self_confidence", "normalized_margin", "confidence_weighted_entropy"]
+
+
+def _one_hot_rows(probs) -> bool:
+    return bool(((probs == 0) | (probs == 1)).any())
+
+
+@pytest.mark.parametrize("data", sorted(LOW_MEMORY_DATA))
+@pytest.mark.parametrize("ranked_by", RANKINGS)
+def test_low_memory_same_as_cleanlab(data, ranked_by):
+    labels, given, probs = LOW_MEMORY_DATA[data]
+    if ranked_by == "confidence_weighted_entropy" and _one_hot_rows(probs):
+        pytest.skip("our entropy quality takes the limits on 0/1 probabilities, cleanlab clips")
+    ref = cl(
+        cl_filter.find_label_issues, labels, probs, low_memory=True,
+        return_indices_ranked_by=ranked_by,
+    )  # fmt: skip
+    ours = ml.find_label_issues(labels, probs, low_memory=True, return_indices_ranked_by=ranked_by)
+    np.testing.assert_array_equal(ours, ref)
+    np.testing.assert_array_equal(
+        ml.find_label_issues(given, probs, low_memory=True, return_indices_ranked_by=ranked_by),
+        ref,
+    )
+    # per class: cleanlab's masks; its ranked lists in index order, ours ordered by quality
+    ref_pc = cl(
+        cl_filter.find_multilabel_issues_per_class, labels, probs, low_memory=True,
+        return_indices_ranked_by=ranked_by,
+    )  # fmt: skip
+    ours_pc = ml.find_label_issues_per_class(
+        labels, probs, low_memory=True, return_indices_ranked_by=ranked_by
+    )
+    if ranked_by is None:
+        np.testing.assert_array_equal(ours_pc, ref_pc)
+        return
+    Y, P = check_inputs(labels, probs)
+    quality = quality_pass(Y, P, method=ranked_by)
+    for c, (a, b) in enumerate(zip(ours_pc, ref_pc[0], strict=True)):
+        np.testing.assert_array_equal(np.sort(a), b)
+        assert np.all(np.diff(quality[a, c]) >= 0)
+
+
+def test_low_memory_is_its_own_rule():
+    """Batched thresholds and the lowest-quality rule: not the default masks on this data."""
+    labels, _, probs = LOW_MEMORY_DATA["batches"]
+    low = ml.find_label_issues(labels, probs, low_memory=True)
+    assert low.any()
+    assert not np.array_equal(low, ml.find_label_issues(labels, probs))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"filter_by": "both"},
+        {"frac_noise": 0.5},
+        {"num_to_remove_per_class": [1, 1, 1, 1, 1, 1]},
+        {"min_examples_per_class": 3},
+        {"confident_joint": np.ones((6, 2, 2), int)},
+    ],
+)
+def test_low_memory_refuses_the_options_it_does_not_use(kwargs):
+    labels, _, probs = DATA["f64"]
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f"low_memory=True .*{name}"):
+        ml.find_label_issues(labels, probs, low_memory=True, **kwargs)
+    with pytest.raises(ValueError, match=f"low_memory=True .*{name}"):
+        ml.find_label_issues_per_class(labels, probs, low_memory=True, **kwargs)
+    with pytest.raises(TypeError, match="low_memory must be True or False, found 'yes'"):
+        ml.find_label_issues(labels, probs, low_memory="yes")
+
+
 # --- scores --------------------------------------------------------------------------------------
 POOLINGS = [
     ({"method": "exponential_moving_average", "alpha": 0.8}, {}),
@@ -475,3 +556,13 @@ def test_empty_label_sets_need_the_number_of_classes():
         check_label_sets([[], []])
     Y, _ = check_label_sets([[], []], n_classes=3)
     assert Y.shape == (2, 3) and not Y.any()
+
+
+@pytest.mark.parametrize("data", ["none", "every", "one", "big"])
+def test_low_memory_on_degenerate_data(data):
+    """cleanlab's low_memory refuses none of these: same masks (no labels anywhere: a side
+    nobody was given keeps the threshold floor, so confident predictions of it count)."""
+    labels, probs = {"none": NONE, "every": EVERY, "one": ONE, "big": BIG}[data]
+    ours = ml.find_label_issues(labels, probs, low_memory=True)
+    ref = cl(cl_filter.find_label_issues, labels, probs, low_memory=True)
+    np.testing.assert_array_equal(ours, ref)

@@ -21,15 +21,18 @@ import numpy as np
 
 from workbench.analysis.multilabel.rank import check_method, make_pool, quality_pass
 from workbench.analysis.multilabel.statistics import ClassBlock, check_inputs, for_each_block
-from workbench.analysis.statistics import calibrate_joint, keep_at_least, set_removals
+from workbench.analysis.statistics import SLACK, calibrate_joint, keep_at_least, set_removals
 from workbench.core.typing import ArrayLike
 
 __all__ = [
     "FILTERS",
+    "LOW_MEMORY_BATCH",
+    "check_low_memory",
     "check_options",
     "confident_joint",
     "find_label_issues",
     "find_label_issues_per_class",
+    "low_memory_mask",
     "per_class_mask",
 ]
 
@@ -45,6 +48,9 @@ FILTERS = (
 )
 _PRUNE = ("prune_by_noise_rate", "prune_by_class", "both")
 _LOW = ("low_normalized_margin", "low_self_confidence")
+#: Rows per batch of the ``low_memory`` threshold pass (cleanlab's ``find_label_issues_batched``).
+LOW_MEMORY_BATCH = 10_000
+_THRESHOLD_FLOOR = 2 * SLACK  # cleanlab's CONFIDENT_THRESHOLDS_LOWER_BOUND
 
 
 # --- options ---------------------------------------------------------------------------------------
@@ -98,6 +104,29 @@ def check_options(k, filter_by, frac_noise, num_to_remove, min_examples, joint, 
         adjust = kwargs.get("adjust_pred_probs", False)
         check_method(ranked_by, adjust)
     return remove, joint, adjust
+
+
+def check_low_memory(low_memory, filter_by, frac_noise, num_to_remove, min_examples, joint):
+    """``low_memory`` a bool; with it, none of the confident-learning options (cleanlab ignores
+    them with a warning, we refuse them)."""
+    if not isinstance(low_memory, (bool, np.bool_)):
+        raise TypeError(f"low_memory must be True or False, found {low_memory!r}.")
+    if not low_memory:
+        return
+    given = {
+        "filter_by": filter_by != "prune_by_noise_rate",
+        "frac_noise": frac_noise != 1.0,
+        "num_to_remove_per_class": num_to_remove is not None,
+        "min_examples_per_class": min_examples != 1,
+        "confident_joint": joint is not None,
+    }
+    used = [name for name, is_set in given.items() if is_set]
+    if used:
+        raise ValueError(
+            f"low_memory=True uses cleanlab's batched rule (per class, the estimated number of "
+            f"errors with the lowest label quality) and takes none of {used}; leave them at "
+            "their defaults or use low_memory=False."
+        )
 
 
 # --- per block of classes ------------------------------------------------------------------------
@@ -197,6 +226,47 @@ def per_class_mask(Y, P, *, filter_by="prune_by_noise_rate", frac_noise=1.0, rem
     return out
 
 
+def low_memory_mask(Y, P, *, method="self_confidence", batch=LOW_MEMORY_BATCH) -> np.ndarray:
+    """(N, K) bool: cleanlab 2.9's ``low_memory=True`` masks, one class at a time.
+
+    Per class the binary problem goes through cleanlab's ``find_label_issues_batched``: confident
+    thresholds averaged over batches of ``batch`` rows (a side absent from the data keeps the
+    floor 2e-6), the number of errors counted as the samples predicted confidently (probability
+    at least threshold - 1e-6) on the other side, then that many samples with the lowest
+    binary label quality of ``method``, less the close calls. Memory beyond the input: a few
+    length-N vectors.
+    """
+    n, k = P.shape
+    out = np.zeros((n, k), bool)
+    for c in range(k):
+        y, p = Y[:, c], np.ascontiguousarray(P[:, c])
+        q = 1 - p  # cleanlab's column 0, in the input dtype
+        seen, thr = np.zeros(2), np.zeros(2)
+        for start in range(0, n, batch):
+            rows = slice(start, start + batch)
+            yb, qb, pb = y[rows], q[rows], p[rows]
+            n1 = int(np.count_nonzero(yb))
+            counts = np.array([len(yb) - n1, n1])
+            batch_thr = np.clip(
+                [np.mean(qb[~yb]) if counts[0] else 2, np.mean(pb[yb]) if n1 else 2],
+                a_min=_THRESHOLD_FLOOR, a_max=None,
+            )  # fmt: skip
+            thr = (seen * thr + counts * batch_thr) / np.clip(seen + counts, a_min=1, a_max=None)
+            thr = np.clip(thr, a_min=_THRESHOLD_FLOOR, a_max=None)
+            seen += counts
+        guess = p > q  # the binary argmax (ties go to side 0)
+        lower = thr - SLACK
+        n_errors = int(np.count_nonzero((guess != y) & (np.where(guess, p, q) >= lower[guess * 1])))
+        if n_errors == 0:
+            continue
+        quality = quality_pass(Y[:, c : c + 1], P[:, c : c + 1], method=method)[:, 0]
+        flags = _pick(quality.astype(P.dtype), n_errors)
+        eps = P.dtype.type(SLACK)  # close calls are never flagged (cleanlab's _reduce_issues)
+        flags &= ~np.where(y, p + eps > q, q + eps >= p)
+        out[:, c] = flags
+    return out
+
+
 # --- public ----------------------------------------------------------------------------------------
 def find_label_issues_per_class(
     labels,
@@ -209,6 +279,7 @@ def find_label_issues_per_class(
     confident_joint: ArrayLike | None = None,
     return_indices_ranked_by: str | None = None,
     rank_by_kwargs: dict | None = None,
+    low_memory: bool = False,
 ):
     """Which class annotations look wrong: (N, K) bool, ``[i, c]`` True when sample ``i``'s
     annotation of class ``c`` (present or absent) is flagged.
@@ -216,17 +287,25 @@ def find_label_issues_per_class(
     cleanlab 2.9's ``multilabel_classification.filter.find_multilabel_issues_per_class`` as one
     matrix. With ``return_indices_ranked_by`` a list of K index arrays instead, each ordered
     by the binary label quality of that class (most suspicious first). Options as in
-    :func:`find_label_issues`.
+    :func:`find_label_issues`; with ``low_memory`` the ranked lists hold cleanlab's indices in
+    this order too (cleanlab leaves them in index order).
     """
     Y, P = check_inputs(labels, pred_probs)
     remove, joint, adjust = check_options(
         P.shape[1], filter_by, frac_noise, num_to_remove_per_class, min_examples_per_class,
         confident_joint, return_indices_ranked_by, rank_by_kwargs,
     )  # fmt: skip
-    mask = per_class_mask(
-        Y, P, filter_by=filter_by, frac_noise=float(frac_noise), remove=remove,
-        min_examples=int(min_examples_per_class), joint=joint,
+    check_low_memory(
+        low_memory, filter_by, frac_noise, num_to_remove_per_class, min_examples_per_class,
+        confident_joint,
     )  # fmt: skip
+    if low_memory:
+        mask = low_memory_mask(Y, P, method=return_indices_ranked_by or "self_confidence")
+    else:
+        mask = per_class_mask(
+            Y, P, filter_by=filter_by, frac_noise=float(frac_noise), remove=remove,
+            min_examples=int(min_examples_per_class), joint=joint,
+        )  # fmt: skip
     if return_indices_ranked_by is None:
         return mask
     quality = quality_pass(Y, P, method=return_indices_ranked_by, adjust_pred_probs=adjust)
@@ -248,6 +327,7 @@ def find_label_issues(
     confident_joint: ArrayLike | None = None,
     return_indices_ranked_by: str | None = None,
     rank_by_kwargs: dict | None = None,
+    low_memory: bool = False,
 ) -> np.ndarray:
     """Samples whose label set likely holds an error (any class wrongly present or absent).
 
@@ -280,6 +360,15 @@ def find_label_issues(
         alpha 0.8), most suspicious first, instead of the mask.
     rank_by_kwargs : dict, optional
         ``{"adjust_pred_probs": bool}`` for that ranking.
+    low_memory : bool, default=False
+        cleanlab's ``low_memory=True``: each class's binary problem goes through cleanlab's
+        batched rule (``find_label_issues_batched``: thresholds averaged over batches of 10,000
+        rows, the estimated number of errors with the lowest label quality of
+        ``return_indices_ranked_by``, self-confidence by default), one class at a time, so
+        memory beyond the input stays a few length-N vectors. Same masks as cleanlab's
+        ``low_memory=True``. Takes none of ``filter_by``, ``frac_noise``,
+        ``num_to_remove_per_class``, ``min_examples_per_class``, ``confident_joint``
+        (cleanlab ignores them with a warning; here they are a ValueError).
 
     Returns
     -------
@@ -305,16 +394,23 @@ def find_label_issues(
         P.shape[1], filter_by, frac_noise, num_to_remove_per_class, min_examples_per_class,
         confident_joint, return_indices_ranked_by, rank_by_kwargs,
     )  # fmt: skip
+    check_low_memory(
+        low_memory, filter_by, frac_noise, num_to_remove_per_class, min_examples_per_class,
+        confident_joint,
+    )  # fmt: skip
     return _find_label_issues(
         Y, P, filter_by=filter_by, frac_noise=float(frac_noise), remove=remove,
         min_examples=int(min_examples_per_class), joint=joint,
-        ranked_by=return_indices_ranked_by, adjust=adjust,
+        ranked_by=return_indices_ranked_by, adjust=adjust, low_memory=bool(low_memory),
     )  # fmt: skip
 
 
 def _find_label_issues(Y, P, *, filter_by="prune_by_noise_rate", frac_noise=1.0, remove=None,
-                       min_examples=1, joint=None, ranked_by=None, adjust=False) -> np.ndarray:  # fmt: skip
-    if filter_by in _LOW:
+                       min_examples=1, joint=None, ranked_by=None, adjust=False,
+                       low_memory=False) -> np.ndarray:  # fmt: skip
+    if low_memory:
+        mask = low_memory_mask(Y, P, method=ranked_by or "self_confidence").any(axis=1)
+    elif filter_by in _LOW:
         n_errors = int(
             np.count_nonzero(per_class_mask(Y, P, filter_by="confident_learning").any(1))
         )
