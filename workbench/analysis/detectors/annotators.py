@@ -37,6 +37,15 @@ __all__ = [
     "AnnotatorDetector",
     "AnnotatorAgreementDetector",
     "DawidSkeneDetector",
+    "annotation_indicator",
+    "annotator_agreement",
+    "consensus_from_tallies",
+    "ds_annotator_quality",
+    "ds_e_step",
+    "ds_initial_posterior",
+    "ds_m_step",
+    "ds_m_sums",
+    "vote_tallies",
 ]
 
 #: Most elements of an (rows, K) vote-count block built at once; bounds memory for huge N × K.
@@ -141,12 +150,74 @@ def majority_vote(
 
 
 def _majority_vote(codes: np.ndarray, k: int, pred_probs: np.ndarray | None = None):
+    class_totals, hits, seen = vote_tallies(codes, k)
+    return consensus_from_tallies(
+        codes, k, class_totals, annotator_agreement(hits, seen), pred_probs
+    )
+
+
+def vote_tallies(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole-dataset statistics the tie-breaks of :func:`majority_vote` read, as sums over
+    samples (so they add up over row blocks or shards).
+
+    Parameters
+    ----------
+    codes : ndarray of shape (N, M), int64
+        Checked annotations (:func:`check_annotators`), -1 where missing.
+    k : int
+
+    Returns
+    -------
+    class_totals : ndarray of shape (K,), float64
+        Annotations of each class.
+    hits, seen : ndarray of shape (M,), int64
+        Per annotator: samples without a tie in the vote that the annotator labelled
+        (``seen``), and those where they chose the majority class (``hits``).
+    """
     n, m = codes.shape
     class_totals = np.bincount(codes[codes >= 0], minlength=k).astype(np.float64)
+    hits = np.zeros(m, dtype=np.int64)
+    seen = np.zeros(m, dtype=np.int64)
+    for rows in _row_chunks(n, max(k, m)):
+        block = codes[rows]
+        counts = _vote_counts(block, k)
+        top = counts.max(axis=1)
+        tied = counts == top[:, None]
+        single = (counts.sum(axis=1) > 0) & (tied.sum(axis=1) == 1)
+        winner = tied.argmax(axis=1)
+        given = (block >= 0) & single[:, None]
+        seen += given.sum(axis=0)
+        hits += (given & (block == winner[:, None])).sum(axis=0)
+    return class_totals, hits, seen
+
+
+def annotator_agreement(hits: np.ndarray, seen: np.ndarray) -> np.ndarray | None:
+    """Each annotator's agreement with the untied consensus, ``hits / seen`` (M,), float64
+    (the third tie-break of :func:`majority_vote`); an annotator with no untied sample gets
+    the mean of the others. None when no annotator has one (the tie-break then does nothing)."""
+    if not seen.any():
+        return None
+    quality = np.full(len(seen), np.nan)
+    quality[seen > 0] = hits[seen > 0] / seen[seen > 0]
+    quality[seen == 0] = np.mean(quality[seen > 0])
+    return quality
+
+
+def consensus_from_tallies(
+    codes: np.ndarray,
+    k: int,
+    class_totals: np.ndarray,
+    quality: np.ndarray | None,
+    pred_probs: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`majority_vote` of the rows ``codes`` (n, M) given the whole dataset's
+    ``class_totals`` (K,) and ``quality`` (M,) (:func:`vote_tallies`,
+    :func:`annotator_agreement`): on any row block, the rows of the whole-dataset vote.
+    Returns ``consensus`` (n,) int64 (-1 where nobody labelled) and ``agreement`` (n,)
+    float64 (NaN there)."""
+    n, m = codes.shape
     consensus = np.full(n, -1, dtype=np.int64)
     agreement = np.full(n, np.nan)
-    hits = np.zeros(m, dtype=np.int64)  # per annotator, on samples without a tied vote
-    seen = np.zeros(m, dtype=np.int64)
     still_tied = []
     for rows in _row_chunks(n, max(k, m)):
         block = codes[rows]
@@ -155,20 +226,12 @@ def _majority_vote(codes: np.ndarray, k: int, pred_probs: np.ndarray | None = No
         top = counts.max(axis=1)
         has = total > 0
         tied = counts == top[:, None]
-        single = has & (tied.sum(axis=1) == 1)
-        winner = tied.argmax(axis=1)
-        given = (block >= 0) & single[:, None]
-        seen += given.sum(axis=0)
-        hits += (given & (block == winner[:, None])).sum(axis=0)
         tied = _break_ties(tied, None if pred_probs is None else pred_probs[rows], class_totals)
         consensus[rows] = np.where(has, tied.argmax(axis=1), -1)
         agreement[rows] = np.where(has, top / np.maximum(total, 1), np.nan)
         still_tied.append(np.flatnonzero(has & (tied.sum(axis=1) > 1)) + rows.start)
-    still_tied = np.concatenate(still_tied)
-    if still_tied.size and seen.any():
-        quality = np.full(m, np.nan)
-        quality[seen > 0] = hits[seen > 0] / seen[seen > 0]
-        quality[seen == 0] = np.mean(quality[seen > 0])
+    still_tied = np.concatenate(still_tied) if still_tied else np.empty(0, np.int64)
+    if still_tied.size and quality is not None:
         for part in _row_chunks(len(still_tied), max(k, m)):
             idx = still_tied[part]
             block = codes[idx]
@@ -300,52 +363,105 @@ def dawid_skene(
 
 def _dawid_skene(codes, k, max_iter, tol, init, smoothing, rng) -> DawidSkeneResult:
     n, m = codes.shape
-    rows, cols = np.nonzero(codes >= 0)
-    indicator = sp.csr_matrix(
-        (np.ones(len(rows)), (rows, cols * k + codes[rows, cols])), shape=(n, m * k)
-    )
-    n_annotations = np.bincount(rows, minlength=n)
+    indicator = annotation_indicator(codes, k)
+    n_annotations = np.asarray(indicator.sum(axis=1)).reshape(-1).astype(np.int64)
     labelled = n_annotations > 0
-    per_annotator = np.bincount(cols, minlength=m)
-    n_obs = max(len(rows), 1)
+    per_annotator = np.bincount(np.nonzero(codes >= 0)[1], minlength=m)
+    n_obs = max(int(n_annotations.sum()), 1)
 
     if init == "majority":
-        votes = np.zeros((n, k))
-        for r in _row_chunks(n, k):
-            votes[r] = _vote_counts(codes[r], k)
-        post = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1)
+        post = ds_initial_posterior(codes, k)
     else:
         post = rng.dirichlet(np.ones(k), size=n)
-    post[~labelled] = 1.0 / k
+        post[~labelled] = 1.0 / k
 
     trace, converged = [], False
     for _ in range(max_iter):
-        priors, confusion = _ds_m_step(indicator, post, labelled, m, k, smoothing)
-        log_conf = np.log(np.maximum(confusion, 1e-300))  # (M, K_true, K_said)
-        post = indicator @ log_conf.transpose(0, 2, 1).reshape(m * k, k)  # log-lik (N, K)
-        post += np.log(np.maximum(priors, 1e-300))
-        norm = _normalise_log_rows(post)
-        trace.append(float(norm[labelled].sum()))
+        priors, confusion = ds_m_step(*ds_m_sums(indicator, post, labelled, m, k), smoothing)
+        post, loglik = ds_e_step(indicator, priors, confusion, labelled)
+        trace.append(loglik)
         if len(trace) > 1 and abs(trace[-1] - trace[-2]) < tol * n_obs:
             converged = True
             break
     if init == "random":  # the likelihood ignores how true classes are named: match the votes
         post = post[:, _align_to_votes(post, codes, k)]
-    priors, confusion = _ds_m_step(indicator, post, labelled, m, k, smoothing)
+    priors, confusion = ds_m_step(*ds_m_sums(indicator, post, labelled, m, k), smoothing)
     post[~labelled] = priors
     consensus = np.where(labelled, post.argmax(axis=1), -1)
-    quality = np.einsum("i,mii->m", priors, confusion)
-    quality[per_annotator == 0] = np.nan
     return DawidSkeneResult(
         posterior=post,
         consensus_labels=consensus.astype(np.int64),
         confusion=confusion,
-        annotator_quality=quality,
+        annotator_quality=ds_annotator_quality(priors, confusion, per_annotator),
         class_priors=priors,
-        n_annotations=n_annotations.astype(np.int64),
+        n_annotations=n_annotations,
         log_likelihood=trace,
         converged=converged,
     )
+
+
+# The steps of the EM, public so that they run on row blocks or shards (workbench.sharded):
+# the M-step reads only sums over samples (ds_m_sums adds up over blocks).
+def annotation_indicator(codes: np.ndarray, k: int) -> sp.csr_matrix:
+    """Sparse (N, M*K) indicator of the annotations: entry ``(n, m * K + j)`` is 1 when
+    annotator m said class j for sample n."""
+    n, m = codes.shape
+    rows, cols = np.nonzero(codes >= 0)
+    return sp.csr_matrix(
+        (np.ones(len(rows)), (rows, cols * k + codes[rows, cols])), shape=(n, m * k)
+    )
+
+
+def ds_initial_posterior(codes: np.ndarray, k: int) -> np.ndarray:
+    """The ``init="majority"`` start of :func:`dawid_skene` on rows ``codes`` (N, M): each
+    sample's vote fractions (N, K); uniform rows for samples nobody labelled."""
+    n = len(codes)
+    votes = np.zeros((n, k))
+    for r in _row_chunks(n, k):
+        votes[r] = _vote_counts(codes[r], k)
+    total = votes.sum(axis=1, keepdims=True)
+    post = votes / np.maximum(total, 1)
+    post[total[:, 0] == 0] = 1.0 / k
+    return post
+
+
+def ds_m_sums(indicator, post: np.ndarray, labelled: np.ndarray, m: int, k: int):
+    """The sums over samples the M-step needs: the posterior mass per class (K,) and per
+    (annotator, said class, true class) (M*K, K), labelled samples only."""
+    weights = post * labelled[:, None]
+    return weights.sum(axis=0), np.asarray(indicator.T @ weights)
+
+
+def ds_m_step(mass: np.ndarray, counts: np.ndarray, smoothing: float):
+    """Class priors (K,) and confusion matrices (M, K, K) from the sums of :func:`ds_m_sums`."""
+    k = len(mass)
+    m = counts.shape[0] // k
+    priors = mass + smoothing
+    priors = priors / priors.sum() if priors.sum() > 0 else np.full(k, 1.0 / k)
+    # counts[m * K + said, true] = sum over samples of post[true] where annotator m said `said`
+    counts = counts.reshape(m, k, k).transpose(0, 2, 1) + smoothing
+    totals = counts.sum(axis=2, keepdims=True)
+    confusion = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 1.0 / k)
+    return priors, confusion
+
+
+def ds_e_step(indicator, priors: np.ndarray, confusion: np.ndarray, labelled: np.ndarray):
+    """Posterior over the true classes (N, K) given priors and confusion matrices, and the
+    log-likelihood of the labelled samples' annotations (a sum over samples)."""
+    m, k = confusion.shape[0], confusion.shape[1]
+    log_conf = np.log(np.maximum(confusion, 1e-300))  # (M, K_true, K_said)
+    post = indicator @ log_conf.transpose(0, 2, 1).reshape(m * k, k)  # log-lik (N, K)
+    post += np.log(np.maximum(priors, 1e-300))
+    norm = _normalise_log_rows(post)
+    return post, float(norm[labelled].sum())
+
+
+def ds_annotator_quality(priors, confusion, per_annotator) -> np.ndarray:
+    """Each annotator's accuracy ``sum_i prior[i] * confusion[m, i, i]`` (M,); NaN for
+    annotators with no annotation (``per_annotator`` (M,) counts them)."""
+    quality = np.einsum("i,mii->m", priors, confusion)
+    quality[np.asarray(per_annotator) == 0] = np.nan
+    return quality
 
 
 def _normalise_log_rows(logp: np.ndarray) -> np.ndarray:
@@ -369,17 +485,6 @@ def _align_to_votes(post: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     order = np.empty(k, dtype=np.int64)
     order[vote_idx] = true_idx
     return order
-
-
-def _ds_m_step(indicator, post, labelled, m, k, smoothing):
-    weights = post * labelled[:, None]
-    priors = weights.sum(axis=0) + smoothing
-    priors = priors / priors.sum() if priors.sum() > 0 else np.full(k, 1.0 / k)
-    # counts[m * K + said, true] = sum over samples of post[true] where annotator m said `said`
-    counts = np.asarray(indicator.T @ weights).reshape(m, k, k).transpose(0, 2, 1) + smoothing
-    totals = counts.sum(axis=2, keepdims=True)
-    confusion = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 1.0 / k)
-    return priors, confusion
 
 
 # --- detectors -------------------------------------------------------------------------------
