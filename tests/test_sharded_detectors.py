@@ -1,0 +1,134 @@
+"""The detectors beyond confident learning on shards (a Dask LocalCluster, small shards): majority
+vote and Dawid-Skene, the kNN detectors by exact blockwise search, the ``low_*`` rules, and the
+sharded audit that runs every detector its inputs allow; each against the in-memory detector on
+the same data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+from distributed import Client, LocalCluster  # noqa: E402
+
+from workbench.analysis.detectors import get_detector  # noqa: E402
+from workbench.core.dataset import Dataset  # noqa: E402
+from workbench.sharded import ShardedDataset, write_npy_shards  # noqa: E402
+from workbench.sharded.annotators import annotator_detectors_sharded  # noqa: E402
+from workbench.sharded.extras import with_arrays  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
+        as cluster,
+        Client(cluster) as c,
+    ):  # fmt: skip
+        yield c
+
+
+def _arrays(ds: ShardedDataset):
+    parts = [s.generate() for s in ds.inputs]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _annotations(true, k, m, seed, *, accuracy=(0.9, 0.7, 0.55, 0.8, 0.6), missing=0.4):
+    """(N, M) annotations: annotator j right with probability accuracy[j], else a uniform other
+    class; each annotation missing with probability ``missing``; the first 7 rows unlabelled."""
+    rng = np.random.default_rng(seed)
+    n = len(true)
+    acc = np.resize(np.asarray(accuracy), m)
+    right = rng.random((n, m)) < acc
+    codes = np.where(right, true[:, None], (true[:, None] + rng.integers(1, k, (n, m))) % k)
+    codes[rng.random((n, m)) < missing] = -1
+    codes[:7] = -1
+    return codes
+
+
+def _in_memory(name, labels, k, **data):
+    ds = Dataset(labels, class_names=[f"c{i}" for i in range(k)], **data)
+    return get_detector(name).score(ds, progress=False)
+
+
+# --- annotators ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("n", "k", "m", "shards", "seed"), [(3000, 4, 5, 4, 0), (1201, 3, 2, 7, 1)]
+)
+def test_annotator_detectors_equal_in_memory(client, n, k, m, shards, seed):
+    ds = ShardedDataset.synthetic(n, k, n_shards=shards, noise=0.2, seed=seed)
+    labels, probs = _arrays(ds)
+    codes = _annotations(labels, k, m, seed)
+    got = annotator_detectors_sharded(with_arrays(ds, annotators=codes), client=client)
+
+    ref = _in_memory("annotator_agreement", labels, k, annotators=codes)
+    res = got["annotator_agreement"]
+    np.testing.assert_array_equal(res.scores, ref.scores)
+    np.testing.assert_array_equal(res.flags, ref.flags)
+    np.testing.assert_array_equal(res.suggested_labels, ref.suggested_labels)
+    assert res.n_flagged == ref.flags.sum() > 0
+
+    ref = _in_memory("dawid_skene", labels, k, annotators=codes)
+    res = got["dawid_skene"]
+    np.testing.assert_allclose(res.scores, ref.scores, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(res.flags, ref.flags)
+    np.testing.assert_array_equal(res.suggested_labels, ref.suggested_labels)
+    assert res.details["n_iter"] == len(ref.details["log_likelihood"])
+    np.testing.assert_allclose(res.details["log_likelihood"], ref.details["log_likelihood"],
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(res.details["confusion"], ref.details["confusion"], atol=1e-12)
+    np.testing.assert_allclose(res.details["annotator_quality"],
+                               ref.details["annotator_quality"], atol=1e-12)  # fmt: skip
+    assert res.n_flagged == ref.flags.sum() > 0
+
+
+def test_majority_vote_ties_need_the_whole_dataset(client):
+    """Two annotators who often disagree: most votes are ties, broken by whole-dataset class
+    frequencies and annotator agreement (sums over shards), so a per-shard vote would differ."""
+    rng = np.random.default_rng(4)
+    n, k = 900, 3
+    labels = rng.integers(0, k, n)
+    codes = rng.integers(0, k, (n, 3))
+    codes[:, 2] = np.where(rng.random(n) < 0.7, -1, codes[:, 2])
+    codes[rng.random(n) < 0.1, 0] = 2  # class 2 more frequent overall
+    probs = np.full((n, k), 1 / k)
+    ds = ShardedDataset.from_dask(*_dask(labels, probs, chunks=100))
+    got = annotator_detectors_sharded(with_arrays(ds, annotators=codes), client=client,
+                                      detectors=["annotator_agreement"])["annotator_agreement"]  # fmt: skip
+    ref = _in_memory("annotator_agreement", labels, k, annotators=codes)
+    np.testing.assert_array_equal(got.suggested_labels, ref.suggested_labels)
+    np.testing.assert_array_equal(got.scores, ref.scores)
+    np.testing.assert_array_equal(got.flags, ref.flags)
+
+
+def _dask(labels, probs, chunks):
+    import dask.array as da
+
+    return da.from_array(labels, chunks=chunks), da.from_array(probs, chunks=(chunks, -1))
+
+
+def test_annotators_from_npy_files_and_bad_shards(client, tmp_path):
+    ds = ShardedDataset.synthetic(1000, 3, n_shards=4, seed=2)
+    labels, probs = _arrays(ds)
+    codes = _annotations(labels, 3, 4, 2)
+    parts = write_npy_shards(tmp_path, labels, probs, n_shards=4)
+    bounds = np.linspace(0, len(labels), 5).astype(int)
+    for part, a, b in zip(parts, bounds[:-1], bounds[1:], strict=True):
+        np.save(tmp_path / f"annotators-{part}.npy", codes[a:b])
+    disk = ShardedDataset.from_npy(tmp_path)
+    got = annotator_detectors_sharded(disk, client=client)
+    ref = _in_memory("dawid_skene", labels, 3, annotators=codes)
+    np.testing.assert_array_equal(got["dawid_skene"].flags, ref.flags)
+
+    bad = codes[bounds[2] : bounds[3]].copy()
+    bad[5, 1] = 3  # class 3 of K = 3
+    np.save(tmp_path / f"annotators-{parts[2]}.npy", bad)
+    with pytest.raises(ValueError, match=rf"shard '{parts[2]}'.*annotators"):
+        annotator_detectors_sharded(ShardedDataset.from_npy(tmp_path), client=client)
+    with pytest.raises(ValueError, match="init must be 'majority'"):
+        annotator_detectors_sharded(disk, client=client, init="random")
+    with pytest.raises(ValueError, match="carry no annotators"):
+        annotator_detectors_sharded(ds, client=client)
+    with pytest.raises(ValueError, match=r"annotators must have shape \(1000, ·\)"):
+        with_arrays(ds, annotators=codes[:10])

@@ -1,0 +1,200 @@
+"""The detectors beyond confident learning on shards: what a sharded audit runs, and how.
+
+N samples in S shards, K classes. Besides the confident-learning rules of
+:mod:`workbench.sharded.engine`, a sharded audit runs every detector its inputs allow:
+
+- ``low_self_confidence`` / ``low_normalized_margin`` (cleanlab's ``low_*`` ``filter_by``;
+  the ``self_confidence`` / ``normalized_margin`` detectors' default flags): always
+  (:func:`low_rule_masks`);
+- ``annotator_agreement`` (majority vote) and ``dawid_skene`` when the shards carry
+  ``annotators`` (:mod:`workbench.sharded.annotators`);
+- ``knn_disagreement`` and ``knn_outlier`` when they carry ``features``
+  (:mod:`workbench.sharded.knn`);
+- the training-dynamics scores when they carry trajectories (in the engine).
+
+Each gives per-sample columns (score: higher = more likely mislabeled; flags; suggested
+labels) that go into the audit's Parquet parts beside the confident-learning columns, and a
+:class:`ShardedDetectorResult` with the whole-dataset numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["LOW_RULES", "ShardedDetectorResult", "low_rule_masks", "submit", "tree_sum"]
+
+#: The ``low_*`` rules of ``find_label_issues`` and the quality each ranks by.
+LOW_RULES = {"low_self_confidence": "self_confidence",
+             "low_normalized_margin": "normalized_margin"}  # fmt: skip
+
+
+@dataclass
+class ShardedDetectorResult:
+    """One detector's result over a sharded dataset.
+
+    Attributes
+    ----------
+    name : str
+        The in-memory detector it equals (``"dawid_skene"``, ``"knn_disagreement"``, ...).
+    n_flagged : int
+    details : dict
+        Whole-dataset numbers (annotator quality, confusion matrices, thresholds ...).
+    scores, flags, suggested_labels : ndarray (N,) or None
+        Collected on the client only when asked (``collect=True``); otherwise the columns
+        ``<name>``, ``flag_<name>`` and ``suggested_<name>`` of the audit's Parquet parts.
+    columns : list
+        One future per shard of its columns {column name: (n,) array} (internal: the audit
+        writes them; dropped once written).
+    """
+
+    name: str
+    n_flagged: int = 0
+    details: dict = field(default_factory=dict)
+    scores: np.ndarray | None = None
+    flags: np.ndarray | None = None
+    suggested_labels: np.ndarray | None = None
+    columns: list = field(default_factory=list, repr=False)
+
+    def collect(self, client) -> ShardedDetectorResult:
+        """Fill ``scores``, ``flags``, ``suggested_labels`` from the per-shard columns
+        (O(N) memory on the client)."""
+        parts = client.gather(self.columns)
+        self.scores = np.concatenate([p[self.name] for p in parts])
+        self.flags = np.concatenate([p[f"flag_{self.name}"] for p in parts])
+        key = f"suggested_{self.name}"
+        if key in parts[0]:
+            self.suggested_labels = np.concatenate([p[key] for p in parts])
+        return self
+
+
+# --- dask plumbing -------------------------------------------------------------------------------
+def submit(client, fn, *args, **kwargs):
+    """``client.submit(fn, *args)``; when an argument is a dask ``Delayed`` (a block of a user's
+    dask collection) it is computed on the cluster as the task's input."""
+    from dask.delayed import Delayed, delayed
+
+    if any(isinstance(a, Delayed) for a in args):
+        return client.compute(delayed(fn, pure=False)(*args, **kwargs))
+    return client.submit(fn, *args, pure=False, **kwargs)
+
+
+def tree_sum(client, futures, every: int = 8):
+    """Sum futures (arrays or numbers) by a tree reduction, ``every`` parts per node."""
+    from workbench.sharded import _tasks
+
+    futures = list(futures)
+    while len(futures) > 1:
+        futures = [
+            client.submit(_tasks.add, *futures[i : i + every], pure=False)
+            for i in range(0, len(futures), every)
+        ]
+    return futures[0]
+
+
+def pick(res: dict, key: str):
+    """One entry of a task's result (runs where the result lives)."""
+    return res[key]
+
+
+def merge_columns(*parts: dict) -> dict:
+    """One shard's columns of several detectors in one dict."""
+    out: dict = {}
+    for part in parts:
+        out.update(part)
+    return out
+
+
+def count_flags(columns: dict, name: str) -> int:
+    return int(np.count_nonzero(columns[f"flag_{name}"]))
+
+
+# --- the low_* rules -----------------------------------------------------------------------------
+def low_quality(res: dict, method: str) -> np.ndarray:
+    """cleanlab's label quality (low = suspicious) of one shard's rows, in the input dtype and
+    with the in-memory arithmetic: ``p[y]`` or ``(p[y] - max_{j != y} p[j] + 1) / 2``."""
+    rows = res["rows"]
+    if method == "self_confidence":
+        return rows.given
+    return (rows.given - rows.other_max + 1) / 2
+
+
+def smallest(q: np.ndarray, m: int) -> np.ndarray:
+    """The ``m`` smallest values of ``q`` (all when fewer), ascending."""
+    m = min(int(m), len(q))
+    if m <= 0:
+        return q[:0].copy()
+    part = np.partition(q, m - 1)[:m] if m < len(q) else q.copy()
+    return np.sort(part)
+
+
+def below_and_at(q: np.ndarray, cut) -> np.ndarray:
+    """How many values are below ``cut`` and how many equal it."""
+    return np.array([np.count_nonzero(q < cut), np.count_nonzero(q == cut)], np.int64)
+
+
+def at_most(q: np.ndarray, cut) -> np.ndarray:
+    return q <= cut
+
+
+def mask_rows(n: int, local: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, bool)
+    out[local] = True
+    return out
+
+
+def low_rule_masks(client, stats, lengths, n_errors: int, rules=tuple(LOW_RULES)) -> dict:
+    """Masks of the ``low_*`` rules over shards, equal to ``find_label_issues(filter_by=...)``:
+    the ``n_errors`` samples with the lowest label quality over the whole dataset.
+
+    ``stats``: one future per shard of the engine's row summaries (a dict with ``rows``, the
+    :class:`workbench.core.chunks.RowStats`); ``lengths`` (S,) rows per shard; ``n_errors``
+    the estimated number of label errors (off the confident joint's diagonal, close calls
+    excluded). Each shard sends its smallest values (its share of ``n_errors`` plus a margin;
+    a shard that may hide smaller values than the merged cut is asked for ``n_errors``), the
+    cut is the ``n_errors``-th smallest of the union; when it is tied with values beyond it,
+    numpy's sort over the whole quality array (gathered on the client: O(N)) decides which
+    tied samples are flagged, as in memory. Returns {rule: one future per shard of its
+    boolean mask (n,)}.
+    """
+    lengths = np.asarray(lengths, np.int64)
+    total, n = int(lengths.sum()), int(n_errors)
+    out = {}
+    for rule in rules:
+        q = [client.submit(low_quality, r, LOW_RULES[rule], pure=False) for r in stats]
+        if n <= 0 or n >= total:
+            out[rule] = [client.submit(np.full, int(ln), n > 0, pure=False) for ln in lengths]
+            continue
+        share = n * lengths / max(total, 1)
+        m = np.minimum(np.ceil(1.25 * share + 4 * np.sqrt(share) + 8).astype(np.int64), n)
+        m = np.minimum(m, lengths)
+        got = client.gather([client.submit(smallest, qs, int(ms), pure=False)
+                             for qs, ms in zip(q, m, strict=True)])  # fmt: skip
+        while True:  # at most twice: a re-asked shard sends n values, enough for any cut
+            merged = np.sort(np.concatenate(got))
+            cut = merged[n - 1] if len(merged) >= n else np.inf
+            unsafe = [s for s, g in enumerate(got)
+                      if len(g) < lengths[s] and (len(g) == 0 or g[-1] < cut)]  # fmt: skip
+            if not unsafe:
+                break
+            more = client.gather([client.submit(smallest, q[s], int(min(n, lengths[s])),
+                                                pure=False) for s in unsafe])  # fmt: skip
+            for s, g in zip(unsafe, more, strict=True):
+                got[s] = g
+        counts = client.gather([client.submit(below_and_at, qs, cut, pure=False) for qs in q])
+        below, at = np.sum(counts, axis=0)
+        if below + at == n:  # no tie straddles the cut
+            out[rule] = [client.submit(at_most, qs, cut, pure=False) for qs in q]
+            continue
+        # Ties straddle the cut: numpy's (unstable) sort over the whole array decides, as in memory.
+        whole = np.concatenate(client.gather(q))
+        flagged = np.sort(np.argsort(whole)[:n])
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        out[rule] = [
+            client.submit(mask_rows, int(lengths[s]),
+                          flagged[np.searchsorted(flagged, a) : np.searchsorted(flagged, b)] - a,
+                          pure=False)
+            for s, (a, b) in enumerate(zip(offsets[:-1], offsets[1:], strict=True))
+        ]  # fmt: skip
+    return out
