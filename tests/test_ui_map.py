@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ N, K = 300, 3
 NAMES = ["cat", "dog", "fox"]
 
 
-def make_session(*, coords=True, features=False, truth=True, previews=None, n=N):
+def make_session(*, coords=True, features=False, truth=True, previews=None, n=N, ids=None):
     rng = np.random.default_rng(0)
     true = rng.integers(0, K, n)
     given = true.copy()
@@ -29,7 +31,7 @@ def make_session(*, coords=True, features=False, truth=True, previews=None, n=N)
         kwargs["features"] = rng.normal(size=(n, 5))
     if truth:
         kwargs["true_labels"] = true
-    ds = Dataset(given, class_names=NAMES, previews=previews, **kwargs)
+    ds = Dataset(given, class_names=NAMES, previews=previews, ids=ids, **kwargs)
     a = rng.random(n)
     b = rng.random(n) * 10
     suggested = np.where(rng.random(n) < 0.5, true, -1)
@@ -79,9 +81,10 @@ def test_build_sends_one_float32_buffer_of_four_columns():
     assert "points" not in str(state.get("points", {}).get("view", ""))
     assert sw.color_by == "valueA" and sw.color_scale == "categorical"
     assert sw.color_domain == {"cat": 0, "dog": 1, "fox": 2}
-    legend = sw.legend_encoding["color"]
-    assert [v[0] for v in legend["values"]] == NAMES
-    assert legend["variable"] == "given label"
+    # the legend is a row above the map, not jupyter-scatter's box over the points
+    assert sw.legend is False
+    assert m._legend in m.widget.children and "<b>given label</b>" in m._legend.value
+    assert all(f"</span>{name}</span>" in m._legend.value for name in NAMES)
 
 
 def test_options_and_bad_input():
@@ -126,7 +129,7 @@ def test_browser_lasso_selects_in_the_session():
     assert "<b>3</b> selected" in m._status.value
     assert "most suspicious of 3 selected" in m._panel.value
     top = [40, 3, 17][int(np.argmax(s.result.scores[[40, 3, 17]]))]
-    assert f"<td>{top}</td>" in m._panel.value  # the highest active score, not the lowest index
+    assert f"<b>id {top}</b>" in m._panel.value  # the highest active score, not the lowest index
     browser_update(m.scatter.widget, {"selection": None})  # double-click: deselect
     assert s.selection.size == 0
 
@@ -163,7 +166,7 @@ def test_color_by_updates_the_encoded_column():
     np.testing.assert_array_equal(after[:, 2], s.flags.astype(np.float32))
     np.testing.assert_array_equal(after[:, :2], before[:, :2])  # only the colour column moves
     assert sw.color_domain == {"not flagged": 0, "flagged": 1}
-    assert sw.legend_encoding["color"]["variable"] == "flagged by alpha"
+    assert "<b>flagged by alpha</b>" in m._legend.value
     # through the dropdown, as a click in the browser would
     m._dropdown.value = "score: beta"
     assert m.color_by == "score: beta"
@@ -263,6 +266,60 @@ def test_text_previews_and_hover_panel():
     top = [30, 31][int(np.argmax(s.result.scores[[30, 31]]))]
     assert f"sample text number {top}" in m._panel.value
     assert "most suspicious of 2 selected" in m._panel.value
+
+
+def test_tooltip_and_panel_name_the_sample_by_its_id_and_say_different_things():
+    """The hover showed row positions, not the user's ids, and the side panel repeated it
+    line by line: now the tooltip gives id, labels, score and flag; the panel the decision and
+    note, the suggested label, the detectors flagging and each detector's rank."""
+    ids = [f"img-{i:03d}.png" for i in range(N)]
+    s = make_session(ids=ids)
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    sw = m.scatter.widget
+    props = set(sw.tooltip_properties)
+    assert props == {"id", "given", "score", "flagged", "true"}
+    sent = []
+    sw.send = lambda msg, buffers=None: sent.append(msg)
+    sw._handle_custom_msg({"type": "tooltip", "index": 7, "properties": sorted(props)}, [])
+    assert sent[-1]["properties"]["id"] == "img-007.png (row 7)"
+    s.decide([7], "relabel", label="fox", note="ear shape says fox")
+    browser_update(sw, {"hovering": 7})
+    panel = m._panel.value
+    assert "<b>id img-007.png (row 7)</b>" in panel
+    assert "relabel to fox" in panel and "ear shape says fox" in panel
+    labels = set(re.findall(r"<td style='color:#666[^']*'>([^<]+)</td>", panel))
+    assert labels == {"decision", "suggested", "flagged by"}
+    assert not labels & props  # nothing the tooltip says is repeated
+    info = m.panel_info(7)
+    assert info["note"] == "ear shape says fox"
+    expected_by = [n for n, r in s.results.items() if (s.flags if n == s.active else r.flags)[7]]
+    assert info["flagged_by"] == expected_by
+    for name, score, rank in info["ranks"]:
+        scores = s.results[name].scores
+        assert score == scores[7] and rank == 1 + int((scores > scores[7]).sum())
+        assert f"#{rank:,}" in panel
+    assert [r[2] for r in info["ranks"]] == sorted(r[2] for r in info["ranks"])
+    top = int(np.argmax(s.results["beta"].scores))
+    assert dict((n, r) for n, _, r in m.panel_info(top)["ranks"])["beta"] == 1
+    # without ids of its own a dataset names samples by position
+    plain = EmbeddingMap(make_session())
+    assert plain.sample_info(7)["id"] == "7" and plain.panel_info(7)["note"] == ""
+
+
+def test_no_tooltip_in_lasso_mode_the_side_panel_still_follows_the_hover():
+    """The tooltip popped up during a lasso drag and covered the lasso."""
+    s = make_session()
+    m = EmbeddingMap(s)
+    assert m.widget is not None
+    sw = m.scatter.widget
+    assert sw.mouse_mode == "panZoom" and sw.tooltip_enable
+    browser_update(sw, {"mouse_mode": "lasso"})  # the toolbar's lasso button
+    assert sw.tooltip_enable is False
+    browser_update(sw, {"hovering": 12})
+    assert "<b>id 12</b>" in m._panel.value
+    browser_update(sw, {"mouse_mode": "panZoom"})
+    assert sw.tooltip_enable is True
 
 
 def test_missing_coordinates():

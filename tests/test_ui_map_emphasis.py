@@ -1,5 +1,6 @@
 """The embedding map at large N: highlighted points drawn on top, larger and opaque, the others
-fainter the denser the map; "only the highlighted"; a large selection keeps its colours."""
+fainter the denser the map; "only the highlighted"; a selection keeps its colours over grey
+others; size by a second field."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import pytest
 
 pytest.importorskip("jscatter")
 
-from test_ui_map import browser_selection, make_session  # noqa: E402
+from test_ui_map import browser_selection, browser_update, make_session  # noqa: E402
 
 from workbench.ui import map as map_module  # noqa: E402
-from workbench.ui.map import EmbeddingMap  # noqa: E402
+from workbench.ui.map import EmbeddingMap, size_options  # noqa: E402
 
 
 def test_flagged_points_are_drawn_last_under_flagged_and_not_under_labels():
@@ -101,23 +102,82 @@ def test_only_the_highlighted_over_a_faint_background():
         m.set_highlight_only("yes")
 
 
-def test_a_large_selection_keeps_its_colours(monkeypatch):
+def test_a_selection_keeps_its_colours_and_the_rest_turns_grey(monkeypatch):
+    """Item 12 of the laptop-width issue: while a selection is shown the others stay visible,
+    in grey; the selected keep their colours, at any size of selection."""
     monkeypatch.setattr(map_module, "_LARGE_SELECTION", 50)
     s = make_session()
     m = EmbeddingMap(s)
     assert m.widget is not None
     w = m.scatter.widget
-    default = m._default_selected_colour
-    s.select(np.arange(10), source="python")  # small: the usual highlight colour
-    assert w.color_selected == default
-    s.select(np.arange(200), source="python")  # large: each point keeps its colour
-    assert w.color_selected == w.color and w.opacity_unselected < 0.25
+    own = [list(c) for c in m.color_values()[1]["colors"]]
+    assert w.color == own and "not selected" not in m._legend.value  # nothing selected
+    grey = [list(map_module._UNSELECTED)] * len(own)
+    for pick in (np.arange(10), np.arange(200)):  # small, then large
+        s.select(pick, source="python")
+        assert w.color == grey and w.color_selected == own
+        assert 0.3 <= w.opacity_unselected  # faded a little, never hidden
+        assert f"not selected ({pick.size:,} selected keep their colours)" in m._legend.value
+    large_fade = w.opacity_unselected
     browser_selection(w, np.arange(20))  # a small lasso in the browser
-    assert s.selection.size == 20 and w.color_selected == default
-    browser_selection(w, np.arange(300))  # "select all"
-    assert w.color_selected == w.color
+    assert s.selection.size == 20 and w.color == grey and w.color_selected == own
+    assert w.opacity_unselected > large_fade  # fewer selected: the others less faded
+    m.set_color_by("score: beta")  # a new colouring keeps the look of the selection
+    viridis = [list(c) for c in m.color_values()[1]["colors"]]
+    assert w.color == [list(map_module._UNSELECTED)] * 256 and w.color_selected == viridis
+    browser_update(w, {"selection": None})  # double-click: deselect
+    assert s.selection.size == 0 and w.color == viridis
+    assert "not selected" not in m._legend.value
     # a selected point is drawn without growing, with a thin outline only
     assert w.regl_scatterplot_options == {"pointOutlineWidth": 1, "pointSizeSelected": 0}
+
+
+def test_colour_and_size_by_two_fields():
+    """Colour by the given class and size by a score at once (item 12)."""
+    s = make_session()
+    m = EmbeddingMap(s, color_by="given label", size_by="score: beta")
+    assert m.widget is not None
+    w = m.scatter.widget
+    pts = np.asarray(w.points)
+    np.testing.assert_array_equal(pts[:, 2], s.dataset.labels)  # colour: the class
+    beta = s.results["beta"].scores
+    size = pts[:, 3]
+    assert 0 < size.min() and size.max() < 1  # continuous: never read as categories
+    assert np.all(np.diff(size[np.argsort(beta, kind="stable")]) >= 0)  # higher score, larger
+    look = m.emphasis()
+    assert w.size == look["size"] and w.opacity == look["opacity"]
+    assert len(w.size) == map_module._SIZE_STEPS and np.all(np.diff(w.size) > 0)
+    assert w.size_by == "valueB" and w.opacity_by == "valueB"
+    assert "size: " in m._legend.value and "score: beta (larger = higher)" in m._legend.value
+    # through the dropdown, as a click in the browser would: size by the flags
+    m._size_dropdown.value = "flagged"
+    assert m.size_by == "flagged"
+    np.testing.assert_array_equal(np.asarray(w.points)[:, 3], s.flags)
+    np.testing.assert_array_equal(np.asarray(w.points)[:, 2], s.dataset.labels)
+    assert w.size[1] > w.size[0]
+    s.set_threshold("top_k", 7)  # the sizes follow the threshold
+    np.testing.assert_array_equal(np.asarray(w.points)[:, 3], s.flags)
+    m.set_size_by("mislabeled (truth)")
+    np.testing.assert_array_equal(np.asarray(w.points)[:, 3], s.dataset.is_noisy)
+    m.set_size_by("same size")
+    assert w.size[0] == w.size[1] and ">size: " not in m._legend.value
+    m.set_color_by("flagged")  # "highlighted": the colouring's highlighted points grow
+    m.set_size_by("highlighted")
+    np.testing.assert_array_equal(np.asarray(w.points)[:, 3], s.flags)
+    assert m.size_by == "highlighted" and w.size[1] > w.size[0]
+    assert size_options(s) == [
+        "highlighted",
+        "same size",
+        "flagged",
+        "mislabeled (truth)",
+        "score: alpha",
+        "score: beta",
+    ]
+    assert "mislabeled (truth)" not in size_options(make_session(truth=False))
+    with pytest.raises(ValueError, match="size_by must be one of"):
+        m.set_size_by("score: gamma")
+    with pytest.raises(ValueError, match="size_by must be one of"):
+        EmbeddingMap(s, size_by="given label")
 
 
 def test_reset_view_is_a_button_without_animation():

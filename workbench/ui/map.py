@@ -7,7 +7,17 @@ as uint32 index buffers, never as Python lists.
 
 Colour by: the given label, the suggested label, the true label and whether it differs from the
 given one (when truth is known), the active detector's flags at the current threshold, the
-review decision, or any detector's noise score (higher = more likely mislabeled).
+review decision, or any detector's noise score (higher = more likely mislabeled). Size by a
+second field at the same time: the colouring's highlighted points, the flags, the truth or any
+detector's score (larger = more suspicious). The legend of both stands above the map, never
+over its points.
+
+While a selection is shown, the selected points keep their colours and the others turn grey
+(still visible, so the selection stays in its place on the map). The tooltip names the sample
+by its id (``Dataset(ids=...)``, with its row position beside it); the side panel tells what the
+tooltip does not: the decision and its note, the suggested label, which detectors flag the
+sample and how each ranks it. In lasso mode the tooltip is off (it popped up over the lasso
+being drawn); hovering still fills the side panel.
 
 What the user looks for stays visible at any N: the highlighted samples (the active detector's
 flags under "flagged", the mislabeled ones under the truth, the decided ones under "decision",
@@ -39,10 +49,11 @@ from workbench.ui.multilabel import (
     map_sample_info,
 )
 
-__all__ = ["EmbeddingMap", "color_options"]
+__all__ = ["EmbeddingMap", "color_options", "size_options"]
 
 _SOURCE = "map"
 _GREY = (0.78, 0.78, 0.78, 1.0)
+_UNSELECTED = (0.6, 0.6, 0.6, 1.0)  # every point outside a selection, whatever its colour
 _FLAG_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _NOISY_COLOURS = [(0.75, 0.75, 0.75, 0.9), (0.86, 0.15, 0.12, 1.0)]
 _MAX_LEGEND_CATEGORIES = 24
@@ -51,8 +62,11 @@ _FAINT = 0.05  # opacity of the others with "only the highlighted" on
 _HIGHLIGHT_COVER = 0.25  # the highlighted grow only while they cover less than this of the map
 _MIN_BACKGROUND = 0.12  # the others' opacity never falls below this (the map keeps its shape)
 _LARGE_SELECTION = 5_000  # above this many selected points, they keep their colours
-# Not "color": it repeated the given label (or the score) the tooltip lists anyway.
-_TOOLTIP_PROPERTIES = ["given", "suggested", "score", "flagged", "decision"]
+# Not "color": it repeated the given label (or the score) the tooltip lists anyway. The
+# suggested label and the decision are the side panel's (it says what the tooltip does not).
+_TOOLTIP_PROPERTIES = ["id", "given", "score", "flagged"]
+_SIZE_STEPS = 8  # sizes (and opacities) from the least to the most suspicious, by a score
+_PANEL_DETECTORS = 8  # detectors listed with their rank in the side panel
 # What the mouse does on the map. jupyter-scatter starts regl-scatterplot with the action keys
 # ``{"merge": "meta", "remove": "alt"}`` (no key starts a lasso, Shift does nothing): Cmd (⌘;
 # the Windows key on a PC) adds a lasso or click to the selection, Alt (⌥) removes it.
@@ -62,6 +76,16 @@ _HELP = (
     "key on a PC) while lassoing or clicking to add to the selection, Alt/⌥ to remove from it. "
     "Double-click clears it."
 )
+
+
+def size_options(session) -> list[str]:
+    """The size-by choices the map offers for ``session``, in menu order: ``"highlighted"``
+    (the colouring's highlighted points a little larger), ``"same size"``, the active
+    detector's flags, the truth (when known) and every detector's score."""
+    options = ["highlighted", "same size", "flagged"]
+    if session.dataset.has_truth:
+        options.append("mislabeled (truth)")
+    return options + [f"score: {name}" for name in session.results]
 
 
 def color_options(session) -> list[str]:
@@ -90,6 +114,9 @@ class EmbeddingMap(View):
     session_or_dataset : Session or Dataset
     color_by : str, default="given label"
         One of :func:`color_options`.
+    size_by : str, default="highlighted"
+        One of :func:`size_options`: a second field shown by the points' size (and opacity),
+        e.g. colour by the given label and size by a detector's score.
     coords : array-like of shape (N, 2), optional
         Coordinates to use instead of ``dataset.coords``. Without either, they are projected
         from ``dataset.features`` with :func:`workbench.compute.projection.project`.
@@ -117,6 +144,7 @@ class EmbeddingMap(View):
         session_or_dataset,
         *,
         color_by: str = "given label",
+        size_by: str = "highlighted",
         coords=None,
         method: str = "pca",
         seed: int = 0,
@@ -130,6 +158,9 @@ class EmbeddingMap(View):
             color_by = LABEL_COUNT  # the default, for label sets
         if color_by not in options:
             raise ValueError(f"color_by must be one of {options}, found {color_by!r}.")
+        sizes = size_options(self.session)
+        if size_by not in sizes:
+            raise ValueError(f"size_by must be one of {sizes}, found {size_by!r}.")
         if method not in ("pca", "umap"):
             raise ValueError(f"method must be 'pca' or 'umap', found {method!r}.")
         if not isinstance(height, (int, np.integer)) or height < 100:
@@ -137,7 +168,7 @@ class EmbeddingMap(View):
         n = self.session.dataset.n_samples
         if point_size is None:
             point_size = 6.0 if n <= 5_000 else 3.0 if n <= 200_000 else 1.5
-        self._color_by = color_by
+        self._color_by, self._size_by = color_by, size_by
         self._method, self._seed, self._height, self._point_size = method, seed, height, point_size
         self._given_coords = coords
         self.coords: np.ndarray | None = None
@@ -152,6 +183,7 @@ class EmbeddingMap(View):
         self.highlighted: np.ndarray | None = None  # bool (N,): drawn on top, larger, opaque
         self.point_order: np.ndarray | None = None  # the draw order sent (last = on top)
         self._colours: list | None = None
+        self._ranked: dict = {}  # detector -> (scores array, its sorted finite scores)
 
     # --- coordinates ---------------------------------------------------------------------------
     def _resolve_coords(self) -> None:
@@ -192,7 +224,9 @@ class EmbeddingMap(View):
         sc.size(self._point_size)
         sc.height(self._height)
         sc.axes(False)
-        sc.legend(True, position="top-right", size="small")
+        # Its legend is a box over the top right of the plot that hid points: ours is a row
+        # above the map (``legend_html``).
+        sc.legend(False)
         # No lasso on a long press: in pan & zoom mode a slow drag (a press held still for a
         # moment) started one and replaced the selection. The lasso tool lassoes.
         sc.lasso(type="freeform", on_long_press=False)
@@ -237,6 +271,14 @@ class EmbeddingMap(View):
             layout=w.Layout(width="340px"),
         )
         self._dropdown.observe(lambda ch: self.set_color_by(ch["new"]), names="value")
+        self._size_dropdown = w.Dropdown(
+            options=size_options(self.session),
+            value=self._size_by,
+            description="size by",
+            layout=w.Layout(width="280px"),
+        )
+        self._size_dropdown.observe(lambda ch: self.set_size_by(ch["new"]), names="value")
+        self._legend = w.HTML(layout=w.Layout(width="100%"))
         self._status = w.HTML()
         self._only = w.Checkbox(
             value=self._highlight_only,
@@ -260,6 +302,8 @@ class EmbeddingMap(View):
         self._apply_color()
         widget.observe(self._on_widget_selection, names="selection")
         widget.observe(self._on_hover, names="hovering")
+        widget.observe(self._on_mouse_mode, names="mouse_mode")
+        self._on_mouse_mode({"new": widget.mouse_mode})
         self._subscribe("selection", self._on_session_selection)
         self._subscribe("flags", self._on_flags)
         self._subscribe("decisions", self._on_decisions)
@@ -270,9 +314,10 @@ class EmbeddingMap(View):
         return w.VBox(
             [
                 w.HBox(
-                    [self._dropdown, self._only, self._reset, self._status],
+                    [self._dropdown, self._size_dropdown, self._only, self._reset, self._status],
                     layout=w.Layout(flex_flow="row wrap", align_items="center"),
                 ),
+                self._legend,
                 w.HBox([widget, self._panel], layout=w.Layout(width="100%")),
                 help_text,
             ],
@@ -296,6 +341,43 @@ class EmbeddingMap(View):
                 self._dropdown.value = name  # re-enters here through the observer
                 return
             self._apply_color()
+
+    @property
+    def size_by(self) -> str:
+        """The current size-by choice."""
+        return self._size_by
+
+    def set_size_by(self, name: str) -> None:
+        """Size the points by ``name`` (one of :func:`size_options`), independently of the
+        colour: e.g. colour by the given label and size by a detector's score."""
+        options = size_options(self.session)
+        if name not in options:
+            raise ValueError(f"size_by must be one of {options}, found {name!r}.")
+        self._size_by = name
+        if self.scatter is not None:
+            if self._size_dropdown.value != name:
+                self._size_dropdown.value = name  # re-enters here through the observer
+                return
+            self._apply_color()
+
+    def size_values(self, highlighted: np.ndarray | None = None) -> np.ndarray:
+        """The size column (``valueB``) for the current size-by choice.
+
+        Returns
+        -------
+        ndarray of shape (N,), float32
+            0 or 1 (the highlighted, flagged or mislabeled points get the larger size), or, by
+            a score, the score normalised to (0, 1): higher = more likely mislabeled = larger.
+        """
+        s, name = self.session, self._size_by
+        if name in ("highlighted", "same size"):
+            marked = self.highlight()[0] if highlighted is None else highlighted
+            return np.asarray(marked, dtype=np.float32)
+        if name == "flagged":
+            return s.flags.astype(np.float32)
+        if name == "mislabeled (truth)":
+            return s.dataset.is_noisy.astype(np.float32)
+        return _continuous(s.results[name.split(": ", 1)[1]].scores, "")[0]
 
     @property
     def highlight_only(self) -> bool:
@@ -359,21 +441,38 @@ class EmbeddingMap(View):
         return marked, key
 
     def emphasis(self) -> dict:
-        """How the points are drawn now: ``opacity`` and ``size`` ([others, highlighted]),
-        from the density of points on the map (``n * size**2`` over the map's area): the
-        others fade as it grows; the highlighted are opaque, one pixel larger while they are
-        few enough to cover less than a quarter of the map, else as large as the others."""
+        """How the points are drawn now: ``opacity`` and ``size`` lists indexed by the size
+        column (``valueB``), from the density of points on the map (``n * size**2`` over the
+        map's area): the others fade as it grows.
+
+        Sized by the highlighted points, the flags or the truth: ``[others, marked]``, the
+        marked opaque and one pixel larger while they are few enough to cover less than a
+        quarter of the map (``"same size"``: never larger). Sized by a score:
+        ``_SIZE_STEPS`` steps from small and faded (low score) to large and opaque (high)."""
         n = self.session.dataset.n_samples
         size = float(self._point_size)
         density = n * size**2 / _MAP_AREA_PX
         others = float(np.clip(1.5 / max(density, 1e-9), _MIN_BACKGROUND, 1.0))
         if self._highlight_only:
             others = _FAINT
-        # The highlighted grow (up to one pixel) only while they are sparse enough not to
-        # cover the map: 6.5% flagged at 200,000 points already cover most of its pixels.
-        marked = 0 if self.highlighted is None else int(self.highlighted.sum())
+        if self._size_by.startswith("score: "):
+            return {
+                "opacity": [float(v) for v in np.linspace(others, 1.0, _SIZE_STEPS)],
+                "size": [
+                    float(v) for v in np.linspace(max(1.0, 0.6 * size), 2 * size + 1, _SIZE_STEPS)
+                ],
+            }
+        # The marked grow (up to one pixel) only while they are sparse enough not to cover
+        # the map: 6.5% flagged at 200,000 points already cover most of its pixels.
+        if self._size_by == "flagged":
+            marked = int(self.session.flags.sum())
+        elif self._size_by == "mislabeled (truth)":
+            marked = int(self.session.dataset.is_noisy.sum())
+        else:
+            marked = 0 if self.highlighted is None else int(self.highlighted.sum())
         room = np.sqrt(_HIGHLIGHT_COVER * _MAP_AREA_PX / max(marked, 1))
-        return {"opacity": [others, 1.0], "size": [size, float(np.clip(room, size, size + 1))]}
+        grown = size if self._size_by == "same size" else float(np.clip(room, size, size + 1))
+        return {"opacity": [others, 1.0], "size": [size, grown]}
 
     def color_values(self, name: str | None = None):
         """Encode ``name`` (default: the current choice) for the colour column.
@@ -426,9 +525,6 @@ class EmbeddingMap(View):
         return _continuous(s.results[detector].scores, f"noise score: {detector} (higher = worse)")
 
     def _apply_color(self) -> None:
-        from jscatter.encodings import create_legend
-        from matplotlib.colors import Normalize
-
         widget = self.scatter.widget
         values, legend = self.color_values()
         pts = self._points.copy()  # a new object, so the trait sees the change
@@ -439,59 +535,100 @@ class EmbeddingMap(View):
             cats = {c: i for i, c in enumerate(legend["categories"])}
             domain, scale = cats, "categorical"
             hist = np.bincount(values.astype(np.int64), minlength=len(cats)) / max(len(values), 1)
-            encoding = create_legend(
-                colours, None, cats, {"variable": legend["title"]}, data_dimension=legend["title"]
-            )
-            show_legend = len(cats) <= _MAX_LEGEND_CATEGORIES
         else:
             lo, hi = legend["domain"]
             domain, scale = [lo, hi], "linear"
             counts = np.histogram(values, bins=20, range=(0.0, 1.0))[0]
             hist = counts / max(counts.max(), 1)
-            encoding = create_legend(
-                colours,
-                Normalize(lo, hi),
-                None,
-                {"variable": legend["title"]},
-                data_dimension=legend["title"],
-            )
-            show_legend = True
         marked, key = self.highlight()
-        pts[:, 3] = marked
         self.highlighted = marked
+        pts[:, 3] = self.size_values(marked)
         order = np.argsort(key, kind="stable").astype(np.uint32)
         same_order = self.point_order is not None and np.array_equal(order, self.point_order)
         self.point_order = order
         self._colours = [list(c) for c in colours]
+        self._legend_info = legend
         with widget.hold_sync():
             if not same_order:
                 widget.point_order = order
-            self._apply_emphasis()
-            widget.color = [list(c) for c in colours]
             widget.color_scale = scale
             widget.color_domain = domain
             widget.color_histogram = [float(h) for h in hist]
             widget.color_by = "valueA"
             widget.color_title = legend["title"]
-            widget.legend = show_legend
-            widget.legend_encoding = {"color": encoding}
+            widget.legend = False
+            self._apply_emphasis()  # the palette (grey outside a selection), sizes, legend
             widget.prevent_filter_reset = True
             widget.non_spatial_points_update = True
             widget.points = pts
 
     def _apply_emphasis(self) -> None:
-        """Opacity and size of the others and the highlighted; the selection's look."""
+        """Opacity and size of the points; the selection's look: while one is shown, the
+        selected points keep their colours (drawn with the "selected" palette) and every other
+        point is grey (the normal palette turns grey), faded a little, never hidden."""
         widget = self.scatter.widget
         look = self.emphasis()
+        selected = self.session.selection.size > 0
         large = self.session.selection.size > _LARGE_SELECTION
+        colours = self._colours or []
         with widget.hold_sync():
             widget.opacity = look["opacity"]
             widget.size = look["size"]
-            # A large selection keeps the points' own colours; the rest fades (not one block).
+            if colours:
+                widget.color = [list(_UNSELECTED)] * len(colours) if selected else colours
             widget.color_selected = (
-                self._colours if large and self._colours else self._default_selected_colour
+                colours if selected and colours else self._default_selected_colour
             )
-            widget.opacity_unselected = 0.15 if large else 0.25
+            widget.opacity_unselected = 0.35 if large else 0.6
+        self._update_legend()
+
+    # --- legend: a row above the map (jupyter-scatter's own box covered points) ----------------
+    def legend_html(self) -> str:
+        """The legend of the colour, the size and the selection, as HTML: swatches of the
+        categories (up to 24) or the colour scale with its range, what the size shows, and,
+        while a selection is shown, that the grey points are the unselected ones."""
+        info = getattr(self, "_legend_info", None) or self.color_values()[1]
+        parts = [f"<b>{html.escape(info['title'])}</b>"]
+        if info["kind"] == "categorical":
+            names, colours = info["categories"], info["colors"]
+            if len(names) <= _MAX_LEGEND_CATEGORIES:
+                parts += [
+                    f'<span style="white-space:nowrap">{_swatch(c)}{html.escape(str(n))}</span>'
+                    for n, c in zip(names, colours, strict=True)
+                ]
+            else:
+                parts.append(f"{len(names)} categories (the tooltip names each)")
+        else:
+            lo, hi = info["domain"]
+            stops = ", ".join(_css(info["colors"][i]) for i in np.linspace(0, 255, 6).astype(int))
+            parts.append(
+                f'<span style="white-space:nowrap">{lo:.3g} <span style="display:inline-block;'
+                f"width:120px;height:10px;vertical-align:middle;background:linear-gradient("
+                f'to right, {stops})"></span> {hi:.3g}</span>'
+            )
+        size = self._size_by
+        if size != "same size":
+            what = "the highlighted" if size == "highlighted" else html.escape(size)
+            small, big = _dot(5), _dot(11)
+            parts.append(
+                f'<span style="white-space:nowrap;margin-left:10px">size: {small}{big} '
+                f"{what}{' (larger = higher)' if size.startswith('score: ') else ''}</span>"
+            )
+        n_sel = self.session.selection.size
+        if n_sel:
+            parts.append(
+                f'<span style="white-space:nowrap;margin-left:10px">'
+                f"{_swatch(_UNSELECTED)}not selected ({n_sel:,} selected keep their colours)"
+                "</span>"
+            )
+        return (
+            '<div class="wb-map-legend" style="font-size:12px;line-height:18px;display:flex;'
+            'flex-wrap:wrap;gap:2px 8px;align-items:center">' + "".join(parts) + "</div>"
+        )
+
+    def _update_legend(self) -> None:
+        if self.scatter is not None:
+            self._legend.value = self.legend_html()
 
     # --- session -> map ------------------------------------------------------------------------
     def _on_session_selection(self, session) -> None:
@@ -512,6 +649,8 @@ class EmbeddingMap(View):
         # colours (and the highlighted points) that follow the flags
         c = self._color_by
         if c in ("flagged", "suggested label") or c.startswith("score: "):
+            self._apply_color()
+        elif self._size_by == "flagged":
             self._apply_color()
         self._update_status()
         self._update_panel()
@@ -556,6 +695,12 @@ class EmbeddingMap(View):
             self._hovered, self._hover_live = int(new), True
         self._update_panel()
 
+    def _on_mouse_mode(self, change) -> None:
+        # In lasso mode every drag draws a lasso: a tooltip then popped up over it (one
+        # scheduled by the last hover before the press, which its lasso start did not cancel).
+        # The side panel still shows the hovered sample.
+        self.scatter.widget.tooltip_enable = change["new"] != "lasso"
+
     # --- tooltip and side panel ----------------------------------------------------------------
     def _setup_tooltip(self, widget) -> None:
         ds = self.session.dataset
@@ -588,16 +733,20 @@ class EmbeddingMap(View):
             self._handle_tooltip(content)
 
     def sample_info(self, index: int) -> dict:
-        """What the tooltip and side panel say about sample ``index`` (JSON-ready values)."""
+        """What the map knows about sample ``index`` (JSON-ready values): ``id`` (the sample's
+        id, its row position beside it when ids were given), ``index`` (the position), the
+        given, suggested (and true) label, the active detector's score and flag, the decision.
+        The tooltip shows the id, labels, score and flag; the side panel the rest."""
         s, ds = self.session, self.session.dataset
         i = browser_index(index, ds.n_samples)
         if i is None:
             raise ValueError(f"index must be an int in 0..{ds.n_samples - 1}, found {index!r}.")
         if ds.is_multilabel:  # label sets as "a | b"
-            return map_sample_info(s, i, decision_of(s, i))
+            return {"id": self.id_text(i), **map_sample_info(s, i, decision_of(s, i))}
         names = ds.class_names
         sug = s.result.suggested_labels
         info = {
+            "id": self.id_text(i),
             "index": i,
             "given": names[ds.labels[i]],
             "suggested": "-" if sug is None or sug[i] < 0 else names[sug[i]],
@@ -609,6 +758,59 @@ class EmbeddingMap(View):
             t = ds.true_labels[i]
             info["true"] = names[t] if t >= 0 else "unknown"
         return info
+
+    def id_text(self, i: int) -> str:
+        """Sample ``i`` as the map names it: its id, with the row position beside it when the
+        dataset has ids of its own (``"img-17.png (row 17)"``), else the position."""
+        ids = self.session.dataset.ids
+        return str(i) if ids is None else f"{ids[i]} (row {i})"
+
+    def panel_info(self, index: int) -> dict:
+        """What the side panel says about sample ``index``, beyond the tooltip: the decision
+        and its note, the suggested label, the detectors that flag it, and every detector's
+        score with its rank among the N samples (1 = the most suspicious), most suspicious
+        first.
+
+        Returns
+        -------
+        dict
+            ``id``, ``decision``, ``note`` (str, "" for none), ``suggested``, ``flagged_by``
+            (list of detector names: the active one by the current threshold, the others by
+            their own rule) and ``ranks``: a list of ``(detector, score, rank)`` sorted by
+            rank (higher score = more likely mislabeled = lower rank).
+        """
+        s = self.session
+        info = self.sample_info(index)
+        i = info["index"]
+        flagged_by, ranks = [], []
+        for name, res in s.results.items():
+            flags = s.flags if name == s.active else res.flags
+            if flags[i]:
+                flagged_by.append(name)
+            score = float(res.scores[i])
+            ranks.append((name, score, self._rank(name, res.scores, score)))
+        ranks.sort(key=lambda r: (r[2] is None, r[2] or 0))
+        return {
+            "id": info["id"],
+            "decision": info["decision"],
+            "note": _note_of(s, i),
+            "suggested": info["suggested"],
+            "flagged_by": flagged_by,
+            "ranks": ranks,
+        }
+
+    def _rank(self, name: str, scores: np.ndarray, score: float) -> int | None:
+        """1 + how many finite scores of detector ``name`` are above ``score`` (None for NaN);
+        each detector's scores are sorted once."""
+        if not np.isfinite(score):
+            return None
+        cached = self._ranked.get(name)
+        if cached is None or cached[0] is not scores:
+            finite = np.asarray(scores, dtype=np.float64)
+            cached = (scores, np.sort(finite[np.isfinite(finite)]))
+            self._ranked[name] = cached
+        ordered = cached[1]
+        return int(len(ordered) - np.searchsorted(ordered, score, side="right")) + 1
 
     def _handle_tooltip(self, event: dict) -> None:
         i = browser_index(event.get("index"), self.session.dataset.n_samples)
@@ -652,23 +854,71 @@ class EmbeddingMap(View):
                 "a sample here.</div>"
             )
             return
-        info = self.sample_info(i)
+        info = self.panel_info(i)
         if self._hovered is not None:
             head = "hovered" if self._hover_live else "last hovered"
         else:
-            head = f"most suspicious of {sel.size:,} selected"
-        rows = "".join(
-            f"<tr><td style='color:#666;padding-right:6px'>{html.escape(k)}</td>"
-            f"<td>{html.escape(str(v))}</td></tr>"
-            for k, v in info.items()
+            given = self.sample_info(i)["given"]  # no tooltip to say it here
+            head = f"most suspicious of {sel.size:,} selected (given {html.escape(given)})"
+        n = self.session.dataset.n_samples
+        grey = "color:#666;padding-right:6px;vertical-align:top"
+        decision = html.escape(info["decision"])
+        if info["note"]:
+            decision += f'<div style="color:#444"><i>note:</i> {html.escape(info["note"])}</div>'
+        rows = [
+            f"<tr><td style='{grey}'>decision</td><td>{decision}</td></tr>",
+            f"<tr><td style='{grey}'>suggested</td><td>{html.escape(info['suggested'])}</td></tr>",
+        ]
+        by = info["flagged_by"]
+        rows.append(
+            f"<tr><td style='{grey}'>flagged by</td><td>"
+            + (
+                f"{len(by)} of {len(self.session.results)}: "
+                + ", ".join(html.escape(b) for b in by)
+                if by
+                else f"none of {len(self.session.results)}"
+            )
+            + "</td></tr>"
         )
+        ranked = "".join(
+            f"<tr><td style='overflow-wrap:anywhere'>{html.escape(name)}</td>"
+            f"<td style='text-align:right;padding-left:4px'>{'–' if rank is None else f'#{rank:,}'}"
+            f"</td><td style='text-align:right;padding-left:4px;color:#666'>{score:.3g}</td></tr>"
+            for name, score, rank in info["ranks"][:_PANEL_DETECTORS]
+        )
+        more = len(info["ranks"]) - _PANEL_DETECTORS
+        more_text = f"<div style='color:#666'>… {more} more</div>" if more > 0 else ""
         p = self.session.dataset.previews
         pic = preview_html(p[i], size=96) if p is not None else ""
         self._panel.value = (
-            '<div style="padding:4px;font-size:12px;overflow-wrap:anywhere;max-width:200px">'
-            f'<div style="color:#666">{head}</div>{pic}'
-            f'<table style="table-layout:fixed;width:100%">{rows}</table></div>'
+            '<div class="wb-map-panel" style="padding:4px;font-size:12px;'
+            'overflow-wrap:anywhere;max-width:200px">'
+            f'<div style="color:#666">{head}</div>'
+            f"<div><b>id {html.escape(info['id'])}</b></div>{pic}"
+            f'<table style="table-layout:fixed;width:100%">{"".join(rows)}</table>'
+            f'<div style="color:#666;margin-top:4px">rank of {n:,} by each detector '
+            "(#1 = most suspicious), score</div>"
+            f'<table style="width:100%">{ranked}</table>{more_text}</div>'
         )
+
+
+def _css(rgba) -> str:
+    r, g, b, *a = (float(v) for v in rgba)
+    return f"rgba({round(255 * r)},{round(255 * g)},{round(255 * b)},{a[0] if a else 1.0:g})"
+
+
+def _swatch(rgba) -> str:
+    return (
+        '<span style="display:inline-block;width:10px;height:10px;border-radius:50%;'
+        f'margin-right:3px;vertical-align:middle;background:{_css(rgba)}"></span>'
+    )
+
+
+def _dot(px: int) -> str:
+    return (
+        f'<span style="display:inline-block;width:{px}px;height:{px}px;border-radius:50%;'
+        'margin-right:2px;vertical-align:middle;background:#777"></span>'
+    )
 
 
 def _padded(values, share: float = 0.05) -> tuple[float, float]:
@@ -747,6 +997,16 @@ def _decision_codes(session):
     cats = ["undecided", *actions]
     codes = pd.Categorical(session.decisions.actions(), categories=("", *actions)).codes
     return codes.astype(np.int8), cats
+
+
+def _note_of(session, i: int) -> str:
+    """The note of sample ``i``'s decision in force ("" when none or undecided)."""
+    if not session.decisions.actions()[i]:
+        return ""
+    table = session.decisions.current()
+    row = table[table["index"].to_numpy() == i]
+    note = row["note"].iloc[0] if len(row) and "note" in row else ""
+    return "" if note is None or note != note else str(note)
 
 
 def decision_of(session, i: int) -> str:
