@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.core import chunks
-from workbench.sharded.sources import load_shard
+from workbench.sharded.sources import check_prob_block, load_shard
 
 SLACK = 1e-6  # = workbench.analysis.statistics.SLACK (close-call head start)
 
@@ -28,9 +28,14 @@ def shard_stats(source, name: str, offset: int, k: int, check: bool = True) -> d
     Kept on the worker for the later passes; the class pieces go to the threshold groups.
     """
     t0 = time.perf_counter()
-    d = load_shard(source, name, k, check=check)
+    d = load_shard(source, name, k, check=check, check_rows=False)
     y, p = d.labels, d.pred_probs
-    rows = chunks.row_stats(p, y, workers=1)
+    # One read of each block: its values checked, then summarised while it is in the cache.
+    rows, summarise = chunks.row_stats_kernel(p, y)
+    for sl in chunks.iter_slices(len(y), chunks.chunk_rows(k, p.dtype.itemsize)):
+        if check:
+            check_prob_block(p[sl], sl.start, name, d.ids)
+        summarise(sl)
     if k < 1 << 31:  # class indices kept as int32: less memory held between passes
         rows.argmax, rows.other = rows.argmax.astype(np.int32), rows.other.astype(np.int32)
     counts = np.bincount(y, minlength=k)
@@ -149,15 +154,17 @@ def whole_classes(group: dict, classes) -> np.ndarray:
 
 
 # --- prune by noise rate (per shard top-m, merged by the engine) ---------------------------------
-def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int):
+def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int, floors=None):
     """For each requested cell ``(given class, column j, m)``: the ``m`` largest margins
     ``p[j] - p[given]`` of the shard's samples given that class (all when fewer), largest
-    first, with their global positions.
+    first, with their global positions. With ``floors`` (C,) instead: every margin of cell ``i``
+    at or above ``floors[i]`` (``m`` unused; in row order).
 
     As in the in-memory engine, margins are first computed only for the candidates with the
     largest best-other margin ``g = max_{j != given} p[j] - p[given]`` (every margin of a sample
-    is at most its ``g``): a column whose ``m``-th value reaches the candidates' cut is exact;
-    the others are computed over the whole class.
+    is at most its ``g``, also after rounding): a column whose ``m``-th value reaches the
+    candidates' cut is exact; the others are computed over the whole class. With floors the
+    candidates are the samples whose ``g`` reaches the class's lowest floor.
 
     Returns ``(lengths (C,), values, positions)``, the values of cell ``i`` being the
     ``lengths[i]`` entries after those of the cells before it.
@@ -174,7 +181,13 @@ def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int):
         lo, hi = bounds[cls], bounds[cls + 1]
         n_k = hi - lo
         pos, sk = order[lo:hi], given[lo:hi]
-        cols, ms = cells[a:b, 1], np.minimum(cells[a:b, 2], n_k)
+        cols = cells[a:b, 1]
+        if floors is not None:
+            vals, rows, lengths[a:b] = _above(p, pos, sk, other_max, cols, floors[a:b])
+            vals_out.append(vals)
+            pos_out.append(pos[rows])
+            continue
+        ms = np.minimum(cells[a:b, 2], n_k)
         lengths[a:b] = ms
         mm = int(ms.max()) if len(ms) else 0
         vals = np.zeros((mm, len(cols)), p.dtype)
@@ -203,6 +216,21 @@ def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int):
         return lengths, np.empty(0, p.dtype), np.empty(0, np.int64)
     positions = np.concatenate(pos_out).astype(np.int64) + res["offset"]
     return lengths, np.concatenate(vals_out), positions
+
+
+def _above(p, pos, sk, other_max, cols, floors):
+    """Margins ``p[pos, cols[i]] - sk`` at or above ``floors[i]``: ``(values, rows, lengths)``,
+    column after column, rows (indexing ``pos``) ascending within a column."""
+    low = floors.min()
+    if np.isfinite(low):  # no margin of a row exceeds its best-other margin g
+        cand = np.flatnonzero(np.take(other_max, pos) - sk >= low)
+    else:
+        cand = np.arange(len(pos))
+    margins = np.take(p, pos[cand], axis=0)[:, cols].T  # (C, n_cand), one row per column
+    margins -= sk[cand]
+    col, row = np.nonzero(margins >= floors[:, None])
+    lengths = np.bincount(col, minlength=len(cols))
+    return margins[col, row], cand[row], lengths
 
 
 def _tops(p, pos, sk, cols, ms):
@@ -274,8 +302,6 @@ def shard_outputs(
     """Masks of every rule for one shard, the per-sample scores and suggested labels; writes
     ``<folder>/part-<part>.parquet`` keyed by id. ``flagged`` maps a rule to the shard's
     flagged global positions (sorted)."""
-    import pandas as pd
-
     n, offset = res["n"], res["offset"]
     y, rows = res["labels"], res["rows"]
     keep = ~res2["close"]
@@ -308,19 +334,22 @@ def shard_outputs(
     dynamics = shard_dynamics(source, y, len(res["counts"])) if source is not None else {}
     frame |= dynamics
     frame["n_flagging_rules"] = np.sum([masks[r] for r in masks], axis=0).astype(np.int8)
-    df = pd.DataFrame(frame)
     if class_names is not None:
         names = np.asarray(class_names, dtype=object)
-        df["label_name"] = names[y]
-        df["suggested_label_name"] = names[suggested]
+        frame["label_name"] = names[y]
+        frame["suggested_label_name"] = names[suggested]
     if folder is not None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         from workbench.core.atomic import atomic_file
 
+        table = pa.table(frame)
+        # Dictionary pages only for the class names: on unique floats and ids pyarrow builds a
+        # dictionary, finds it too large and falls back, at 3x the cost of the whole write.
+        words = [c for c in ("label_name", "suggested_label_name") if c in frame]
         with atomic_file(Path(folder) / f"part-{part}.parquet", make_folder=True) as f:
-            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), f)
+            pq.write_table(table, f, use_dictionary=words or False)
     out = {
         "counts": {r: int(np.count_nonzero(m)) for r, m in masks.items()},
         "by_class": np.bincount(y[flags], minlength=len(res["counts"])),

@@ -464,46 +464,40 @@ def _prune_by_noise_rate(c, ds, r1, grp, groups, prune, counts, shard_counts, el
 
 
 def _first_request(need, n_k, n_ks):
-    """Candidates asked of a shard holding ``n_ks`` of the class's ``n_k`` samples: its
-    expected share of the top ``need`` plus a margin (all of them when fewer)."""
+    """Candidates asked first of a shard holding ``n_ks`` of the class's ``n_k`` samples: about
+    its expected share of the top ``need`` (all of them when fewer); the second round asks
+    only the shards that may hide more, by value."""
     expected = need * (n_ks / np.maximum(n_k, 1))
-    m = np.ceil(1.25 * expected + 4 * np.sqrt(expected) + 8).astype(np.int64)
+    m = np.ceil(expected + np.sqrt(expected) + 1).astype(np.int64)
     return np.minimum(np.minimum(m, need + 1), n_ks)
 
 
 def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress) -> np.ndarray:
-    """Merge per-shard top-m margins of every (given kk, true jj) cell into its top ``need``."""
+    """Merge per-shard top margins of every (given kk, true jj) cell into its top ``need``.
+
+    Round 1: each shard sends about its share of each cell's top (:func:`_first_request`).
+    The ``need``-th largest value ``L`` of their union is at most the cell's true cut, and a
+    shard whose last value sent is below ``L`` (or that sent all it holds) hides nothing at or
+    above ``L``. Round 2: the other shards send every margin at or above ``L``, so the union
+    then holds every value at or above the cut, ties included: exact in two rounds.
+    """
     n_cells, n_shards = len(kk), len(r1)
-    # requests[s] = (cell ids, m); a shard holding none of a class gets no request for it
-    m_req = np.zeros((n_shards, n_cells), np.int64)
     nks = shard_counts[:, kk]  # (S, C)
-    m_req[:] = _first_request(need[None, :], counts[kk][None, :], nks)
-    entries = {}  # shard -> (cell ids, values, positions, lengths)
-    todo = {s: np.flatnonzero(m_req[s] > 0) for s in range(n_shards)}
-    rounds = 0
-    while True:
-        rounds += 1
-        futs = {}
-        for s, cid in todo.items():
-            if cid.size:
-                req = np.column_stack([kk[cid], jj[cid], m_req[s, cid]])
-                futs[s] = (cid, _submit(c, _tasks.shard_top, ds.inputs[s], r1[s], req,
-                                        ds.names[s], ds.n_classes))  # fmt: skip
-        wait_for([f for _, f in futs.values()], progress=progress,
-                 desc=f"prune by noise rate ({rounds})")  # fmt: skip
-        for s, (cid, fut) in futs.items():
-            lengths, vals, pos = fut.result()
-            new = (np.repeat(cid, lengths), vals, pos)
-            if s in entries:  # replace this shard's entries of the re-asked cells
-                old = entries[s]
-                keep = ~np.isin(old[0], cid)
+    m_req = _first_request(need[None, :], counts[kk][None, :], nks)
+    ask = {s: np.flatnonzero(m_req[s] > 0) for s in range(n_shards)}
+    entries = _gather_tops(c, ds, r1, kk, jj, ask, m_req, None, progress, 1)
+    floor, last = _floors(entries, need, n_shards, n_cells)
+    unsafe = (m_req < nks) & (last >= floor[None, :])
+    ask = {s: np.flatnonzero(unsafe[s]) for s in range(n_shards) if unsafe[s].any()}
+    if ask:
+        again = _gather_tops(c, ds, r1, kk, jj, ask, None, floor, progress, 2)
+        for s, new in again.items():  # replace this shard's entries of the re-asked cells
+            old = entries.get(s)
+            if old is not None:
+                keep = ~np.isin(old[0], ask[s])
                 new = tuple(np.concatenate([o[keep], x]) for o, x in zip(old, new, strict=True))
             entries[s] = new
-        settled, tied, flagged, unsafe = _merge(entries, need, m_req, nks)
-        if not unsafe.any():
-            break
-        m_req[unsafe] = np.minimum((need + 1)[None, :].repeat(n_shards, 0), nks)[unsafe]
-        todo = {s: np.flatnonzero(unsafe[s]) for s in range(n_shards)}
+    tied, flagged = _final_tops(entries, need, n_cells)
     out = [flagged]
     for cell in np.flatnonzero(tied):
         out.append(
@@ -512,46 +506,71 @@ def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress) -> np.nd
     return np.concatenate(out)
 
 
-def _merge(entries, need, m_req, nks):
-    """Merge the shards' candidates of every cell.
+def _gather_tops(c, ds, r1, kk, jj, ask, m_req, floor, progress, round_):
+    """Ask shard ``s`` for the cells ``ask[s]``: its top ``m_req[s, cell]`` of each, or with
+    ``floor`` every margin at or above ``floor[cell]``. Returns {shard: (cell ids, values,
+    positions)}."""
+    futs = {}
+    for s, cid in ask.items():
+        if cid.size:
+            m = m_req[s, cid] if m_req is not None else np.zeros(len(cid), np.int64)
+            req = np.column_stack([kk[cid], jj[cid], m])
+            fl = floor[cid] if floor is not None else None
+            futs[s] = (cid, _submit(c, _tasks.shard_top, ds.inputs[s], r1[s], req,
+                                    ds.names[s], ds.n_classes, fl))  # fmt: skip
+    wait_for([f for _, f in futs.values()], progress=progress,
+             desc=f"prune by noise rate ({round_})")  # fmt: skip
+    out = {}
+    for s, (cid, fut) in futs.items():
+        lengths, vals, pos = fut.result()
+        out[s] = (np.repeat(cid, lengths), vals, pos)
+    return out
 
-    Returns ``settled`` (C,) (the union holds the exact top ``need``), ``tied`` (C,) (settled,
-    but the ``need``-th value equals the next: numpy's sort over the class decides), the
-    flagged positions of the settled, untied cells, and ``unsafe`` (S, C): shards that may
-    hide candidates at or above the cell's cut and must send ``need + 1``.
-    """
-    n_shards, n_cells = m_req.shape
-    cid = np.concatenate([e[0] for e in entries.values()]) if entries else np.empty(0, np.int64)
-    val = (
-        np.concatenate([e[1].astype(np.float64) for e in entries.values()])
-        if entries
-        else np.empty(0)
-    )
-    pos = np.concatenate([e[2] for e in entries.values()]) if entries else np.empty(0, np.int64)
+
+def _sorted_entries(entries, n_cells):
+    """All shards' entries sorted by cell, then value (largest first): (cell ids, values as
+    float64, positions, start of each cell, count of each cell)."""
+    if entries:
+        cid = np.concatenate([e[0] for e in entries.values()])
+        val = np.concatenate([e[1].astype(np.float64) for e in entries.values()])
+        pos = np.concatenate([e[2] for e in entries.values()])
+    else:
+        cid, val, pos = np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
     order = np.lexsort((-val, cid))
     cid, val, pos = cid[order], val[order], pos[order]
     cnt = np.bincount(cid, minlength=n_cells)
-    start = np.cumsum(cnt) - cnt
+    return cid, val, pos, np.cumsum(cnt) - cnt, cnt
+
+
+def _floors(entries, need, n_shards, n_cells):
+    """After the first round: each cell's floor ``L`` (the ``need``-th largest value sent;
+    -inf when fewer were sent) and ``last`` (S, C), the smallest value each shard sent
+    (-inf when it sent none)."""
+    _, val, _, start, cnt = _sorted_entries(entries, n_cells)
+    floor = np.full(n_cells, -np.inf)
     has = cnt >= need
-    cut = np.full(n_cells, np.inf)
-    cut[has] = val[start[has] + need[has] - 1]
-    tied = np.zeros(n_cells, bool)
-    nxt = has & (cnt > need)
-    tied[nxt] = val[start[nxt] + need[nxt]] == cut[nxt]
-    # The smallest value each shard sent for each cell (it sends largest first).
+    floor[has] = val[start[has] + need[has] - 1]
     last = np.full((n_shards, n_cells), -np.inf)
-    for s, (c_ids, v, _) in entries.items():
+    for s, (c_ids, v, _) in entries.items():  # each cell's values come largest first
         if len(c_ids):
             ends = np.flatnonzero(np.r_[c_ids[1:] != c_ids[:-1], True])
             last[s, c_ids[ends]] = v[ends]
-    exhausted = m_req >= nks
-    enough = m_req >= need[None, :] + 1
-    below = last < cut[None, :]
-    unsafe = ~(exhausted | enough | below)
-    settled = ~unsafe.any(axis=0)
+    return floor, last
+
+
+def _final_tops(entries, need, n_cells):
+    """Every cell's top ``need`` from a union holding all values at or above its cut.
+
+    Returns ``tied`` (C,) (the ``need``-th value equals the next: numpy's sort over the class
+    decides) and the flagged positions of the untied cells.
+    """
+    cid, val, pos, start, cnt = _sorted_entries(entries, n_cells)
+    tied = np.zeros(n_cells, bool)
+    nxt = cnt > need
+    tied[nxt] = val[start[nxt] + need[nxt]] == val[start[nxt] + need[nxt] - 1]
     rank = np.arange(len(cid)) - start[cid]
-    take = (settled & ~tied)[cid] & (rank < need[cid])
-    return settled, tied & settled, pos[take], unsafe
+    take = ~tied[cid] & (rank < need[cid])
+    return tied, pos[take]
 
 
 def _tied_column(c, ds, r1, cls, j, need, nks) -> np.ndarray:

@@ -35,6 +35,7 @@ __all__ = [
     "ShardData",
     "SyntheticShard",
     "ZarrShard",
+    "check_prob_block",
     "check_shard",
     "load_shard",
     "write_npy_shards",
@@ -247,10 +248,12 @@ def _where(name: str, row: int, ids) -> str:
     return f"shard {name!r} row {row}{shown}"
 
 
-def check_shard(data: ShardData, name: str, n_classes: int) -> ShardData:
+def check_shard(data: ShardData, name: str, n_classes: int, *, rows: bool = True) -> ShardData:
     """Check one shard; return labels as int64 and ``pred_probs`` as float32/float64 arrays.
 
-    Raises ``ValueError`` naming the shard, the row (and its id) and what was wrong.
+    Raises ``ValueError`` naming the shard, the row (and its id) and what was wrong. With
+    ``rows=False`` the values of ``pred_probs`` are left to the caller
+    (:func:`check_prob_block` on each block it reads anyway).
     """
     labels = np.asarray(data.labels)
     probs = np.asarray(data.pred_probs)
@@ -289,7 +292,8 @@ def check_shard(data: ShardData, name: str, n_classes: int) -> ShardData:
     if probs.dtype not in (np.float32, np.float64):
         probs = probs.astype(np.float32)
     probs = np.ascontiguousarray(probs)
-    _check_prob_rows(probs, name, ids)
+    if rows:
+        _check_prob_rows(probs, name, ids)
     return ShardData(ids, labels, probs)
 
 
@@ -297,28 +301,40 @@ def _check_prob_rows(probs: np.ndarray, name: str, ids) -> None:
     """Finite, in [0, 1], rows summing to 1 within :data:`PROB_ATOL`: block by block."""
     step = max(1, (4 << 20) // max(1, probs.shape[1] * probs.itemsize))
     for start in range(0, len(probs), step):
-        x = probs[start : start + step]
-        sums = x.sum(axis=1, dtype=np.float64)
-        bad = ~np.isfinite(sums) | (np.abs(sums - 1) > PROB_ATOL)
-        low = x.min(axis=1)
-        bad |= low < 0
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            row = x[i]
-            if not np.isfinite(row).all():
-                what = "is not finite (NaN or inf)"
-            elif row.min() < 0 or row.max() > 1 + PROB_ATOL:
-                what = f"has values outside [0, 1] ({row.min():.4g} to {row.max():.4g})"
-            else:
-                what = f"sums to {float(sums[i]):.6g}, expected 1 within {PROB_ATOL}"
-            raise ValueError(
-                f"{_where(name, start + i, ids)}: pred_probs {what} "
-                f"({int(bad.sum())} bad rows in this block)."
-            )
+        check_prob_block(probs[start : start + step], start, name, ids)
 
 
-def load_shard(source, name: str, n_classes: int, *, check: bool = True) -> ShardData:
-    """Read a source (or take in-memory block arrays) and, with ``check``, validate it."""
+def check_prob_block(x: np.ndarray, start: int, name: str, ids) -> None:
+    """Check rows ``start..start+len(x)-1`` of a shard's ``pred_probs`` (finite, >= 0, summing to
+    1 within :data:`PROB_ATOL`); raise a ``ValueError`` naming the shard and the first bad row.
+
+    Row sums in the input dtype (numpy's pairwise summation: a float32 row of K <= 10^4 entries
+    is off by less than 1e-5, far inside the tolerance); the sign by one minimum of the block.
+    """
+    sums = x.sum(axis=1)
+    bad = ~np.isfinite(sums) | (np.abs(sums - 1) > PROB_ATOL)
+    if x.size and not x.min() >= 0:  # also true for a NaN (caught by its sum too)
+        bad |= x.min(axis=1) < 0
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        row = x[i]
+        if not np.isfinite(row).all():
+            what = "is not finite (NaN or inf)"
+        elif row.min() < 0 or row.max() > 1 + PROB_ATOL:
+            what = f"has values outside [0, 1] ({row.min():.4g} to {row.max():.4g})"
+        else:
+            what = f"sums to {float(sums[i]):.6g}, expected 1 within {PROB_ATOL}"
+        raise ValueError(
+            f"{_where(name, start + i, ids)}: pred_probs {what} "
+            f"({int(bad.sum())} bad rows in this block)."
+        )
+
+
+def load_shard(
+    source, name: str, n_classes: int, *, check: bool = True, check_rows: bool = True
+) -> ShardData:
+    """Read a source (or take in-memory block arrays) and, with ``check``, validate it
+    (``check_rows=False``: all but the values of ``pred_probs``, see :func:`check_shard`)."""
     if isinstance(source, ShardData):
         data = source
     elif isinstance(source, tuple):  # (ids, labels, pred_probs) blocks of dask collections
@@ -326,7 +342,7 @@ def load_shard(source, name: str, n_classes: int, *, check: bool = True) -> Shar
     else:
         data = source.read()
     if check:
-        return check_shard(data, name, n_classes)
+        return check_shard(data, name, n_classes, rows=check_rows)
     labels = np.asarray(data.labels).astype(np.int64, copy=False)
     probs = np.asarray(data.pred_probs)
     if probs.dtype not in (np.float32, np.float64):
