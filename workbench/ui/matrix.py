@@ -1,12 +1,17 @@
 """The matrix view: confusion matrix, estimated and true noise-transition matrices, linked.
 
-Three heatmaps side by side (plotly ``FigureWidget``), every axis labelled with class names and
-its meaning in words:
+Up to four heatmaps (plotly ``FigureWidget``), as many side by side as fit, every axis labelled
+with class names and its meaning in words:
 
 - confusion matrix: rows = given label, columns = predicted label (argmax of the out-of-sample
   ``pred_probs``); rates are row-normalised, P(predicted = j | given = i);
-- estimated noise transition ``T[i, j] = P(given = j | true = i)`` from ``pred_probs``;
-- the true transition, beside it, when true labels are known.
+- estimated noise transition ``T[i, j] = P(given = j | true = i)`` from ``pred_probs`` (the
+  calibrated confident joint);
+- the same estimated by HOC from ``features`` without a model (the given labels of each sample
+  and its nearest neighbours: :func:`workbench.analysis.hoc.dataset_transition_hoc`, computed
+  once per dataset in its shared analysis), up to
+  :data:`workbench.pipeline.run.HOC_AUDIT_MAX_CLASSES` classes as in the audit;
+- the true transition, beside them, when true labels are known.
 
 Clicking a cell selects its samples in every view (``session.select(..., source="matrix")``);
 the current selection is a second layer: an orange frame along the border of every cell that
@@ -56,6 +61,8 @@ _CHAR_PX = 0.62  # width of one digit, in units of the font size
 _MIN_TICK_PX = 7.0  # cells smaller than this get no class names on the axes (hover has them)
 _MIN_FRAME_PX = 4.0  # cells smaller than this get no selection frames (hover has the counts)
 _PAIRS_SHOWN = 10  # rows of the confused-pairs list at first ("more" adds as many)
+_HOC_NEIGHBORS = 10  # the kNN graph HOC reads (its default; the one knn_disagreement shares)
+_RATES_ONLY = ("estimated", "hoc")  # estimates of probabilities: always shown as rates
 # Colour grows with the square root of the value (stops at (i/8)^2), so that the few off-diagonal
 # samples that matter for label noise stay visible next to a heavy diagonal.
 _SQRT_BLUES = [
@@ -77,19 +84,19 @@ _SQRT_BLUES = [
 
 
 class MatrixView(View):
-    """Confusion, estimated transition and true transition matrices, with clickable cells.
+    """Confusion, estimated (confident joint, HOC) and true transition matrices, clickable.
 
     Parameters
     ----------
     session_or_dataset : Session or Dataset
     mode : {"counts", "rates"}, default="counts"
-        What the cells show first (a toggle switches). The estimated transition matrix is an
-        estimate of probabilities and is always shown as rates.
+        What the cells show first (a toggle switches). The estimated transition matrices are
+        estimates of probabilities and are always shown as rates.
     panel_size : int, default=340
         Width and height of each heatmap in pixels (34-pixel cells at K = 10).
     max_width : int, default=960
-        The figure's widest: as many heatmaps side by side as fit, the others below (three
-        in a row from ``max_width=1210`` at K = 10).
+        The figure's widest: as many heatmaps side by side as fit, the others below (two in a
+        row at 960, three from ``max_width=1210`` at K = 10, four from 1605).
     order : {"auto", "clustered", "index"}, default="auto"
         The order of the classes along both axes: "clustered" puts classes confused with each
         other next to each other, "index" keeps the dataset's order; "auto" clusters above
@@ -101,8 +108,14 @@ class MatrixView(View):
     -----
     What a click selects: confusion cell (i, j): samples with given label i predicted as j;
     estimated-transition cell (i, j): samples given label j that the model predicts as i (its
-    best guess at the true label); true-transition cell (i, j): samples whose true label is i
-    and given label is j.
+    best guess at the true label); HOC cell (i, j): samples given label j whose 10 nearest
+    neighbours in feature space mostly carry label i (the neighbourhood's consensus that HOC
+    builds on; HOC itself estimates rates, not a true label per sample); true-transition cell
+    (i, j): samples whose true label is i and given label is j.
+
+    The HOC panel needs ``features`` and at most
+    :data:`workbench.pipeline.run.HOC_AUDIT_MAX_CLASSES` classes (its fit grows as K³); above
+    that the caption says why it is missing (``hoc_note``).
     """
 
     def __init__(
@@ -140,6 +153,9 @@ class MatrixView(View):
         self.panels: list[str] = []
         if ds.pred_probs is not None:
             self.panels += ["confusion", "estimated"]
+        self.hoc_note = _hoc_note(ds)  # why there is no HOC panel (None: there is one)
+        if self.hoc_note is None:
+            self.panels.append("hoc")
         if ds.has_truth:
             self.panels.append("true")
         self.reason = (
@@ -167,6 +183,13 @@ class MatrixView(View):
             self._matrices["estimated"] = {"counts": t_est, "rates": t_est, "members": cell_counts}
             self._cells["confusion"] = ds.labels * k + predicted
             self._cells["estimated"] = predicted * k + ds.labels
+        if "hoc" in self.panels:
+            t_hoc, consensus = self._hoc()
+            # Cell (i, j) holds samples given j whose neighbours mostly carry label i.
+            cells = consensus * k + ds.labels
+            members = np.bincount(cells, minlength=k * k).reshape(k, k).astype(float)
+            self._matrices["hoc"] = {"counts": t_hoc, "rates": t_hoc, "members": members}
+            self._cells["hoc"] = cells
         self._order = (
             np.asarray(analysis.class_order(), dtype=np.int64)
             if self._order_name == "clustered"
@@ -179,13 +202,35 @@ class MatrixView(View):
             self._matrices["true"] = {"counts": counts, "rates": mats["true_transition"]}
             self._cells["true"] = np.where(known, ds.true_labels * k + ds.labels, -1)
 
+    def _hoc(self) -> tuple[np.ndarray, np.ndarray]:
+        """HOC's K×K transition matrix and the neighbours' majority label of every sample (N,),
+        both from the dataset's one kNN graph and kept in its shared analysis (computed once,
+        not per redraw)."""
+        from workbench.analysis.detectors.features import knn_label_vote, resolve_metric
+        from workbench.analysis.hoc import dataset_transition_hoc
+
+        ds, analysis = self.session.dataset, self.session.analysis
+        n_neighbors = min(_HOC_NEIGHBORS, ds.n_samples - 1)
+        metric = resolve_metric("auto", ds.features)
+        hoc = dataset_transition_hoc(ds, n_neighbors=n_neighbors, metric=metric)
+
+        def consensus():
+            graph = analysis.knn_graph(n_neighbors, metric, progress=False)
+            return knn_label_vote(ds.labels, graph, n_classes=ds.n_classes).majority
+
+        majority = analysis.cached(
+            ("neighbour_majority", n_neighbors, metric), (ds.labels, ds.features), consensus
+        )
+        return np.asarray(hoc.transition, dtype=np.float64), majority
+
     def _members(self, panel: str) -> np.ndarray:
         """K×K number of samples in each cell of ``panel`` (what a click there selects)."""
         m = self._matrices[panel]
         return m.get("members", m["counts"])
 
     def matrix(self, panel: str, mode: str | None = None) -> np.ndarray:
-        """The K×K matrix a panel shows ("confusion", "estimated", "true") in ``mode``."""
+        """The K×K matrix a panel shows ("confusion", "estimated", "hoc", "true") in ``mode``
+        (the estimates are rates in either mode)."""
         if panel not in self.panels:
             raise ValueError(f"panel must be one of {self.panels}, found {panel!r}.")
         if not self._matrices:
@@ -302,12 +347,14 @@ class MatrixView(View):
         titles = {
             "confusion": f"{described['confusion'].title}<br><span style='font-size:12px;color:#444'>rows: given label · "
             "columns: predicted</span>",
-            "estimated": f"{described['estimated'].title}<br><span style='font-size:12px;color:#444'>{_DEFINITION}</span>",
+            "estimated": f"{described['estimated'].title}<br><span style='font-size:12px;color:#444'>{_DEFINITION}, from pred_probs</span>",
+            "hoc": f"{described['hoc'].title}<br><span style='font-size:12px;color:#444'>{_DEFINITION}, from features</span>",
             "true": f"{described['true'].title}<br><span style='font-size:12px;color:#444'>{_DEFINITION}, known truth</span>",
         }
         axes = {
             "confusion": (described["confusion"].columns, described["confusion"].rows),
             "estimated": ("given label j", "true label i (estimated)"),
+            "hoc": ("given label j", "true label i (estimated)"),
             "true": ("given label j", "true label i"),
         }
         geo = self._geometry(names)
@@ -513,7 +560,7 @@ class MatrixView(View):
         """One line naming cell (row, col) of ``panel`` (class indices) and its value."""
         ds = self.session.dataset
         names = ds.class_names
-        mode = "rates" if panel == "estimated" else self._mode
+        mode = "rates" if panel in _RATES_ONLY else self._mode
         value = self.matrix(panel, mode)[row, col]
         rows, cols = _AXIS_WORDS[panel]
         text = (
@@ -634,7 +681,7 @@ class MatrixView(View):
             for panel in self.panels:
                 trace = by_name[panel]
                 frames, numbers = by_name[panel + _OVERLAY], by_name[panel + _COUNTS]
-                mode = "rates" if panel == "estimated" else self._mode
+                mode = "rates" if panel in _RATES_ONLY else self._mode
                 z = self._matrices[panel][mode][shown]
                 trace.z = z
                 top = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
@@ -709,10 +756,15 @@ class MatrixView(View):
             else ""
         )
         hovered = f"<br><b>hovered</b>: {html.escape(self._hover_note)}" if self._hover_note else ""
+        hoc = (
+            f" · no HOC matrix: {html.escape(self.hoc_note)}"
+            if self.hoc_note and self.session.dataset.features is not None
+            else ""
+        )
         self._caption.value = (
             f'<span style="line-height:32px;color:#444">Click a cell to select its samples'
             f"{where} · colour grows with √value{order} · drag a box to zoom, double-click "
-            f"to zoom out</span>{hovered}"
+            f"to zoom out{hoc}</span>{hovered}"
         )
 
     # --- browser -> session --------------------------------------------------------------------
@@ -746,6 +798,7 @@ class MatrixView(View):
 _MATRIX_OF = {
     "confusion": "confusion",
     "estimated": "estimated_transition",
+    "hoc": "hoc_transition",
     "true": "true_transition",
 }
 #: The transition matrices' definition, without the row-sum note the hover has no room for.
@@ -755,8 +808,29 @@ _DEFINITION = MATRICES["true_transition"].cell.split(", rows")[0]
 _AXIS_WORDS = {
     "confusion": ("given", "predicted"),
     "estimated": ("true", "given"),
+    "hoc": ("true", "given"),
     "true": ("true", "given"),
 }
+
+
+def _hoc_note(ds) -> str | None:
+    """Why ``ds`` gets no HOC panel; None when it gets one (features, at least 3 samples, one
+    label per sample and at most the audit's limit of classes: the fit grows as K³)."""
+    from workbench.pipeline.run import HOC_AUDIT_MAX_CLASSES
+
+    if ds.features is None:
+        return "HOC needs features (N×D)"
+    if ds.is_multilabel:
+        return "HOC estimates single-label transition matrices"
+    if ds.n_samples < 3:
+        return f"HOC needs at least 3 samples, found N={ds.n_samples}"
+    if ds.n_classes > HOC_AUDIT_MAX_CLASSES:
+        return (
+            f"its fit grows as K³ and K={ds.n_classes} exceeds the limit of "
+            f"{HOC_AUDIT_MAX_CLASSES} classes (the audit's); "
+            "workbench.analysis.hoc.dataset_transition_hoc(ds) computes it on request"
+        )
+    return None
 
 
 def _fitting_text(z, mode, cell_px, font_px) -> list[list[str]] | None:
@@ -796,6 +870,7 @@ def _hover_text(panel, z, mode, names, sel) -> list[list[str]]:
     what = {
         "confusion": "P(predicted = j | given = i)" if mode == "rates" else "samples",
         "estimated": _DEFINITION,
+        "hoc": _DEFINITION,
         "true": _DEFINITION if mode == "rates" else "samples",
     }[panel]
     k = z.shape[0]
