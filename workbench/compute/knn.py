@@ -32,7 +32,7 @@ from workbench.compute.device import resolve_device
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import as_array, check_finite
 
-__all__ = ["KNNGraph", "METRICS", "knn_graph", "knn_graph_from_csr"]
+__all__ = ["KNNGraph", "METRICS", "knn_between", "knn_graph", "knn_graph_from_csr"]
 
 #: Distances ``knn_graph`` computes.
 METRICS = ("cosine", "euclidean")
@@ -194,6 +194,93 @@ def knn_graph(
     dev = resolve_device(device)
     chunk = int(chunk_size or _DEFAULT_CHUNK.get(dev.type, 4096))
     return _knn_graph(x, k, metric, dev, chunk, bool(exclude_self), bool(progress))
+
+
+def knn_between(
+    queries: ArrayLike,
+    database: ArrayLike | None,
+    n_neighbors: int,
+    *,
+    metric: str = "cosine",
+    device: str | torch.device | None = None,
+    chunk_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_neighbors`` nearest rows of ``database`` for every row of ``queries``, found and
+    re-ranked as :func:`knn_graph` does, with the float64 distances of its re-ranking.
+
+    The block step of an exact search over shards (:mod:`workbench.sharded.knn`): lists of the
+    same queries against several databases, merged by (distance, index), give the neighbours
+    and distances of :func:`knn_graph` over their union (the float32 cast last).
+
+    Parameters
+    ----------
+    queries : array-like of shape (Nq, D)
+    database : array-like of shape (Nd, D), or None
+        None: the queries themselves, each row left out of its own list (a self-join).
+    n_neighbors : int
+        k; lists hold ``min(k, Nd)`` entries (``Nd - 1`` for the self-join).
+    metric, device, chunk_size
+        As :func:`knn_graph` (``metric`` "cosine" or "euclidean"; no zero rows for cosine).
+
+    Returns
+    -------
+    indices : ndarray of shape (Nq, k'), int64
+        Rows of ``database``, nearest first, equal distances by index.
+    distances : ndarray of shape (Nq, k'), float64
+        ``1 - cosine similarity`` or the L2 distance, recomputed from the input values.
+    """
+    q = as_array(queries, "queries")
+    same = database is None
+    d = q if same else as_array(database, "database")
+    for name, arr in (("queries", q), ("database", d)):
+        if arr.ndim != 2 or arr.dtype.kind not in "iuf" or arr.shape[0] < 1:
+            raise ValueError(
+                f"{name} must be a non-empty 2-D array of real numbers (N, D), found shape "
+                f"{arr.shape} and dtype {arr.dtype}."
+            )
+        check_finite(arr, name)
+    if d.shape[1] != q.shape[1]:
+        raise ValueError(
+            f"queries and database must have the same D, found {q.shape[1]} and {d.shape[1]}."
+        )
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, found {metric!r}.")
+    if metric == "cosine":
+        _check_nonzero_rows(q)
+        if not same:
+            _check_nonzero_rows(d)
+    avail = len(d) - 1 if same else len(d)
+    k = min(_check_k(n_neighbors, np.iinfo(np.int64).max, "n_neighbors", "any"), avail)
+    if k < 1:
+        return np.empty((len(q), 0), np.int64), np.empty((len(q), 0), np.float64)
+    dev = resolve_device(device)
+    chunk = int(chunk_size or _DEFAULT_CHUNK.get(dev.type, 4096))
+    x = q if same else np.concatenate([q, d.astype(q.dtype, copy=False)])
+    nq, shift = len(q), 0 if same else len(q)
+    kk = min(avail, k + max(_MIN_MARGIN, k // 2))
+    xt = _prepare(x, metric, dev)
+    sq = (xt * xt).sum(1) if metric == "euclidean" else None
+    qt, dt = xt[:nq], xt[shift:]
+    sq_q, sq_d = (None, None) if sq is None else (sq[:nq], sq[shift:])
+    with _exact_float32(dev), torch.inference_mode():
+        best_v = torch.full((nq, kk), -torch.inf, dtype=torch.float32, device=dev)
+        best_i = torch.full((nq, kk), -1, dtype=torch.int64, device=dev)
+        side = min(chunk, len(x))
+        s_buf = torch.empty(side * side, dtype=torch.float32, device=dev)
+        m_buf = torch.zeros(side * side + 8, dtype=torch.bool, device=dev)
+        cols = list(range(0, len(dt), chunk))
+        for a in range(0, nq, chunk):
+            # the diagonal tile first in a self-join (it sets every row's threshold early)
+            order = sorted(cols, key=lambda b, a=a: b != a) if same else cols
+            for b in order:
+                s = _cross_scores(qt, dt, sq_q, sq_d, a, b, chunk, s_buf)
+                if same and a == b:
+                    s.fill_diagonal_(-torch.inf)
+                _update(best_v, best_i, s, a, b, kk, 1, m_buf)
+        if (best_i < 0).any():  # pragma: no cover - cannot happen while kk <= avail
+            raise RuntimeError("kNN search left a query with too few candidates.")
+        idx, dist = _rerank(x, best_i + shift, metric, k, dev, wide_out=True)
+    return idx - shift, dist
 
 
 def knn_graph_from_csr(graph: sparse.spmatrix, *, metric: str) -> KNNGraph:
@@ -361,6 +448,16 @@ def _tile_scores(xt, sq, a, b, chunk, buf) -> torch.Tensor:
     return s.sub_(sq[a : a + chunk][:, None])
 
 
+def _cross_scores(qt, dt, sq_q, sq_d, a, b, chunk, buf) -> torch.Tensor:
+    """:func:`_tile_scores` of query rows a.. against database rows b.. (two tensors)."""
+    x, y = qt[a : a + chunk], dt[b : b + chunk]
+    s = buf[: len(x) * len(y)].view(len(x), len(y))
+    if sq_q is None:
+        return torch.mm(x, y.T, out=s)
+    torch.addmm(sq_d[b : b + chunk].neg()[None, :], x, y.T, alpha=2.0, out=s)
+    return s.sub_(sq_q[a : a + chunk][:, None])
+
+
 def _update(best_v, best_i, s, a, b, kk, axis, m_buf) -> None:
     """Merge the entries of tile ``s`` (rows a.. × columns b..) that beat their owner's current
     worst candidate into the running top-``kk`` lists. Owners are the tile's rows (axis=1) or
@@ -416,8 +513,10 @@ def _mask_pairs(m_buf, shape) -> tuple[torch.Tensor, torch.Tensor]:
     return flat // shape[1], flat % shape[1]
 
 
-def _rerank(x, cand, metric, k, dev) -> tuple[np.ndarray, np.ndarray]:
-    """Exact distances of the candidates from the input values, sorted by (distance, index)."""
+def _rerank(x, cand, metric, k, dev, wide_out=False) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distances of the candidates from the input values, sorted by (distance, index).
+    Rows ``0..len(cand)-1`` of ``x`` are re-ranked; candidates index any row of ``x``.
+    ``wide_out``: distances in the precision they were computed in (float64 but on MPS)."""
     n, kk = cand.shape
     wide = torch.float32 if dev.type == "mps" else torch.float64
     src = np.ascontiguousarray(x)
@@ -431,11 +530,11 @@ def _rerank(x, cand, metric, k, dev) -> tuple[np.ndarray, np.ndarray]:
         inv = torch.cat(
             [
                 torch.linalg.vector_norm(src[a : a + _RERANK_ROWS].to(wide), dim=1)
-                for a in range(0, n, _RERANK_ROWS)
+                for a in range(0, len(src), _RERANK_ROWS)
             ]
         ).reciprocal_()
     out_i = np.empty((n, k), dtype=np.int64)
-    out_d = np.empty((n, k), dtype=np.float32)
+    out_d = np.empty((n, k), dtype=np.float64 if wide_out else np.float32)
     for a in range(0, n, _RERANK_ROWS):
         c = cand[a : a + _RERANK_ROWS]
         r = len(c)
@@ -450,7 +549,7 @@ def _rerank(x, cand, metric, k, dev) -> tuple[np.ndarray, np.ndarray]:
         c, d = c.gather(1, order), d.gather(1, order)
         order = torch.argsort(d, dim=1, stable=True)[:, :k]
         out_i[a : a + r] = c.gather(1, order).cpu().numpy()
-        out_d[a : a + r] = d.gather(1, order).to(torch.float32).cpu().numpy()
+        out_d[a : a + r] = d.gather(1, order).to(wide if wide_out else torch.float32).cpu().numpy()
     return out_i, out_d
 
 
