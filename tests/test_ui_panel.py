@@ -361,3 +361,26 @@ def test_score_histogram_with_a_draggable_threshold_and_counts_per_class(caplog)
     assert f"<b>3</b> {per_class['3'][0]:,}/{per_class['3'][1]:,}" in p.per_class_html.value
     s.set_detector("weak")  # follows the active detector
     assert "weak" in hist.layout.title.text and sum(hist.data[0].y) == int(s.flags.sum())
+
+
+def test_a_browser_meeting_the_histogram_later_draws_it_as_it_is_now():
+    """A reloaded page drew the histogram as it was built: plotly refreshes the state a new
+    browser starts from only when a figure is displayed by itself, never inside the workbench;
+    a later change sent only the traces that differ, so the others kept old bars."""
+    s = digits_session(truth=False)
+    p = DetectorPanel(s)
+    assert p.widget is not None
+    hist = p.histogram
+    built = [list(t["y"]) for t in hist.get_state()["_widget_data"]]
+    for rule in [("score", float(np.quantile(s.result.scores, 0.5))), ("top_k", 40)]:
+        s.set_threshold(*rule)
+        state = hist.get_state()  # what the browser receives when it creates the widget
+        edges, flagged, unflagged = p.histogram_counts()
+        data = state["_widget_data"]
+        assert [list(data[0]["y"]), list(data[1]["y"])] == [flagged.tolist(), unflagged.tolist()]
+        assert [list(data[0]["y"]), list(data[1]["y"])] != built
+        assert state["_widget_layout"]["shapes"][0]["x0"] == hist.layout.shapes[0].x0
+    s.set_detector("weak")
+    state = hist.get_state()
+    assert "weak" in state["_widget_layout"]["title"]["text"]
+    assert list(state["_widget_data"][1]["x"]) == list(hist.data[1].x)

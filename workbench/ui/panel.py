@@ -533,10 +533,10 @@ class DetectorPanel(View):
     def _show_histogram(self) -> None:
         if self.histogram is not None:
             # One batch: unbatched updates of this FigureWidget kept it from being drawn in
-            # JupyterLab (plotly 7.1). Known: after a change, the browser may keep the old
-            # bar heights (a batch restyling several traces), the line and counts are right.
+            # JupyterLab (plotly 7.1).
             with self.histogram.batch_update():
                 self._draw_histogram(self.histogram)
+            _keep_start_state(self.histogram)
         per_class = self.flagged_per_class()
         cells = "".join(
             f'<span style="white-space:nowrap"><b>{html.escape(name)}</b> {f:,}/{t:,}</span> '
@@ -692,6 +692,22 @@ class DetectorPanel(View):
     def _on_compare_rule(self, change) -> None:
         self._compare = change["new"]
         self._show_overlap()
+
+
+def _keep_start_state(fig) -> None:
+    """Make the figure's current traces and layout what a browser draws when it meets the
+    widget anew (a page reload, the notebook opened again, a second window).
+
+    plotly's FigureWidget sends each change as a message to the browsers that have it and
+    refreshes the state a new browser starts from (``_widget_data``, ``_widget_layout``) only
+    when it is built or displayed by itself: shown inside the workbench, a reloaded page drew
+    the histogram as it was built (old bars and line), and a later change, which sends only
+    what differs, left the bars of an unchanged trace old.
+    """
+    from copy import deepcopy
+
+    fig._widget_data = deepcopy(fig._data)
+    fig._widget_layout = deepcopy(fig._layout_obj._props)
 
 
 def _overlap_html(report, names, *, max_rows: int = 16) -> str:
