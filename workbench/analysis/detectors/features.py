@@ -32,6 +32,7 @@ __all__ = [
     "WEIGHTINGS",
     "knn_label_vote",
     "resolve_metric",
+    "vote_of_neighbors",
 ]
 
 #: How neighbours' votes are weighted.
@@ -120,12 +121,25 @@ def knn_label_vote(
 
 
 def _vote(labels: np.ndarray, graph: KNNGraph, n_classes: int, weighting: str) -> NeighborVote:
-    n, k = graph.indices.shape
-    nb_labels = labels[graph.indices]
+    return vote_of_neighbors(labels, labels[graph.indices], graph.distances, n_classes, weighting)
+
+
+def vote_of_neighbors(
+    labels: np.ndarray,
+    neighbor_labels: np.ndarray,
+    distances: np.ndarray,
+    n_classes: int,
+    weighting: str = "uniform",
+) -> NeighborVote:
+    """:func:`knn_label_vote` from the neighbours' labels themselves (unchecked input): rows
+    of samples with ``labels`` (n,), their k neighbours' labels (n, k) and distances (n, k),
+    nearest first. Any block of rows gives those rows of the whole vote (used on shards)."""
+    n, k = neighbor_labels.shape
+    nb_labels = neighbor_labels
     if weighting == "uniform":
         w = np.ones((n, k), dtype=np.float64)
     else:
-        d = graph.distances.astype(np.float64)
+        d = distances.astype(np.float64)
         exact = d == 0
         with np.errstate(divide="ignore"):
             w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float64), 1.0 / d)
