@@ -289,7 +289,8 @@ def _sharded_main(args, progress: bool) -> int:
 
 
 def _multilabel_main(args, dataset, out: Path, progress: bool) -> int:
-    """The audit of a multi-label dataset: detectors on label sets, CSV tables, no report."""
+    """The audit of a multi-label dataset: detectors on label sets, CSV tables, summary.json and
+    report.html."""
     from workbench.pipeline.multilabel import audit_multilabel
 
     held = contextlib.redirect_stderr(io.StringIO()) if args.quiet else contextlib.nullcontext()

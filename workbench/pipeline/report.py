@@ -23,7 +23,13 @@ from workbench.core.atomic import atomic_file
 from workbench.core.previews import preview_html
 from workbench.pipeline.charts import escape, fmt_number, heatmap_svg, pr_curves_svg
 
-__all__ = ["render_report", "write_report", "MAX_MAP_POINTS", "REFERENCES"]
+__all__ = [
+    "MAX_MAP_POINTS",
+    "REFERENCES",
+    "render_multilabel_report",
+    "render_report",
+    "write_report",
+]
 
 #: The map shows at most this many points; above it, a subsample (all flagged samples first).
 MAX_MAP_POINTS = 50_000
@@ -89,6 +95,8 @@ def render_report(audit_result, *, top: int = 50, max_points: int = MAX_MAP_POIN
         raise ValueError(f"max_points must be an integer >= 100, found {max_points!r}.")
     r = audit_result
     ds = r.dataset
+    if getattr(ds, "is_multilabel", False):
+        return render_multilabel_report(r, top=top)
     css = _template("report.css")
     js = _template("report.js")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -630,6 +638,381 @@ def _references_section(r) -> str:
     items = "".join(
         f'<li>{escape(text)} <span class="used">({escape(", ".join(who))})</span></li>'
         for text, who in merged.values()
+    )
+    return (
+        '<section id="references"><h2>References</h2>'
+        '<p class="note">The methods behind this report, and where each is used.</p>'
+        f'<ol class="refs">{items}</ol></section>'
+    )
+
+
+# --- multi-label ---------------------------------------------------------------------------------
+#: Per-class 2×2 matrices shown at most (the classes with most samples off their diagonal).
+ML_MATRIX_CLASSES = 20
+#: Rows of the per-class issue table shown at most (the worst classes; classes.csv has all).
+ML_TABLE_CLASSES = 25
+
+
+def render_multilabel_report(r, *, top: int = 50) -> str:
+    """The report of a multi-label audit (:class:`workbench.pipeline.multilabel.MultilabelAudit`)
+    as one HTML string: summary, per-class issue table, per-class 2×2 matrices, class
+    co-occurrence, detector comparison, the ``top`` flagged samples with their given and
+    suggested sets, references."""
+    ds = r.dataset
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    from workbench.core.version import __version__
+
+    parts = [
+        ("summary", "Summary", _ml_summary_section(r)),
+        ("classes", "Classes", _ml_classes_section(r)),
+        ("matrices", "Per-class matrices", _ml_matrices_section(r)),
+        ("detectors", "Detectors", _ml_detectors_section(r)),
+        ("samples", "Flagged samples", _ml_samples_section(r, top)),
+        ("references", "References", _ml_references_section(r)),
+    ]
+    nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title, _ in parts)
+    device = getattr(r, "device", None)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Multi-label audit: {ds.n_samples:,} samples, {ds.n_classes} classes</title>"
+        f"<style>{_template('report.css')}</style></head><body>"
+        "<header><h1>Label-noise audit (multi-label)</h1>"
+        f'<p class="sub">{ds.n_samples:,} samples · {ds.n_classes} classes · label sets · '
+        f"generated {stamp} by label-noise-workbench {escape(__version__)} · seed "
+        f"{escape(getattr(r, 'seed', None))}{' · device ' + escape(device) if device else ''}"
+        f"</p><nav>{nav}</nav></header>"
+        f"<main>{''.join(body for _, _, body in parts)}</main></body></html>\n"
+    )
+
+
+def _ml_summary_section(r) -> str:
+    ds = r.dataset
+    Y = ds.labels
+    n = ds.n_samples
+    sizes = Y.sum(axis=1)
+    cards = [
+        (f"{n:,}", "samples (N)"),
+        (f"{ds.n_classes:,}", "classes (K)"),
+        (f"{sizes.mean():.2f}" if n else "—", "labels per sample (mean)"),
+        (f"{int(np.count_nonzero(sizes == 0)):,}", "samples without any label"),
+    ]
+    if r.primary is not None:
+        cards.append((f"{int(r.flagged_mask().sum()):,}", f"flagged by {r.primary}"))
+    else:
+        cards.append(("—", "flagged: no detector ran"))
+    if ds.true_labels is not None and ds.has_truth:
+        cards.append((f"{int(ds.is_noisy.sum()):,}", "label sets with a true error (known)"))
+    card_html = "".join(
+        f'<div class="card"><div class="v">{escape(v)}</div><div class="k">{escape(k)}</div></div>'
+        for v, k in cards
+    )
+    from workbench.core.dataset import SIGNALS
+
+    rows = []
+    for sig in SIGNALS:
+        if sig in r.computed or (sig.startswith("trajectories.") and "trajectories" in r.computed
+                                 and ds.has(sig)):  # fmt: skip
+            status, how = "computed", r.computed.get(sig, r.computed.get("trajectories", ""))
+        elif ds.has(sig):
+            status, how = "given", ""
+        else:
+            status, how = "missing", r.not_computed.get(sig, SIGNALS[sig])
+        rows.append(
+            f'<tr><td>{escape(sig)}</td><td><span class="tag {status}">{status}</span></td>'
+            f"<td>{escape(how)}</td></tr>"
+        )
+    ran = "".join(
+        f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
+        f"<td>{escape(detector_attr(name, 'summary'))}</td></tr>"
+        for name, res in r.results.items()
+    )
+    grouped: dict[str, list[str]] = {}  # the single-label detectors share one reason
+    for name, why in r.unavailable.items():
+        grouped.setdefault(why, []).append(name)
+    blocked = "".join(
+        f"<tr><td>{escape(', '.join(names))}</td><td>{escape(why)}</td></tr>"
+        for why, names in grouped.items()
+    )
+    failed = "".join(
+        f'<tr><td>{escape(name)}</td><td class="mismatch">{escape(msg)}</td></tr>'
+        for name, msg in r.failed.items()
+    )
+    return (
+        '<section id="summary"><h2>Summary</h2>'
+        f'<div class="cards">{card_html}</div>'
+        '<p class="note">Every sample carries a set of classes (possibly empty). Each class is '
+        "checked as its own yes/no question; a sample is flagged when some class looks wrongly "
+        "given or wrongly missing.</p>"
+        "<h3>Signals</h3><table><tr><th>signal</th><th>status</th><th>how / why not</th></tr>"
+        f"{''.join(rows)}</table>"
+        f"<h3>Detectors that ran ({len(r.results)})</h3>"
+        + (
+            '<table><tr><th>detector</th><th class="num">flagged</th><th>what the score '
+            f"measures (higher = more likely mislabeled)</th></tr>{ran}</table>"
+            if r.results
+            else '<p class="note">None.</p>'
+        )
+        + (
+            f"<h3>Detectors that could not run ({len(r.unavailable)})</h3>"
+            f"<table><tr><th>detectors</th><th>why</th></tr>{blocked}</table>"
+            if r.unavailable
+            else ""
+        )
+        + (
+            f"<h3>Detectors that failed ({len(r.failed)})</h3>"
+            f"<table><tr><th>detector</th><th>error</th></tr>{failed}</table>"
+            if r.failed
+            else ""
+        )
+        + "</section>"
+    )
+
+
+def _ml_classes_section(r) -> str:
+    ds = r.dataset
+    table = r.classes_table()
+    given = np.count_nonzero(ds.labels, axis=0)
+    if table is None:
+        order = np.argsort(-given, kind="stable")[:ML_TABLE_CLASSES]
+        rows = "".join(
+            f'<tr><td>{escape(ds.class_names[c])}</td><td class="num">{int(given[c]):,}</td></tr>'
+            for c in order
+        )
+        return (
+            '<section id="classes"><h2>Classes</h2><p class="note">No per-class issue table: '
+            "it needs pred_probs. Class sizes in the given label sets, largest first:</p>"
+            f'<table><tr><th>class</th><th class="num">given</th></tr>{rows}</table></section>'
+        )
+    shown = table.head(ML_TABLE_CLASSES)
+    more = (
+        f" Showing the {len(shown)} worst of {len(table):,} classes; classes.csv lists all."
+        if len(table) > len(shown)
+        else ""
+    )
+    rows = []
+    for _, row in shown.iterrows():
+        c = int(row["Class Index"])
+        rows.append(
+            f"<tr><td>{escape(ds.class_names[c])}</td>"
+            f'<td class="num">{int(given[c]):,}</td>'
+            f'<td class="num">{int(row["Label Issues"]):,}</td>'
+            f'<td class="num">{int(row["Inverse Label Issues"]):,}</td>'
+            f'<td class="num">{fmt_number(row["Label Noise"], ".2%")}</td>'
+            f'<td class="num">{fmt_number(row["Inverse Label Noise"], ".2%")}</td>'
+            f'<td class="num">{fmt_number(row["Label Quality Score"], ".4f")}</td></tr>'
+        )
+    return (
+        '<section id="classes"><h2>Classes</h2>'
+        '<p class="note">Per class, the samples whose annotation of the class looks wrong by '
+        "confident learning on that class's yes/no problem [multi-label]: <b>wrongly given</b> "
+        "(the class is in the given set but likely should not be) and <b>missing</b> (not "
+        "given but likely should be), as counts and shares of all samples. Label quality score "
+        f"= 1 - wrongly-given share; worst classes first.{escape(more)}</p>"
+        '<table><tr><th>class</th><th class="num">given</th><th class="num">wrongly given</th>'
+        '<th class="num">missing</th><th class="num">wrongly given share</th>'
+        '<th class="num">missing share</th><th class="num">label quality score</th></tr>'
+        f"{''.join(rows)}</table></section>"
+    )
+
+
+def _ml_matrices_section(r) -> str:
+    from workbench.analysis.multilabel.matrices import class_order
+
+    ds = r.dataset
+    names = [str(c) for c in ds.class_names]
+    parts = []
+    counts = r.matrices.get("class_counts")
+    if counts is None:
+        parts.append(
+            '<p class="note">No per-class 2×2 matrices: they need pred_probs (given vs '
+            "predicted).</p>"
+        )
+    else:
+        classes = class_order(ds.labels, ds.pred_probs, 0.5, ML_MATRIX_CLASSES)
+        note = (
+            f" Showing the {len(classes)} of {ds.n_classes:,} classes with the most samples off "
+            "the diagonal, worst first."
+            if ds.n_classes > len(classes)
+            else ""
+        )
+        cells = []
+        for c in classes:
+            z = counts[c]
+            cells.append(
+                f'<table class="two-by-two"><caption>{escape(names[c])}</caption>'
+                "<tr><th>given \\ predicted</th><th>no</th><th>yes</th></tr>"
+                f'<tr><th>has</th><td class="num mismatch" title="given, not predicted: '
+                f'possibly an extra label">{int(z[1, 0]):,}</td>'
+                f'<td class="num">{int(z[1, 1]):,}</td></tr>'
+                f'<tr><th>lacks</th><td class="num">{int(z[0, 0]):,}</td>'
+                f'<td class="num mismatch" title="predicted, not given: possibly a missing '
+                f'label">{int(z[0, 1]):,}</td></tr></table>'
+            )
+        parts.append(
+            '<h3>Given vs predicted, per class</h3><p class="note">Rows: the class is in the '
+            "given set (has) or not (lacks); columns: the model predicts it (probability above "
+            "0.5) or not. The red cells disagree: <b>has / no</b> are possibly extra labels, "
+            f"<b>lacks / yes</b> possibly missing ones.{escape(note)}</p>"
+            f'<div class="figs">{"".join(cells)}</div>'
+        )
+    co = r.matrices.get("cooccurrence")
+    if co is None or ds.n_classes == 0:
+        parts.append('<p class="note">No co-occurrence matrix: too many classes.</p>')
+    else:
+        keep = np.arange(ds.n_classes)
+        note = ""
+        if ds.n_classes > MAX_MATRIX_CLASSES:
+            keep = np.sort(np.argsort(-np.diag(co), kind="stable")[:MAX_MATRIX_CLASSES])
+            note = (
+                f" Showing the {MAX_MATRIX_CLASSES} most frequent of {ds.n_classes:,} classes "
+                "(summary.json holds the full matrix up to 100 classes)."
+            )
+        svg = heatmap_svg(
+            co[np.ix_(keep, keep)], [names[i] for i in keep], row_title="class",
+            col_title="class", fmt="d", probabilities=False,
+        )  # fmt: skip
+        parts.append(
+            "<h3>Class co-occurrence</h3><figure><figcaption><b>Samples given both classes"
+            "</b>Row i, column j: samples whose given set holds both; the diagonal: samples "
+            "given the class. A label swapped for a class that often comes with it is the "
+            f"common real-world error.{escape(note)}</figcaption>{svg}</figure>"
+        )
+    return (
+        '<section id="matrices"><h2>Per-class matrices</h2>'
+        f"<style>table.two-by-two caption {{ font-weight: 600; text-align: left; }}</style>"
+        f"{''.join(parts)}</section>"
+    )
+
+
+def _ml_detectors_section(r) -> str:
+    ds = r.dataset
+    metrics = r.metrics_table() if r.results else None
+    n = max(ds.n_samples, 1)
+    if metrics is None or metrics.empty:
+        rows = "".join(
+            f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
+            f'<td class="num">{res.n_flagged / n:.1%}</td>'
+            f"<td>{'yes' if res.details.get('per_class_flags') is not None else 'no'}</td></tr>"
+            for name, res in r.results.items()
+        )
+        return (
+            '<section id="detectors"><h2>Detector comparison</h2>'
+            '<p class="note">Precision and recall need the true label sets; shown: how many '
+            "samples each flags and whether it flags single annotations.</p>"
+            '<table><tr><th>detector</th><th class="num">flagged</th><th class="num">share</th>'
+            f"<th>flags annotations</th></tr>{rows}</table></section>"
+        )
+    cols = [c for c in metrics.columns if c not in ("detector", "level")]
+    head = (
+        "<tr><th>detector</th><th>level</th>"
+        + "".join(f'<th class="num">{escape(c)}</th>' for c in cols)
+        + "</tr>"
+    )
+    ordered = metrics.sort_values(["level", "ap"], ascending=[False, False], kind="stable")
+    body = "".join(
+        f"<tr><td>{escape(row['detector'])}</td><td>{escape(row['level'])}</td>"
+        + "".join(
+            f'<td class="num">{fmt_number(row[c], "d" if c.startswith("n") else ".3f")}</td>'
+            for c in cols
+        )
+        + "</tr>"
+        for _, row in ordered.iterrows()
+    )
+    curves = r.pr_curves("sample")
+    svg = ""
+    if curves:
+        sample = metrics[metrics["level"] == "sample"]
+        ap = dict(zip(sample["detector"], sample["ap"], strict=True))
+        known = (ds.true_labels >= 0).all(axis=1)
+        base = float(ds.is_noisy[known].mean())
+        svg = "<h3>Precision-recall curves (samples)</h3>" + pr_curves_svg(
+            curves, baseline=base, ap=ap
+        )
+    return (
+        '<section id="detectors"><h2>Detector comparison</h2>'
+        '<p class="note">Against the known true label sets: a <b>sample</b> is wrong when its '
+        "given set differs from its true set; an <b>annotation</b> (sample, class) when the "
+        "class's presence differs. ap = average precision, auroc = area under the ROC curve; "
+        "precision, recall and F1 of each detector's flags.</p>"
+        f"<table>{head}{body}</table>{svg}</section>"
+    )
+
+
+def _ml_samples_section(r, top: int) -> str:
+    ds = r.dataset
+    if r.primary is None:
+        return (
+            '<section id="samples"><h2>Flagged samples</h2><p class="note">No detector ran, so '
+            "no sample is flagged.</p></section>"
+        )
+    flagged = r.flagged_table()
+    n_flag = len(flagged)
+    if n_flag == 0:
+        return (
+            '<section id="samples"><h2>Flagged samples</h2>'
+            f'<p class="note">{escape(r.primary)} flags no sample.</p></section>'
+        )
+    shown = flagged.head(top)
+    truth = ds.true_labels is not None and ds.has_truth
+    named = ds.ids is not None
+    true_sets = None
+    if truth:
+        from workbench.core.label_sets import label_set_strings
+
+        known = (ds.true_labels >= 0).all(axis=1)
+        true_sets = label_set_strings(ds.true_labels > 0, ds.class_names)
+    head = (
+        "<tr><th>rank</th>"
+        + ("<th>id</th>" if named else "")
+        + "<th>index</th><th>preview</th><th>given set</th><th>suggested set</th>"
+        "<th>remove</th><th>add</th>"
+        + ("<th>true set</th>" if truth else "")
+        + f'<th class="num">{escape(r.primary)} score</th></tr>'
+    )
+    rows = []
+    for rank, (_, row) in enumerate(shown.iterrows(), start=1):
+        i = int(row["index"])
+        preview = preview_html(ds.previews[i], size=44) if ds.previews is not None else "—"
+        cells = [
+            f'<td class="num">{rank}</td>',
+            *([f"<td>{escape(str(row['id']))}</td>"] if named else []),
+            f'<td class="num">{i}</td>',
+            f'<td class="preview">{preview}</td>',
+            f"<td>{escape(row['label'] or '∅')}</td>",
+            f"<td>{escape(row['suggested'] or '∅')}</td>",
+            f'<td class="mismatch">{escape(row["remove"])}</td>',
+            f'<td class="mismatch">{escape(row["add"])}</td>',
+        ]
+        if truth:
+            text = true_sets[i] if known[i] else "unknown"
+            cls = ' class="mismatch"' if known[i] and bool(ds.is_noisy[i]) else ""
+            cells.append(f"<td{cls}>{escape(text or '∅')}</td>")
+        cells.append(f'<td class="num">{fmt_number(row["score"], ".4g")}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = f" (of {n_flag:,} flagged; flagged.csv lists them all)" if n_flag > len(shown) else ""
+    legend = " A true set in red differs from the given set." if truth else ""
+    return (
+        '<section id="samples"><h2>Flagged samples</h2>'
+        f'<p class="note">The {len(shown):,} samples flagged by {escape(r.primary)} with the '
+        f"highest scores{escape(more)}, with the given set, {escape(r.primary)}'s suggested set, "
+        f"and the classes to remove from / add to the given set to get it (∅: empty set).{legend}"
+        "</p>"
+        f'<div class="scroll"><table class="samples">{head}{"".join(rows)}</table></div></section>'
+    )
+
+
+def _ml_references_section(r) -> str:
+    from workbench.analysis.detectors.multilabel import MULTILABEL_REFERENCE
+
+    used: dict[str, list[str]] = {MULTILABEL_REFERENCE: ["per-class issue table"]}
+    for name in r.results:
+        for ref in detector_attr(name, "reference").split(";"):
+            if ref.strip():
+                used.setdefault(ref.strip(), []).append(name)
+    items = "".join(
+        f'<li>{escape(text)} <span class="used">({escape(", ".join(who))})</span></li>'
+        for text, who in used.items()
     )
     return (
         '<section id="references"><h2>References</h2>'

@@ -108,7 +108,10 @@ def audit(
 
     Returns
     -------
-    AuditResult, or :class:`workbench.sharded.ShardedAuditResult` for a ``ShardedDataset``
+    AuditResult, or :class:`workbench.sharded.ShardedAuditResult` for a ``ShardedDataset``, or
+    :class:`workbench.pipeline.multilabel.MultilabelAudit` for a multi-label Dataset
+    (``task="multilabel"``: the multi-label detectors on label sets, a sigmoid probe for
+    missing ``pred_probs``; its ``write`` saves the tables, summary.json and report.html)
 
     Raises
     ------
@@ -140,6 +143,12 @@ def audit(
         raise TypeError(f"seed must be an int or None, found {seed!r}.")
     if primary is not None and primary not in list_detectors():
         raise ValueError(f"primary={primary!r} is not a detector; choose from {list_detectors()}.")
+    if dataset.is_multilabel:  # label sets: the multi-label detectors, tables and report
+        return _audit_multilabel(
+            dataset, compute_missing=compute_missing, detectors=names, seed=seed,
+            device=device, progress=progress, probe=probe_kwargs, primary=primary,
+            projection=projection, split=split,
+        )  # fmt: skip
     _check_split(dataset, split)
     from workbench.compute import resolve_device
 
@@ -235,6 +244,20 @@ def audit(
 
 
 # --- steps ---------------------------------------------------------------------------------------
+def _audit_multilabel(dataset, *, split, **kwargs):
+    """:func:`audit` of a multi-label dataset: a :class:`MultilabelAudit`."""
+    from workbench.compute import resolve_device
+    from workbench.pipeline.multilabel import audit_multilabel
+
+    if split is not None:
+        raise ValueError(
+            "split= is not supported for a multi-label Dataset (it serves near_duplicate, "
+            "a single-label detector)."
+        )
+    kwargs["device"] = str(resolve_device(kwargs["device"]))
+    return audit_multilabel(dataset, **kwargs)
+
+
 _PROBE_KEYS = ("model", "n_folds", "epochs", "lr", "weight_decay", "batch_size", "hidden")
 
 

@@ -28,6 +28,7 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from workbench.analysis.multilabel.matrices import class_counts, class_order, cooccurrence
 from workbench.ui._common import (
     View,
     asset_path,
@@ -59,27 +60,6 @@ def _check(dataset) -> None:
         raise ValueError("these views need a multi-label Dataset (task='multilabel').")
 
 
-def class_order(dataset, threshold: float = 0.5, max_classes: int = 20) -> np.ndarray:
-    """Classes to show: all when K <= ``max_classes``, else the ``max_classes`` with the most
-    samples off the diagonal of their 2×2 matrix (worst first)."""
-    k = dataset.n_classes
-    if k <= max_classes or dataset.pred_probs is None:
-        return np.arange(min(k, max_classes))
-    off = np.count_nonzero(dataset.labels != (dataset.pred_probs > threshold), axis=0)
-    return np.argsort(-off, kind="stable")[:max_classes]
-
-
-def class_counts(dataset, threshold: float = 0.5) -> np.ndarray:
-    """(K, 2, 2) int64: ``[c, given, predicted]`` sample counts (0 = lacks, 1 = has class c)."""
-    Y = dataset.labels
-    pred = dataset.pred_probs > threshold
-    out = np.empty((dataset.n_classes, 2, 2), np.int64)
-    for g in (0, 1):
-        for p in (0, 1):
-            out[:, g, p] = np.count_nonzero((Y == bool(g)) & (pred == bool(p)), axis=0)
-    return out
-
-
 def class_matrices_figure(dataset, *, threshold: float = 0.5, max_classes: int = 20):
     """Plotly figure of the per-class 2×2 matrices (module docstring); trace ``c<k>`` is the
     matrix of class ``k``, ``z[given][predicted]`` its counts."""
@@ -89,8 +69,8 @@ def class_matrices_figure(dataset, *, threshold: float = 0.5, max_classes: int =
     _check(dataset)
     if dataset.pred_probs is None:
         raise ValueError("the per-class 2×2 matrices need pred_probs (given vs predicted).")
-    classes = class_order(dataset, threshold, max_classes)
-    counts = class_counts(dataset, threshold)
+    classes = class_order(dataset.labels, dataset.pred_probs, threshold, max_classes)
+    counts = class_counts(dataset.labels, dataset.pred_probs, threshold)
     cols = min(_COLUMNS, len(classes))
     rows = -(-len(classes) // cols)
     names = [plotly_text(dataset.class_names[c]) for c in classes]
@@ -122,8 +102,7 @@ def cooccurrence_figure(dataset, *, max_classes: int = 40):
     import plotly.graph_objects as go
 
     _check(dataset)
-    Y = dataset.labels[:, : min(dataset.n_classes, max_classes)].astype(np.int64)
-    co = Y.T @ Y
+    co = cooccurrence(dataset.labels, np.arange(min(dataset.n_classes, max_classes)))
     names = [plotly_text(c) for c in dataset.class_names[: co.shape[0]]]
     fig = go.Figure(
         go.Heatmap(
