@@ -132,3 +132,111 @@ def test_annotators_from_npy_files_and_bad_shards(client, tmp_path):
         annotator_detectors_sharded(ds, client=client)
     with pytest.raises(ValueError, match=r"annotators must have shape \(1000, ·\)"):
         with_arrays(ds, annotators=codes[:10])
+
+
+# --- kNN -------------------------------------------------------------------------------------------
+def _clustered(n, k, d, seed):
+    """Features in K clusters; labels the clusters with 15% flipped."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    centres = rng.normal(size=(k, d)) * 3
+    x = (centres[true] + rng.normal(size=(n, d))).astype(np.float32)
+    labels = np.where(rng.random(n) < 0.15, (true + 1) % k, true)
+    return labels, x
+
+
+def _sharded(labels, k, rows):
+    """labels in shards of the given row counts (uniform pred_probs: not read by the kNN)."""
+    import dask.array as da
+
+    probs = np.full((len(labels), k), 1 / k)
+    return ShardedDataset.from_dask(da.from_array(labels, chunks=(rows,)),
+                                    da.from_array(probs, chunks=(rows, -1)))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("d", "metric", "weighting", "rows"),
+    [(8, "auto", "uniform", (400, 1, 350, 249)), (2, "euclidean", "distance", (300, 300, 400))],
+)
+def test_knn_detectors_equal_in_memory(client, d, metric, weighting, rows):
+    from workbench.sharded.knn import knn_detectors_sharded
+
+    k = 3
+    labels, x = _clustered(sum(rows), k, d, seed=d)
+    ds = with_arrays(_sharded(labels, k, rows), features=x)
+    got = knn_detectors_sharded(ds, client=client, k=10, metric=metric, weighting=weighting,
+                                chunk_size=128)  # fmt: skip
+    names = [f"c{i}" for i in range(k)]
+    mem = Dataset(labels, class_names=names, features=x)
+    ref = get_detector("knn_disagreement", k=10, metric=metric, weighting=weighting).score(
+        mem, progress=False
+    )
+    res = got["knn_disagreement"]
+    np.testing.assert_array_equal(res.scores, ref.scores)
+    np.testing.assert_array_equal(res.flags, ref.flags)
+    np.testing.assert_array_equal(res.suggested_labels, ref.suggested_labels)
+    assert res.n_flagged == ref.flags.sum() > 0
+    assert res.details["metric"] == ref.details["metric"]
+    ref = get_detector("knn_outlier", k=10, metric=metric).score(mem, progress=False)
+    res = got["knn_outlier"]
+    np.testing.assert_array_equal(res.scores, ref.scores)
+    np.testing.assert_array_equal(res.flags, ref.flags)
+    assert res.details["threshold"] == ref.details["threshold"]
+    assert res.n_flagged == ref.flags.sum() > 0
+
+
+def test_knn_between_blocks_merge_to_knn_graph():
+    """The block step itself: lists of one block against every block, merged by (distance,
+    index), are knn_graph's neighbours and distances, bit for bit."""
+    from workbench.compute.knn import knn_between, knn_graph
+
+    _, x = _clustered(700, 4, 6, seed=9)
+    for metric in ("cosine", "euclidean"):
+        g = knn_graph(x, 7, metric=metric, device="cpu", progress=False)
+        bounds = [0, 250, 251, 700]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            idx, dist = [], []
+            for c, e in zip(bounds[:-1], bounds[1:], strict=True):
+                i, dd = knn_between(x[a:b], None if c == a else x[c:e], 7, metric=metric,
+                                    device="cpu", chunk_size=64)  # fmt: skip
+                idx.append(i + c)
+                dist.append(dd)
+            idx, dist = np.concatenate(idx, axis=1), np.concatenate(dist, axis=1)
+            order = np.lexsort((idx, dist), axis=1)[:, :7]
+            np.testing.assert_array_equal(np.take_along_axis(idx, order, 1), g.indices[a:b])
+            np.testing.assert_array_equal(
+                np.take_along_axis(dist, order, 1).astype(np.float32), g.distances[a:b]
+            )
+
+
+def test_knn_features_from_parquet_and_bad_shards(client, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from workbench.sharded.knn import knn_detectors_sharded
+
+    labels, x = _clustered(600, 3, 5, seed=3)
+    probs = np.full((600, 3), 1 / 3)
+    for i, (a, b) in enumerate([(0, 200), (200, 450), (450, 600)]):
+        table = pa.table({
+            "label": labels[a:b],
+            "pred_probs": pa.FixedSizeListArray.from_arrays(pa.array(probs[a:b].ravel()), 3),
+            "features": pa.FixedSizeListArray.from_arrays(pa.array(x[a:b].ravel()), 5),
+        })  # fmt: skip
+        pq.write_table(table, tmp_path / f"part-{i}.parquet")
+    ds = ShardedDataset.from_parquet(tmp_path)
+    got = knn_detectors_sharded(ds, client=client, detectors=["knn_disagreement"], k=5)
+    mem = Dataset(labels, class_names=["a", "b", "c"], features=x)
+    ref = get_detector("knn_disagreement", k=5).score(mem, progress=False)
+    np.testing.assert_array_equal(got["knn_disagreement"].scores, ref.scores)
+
+    bad = x.copy()
+    bad[460] = 0.0
+    with pytest.raises(ValueError, match=r"shard 'block 2' row 10: features are all zero"):
+        knn_detectors_sharded(with_arrays(_sharded(labels, 3, 225), features=bad),
+                              client=client, metric="cosine")  # fmt: skip
+    bad[460] = np.nan
+    with pytest.raises(ValueError, match=r"shard 'block 2' row 10: features are not finite"):
+        knn_detectors_sharded(with_arrays(_sharded(labels, 3, 225), features=bad), client=client)
+    with pytest.raises(ValueError, match="carry no features"):
+        knn_detectors_sharded(_sharded(labels, 3, 225), client=client)

@@ -129,6 +129,75 @@ def smallest(q: np.ndarray, m: int) -> np.ndarray:
     return np.sort(part)
 
 
+def largest(q: np.ndarray, m: int) -> np.ndarray:
+    """The ``m`` largest values of ``q`` (all when fewer), descending."""
+    return -smallest(-np.asarray(q), m)
+
+
+def extreme_values(client, values, lengths, count: int, *, top: bool = False) -> np.ndarray:
+    """The ``count`` smallest values (ascending; with ``top`` the largest, descending) over
+    shards, exactly: ``values`` one future per shard of its (n,) values, ``lengths`` (S,).
+
+    Each shard sends its share of ``count`` plus a margin; a shard that may hide a value
+    beyond the merged cut is asked for ``count`` (so at most two rounds). O(count) memory on
+    the client."""
+    lengths = np.asarray(lengths, np.int64)
+    count = int(min(count, lengths.sum()))
+    if count <= 0:
+        return np.empty(0)
+    fn = largest if top else smallest
+    share = count * lengths / max(int(lengths.sum()), 1)
+    m = np.minimum(np.ceil(1.25 * share + 4 * np.sqrt(share) + 8).astype(np.int64), count)
+    m = np.minimum(m, lengths)
+    got = client.gather([client.submit(fn, v, int(ms), pure=False)
+                         for v, ms in zip(values, m, strict=True)])  # fmt: skip
+    while True:  # at most twice: a re-asked shard sends `count` values, enough for any cut
+        merged = np.sort(np.concatenate(got))
+        if top:
+            merged = merged[::-1]
+        if len(merged) < count:
+            cut = -np.inf if top else np.inf
+        else:
+            cut = merged[count - 1]
+        unsafe = [s for s, g in enumerate(got) if len(g) < lengths[s]
+                  and (len(g) == 0 or (g[-1] > cut if top else g[-1] < cut))]  # fmt: skip
+        if not unsafe:
+            return merged[:count]
+        more = client.gather([client.submit(fn, values[s], int(min(count, lengths[s])),
+                                            pure=False) for s in unsafe])  # fmt: skip
+        for s, g in zip(unsafe, more, strict=True):
+            got[s] = g
+
+
+def quantile_of_order_statistics(n: int, q: float, lower, upper) -> float:
+    """``np.quantile(x, q)`` (method "linear") of an array ``x`` of ``n`` values from the two
+    order statistics it reads: ``lower`` = sorted(x)[i], ``upper`` = sorted(x)[i + 1] with
+    ``i = floor(q * (n - 1))`` (``upper`` unused when i = n - 1); numpy's arithmetic, so the
+    same float."""
+    v = (n - 1) * q  # numpy's virtual index of method "linear"
+    if v >= n - 1:
+        return float(lower)
+    i = np.floor(v)
+    gamma = v - i
+    a, b = np.float64(lower), np.float64(upper)
+    diff = b - a
+    if gamma >= 0.5:
+        return float(b - diff * (1 - gamma))
+    return float(a + diff * gamma)
+
+
+def quantile_over_shards(client, values, lengths, q: float) -> float:
+    """``np.quantile`` of the concatenated shard values at ``q``, from the largest
+    ``n - floor(q * (n - 1))`` values (O((1 - q) N) on the client)."""
+    n = int(np.sum(lengths))
+    v = (n - 1) * q
+    i = min(int(np.floor(v)), n - 1)
+    tail = extreme_values(client, values, lengths, n - i, top=True)  # descending
+    lower = tail[n - 1 - i]
+    upper = tail[n - 2 - i] if i + 1 <= n - 1 else lower
+    return quantile_of_order_statistics(n, q, lower, upper)
+
+
 def below_and_at(q: np.ndarray, cut) -> np.ndarray:
     """How many values are below ``cut`` and how many equal it."""
     return np.array([np.count_nonzero(q < cut), np.count_nonzero(q == cut)], np.int64)
@@ -166,22 +235,7 @@ def low_rule_masks(client, stats, lengths, n_errors: int, rules=tuple(LOW_RULES)
         if n <= 0 or n >= total:
             out[rule] = [client.submit(np.full, int(ln), n > 0, pure=False) for ln in lengths]
             continue
-        share = n * lengths / max(total, 1)
-        m = np.minimum(np.ceil(1.25 * share + 4 * np.sqrt(share) + 8).astype(np.int64), n)
-        m = np.minimum(m, lengths)
-        got = client.gather([client.submit(smallest, qs, int(ms), pure=False)
-                             for qs, ms in zip(q, m, strict=True)])  # fmt: skip
-        while True:  # at most twice: a re-asked shard sends n values, enough for any cut
-            merged = np.sort(np.concatenate(got))
-            cut = merged[n - 1] if len(merged) >= n else np.inf
-            unsafe = [s for s, g in enumerate(got)
-                      if len(g) < lengths[s] and (len(g) == 0 or g[-1] < cut)]  # fmt: skip
-            if not unsafe:
-                break
-            more = client.gather([client.submit(smallest, q[s], int(min(n, lengths[s])),
-                                                pure=False) for s in unsafe])  # fmt: skip
-            for s, g in zip(unsafe, more, strict=True):
-                got[s] = g
+        cut = extreme_values(client, q, lengths, n)[n - 1]
         counts = client.gather([client.submit(below_and_at, qs, cut, pure=False) for qs in q])
         below, at = np.sum(counts, axis=0)
         if below + at == n:  # no tie straddles the cut

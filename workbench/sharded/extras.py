@@ -134,16 +134,18 @@ def extra_inputs(dataset, kind: str) -> list | None:
     given = (getattr(dataset, "extras", None) or {}).get(kind)
     if given is not None:
         return list(given)
+    from workbench.sharded.sources import NpyShard, ParquetShard
+
     found = []
     for src in dataset.inputs:
-        if all(hasattr(src, a) for a in ("pred_probs", "labels", "start", "stop")):  # NpyShard
+        if isinstance(src, NpyShard):
             probs = Path(src.pred_probs)
             part = probs.name[len("pred_probs-") : -len(".npy")]
             path = probs.with_name(f"{kind}-{part}.npy")
             if not probs.name.startswith("pred_probs-") or not path.is_file():
                 return None
             found.append(NpyRows(str(path), src.start, src.stop))
-        elif hasattr(src, "path") and hasattr(src, "label_column"):  # ParquetShard
+        elif isinstance(src, ParquetShard):
             found.append(ParquetColumn(src.path, kind))
         else:
             return None
@@ -158,7 +160,7 @@ def extra_inputs(dataset, kind: str) -> list | None:
 def read_extra(source, kind: str, name: str, n_rows: int) -> np.ndarray:
     """Read and check one shard's ``kind`` array: (n_rows, width); ``ValueError`` naming the
     shard otherwise. Features come back as a float array, annotations as they are stored."""
-    arr = source.read() if hasattr(source, "read") else source
+    arr = source.read() if isinstance(source, (NpyRows, ParquetColumn)) else source
     arr = np.asarray(arr)
     if arr.ndim != 2 or arr.shape[0] != n_rows:
         raise ValueError(
