@@ -3,11 +3,16 @@ million samples with nothing on screen)."""
 
 from __future__ import annotations
 
+import sys
+import threading
+
+import numpy as np
 import pytest
 from _ui_sessions import browser_update, digits_session
 
 pytest.importorskip("plotly")
 
+from workbench.session import Session  # noqa: E402
 from workbench.ui import Workbench  # noqa: E402
 
 
@@ -43,3 +48,56 @@ def test_a_view_that_fails_to_build_leaves_no_message_behind(monkeypatch):
         wb._fill(position)
     assert wb.tabs.children[position].children == ()
     assert "Matrices" not in wb.built
+
+
+def _with_map():
+    """Digits with coordinates: the map is the first tab, the Detectors tab is not built."""
+    base = digits_session()
+    coords = np.random.default_rng(3).normal(size=(base.dataset.n_samples, 2))
+    return Session(base.dataset.with_signals(coords=coords), results=base.results)
+
+
+def test_the_detectors_tab_is_prepared_while_the_first_tab_shows(monkeypatch):
+    """Shown, the workbench prepares in the background what the Detectors tab needs (at a
+    million samples its first opening took 5-22 s, most of it plotly's first import): opened
+    afterwards, the tab computes none of it again."""
+    import workbench.analysis.metrics as metrics
+
+    wb = Workbench(_with_map())
+    assert wb.preparing is None  # nothing runs before the workbench is shown
+    assert wb.widget is not None
+    assert wb.built == ["Map"]
+    wb.preparing.join()
+    assert "plotly.graph_objs._figurewidget" in sys.modules
+    calls = []
+    for name in ("average_precision", "pr_curve"):
+        real = getattr(metrics, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(metrics, name, counted)
+    wb.select_tab("Detectors")
+    assert "Detectors" in wb.built
+    assert calls == []  # every curve and average precision came from the prepared cache
+    assert len(wb.panel.figure.data) >= len(wb.session.results)
+
+
+def test_a_failed_preparation_leaves_the_error_to_the_tab(monkeypatch):
+    import workbench.analysis.metrics as metrics
+
+    real = metrics.pr_curve
+
+    def fails_in_the_background(*args, **kwargs):
+        if threading.current_thread().name == "workbench-prepare":
+            raise MemoryError("no memory for the curve")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "pr_curve", fails_in_the_background)
+    wb = Workbench(_with_map())
+    assert wb.widget is not None
+    wb.preparing.join()  # nothing escaped the thread
+    wb.select_tab("Detectors")  # the tab computes the curves itself
+    assert "Detectors" in wb.built
+    assert len(wb.panel.figure.data) >= len(wb.session.results)

@@ -9,6 +9,7 @@ sentence each saying why.
 from __future__ import annotations
 
 import html
+import threading
 
 import anywidget
 import traitlets as t
@@ -70,6 +71,9 @@ class Workbench(View):
     decisions : DecisionsView
     missing : dict of str -> str
         Views left out and why.
+    preparing : threading.Thread or None
+        Started when the workbench is first shown: :meth:`prepare` in the background, so
+        that the Detectors tab opens fast later. None until then.
 
     Examples
     --------
@@ -132,6 +136,7 @@ class Workbench(View):
         if self.trajectories.reason:
             self.missing["Trajectories"] = self.trajectories.reason
             self.trajectories = None
+        self.preparing: threading.Thread | None = None
 
     @property
     def views(self) -> dict[str, View]:
@@ -181,6 +186,12 @@ class Workbench(View):
         self._subscribe("decisions", lambda _: self._update_header())
         self.summary.value = _summary_html(self.session)
         self._update_header()
+        # The first tab is built: what the Detectors tab needs is prepared while the user
+        # looks at it (the first import of plotly's FigureWidget alone took 3-20 s).
+        self.preparing = threading.Thread(
+            target=self.prepare, name="workbench-prepare", daemon=True
+        )
+        self.preparing.start()
         return w.VBox([
             self.summary,
             w.HBox([self.selection_html, self.clear_button],
@@ -271,6 +282,30 @@ class Workbench(View):
                 box.children = ()
                 raise
             box.children = (content,)
+
+    def prepare(self) -> None:
+        """Do now, before anyone opens the Detectors tab, the work its first opening would do:
+        import plotly's ``FigureWidget`` (its first import reads JSON-schema grammars: 3 s on
+        an idle machine, up to 20 s on a busy one) and compute every detector's ranking,
+        average precision and precision-recall curve (the session caches them: 2-3 s at a
+        million samples). Runs in a background thread when the workbench is first shown
+        (``preparing``); no widget is touched. A failure here is left for the tab itself to
+        report when it builds."""
+        try:
+            import plotly.graph_objects as go
+
+            _ = go.FigureWidget
+        except Exception:  # plotly missing or broken: the Detectors tab says so
+            return
+        s, panel = self.session, self.panel
+        for name, result in list(s.results.items()):
+            try:
+                result.ranking()
+                if panel.truth_reason is None:
+                    panel.average_precision(name)
+                    panel.curve(name)
+            except Exception:  # the tab computes it again and reports it there
+                continue
 
     @property
     def built(self) -> list[str]:
