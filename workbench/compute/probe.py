@@ -48,6 +48,7 @@ __all__ = [
     "ProbeResult",
     "check_probe_features",
     "probe_options",
+    "probe_result",
     "cross_val_probs",
     "stratified_folds",
     "training_settings",
@@ -273,27 +274,39 @@ def cross_val_probs(
     t2 = time.perf_counter()
     probs = predict_probs(net, xt, select=fold_t)
     t3 = time.perf_counter()
-    return ProbeResult(
-        pred_probs=probs,
-        trajectories=dict(recorder.trajectories) if recorder else {},
+    return probe_result(
+        ProbeResult, pred_probs=probs,
+        trajectories=dict(recorder.trajectories) if recorder else {}, fold_of=fold_of,
+        record_model=record_model, device=dev, seed=seed, model=model, n_folds=n_folds,
+        epochs=epochs, params=dict(lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+                                   hidden=hidden),
+        stamps=(t0, t1, t2, t3), epoch_seconds=epoch_s,
+    )  # fmt: skip
+
+
+def probe_result(cls, *, pred_probs, trajectories, fold_of, record_model, device, seed, model,
+                 n_folds, epochs, params, stamps, epoch_seconds, **extra):  # fmt: skip
+    """Build a :class:`ProbeResult` (or a subclass ``cls``, whose own fields come in
+    ``extra``) the same way for every probe: ``params`` are the training hyper-parameters
+    (``optimizer="AdamW"`` and ``schedule="cosine"`` are added), ``stamps`` the four
+    ``time.perf_counter()`` readings (start, trained from, predicted from, end) that make
+    ``timings`` with ``epoch_seconds``."""
+    t0, t1, t2, t3 = stamps
+    return cls(
+        pred_probs=pred_probs,
+        trajectories=trajectories,
         fold_of=fold_of,
-        record_model=record_model.astype(np.int64),
-        device=str(dev),
+        record_model=np.asarray(record_model).astype(np.int64),
+        device=str(device),
         seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
         model=model,
-        n_folds=n_folds,
+        n_folds=int(n_folds),
         epochs=epochs,
-        params=dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            hidden=hidden,
-            optimizer="AdamW",
-            schedule="cosine",
-        ),  # fmt: skip
+        params={**params, "optimizer": "AdamW", "schedule": "cosine"},
         timings=dict(
-            prepare=t1 - t0, train=t2 - t1, predict=t3 - t2, total=t3 - t0, epochs=epoch_s
-        ),  # fmt: skip
+            prepare=t1 - t0, train=t2 - t1, predict=t3 - t2, total=t3 - t0, epochs=epoch_seconds
+        ),
+        **extra,
     )
 
 

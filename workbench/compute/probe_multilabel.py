@@ -37,6 +37,7 @@ from workbench.compute.probe import (
     build_model,
     check_probe_features,
     make_optimizer,
+    probe_result,
     training_settings,
 )
 from workbench.core.label_sets import check_label_sets
@@ -153,31 +154,14 @@ def cross_val_sigmoid_probs(
     t2 = time.perf_counter()
     probs = _predict(net, xt, fold_t)
     t3 = time.perf_counter()
-    return SigmoidProbeResult(
-        pred_probs=probs,
-        trajectories={"loss": loss} if record else {},
-        fold_of=fold_of,
-        record_model=record_model.astype(np.int64),
-        device=str(dev),
-        seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
-        model=model,
-        n_folds=int(n_folds),
-        epochs=epochs,
-        params=dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            hidden=hidden,
-            optimizer="AdamW",
-            schedule="cosine",
-            head="sigmoid",
-            loss="bce",
-        ),  # fmt: skip
-        timings=dict(
-            prepare=t1 - t0, train=t2 - t1, predict=t3 - t2, total=t3 - t0, epochs=epoch_s
-        ),  # fmt: skip
-        class_margins=margins,
-    )
+    return probe_result(
+        SigmoidProbeResult, pred_probs=probs, trajectories={"loss": loss} if record else {},
+        fold_of=fold_of, record_model=record_model, device=dev, seed=seed, model=model,
+        n_folds=n_folds, epochs=epochs,
+        params=dict(lr=lr, weight_decay=weight_decay, batch_size=batch_size, hidden=hidden,
+                    head="sigmoid", loss="bce"),
+        stamps=(t0, t1, t2, t3), epoch_seconds=epoch_s, class_margins=margins,
+    )  # fmt: skip
 
 
 def _train(net, x, y, mask, record_model, *, epochs, lr, weight_decay, batch_size, rng, loss,
