@@ -8,7 +8,10 @@
    the decisions missing afterwards (target 0).
 3. ``reopen_s``: opening a store of 3,000 steps at N = 1,000,000 (target <= 0.5 s), median of
    ``--rounds``.
-4. The same three against PostgreSQL (a throwaway server from ``tests/_postgres.py``) when the
+4. ``bulk_store_s`` and ``bulk_reopen_s``: one decision step over all N samples (a per-sample
+   score, one action) stored, then the store reopened (target: each well under 1 s), median of
+   ``--rounds``; a bulk step is one row of binary arrays (``workbench.decisions.store``).
+5. The same against PostgreSQL (a throwaway server from ``tests/_postgres.py``) when the
    server binaries are installed: reported, no target.
 
 Run: ``.venv/bin/python benchmarks/decisions.py [--n 1000000] [--decisions 3000] [--rounds 5]
@@ -136,6 +139,33 @@ def reopen(n: int, count: int, rounds: int, where: dict) -> dict:
     }
 
 
+def bulk(n: int, rounds: int, where) -> dict:
+    """Median seconds to store one step over all ``n`` samples and to reopen its store;
+    ``where(k)``: DecisionLog options of a fresh store for round k."""
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, len(CLASSES), n)
+    scores = rng.random(n)
+    every = np.arange(n)
+    store, reopen_s = [], []
+    for k in range(rounds):
+        log = DecisionLog(n, CLASSES, labels=labels, **where(k))
+        t = time.perf_counter()
+        log.decide(every, "remove", score=scores, detector="bench", threshold=("score", 0.5))
+        store.append(time.perf_counter() - t)
+        log.close()
+        t = time.perf_counter()
+        again = DecisionLog(n, CLASSES, labels=labels, **where(k))
+        reopen_s.append(time.perf_counter() - t)
+        assert len(again) == n and again.counts()["remove"] == n
+        again.close()
+    return {
+        "bulk_store_s": round(statistics.median(store), 3),
+        "bulk_reopen_s": round(statistics.median(reopen_s), 3),
+        "bulk_store_runs_s": [round(t, 3) for t in store],
+        "bulk_reopen_runs_s": [round(t, 3) for t in reopen_s],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -150,12 +180,15 @@ def main() -> None:
                           lambda k: {"path": folder / f"overhead{k}.db"})  # fmt: skip
         sqlite.update(concurrent(args.n, args.decisions // 2, str(folder / "two.db"), "wb_"))
         sqlite.update(reopen(args.n, args.decisions, args.rounds, {"path": folder / "big.db"}))
+        sqlite.update(bulk(args.n, args.rounds, lambda k: {"path": folder / f"bulk{k}.db"}))
         out["sqlite"] = sqlite
         print("sqlite", json.dumps(sqlite), flush=True)
     out["targets_met"] = {
         "autosave_overhead<=1.0": sqlite["autosave_overhead"] <= 1.0,
         "lost==0": sqlite["lost"] == 0,
         "reopen_s<=0.5": sqlite["reopen_s"] <= 0.5,
+        "bulk_store_s<1": sqlite["bulk_store_s"] < 1.0,
+        "bulk_reopen_s<1": sqlite["bulk_reopen_s"] < 1.0,
     }
     if not args.no_postgres:
         sys.path.insert(0, str(HERE.parent / "tests"))
@@ -171,6 +204,8 @@ def main() -> None:
                 pg.update(concurrent(args.n, args.decisions // 2, server.url, "c_"))
                 pg.update(reopen(args.n, args.decisions, args.rounds,
                                  {"url": server.url, "table_prefix": "r_"}))  # fmt: skip
+                pg.update(bulk(args.n, args.rounds,
+                               lambda k: {"url": server.url, "table_prefix": f"b{k}_"}))  # fmt: skip
                 out["postgres"] = pg
                 print("postgres", json.dumps(pg), flush=True)
     print(json.dumps(out))

@@ -314,6 +314,28 @@ def test_conflicts_by_reviewer_and_their_resolution(tmp_path):
     bob.close()
 
 
+def test_resolving_by_one_reviewer_leaves_samples_they_did_not_decide(tmp_path):
+    path = tmp_path / "team.db"
+    ada, bob, cy = (
+        DecisionLog.for_dataset(dataset(), path=path, user=u) for u in ("ada", "bob", "cy")
+    )
+    ada.decide([1, 2, 3], "remove")
+    bob.decide([1], "keep")
+    cy.decide([2], "relabel", label="owl")
+    cy.decide([3], "needs_review")
+    bob.decide([3], "keep")  # three reviewers disagree on sample 3; bob decided last
+    ada.reload()
+    assert sorted(set(ada.conflicts()["index"])) == [1, 2, 3]
+    assert ada.resolve(None, take="bob") == 2  # samples 1 and 3; bob never decided sample 2
+    cur = ada.current().set_index("index")
+    assert cur.loc[1, "action"] == "keep" and cur.loc[3, "action"] == "keep"
+    assert set(ada.conflicts()["index"]) == {2}
+    assert ada.resolve(None, policy="newest") == 1
+    assert ada.current().set_index("index").loc[2, "label_name"] == "owl"
+    for lg in (ada, bob, cy):
+        lg.close()
+
+
 # --- label-set edits (schema version 2, ready for multi-label review) ---------------------------
 def test_label_set_edits_are_recorded_and_applied(tmp_path):
     lg = DecisionLog(4, CLASSES, path=tmp_path / "d.db")

@@ -394,7 +394,7 @@ class DecisionLog:
         live_row = np.repeat(live_step, sizes)
         rows = np.flatnonzero(live_row)
         prev = np.full(len(idx), -1, dtype=np.int64)
-        order = rows[np.lexsort((rows, idx[rows]))]
+        order = rows[np.argsort(idx[rows], kind="stable")]  # by sample, then by row
         same = idx[order[1:]] == idx[order[:-1]]
         prev[order[1:][same]] = order[:-1][same]
         last = np.ones(len(order), dtype=bool)
@@ -827,23 +827,24 @@ class DecisionLog:
         if take is not None and take not in set(conf["user"]):
             raise ValueError(f"take={take!r} is not a reviewer of these conflicts.")
         log = self.log
-        chosen = []
-        for _, group in conf.groupby("index", sort=True):
-            group = group.assign(_t=pd.to_datetime(group["time"], utc=True, format="ISO8601"))
-            if take is not None:
-                pick = group[group["user"] == take]
-            elif policy == "keep_mine" and (group["user"] == self.user).any():
-                pick = group[group["user"] == self.user]
-            elif policy == "take_theirs" and (group["user"] != self.user).any():
-                pick = group[group["user"] != self.user]
-            else:
-                pick = group
-            if pick.empty:
-                continue
-            chosen.append(pick.sort_values("_t").iloc[-1])
-        if not chosen:
+        # per sample, the reviewers the rule prefers (all where none is), then the newest
+        conf = conf.assign(_t=pd.to_datetime(conf["time"], utc=True, format="ISO8601"),
+                           _o=np.arange(len(conf)))  # fmt: skip
+        if take is not None:  # a sample where `take` did not decide is left as it is
+            prefer, has = (conf["user"] == take).to_numpy(), np.ones(len(conf), dtype=bool)
+        else:
+            prefer = {
+                "keep_mine": conf["user"] == self.user,
+                "take_theirs": conf["user"] != self.user,
+                "newest": pd.Series(True, index=conf.index),
+            }[policy]
+            has = prefer.groupby(conf["index"]).transform("any").to_numpy()
+            prefer = prefer.to_numpy()
+        candidates = conf[prefer | ~has]
+        if candidates.empty:
             return 0
-        picked = pd.DataFrame(chosen)
+        picked = candidates.sort_values(["index", "_t", "_o"], kind="stable")
+        picked = picked.groupby("index", sort=True).tail(1)
         rows = log.merge(picked[["index", "user", "time"]], on=["index", "user", "time"])
         rows = rows.drop_duplicates("index", keep="last").sort_values("index")
         cols = {c: rows[c].to_numpy() for c in COLUMNS if c not in ("id",)}

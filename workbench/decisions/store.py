@@ -17,8 +17,20 @@ other rows hold it), ``undoes`` (the step an undo record undid, else -1), ``samp
 ``sample_id``, ``label``, ``given``, ``score`` and the text columns (``action``,
 ``label_name``, ``added``, ``removed``, ``user_name``, ``made_at``, ``detector``, ``threshold``,
 ``note``; NULL in a later row means "as in the step's first row"). A single-sample decision is
-one INSERT, its own transaction; a bulk step is one transaction. Undo is a recorded step;
-history is never deleted.
+one INSERT, its own transaction; a step of more than one row is one transaction. Undo is a
+recorded step; history is never deleted.
+
+A bulk step (``bulk_rows`` = 1,000 rows or more: "remove every flagged sample") is stored
+compactly: its first row in ``<prefix>decisions`` as above (it numbers the step) and the whole
+step in one row of ``<prefix>bulk``: ``step``, ``n_rows``, ``layout`` (JSON: each text column
+either one string for the step or the list of its distinct values), and binary little-endian
+arrays (never pickle): ``sample_index`` int64, ``label`` and ``given`` int32, ``score``
+float64, ``text_codes`` int32 (each per-row text column's codes into its list, one after the
+other), ``sample_id`` (int64 for integer ids, a UTF-8 JSON list for string ids, NULL for
+positions). A million-sample step is then one small transaction, not a million rows. The first
+bulk step written into a store marks its header ``"version": 3``, so a workbench that reads
+only version 2 refuses the store instead of reading one row of the step; stores of version 2
+(no bulk table, or an empty one) read as before.
 
 Errors of the store (locked database, server down, disk full) are raised as
 :class:`StoreError` (an ``OSError``): the log keeps the decision in memory and writes it with
@@ -35,10 +47,12 @@ from itertools import repeat
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from workbench.decisions.formats import (
     STR_COLUMNS,
     UNDO,
+    VERSION,
     check_header,
     check_steps,
     format_of,
@@ -47,12 +61,15 @@ from workbench.decisions.formats import (
 )
 
 __all__ = [
+    "BULK_ROWS",
     "DB_SUFFIXES",
     "DecisionStore",
     "FileStore",
     "SQLStore",
     "SQLiteStore",
+    "STORE_VERSION",
     "StoreError",
+    "check_store_header",
     "open_store",
 ]
 
@@ -60,6 +77,10 @@ __all__ = [
 DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 #: Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_S = 30.0
+#: Steps of at least this many rows are stored as one row of binary arrays (``<prefix>bulk``).
+BULK_ROWS = 1000
+#: The header version of a store holding bulk steps (files stay at formats.VERSION).
+STORE_VERSION = 3
 
 
 class StoreError(OSError):
@@ -155,15 +176,130 @@ def _col(c: str) -> str:
 _COLUMNS = (*_NUMERIC, *(_col(c) for c in _TEXT))
 
 
-def _schema(p: str, serial: str, real: str, big: str, extra: tuple[str, ...] = ()) -> list[str]:
+_BULK_COLUMNS = ("step", "n_rows", "layout", "sample_index", "sample_id", "label", "given",
+                 "score", "text_codes")  # fmt: skip
+
+
+def _schema(p: str, serial: str, real: str, big: str, blob: str,
+            extra: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
     text_cols = ", ".join(f"{_col(c)} TEXT" for c in _TEXT)
     return [
         f"CREATE TABLE IF NOT EXISTS {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {p}decisions (row_id {serial}, step {big}, "
         f"undoes {big} NOT NULL, sample_index {big} NOT NULL, sample_id TEXT, "
         f"label {big} NOT NULL, given {big} NOT NULL, score {real}, {text_cols})",
+        f"CREATE TABLE IF NOT EXISTS {p}bulk (step {big} PRIMARY KEY, n_rows {big} NOT NULL, "
+        f"layout TEXT NOT NULL, sample_index {blob} NOT NULL, sample_id {blob}, "
+        f"label {blob} NOT NULL, given {blob} NOT NULL, score {blob} NOT NULL, "
+        f"text_codes {blob})",
         *extra,
     ]
+
+
+def check_store_header(raw, expect: dict | None = None) -> dict:
+    """:func:`~workbench.decisions.formats.check_header` for a store's header, which may be of
+    :data:`STORE_VERSION` (bulk steps); ``version_read`` keeps the stored version."""
+    version = raw.get("version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        if version > STORE_VERSION:
+            raise ValueError(
+                f"it was written by a newer workbench (store version {version}; this one reads "
+                f"up to {STORE_VERSION}); upgrade the package"
+            )
+        raw = {**raw, "version": VERSION}
+    out = check_header(raw, expect)
+    if isinstance(version, int) and version > VERSION:
+        out["version_read"] = version
+    return out
+
+
+def _bulk_row(s: dict, kind: str, ids) -> tuple:
+    """A step's rows as the values of ``<prefix>bulk``'s columns after ``step`` (see the
+    module docstring): binary little-endian arrays and a JSON layout."""
+    idx = np.asarray(s["index"], dtype=np.int64)
+    layout, codes = {}, []
+    for c in _TEXT:
+        v = s[c]
+        if isinstance(v, str):
+            layout[c] = v
+        else:
+            code, uniques = pd.factorize(np.asarray(v, dtype=object), use_na_sentinel=False)
+            layout[c] = [str(u) for u in uniques]
+            codes.append(code.astype("<i4"))
+    if kind == "position":
+        sample_id = None
+    elif kind == "int":
+        sample_id = np.asarray(ids[idx]).astype("<i8").tobytes()
+    else:
+        sample_id = json.dumps([str(v) for v in ids[idx].tolist()], ensure_ascii=False).encode()
+    return (
+        len(idx),
+        json.dumps(layout, ensure_ascii=False),
+        idx.astype("<i8").tobytes(),
+        sample_id,
+        np.asarray(s["label"]).astype("<i4").tobytes(),
+        np.asarray(s["given"]).astype("<i4").tobytes(),
+        np.asarray(s["score"]).astype("<f8").tobytes(),
+        np.concatenate(codes).tobytes() if codes else None,
+    )
+
+
+def _bulk_step(row: tuple, kind: str) -> dict:
+    """One row of ``<prefix>bulk`` back into a step's columns (``index``, ``label``,
+    ``given``, ``score``, ``id`` and the text columns); ValueError when it is damaged."""
+    step, n, layout, index, sample_id, label, given, score, text_codes = row
+    n = int(n)
+    where = f"bulk step {step}"
+
+    def array(blob, dtype, what):
+        a = None if blob is None else np.frombuffer(bytes(blob), dtype=dtype)
+        if a is None or len(a) != n:
+            raise ValueError(f"{where}: column {what!r} must hold {n} values")
+        return a
+
+    out = {
+        "index": array(index, "<i8", "sample_index").astype(np.int64),
+        "label": array(label, "<i4", "label").astype(np.int64),
+        "given": array(given, "<i4", "given").astype(np.int64),
+        "score": array(score, "<f8", "score").astype(np.float64),
+    }
+    try:
+        layout = json.loads(layout)
+    except (TypeError, ValueError):
+        layout = None
+    if not isinstance(layout, dict) or set(layout) != set(_TEXT):
+        raise ValueError(f"{where}: its layout must name the text columns {list(_TEXT)}")
+    per_row = [c for c in _TEXT if not isinstance(layout[c], str)]
+    codes = np.frombuffer(bytes(text_codes or b""), dtype="<i4")
+    if len(codes) != n * len(per_row):
+        raise ValueError(f"{where}: column 'text_codes' must hold {n * len(per_row)} values")
+    for j, c in enumerate(per_row):
+        values = layout[c]
+        part = codes[j * n : (j + 1) * n]
+        if (
+            not isinstance(values, list)
+            or not all(isinstance(v, str) for v in values)
+            or (n and (part.min() < 0 or part.max() >= len(values)))
+        ):
+            raise ValueError(f"{where}: text column {c!r} is malformed")
+    for c in _TEXT:
+        if c not in per_row:
+            out[c] = layout[c]
+    for j, c in enumerate(per_row):
+        out[c] = np.asarray(layout[c], dtype=object)[codes[j * n : (j + 1) * n]]
+    if kind == "position":
+        out["id"] = out["index"]
+    elif kind == "int":
+        out["id"] = array(sample_id, "<i8", "sample_id").astype(np.int64).astype(object)
+    else:
+        try:
+            values = json.loads(bytes(sample_id).decode("utf-8")) if sample_id is not None else None
+        except (UnicodeDecodeError, ValueError):
+            values = None
+        if not isinstance(values, list) or len(values) != n:
+            raise ValueError(f"{where}: column 'sample_id' must hold {n} string ids")
+        out["id"] = np.asarray(values, dtype=object)
+    return out
 
 
 class _Database(DecisionStore):
@@ -172,8 +308,10 @@ class _Database(DecisionStore):
     first row only; subclasses give the connection, ``_next_step`` and the transaction."""
 
     incremental = True
-    _serial = _real = _big = ""
+    _serial = _real = _big = _blob = ""
     _order = "COALESCE(step, row_id), row_id"
+    #: steps of at least this many rows go into ``<prefix>bulk`` (see the module docstring)
+    bulk_rows = BULK_ROWS
 
     def __init__(self, table_prefix: str):
         if not isinstance(table_prefix, str) or not table_prefix.replace("_", "").isalnum():
@@ -201,9 +339,30 @@ class _Database(DecisionStore):
             + ")"
         )
 
+        self._bulk_sql = (
+            f"INSERT INTO {self.p}bulk ({', '.join(_BULK_COLUMNS)}) VALUES ("
+            + ", ".join(f":{c}" for c in _BULK_COLUMNS)
+            + ")"
+        )
+        self._header_sql = f"SELECT value FROM {self.p}meta WHERE key = 'header'"
+        self._upgrade_sql = f"UPDATE {self.p}meta SET value = :value WHERE key = 'header'"
+        self._has_bulk = False  # the bulk table is known to exist
+
+    def _upgraded(self, value: str) -> str | None:
+        """The stored header ``value`` marked :data:`STORE_VERSION`, or None when it is."""
+        header = json.loads(value)
+        if header.get("version", 0) >= STORE_VERSION:
+            return None
+        return json.dumps({**header, "version": STORE_VERSION})
+
     # subclass hooks ----------------------------------------------------------------------------
-    def _write_step(self, first: dict, rest: list[dict]) -> int:
-        """Insert a step's rows atomically; returns its number."""
+    def _write_step(self, first: tuple, rest, bulk: tuple | None = None) -> int:
+        """Insert a step's rows atomically (``bulk``: the step as one row of the bulk table,
+        the header marked :data:`STORE_VERSION` in the same transaction); returns its
+        number."""
+        raise NotImplementedError
+
+    def _table_exists(self, name: str) -> bool:
         raise NotImplementedError
 
     def _query(self, sql: str, params: dict | None = None) -> list[tuple]:
@@ -234,8 +393,10 @@ class _Database(DecisionStore):
 
     def open(self, header, *, check=True):
         with self._guard("open"):
-            self._ddl(_schema(self.p, self._serial, self._real, self._big, self._extra_schema()))
-            rows = self._query(f"SELECT value FROM {self.p}meta WHERE key = 'header'")
+            self._ddl(_schema(self.p, self._serial, self._real, self._big, self._blob,
+                              self._extra_schema()))  # fmt: skip
+            self._has_bulk = True
+            rows = self._query(self._header_sql)
             if not rows:
                 body = {k: v for k, v in header.items() if k != "version_read"}
                 self._insert_header(json.dumps(body))
@@ -248,7 +409,7 @@ class _Database(DecisionStore):
                 stored = json.loads(rows[0][0])
         if stored is not None:
             try:
-                stored = check_header(stored, header if check else None)
+                stored = check_store_header(stored, header if check else None)
             except ValueError as err:
                 raise ValueError(f"Cannot open decisions store {self.location}: {err}.") from None
         _, steps = self.read(header=stored or check_header(dict(header)))
@@ -260,8 +421,12 @@ class _Database(DecisionStore):
         positional = header["ids"] == "position"
         with self._guard("write to"):
             for s in new_steps:
-                n = len(s["index"])
                 undo = isinstance(s["action"], str) and s["action"] == UNDO
+                bulk = None
+                if len(s["index"]) >= self.bulk_rows and not undo:  # rows below: its first only
+                    bulk = _bulk_row(s, header["ids"], ids)
+                    s = {k: v[:1] if isinstance(v, np.ndarray) else v for k, v in s.items()}
+                n = len(s["index"])
                 undoes = renumber.get(int(s["undoes"]), int(s["undoes"]))
                 idx = s["index"].tolist()
                 sid = (
@@ -286,7 +451,7 @@ class _Database(DecisionStore):
                     rest = (repeat(undoes, n - 1), idx[1:], sid, label[1:], given[1:], scores[1:])
                     if not all(isinstance(t, str) for t in texts):  # texts differ by row
                         rest = (*rest, *later)
-                number = self._write_step(first, rest)
+                number = self._write_step(first, rest, bulk)
                 renumber[int(s["step"])] = int(number)
                 numbers.append(int(number))
         return numbers
@@ -317,10 +482,16 @@ class _Database(DecisionStore):
     def read(self, header: dict | None = None):
         with self._guard("read"):
             if header is None:
-                rows = self._query(f"SELECT value FROM {self.p}meta WHERE key = 'header'")
+                rows = self._query(self._header_sql)
                 if not rows:
                     raise StoreError(f"the decisions store {self.location} is empty")
-                header = check_header(json.loads(rows[0][0]))
+                try:
+                    header = check_store_header(json.loads(rows[0][0]))
+                except ValueError as err:
+                    raise ValueError(f"Cannot read decisions store {self.location}: {err}.") \
+                        from None  # fmt: skip
+            if not self._has_bulk:  # a store of version 2 read without opening it
+                self._has_bulk = self._table_exists(f"{self.p}bulk")
             t, order = f"{self.p}decisions", self._order
             text = [_col(c) for c in _TEXT]
             any_text = " OR ".join(f"{c} IS NOT NULL" for c in text)
@@ -331,10 +502,19 @@ class _Database(DecisionStore):
             ]
             if header["ids"] != "position":
                 queries.append(f"SELECT sample_id FROM {t} ORDER BY {order}")
-            nums, texts, *ids = self._snapshot(queries)  # one consistent view of the table
-            sample_id = [r[0] for r in ids[0]] if ids else None
+            if self._has_bulk:
+                queries.append(f"SELECT {', '.join(_BULK_COLUMNS)} FROM {self.p}bulk ORDER BY step")
+            nums, texts, *rest = self._snapshot(queries)  # one consistent view of the tables
+            bulk = rest.pop() if self._has_bulk else []
+            sample_id = [r[0] for r in rest[0]] if rest else None
         steps = _steps_from_columns(header, nums, sample_id, texts)
         try:  # a store is a file like any other: someone may have written anything into it
+            if bulk:
+                at = {s["step"]: i for i, s in enumerate(steps)}
+                for row in bulk:
+                    if row[0] not in at:
+                        raise ValueError(f"bulk step {row[0]} has no first row in the decisions")
+                    steps[at[row[0]]].update(_bulk_step(row, header["ids"]))
             check_steps(header, steps)
         except ValueError as err:
             raise ValueError(f"The decisions store {self.location} is damaged: {err}.") from None
@@ -403,7 +583,7 @@ class SQLiteStore(_Database):
     """A SQLite file (WAL journal, one transaction per step, ``busy_timeout`` seconds of
     waiting for other writers). A single-sample decision is one INSERT statement."""
 
-    _serial, _real, _big = "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "INTEGER"
+    _serial, _real, _big, _blob = "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "INTEGER", "BLOB"
     _order = "row_id"  # one writer at a time: a step's rows are contiguous, steps increase
 
     def __init__(self, path, *, busy_timeout: float = BUSY_TIMEOUT_S, table_prefix: str = "wb_"):
@@ -421,6 +601,8 @@ class SQLiteStore(_Database):
         self._first = re.sub(r":\w+", "?", self._first_sql)
         self._rows_q = re.sub(r":\w+", "?", self._rows_sql)
         self._short_q = re.sub(r":\w+", "?", self._short_sql)
+        self._bulk_q = re.sub(r":\w+", "?", self._bulk_sql)
+        self._upgrade_q = re.sub(r":\w+", "?", self._upgrade_sql)
 
     def _errors(self):
         return (sqlite3.Error,)
@@ -443,17 +625,24 @@ class SQLiteStore(_Database):
             self._conn = conn
         return self._conn
 
-    def _write_step(self, first, rest):
+    def _write_step(self, first, rest, bulk=None):
         """``first``: the first row's tuple; ``rest``: None, or one iterable per column of
-        _COLUMNS after ``step`` for the other rows."""
+        _COLUMNS after ``step`` for the other rows; ``bulk``: None, or the step as one row of
+        the bulk table."""
         conn = self._connect()
-        if rest is None:  # one statement is one transaction (autocommit)
+        if rest is None and bulk is None:  # one statement is one transaction (autocommit)
             return conn.execute(self._first, first[1:]).lastrowid
         conn.execute("BEGIN IMMEDIATE")
         try:
             number = conn.execute(self._first, first[1:]).lastrowid
-            sql = self._rows_q if len(rest) > 6 else self._short_q  # later rows without text
-            conn.executemany(sql, zip(repeat(number), *rest))
+            if bulk is not None:
+                conn.execute(self._bulk_q, (number, *bulk))
+                value = self._upgraded(conn.execute(self._header_sql).fetchone()[0])
+                if value is not None:
+                    conn.execute(self._upgrade_q, (value,))
+            else:
+                sql = self._rows_q if len(rest) > 6 else self._short_q  # later rows without text
+                conn.executemany(sql, zip(repeat(number), *rest))
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -475,6 +664,10 @@ class SQLiteStore(_Database):
 
     def _query(self, sql, params=None):
         return self._connect().execute(sql, params or {}).fetchall()
+
+    def _table_exists(self, name):
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return bool(self._connect().execute(sql, (name,)).fetchall())
 
     def _snapshot(self, queries):
         conn = self._connect()
@@ -509,7 +702,7 @@ class SQLStore(_Database):
         Seconds to wait for the server.
     """
 
-    _serial, _real, _big = "BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION", "BIGINT"
+    _serial, _real, _big, _blob = "BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION", "BIGINT", "BYTEA"
 
     def __init__(self, url: str, *, table_prefix: str = "wb_", connect_timeout: int = 10):
         super().__init__(table_prefix)
@@ -536,6 +729,8 @@ class SQLStore(_Database):
         self._first = sa.text(self._first_sql + " RETURNING row_id")
         self._rows = sa.text(self._rows_sql)
         self._short = sa.text(self._short_sql)
+        self._bulk = sa.text(self._bulk_sql)
+        self._upgrade = sa.text(self._upgrade_sql)
 
     def _errors(self):
         return (self._sa.exc.SQLAlchemyError,)
@@ -550,14 +745,21 @@ class SQLStore(_Database):
                 raise
             return work()
 
-    def _write_step(self, first, rest):
+    def _write_step(self, first, rest, bulk=None):
         rest = None if rest is None else [list(c) for c in rest]  # a retry reads them again
-        return self._retrying(lambda: self._write_step_once(first, rest))
+        return self._retrying(lambda: self._write_step_once(first, rest, bulk))
 
-    def _write_step_once(self, first, rest):
+    def _write_step_once(self, first, rest, bulk):
         with self._engine.begin() as conn:
             number = conn.execute(self._first, dict(zip(_COLUMNS[1:], first[1:], strict=True)))
             number = number.scalar_one()
+            if bulk is not None:
+                conn.execute(self._bulk, dict(zip(_BULK_COLUMNS, (number, *bulk), strict=True)))
+                # the header row locked, so two first bulk steps do not race on the version
+                value = conn.execute(self._sa.text(self._header_sql + " FOR UPDATE")).scalar_one()
+                value = self._upgraded(value)
+                if value is not None:
+                    conn.execute(self._upgrade, {"value": value})
             if rest is not None:
                 conn.execute(
                     self._rows if len(rest) > 6 else self._short,
@@ -579,6 +781,9 @@ class SQLStore(_Database):
                 return [tuple(r) for r in conn.execute(self._sa.text(sql), params or {})]
 
         return self._retrying(run)
+
+    def _table_exists(self, name):
+        return self._query("SELECT to_regclass(:name) IS NOT NULL", {"name": name})[0][0]
 
     def _snapshot(self, queries):
         def run():
