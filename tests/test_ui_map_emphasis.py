@@ -116,6 +116,9 @@ def test_a_selection_keeps_its_colours_and_the_rest_turns_grey(monkeypatch):
     for pick in (np.arange(10), np.arange(200)):  # small, then large
         s.select(pick, source="python")
         assert w.color == grey and w.color_selected == own
+        # the browser takes the selected palette value by value only when the hover palette
+        # has the same length (else the selected points were drawn grey too)
+        assert w.color_hover == own
         assert 0.3 <= w.opacity_unselected  # faded a little, never hidden
         assert f"not selected ({pick.size:,} selected keep their colours)" in m._legend.value
     large_fade = w.opacity_unselected
@@ -125,11 +128,13 @@ def test_a_selection_keeps_its_colours_and_the_rest_turns_grey(monkeypatch):
     m.set_color_by("score: beta")  # a new colouring keeps the look of the selection
     viridis = [list(c) for c in m.color_values()[1]["colors"]]
     assert w.color == [list(map_module._UNSELECTED)] * 256 and w.color_selected == viridis
+    assert w.color_hover == viridis
     browser_update(w, {"selection": None})  # double-click: deselect
     assert s.selection.size == 0 and w.color == viridis
     assert "not selected" not in m._legend.value
     # a selected point is drawn without growing, with a thin outline only
-    assert w.regl_scatterplot_options == {"pointOutlineWidth": 1, "pointSizeSelected": 0}
+    options = w.regl_scatterplot_options
+    assert options["pointOutlineWidth"] == 1 and options["pointSizeSelected"] == 0
 
 
 def test_colour_and_size_by_two_fields():

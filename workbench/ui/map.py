@@ -576,9 +576,13 @@ class EmbeddingMap(View):
             widget.size = look["size"]
             if colours:
                 widget.color = [list(_UNSELECTED)] * len(colours) if selected else colours
-            widget.color_selected = (
-                colours if selected and colours else self._default_selected_colour
-            )
+                # regl-scatterplot draws the selected points in the "selected" palette, value
+                # by value, only when it and the hover palette are as long as the normal one
+                # (else in the normal colour, which is grey here).
+                widget.color_selected = colours
+                widget.color_hover = colours
+            else:
+                widget.color_selected = self._default_selected_colour
             widget.opacity_unselected = 0.35 if large else 0.6
         self._update_legend()
 
