@@ -127,6 +127,16 @@ function scoresDetail(row) {
   return detail;
 }
 
+// Scroll the focused row into view below the sticky column captions: "nearest" alone put a
+// row that lay above the view (the first row of the next page, reached by keyboard) at the
+// list's top edge, half under the captions. The margin counts in every scroll container.
+function reveal(list, row) {
+  if (!row || !row.scrollIntoView) return;
+  const head = list.querySelector(".wb-q-colhead");
+  row.style.scrollMarginTop = `${head ? head.offsetHeight : 0}px`;
+  row.scrollIntoView({ block: "nearest" });
+}
+
 // The column captions above the rows; the same grid as a row, so the columns line up.
 function columnHeader(model) {
   const active = model.get("active");
@@ -437,8 +447,7 @@ export default {
           columnHeader(model),
           ...rows.map((row) => rowView(model, row, row.position === cursor, expanded.has(row.index), toggle, listId)),
         );
-        const focused = list.querySelector(".wb-q-focused");
-        if (focused && focused.scrollIntoView) focused.scrollIntoView({ block: "nearest" });
+        reveal(list, list.querySelector(".wb-q-focused"));
       }
     }
 

@@ -252,3 +252,46 @@ def test_a_matrix_of_100_classes_clusters_and_lists_pairs(lab):
     assert lab.wait_true(f"int(s100.selection.size) == {n}")
     pair = lab.value("[int(v) for v in m100.confused_pairs().iloc[0, 2:4]]")
     assert lab.value(f"int(_grp[{pair[0]}] == _grp[{pair[1]}])") == 1
+
+
+_FOCUSED_GEOMETRY = """(panel) => {
+  const list = panel.querySelector('.wb-q-list');
+  const head = list.querySelector('.wb-q-colhead').getBoundingClientRect();
+  const row = list.querySelector('.wb-q-focused');
+  const box = row.getBoundingClientRect();
+  const view = list.getBoundingClientRect();
+  return {pos: Number(row.querySelector('.wb-q-pos').textContent), top: box.top,
+          bottom: box.bottom, headBottom: head.bottom, listBottom: view.bottom,
+          scrolls: list.scrollHeight > list.clientHeight};
+}"""
+
+
+def focused_row(lab, panel, position: int) -> dict:
+    """The focused queue row's geometry, once it is row ``position`` (1-based)."""
+    lab.page.wait_for_function(
+        "([el, p]) => { const r = el.querySelector('.wb-q-focused .wb-q-pos');"
+        " return r && Number(r.textContent) === p; }",
+        arg=[panel.element_handle(), position],
+    )
+    lab.frames(2)
+    return panel.evaluate(_FOCUSED_GEOMETRY)
+
+
+def test_the_focused_row_stays_below_the_column_captions(lab):
+    """Twenty-two keyboard decisions: the queue pages on after the twentieth, and every focused
+    row, the first of the new page included, shows whole below the sticky column captions (it
+    sat half under them)."""
+    lab.run("session.clear_selection(source='test')")
+    lab.tab("Review").click()
+    panel = lab.tab_panel()
+    panel.locator(".wb-q-row").first.wait_for()
+    panel.locator(".wb-q-row").first.locator(".wb-q-pos").click()  # keys go to the queue
+    seen = [focused_row(lab, panel, 1)]
+    for i in range(22):
+        lab.page.keyboard.press("a")  # keep, and on to the next row
+        seen.append(focused_row(lab, panel, i + 2))
+    lab.shot("10_queue_after_22_decisions", panel)
+    assert seen[20]["scrolls"]  # the page is taller than the list: it scrolls
+    for row in seen:
+        assert row["top"] >= row["headBottom"] - 1, row  # not under the captions
+        assert row["bottom"] <= row["listBottom"] + 1, row  # nor below the list's end
