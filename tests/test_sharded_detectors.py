@@ -240,3 +240,94 @@ def test_knn_features_from_parquet_and_bad_shards(client, tmp_path):
         knn_detectors_sharded(with_arrays(_sharded(labels, 3, 225), features=bad), client=client)
     with pytest.raises(ValueError, match="carry no features"):
         knn_detectors_sharded(_sharded(labels, 3, 225), client=client)
+
+
+# --- the low_* rules and the sharded audit ---------------------------------------------------------
+LOW = ("low_self_confidence", "low_normalized_margin")
+
+
+@pytest.mark.parametrize("coarse", [False, True])
+def test_low_rules_same_masks_as_in_memory(client, coarse, tmp_path):
+    """Continuous probabilities (the cut is a single value) and coarse ones (many samples tie
+    at the cut: numpy's sort over the whole dataset decides, as in memory)."""
+    from workbench.analysis.detectors.pred_probs import find_label_issues
+    from workbench.sharded import audit_sharded
+
+    if coarse:
+        rng = np.random.default_rng(7)
+        counts = rng.multinomial(6, np.full(4, 1 / 4), size=2000).astype(np.float64) + 0.0
+        probs = counts / counts.sum(axis=1, keepdims=True)
+        labels = np.where(rng.random(2000) < 0.5, probs.argmax(axis=1), rng.integers(0, 4, 2000))
+        write_npy_shards(tmp_path, labels, probs, n_shards=5)
+        ds = ShardedDataset.from_npy(tmp_path)
+    else:
+        ds = ShardedDataset.synthetic(3000, 6, n_shards=4, noise=0.2, seed=11)
+        labels, probs = _arrays(ds)
+    res = audit_sharded(ds, client=client, collect_masks=True, progress=False, verbose=False)
+    for rule in LOW:
+        ref = find_label_issues(labels, probs, filter_by=rule)
+        assert ref.sum() > 0
+        np.testing.assert_array_equal(res.mask(rule), ref, err_msg=rule)
+        assert res.flagged[rule] == ref.sum()
+    if coarse:  # the cut is tied: the whole-array sort was needed
+        from workbench.analysis.detectors.pred_probs import noise_scores
+
+        score = noise_scores(labels, probs, method="self_confidence")
+        cut = np.sort(score)[::-1][res.flagged["low_self_confidence"] - 1]
+        assert np.count_nonzero(score == cut) > np.count_nonzero(
+            score[res.mask("low_self_confidence")] == cut
+        )
+
+
+def test_sharded_audit_runs_every_detector_the_inputs_allow(client, tmp_path):
+    import workbench as wb
+
+    ds = ShardedDataset.synthetic(1500, 4, n_shards=3, noise=0.2, seed=6)
+    labels, probs = _arrays(ds)
+    codes = _annotations(labels, 4, 3, 6)
+    _, x = _clustered(1500, 4, 6, seed=6)
+    full = with_arrays(ds, annotators=codes, features=x)
+    res = wb.audit(full, client=client, out=tmp_path / "audit", progress=False)
+    assert set(res.detectors) == {"annotator_agreement", "dawid_skene", "knn_disagreement",
+                                  "knn_outlier"} and not res.unavailable  # fmt: skip
+    frame = res.frame().sort_values("position")
+    mem = Dataset(labels, class_names=[f"c{i}" for i in range(4)], pred_probs=probs,
+                  annotators=codes, features=x)  # fmt: skip
+    for name in res.detectors:
+        ref = get_detector(name).score(mem, progress=False)
+        if name == "dawid_skene":
+            np.testing.assert_allclose(frame[name], ref.scores, rtol=0, atol=1e-10)
+        else:
+            np.testing.assert_array_equal(frame[name].to_numpy(), ref.scores, err_msg=name)
+        np.testing.assert_array_equal(frame[f"flag_{name}"].to_numpy(), ref.flags, err_msg=name)
+        if ref.suggested_labels is not None:
+            np.testing.assert_array_equal(frame[f"suggested_{name}"].to_numpy(),
+                                          ref.suggested_labels, err_msg=name)  # fmt: skip
+        assert res.detectors[name].n_flagged == ref.flags.sum()
+    for rule, name in zip(LOW, ("self_confidence", "normalized_margin"), strict=True):
+        ref = get_detector(name).score(mem, progress=False)
+        np.testing.assert_array_equal(frame[f"flag_{rule}"].to_numpy(), ref.flags, err_msg=rule)
+    summary = (tmp_path / "audit" / "summary.json").read_text()
+    assert '"dawid_skene"' in summary and '"knn_outlier"' in summary
+
+    # only the detectors asked for; without the inputs they are unavailable, with a reason
+    res = wb.audit(ds, client=client, progress=False)
+    assert not res.detectors
+    assert set(res.unavailable) == {"annotator_agreement", "dawid_skene", "knn_disagreement",
+                                    "knn_outlier"}  # fmt: skip
+    assert "Needs features" in res.unavailable["knn_outlier"]
+    from workbench.sharded import audit_sharded
+
+    res = audit_sharded(full, client=client, detectors=["knn_outlier"], progress=False,
+                        verbose=False, collect_masks=True,
+                        detector_options={"features": {"k": 5}})  # fmt: skip
+    assert set(res.detectors) == {"knn_outlier"} and res.detectors["knn_outlier"].details["k"] == 5
+    ref = get_detector("knn_outlier", k=5).score(mem, progress=False)
+    np.testing.assert_array_equal(res.detectors["knn_outlier"].flags, ref.flags)
+    with pytest.raises(ValueError, match="need annotators"):
+        audit_sharded(ds, client=client, detectors=["dawid_skene"], progress=False,
+                      verbose=False)  # fmt: skip
+    nobody = np.full_like(codes, -1)
+    res = audit_sharded(with_arrays(ds, annotators=nobody), client=client, progress=False,
+                        verbose=False)  # fmt: skip
+    assert "at least one annotation" in res.unavailable["dawid_skene"]

@@ -297,11 +297,14 @@ def shard_dynamics(source, labels: np.ndarray, n_classes: int) -> dict:
 
 def shard_outputs(
     res: dict, res2: dict, flagged: dict, primary: str, folder: str | None, part: str,
-    class_names, with_masks: bool, source=None,
+    class_names, with_masks: bool, source=None, low: dict | None = None,
+    extra: dict | None = None,
 ) -> dict:  # fmt: skip
     """Masks of every rule for one shard, the per-sample scores and suggested labels; writes
     ``<folder>/part-<part>.parquet`` keyed by id. ``flagged`` maps a rule to the shard's
-    flagged global positions (sorted)."""
+    flagged global positions (sorted); ``low`` the ``low_*`` rules' masks (n,) (not limited
+    by the close calls, as in memory); ``extra`` more columns (n,) of the other detectors
+    (:mod:`workbench.sharded.detectors`)."""
     n, offset = res["n"], res["offset"]
     y, rows = res["labels"], res["rows"]
     keep = ~res2["close"]
@@ -314,6 +317,7 @@ def shard_outputs(
     masks["predicted_neq_given"] = (rows.argmax != y) & keep
     if "prune_by_class" in masks and "prune_by_noise_rate" in masks:
         masks["both"] = masks["prune_by_class"] & masks["prune_by_noise_rate"]
+    masks.update(low or {})
     # Noise scores (higher = more suspicious), the in-memory arithmetic and dtype.
     margin = 1.0 - ((rows.given - rows.other_max + 1) / 2).astype(np.float64)
     self_conf = 1.0 - rows.given.astype(np.float64)
@@ -333,6 +337,7 @@ def shard_outputs(
         frame[f"flag_{rule}"] = masks[rule]
     dynamics = shard_dynamics(source, y, len(res["counts"])) if source is not None else {}
     frame |= dynamics
+    frame |= extra or {}
     frame["n_flagging_rules"] = np.sum([masks[r] for r in masks], axis=0).astype(np.int8)
     if class_names is not None:
         names = np.asarray(class_names, dtype=object)

@@ -29,7 +29,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.sharded.detectors import ShardedDetectorResult, count_flags, pick, submit, tree_sum
+from workbench.sharded.detectors import (
+    DetectorUnavailable,
+    ShardedDetectorResult,
+    count_flags,
+    pick,
+    submit,
+    tree_sum,
+)
 
 __all__ = ["NAMES", "annotator_detectors_sharded", "run_annotator_detectors"]
 
@@ -178,8 +185,8 @@ def run_annotator_detectors(
     seen, per_annotator = (tallies[k + m : k + 2 * m].astype(np.int64),
                            tallies[k + 2 * m :].astype(np.int64))  # fmt: skip
     if not totals.any():
-        raise ValueError("annotators is -1 (missing) everywhere: the annotator detectors need "
-                         "at least one annotation.")  # fmt: skip
+        raise DetectorUnavailable("Needs at least one annotation; annotators is -1 (missing) "
+                                  "everywhere.")  # fmt: skip
     out = {}
     if "annotator_agreement" in names:
         from workbench.analysis.detectors.annotators import annotator_agreement

@@ -23,7 +23,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LOW_RULES", "ShardedDetectorResult", "low_rule_masks", "submit", "tree_sum"]
+__all__ = [
+    "GROUPS",
+    "LOW_RULES",
+    "DetectorUnavailable",
+    "ShardedDetectorResult",
+    "ShardedDetectors",
+    "low_rule_masks",
+    "run_sharded_detectors",
+    "submit",
+    "tree_sum",
+]
 
 #: The ``low_*`` rules of ``find_label_issues`` and the quality each ranks by.
 LOW_RULES = {"low_self_confidence": "self_confidence",
@@ -67,6 +77,10 @@ class ShardedDetectorResult:
         if key in parts[0]:
             self.suggested_labels = np.concatenate([p[key] for p in parts])
         return self
+
+
+class DetectorUnavailable(ValueError):
+    """The data cannot support a detector (no annotation at all; no more samples than k)."""
 
 
 # --- dask plumbing -------------------------------------------------------------------------------
@@ -252,3 +266,89 @@ def low_rule_masks(client, stats, lengths, n_errors: int, rules=tuple(LOW_RULES)
             for s, (a, b) in enumerate(zip(offsets[:-1], offsets[1:], strict=True))
         ]  # fmt: skip
     return out
+
+
+# --- what a sharded audit runs beyond confident learning -----------------------------------------
+#: The detectors a sharded audit runs when the inputs allow, beyond the ``cl_*`` rules.
+GROUPS = {
+    "annotators": ("annotator_agreement", "dawid_skene"),
+    "features": ("knn_disagreement", "knn_outlier"),
+}
+
+
+@dataclass
+class ShardedDetectors:
+    """What :func:`run_sharded_detectors` started: ``low[s]`` the ``low_*`` masks of shard s
+    (a dict of futures), ``columns[s]`` one future of shard s's detector columns (or None),
+    ``results`` {name: :class:`ShardedDetectorResult`}, ``unavailable`` {name: why not}."""
+
+    low: list
+    columns: list
+    results: dict
+    unavailable: dict
+
+
+def run_sharded_detectors(client, dataset, stats, n_errors: int, *, detectors=None,
+                          options: dict | None = None) -> ShardedDetectors:  # fmt: skip
+    """Start every detector beyond confident learning that ``dataset``'s inputs allow.
+
+    ``stats``: the engine's row-summary futures, one per shard (with ``labels`` and ``rows``);
+    ``n_errors``: the estimated number of label errors; ``detectors``: names among
+    :data:`GROUPS` to run (None: all the inputs allow; naming one whose input is missing is an
+    error); ``options``: keyword options by group (``{"features": {"k": 5}, "annotators":
+    {"threshold": 0.4}}``). A group whose data cannot support it (no annotation at all, N <= k)
+    is reported in ``unavailable``; bad data raise, naming the shard.
+    """
+    from workbench.sharded.extras import extra_inputs
+
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"options are by group, among {list(GROUPS)}, found {unknown}.")
+    names = (
+        None
+        if detectors is None
+        else (detectors,)
+        if isinstance(detectors, str)
+        else tuple(detectors)
+    )
+    known = {n for group in GROUPS.values() for n in group}
+    if names is not None and set(names) - known:
+        raise ValueError(
+            f"detectors on shards must be among {sorted(known)}, found {sorted(set(names) - known)}."
+        )
+    low_masks = low_rule_masks(client, stats, dataset.lengths, n_errors)
+    low = [{rule: futs[s] for rule, futs in low_masks.items()} for s in range(dataset.n_shards)]
+    labels = [client.submit(pick, r, "labels", pure=False) for r in stats]
+    results, unavailable = {}, {}
+    for kind, group in GROUPS.items():
+        wanted = group if names is None else tuple(n for n in group if n in names)
+        if not wanted:
+            continue
+        inputs = extra_inputs(dataset, kind)
+        if inputs is None:
+            if names is not None:
+                raise ValueError(
+                    f"{list(wanted)} need {kind} on every shard; the shards carry none."
+                )
+            for n in wanted:
+                unavailable[n] = f"Needs {kind} (the shards carry none)."
+            continue
+        if kind == "annotators":
+            from workbench.sharded.annotators import run_annotator_detectors as run
+        else:
+            from workbench.sharded.knn import run_knn_detectors as run
+        try:
+            results |= run(client, dataset, inputs, labels, names=wanted, **options.get(kind, {}))
+        except DetectorUnavailable as why:
+            for n in wanted:
+                unavailable[n] = str(why)
+    columns = [None] * dataset.n_shards
+    if results:
+        per = {}
+        for res in results.values():
+            for s, col in enumerate(res.columns):
+                per.setdefault(s, {})[col.key] = col
+        columns = [client.submit(merge_columns, *per[s].values(), pure=False)
+                   for s in range(dataset.n_shards)]  # fmt: skip
+    return ShardedDetectors(low, columns, results, unavailable)

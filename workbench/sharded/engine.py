@@ -45,16 +45,21 @@ from workbench.analysis.statistics import (
 from workbench.sharded import _tasks
 from workbench.sharded.cluster import DEFAULT_MEMORY_LIMIT, cluster_client, wait_for
 from workbench.sharded.dataset import ShardedDataset
+from workbench.sharded.detectors import run_sharded_detectors
 
 __all__ = ["FILTER_BYS", "ShardedAuditResult", "audit_sharded", "find_label_issues_sharded"]
 
-#: The confident-learning rules computed over shards (the ``cl_*`` detectors).
+#: The ``filter_by`` rules computed over shards: confident learning (the ``cl_*`` detectors)
+#: and the ``low_*`` rules (the ``self_confidence`` / ``normalized_margin`` detectors' flags,
+#: :mod:`workbench.sharded.detectors`).
 FILTER_BYS = (
     "prune_by_noise_rate",
     "prune_by_class",
     "both",
     "confident_learning",
     "predicted_neq_given",
+    "low_normalized_margin",
+    "low_self_confidence",
 )
 DETECTOR_OF = {
     "prune_by_noise_rate": "cl_prune_by_noise_rate",
@@ -62,6 +67,8 @@ DETECTOR_OF = {
     "both": "cl_both",
     "confident_learning": "cl_confident_learning",
     "predicted_neq_given": "cl_predicted_neq_given",
+    "low_normalized_margin": "normalized_margin",
+    "low_self_confidence": "self_confidence",
 }
 
 
@@ -107,6 +114,14 @@ class ShardedAuditResult:
     dynamics : dict or None
         Training-dynamics noise scores (N,) by name, when every shard carries trajectories
         (only with ``collect_masks=True``; always in the Parquet parts).
+    detectors : dict
+        The detectors beyond the ``filter_by`` rules that the inputs allowed (annotator and
+        kNN detectors, :mod:`workbench.sharded.detectors`): name ->
+        :class:`~workbench.sharded.detectors.ShardedDetectorResult` (whole-dataset numbers;
+        per-sample arrays only with ``collect_masks=True``; always the Parquet columns
+        ``<name>``, ``flag_<name>``, ``suggested_<name>``).
+    unavailable : dict
+        Detectors that did not run, and why (their input is missing).
     """
 
     n_samples: int
@@ -126,6 +141,8 @@ class ShardedAuditResult:
     masks: dict | None = None
     scores: np.ndarray | None = None
     dynamics: dict | None = None
+    detectors: dict = field(default_factory=dict)
+    unavailable: dict = field(default_factory=dict)
 
     def mask(self, filter_by: str = "prune_by_noise_rate") -> np.ndarray:
         """Boolean (N,) mask of ``filter_by`` (from the collected masks or the Parquet parts)."""
@@ -163,6 +180,8 @@ class ShardedAuditResult:
             "n_samples": self.n_samples, "n_classes": self.n_classes, "n_shards": self.n_shards,
             "estimated_num_errors": self.estimated_num_errors, "flagged": dict(self.flagged),
             "primary": self.primary, "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "detectors": {name: r.n_flagged for name, r in self.detectors.items()},
+            "unavailable": dict(self.unavailable),
         }  # fmt: skip
 
     def __repr__(self) -> str:
@@ -235,6 +254,8 @@ def audit_sharded(
     check: bool = True,
     collect_masks: bool = False,
     verbose: bool = True,
+    detectors=None,
+    detector_options: dict | None = None,
 ) -> ShardedAuditResult:
     """Audit a sharded dataset on Dask: confident learning with every ``filter_by`` of
     :data:`FILTER_BYS` (masks identical to the in-memory ``find_label_issues``), noise scores
@@ -261,7 +282,14 @@ def audit_sharded(
     check : bool, default=True
         Check every shard as it is read (errors name the shard and row).
     collect_masks : bool, default=False
-        Also return each rule's flagged positions (O(flagged) memory on the client).
+        Also return each rule's flagged positions (O(flagged) memory on the client), and the
+        other detectors' per-sample arrays.
+    detectors : sequence of str, optional
+        Which of the detectors beyond the ``filter_by`` rules to run (``annotator_agreement``,
+        ``dawid_skene``, ``knn_disagreement``, ``knn_outlier``); default: every one the
+        shards' inputs allow (``annotators``, ``features``: :mod:`workbench.sharded.extras`).
+    detector_options : dict, optional
+        Their options by input: ``{"features": {"k": 5}, "annotators": {"threshold": 0.4}}``.
 
     Returns
     -------
@@ -292,7 +320,7 @@ def audit_sharded(
     ) as c:  # fmt: skip
         return _audit(
             c, dataset, folder, primary, float(frac_noise), int(min_examples_per_class),
-            progress, check, collect_masks, remove,
+            progress, check, collect_masks, remove, detectors, detector_options,
         )  # fmt: skip
 
 
@@ -306,7 +334,8 @@ def find_label_issues_sharded(
     return res.mask(filter_by)
 
 
-def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, collect, remove):
+def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, collect, remove,
+           detectors=None, detector_options=None):  # fmt: skip
     timings: dict[str, float] = {}
     t0 = t = time.perf_counter()
     k, n_shards = ds.n_classes, ds.n_shards
@@ -366,6 +395,11 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     eligible = counts > max(min_examples, 1)
     lap("confident_joint")
 
+    # 3b. the low_* rules and the detectors the inputs allow (workbench.sharded.detectors)
+    others = run_sharded_detectors(c, ds, r1, n_errors, detectors=detectors,
+                                   options=detector_options)  # fmt: skip
+    lap("detectors")
+
     # 4a. prune by class, in the class groups
     n_flag = counts - np.diagonal(prune)
     by_class_f = [
@@ -392,7 +426,7 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
         outs.append(c.submit(
             _tasks.shard_outputs, r1[s], r2[s], mine, primary,
             str(folder / "scores") if folder is not None else None, f"{s:05d}", ds.class_names, collect,
-            ds.inputs[s] if dynamics[s] else None, pure=False,
+            ds.inputs[s] if dynamics[s] else None, others.low[s], others.columns[s], pure=False,
         ))  # fmt: skip
     wait_for(outs, progress=progress, desc="scores + tables")
     parts = c.gather(outs)
@@ -408,8 +442,12 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
         flagged={r: int(sum(p["counts"][r] for p in parts)) for r in rules},
         flagged_by_class=np.sum([p["by_class"] for p in parts], axis=0),
         primary=primary, folder=folder, class_names=ds.class_names, timings=timings,
-        shard_seconds=shard_seconds,
+        shard_seconds=shard_seconds, detectors=others.results, unavailable=others.unavailable,
     )  # fmt: skip
+    for found in others.results.values():
+        if collect:
+            found.collect(c)
+        found.columns = []
     if collect:
         res.masks = {r: np.concatenate([p["masks"][r] for p in parts]) for r in rules}
         res.scores = np.concatenate([p["scores"] for p in parts])

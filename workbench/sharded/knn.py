@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.sharded.detectors import (
+    DetectorUnavailable,
     ShardedDetectorResult,
     count_flags,
     pick,
@@ -135,7 +136,7 @@ def run_knn_detectors(
     _check(k, metric, weighting, quantile, names)
     n, s_count = dataset.n_samples, dataset.n_shards
     if n <= k:
-        raise ValueError(f"the kNN detectors need more samples than k={k} neighbours, found N={n}.")
+        raise DetectorUnavailable(f"Needs more samples than k={k} neighbours (found N={n}).")
     lengths, offsets, shard_names = dataset.lengths, dataset.offsets, dataset.names
     # Blocks described by a file are read in each task (memory bounded per task); others are
     # computed once and kept on the cluster.
