@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.sharded.detectors import (
+from workbench.sharded.reductions import (
     DetectorUnavailable,
     ShardedDetectorResult,
     count_flags,
