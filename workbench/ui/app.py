@@ -43,11 +43,10 @@ class Workbench(View):
     Parameters
     ----------
     dataset_or_session : Dataset, Session or AuditResult
-    decisions_path : str, path or None, default="auto"
+    decisions_path : str or path, optional
         Where decisions are stored as they are made and reloaded from after a kernel restart:
-        ``"auto"`` (the dataset's own SQLite store under ``workbench-output/decisions/``, made
-        at the first decision), ``"decisions.db"`` (SQLite) or ``.json`` / ``.csv`` /
-        ``.parquet``; None keeps them in memory. Only with a Dataset: a Session has its own.
+        ``"decisions.db"`` (SQLite) or ``.json`` / ``.csv`` / ``.parquet``. Only with a
+        Dataset: a Session has its own.
     decisions_url : str, optional
         A PostgreSQL store shared by a team (``"postgresql://user@host/db"``). Only with a
         Dataset.
@@ -86,7 +85,7 @@ class Workbench(View):
         self,
         dataset_or_session,
         *,
-        decisions_path="auto",
+        decisions_path=None,
         decisions_url=None,
         results=None,
         map_options=None,
@@ -103,8 +102,8 @@ class Workbench(View):
             )
         self._side_by_side_from = side_by_side_from
         options = {}
-        if not (isinstance(decisions_path, str) and decisions_path == "auto"):
-            options["decisions_path"] = decisions_path  # None: in memory
+        if decisions_path is not None:
+            options["decisions_path"] = decisions_path
         if decisions_url is not None:
             options["decisions_url"] = decisions_url
         if results is not None:
