@@ -25,6 +25,7 @@ _NAMES = {
     "write_npy_shards": "workbench.sharded.sources",
     "bounded_view": "workbench.sharded.views",
     "apply_decisions": "workbench.sharded.views",
+    "with_arrays": "workbench.sharded.extras",
 }
 
 __all__ = sorted(_NAMES)

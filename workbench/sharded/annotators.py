@@ -282,7 +282,7 @@ def annotator_detectors_sharded(
     inputs = extra_inputs(dataset, "annotators")
     if inputs is None:
         raise ValueError(
-            "the shards carry no annotators: add them with workbench.sharded.extras.with_arrays("
+            "the shards carry no annotators: add them with workbench.sharded.with_arrays("
             "dataset, annotators=...) or as annotators-<part>.npy beside .npy shards."
         )
     with cluster_client(client, verbose=verbose) as c:

@@ -240,7 +240,7 @@ def knn_detectors_sharded(
     inputs = extra_inputs(dataset, "features")
     if inputs is None:
         raise ValueError(
-            "the shards carry no features: add them with workbench.sharded.extras.with_arrays("
+            "the shards carry no features: add them with workbench.sharded.with_arrays("
             "dataset, features=...), as features-<part>.npy beside .npy shards or as a "
             "features list column in Parquet shards."
         )
