@@ -331,3 +331,15 @@ def test_sharded_audit_runs_every_detector_the_inputs_allow(client, tmp_path):
     res = audit_sharded(with_arrays(ds, annotators=nobody), client=client, progress=False,
                         verbose=False)  # fmt: skip
     assert "at least one annotation" in res.unavailable["dawid_skene"]
+
+
+def test_audit_detectors_argument_picks_the_sharded_ones(client):
+    import workbench as wb
+
+    ds = ShardedDataset.synthetic(600, 3, n_shards=2, seed=8)
+    labels, _ = _arrays(ds)
+    full = with_arrays(ds, annotators=_annotations(labels, 3, 3, 8))
+    res = wb.audit(full, client=client, progress=False, detectors="cl_both, annotator_agreement")
+    assert set(res.detectors) == {"annotator_agreement"}
+    with pytest.raises(ValueError, match="detectors on shards must be among"):
+        wb.audit(full, client=client, progress=False, detectors=["hoc_transition"])

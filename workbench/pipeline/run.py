@@ -77,7 +77,8 @@ def audit(
         features). False runs only on the signals given.
     detectors : sequence of str or comma-separated str, optional
         Detectors to run; default: every registered detector that can run on the dataset.
-        Naming one that does not exist or cannot run is an error.
+        Naming one that does not exist or cannot run is an error. On a ``ShardedDataset``:
+        which of its annotator and kNN detectors to run (the ``cl_*`` rules always run).
     seed : int, optional
         Seed of every random step (folds, probe initialisation, projection).
     device : str or torch.device, optional
@@ -126,8 +127,9 @@ def audit(
         from workbench.sharded.engine import filter_by_of
 
         return audit_sharded(
-            dataset, client=client, out=out, progress=progress, primary=filter_by_of(primary)
-        )
+            dataset, client=client, out=out, progress=progress, primary=filter_by_of(primary),
+            detectors=detectors,
+        )  # fmt: skip
     if client is not None or out is not None:
         raise ValueError("client= and out= apply to a workbench.sharded.ShardedDataset only.")
     if not isinstance(dataset, Dataset):

@@ -32,6 +32,7 @@ from workbench.sharded.reductions import (
 )
 
 __all__ = [
+    "ALWAYS",
     "GROUPS",
     "LOW_RULES",
     "ShardedDetectorResult",
@@ -112,6 +113,13 @@ def low_rule_masks(client, stats, lengths, n_errors: int, rules=tuple(LOW_RULES)
 
 
 # --- what a sharded audit runs beyond confident learning -----------------------------------------
+#: What every sharded audit computes from pred_probs (and trajectories, when the shards carry
+#: them): naming these in ``detectors`` is allowed and changes nothing.
+ALWAYS = (
+    "cl_prune_by_noise_rate", "cl_prune_by_class", "cl_both", "cl_confident_learning",
+    "cl_predicted_neq_given", "self_confidence", "normalized_margin", "aum",
+    "forgetting_events", "first_learned_epoch", "datamap_confidence", "datamap_variability",
+)  # fmt: skip
 #: The detectors a sharded audit runs when the inputs allow, beyond the ``cl_*`` rules.
 GROUPS = {
     "annotators": ("annotator_agreement", "dawid_skene"),
@@ -137,8 +145,8 @@ def run_sharded_detectors(client, dataset, stats, n_errors: int, *, detectors=No
 
     ``stats``: the engine's row-summary futures, one per shard (with ``labels`` and ``rows``);
     ``n_errors``: the estimated number of label errors; ``detectors``: names among
-    :data:`GROUPS` to run (None: all the inputs allow; naming one whose input is missing is an
-    error); ``options``: keyword options by group (``{"features": {"k": 5}, "annotators":
+    :data:`GROUPS` to run, a sequence or a comma-separated string (None: all the inputs allow;
+    naming one whose input is missing is an error; names of :data:`ALWAYS` are accepted); ``options``: keyword options by group (``{"features": {"k": 5}, "annotators":
     {"threshold": 0.4}}``). A group whose data cannot support it (no annotation at all, N <= k)
     is reported in ``unavailable``; bad data raise, naming the shard.
     """
@@ -148,17 +156,14 @@ def run_sharded_detectors(client, dataset, stats, n_errors: int, *, detectors=No
     unknown = sorted(set(options) - set(GROUPS))
     if unknown:
         raise ValueError(f"options are by group, among {list(GROUPS)}, found {unknown}.")
-    names = (
-        None
-        if detectors is None
-        else (detectors,)
-        if isinstance(detectors, str)
-        else tuple(detectors)
-    )
+    if isinstance(detectors, str):
+        detectors = [n.strip() for n in detectors.split(",") if n.strip()]
+    names = None if detectors is None else tuple(detectors)
     known = {n for group in GROUPS.values() for n in group}
-    if names is not None and set(names) - known:
+    if names is not None and set(names) - known - set(ALWAYS):
         raise ValueError(
-            f"detectors on shards must be among {sorted(known)}, found {sorted(set(names) - known)}."
+            f"detectors on shards must be among {sorted(known | set(ALWAYS))}, found "
+            f"{sorted(set(names) - known - set(ALWAYS))}."
         )
     low_masks = low_rule_masks(client, stats, dataset.lengths, n_errors)
     low = [{rule: futs[s] for rule, futs in low_masks.items()} for s in range(dataset.n_shards)]
