@@ -155,10 +155,11 @@ def whole_classes(group: dict, classes) -> np.ndarray:
 
 # --- prune by noise rate (per shard top-m, merged by the engine) ---------------------------------
 def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int, floors=None):
-    """For each requested cell ``(given class, column j, m)``: the ``m`` largest margins
-    ``p[j] - p[given]`` of the shard's samples given that class (all when fewer), largest
-    first, with their global positions. With ``floors`` (C,) instead: every margin of cell ``i``
-    at or above ``floors[i]`` (``m`` unused; in row order).
+    """For each requested cell ``(given class, column j, m)``: the margins ``p[j] - p[given]``
+    of the shard's samples given that class at or above the cell's ``m``-th largest (``m``
+    values, more when the ``m``-th is tied; all when the class has at most ``m``), with their
+    global positions. With ``floors`` (C,) instead: every margin of cell ``i`` at or above
+    ``floors[i]`` (``m`` unused).
 
     As in the in-memory engine, margins are first computed only for the candidates with the
     largest best-other margin ``g = max_{j != given} p[j] - p[given]`` (every margin of a sample
@@ -167,7 +168,7 @@ def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int, floors=No
     candidates are the samples whose ``g`` reaches the class's lowest floor.
 
     Returns ``(lengths (C,), values, positions)``, the values of cell ``i`` being the
-    ``lengths[i]`` entries after those of the cells before it.
+    ``lengths[i]`` entries after those of the cells before it (in no particular order).
     """
     p = load_shard(source, name, k, check=False).pred_probs
     bounds, order, given = res["bounds"], res["order"], res["given_sorted"]
@@ -179,43 +180,80 @@ def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int, floors=No
     classes, starts = np.unique(cells[:, 0], return_index=True)
     for cls, a, b in zip(classes, starts, np.r_[starts[1:], len(cells)], strict=True):
         lo, hi = bounds[cls], bounds[cls + 1]
-        n_k = hi - lo
         pos, sk = order[lo:hi], given[lo:hi]
         cols = cells[a:b, 1]
         if floors is not None:
             vals, rows, lengths[a:b] = _above(p, pos, sk, other_max, cols, floors[a:b])
-            vals_out.append(vals)
-            pos_out.append(pos[rows])
-            continue
-        ms = np.minimum(cells[a:b, 2], n_k)
-        lengths[a:b] = ms
-        mm = int(ms.max()) if len(ms) else 0
-        vals = np.zeros((mm, len(cols)), p.dtype)
-        rows = np.zeros((mm, len(cols)), np.int64)  # positions in ``pos``
-        todo = ms > 0
-        size = min(n_k, int(1.5 * ms.sum()) + 64)
-        if size < n_k and mm:
-            g = np.take(other_max, pos) - sk
-            cut = np.partition(g, n_k - size)[n_k - size]
-            cand = np.flatnonzero(g >= cut)
-            msc = np.minimum(ms, len(cand))
-            tv, top = _tops(p, pos[cand], sk[cand], cols, msc)
-            last = tv[np.maximum(msc - 1, 0), np.arange(len(cols))]
-            settled = (ms <= len(cand)) & (ms > 0) & (last >= cut)
-            h = tv.shape[0]
-            vals[:h, settled], rows[:h, settled] = tv[:, settled], cand[top[:, settled]]
-            todo &= ~settled
-        if todo.any():
-            tv, top = _tops(p, pos, sk, cols[todo], ms[todo])
-            h = tv.shape[0]
-            vals[:h, todo], rows[:h, todo] = tv, top
-        keep = (np.arange(mm)[:, None] < ms[None, :]).T  # column-major: cell after cell
-        vals_out.append(vals.T[keep])
-        pos_out.append(pos[rows.T[keep]])
+        else:
+            vals, rows, lengths[a:b] = _top_count(p, pos, sk, other_max, cols, cells[a:b, 2])
+        vals_out.append(vals)
+        pos_out.append(pos[rows])
     if not vals_out:
         return lengths, np.empty(0, p.dtype), np.empty(0, np.int64)
     positions = np.concatenate(pos_out).astype(np.int64) + res["offset"]
     return lengths, np.concatenate(vals_out), positions
+
+
+def _margins(p, pos, sk, cols) -> np.ndarray:
+    """Margins ``p[pos, cols[i]] - sk`` as a C-ordered (len(cols), len(pos)) block."""
+    margins = np.take(p, pos, axis=0).T[cols]
+    margins -= sk
+    return margins
+
+
+def _at_or_above(margins, cuts, rows=None):
+    """``(values, rows, lengths)`` of the entries of each row ``i`` of ``margins`` at or above
+    ``cuts[i]``, row after row (``rows`` maps the columns of ``margins`` to class rows)."""
+    flat = np.flatnonzero(margins >= cuts[:, None])
+    col, row = np.divmod(flat, margins.shape[1])
+    lengths = np.bincount(col, minlength=len(margins))
+    return margins.reshape(-1)[flat], (row if rows is None else rows[row]), lengths
+
+
+def _kth_largest(margins, ms) -> np.ndarray:
+    """Per row ``i`` of ``margins`` (C, n): its ``ms[i]``-th largest value (1 <= ms[i] <= n)."""
+    n = margins.shape[1]
+    mm = int(ms.max())
+    top = np.sort(np.partition(margins, n - mm, axis=1)[:, n - mm :], axis=1)  # mm largest
+    return top[np.arange(len(margins)), mm - ms]
+
+
+def _top_count(p, pos, sk, other_max, cols, ms):
+    """Count mode of :func:`shard_top` for one class: ``(values, rows, lengths)``, column
+    after column, rows indexing ``pos``."""
+    n_k, c = len(pos), len(cols)
+    ms = np.minimum(ms, n_k)
+    out_v, out_r, out_c = [], [], []
+    todo = ms > 0
+    size = min(n_k, int(1.5 * ms.sum()) + 64)
+    if size < n_k and todo.any():
+        g = np.take(other_max, pos) - sk
+        gcut = np.partition(g, n_k - size)[n_k - size]
+        cand = np.flatnonzero(g >= gcut)
+        fit = todo & (ms <= len(cand))
+        if fit.any():
+            margins = _margins(p, pos[cand], sk[cand], cols[fit])
+            cuts = _kth_largest(margins, ms[fit])
+            # Exact where the cut reaches the candidates' cut: every other sample is below it.
+            ok = cuts >= gcut
+            v, r, n = _at_or_above(margins[ok], cuts[ok], cand)
+            done = np.flatnonzero(fit)[ok]
+            out_v.append(v)
+            out_r.append(r)
+            out_c.append(np.repeat(done, n))
+            todo[done] = False
+    if todo.any():
+        margins = _margins(p, pos, sk, cols[todo])
+        v, r, n = _at_or_above(margins, _kth_largest(margins, ms[todo]))
+        out_v.append(v)
+        out_r.append(r)
+        out_c.append(np.repeat(np.flatnonzero(todo), n))
+    if not out_v:
+        return np.empty(0, p.dtype), np.empty(0, np.int64), np.zeros(c, np.int64)
+    col = np.concatenate(out_c)
+    by_col = np.argsort(col, kind="stable")
+    vals, rows = np.concatenate(out_v)[by_col], np.concatenate(out_r)[by_col]
+    return vals, rows, np.bincount(col, minlength=c)
 
 
 def _above(p, pos, sk, other_max, cols, floors):
@@ -226,32 +264,7 @@ def _above(p, pos, sk, other_max, cols, floors):
         cand = np.flatnonzero(np.take(other_max, pos) - sk >= low)
     else:
         cand = np.arange(len(pos))
-    margins = np.take(p, pos[cand], axis=0)[:, cols].T  # (C, n_cand), one row per column
-    margins -= sk[cand]
-    col, row = np.nonzero(margins >= floors[:, None])
-    lengths = np.bincount(col, minlength=len(cols))
-    return margins[col, row], cand[row], lengths
-
-
-def _tops(p, pos, sk, cols, ms):
-    """Margins ``p[pos, cols] - sk`` and, per column, its ``ms`` largest first: ``(values,
-    rows)`` of shape (max(ms), len(cols)), rows indexing ``pos``."""
-    n = len(pos)
-    if n == 0:
-        return np.empty((0, len(cols)), p.dtype), np.empty((0, len(cols)), np.int64)
-    # Minus the margins, one contiguous row per column (partitions run along rows).
-    neg = np.ascontiguousarray(np.take(p, pos, axis=0)[:, cols].T)
-    neg -= sk  # margins p[j] - p[k] in the input dtype, negated below without rounding
-    np.negative(neg, out=neg)
-    mm = max(1, int(ms.max()))
-    if mm < n:
-        top = np.argpartition(neg, mm - 1, axis=1)[:, :mm]
-    else:
-        top = np.broadcast_to(np.arange(n), neg.shape)
-    tv = np.take_along_axis(neg, top, axis=1)
-    o = np.argsort(tv, axis=1, kind="stable")
-    tv, top = np.take_along_axis(tv, o, axis=1), np.take_along_axis(top, o, axis=1)
-    return np.negative(tv).T, top.T
+    return _at_or_above(_margins(p, pos[cand], sk[cand], cols), floors, cand)
 
 
 def shard_column(source, res: dict, cls: int, j: int, name: str, k: int):

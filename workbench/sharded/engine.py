@@ -498,7 +498,14 @@ def _prune_by_noise_rate(c, ds, r1, grp, groups, prune, counts, shard_counts, el
                                 np.array(cell_n, np.int64), counts, shard_counts, progress))  # fmt: skip
     if not parts:
         return np.empty(0, np.int64)
-    return np.unique(np.concatenate(parts))
+    return _sorted_unique(np.concatenate(parts))
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique(a)`` by one sort (numpy 2.4's hash-table ``unique`` takes seconds on a
+    million integers)."""
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
 
 
 def _first_request(need, n_k, n_ks):
@@ -574,7 +581,10 @@ def _sorted_entries(entries, n_cells):
         pos = np.concatenate([e[2] for e in entries.values()])
     else:
         cid, val, pos = np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
-    order = np.lexsort((-val, cid))
+    # By value, largest first, then (stable) by cell: a radix sort when cell ids fit 16 bits.
+    order = np.argsort(-val)
+    key = cid[order].astype(np.uint16 if n_cells <= 1 << 16 else np.int64)
+    order = order[np.argsort(key, kind="stable")]
     cid, val, pos = cid[order], val[order], pos[order]
     cnt = np.bincount(cid, minlength=n_cells)
     return cid, val, pos, np.cumsum(cnt) - cnt, cnt
@@ -582,17 +592,16 @@ def _sorted_entries(entries, n_cells):
 
 def _floors(entries, need, n_shards, n_cells):
     """After the first round: each cell's floor ``L`` (the ``need``-th largest value sent;
-    -inf when fewer were sent) and ``last`` (S, C), the smallest value each shard sent
-    (-inf when it sent none)."""
+    -inf when fewer were sent) and ``last`` (S, C), the smallest value each shard sent (every
+    value it holds above it was sent; -inf when it sent none)."""
     _, val, _, start, cnt = _sorted_entries(entries, n_cells)
     floor = np.full(n_cells, -np.inf)
     has = cnt >= need
     floor[has] = val[start[has] + need[has] - 1]
-    last = np.full((n_shards, n_cells), -np.inf)
-    for s, (c_ids, v, _) in entries.items():  # each cell's values come largest first
-        if len(c_ids):
-            ends = np.flatnonzero(np.r_[c_ids[1:] != c_ids[:-1], True])
-            last[s, c_ids[ends]] = v[ends]
+    last = np.full((n_shards, n_cells), np.inf)
+    for s, (c_ids, v, _) in entries.items():
+        np.minimum.at(last[s], c_ids, v)
+    last[np.isinf(last)] = -np.inf  # sent nothing
     return floor, last
 
 
