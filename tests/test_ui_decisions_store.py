@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from _ui_sessions import digits_results
 from test_ui_app import browser_upload
 
@@ -126,3 +127,88 @@ def test_a_locked_store_is_reported_by_the_views_and_loses_nothing(tmp_path):
     assert back.history()["action"].tolist().count("undo") == 2
     back.close()
     s.decisions.close()
+
+
+# --- the default store: "auto", one SQLite file per dataset, made at the first decision ---------
+def _dataset(labels=None):
+    import numpy as np
+
+    labels = np.arange(30) % 3 if labels is None else labels
+    return Dataset(labels, class_names=CLASSES, ids=[f"f{i}.png" for i in range(30)])
+
+
+def test_decisions_last_by_default_in_a_store_per_dataset(tmp_path, monkeypatch):
+    import numpy as np
+
+    from workbench.decisions.store import auto_path
+
+    folder = tmp_path / "out" / "decisions"
+    monkeypatch.setenv("WORKBENCH_DECISIONS_DIR", str(folder))
+    ds = _dataset()
+    s = Session(ds, results=digits_results(ds.labels, ds.labels))
+    path = folder / f"{ds.fingerprint[:16]}.db"
+    assert s.decisions.location == str(path) == str(auto_path(ds.fingerprint))
+    view = DecisionsView(s)
+    _ = view.widget
+    assert "from the first decision" in view.store_html.value and str(path) in view.store_html.value
+    assert not folder.exists()  # opening a session and its views writes nothing
+    s.decide([1, 2], "remove")
+    assert path.exists() and "as they are made" in view.store_html.value
+    s.decisions.undo()
+    s.decide([4], "relabel", label="owl")
+    # the same data opened again (a kernel restart) finds its decisions
+    again = Session(_dataset(), results=digits_results(ds.labels, ds.labels))
+    pd.testing.assert_frame_equal(again.decisions.history(), s.decisions.history())
+    # other data in the same folder: a store of its own, nothing refused
+    other = _dataset(labels=(np.arange(30) + 1) % 3)
+    t = Session(other, results=digits_results(other.labels, other.labels))
+    assert t.decisions.location != s.decisions.location and len(t.decisions) == 0
+    t.decide([0], "keep")
+    assert sorted(p.name for p in folder.glob("*.db")) == sorted(
+        [path.name, f"{other.fingerprint[:16]}.db"]
+    )
+    # opting out: in memory, and the view says so
+    mem = Session(ds, results=digits_results(ds.labels, ds.labels), decisions_path=None)
+    assert mem.decisions.location is None and len(mem.decisions) == 0
+    view = DecisionsView(mem)
+    _ = view.widget
+    assert "in memory only" in view.store_html.value
+    for log in (s.decisions, again.decisions, t.decisions):
+        log.close()
+
+
+def test_the_default_store_waits_for_a_decision_and_reports_failures(tmp_path, monkeypatch):
+    from workbench.decisions.store import StoreError
+
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    monkeypatch.setenv("WORKBENCH_DECISIONS_DIR", str(blocked / "decisions"))
+    ds = _dataset()
+    s = Session(ds, results=digits_results(ds.labels, ds.labels))
+    assert s.decisions.pending and s.decisions.store is None
+    s.decisions.reload()  # nothing stored yet anywhere: nothing to read, no error
+    with pytest.raises(StoreError, match="recorded in memory"):
+        s.decide([1], "remove")
+    assert s.decisions.counts()["remove"] == 1  # kept in memory
+    # a team member's kernel made the store meanwhile: reload opens it, stores ours, reads theirs
+    monkeypatch.setenv("WORKBENCH_DECISIONS_DIR", str(tmp_path / "shared"))
+    ada = Session(ds, results=digits_results(ds.labels, ds.labels))
+    bob = Session(ds, results=digits_results(ds.labels, ds.labels))
+    bob.decisions.user = "bob"
+    bob.decide([5], "keep")
+    ada.decide([6], "remove")  # ada's store is created now, with bob's step already in it
+    ada.decisions.reload()
+    assert ada.decisions.current()["id"].tolist() == ["f5.png", "f6.png"]
+    assert "store=" in repr(ada.decisions)
+    for log in (ada.decisions, bob.decisions):
+        log.close()
+
+
+def test_workbench_takes_decisions_path_none_for_memory():
+    from workbench.ui import Workbench
+
+    ds = _dataset()
+    wb = Workbench(ds, results=digits_results(ds.labels, ds.labels), decisions_path=None)
+    assert wb.session.decisions.location is None
+    wb = Workbench(ds, results=digits_results(ds.labels, ds.labels))
+    assert wb.session.decisions.pending  # the default: this dataset's own store, made later

@@ -58,11 +58,15 @@ class Session:
         Precomputed detector results; default: run every detector that can run (one that
         fails is left out with a RuntimeWarning). The first label-error detector among them
         is active at first (``Detector.kind``).
-    decisions_path : str or path, optional
-        Where decisions are stored as they are made and reloaded from: ``"decisions.db"``
-        (SQLite: one transaction per decision, several kernels may write at once) or a
-        ``.json`` / ``.csv`` / ``.parquet`` file (rewritten atomically); None keeps them in
-        memory. A store made for another dataset (its fingerprint differs) is refused.
+    decisions_path : str, path or None, default="auto"
+        Where decisions are stored as they are made and reloaded from. ``"auto"``: this
+        dataset's own SQLite store, ``workbench-output/decisions/<fingerprint>.db`` (the
+        folder: ``$WORKBENCH_DECISIONS_DIR``, else ``$WORKBENCH_OUTPUT_DIR/decisions``), made
+        at the first decision (opening a session writes nothing) and found again when the
+        same data are opened later. A path: ``"decisions.db"`` (SQLite: one transaction per
+        decision, several kernels may write at once) or a ``.json`` / ``.csv`` / ``.parquet``
+        file (rewritten atomically). None: in memory only. A store made for another dataset
+        (its fingerprint differs) is refused.
     decisions_url : str, optional
         A PostgreSQL store a team shares instead (``"postgresql://user@host:5432/db"``).
     failed : dict of name -> str, optional
@@ -79,7 +83,7 @@ class Session:
         dataset: Dataset,
         *,
         results: dict[str, DetectorResult] | None = None,
-        decisions_path=None,
+        decisions_path="auto",
         failed: dict[str, str] | None = None,
         decisions_url=None,
     ):
@@ -109,6 +113,8 @@ class Session:
         self._active = next(iter([*label_error_detectors(self.results), *self.results]))
         self._mode, self._value = "default", None
         self._flags = self.results[self._active].flags
+        if decisions_url is not None and isinstance(decisions_path, str) and decisions_path == "auto":
+            decisions_path = None  # the team store instead of the local default
         self.decisions = DecisionLog.for_dataset(dataset, path=decisions_path, url=decisions_url)
         self.decisions.on_change(lambda: self._emit("decisions"))
 

@@ -42,7 +42,14 @@ from workbench.decisions.formats import (
     steps_frame,
     write_file,
 )
-from workbench.decisions.store import BUSY_TIMEOUT_S, StoreError, open_store
+from workbench.decisions.store import (
+    AUTO,
+    BUSY_TIMEOUT_S,
+    SQLiteStore,
+    StoreError,
+    auto_path,
+    open_store,
+)
 
 __all__ = [
     "ACTIONS",
@@ -216,7 +223,10 @@ class DecisionLog:
     path : str or path, optional
         Where decisions are stored as they are made: ``.db`` / ``.sqlite`` (SQLite, one
         transaction per step), or ``.json`` / ``.csv`` / ``.parquet`` (rewritten atomically).
-        An existing store is loaded, so a kernel restart loses nothing.
+        An existing store is loaded, so a kernel restart loses nothing. ``"auto"``: the
+        dataset's own SQLite store, :func:`~workbench.decisions.store.auto_path` (in
+        ``workbench-output/decisions/``, named by the fingerprint; needs ``labels``), created
+        only at the first decision. None (default): in memory only.
     url : str, optional
         A database server instead (``postgresql://user@host:5432/db``): the team store.
     user : str, optional
@@ -279,7 +289,20 @@ class DecisionLog:
         self._listeners: list = []
         self._reset()
         self._store = None
-        if path is not None or url is not None:
+        self._pending = None  # the "auto" store, created at the first decision
+        if isinstance(path, str) and path == AUTO:
+            if url is not None:
+                raise ValueError("give path= or url=, not both.")
+            if self.fingerprint is None:
+                raise ValueError(
+                    "path='auto' names the store by the dataset's fingerprint: give labels= "
+                    "(or build the log with DecisionLog.for_dataset)."
+                )
+            path = auto_path(self.fingerprint)
+            if not path.exists():
+                self._pending = SQLiteStore(path, busy_timeout=busy_timeout,
+                                            table_prefix=table_prefix, create_folder=True)  # fmt: skip
+        if self._pending is None and (path is not None or url is not None):
             store = open_store(path, url, busy_timeout=busy_timeout, table_prefix=table_prefix)
             stored, steps = store.open(self._header())
             if stored is not None or steps:
@@ -451,8 +474,10 @@ class DecisionLog:
         """Store what changed (one transaction per step), then tell the listeners."""
         self._unsaved += new_steps
         error = None
-        if self._store is not None and self._unsaved:
+        if (self._store is not None or self._pending is not None) and self._unsaved:
             try:
+                if self._store is None:
+                    self._open_pending()
                 self._flush()
             except (OSError, ValueError, TypeError) as exc:  # StoreError is an OSError
                 error = exc
@@ -463,9 +488,15 @@ class DecisionLog:
             raise StoreError(
                 f"The decision is recorded in memory ({n} step{'s' * (n != 1)} not stored yet; "
                 f"they are written with the next change), but storing to "
-                f"{self._store.location} failed: {error}. Export elsewhere with "
+                f"{self.location} failed: {error}. Export elsewhere with "
                 "to_json/to_csv/to_parquet if it persists."
             ) from error
+
+    def _open_pending(self) -> None:
+        """Create the "auto" store (its folder, file and tables) at the first decision; every
+        step so far is unsaved and goes in with the next flush."""
+        self._pending.open(self._header())  # StoreError, OSError: the log keeps it in memory
+        self._store, self._pending = self._pending, None
 
     def _flush(self) -> None:
         new = self._steps[len(self._steps) - self._unsaved :]
@@ -697,7 +728,7 @@ class DecisionLog:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{a}={c}" for a, c in self.counts().items())
-        where = f", store={self._store.location!r}" if self._store is not None else ""
+        where = f", store={self.location!r}" if self.location is not None else ""
         return f"DecisionLog(N={self.n_samples}, {counts}{where})"
 
     # --- reading -------------------------------------------------------------------------------
@@ -1095,6 +1126,10 @@ class DecisionLog:
 
     def reload(self) -> None:
         """Re-read the store (e.g. after another process wrote to it)."""
+        if self._store is None and self._pending is not None:
+            if not self._pending.path.exists():
+                return  # nothing stored yet, here or by another kernel
+            self._open_pending()
         if self._store is None:
             raise ValueError("reload needs a log created with path=... or url=...")
         if self._unsaved:
@@ -1111,8 +1146,20 @@ class DecisionLog:
     @property
     def store(self):
         """Where the decisions are stored (a :class:`~workbench.decisions.store.DecisionStore`),
-        or None for a log in memory."""
+        or None for a log in memory (or an ``"auto"`` store not created yet)."""
         return self._store
+
+    @property
+    def location(self) -> str | None:
+        """The store's path or URL (password hidden), also before an ``"auto"`` store is
+        created; None for a log in memory."""
+        store = self._store if self._store is not None else self._pending
+        return None if store is None else store.location
+
+    @property
+    def pending(self) -> bool:
+        """True while the ``"auto"`` store waits for the first decision (no file yet)."""
+        return self._pending is not None
 
     def close(self) -> None:
         """Close the store's connection (a later change reopens it)."""

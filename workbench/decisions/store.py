@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sqlite3
 from itertools import repeat
@@ -61,6 +62,7 @@ from workbench.decisions.formats import (
 )
 
 __all__ = [
+    "AUTO",
     "BULK_ROWS",
     "DB_SUFFIXES",
     "DecisionStore",
@@ -69,7 +71,9 @@ __all__ = [
     "SQLiteStore",
     "STORE_VERSION",
     "StoreError",
+    "auto_path",
     "check_store_header",
+    "default_folder",
     "open_store",
 ]
 
@@ -81,6 +85,28 @@ BUSY_TIMEOUT_S = 30.0
 BULK_ROWS = 1000
 #: The header version of a store holding bulk steps (files stay at formats.VERSION).
 STORE_VERSION = 3
+#: ``path="auto"``: a SQLite store in :func:`default_folder` named by the dataset's fingerprint.
+AUTO = "auto"
+
+
+def default_folder() -> Path:
+    """Where ``path="auto"`` stores live: ``$WORKBENCH_DECISIONS_DIR``, else
+    ``$WORKBENCH_OUTPUT_DIR/decisions``, else ``workbench-output/decisions`` in the working
+    folder; absolute (a later ``os.chdir`` does not move it)."""
+    folder = os.environ.get("WORKBENCH_DECISIONS_DIR")
+    if not folder:
+        folder = Path(os.environ.get("WORKBENCH_OUTPUT_DIR") or "workbench-output") / "decisions"
+    return Path(folder).expanduser().absolute()
+
+
+def auto_path(fingerprint: str) -> Path:
+    """The ``"auto"`` store of the dataset with ``fingerprint``
+    (:func:`workbench.core.identity.fingerprint`): ``<default_folder()>/<its first 16 hex
+    digits>.db``, so two datasets in one folder never share a store and the same dataset,
+    loaded again, finds its decisions."""
+    if not isinstance(fingerprint, str) or len(fingerprint) < 16:
+        raise ValueError(f"fingerprint must be a hex digest, found {fingerprint!r}.")
+    return default_folder() / f"{fingerprint[:16]}.db"
 
 
 class StoreError(OSError):
@@ -586,13 +612,15 @@ class SQLiteStore(_Database):
     _serial, _real, _big, _blob = "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "INTEGER", "BLOB"
     _order = "row_id"  # one writer at a time: a step's rows are contiguous, steps increase
 
-    def __init__(self, path, *, busy_timeout: float = BUSY_TIMEOUT_S, table_prefix: str = "wb_"):
+    def __init__(self, path, *, busy_timeout: float = BUSY_TIMEOUT_S, table_prefix: str = "wb_",
+                 create_folder: bool = False):  # fmt: skip
         super().__init__(table_prefix)
         if not isinstance(busy_timeout, (int, float)) or not busy_timeout >= 0:
             raise ValueError(f"busy_timeout must be seconds >= 0, found {busy_timeout!r}.")
         self.path = Path(path).expanduser()
         self.location = str(self.path)
-        if not self.path.parent.is_dir():
+        self._create_folder = bool(create_folder)  # made when first connected (the "auto" store)
+        if not create_folder and not self.path.parent.is_dir():
             raise ValueError(
                 f"Cannot open {self.location!r}: folder {str(self.path.parent)!r} does not exist."
             )
@@ -609,6 +637,8 @@ class SQLiteStore(_Database):
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
+            if self._create_folder:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.exists():
                 with open(self.path, "rb") as f:
                     magic = f.read(16)

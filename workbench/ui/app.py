@@ -43,10 +43,11 @@ class Workbench(View):
     Parameters
     ----------
     dataset_or_session : Dataset, Session or AuditResult
-    decisions_path : str or path, optional
+    decisions_path : str, path or None, default="auto"
         Where decisions are stored as they are made and reloaded from after a kernel restart:
-        ``"decisions.db"`` (SQLite) or ``.json`` / ``.csv`` / ``.parquet``. Only with a
-        Dataset: a Session has its own.
+        ``"auto"`` (the dataset's own SQLite store under ``workbench-output/decisions/``, made
+        at the first decision), ``"decisions.db"`` (SQLite) or ``.json`` / ``.csv`` /
+        ``.parquet``; None keeps them in memory. Only with a Dataset: a Session has its own.
     decisions_url : str, optional
         A PostgreSQL store shared by a team (``"postgresql://user@host/db"``). Only with a
         Dataset.
@@ -85,7 +86,7 @@ class Workbench(View):
         self,
         dataset_or_session,
         *,
-        decisions_path=None,
+        decisions_path="auto",
         decisions_url=None,
         results=None,
         map_options=None,
@@ -102,8 +103,8 @@ class Workbench(View):
             )
         self._side_by_side_from = side_by_side_from
         options = {}
-        if decisions_path is not None:
-            options["decisions_path"] = decisions_path
+        if not (isinstance(decisions_path, str) and decisions_path == "auto"):
+            options["decisions_path"] = decisions_path  # None: in memory
         if decisions_url is not None:
             options["decisions_url"] = decisions_url
         if results is not None:

@@ -18,7 +18,7 @@ from workbench.decisions.interop import write_label_studio, write_tasks
 from workbench.decisions.log import ACTIONS, MERGE_POLICIES
 from workbench.ui._common import View, ignore_message
 
-__all__ = ["DecisionsView", "export_message", "short_time"]
+__all__ = ["DecisionsView", "export_message", "short_time", "store_message"]
 
 _FORMATS = {"csv": ".csv", "json": ".json", "parquet": ".parquet"}
 #: Task lists for annotation tools: (file name suffix, what it is).
@@ -55,6 +55,20 @@ def short_time(stamp, *, now: datetime | None = None, tz: tzinfo | None = None) 
     if local.year == today.year:
         return local.strftime("%b %d %H:%M")
     return local.strftime("%Y-%m-%d %H:%M")
+
+
+def store_message(location, *, pending: bool = False) -> str:
+    """The line under the counts that says where decisions are stored (HTML)."""
+    small = '<div style="font-size:12px;color:#555">'
+    if location is None:
+        return (
+            f"{small}Kept in memory only: they are lost with the kernel unless exported "
+            "(give <code>decisions_path=</code> to store them as they are made).</div>"
+        )
+    where = f"<code>{html.escape(str(location))}</code>"
+    if pending:
+        return f"{small}Stored in {where} from the first decision (nothing written yet).</div>"
+    return f"{small}Stored in {where} as they are made.</div>"
 
 
 def export_message(n_decisions: int, n_samples: int, path) -> str:
@@ -126,6 +140,7 @@ class DecisionsView(View):
         import ipywidgets as w
 
         self.counts_html = w.HTML()
+        self.store_html = w.HTML()  # where the decisions are stored
         self.log_html = w.HTML(layout=w.Layout(max_height="360px", overflow="auto"))
         self.rows_input = w.Dropdown(
             options=[20, 50, 200, 1000],
@@ -198,6 +213,7 @@ class DecisionsView(View):
         box = w.VBox([
             w.HTML("<b>Decisions</b>"),
             self.counts_html,
+            self.store_html,
             w.HBox([self.rows_input, self.undo_button], layout=wrap),
             self.log_html,
             w.HBox([self.stem_input, *self.export_buttons.values()], layout=wrap),
@@ -225,9 +241,8 @@ class DecisionsView(View):
         if "edit_labels" in counts:  # label-set edits (multi-label)
             parts.append(f"<b>{counts['edit_labels']:,}</b> label-set edits")
         parts.append(f"<b>{undecided:,}</b> undecided")
-        store = log.path or log.url
-        where = f" · stored in <code>{html.escape(str(store))}</code>" if store else ""
-        self.counts_html.value = " · ".join(parts) + where
+        self.counts_html.value = " · ".join(parts)
+        self.store_html.value = store_message(log.location, pending=log.pending)
         tail = log.tail(self.rows_input.value)[_LOG_COLUMNS]
         full = tail["time"].astype(str).tolist()
         now = datetime.now(UTC)
