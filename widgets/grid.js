@@ -22,19 +22,24 @@ function fmtScore(value) {
   return abs !== 0 && (abs < 0.001 || abs >= 1e4) ? value.toExponential(2) : value.toFixed(3);
 }
 
+// How a sample is named: its id with its position beside it, or its position alone.
+function name(item) {
+  return item.id === null || item.id === undefined ? `#${item.index}` : `${item.id} (#${item.index})`;
+}
+
 function tile(model, item) {
   const picture =
     item.preview_kind === "image"
       ? h("img", { class: "wb-g-img", src: item.preview, alt: `sample ${item.index}` })
       : item.preview_kind === "text"
         ? h("div", { class: "wb-g-text", text: item.preview })
-        : h("div", { class: "wb-g-none", text: `#${item.index}` });
+        : h("div", { class: "wb-g-none", text: name(item) });
   const label = item.suggested && item.suggested !== item.given ? `${item.given} → ${item.suggested}` : item.given;
   return h(
     "button",
     {
       class: `wb-g-tile${item.index === (model.get("opened") || {}).index ? " wb-g-open" : ""}${item.flagged ? " wb-g-flagged" : ""}`,
-      title: `#${item.index} · given ${item.given}${item.suggested ? ` · suggested ${item.suggested}` : ""} · score ${fmtScore(item.score)}\nClick: open it and review it in the queue`,
+      title: `${name(item)} · given ${item.given}${item.suggested ? ` · suggested ${item.suggested}` : ""} · score ${fmtScore(item.score)}\nClick: open it and review it in the queue`,
       "data-index": String(item.index),
       onclick: () => model.send({ type: "open", index: item.index }),
     },
@@ -73,7 +78,7 @@ export default {
           : h("div", { class: "wb-g-bigtext", text: item.preview || "no preview" });
       opened.replaceChildren(
         picture,
-        h("div", { text: `#${item.index} · given ${item.given}${item.suggested ? ` · suggested ${item.suggested}` : ""} · score ${fmtScore(item.score)}` }),
+        h("div", { text: `${name(item)} · given ${item.given}${item.suggested ? ` · suggested ${item.suggested}` : ""} · score ${fmtScore(item.score)}` }),
       );
       draw();
     }

@@ -48,7 +48,7 @@ export default {
         header.replaceChildren(
           pic,
           h("div", {}, h("b", { text: `${(model.get("position") + 1).toLocaleString()} / ${model.get("total").toLocaleString()}` }),
-            ` · sample ${model.get("index")} · score ${model.get("score")} · ${model.get("title")}`),
+            ` · sample ${model.get("sample_id") ? `${model.get("sample_id")} (#${model.get("index")})` : model.get("index")} · score ${model.get("score")} · ${model.get("title")}`),
           h("div", { class: "wb-lsq-given", text: `given: ${setText(names, given)}` }),
           h("div", { class: "wb-lsq-suggested", text: `suggested: ${setText(names, suggested)}` }),
           h("div", { class: "wb-lsq-working" }, "decision: ", h("b", { text: setText(names, working) })),

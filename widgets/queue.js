@@ -143,7 +143,7 @@ function columnHeader(model) {
   const cells = [
     ["", ""],
     ["sample", ""],
-    ["index", ""],
+    model.get("has_ids") ? ["id", "The sample's id; its position (#) below it"] : ["index", ""],
     ["given", "The label the dataset gives"],
     ["suggested", "The label the detectors suggest"],
     // Zero-width spaces after underscores: a long detector name wraps there, not mid-word.
@@ -237,7 +237,14 @@ function rowView(model, row, focused, expanded, toggle, listId) {
     },
     h("div", { class: "wb-q-pos", text: String(row.position + 1) }),
     h("div", { class: "wb-q-preview" }, preview(row)),
-    h("div", { class: "wb-q-index", text: `#${row.index}` }),
+    row.id == null
+      ? h("div", { class: "wb-q-index", text: `#${row.index}` })
+      : h(
+          "div",
+          { class: "wb-q-idcell", title: `id ${row.id} · position ${row.index}` },
+          h("div", { class: "wb-q-id", text: row.id }),
+          h("div", { class: "wb-q-index", text: `#${row.index}` }),
+        ),
     given,
     suggested,
     score,
@@ -443,6 +450,7 @@ export default {
       } else {
         const text = rows.some((row) => row.preview_kind === "text");
         el.classList.toggle("wb-q-has-text", text);
+        el.classList.toggle("wb-q-has-ids", model.get("has_ids"));
         list.replaceChildren(
           columnHeader(model),
           ...rows.map((row) => rowView(model, row, row.position === cursor, expanded.has(row.index), toggle, listId)),

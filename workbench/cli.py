@@ -101,6 +101,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="pred_probs taken from LABELS_FILE, same syntax as --feature-columns",
     )
     g.add_argument(
+        "--id-column",
+        metavar="C",
+        help="column of unique sample ids (file names, keys): every output names samples by "
+        "them, beside their row position (default: row positions)",
+    )
+    g.add_argument(
         "--true-label-column",
         metavar="C",
         help="column of true labels (in LABELS_FILE, or in --true-labels when it is a table)",
@@ -350,6 +356,8 @@ def _load_dataset(args):
 
         if args.split is not None:
             raise InputError("--split names a column of LABELS_FILE; the demo has no split column.")
+        if args.id_column is not None:
+            raise InputError("--id-column names a column of LABELS_FILE; the demo has no ids.")
 
         return load_demo(noise=args.noise, rate=args.rate, seed=args.seed)
     return load_inputs(
@@ -365,6 +373,7 @@ def _load_dataset(args):
         class_names=args.class_names,
         task=args.task,
         split_column=args.split,
+        id_column=args.id_column,
     )
 
 
@@ -382,6 +391,7 @@ def load_inputs(
     class_names=None,
     task: str | None = None,
     split_column: str | None = None,
+    id_column: str | None = None,
 ):
     """Read labels and signals from files into a validated :class:`~workbench.core.dataset.Dataset`.
 
@@ -406,6 +416,9 @@ def load_inputs(
     split_column : str, optional
         Column of the labels table holding each sample's split (train / test / ...), kept as
         the Dataset's ``metadata`` (for ``near_duplicate``'s leakage between splits).
+    id_column : str, optional
+        Column of the labels table holding unique sample ids: the Dataset's ``ids``, so every
+        output (scores, flagged, decisions template, report) names samples by them.
 
     Raises
     ------
@@ -419,6 +432,11 @@ def load_inputs(
     path = _existing(labels_file, "LABELS_FILE")
     signals: dict[str, np.ndarray | None] = {}
     suffix = path.suffix.lower()
+    if id_column is not None and suffix not in _TABLE_SUFFIXES:
+        raise InputError(
+            f"--id-column {id_column!r} names a column of LABELS_FILE, but {path} is not a table "
+            "(.csv, .tsv, .parquet)."
+        )
     if split_column is not None and suffix not in _TABLE_SUFFIXES:
         raise InputError(
             f"--split {split_column!r} names a column of LABELS_FILE, but {path} is not a table "
@@ -438,6 +456,9 @@ def load_inputs(
         if split_column is not None:
             _need_column(table, split_column, path)
             signals["metadata"] = table[[split_column]].reset_index(drop=True)
+        if id_column is not None:
+            _need_column(table, id_column, path)
+            signals["ids"] = table[id_column].to_numpy()
     elif suffix == ".npz":
         bundle = _read_npz(path, "LABELS_FILE")
         if "labels" not in bundle:

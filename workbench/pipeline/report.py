@@ -444,6 +444,8 @@ def _map_section(r, max_points: int) -> str:
         "y": _b64(ds.coords[idx, 1], np.float32),
         "labels": _b64(ds.labels[idx], np.int32),
         "index": _b64(idx, np.int32),
+        # the user's sample ids (the tooltip names them beside the position), or null
+        "ids": None if ds.ids is None else [str(v) for v in ds.ids[idx].tolist()],
         "suggested": _b64(r.suggested_labels()[idx], np.int32),
         "primary": r.primary,
         "primary_score": _b64(primary.scores[idx], np.float32),

@@ -96,6 +96,7 @@ class SelectionGrid(View):
             suggested = "" if sug is None or sug[i] < 0 else names[sug[i]]
         return {
             "index": int(i),
+            "id": None if ds.ids is None else str(ds.ids[i]),  # the user's id, when given
             "preview": preview or "",
             "preview_kind": kind,
             "given": given,

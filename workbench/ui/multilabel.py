@@ -478,6 +478,7 @@ class LabelSetQueueWidget(anywidget.AnyWidget):
     position = t.Int(0).tag(sync=True)
     total = t.Int(0).tag(sync=True)
     index = t.Int(-1).tag(sync=True)  # the sample under review, -1 when none
+    sample_id = t.Unicode("").tag(sync=True)  # its id ("" when the dataset has no ids)
     score = t.Unicode("").tag(sync=True)
     preview = t.Unicode("").tag(sync=True)  # PNG data URL or text; "" without previews
     given = t.List(t.Bool()).tag(sync=True)
@@ -644,6 +645,8 @@ class LabelSetReview(View):
                 return
             i = q.current
             w.position, w.total, w.index = q.position, len(q.order), i
+            ids = self.session.dataset.ids
+            w.sample_id = "" if ids is None else str(ids[i])
             w.score = f"{q.result.scores[i]:.3f} ({q.result.detector})"
             w.preview = preview_of(self.session.dataset, i, size=96) or ""
             w.given = [bool(v) for v in self.session.dataset.labels[i]]

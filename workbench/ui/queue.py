@@ -58,6 +58,7 @@ class QueueWidget(anywidget.AnyWidget):
     detectors = t.List(t.Unicode()).tag(sync=True)
     active = t.Unicode("").tag(sync=True)
     has_truth = t.Bool(False).tag(sync=True)
+    has_ids = t.Bool(False).tag(sync=True)  # rows carry the dataset's sample ids
     # --- paging: only ``rows`` (the page on screen) ever crosses to the browser
     page = t.Int(0).tag(sync=True)
     page_size = t.Int(20).tag(sync=True)
@@ -133,6 +134,7 @@ class ReviewQueue(View):
             class_names=list(s.dataset.class_names),
             detectors=list(s.results),
             has_truth=s.dataset.has_truth,
+            has_ids=s.dataset.ids is not None,
             page_size=self._page_size,
             hide_decided=self._hide_decided,
             keymap=keymap(s.dataset.n_classes),
@@ -326,6 +328,7 @@ class ReviewQueue(View):
         # Ambiguity and outlier scores (Detector.kind: datamap_variability, knn_outlier) show in
         # the detail but do not vote in "flagged by n of m", as everywhere detectors are counted.
         voters = set(label_error_detectors(s.results))
+        ids = ds.ids  # the user's sample ids (None: positions name the samples)
         out = []
         for offset, i in enumerate(idx.tolist()):
             preview = preview_of(ds, i, size=56)
@@ -351,7 +354,8 @@ class ReviewQueue(View):
             active = float(s.result.scores[i])
             sug = int(suggested[offset])
             row = {
-                "position": start + offset, "index": i, "preview": preview or "",
+                "position": start + offset, "index": i,
+                "id": None if ids is None else str(ids[i]), "preview": preview or "",
                 "preview_kind": kind, "given": names[ds.labels[i]],
                 "given_code": int(ds.labels[i]),
                 "suggested": names[sug] if sug >= 0 else "", "suggested_code": sug,

@@ -250,8 +250,7 @@ class TrajectoryView(View):
                     customdata=shown,
                     selected=dict(marker=dict(size=8, opacity=1.0)),
                     unselected=dict(marker=dict(opacity=0.15)),
-                    hovertemplate="sample %{customdata}<br>variability %{x:.3f}"
-                    "<br>confidence %{y:.3f}<extra></extra>",
+                    **_hover_names(self.session.dataset.ids, shown),
                 )
             ],
             layout=dict(
@@ -366,3 +365,15 @@ class TrajectoryView(View):
             self.session.select(indices, source=_SOURCE)
         finally:
             self._publishing = False
+
+
+def _hover_names(ids, shown: np.ndarray) -> dict:
+    """The data map's hover: the sample's id with its position beside it, or its position
+    alone when the dataset has no ids."""
+    tail = "<br>variability %{x:.3f}<br>confidence %{y:.3f}<extra></extra>"
+    if ids is None:
+        return {"hovertemplate": "sample %{customdata}" + tail}
+    return {
+        "text": [plotly_text(str(v)) for v in ids[shown].tolist()],
+        "hovertemplate": "sample %{text} (#%{customdata})" + tail,
+    }

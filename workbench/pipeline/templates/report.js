@@ -115,7 +115,8 @@
     if (best < 0) { tip.style.display = "none"; return; }
     var name = detSel.value, det = dets[name];
     var s = sug[best] >= 0 ? D.class_names[sug[best]] : "none";
-    tip.innerHTML = "sample " + idx[best] + "<br>given: " + esc(D.class_names[lab[best]]) +
+    var who = D.ids ? esc(D.ids[best]) + " (#" + idx[best] + ")" : String(idx[best]);
+    tip.innerHTML = "sample " + who + "<br>given: " + esc(D.class_names[lab[best]]) +
       "<br>suggested: " + esc(s) + "<br>" + esc(D.primary) + " score: " + pscore[best].toPrecision(3) +
       "<br>" + esc(name) + ": " + (det.flags[best] ? "flagged" : "not flagged") +
       ", percentile " + Math.round(det.pct[best] / 2.55);
