@@ -173,6 +173,9 @@ def test_color_by_updates_the_encoded_column():
     vals = np.asarray(sw.points)[:, 2]
     scores = s.results["beta"].scores
     assert sw.color_scale == "linear"
+    # the score's colour scale is in the legend row above the map, not over its points
+    assert sw.legend is False and "linear-gradient" in m._legend.value
+    assert "noise score: beta (higher = worse)" in m._legend.value
     assert 0 < vals.min() and vals.max() < 1  # strictly inside: never read as categories
     assert np.all(np.diff(vals[np.argsort(scores, kind="stable")]) >= 0)
     lo, hi = sw.color_domain

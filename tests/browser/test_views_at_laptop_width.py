@@ -14,6 +14,7 @@ import json
 import re
 import time
 
+import numpy as np
 import pytest
 from _lab import ARTIFACTS
 
@@ -367,3 +368,211 @@ def test_queue_filters_and_find_by_id(ui):
     assert f"Found sample {target} at row 5" in panel.locator(".wb-q-message").inner_text()
     ui.shoot(panel, "laptop_review_filters")
     assert ui.errors == []
+
+
+# jupyter-scatter's tooltip: the one absolutely placed, rounded box that ignores the mouse
+_TOOLTIP_JS = r"""(el) => {
+  const t = [...el.querySelectorAll('div')].find(
+    (d) => d.style.borderRadius === '0.2rem' && d.style.pointerEvents === 'none');
+  return t ? {opacity: parseFloat(getComputedStyle(t).opacity), text: t.innerText} : null;
+}"""
+
+
+def _neutral_share(img) -> tuple[float, float]:
+    """Shares of the map's covered pixels that are grey (r = g = b) and coloured."""
+    from _scale import map_pixels
+
+    covered = map_pixels(img)
+    rgb = img.astype(int)
+    neutral = (np.ptp(rgb, axis=2) <= 10) & covered
+    n = max(int(covered.sum()), 1)
+    return float(neutral.sum() / n), float((covered & ~neutral).sum() / n)
+
+
+def test_map_legend_above_the_points_and_grey_outside_a_selection(ui):
+    """The legend box hid points (now a row above the map); while a selection is shown the
+    others stay visible, in grey, and the selected keep their colours."""
+    from _scale import pixels
+
+    ui.run("wb.session.clear_selection(); wb.map.set_color_by('given label')")
+    panel = ui.tab("Map")
+    canvas = panel.locator("canvas").first
+    legend = panel.locator(".wb-map-legend")
+    assert "given label" in legend.inner_text()
+    lb, cb = legend.bounding_box(), canvas.bounding_box()
+    assert lb["y"] + lb["height"] <= cb["y"] + 1, (lb, cb)  # above the plot, not over it
+    ui.page.mouse.move(2, 2)
+    ui.page.wait_for_timeout(500)
+    grey_before, coloured_before = _neutral_share(pixels(canvas))
+    assert coloured_before > 0.9, (grey_before, coloured_before)
+    ui.run("wb.session.select(np.flatnonzero(ds.labels == 0), source='python')")
+    wait_until(
+        lambda: "not selected" in legend.inner_text(), timeout=30, what="the selection legend"
+    )
+    ui.page.wait_for_timeout(1500)
+    grey, coloured = _neutral_share(pixels(canvas))
+    ui.shoot(panel, "laptop_map_selection_grey")
+    # about a tenth selected: most points grey, the selected ones still in colour
+    assert grey > 0.5 and 0.02 < coloured < 0.5, (grey, coloured)
+    ui.run("wb.session.clear_selection()")
+    assert ui.errors == []
+
+
+def test_map_tooltip_shows_the_id_and_never_covers_a_lasso(ui):
+    ui.run("wb.session.clear_selection(); wb.map.set_color_by('given label')")
+    panel = ui.tab("Map")
+    canvas = panel.locator("canvas").first
+    box = canvas.bounding_box()
+    page = ui.page
+    # pan & zoom: hovering a point shows its id in the tooltip (a sweep until the side
+    # panel says a point is hovered)
+    ui.run("wb.map._hovered = None; wb.map._update_panel()")
+    side = panel.locator(".wb-map-panel").first
+    spot = None
+    for fy in (0.5, 0.4, 0.6, 0.3, 0.7):
+        for fx in (0.5, 0.4, 0.6, 0.3, 0.7, 0.45, 0.55):
+            x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+            page.mouse.move(x, y, steps=2)
+            page.wait_for_timeout(250)
+            if side.count() and "hovered" in side.inner_text():
+                spot = (x, y)
+                break
+        if spot:
+            break
+    assert spot, "no point under the mouse near the map's centre"
+    tip = wait_until(
+        lambda: (
+            (t := page.evaluate(_TOOLTIP_JS, panel.element_handle())) and t["opacity"] > 0.9 and t
+        ),
+        timeout=30,
+        what="the tooltip",
+    )
+    hovered_id = ui.run("print(wb.map.id_text(wb.map._hovered))").strip()
+    assert re.search(rf"^Id\s+{re.escape(hovered_id)}$", tip["text"], re.M), (tip, hovered_id)
+    assert "suggested" not in tip["text"]  # the side panel's, not the tooltip's
+    assert f"id {hovered_id}" in panel.locator(".wb-map-panel").inner_text()
+    page.mouse.move(2, 2)
+    # the lasso tool: hover a point, press at once (the tooltip was scheduled by the hover)
+    # and drag slowly for more than a second; no tooltip over the lasso
+    panel.locator('button[title="Activate lasso selection"]').click()
+    wait_until(
+        lambda: ui.run("print(wb.map.scatter.widget.tooltip_enable)").strip() == "False",
+        timeout=30,
+        what="no tooltips in lasso mode",
+    )
+    page.mouse.move(*spot, steps=2)
+    page.wait_for_timeout(150)
+    page.mouse.down()
+    seen = []
+    path = [(60, 0), (60, 60), (0, 60), (-10, 10)]
+    x0, y0 = spot
+    for dx, dy in path:
+        for t in (0.25, 0.5, 0.75, 1.0):
+            page.mouse.move(x0 + t * dx, y0 + t * dy)
+            page.wait_for_timeout(90)
+            tip = page.evaluate(_TOOLTIP_JS, panel.element_handle())
+            seen.append(tip["opacity"] if tip else 0.0)
+        x0, y0 = x0 + dx, y0 + dy
+    page.mouse.up()
+    assert max(seen) < 0.05, seen
+    selected = wait_until(
+        lambda: (ui.header() or (0,))[0], timeout=30, what="the lasso's selection"
+    )
+    assert selected > 0
+    panel.locator('button[title="Activate pan & zoom"]').click()
+    wait_until(
+        lambda: ui.run("print(wb.map.scatter.widget.tooltip_enable)").strip() == "True",
+        timeout=30,
+        what="tooltips back in pan & zoom mode",
+    )
+    ui.run("wb.session.clear_selection()")
+    assert ui.errors == []
+
+
+_HISTOGRAM_JS = r"""(panel) => {
+  const gd = [...panel.querySelectorAll('.js-plotly-plot')].find(
+    (g) => g._fullLayout && (g._fullLayout.xaxis.title.text || '').includes('noise score'));
+  if (!gd) return null;
+  const ya = gd._fullLayout.yaxis;
+  const bars = [...gd.querySelectorAll('.barlayer .trace')].map(
+    (tr) => [...tr.querySelectorAll('.point path')].map((p) => p.getBBox().height));
+  return {y: gd._fullData.map((t) => Array.from(t.y)), bars, pxPerSample: ya._m,
+          line: gd._fullLayout.shapes[0].x0};
+}"""
+
+
+def test_histogram_bars_after_a_threshold_change_and_a_page_reload(ui):
+    """The browser kept old bar heights of the score histogram: what it draws (data and
+    bar heights in pixels) is what the kernel holds, after a change and after a reload
+    (which draws the widget from the state the kernel hands a new page). Last in the module:
+    it reloads the page."""
+    page = ui.page
+
+    def kernel_counts():
+        out = ui.run(
+            "import json; print(json.dumps([[int(v) for v in t.y] for t in "
+            "wb.panel.histogram.data] + [wb.panel.histogram.layout.shapes[0].x0]))"
+        )
+        *ys, line = json.loads(out.strip().splitlines()[-1])
+        return ys, line
+
+    def check(panel, what):
+        ys, line = kernel_counts()
+        shown = wait_until(
+            lambda: (
+                (h := page.evaluate(_HISTOGRAM_JS, panel.element_handle())) and h["y"] == ys and h
+            ),
+            timeout=60,
+            what=f"the browser's histogram {what}",
+        )
+        assert shown["line"] == pytest.approx(line)
+        for trace, heights in zip(ys, shown["bars"], strict=True):  # drawn bar heights
+            drawn = [h for h in heights if h > 0]
+            expected = [v * abs(shown["pxPerSample"]) for v in trace if v > 0]
+            assert np.allclose(sorted(drawn), sorted(expected), atol=1.5), what
+
+    ui.run("wb.session.set_threshold('default')")
+    panel = ui.tab("Detectors")
+    ui.run("wb.session.set_threshold('score', float(np.quantile(wb.session.result.scores, 0.5)))")
+    check(panel, "after a threshold change")
+    ui.run("wb.select_tab('Map')")  # changed while hidden, then shown again
+    ui.run("wb.session.set_threshold('top_k', 100)")
+    panel = ui.tab("Detectors")
+    check(panel, "after a change while hidden")
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_timeout(2000)
+    assert ui.errors == [], "\n---\n".join(ui.errors)
+    page.reload()
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+        "window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status"
+        " === 'idle'",
+        timeout=180_000,
+    )
+    # The reloaded page draws the output from the widgets restored from the kernel; where it
+    # drew before they were restored ("model not found"), run the display cell again, as a
+    # user would: either way every widget in the browser is a new one made from the kernel's
+    # state.
+    try:
+        ui.workbench.wait_for(timeout=60_000)
+    except Exception:
+        page.evaluate(
+            "() => { const nb = window.jupyterapp.shell.currentWidget.content; "
+            "nb.activeCellIndex = 1; "
+            "return window.jupyterapp.commands.execute('notebook:run-cell'); }"
+        )
+        ui.workbench.wait_for(timeout=180_000)
+    panel = ui.tab("Detectors")
+    check(panel, "after a page reload")
+    ui.shoot(panel, "laptop_detectors_histogram_reload")
+    # anywidget reports a model whose code took over 2 s to start (the reloaded page loads
+    # every widget's code at once on busy cores) and goes on starting it: the views work
+    from _scale import map_pixels, pixels
+
+    canvas = ui.tab("Map").locator("canvas").first
+    wait_until(
+        lambda: map_pixels(pixels(canvas)).mean() > 0.02, timeout=120, what="the map redrawn"
+    )
+    slow = "[anywidget] Failed to initialize model."
+    others = [e for e in ui.errors if not e.startswith(slow)]
+    assert others == [], "\n---\n".join(others)

@@ -8,7 +8,9 @@ under ``test-artifacts/screenshots/`` (git-ignored), then one per workbench tab 
 selection and a few decisions (``wb_*.png``). Then look at them.
 
 Run: ``.venv/bin/python tests/screenshots/take_screenshots.py [--out test-artifacts/screenshots]
-[--only workbench]`` (``--only`` takes cell names; the workbench alone is quickest).
+[--only workbench] [--size 1280x800]`` (``--only`` takes cell names; the workbench alone is
+quickest; ``--size``: the browser window, default 1600x1200, where the workbench puts the map
+beside the other views; at a laptop's 1280x800 they are tabs).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ CELLS = {
     "map_flagged_selected": "session.select(np.flatnonzero(session.flags)[:60], source='demo')\n"
     "m2 = EmbeddingMap(session, color_by='flagged')\nm2",
     "map_score": "m3 = EmbeddingMap(session, color_by='score: given-label probability')\nm3",
+    "map_colour_and_size": "m4 = EmbeddingMap(session, color_by='given label', "
+    "size_by='score: given-label probability')\nm4",
     "matrix": "from workbench.ui.matrix import MatrixView\nmv = MatrixView(session)\nmv",
     "trajectories": "from workbench.ui.trajectories import TrajectoryView\n"
     "tv = TrajectoryView(session)\ntv",
@@ -137,7 +141,7 @@ def run_code(page, code: str) -> str:
     return page.evaluate(_RUN, code)
 
 
-def interact(page, cells, out: Path, start: int) -> list[Path]:
+def interact(page, cells, out: Path, start: int, names: list[str]) -> list[Path]:
     """Use the views as a person would: lasso on the map, hover, select from Python. The
     screenshots are numbered from ``start`` on."""
     saved, notes = [], []
@@ -166,8 +170,8 @@ def interact(page, cells, out: Path, start: int) -> list[Path]:
     page.wait_for_timeout(500)
     for i, name in [
         (1, "map_after_lasso"),
-        (4, "matrix_after_lasso"),
-        (5, "trajectories_after_lasso"),
+        (names.index("matrix") + 1, "matrix_after_lasso"),
+        (names.index("trajectories") + 1, "trajectories_after_lasso"),
     ]:
         cells.nth(i).scroll_into_view_if_needed()
         page.wait_for_timeout(1500)
@@ -270,7 +274,12 @@ def shoot_workbench(page, cells, index: int, out: Path) -> list[Path]:
 
 
 def shoot(
-    port: int, out: Path, names: list[str], timeout_s: float = 300, interactive: bool = True
+    port: int,
+    out: Path,
+    names: list[str],
+    timeout_s: float = 300,
+    interactive: bool = True,
+    size: tuple[int, int] = (1600, 1200),
 ) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -278,7 +287,7 @@ def shoot(
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page = browser.new_page(viewport={"width": size[0], "height": size[1]})
         page.set_default_timeout(20_000)
         logs = []
         page.on("console", lambda m: logs.append(f"{m.type}: {m.text}"))
@@ -328,7 +337,7 @@ def shoot(
                 saved.append(path)
                 _log(f"saved {path.name}")
             if interactive and "map_given" in names and "trajectories" in names:
-                saved += interact(page, cells, out, start=len(names) + 1)
+                saved += interact(page, cells, out, start=len(names) + 1, names=names)
             if "workbench" in names:
                 saved += shoot_workbench(page, cells, names.index("workbench") + 1, out)
         finally:
@@ -342,6 +351,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "screenshots")
     parser.add_argument("--only", nargs="+", choices=list(CELLS), help="cells to render")
+    parser.add_argument(
+        "--size", default="1600x1200", help="browser window, WIDTHxHEIGHT (default 1600x1200)"
+    )
     args = parser.parse_args()
     cells = {k: v for k, v in CELLS.items() if not args.only or k in args.only}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still stop JupyterLab
@@ -351,7 +363,8 @@ def main() -> None:
         (root / "views.ipynb").write_text(json.dumps(notebook(cells)))
         server = LabServer(root)
         try:
-            saved = shoot(server.port, args.out, list(cells))
+            width, height = (int(v) for v in args.size.lower().split("x"))
+            saved = shoot(server.port, args.out, list(cells), size=(width, height))
         finally:
             server.stop(keep_log=args.out / "lab.log")
             if (root / "views.ipynb").exists():
