@@ -884,10 +884,14 @@ class EmbeddingMap(View):
             )
             + "</td></tr>"
         )
+        # one line per detector: its name cut to fit (whole on hover), rank and score
         ranked = "".join(
-            f"<tr><td style='overflow-wrap:anywhere'>{html.escape(name)}</td>"
-            f"<td style='text-align:right;padding-left:4px'>{'–' if rank is None else f'#{rank:,}'}"
-            f"</td><td style='text-align:right;padding-left:4px;color:#666'>{score:.3g}</td></tr>"
+            '<div style="display:flex;gap:4px;line-height:18px">'
+            f'<span title="{html.escape(name)}" style="flex:1 1 auto;min-width:0;'
+            f'overflow:hidden;text-overflow:ellipsis;white-space:nowrap">{html.escape(name)}'
+            f'</span><span style="white-space:nowrap">{"–" if rank is None else f"#{rank:,}"}'
+            f'</span><span style="white-space:nowrap;color:#666;width:44px;text-align:right">'
+            f"{score:.3g}</span></div>"
             for name, score, rank in info["ranks"][:_PANEL_DETECTORS]
         )
         more = len(info["ranks"]) - _PANEL_DETECTORS
@@ -902,7 +906,7 @@ class EmbeddingMap(View):
             f'<table style="table-layout:fixed;width:100%">{"".join(rows)}</table>'
             f'<div style="color:#666;margin-top:4px">rank of {n:,} by each detector '
             "(#1 = most suspicious), score</div>"
-            f'<table style="width:100%">{ranked}</table>{more_text}</div>'
+            f"{ranked}{more_text}</div>"
         )
 
 
