@@ -90,8 +90,10 @@ def _grey_brightness(img) -> float:
 
 
 def visible_classes(lab, img) -> int:
+    # the colouring's own palette (while a selection shows, the widget's normal palette is
+    # grey and the selected points are drawn with this one)
     colours = lab.value(
-        "[[round(255 * c) for c in col[:3]] for col in wb.map.scatter.widget.color]"
+        "[[round(255 * c) for c in col[:3]] for col in wb.map.color_values()[1]['colors']]"
     )
     return sum(colour_share(img, c, tol=12) > 0.002 for c in colours)
 
@@ -111,6 +113,41 @@ def test_a_large_selection_keeps_the_map_readable(lab):
     img = lab.map_image()
     lab.shot("05_map_half_selected")
     assert visible_classes(lab, img) >= min(before, 10)
+    lab.run("session.clear_selection(source='test')")
+
+
+_WATCH_RELEASE = """() => {
+  // Which kernel messages carry a selection, and whether each left while the browser was
+  // still handling the mouse release (not in a later task, after the map's next frame).
+  const log = window._wbRelease = {releasing: false, sent: []};
+  if (!window._wbReleaseHooked) {
+    window._wbReleaseHooked = true;
+    window.addEventListener('mouseup', () => { window._wbRelease.releasing = true; }, true);
+    // added after the map's own handlers: runs after them (and their promise callbacks)
+    window.addEventListener('mouseup', () => { window._wbRelease.releasing = false; }, false);
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      const text = typeof data === 'string' ? data
+        : new TextDecoder().decode(data instanceof ArrayBuffer ? data : data.buffer || data);
+      if (text.includes('"selection"') && text.includes('"comm_msg"'))
+        window._wbRelease.sent.push(window._wbRelease.releasing);
+      return send.call(this, data);
+    };
+  }
+}"""
+
+
+def test_a_lasso_leaves_for_the_kernel_at_the_release(lab):
+    """At a million points one frame of the map takes most of a second in a software-rendered
+    browser; the lasso's selection goes to the kernel while the release is handled, so the
+    kernel works on it while the browser draws (jupyter-scatter's events came a task later,
+    after that frame)."""
+    lab.run("session.clear_selection(source='test')")
+    lab.page.evaluate(_WATCH_RELEASE)
+    lab.lasso([(0.3, 0.3), (0.6, 0.3), (0.6, 0.7), (0.3, 0.7), (0.31, 0.35)])
+    assert lab.wait_selection(lambda s: s > 0) > 1_000
+    sent = lab.page.evaluate("window._wbRelease.sent")
+    assert sent and sent[0] is True, sent
     lab.run("session.clear_selection(source='test')")
 
 

@@ -231,7 +231,15 @@ class EmbeddingMap(View):
         sc.lasso(type="freeform", on_long_press=False)
         sc.opacity(unselected=0.25)
         # A thin outline and no growth for selected points: a large selection stays a map.
-        sc.widget.regl_scatterplot_options = {"pointOutlineWidth": 1, "pointSizeSelected": 0}
+        # Events in their own handler ("syncEvents"): a lasso's selection leaves for the
+        # kernel at the mouse release, not after the next frame (at a million points one
+        # frame takes most of a second in a software-rendered browser), so the kernel and
+        # every view work on it while the browser draws it.
+        sc.widget.regl_scatterplot_options = {
+            "pointOutlineWidth": 1,
+            "pointSizeSelected": 0,
+            "syncEvents": True,
+        }
         sc.tooltip(True, size="small")
         self.scatter = sc
         widget = sc.widget
