@@ -338,6 +338,53 @@ def test_bounded_view_holds_every_flagged_sample_and_a_stratified_sample(client,
     assert (whole.frame["weight"] == 1).all()
 
 
+def test_workbench_on_a_bounded_view_counts_the_whole_dataset(client, tmp_path):
+    """The header and the detector panel report the whole sharded dataset's samples, flagged
+    samples (per rule and per class), not the view's."""
+    import html as html_lib
+
+    from workbench.sharded import bounded_view
+    from workbench.ui.app import Workbench
+
+    ds = ShardedDataset.synthetic(6000, 4, n_shards=3, noise=0.2, seed=11)
+    labels, probs = _arrays(ds)
+    res = audit_sharded(ds, client=client, out=tmp_path, progress=False, verbose=False)
+    view = bounded_view(res, ds, budget=1500, client=client)
+    n_view = view.dataset.n_samples
+    assert n_view < 6000
+    wb = Workbench(view, decisions_path=None)
+    _ = wb.widget
+    assert wb.whole == view.counts
+    assert wb.session.dataset is view.dataset
+    header = html_lib.unescape(wb.summary.value)
+    assert "6,000 samples, 4 classes" in header and f"{n_view:,} shown" in header
+    assert wb.header_summary().startswith("6,000 samples, 4 classes")
+    # flagged in the whole dataset by the active detector's rule, computed here from the arrays
+    rule = wb.session.active.removeprefix("cl_")
+    assert rule in FILTER_BYS
+    line = wb.selection_html.value
+    n_rule = int(find_label_issues(labels, probs, filter_by=rule).sum())
+    assert f"{n_rule:,} flagged by <b>{rule}</b> in all 6,000" in line
+    assert f"among the {n_view:,} shown" in line
+    # the panel: every rule's whole count and the per-class table
+    wb.select_tab("Detectors")
+    box = wb._boxes["Detectors"].children[0]
+    panel_html = box.children[0].value
+    for f in FILTER_BYS:
+        assert f"{f}: {res.flagged[f]:,}" in panel_html
+    whole_flags = find_label_issues(labels, probs)  # the audit's primary rule
+    per_class = np.bincount(labels[whole_flags], minlength=4)
+    given = np.bincount(labels, minlength=4)
+    for c in range(4):
+        name = view.dataset.class_names[c]
+        row = (
+            f"<td>{name}</td><td style='text-align:right'>{given[c]:,}</td>"
+            f"<td style='text-align:right'>{per_class[c]:,}</td>"
+        )
+        assert row in panel_html
+    wb.close()
+
+
 def test_decisions_write_cleaned_shards_through_a_join(client, tmp_path):
     from workbench.sharded import apply_decisions
 

@@ -43,7 +43,9 @@ class BoundedView:
         The same rows of the sharded per-sample table.
     counts : dict
         Whole-dataset figures: ``n_samples``, ``flagged`` per rule, ``per_class`` counts,
-        ``estimated_num_errors``, ``n_shown``.
+        ``flagged_per_class`` (by the primary rule), ``estimated_num_errors``, ``n_shown``,
+        ``primary``. ``wb.show(view)`` opens the workbench on ``dataset`` with these counts in
+        its header and panel.
     """
 
     dataset: object
@@ -124,7 +126,8 @@ def bounded_view(result, dataset: ShardedDataset, *, budget: int = DEFAULT_BUDGE
     )  # fmt: skip
     counts = {
         "n_samples": result.n_samples, "n_shown": len(frame), "flagged": dict(result.flagged),
-        "per_class": result.counts.tolist(), "estimated_num_errors": result.estimated_num_errors,
+        "per_class": result.counts.tolist(), "flagged_per_class": result.flagged_by_class.tolist(),
+        "estimated_num_errors": result.estimated_num_errors,
         "primary": result.primary,
     }  # fmt: skip
     return BoundedView(view, frame, counts)

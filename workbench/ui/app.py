@@ -42,7 +42,9 @@ class Workbench(View):
 
     Parameters
     ----------
-    dataset_or_session : Dataset, Session or AuditResult
+    dataset_or_session : Dataset, Session, AuditResult or BoundedView
+        A :class:`workbench.sharded.BoundedView` (a bounded view of a sharded audit) opens on
+        its in-memory samples, with the whole dataset's counts in the header and the panel.
     decisions_path : str, path or None, default="auto"
         Where decisions are stored as they are made and reloaded from after a kernel restart:
         ``"auto"`` (the dataset's own SQLite store under ``workbench-output/decisions/``, made
@@ -72,6 +74,10 @@ class Workbench(View):
     decisions : DecisionsView
     missing : dict of str -> str
         Views left out and why.
+    whole : dict or None
+        Whole-dataset counts of a sharded audit (``BoundedView.counts``: ``n_samples``,
+        ``n_shown``, ``flagged`` per rule, ``per_class``, ``flagged_per_class``, ``primary``)
+        when opened on a bounded view; the views themselves show the view's samples.
     preparing : threading.Thread or None
         Started when the workbench is first shown: :meth:`prepare` in the background, so
         that the Detectors tab opens fast later. None until then.
@@ -102,6 +108,10 @@ class Workbench(View):
                 f"side_by_side_from must be an int (pixels), found {side_by_side_from!r}."
             )
         self._side_by_side_from = side_by_side_from
+        self.whole: dict | None = None
+        if _is_bounded_view(dataset_or_session):
+            self.whole = dict(dataset_or_session.counts)
+            dataset_or_session = dataset_or_session.dataset
         options = {}
         if not (isinstance(decisions_path, str) and decisions_path == "auto"):
             options["decisions_path"] = decisions_path  # None: in memory
@@ -185,7 +195,7 @@ class Workbench(View):
         self._subscribe("selection", lambda _: self._update_header())
         self._subscribe("flags", lambda _: self._update_header())
         self._subscribe("decisions", lambda _: self._update_header())
-        self.summary.value = _summary_html(self.session)
+        self.summary.value = _summary_html(self.session, self.whole)
         self._update_header()
         # The first tab is built: what the Detectors tab needs is prepared while the user
         # looks at it (the first import of plotly's FigureWidget alone took 3-20 s).
@@ -247,17 +257,22 @@ class Workbench(View):
     def header_summary(self) -> str:
         """The header's first line as plain text, e.g. ``"1,797 samples, 10 classes · 17
         detectors · 3 unavailable"`` (the names and the reasons open from the header)."""
-        return _summary_text(self.session)
+        return _summary_text(self.session, self.whole)
 
     def _update_header(self) -> None:
         s = self.session
         n_sel, n_flag = len(s.selection), int(s.flags.sum())
         counts = s.decisions.counts()
         decided = sum(counts.values())
-        self.selection_html.value = (
-            f"{n_sel:,} selected · {n_flag:,} flagged by <b>{html.escape(s.active)}</b> · "
-            f"{decided:,} decided"
-        )
+        flagged = f"{n_flag:,} flagged by <b>{html.escape(s.active)}</b>"
+        if self.whole is not None:  # the whole dataset's count first, the view's after
+            rule, n_whole = _whole_flagged(self.whole, s.active)
+            flagged = (
+                f"{n_whole:,} flagged by <b>{html.escape(rule)}</b> in all "
+                f"{self.whole['n_samples']:,} samples ({n_flag:,} by "
+                f"<b>{html.escape(s.active)}</b> among the {s.dataset.n_samples:,} shown)"
+            )
+        self.selection_html.value = f"{n_sel:,} selected · {flagged} · {decided:,} decided"
         self.clear_button.disabled = n_sel == 0
 
     def _fill(self, position) -> None:
@@ -277,6 +292,8 @@ class Workbench(View):
             try:
                 if view is self.map:
                     content = w.VBox([view.widget, self.grid.widget])
+                elif view is self.panel and self.whole is not None:
+                    content = w.VBox([w.HTML(_whole_html(self.whole, self.session)), view.widget])
                 else:
                     content = view.widget
             except BaseException:
@@ -337,16 +354,80 @@ def _detector_count(session) -> str:
     return f"{n} detector{'s' * (n != 1)}" + (f" · {missing} unavailable" if missing else "")
 
 
-def _dataset_size(session) -> str:
+def _dataset_size(session, whole=None) -> str:
     ds = session.dataset
+    if whole is not None:  # a bounded view of a sharded dataset: the whole dataset's size
+        n = int(whole["n_samples"])
+        return (
+            f"{n:,} sample{'s' * (n != 1)}, {ds.n_classes} classes ({ds.n_samples:,} shown: "
+            "every flagged one and a class-stratified sample)"
+        )
     return f"{ds.n_samples:,} sample{'s' * (ds.n_samples != 1)}, {ds.n_classes} classes"
 
 
-def _summary_text(session) -> str:
-    return f"{_dataset_size(session)} · {_detector_count(session)}"
+def _summary_text(session, whole=None) -> str:
+    return f"{_dataset_size(session, whole)} · {_detector_count(session)}"
 
 
-def _summary_html(session) -> str:
+def _is_bounded_view(obj) -> bool:
+    """True for a :class:`workbench.sharded.BoundedView` (without importing Dask)."""
+    if type(obj).__name__ != "BoundedView":
+        return False
+    from workbench.sharded.views import BoundedView
+
+    return isinstance(obj, BoundedView)
+
+
+#: The sharded rules (``filter_by``) behind the in-memory detector names.
+_RULE_OF = {
+    "cl_prune_by_noise_rate": "prune_by_noise_rate",
+    "cl_prune_by_class": "prune_by_class",
+    "cl_both": "both",
+    "cl_confident_learning": "confident_learning",
+    "cl_predicted_neq_given": "predicted_neq_given",
+}
+
+
+def _whole_flagged(whole: dict, active: str) -> tuple[str, int]:
+    """The whole-dataset rule matching the active detector (the audit's primary rule when
+    none does) and how many samples it flags in the whole dataset."""
+    flagged = whole.get("flagged", {})
+    rule = _RULE_OF.get(active, active)
+    if rule not in flagged:
+        rule = whole.get("primary", next(iter(flagged), ""))
+    return rule, int(flagged.get(rule, 0))
+
+
+def _whole_html(whole: dict, session) -> str:
+    """The whole dataset's counts above the detector panel: samples, flagged by every rule,
+    and per given class the samples and those flagged by the audit's primary rule."""
+    n = int(whole["n_samples"])
+    rules = " · ".join(
+        f"{html.escape(str(rule))}: {int(k):,} ({int(k) / max(n, 1):.2%})"
+        for rule, k in whole.get("flagged", {}).items()
+    )
+    names = session.dataset.class_names
+    given = whole.get("per_class", [])
+    flagged = whole.get("flagged_per_class", [None] * len(given))
+    rows = "".join(
+        f"<tr><td>{html.escape(str(names[c]) if c < len(names) else str(c))}</td>"
+        f"<td style='text-align:right'>{int(g):,}</td>"
+        f"<td style='text-align:right'>{'' if f is None else f'{int(f):,}'}</td></tr>"
+        for c, (g, f) in enumerate(zip(given, flagged, strict=False))
+    )
+    primary = html.escape(str(whole.get("primary", "")))
+    return (
+        '<div class="wb-whole" style="font-size:12px;color:#333;margin:2px 0 6px 0">'
+        f"<b>Whole dataset</b>: {n:,} samples, {int(whole.get('n_shown', 0)):,} shown here. "
+        f"Flagged: {rules}. The panel below counts the samples shown."
+        '<details style="margin-top:2px"><summary style="cursor:pointer">Per given class '
+        f"(whole dataset, flagged by {primary})</summary>"
+        '<table class="wb-whole-classes" style="font-size:12px"><tr><th>class</th>'
+        f"<th>samples</th><th>flagged</th></tr>{rows}</table></details></div>"
+    )
+
+
+def _summary_html(session, whole=None) -> str:
     """Title, dataset size and a detector count whose names (and, for the detectors that
     cannot run, the reasons) open on a click; the names are also the count's tooltip."""
     names, missing = list(session.results), session.unavailable
@@ -363,7 +444,7 @@ def _summary_html(session) -> str:
     tooltip = html.escape("Detectors: " + ", ".join(names), quote=True)
     more = " (why?)" if missing else " (which?)"
     return (
-        f"<b>Label-noise workbench</b> · {html.escape(_dataset_size(session))} · "
+        f"<b>Label-noise workbench</b> · {html.escape(_dataset_size(session, whole))} · "
         '<details class="wb-detectors" style="display:inline-block;vertical-align:top">'
         f'<summary title="{tooltip}" style="cursor:pointer">{_detector_count(session)}'
         f'<span style="color:#666">{more}</span></summary>'
