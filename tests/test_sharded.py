@@ -338,6 +338,21 @@ def test_bounded_view_holds_every_flagged_sample_and_a_stratified_sample(client,
     assert (whole.frame["weight"] == 1).all()
 
 
+def test_write_npy_writes_each_shard_once_and_audits_the_same(client, tmp_path):
+    ds = ShardedDataset.synthetic(3000, 5, n_shards=3, noise=0.2, seed=12)
+    labels, probs = _arrays(ds)
+    on_disk = ds.write_npy(tmp_path / "data", client=client)
+    assert on_disk.n_shards == 3 and list(on_disk.lengths) == list(ds.lengths)
+    for s, src in enumerate(on_disk.inputs):
+        got = src.read()
+        a, b = ds.offsets[s], ds.offsets[s + 1]
+        np.testing.assert_array_equal(got.labels, labels[a:b])
+        np.testing.assert_array_equal(got.pred_probs, probs[a:b])
+        assert got.pred_probs.dtype == np.float32
+    _, masks = _masks(on_disk, client)
+    _assert_same(labels, probs, masks)
+
+
 def test_workbench_on_a_bounded_view_counts_the_whole_dataset(client, tmp_path):
     """The header and the detector panel report the whole sharded dataset's samples, flagged
     samples (per rule and per class), not the view's."""

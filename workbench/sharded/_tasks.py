@@ -386,6 +386,21 @@ def shard_rows(source, res: dict, positions: np.ndarray, name: str, k: int):
     return np.take(p, local, axis=0)
 
 
+def write_npy_part(source, name: str, k: int, folder: str, part: str) -> int:
+    """Read one shard and write it as ``labels-<part>.npy`` / ``pred_probs-<part>.npy`` (and
+    ``ids-<part>.npy``) in ``folder``, each file atomically; returns the rows written."""
+    from workbench.core.atomic import atomic_file
+
+    d = load_shard(source, name, k, check=False)
+    arrays = {"labels": d.labels, "pred_probs": d.pred_probs}
+    if d.ids is not None:
+        arrays["ids"] = np.asarray(d.ids)
+    for key, arr in arrays.items():
+        with atomic_file(Path(folder) / f"{key}-{part}.npy") as f:
+            np.save(f, arr, allow_pickle=False)
+    return len(d.labels)
+
+
 # --- views and decisions -------------------------------------------------------------------------
 def view_part(path: str, rule: str, rates: np.ndarray, seed: int, index: int):
     """One shard's rows of a bounded view: every row flagged by ``rule`` plus each unflagged

@@ -172,6 +172,38 @@ class ShardedDataset:
         ]  # fmt: skip
         return cls._from_sources(shards, int(n_classes), None)
 
+    def write_npy(self, folder, *, client=None, progress: bool = False) -> ShardedDataset:
+        """Write every shard once as ``.npy`` files in ``folder`` (``labels-<part>.npy`` int64,
+        ``pred_probs-<part>.npy`` in its dtype, ``ids-<part>.npy`` when the shard has ids),
+        each shard read (generated, for :meth:`synthetic`) and written by one task on a worker;
+        nothing passes through the client. Returns the dataset of those files, memory-mapped by
+        every later pass (an audit reads each shard several times: a synthetic or computed
+        shard would be made again each time).
+
+        ``client``: a ``distributed.Client`` (default: a ``LocalCluster`` for the call).
+        ``folder`` must be reachable by every worker.
+        """
+        from pathlib import Path
+
+        from workbench.sharded import _tasks
+        from workbench.sharded.cluster import cluster_client, wait_for
+        from workbench.sharded.reductions import submit
+
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"folder must be a folder, found the file {str(folder)!r}.")
+        folder.mkdir(parents=True, exist_ok=True)
+        with cluster_client(client, verbose=False) as c:
+            futs = [
+                submit(c, _tasks.write_npy_part, inp, name, self.n_classes, str(folder),
+                       f"{s:05d}")
+                for s, (inp, name) in enumerate(zip(self.inputs, self.names, strict=True))
+            ]  # fmt: skip
+            wait_for(futs, progress=progress, desc="write shards")
+            c.gather(futs)
+        return ShardedDataset.from_npy(folder, n_classes=self.n_classes,
+                                       class_names=self.class_names)  # fmt: skip
+
     @classmethod
     def from_dask(cls, labels, pred_probs, *, ids=None, class_names=None) -> ShardedDataset:
         """Dask arrays ``labels`` (N,) and ``pred_probs`` (N, K) (``ids`` (N,) optional): one
