@@ -292,7 +292,9 @@ def test_tooltip_and_panel_name_the_sample_by_its_id_and_say_different_things():
     assert "<b>id img-007.png (row 7)</b>" in panel
     assert "relabel to fox" in panel and "ear shape says fox" in panel
     labels = set(re.findall(r"<td style='color:#666[^']*'>([^<]+)</td>", panel))
-    assert labels == {"decision", "suggested", "flagged by"}
+    assert labels == {"decision", "suggested"}
+    n_by = len(m.panel_info(7)["flagged_by"])
+    assert f'<span style="color:#666">flagged by</span> <b>{n_by}</b> of 2' in panel
     assert not labels & props  # nothing the tooltip says is repeated
     info = m.panel_info(7)
     assert info["note"] == "ear shape says fox"

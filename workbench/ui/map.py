@@ -867,16 +867,19 @@ class EmbeddingMap(View):
             f"<tr><td style='{grey}'>decision</td><td>{decision}</td></tr>",
             f"<tr><td style='{grey}'>suggested</td><td>{html.escape(info['suggested'])}</td></tr>",
         ]
-        by = info["flagged_by"]
-        rows.append(
-            f"<tr><td style='{grey}'>flagged by</td><td>"
+        by, n_det = info["flagged_by"], len(self.session.results)
+        names = ", ".join(html.escape(b) for b in by)
+        # at most three lines of names (all of them on hover): 20 detectors made a column
+        flagged_by = (
+            f'<div style="margin-top:2px"><span style="color:#666">flagged by</span> '
+            f"<b>{len(by)}</b> of {n_det}"
             + (
-                f"{len(by)} of {len(self.session.results)}: "
-                + ", ".join(html.escape(b) for b in by)
+                f'<div title="{names}" style="display:-webkit-box;-webkit-line-clamp:3;'
+                f'-webkit-box-orient:vertical;overflow:hidden">{names}</div>'
                 if by
-                else f"none of {len(self.session.results)}"
+                else ""
             )
-            + "</td></tr>"
+            + "</div>"
         )
         # one line per detector: its name cut to fit (whole on hover), rank and score
         ranked = "".join(
@@ -897,7 +900,7 @@ class EmbeddingMap(View):
             'overflow-wrap:anywhere;max-width:200px">'
             f'<div style="color:#666">{head}</div>'
             f"<div><b>id {html.escape(info['id'])}</b></div>{pic}"
-            f'<table style="table-layout:fixed;width:100%">{"".join(rows)}</table>'
+            f'<table style="table-layout:fixed;width:100%">{"".join(rows)}</table>{flagged_by}'
             f'<div style="color:#666;margin-top:4px">rank of {n:,} by each detector '
             "(#1 = most suspicious), score</div>"
             f"{ranked}{more_text}</div>"
