@@ -203,6 +203,7 @@ def test_panel_measures_precision_recall_against_true_sets(wb):
 
 def test_matrix_click_selects_and_the_review_queue_follows(wb):
     s, ds = wb.session, wb.session.dataset
+    wb.select_tab("Review")  # built, so it follows the selection (also when run alone)
     wb.select_tab("Matrices")
     click(wb.matrix.matrices.cooccurrence, 0, [0, 1])
     expected = np.flatnonzero(ds.labels[:, 0] & ds.labels[:, 1])
@@ -287,3 +288,110 @@ def test_review_shows_the_preview_and_ends_after_the_last_sample():
     review.press("Enter")
     assert review.session.decisions.counts().get("keep", 0) == 0
     assert w.working == [False] * ds.n_classes
+
+
+# --- the review's page of rows, bulk decisions, notes -----------------------------------------------
+def _review(page_size=5):
+    from workbench.ui.multilabel import LabelSetReview
+
+    review = LabelSetReview(_labelled(n=300, seed=7), page_size=page_size)
+    assert len(review.queue.order) > 3 * page_size  # several pages to walk
+    return review, review.widget
+
+
+def test_review_sends_a_page_of_rows_and_the_cursor_pages_on():
+    from workbench.ui.multilabel import set_text
+
+    review, w = _review()
+    ds, q = review.session.dataset, review.queue
+    names = ds.class_names
+    assert w.page == 0 and w.page_size == 5 and len(w.rows) == 5
+    assert [r["position"] for r in w.rows] == [0, 1, 2, 3, 4]
+    for r in w.rows:
+        i = r["index"]
+        assert i == q.order[r["position"]]
+        assert r["given"] == set_text(names, ds.labels[i])
+        assert r["suggested"] == set_text(names, q.suggested[i])
+        assert r["score"] == f"{q.result.scores[i]:.3f}" and r["decision"] == ""
+    review.press("j")
+    review.press("j")
+    assert w.position == 2 and w.page == 0
+    review.press("PageDown")  # a page on: the cursor keeps its row on the page
+    assert w.position == 7 and w.page == 1 and [r["position"] for r in w.rows][0] == 5
+    assert w.index == q.order[7]
+    review.press("End")
+    assert w.position == w.total - 1 and w.page == (w.total - 1) // 5
+    assert w.rows[-1]["position"] == w.total - 1
+    review.press("Home")
+    assert w.position == 0 and w.page == 0
+    review.press("PageUp")  # at the start: stays
+    assert w.position == 0
+    review._on_msg(w, {"type": "go", "position": 3}, [])  # a click on a row
+    assert w.position == 3 and w.index == q.order[3]
+    np.testing.assert_array_equal(q.working, ds.labels[q.order[3]])
+
+
+def test_review_ignores_bad_row_messages(caplog):
+    review, w = _review()
+    for bad in ({"type": "go", "position": 10_000}, {"type": "go", "position": "2"},
+                {"type": "mark", "position": -1}, {"type": "mark"}):  # fmt: skip
+        review._on_msg(w, bad, [])
+    assert w.position == 0 and w.n_selected == 0
+    assert caplog.text.count("ignored") >= 4
+
+
+def test_review_bulk_decisions_on_marked_rows_undo_in_one_step():
+    review, w = _review()
+    s, ds, q = review.session, review.session.dataset, review.queue
+    review.command("bulk:keep")  # nothing marked yet
+    assert "Mark rows first" in w.message and s.decisions.counts()["keep"] == 0
+    review.press(" ")  # mark the sample under review
+    review._on_msg(w, {"type": "mark", "position": 2}, [])  # a row's box
+    review._on_msg(w, {"type": "mark", "position": 4}, [])
+    review._on_msg(w, {"type": "mark", "position": 4}, [])  # unmarked again
+    marked = [int(q.order[0]), int(q.order[2])]
+    assert w.n_selected == 2
+    assert [r["selected"] for r in w.rows] == [True, False, True, False, False]
+    w.note = "  tags checked against the scan  "  # typed in the browser's note box
+    review.command("bulk:suggested")
+    assert w.message == "Suggested sets taken: 2 samples." and w.n_selected == 0
+    assert w.note == ""  # the note went with that decision
+    edited = s.decisions.label_sets(ds.labels)
+    for i in marked:
+        np.testing.assert_array_equal(edited[i], q.suggested[i])
+    current = s.decisions.current().set_index("index")
+    assert set(current.index) == set(marked)
+    assert (current["note"] == "tags checked against the scan").all()
+    rows = {r["index"]: r for r in w.rows}
+    for i in marked:
+        want = "keep" if (q.suggested[i] == ds.labels[i]).all() else "edit → "
+        assert rows[i]["decision"].startswith(want)
+    review.press("u")  # one undo takes the whole bulk decision back
+    assert w.message == "Undone: 2 samples." and len(s.decisions.current()) == 0
+    assert w.index == marked[0]
+    review.command("select_page")
+    assert w.n_selected == 5
+    review.command("bulk:remove")
+    assert s.decisions.counts()["remove"] == 5 and w.message == "Removed: 5 samples."
+    assert {r["decision"] for r in w.rows} == {"remove"}
+    review.command("select")
+    review.command("clear_selection")
+    assert w.n_selected == 0
+
+
+def test_review_x_removes_and_a_note_goes_with_one_decision():
+    review, w = _review()
+    s, q = review.session, review.queue
+    first, second = int(q.order[0]), int(q.order[1])
+    w.note = "blurry"
+    review.press("x")  # remove the sample under review, move on
+    assert w.index == second and w.note == ""
+    row = s.decisions.current().set_index("index").loc[first]
+    assert row["action"] == "remove" and row["note"] == "blurry"
+    assert w.rows[0]["decision"] == "remove"
+    review.press("Enter")  # keep the next one as given, no note
+    assert s.decisions.current().set_index("index").loc[second, "note"] == ""
+    assert review.press("n") is True  # the browser moves the focus to the note box
+    assert w.index == q.order[2]
+    review.press("u")
+    assert w.index == second and "Undone: sample" in w.message

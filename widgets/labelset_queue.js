@@ -1,6 +1,8 @@
-// Review queue for label sets (multi-label data): one sample at a time, its given and suggested
-// sets and a toggle per class. Keys (the `keymap` trait) and buttons travel to Python as
-// {type: "key"} / {type: "command"} messages; Python owns the state and sends it back as traits.
+// Review queue for label sets (multi-label data): the sample under review (its given and
+// suggested sets and a toggle per class) above a page of the queue (`rows`: one line per sample,
+// a box to mark it for a bulk decision). Keys (the `keymap` trait), buttons and clicks travel to
+// Python as {type: "key" | "command" | "toggle" | "go" | "mark"} messages; Python owns the state
+// and sends it back as traits. The note box edits the `note` trait, filed with the next decision.
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -28,8 +30,23 @@ export default {
     const buttons = h("div", { class: "wb-lsq-buttons", style: "display:flex;gap:6px;margin:6px 0" });
     const legend = h("div", { class: "wb-lsq-legend", style: "color:#555;font-size:12px" });
     const status = h("div", { class: "wb-lsq-message", style: "color:#555;font-size:12px;min-height:1em" });
-    el.append(header, toggles, buttons, legend, status);
     const send = (command) => model.send({ type: "command", command });
+    const note = h("input", {
+      class: "wb-lsq-note", type: "text", placeholder: "note for the next decision (n)",
+      style: "width:320px;font-size:12px;padding:1px 4px",
+      oninput: () => { model.set("note", note.value); model.save_changes(); },
+      onkeydown: (event) => {
+        if (event.key === "Enter" || event.key === "Escape") {
+          event.preventDefault(); event.stopPropagation(); el.focus({ preventScroll: true });
+        }
+      },
+    });
+    const bulk = h("div", { class: "wb-lsq-bulk", style: "display:flex;gap:6px;align-items:center;flex-wrap:wrap;margin:6px 0" });
+    const marked = h("span", { class: "wb-lsq-marked", style: "color:#555;font-size:12px" });
+    const pager = h("div", { class: "wb-lsq-pager", style: "display:flex;gap:6px;align-items:center;margin:4px 0" });
+    const pageText = h("span", { class: "wb-lsq-page", style: "font-size:12px;color:#333" });
+    const table = h("table", { class: "wb-lsq-rows", style: "border-collapse:collapse;font-size:12px;width:100%;max-width:980px" });
+    el.append(header, toggles, buttons, h("div", { style: "margin:4px 0" }, note), bulk, pager, table, legend, status);
 
     function draw() {
       const names = model.get("class_names");
@@ -67,9 +84,52 @@ export default {
           }, c < 10 ? `${c} · ${name}` : name);
         }));
       }
+      drawRows(names);
       const keys = model.get("keymap");
       legend.textContent = "Keys (click here first): 0–9 toggle that class · s take suggested · " +
-        "Enter/a save & next · ↓/j next · ↑/k previous · u undo" + (keys ? "" : "");
+        "Enter/a save & next · x remove & next · ↓/j next · ↑/k previous · PageDown/PageUp page · " +
+        "Home/End first/last · space mark row · n note · u undo" + (keys ? "" : "");
+      if (document.activeElement !== note) note.value = model.get("note");
+    }
+
+    function drawRows() {
+      const rows = model.get("rows");
+      const total = model.get("total");
+      const size = Math.max(model.get("page_size"), 1);
+      const pages = Math.max(Math.ceil(total / size), 1);
+      pageText.textContent = `page ${(model.get("page") + 1).toLocaleString()} / ${pages.toLocaleString()}`;
+      const n = model.get("n_selected");
+      marked.textContent = n ? `${n.toLocaleString()} marked` : "no row marked";
+      const cursor = model.get("index") >= 0 ? model.get("position") : -1;
+      const hasIds = rows.some((r) => r.id);
+      const head = h("tr", {}, ...["", "#", hasIds ? "id" : "sample", "given", "suggested", "decision", "score"]
+        .map((t) => h("th", { text: t, style: "text-align:left;border-bottom:1px solid #bbb;padding:2px 6px;font-weight:600" })));
+      const body = rows.map((r) => {
+        const current = r.position === cursor;
+        const box = h("input", {
+          type: "checkbox", class: "wb-lsq-mark", title: "mark for a bulk decision (space)",
+          onclick: (event) => { event.stopPropagation(); model.send({ type: "mark", position: r.position }); el.focus({ preventScroll: true }); },
+        });
+        box.checked = r.selected;
+        const cell = (text, cls, extra = "") => h("td", { class: cls, text, style: "padding:2px 6px;border-bottom:1px solid #eee;" + extra });
+        return h("tr", {
+          class: "wb-lsq-row" + (current ? " wb-lsq-current" : "") + (r.selected ? " wb-lsq-selected" : ""),
+          "data-position": r.position,
+          "aria-current": current ? "true" : undefined,
+          style: `cursor:pointer;background:${current ? "#dbe9f7" : r.selected ? "#fff6e0" : "transparent"}`,
+          onclick: () => { model.send({ type: "go", position: r.position }); el.focus({ preventScroll: true }); },
+        },
+        h("td", { style: "padding:2px 4px;border-bottom:1px solid #eee" }, box),
+        cell(String(r.position + 1), "wb-lsq-pos", "color:#777"),
+        cell(r.id ? r.id : String(r.index), "wb-lsq-sample"),
+        cell(r.given, "wb-lsq-row-given"),
+        cell(r.suggested, "wb-lsq-row-suggested", r.suggested !== r.given ? "color:#b35f00" : ""),
+        cell(r.decision, "wb-lsq-decision", r.decision ? "font-weight:600" : ""),
+        cell(r.score, "wb-lsq-score", "text-align:right;font-variant-numeric:tabular-nums"));
+      });
+      table.replaceChildren(head, ...body);
+      const current = table.querySelector(".wb-lsq-current");
+      if (current && table.offsetParent !== null) current.scrollIntoView({ block: "nearest" });
     }
 
     for (const [label, command, title] of [
@@ -81,13 +141,35 @@ export default {
       buttons.append(h("button", { class: `wb-lsq-${command}`, title, style: "padding:2px 10px;cursor:pointer", onclick: (event) => { event.stopPropagation(); send(command); el.focus({ preventScroll: true }); } }, label));
     }
 
+    for (const [label, command, title] of [
+      ["keep marked", "bulk:keep", "keep every marked sample as given (one undoable decision)"],
+      ["remove marked", "bulk:remove", "remove every marked sample (one undoable decision)"],
+      ["take suggested for marked", "bulk:suggested", "give every marked sample its suggested set (one undoable decision)"],
+      ["mark page", "select_page", "mark every row of this page"],
+      ["clear marks", "clear_selection", "unmark every row"],
+    ]) {
+      bulk.append(h("button", { class: `wb-lsq-${command.replace(":", "-")}`, title, style: "padding:1px 8px;cursor:pointer;font-size:12px", onclick: (event) => { event.stopPropagation(); send(command); el.focus({ preventScroll: true }); } }, label));
+    }
+    bulk.append(marked);
+    for (const [label, command, title] of [
+      ["« first", "first", "first sample (Home)"],
+      ["‹ page", "previous_page", "previous page (PageUp)"],
+      ["page ›", "next_page", "next page (PageDown)"],
+      ["last »", "last", "last sample (End)"],
+    ]) {
+      pager.append(h("button", { class: `wb-lsq-${command}`, title, style: "padding:1px 8px;cursor:pointer;font-size:12px", onclick: (event) => { event.stopPropagation(); send(command); el.focus({ preventScroll: true }); } }, label));
+    }
+    pager.insertBefore(pageText, pager.children[2]);
+
     function onKey(event) {
       if (event.altKey || event.ctrlKey || event.metaKey) return;
       const tag = event.target && event.target.tagName;
       if (tag === "INPUT" || tag === "TEXTAREA") return;
-      if (model.get("keymap")[event.key] === undefined) return;
+      const command = model.get("keymap")[event.key];
+      if (command === undefined) return;
       event.preventDefault();
       event.stopPropagation();
+      if (command === "note") { note.focus(); return; }  // the note box takes the keys
       model.send({ type: "key", key: event.key });
     }
     el.addEventListener("keydown", onKey);

@@ -22,6 +22,7 @@ suggested set, a toggle per class, "take suggested", and decisions recorded in a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import anywidget
@@ -283,8 +284,8 @@ class LabelSetQueue:
             self.working = self.suggested[self.current].copy()
             self._refresh()
 
-    def save(self) -> None:
-        """Record the working set for the current sample and move on."""
+    def save(self, note: str | None = None) -> None:
+        """Record the working set for the current sample (with ``note``) and move on."""
         i = self.current
         if i is None:
             return
@@ -294,10 +295,40 @@ class LabelSetQueue:
         score = float(self.result.scores[i])
         if add or remove:
             self.decisions.decide(i, "edit_labels", add=add, remove=remove, score=score,
-                                  detector=self.result.detector)  # fmt: skip
+                                  detector=self.result.detector, note=note)  # fmt: skip
         else:
-            self.decisions.decide(i, "keep", score=score, detector=self.result.detector)
+            self.decisions.decide(i, "keep", score=score, detector=self.result.detector,
+                                  note=note)  # fmt: skip
         self.next()
+
+    def decide_each(self, indices, kind: str, note: str | None = None) -> int:
+        """Decide samples ``indices`` at once: ``kind`` ``"keep"``, ``"remove"`` or
+        ``"suggested"`` (each sample's label set becomes its suggested set: one label-set edit
+        per distinct change, a sample whose suggestion equals its given set is kept). Returns
+        the number of decision steps recorded (undo them together)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if not idx.size:
+            return 0
+        detector, scores = self.result.detector, np.asarray(self.result.scores, float)
+        if kind in ("keep", "remove"):
+            self.decisions.decide(idx, kind, score=scores[idx], detector=detector, note=note)
+            return 1
+        if kind != "suggested":
+            raise ValueError(f"kind must be 'keep', 'remove' or 'suggested', found {kind!r}.")
+        given, sug = self.dataset.labels[idx], self.suggested[idx]
+        changes: dict[tuple, list[int]] = {}
+        for row, i in enumerate(idx):
+            key = (tuple(np.flatnonzero(sug[row] & ~given[row])),
+                   tuple(np.flatnonzero(given[row] & ~sug[row])))  # fmt: skip
+            changes.setdefault(key, []).append(int(i))
+        for (add, remove), members in changes.items():
+            m = np.asarray(members)
+            if add or remove:
+                self.decisions.decide(m, "edit_labels", add=list(add), remove=list(remove),
+                                      score=scores[m], detector=detector, note=note)  # fmt: skip
+            else:
+                self.decisions.decide(m, "keep", score=scores[m], detector=detector, note=note)
+        return len(changes)
 
     def next(self) -> None:
         self.position = min(self.position + 1, len(self.order))
@@ -486,14 +517,25 @@ class LabelSetQueueWidget(anywidget.AnyWidget):
     working = t.List(t.Bool()).tag(sync=True)
     keymap = t.Dict().tag(sync=True)
     message = t.Unicode("").tag(sync=True)
+    # the page of the queue around the sample under review (one dict per row, see _rows)
+    page = t.Int(0).tag(sync=True)
+    page_size = t.Int(20).tag(sync=True)
+    rows = t.List(t.Dict()).tag(sync=True)
+    n_selected = t.Int(0).tag(sync=True)  # rows marked for a bulk decision
+    # a note the reviewer typed, filed with the next decision (one or bulk), then cleared
+    note = t.Unicode("").tag(sync=True)
 
 
 def labelset_keymap(n_classes: int) -> dict[str, str]:
     """Keys of the label-set review: digits toggle classes 0-9 (``toggle:<c>``), ``s`` takes
-    the suggested set, Enter / ``a`` save and move on, ↓ / ``j`` next, ↑ / ``k`` previous,
-    ``u`` undo the last decision (back to its sample)."""
-    keys = {"s": "take_suggested", "Enter": "save", "a": "save", "ArrowDown": "next",
-            "j": "next", "ArrowUp": "previous", "k": "previous", "u": "undo"}  # fmt: skip
+    the suggested set, Enter / ``a`` save and move on, ``x`` remove the sample and move on,
+    ↓ / ``j`` next, ↑ / ``k`` previous, PageDown / PageUp a page on / back, Home / End the
+    first / last sample, space marks the row for a bulk decision (``select``), ``n`` the note
+    box (the browser moves the focus), ``u`` undo the last decision (back to its sample)."""
+    keys = {"s": "take_suggested", "Enter": "save", "a": "save", "x": "remove",
+            "ArrowDown": "next", "j": "next", "ArrowUp": "previous", "k": "previous",
+            "PageDown": "next_page", "PageUp": "previous_page", "Home": "first", "End": "last",
+            " ": "select", "n": "note", "u": "undo"}  # fmt: skip
     for c in range(min(n_classes, 10)):
         keys[str(c)] = f"toggle:{c}"
     return keys
@@ -502,21 +544,39 @@ def labelset_keymap(n_classes: int) -> dict[str, str]:
 class LabelSetReview(View):
     """The Review tab on multi-label data: :class:`LabelSetQueue` on the session's selection
     (most suspicious first) or, without one, the active detector's flagged samples; decisions
-    go to ``session.decisions`` as label-set edits (``edit_labels``) or ``keep``.
+    go to ``session.decisions`` as label-set edits (``edit_labels``), ``keep`` or ``remove``.
+
+    The browser shows a page of ``page_size`` rows around the sample under review (its given
+    and suggested sets, score and current decision) and, for that sample, a toggle per class.
+    Rows marked for a bulk decision (space, or the row's box) are kept, removed or given their
+    suggested sets in one undoable decision; a note typed in the note box goes with the next
+    decision.
 
     Keys (click the queue first): 0-9 toggle that class, s take the suggested set, Enter / a
-    save and next, ↓ / j next, ↑ / k previous, u undo the last decision.
+    save and next, x remove and next, ↓ / j next, ↑ / k previous, PageDown / PageUp a page on
+    / back, Home / End first / last, space mark the row, n write a note, u undo.
 
     Parameters
     ----------
     session_or_dataset : Session or Dataset (multi-label)
+    page_size : int, default=20
+        Rows per page sent to the browser.
     """
 
-    def __init__(self, session_or_dataset, **session_options):
+    def __init__(self, session_or_dataset, *, page_size: int = 20, **session_options):
+        if (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= 500
+        ):
+            raise ValueError(f"page_size must be an int 1..500, found {page_size!r}.")
         super().__init__(session_or_dataset, **session_options)
         _check(self.session.dataset)
+        self.page_size = page_size
         self.queue: LabelSetQueue | None = None
-        self._saved: list[int] = []  # samples saved here, last last (undo goes back to them)
+        self.selected: set[int] = set()  # samples marked for a bulk decision
+        # decisions made here, last last: (samples, steps) (undo goes back to the first sample)
+        self._saved: list[tuple[list[int], int]] = []
         self._rebuild()
 
     # --- state ---------------------------------------------------------------------------------
@@ -531,6 +591,7 @@ class LabelSetReview(View):
 
     def _rebuild(self) -> None:
         s, result = self.session, self._result()
+        self.selected = set()
         if result is None:
             self.queue = None
         else:
@@ -553,6 +614,14 @@ class LabelSetReview(View):
             return f"{s.selection.size:,} selected"
         return f"flagged by {s.active}"
 
+    @property
+    def page(self) -> int:
+        """The page holding the sample under review (the last page once the queue is done)."""
+        q = self.queue
+        if q is None or not len(q.order):
+            return 0
+        return min(q.position, len(q.order) - 1) // self.page_size
+
     def go_to(self, index: int) -> bool:
         """Move to sample ``index`` when it is in the queue; returns whether it is."""
         if self.queue is None:
@@ -560,10 +629,17 @@ class LabelSetReview(View):
         hits = np.flatnonzero(self.queue.order == index)
         if not hits.size:
             return False
-        self.queue.position = int(hits[0])
-        self.queue._reset_working()
-        self._sync()
+        self.move_to(int(hits[0]))
         return True
+
+    def move_to(self, position: int) -> None:
+        """Put the sample at queue ``position`` (clamped) under review."""
+        q = self.queue
+        if q is None:
+            return
+        q.position = int(min(max(position, 0), max(len(q.order) - 1, 0)))
+        q._reset_working()
+        self._sync()
 
     def press(self, key: str) -> bool:
         """Act on one key as the browser sends it; returns whether the key is bound."""
@@ -574,55 +650,155 @@ class LabelSetReview(View):
         return True
 
     def command(self, command: str) -> None:
-        """``toggle:<c>``, ``take_suggested``, ``save``, ``next``, ``previous`` or ``undo``."""
+        """``toggle:<c>``, ``take_suggested``, ``save``, ``remove``, ``next``, ``previous``,
+        ``next_page``, ``previous_page``, ``first``, ``last``, ``select`` (mark / unmark the
+        sample under review), ``select_page``, ``clear_selection``, ``bulk:keep``,
+        ``bulk:remove``, ``bulk:suggested`` (the marked rows), ``note`` (the browser's) or
+        ``undo``."""
         q = self.queue
         if q is None:
             return
         if command == "undo":
             self.undo()
             return
+        if command == "note":
+            return  # the browser moves the keyboard focus to the note box
         self._message("")
+        moves = {"next_page": self.page_size, "previous_page": -self.page_size,
+                 "first": -len(q.order), "last": len(q.order)}  # fmt: skip
         if command.startswith("toggle:") and command[7:].isdigit():
             q.toggle(int(command[7:]))
         elif command == "take_suggested":
             q.take_suggestion()
         elif command == "save":
             if q.current is not None:
-                self._saved.append(q.current)
-            q.save()
+                self._saved.append(([q.current], 1))
+            q.save(note=self._take_note())
+        elif command == "remove":
+            if q.current is not None:
+                self._decide([q.current], "remove")
+                q.next()
         elif command == "next":
             q.next()
         elif command == "previous":
             q.previous()
+        elif command in moves:
+            self.move_to(min(q.position, max(len(q.order) - 1, 0)) + moves[command])
+            return
+        elif command == "select":
+            if q.current is not None:
+                self.selected ^= {q.current}
+        elif command == "select_page":
+            start = self.page * self.page_size
+            self.selected |= {int(i) for i in q.order[start : start + self.page_size]}
+        elif command == "clear_selection":
+            self.selected = set()
+        elif command.startswith("bulk:") and command[5:] in ("keep", "remove", "suggested"):
+            self.decide_selected(command[5:])
+            return
         else:
             ignore_message("LabelSetReview", "an unknown command", command)
             return
         self._sync()
 
+    def decide_selected(self, kind: str) -> int:
+        """Decide every marked sample at once (one undoable step): ``kind`` ``"keep"``,
+        ``"remove"`` or ``"suggested"`` (each takes its suggested set). Returns how many."""
+        if not self.selected:
+            self._message("Mark rows first (space, or the row's box).")
+            return 0
+        idx = sorted(self.selected)
+        self._decide(idx, kind)
+        self.selected = set()
+        what = {"keep": "Kept", "remove": "Removed", "suggested": "Suggested sets taken"}[kind]
+        self._sync()
+        self._message(f"{what}: {len(idx):,} sample{'s' if len(idx) > 1 else ''}.")
+        return len(idx)
+
+    def _decide(self, indices: list[int], kind: str) -> None:
+        steps = self.queue.decide_each(indices, kind, note=self._take_note())
+        if steps:
+            self._saved.append((list(indices), steps))
+
+    def _take_note(self) -> str | None:
+        """The note typed in the browser (cleared: it goes with this decision only)."""
+        w = self._widget
+        if w is None:
+            return None
+        note = w.note.strip() or None
+        w.note = ""
+        return note
+
     def undo(self) -> bool:
-        """Undo the last decision step in the session's log and go back to the sample it
-        decided when that sample is in the queue; returns whether there was one to undo."""
+        """Undo the last decision made here (a bulk decision entirely) or, when there is none,
+        the last step in the session's log; the review goes back to the (first) sample it
+        decided when that sample is in the queue. Returns whether there was one to undo."""
         log = self.session.decisions
         if not log.can_undo:
             self._message("Nothing to undo.")
             return False
-        log.undo()
-        i = self._saved.pop() if self._saved else None
-        if i is not None:
-            self.go_to(i)
-        self._message("Undone." if i is None else f"Undone: sample {i}.")
+        samples, steps = self._saved.pop() if self._saved else ([], 1)
+        log.undo(steps)
+        if samples:
+            self.go_to(samples[0])
+        self._sync()
+        self._message(
+            "Undone." if not samples
+            else f"Undone: sample {samples[0]}." if len(samples) == 1
+            else f"Undone: {len(samples):,} samples."
+        )  # fmt: skip
         return True
 
     def _message(self, text: str) -> None:
         if self._widget is not None:
             self._widget.message = text
 
+    # --- rows ----------------------------------------------------------------------------------
+    def rows(self, start: int, stop: int) -> list[dict]:
+        """Rows ``start:stop`` of the queue as the browser shows them: ``position``, ``index``,
+        ``id``, ``score``, ``given`` and ``suggested`` sets (``"a | b"``, ``∅`` when empty),
+        ``decision`` (``""`` undecided, ``keep``, ``remove`` or ``"edit → <set>"``) and
+        ``selected`` (marked for a bulk decision)."""
+        q = self.queue
+        if q is None:
+            return []
+        ds, log = self.session.dataset, self.session.decisions
+        idx = q.order[start:stop]
+        names = ds.class_names
+        actions = log.actions()[idx]
+        edited = {}
+        if (actions == "edit_labels").any():
+            cur = log.current()
+            cur = cur[cur["index"].isin(idx[actions == "edit_labels"])].set_index("index")
+            for i, row in cur.iterrows():
+                working = ds.labels[i].copy()
+                if row["added"]:
+                    working[json.loads(row["added"])] = True
+                if row["removed"]:
+                    working[json.loads(row["removed"])] = False
+                edited[int(i)] = "edit → " + set_text(names, working)
+        scores = np.asarray(q.result.scores, float)
+        return [
+            {
+                "position": int(start + r),
+                "index": int(i),
+                "id": "" if ds.ids is None else str(ds.ids[i]),
+                "score": f"{scores[i]:.3f}",
+                "given": set_text(names, ds.labels[i]),
+                "suggested": set_text(names, q.suggested[i]),
+                "decision": edited.get(int(i), str(actions[r])),
+                "selected": int(i) in self.selected,
+            }
+            for r, i in enumerate(idx)
+        ]
+
     # --- widget --------------------------------------------------------------------------------
     def _build(self):
         ds = self.session.dataset
         w = LabelSetQueueWidget(
-            class_names=[str(c) for c in ds.class_names], keymap=labelset_keymap(ds.n_classes)
-        )
+            class_names=[str(c) for c in ds.class_names], keymap=labelset_keymap(ds.n_classes),
+            page_size=self.page_size,
+        )  # fmt: skip
         self._widget = w
         w.on_msg(self._on_msg)
         self._subscribe("selection", lambda _: self._rebuild())
@@ -637,6 +813,10 @@ class LabelSetReview(View):
         q, k = self.queue, self.session.dataset.n_classes
         with w.hold_sync():
             w.title = self.title
+            w.page = self.page
+            start = self.page * self.page_size
+            w.rows = self.rows(start, start + self.page_size)
+            w.n_selected = len(self.selected)
             if q is None or q.current is None:
                 w.index, w.position = -1, 0 if q is None else q.position
                 w.total = 0 if q is None else len(q.order)
@@ -668,5 +848,16 @@ class LabelSetReview(View):
                 ignore_message("LabelSetReview", "a toggle of no class", content)
                 return
             self.command(f"toggle:{c}")
+        elif kind in ("go", "mark"):
+            total = 0 if self.queue is None else len(self.queue.order)
+            pos = browser_index(content.get("position"), total)
+            if pos is None:
+                ignore_message("LabelSetReview", "a row that is not in the queue", content)
+                return
+            if kind == "go":
+                self.move_to(pos)
+            else:  # the row's box: mark or unmark that row
+                self.selected ^= {int(self.queue.order[pos])}
+                self._sync()
         else:
             ignore_message("LabelSetReview", "a message of unknown type", content)
