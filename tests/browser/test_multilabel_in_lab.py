@@ -180,3 +180,73 @@ def test_review_toggles_a_class_with_the_keyboard(page):
     queue.locator(".wb-lsq-message", has_text=f"Undone: sample {index}").wait_for()
     assert "0 decided" in page.locator(".wb-workbench .wb-selection").last.inner_text()
     assert page.errors == []
+
+
+def _state(page) -> dict:
+    code = ("import json; _w = wb.queue.widget\n"
+            "print(json.dumps({'position': _w.position, 'index': _w.index, 'total': _w.total, "
+            "'page': _w.page, 'n_selected': _w.n_selected, 'message': _w.message}))")  # fmt: skip
+    return json.loads(run(page, code))
+
+
+def test_review_pages_marks_rows_and_takes_suggested_sets_in_bulk(page):
+    panel = tab(page, "Review")
+    queue = panel.locator(".wb-lsq").first
+    queue.wait_for(state="visible")
+    queue.locator(".wb-lsq-legend").click()  # focus the queue
+    page.keyboard.press("Home")
+    wait_until(lambda: _state(page)["position"] == 0, timeout=15, what="the first sample")
+    rows = queue.locator("tr.wb-lsq-row")
+    total = _state(page)["total"]
+    assert total > 40, total  # enough flagged samples for three pages
+    wait_until(lambda: rows.count() == 20, timeout=15, what="a page of 20 rows")
+    current = queue.locator("tr.wb-lsq-current")
+    assert current.get_attribute("data-position") == "0"
+    page.keyboard.press("j")  # the cursor moves down the page
+    wait_until(lambda: current.get_attribute("data-position") == "1", timeout=15,
+               what="the cursor on row 2")  # fmt: skip
+    page.keyboard.press("PageDown")  # and pages on
+    wait_until(lambda: current.get_attribute("data-position") == "21", timeout=15,
+               what="the cursor a page further")  # fmt: skip
+    assert queue.locator(".wb-lsq-page").inner_text().startswith("page 2 / ")
+    assert rows.first.get_attribute("data-position") == "20"
+    page.keyboard.press("PageUp")
+    wait_until(lambda: _state(page)["page"] == 0, timeout=15, what="the first page")
+    # mark the sample under review (space) and the 4th row (its box), then a note
+    here = _state(page)["position"]
+    assert here in (1, 2)  # PageUp keeps the row on the page
+    page.keyboard.press("Space")
+    wait_until(lambda: _state(page)["n_selected"] == 1, timeout=15, what="one marked row")
+    rows.nth(3).locator("input.wb-lsq-mark").click()
+    wait_until(lambda: _state(page)["n_selected"] == 2, timeout=15, what="two marked rows")
+    assert "2 marked" in queue.locator(".wb-lsq-marked").inner_text()
+    marked = json.loads(run(page, "print(json.dumps(sorted(wb.queue.selected)))"))
+    page.keyboard.press("n")  # the note box takes the keys
+    note = queue.locator("input.wb-lsq-note")
+    wait_until(lambda: note.evaluate("(el) => document.activeElement === el"), timeout=15,
+               what="the note box focused")  # fmt: skip
+    page.keyboard.type("checked in bulk")
+    page.keyboard.press("Enter")  # back to the queue
+    wait_until(lambda: run(page, "print(wb.queue.widget.note)").strip() == "checked in bulk",
+               timeout=15, what="the note in the kernel")  # fmt: skip
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    panel.screenshot(path=str(ARTIFACTS / "multilabel_review_page.png"))
+    queue.locator("button.wb-lsq-bulk-suggested").click()
+    wait_until(lambda: "Suggested sets taken: 2 samples" in _state(page)["message"], timeout=15,
+               what="the bulk decision")  # fmt: skip
+    check = (
+        "import json; _e = wb.session.decisions.label_sets(ds.labels)\n"
+        "_c = wb.session.decisions.current().set_index('index')\n"
+        f"print(json.dumps([bool((_e[i] == wb.queue.queue.suggested[i]).all()) for i in {marked}]"
+        f" + [str(_c.loc[i, 'note']) for i in {marked}]))"
+    )
+    assert json.loads(run(page, check)) == [True, True, "checked in bulk", "checked in bulk"]
+    decided = queue.locator("tr.wb-lsq-selected")
+    assert decided.count() == 0  # the marks are cleared
+    cells = [queue.locator(f"tr.wb-lsq-row[data-position='{p}'] .wb-lsq-decision").inner_text()
+             for p in (here, 3)]  # fmt: skip
+    assert all(c.startswith(("edit →", "keep")) for c in cells), cells
+    page.keyboard.press("u")  # one undo takes both back
+    queue.locator(".wb-lsq-message", has_text="Undone: 2 samples").wait_for()
+    assert run(page, "print(len(wb.session.decisions.current()))").strip() == "0"
+    assert page.errors == []
