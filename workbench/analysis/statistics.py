@@ -36,8 +36,10 @@ from workbench.core.validation import (
 )
 
 __all__ = [
+    "FILTERS",
     "MIN_THRESHOLD",
     "MISSING_THRESHOLD",
+    "PRUNE_FILTERS",
     "SLACK",
     "TINY",
     "Statistics",
@@ -55,6 +57,21 @@ TINY = 1e-100  # guards divisions by empty counts
 SLACK = 1e-6  # tolerance of the confident-threshold comparison and of the "close call" rule
 MIN_THRESHOLD = 2e-6  # lower bound of every confident threshold
 MISSING_THRESHOLD = 2.0  # threshold of a class with no given label: nothing reaches it
+
+#: How confident learning decides which samples to flag (cleanlab's ``filter_by``), for one
+#: label per sample and, class by class, for label sets.
+FILTERS = (
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_normalized_margin",
+    "low_self_confidence",
+)
+#: The rules that prune by the calibrated confident joint (and take ``frac_noise``,
+#: ``num_to_remove_per_class``, ``min_examples_per_class``).
+PRUNE_FILTERS = FILTERS[:3]
 
 
 # --- input ---------------------------------------------------------------------------------------

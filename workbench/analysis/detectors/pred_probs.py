@@ -28,6 +28,8 @@ from workbench.analysis.detectors._confident_learning import (
 from workbench.analysis.detectors.base import Detector, DetectorResult
 from workbench.analysis.detectors.registry import register
 from workbench.analysis.statistics import (
+    FILTERS,
+    PRUNE_FILTERS,
     Statistics,
     calibrate_joint,
     check_inputs,
@@ -46,19 +48,9 @@ __all__ = [
     "noise_scores",
 ]
 
-#: How ``find_label_issues`` decides which samples to flag.
-FILTERS = (
-    "prune_by_noise_rate",
-    "prune_by_class",
-    "both",
-    "confident_learning",
-    "predicted_neq_given",
-    "low_normalized_margin",
-    "low_self_confidence",
-)
 #: Per-sample noise scores (Kuan & Mueller 2022).
 RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
-_PRUNE = ("prune_by_noise_rate", "prune_by_class", "both")
+_PRUNE = PRUNE_FILTERS
 
 CONFIDENT_LEARNING = (
     "Northcutt, Jiang, Chuang, 'Confident Learning: Estimating Uncertainty in Dataset Labels', "

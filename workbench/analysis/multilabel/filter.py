@@ -21,7 +21,16 @@ import numpy as np
 
 from workbench.analysis.multilabel.rank import check_method, make_pool, quality_pass
 from workbench.analysis.multilabel.statistics import ClassBlock, check_inputs, for_each_block
-from workbench.analysis.statistics import SLACK, calibrate_joint, keep_at_least, set_removals
+from workbench.analysis.statistics import (
+    FILTERS,
+    MIN_THRESHOLD,
+    MISSING_THRESHOLD,
+    PRUNE_FILTERS,
+    SLACK,
+    calibrate_joint,
+    keep_at_least,
+    set_removals,
+)
 from workbench.core.typing import ArrayLike
 
 __all__ = [
@@ -36,21 +45,10 @@ __all__ = [
     "per_class_mask",
 ]
 
-#: How samples are picked (cleanlab's ``filter_by``).
-FILTERS = (
-    "prune_by_noise_rate",
-    "prune_by_class",
-    "both",
-    "confident_learning",
-    "predicted_neq_given",
-    "low_normalized_margin",
-    "low_self_confidence",
-)
-_PRUNE = ("prune_by_noise_rate", "prune_by_class", "both")
+_PRUNE = PRUNE_FILTERS
 _LOW = ("low_normalized_margin", "low_self_confidence")
 #: Rows per batch of the ``low_memory`` threshold pass (cleanlab's ``find_label_issues_batched``).
 LOW_MEMORY_BATCH = 10_000
-_THRESHOLD_FLOOR = 2 * SLACK  # cleanlab's CONFIDENT_THRESHOLDS_LOWER_BOUND
 
 
 # --- options ---------------------------------------------------------------------------------------
@@ -248,11 +246,12 @@ def low_memory_mask(Y, P, *, method="self_confidence", batch=LOW_MEMORY_BATCH) -
             n1 = int(np.count_nonzero(yb))
             counts = np.array([len(yb) - n1, n1])
             batch_thr = np.clip(
-                [np.mean(qb[~yb]) if counts[0] else 2, np.mean(pb[yb]) if n1 else 2],
-                a_min=_THRESHOLD_FLOOR, a_max=None,
+                [np.mean(qb[~yb]) if counts[0] else MISSING_THRESHOLD,
+                 np.mean(pb[yb]) if n1 else MISSING_THRESHOLD],
+                a_min=MIN_THRESHOLD, a_max=None,
             )  # fmt: skip
             thr = (seen * thr + counts * batch_thr) / np.clip(seen + counts, a_min=1, a_max=None)
-            thr = np.clip(thr, a_min=_THRESHOLD_FLOOR, a_max=None)
+            thr = np.clip(thr, a_min=MIN_THRESHOLD, a_max=None)
             seen += counts
         guess = p > q  # the binary argmax (ties go to side 0)
         lower = thr - SLACK
