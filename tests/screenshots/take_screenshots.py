@@ -10,7 +10,10 @@ selection and a few decisions (``wb_*.png``). Then look at them.
 Run: ``.venv/bin/python tests/screenshots/take_screenshots.py [--out test-artifacts/screenshots]
 [--only workbench] [--size 1280x800]`` (``--only`` takes cell names; the workbench alone is
 quickest; ``--size``: the browser window, default 1600x1200, where the workbench puts the map
-beside the other views; at a laptop's 1280x800 they are tabs).
+beside the other views; at a laptop's 1280x800 they are tabs, and a cell taller than the window
+is cut: ``tests/browser/test_views_at_laptop_width.py`` photographs every tab at that size).
+On a loaded machine anywidget may give up starting a widget (``[anywidget] Failed to
+initialize model`` in ``console.log``, a map without its canvas): run it again.
 """
 
 from __future__ import annotations
@@ -168,11 +171,8 @@ def interact(page, cells, out: Path, start: int, names: list[str]) -> list[Path]
     )
     page.mouse.move(5, 5)  # off the map: no tooltip over the lassoed points
     page.wait_for_timeout(500)
-    for i, name in [
-        (1, "map_after_lasso"),
-        (names.index("matrix") + 1, "matrix_after_lasso"),
-        (names.index("trajectories") + 1, "trajectories_after_lasso"),
-    ]:
+    shots = [(cell, f"{cell}_after_lasso") for cell in ("map_given", "matrix", "trajectories")]
+    for i, name in [(names.index(cell) + 1, shot) for cell, shot in shots if cell in names]:
         cells.nth(i).scroll_into_view_if_needed()
         page.wait_for_timeout(1500)
         path = out / f"{len(saved) + start:02d}_{name}.png"
