@@ -212,3 +212,27 @@ def test_no_hoc_panel_above_the_audits_limit_and_the_caption_says_why():
     assert plain.hoc_note is not None and "HOC" not in plain._caption.value
     with pytest.raises(ValueError, match="panel must be one of"):
         v.matrix("hoc")
+
+
+@pytest.mark.parametrize(
+    "labels, features, names",
+    [
+        (np.array([0, 1] * 20), np.random.default_rng(0).normal(size=(40, 4)), ["a", "b", "c"]),
+        (np.array([0, 1, 0]), np.random.default_rng(1).normal(size=(3, 2)), None),
+        (np.array([0, 1] * 15), np.ones((30, 4)), None),  # every sample at the same point
+    ],
+    ids=["a-class-never-given", "three-samples", "identical-features"],
+)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_degenerate_datasets_still_show_a_probability_matrix(labels, features, names):
+    ds = Dataset(labels, features=features, class_names=names)
+    results = {"s": DetectorResult("s", np.zeros(ds.n_samples), np.zeros(ds.n_samples, bool))}
+    v = MatrixView(Session(ds, results=results))
+    assert v.widget is not None
+    assert v.panels == ["hoc"]
+    t = v.matrix("hoc")
+    assert t.shape == (ds.n_classes, ds.n_classes) and np.isfinite(t).all()
+    np.testing.assert_allclose(t.sum(axis=1), 1.0, atol=1e-6)
+    # every sample sits in exactly one cell, so a click on each cell selects disjoint sets
+    cells = [v.cell_indices("hoc", i, j) for i in range(ds.n_classes) for j in range(ds.n_classes)]
+    assert sum(len(c) for c in cells) == ds.n_samples
