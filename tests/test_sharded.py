@@ -428,6 +428,20 @@ def test_decisions_write_cleaned_shards_through_a_join(client, tmp_path):
         apply_decisions(ds, dec.assign(action="drop"), tmp_path / "x", client=client)
 
 
+def test_decisions_join_positional_ids_in_their_own_dtype(client, tmp_path):
+    from workbench.sharded import apply_decisions
+
+    ds = ShardedDataset.synthetic(600, 3, n_shards=2, seed=13)
+    labels, _ = _arrays(ds)
+    dec = pd.DataFrame({"id": [7, 450.0, 10**6], "action": ["remove", "relabel", "remove"],
+                        "label": [-1, (labels[450] + 1) % 3, -1]})  # fmt: skip
+    got = apply_decisions(ds, dec, tmp_path / "clean", client=client)
+    assert got == {"kept": 599, "removed": 1, "relabelled": 1, "unmatched": 1}
+    clean = pd.read_parquet(tmp_path / "clean")
+    assert clean["id"].dtype == np.int64 and 7 not in set(clean["id"])
+    assert clean.loc[clean["id"] == 450, "label"].item() == (labels[450] + 1) % 3
+
+
 # --- training dynamics per shard -------------------------------------------------------------------
 def test_training_dynamics_scores_per_shard_equal_the_detectors(client, tmp_path):
     import workbench as wb

@@ -421,14 +421,42 @@ def view_part(path: str, rule: str, rates: np.ndarray, seed: int, index: int):
 
 
 def label_frame(source, name: str, offset: int, k: int):
-    """``id, position, label`` of one shard (ids as objects, to join with any id type)."""
+    """``id, position, label`` of one shard (ids in their own dtype; positions when the shard
+    has none)."""
     import pandas as pd
 
     d = load_shard(source, name, k, check=False)
     pos = np.arange(offset, offset + len(d.labels), dtype=np.int64)
-    ids = d.ids if d.ids is not None else pos
-    return pd.DataFrame({"id": np.asarray(ids).astype(object), "position": pos,
-                         "label": d.labels})  # fmt: skip
+    ids = np.asarray(d.ids) if d.ids is not None else pos
+    return pd.DataFrame({"id": ids, "position": pos, "label": d.labels})
+
+
+def clean_part(source, name: str, offset: int, k: int, decisions, folder: str, part: str):
+    """One shard's side of the broadcast join: its ``id, position, label`` merged (left join
+    by id) with the whole ``decisions`` table (``id, action, new_label``, small), written by
+    :func:`write_clean_part`. Ids are compared in the shard's id dtype when the decisions'
+    ids convert to it exactly, as Python objects otherwise."""
+    frame = label_frame(source, name, offset, k)
+    dec = decisions
+    kind = frame["id"].dtype.kind
+    if kind in "iu" and dec["id"].dtype.kind not in "iu":
+        as_int = _as_int_ids(dec["id"])
+        dec = dec.assign(id=as_int) if as_int is not None else dec
+    if frame["id"].dtype != dec["id"].dtype:
+        frame, dec = frame.astype({"id": object}), dec.astype({"id": object})
+    return write_clean_part(frame.merge(dec, on="id", how="left"), folder, part)
+
+
+def _as_int_ids(ids):
+    """The ids as int64 when every one is an integer value (3, 3.0, numpy ints), else None."""
+    try:
+        arr = np.asarray(ids)
+        as_int = arr.astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if arr.dtype.kind not in "iufb" and not all(isinstance(x, (int, np.integer)) for x in arr):
+        return None
+    return as_int if np.array_equal(as_int, arr) else None
 
 
 def write_clean_part(frame, folder: str, part: str) -> dict:
@@ -446,7 +474,9 @@ def write_clean_part(frame, folder: str, part: str) -> dict:
     out = frame.assign(given_label=frame["label"], label=label, action=action)
     out = out.loc[~removed, ["id", "position", "label", "given_label", "action"]]
     out = out.sort_values("position", kind="stable")
-    table = pa.Table.from_pandas(out.astype({"id": str}), preserve_index=False)
+    if out["id"].dtype == object:  # mixed Python objects: written as their text
+        out = out.astype({"id": str})
+    table = pa.Table.from_pandas(out, preserve_index=False)
     with atomic_file(Path(folder) / f"part-{part}.parquet", make_folder=True) as f:
         pq.write_table(table, f)
     return {"kept": int(len(out)), "removed": int(removed.sum()),

@@ -7,8 +7,9 @@ N samples in S shards, K classes.
   interactive speed), as an in-memory :class:`workbench.Dataset` whose ``metadata`` holds the
   whole-dataset scores and flags, and the whole-dataset counts beside it;
 - :func:`apply_decisions`: decisions keyed by sample id (``keep`` / ``remove`` / ``relabel``)
-  joined onto the shards with a Dask dataframe merge, written as cleaned Parquet shards; no
-  step holds more than one shard and the decisions.
+  joined onto the shards by a broadcast join on Dask (each shard's task merges its rows with
+  the decisions), written as cleaned Parquet shards; no step holds more than one shard and
+  the decisions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from workbench.sharded import _tasks
 from workbench.sharded.cluster import cluster_client, wait_for
 from workbench.sharded.dataset import ShardedDataset
+from workbench.sharded.reductions import submit
 
 __all__ = ["BoundedView", "apply_decisions", "bounded_view"]
 
@@ -175,37 +177,30 @@ def decisions_frame(decisions) -> pd.DataFrame:
 
 def apply_decisions(dataset: ShardedDataset, decisions, out, *, client=None,
                     progress: bool = False) -> dict:  # fmt: skip
-    """Write cleaned label shards: the shards joined with ``decisions`` by sample id (a Dask
-    dataframe merge, the decisions broadcast to every shard), removed samples dropped,
-    relabelled samples given their new label.
+    """Write cleaned label shards: the shards joined with ``decisions`` by sample id (a
+    broadcast join on Dask: the decisions sent once to every worker, each shard merged with
+    them in its own task), removed samples dropped, relabelled samples given their new label.
 
     Writes ``<out>/part-<s>.parquet`` with columns ``id, position, label, given_label,
     action``. Returns the counts of kept, removed, relabelled samples and decisions whose id
     is in no shard (``unmatched``).
     """
-    import dask.dataframe as dd
-    from dask.delayed import delayed
-
     if not isinstance(dataset, ShardedDataset):
         raise TypeError(f"dataset must be a ShardedDataset, found {type(dataset).__name__}.")
     dec = decisions_frame(decisions)
     if (dec["new_label"] >= dataset.n_classes).any():
         raise ValueError(f"a relabel names a class outside 0..{dataset.n_classes - 1}.")
     out = Path(out)
-    meta = pd.DataFrame({"id": pd.Series(dtype=object), "position": pd.Series(dtype=np.int64),
-                         "label": pd.Series(dtype=np.int64)})  # fmt: skip
-    blocks = [
-        delayed(_tasks.label_frame)(inp, name, int(off), dataset.n_classes)
-        for inp, name, off in zip(dataset.inputs, dataset.names, dataset.offsets, strict=False)
-    ]
     with cluster_client(client, verbose=False) as c:
-        labels = dd.from_delayed(blocks, meta=meta, verify_meta=False)
-        dec_dd = dd.from_pandas(dec.astype({"id": object}), npartitions=1)
-        joined = labels.merge(dec_dd, on="id", how="left", broadcast=True)
+        # A broadcast join: the decisions (small) go once to every worker, and each shard's
+        # task merges its own rows with them and writes its cleaned part.
+        dec_f = c.scatter(dec, broadcast=True)
         parts = [
-            c.compute(delayed(_tasks.write_clean_part)(part, str(out), f"{s:05d}"))
-            for s, part in enumerate(joined.to_delayed())
-        ]
+            submit(c, _tasks.clean_part, inp, name, int(off), dataset.n_classes, dec_f,
+                   str(out), f"{s:05d}")
+            for s, (inp, name, off) in enumerate(
+                zip(dataset.inputs, dataset.names, dataset.offsets[:-1], strict=True))
+        ]  # fmt: skip
         wait_for(parts, progress=progress, desc="cleaned shards")
         got = c.gather(parts)
     total = {key: int(sum(g[key] for g in got)) for key in ("kept", "removed", "relabelled")}
