@@ -406,14 +406,14 @@ def view_part(path: str, rule: str, rates: np.ndarray, seed: int, index: int):
     """One shard's rows of a bounded view: every row flagged by ``rule`` plus each unflagged
     row of class ``k`` with probability ``rates[k]`` (``default_rng([seed, index])``);
     ``weight`` = the samples of the shard each row stands for."""
-    import pandas as pd
+    import pyarrow.parquet as pq
 
-    frame = pd.read_parquet(path)
-    flag = frame[f"flag_{rule}"].to_numpy()
-    label = frame["label"].to_numpy()
+    table = pq.read_table(path)
+    flag = table.column(f"flag_{rule}").to_numpy()
+    label = table.column("label").to_numpy()
     rng = np.random.default_rng([seed, index])
-    keep = flag | (rng.random(len(frame)) < rates[label])
-    out = frame[keep].reset_index(drop=True)
+    keep = flag | (rng.random(len(label)) < rates[label])
+    out = table.filter(keep).to_pandas()  # only the kept rows become pandas
     rate = rates[out["label"].to_numpy()]
     out["weight"] = np.where(out[f"flag_{rule}"].to_numpy(), 1.0,
                              1.0 / np.where(rate > 0, rate, 1.0))  # fmt: skip
