@@ -338,6 +338,46 @@ def test_bounded_view_holds_every_flagged_sample_and_a_stratified_sample(client,
     assert (whole.frame["weight"] == 1).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shard_top_returns_every_margin_at_or_above_the_cut_or_the_floor(dtype):
+    """One shard's half of prune by noise rate, against a brute force over the class: the
+    m-th largest margin and everything tied with it (count mode), or every margin at or
+    above the floor (floor mode), with their global positions."""
+    from workbench.sharded import _tasks
+    from workbench.sharded.sources import ShardData
+
+    rng = np.random.default_rng(5)
+    n, k, offset = 700, 5, 1000
+    counts = rng.multinomial(6, np.full(k, 1 / k), size=n).astype(dtype) + 0.5  # many ties
+    probs = (counts / counts.sum(axis=1, keepdims=True)).astype(dtype)
+    labels = rng.integers(0, k, n)
+    shard = ShardData(None, labels, probs)
+    res = _tasks.shard_stats(shard, "s", offset, k)
+    cells = np.array([(c, j, m) for c in range(k) for j in range(k) if j != c
+                      for m in (1, 7)][::2])  # fmt: skip
+    cells = cells[np.argsort(cells[:, 0], kind="stable")]
+
+    def margins(c, j):
+        rows = np.flatnonzero(labels == c)
+        return probs[rows, j] - probs[rows, c], rows + offset
+
+    lengths, vals, pos = _tasks.shard_top(shard, res, cells, "s", k)
+    start = np.r_[0, np.cumsum(lengths)]
+    for i, (c, j, m) in enumerate(cells):
+        got = dict(zip(pos[start[i] : start[i + 1]], vals[start[i] : start[i + 1]], strict=True))
+        v, rows = margins(c, j)
+        cut = np.sort(v)[::-1][min(m, len(v)) - 1]
+        assert set(got) == set(rows[v >= cut]) and len(got) >= min(m, len(v))
+        assert all(got[r] == x for r, x in zip(rows, v, strict=True) if r in got)
+    floors = np.array([np.sort(margins(c, j)[0])[len(margins(c, j)[0]) // 2] for c, j, _ in cells])
+    floors[0] = -np.inf
+    lengths, vals, pos = _tasks.shard_top(shard, res, cells, "s", k, floors)
+    start = np.r_[0, np.cumsum(lengths)]
+    for i, (c, j, _) in enumerate(cells):
+        v, rows = margins(c, j)
+        assert set(pos[start[i] : start[i + 1]]) == set(rows[v >= floors[i]])
+
+
 def test_write_npy_writes_each_shard_once_and_audits_the_same(client, tmp_path):
     ds = ShardedDataset.synthetic(3000, 5, n_shards=3, noise=0.2, seed=12)
     labels, probs = _arrays(ds)
