@@ -146,7 +146,7 @@ def check_label_sets(
     if is_2d:
         return _from_matrix(labels, k, name), names
     values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
-    sets: list = values if all(type(v) is list for v in values) else []
+    sets: list = values if set(map(type, values)) == {list} else []
     for i, v in enumerate(values if not sets else ()):
         if _is_missing(v):
             sets.append(())
@@ -161,9 +161,21 @@ def check_label_sets(
             )
     if not sets:
         raise ValueError(f"{name} is empty; expected at least one sample.")
-    lengths = np.fromiter((len(s) for s in sets), np.int64, len(sets))
-    flat = list(chain.from_iterable(sets))
-    if flat and all(isinstance(x, str) for x in flat):
+    lengths = np.fromiter(map(len, sets), np.int64, len(sets))
+    cols = None
+    if set(map(type, chain.from_iterable(sets))) == {int}:  # the common case, in C loops
+        try:
+            cols = np.fromiter(chain.from_iterable(sets), np.int64, int(lengths.sum()))
+        except OverflowError:  # beyond int64: the general path says which index is wrong
+            cols = None
+    flat = list(chain.from_iterable(sets)) if cols is None else []
+    if cols is not None:
+        if k is None:
+            k = int(cols.max()) + 1
+        if cols.min() < 0 or cols.max() >= k:
+            bad = int(cols[(cols < 0) | (cols >= k)][0])
+            raise ValueError(f"{name} holds class index {bad}, outside 0..{k - 1} (K={k}).")
+    elif flat and all(isinstance(x, str) for x in flat):
         if names is None:
             names = sorted(set(flat))
             k = len(names) if k is None else k
@@ -190,7 +202,7 @@ def check_label_sets(
             "class_names= to say how many classes there are."
         )
     out = np.zeros((len(sets), k), bool)
-    out[np.repeat(np.arange(len(sets)), lengths), cols] = True
+    out.reshape(-1)[np.repeat(np.arange(len(sets)) * k, lengths) + cols] = True
     return out, names
 
 
