@@ -4,6 +4,8 @@ carrying decisions over to changed data by id, and reviewers' conflicts."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import pandas as pd
 import pytest
 
 from workbench.core.dataset import Dataset
+from workbench.core.identity import fingerprint
 from workbench.decisions.log import DecisionLog
 from workbench.decisions.store import SQLiteStore, StoreError
 
@@ -46,6 +49,10 @@ def test_dataset_ids_from_values_index_or_column():
         (FILES[:11] + [None], ValueError, r"missing values.*\[11\]"),
         ([0.5 * i for i in range(12)], TypeError, "all ints or all strings"),
         ([1, "a"] + list(range(10)), TypeError, "all ints or all strings"),
+        ([True, False] * 6, TypeError, "all ints or all strings"),
+        ([b"a%d" % i for i in range(12)], TypeError, "all ints or all strings"),
+        (np.arange(12, dtype=np.uint64) + np.uint64(2**63), ValueError, "fit in 64 bits"),
+        ([2**70 + i for i in range(12)], ValueError, "fit in 64 bits"),
         (FILES[:5], ValueError, r"shape \(N=12,\)"),
         ("nope", ValueError, "'index' or a column of metadata"),
     ],
@@ -61,6 +68,21 @@ def test_fingerprint_follows_ids_labels_and_classes():
     assert dataset(ids=FILES[::-1]).fingerprint != a.fingerprint
     assert dataset(labels=(LABELS + 1) % 3).fingerprint != a.fingerprint
     assert Dataset(LABELS).fingerprint != Dataset(LABELS, ids=np.arange(12)).fingerprint
+
+
+def test_fingerprint_of_string_ids_is_the_documented_byte_stream():
+    """Stores keep fingerprints: the hash must stay each id's 8-byte little-endian length then its
+    UTF-8 bytes, whatever the ids contain (empty, non-ASCII, NUL, more than one chunk)."""
+    ids = np.array(["", "é", "a\x00b", "😀"] + [f"f{i}" for i in range(300_000)], dtype=object)
+    labels = np.arange(len(ids)) % 3
+    expected = hashlib.sha256()
+    expected.update(json.dumps(["a", "b", "c"]).encode())
+    expected.update(f"|labels:{len(ids)}|".encode() + labels.astype(np.int64).tobytes())
+    expected.update(b"|ids:str|")
+    for v in ids:
+        b = v.encode("utf-8")
+        expected.update(len(b).to_bytes(8, "little") + b)
+    assert fingerprint(ids, labels, ["a", "b", "c"]) == expected.hexdigest()
 
 
 # --- decisions carry ids; apply joins by id -----------------------------------------------------

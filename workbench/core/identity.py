@@ -54,32 +54,36 @@ def check_ids(ids, n: int, *, name: str = "ids") -> np.ndarray | None:
             values = np.asarray(ids)
     if values.ndim != 1 or len(values) != n:
         raise ValueError(f"{name} must have shape (N={n},), found shape {np.shape(values)}.")
-    obj = values.astype(object)
-    missing = pd.isna(obj)
-    if missing.any():
-        raise ValueError(
-            f"{name} must not have missing values; found one at positions "
-            f"{np.flatnonzero(missing)[:10].tolist()}."
-        )
-    if values.dtype.kind in "iu" or all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in obj
-    ):
-        try:
-            out = np.asarray([int(v) for v in obj], dtype=np.int64) if values.dtype.kind not in "iu" \
-                else values.astype(np.int64)  # fmt: skip
-        except OverflowError:
-            raise ValueError(f"{name}: integer ids must fit in 64 bits.") from None
-    elif all(isinstance(v, str) for v in obj):
-        out = obj
+    if values.dtype.kind in "iu":
+        if values.dtype.kind == "u" and len(values) and values.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name}: integer ids must fit in 64 bits.")
+        out = values.astype(np.int64)
     else:
-        kinds = sorted({type(v).__name__ for v in obj})
-        raise TypeError(
-            f"{name} must be all ints or all strings, found values of types {kinds[:5]}; "
-            "convert them (e.g. ids.astype(str))."
-        )
-    uniq, counts = np.unique(out, return_counts=True)
-    if len(uniq) != n:
-        dup = uniq[counts > 1]
+        obj = values if values.dtype == object else values.astype(object)
+        missing = pd.isna(obj)
+        if missing.any():
+            raise ValueError(
+                f"{name} must not have missing values; found one at positions "
+                f"{np.flatnonzero(missing)[:10].tolist()}."
+            )
+        # pandas' inferred kind is one C pass; bools are their own kind, not ints
+        inferred = pd.api.types.infer_dtype(obj, skipna=False)
+        if inferred == "integer":
+            try:
+                out = np.asarray(obj.tolist(), dtype=np.int64)
+            except OverflowError:
+                raise ValueError(f"{name}: integer ids must fit in 64 bits.") from None
+        elif inferred == "string":
+            out = obj
+        else:
+            kinds = sorted({type(v).__name__ for v in obj[:100_000]})
+            raise TypeError(
+                f"{name} must be all ints or all strings, found values of types {kinds[:5]}; "
+                "convert them (e.g. ids.astype(str))."
+            )
+    index = pd.Index(out)
+    if not index.is_unique:
+        dup = index[index.duplicated()].unique()
         raise ValueError(
             f"{name} must be unique; {len(dup)} value(s) occur more than once: "
             f"{[v.item() if hasattr(v, 'item') else v for v in dup[:10]]}"
@@ -107,9 +111,18 @@ def fingerprint(ids: np.ndarray | None, labels: np.ndarray, class_names) -> str:
     if kind == "int":
         h.update(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
     elif kind == "str":
-        for v in ids:
-            b = v.encode("utf-8", "surrogatepass")
-            h.update(len(b).to_bytes(8, "little") + b)
+        # each id as its 8-byte little-endian length then its UTF-8 bytes, laid out by numpy
+        for start in range(0, len(ids), 262_144):
+            encoded = [v.encode("utf-8", "surrogatepass") for v in ids[start : start + 262_144]]
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            ends = np.cumsum(lengths + 8)
+            record = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=np.uint8)
+            prefix_at = (ends - lengths - 8)[:, None] + np.arange(8)
+            record[prefix_at] = lengths.astype("<u8").view(np.uint8).reshape(-1, 8)
+            is_text = np.ones(len(record), dtype=bool)
+            is_text[prefix_at] = False
+            record[is_text] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+            h.update(record.tobytes())
     return h.hexdigest()
 
 
