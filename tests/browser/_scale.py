@@ -305,8 +305,8 @@ class ScaleLab:
             for t in (0.25, 0.5, 0.75, 1.0):
                 page.mouse.move(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
                 page.wait_for_timeout(30)
+        released = time.perf_counter()  # the release is sent: the browser handles it from here
         page.mouse.up()
-        released = time.perf_counter()
         if tool:
             panel.locator('button[title="Activate pan & zoom"]').click()
         return released
