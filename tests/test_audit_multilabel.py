@@ -203,3 +203,16 @@ def test_audit_and_report_on_degenerate_data(kind, tmp_path):
         assert "Showing the 25 worst of 1,000 classes" in html
     if kind == "none":
         assert "0.00" in " ".join(page.text)  # labels per sample
+
+
+def test_the_workbench_opens_on_a_multilabel_audit(audited):
+    from workbench.ui._common import as_session
+    from workbench.ui.app import Workbench
+
+    result = audited[0]
+    session = as_session(result)
+    assert session.dataset is result.dataset and session.active == result.primary
+    assert set(session.results) == set(result.results)
+    bench = Workbench(result)
+    assert bench.session.active == result.primary and "Review" in bench.views
+    bench.close()

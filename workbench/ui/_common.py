@@ -40,7 +40,7 @@ def as_session(obj, **session_options) -> Session:
 
     Parameters
     ----------
-    obj : Session, Dataset or workbench.AuditResult
+    obj : Session, Dataset, workbench.AuditResult or MultilabelAudit (``wb.audit`` on label sets)
     **session_options
         Passed to :class:`workbench.session.Session` when a new one is made (``results``,
         ``decisions_path``, ``failed``). Giving them with an existing Session is an error.
@@ -59,9 +59,10 @@ def as_session(obj, **session_options) -> Session:
         return obj
     if isinstance(obj, Dataset):
         return Session(obj, **session_options)
+    from workbench.pipeline.multilabel import MultilabelAudit
     from workbench.pipeline.result import AuditResult
 
-    if isinstance(obj, AuditResult):
+    if isinstance(obj, (AuditResult, MultilabelAudit)):  # a multi-label audit opens the same way
         audit = {"results": obj.results, "failed": obj.failed}
         session = Session(obj.dataset, **{**audit, **session_options})
         if obj.primary in session.results:  # open on the detector the audit reports
