@@ -310,6 +310,18 @@ def test_tooltip_and_panel_name_the_sample_by_its_id_and_say_different_things():
     # without ids of its own a dataset names samples by position
     plain = EmbeddingMap(make_session())
     assert plain.sample_info(7)["id"] == "7" and plain.panel_info(7)["note"] == ""
+    # an outlier score is ranked, named so, and does not vote in "flagged by n of m" (as in
+    # the queue)
+    base = make_session()
+    out = np.ones(N)
+    results = {**base.results, "knn_outlier": DetectorResult("knn_outlier", out, out > 0)}
+    m2 = EmbeddingMap(Session(base.dataset, results=results))
+    assert m2.widget is not None
+    info = m2.panel_info(7)
+    assert "knn_outlier" not in info["flagged_by"] and info["n_voters"] == 2
+    assert "knn_outlier" in [r[0] for r in info["ranks"]]
+    browser_update(m2.scatter.widget, {"hovering": 7})
+    assert "knn_outlier (outlier)" in m2._panel.value
 
 
 def test_no_tooltip_in_lasso_mode_the_side_panel_still_follows_the_hover():

@@ -34,6 +34,7 @@ import html
 
 import numpy as np
 
+from workbench.analysis.detectors import detector_kind, label_error_detectors
 from workbench.ui._common import (
     View,
     browser_index,
@@ -786,17 +787,20 @@ class EmbeddingMap(View):
         -------
         dict
             ``id``, ``decision``, ``note`` (str, "" for none), ``suggested``, ``flagged_by``
-            (list of detector names: the active one by the current threshold, the others by
-            their own rule) and ``ranks``: a list of ``(detector, score, rank)`` sorted by
-            rank (higher score = more likely mislabeled = lower rank).
+            (the label-error detectors that flag it: the active one by the current threshold,
+            the others by their own rule; ambiguity and outlier scores do not vote, as in the
+            queue's "flagged by n of m"), ``n_voters`` (how many label-error detectors there
+            are) and ``ranks``: a list of ``(detector, score, rank)`` over every detector,
+            sorted by rank (higher score = more likely mislabeled = lower rank).
         """
         s = self.session
         info = self.sample_info(index)
         i = info["index"]
         flagged_by, ranks = [], []
+        voters = label_error_detectors(s.results)
         for name, res in s.results.items():
             flags = s.flags if name == s.active else res.flags
-            if flags[i]:
+            if flags[i] and name in voters:
                 flagged_by.append(name)
             score = float(res.scores[i])
             ranks.append((name, score, _rank(res.scores, score)))
@@ -807,6 +811,7 @@ class EmbeddingMap(View):
             "note": _note_of(s, i),
             "suggested": info["suggested"],
             "flagged_by": flagged_by,
+            "n_voters": len(voters),
             "ranks": ranks,
         }
 
@@ -867,7 +872,7 @@ class EmbeddingMap(View):
             f"<tr><td style='{grey}'>decision</td><td>{decision}</td></tr>",
             f"<tr><td style='{grey}'>suggested</td><td>{html.escape(info['suggested'])}</td></tr>",
         ]
-        by, n_det = info["flagged_by"], len(self.session.results)
+        by, n_det = info["flagged_by"], info["n_voters"]
         names = ", ".join(html.escape(b) for b in by)
         # at most three lines of names (all of them on hover): 20 detectors made a column
         flagged_by = (
@@ -881,7 +886,8 @@ class EmbeddingMap(View):
             )
             + "</div>"
         )
-        # one line per detector: its name cut to fit (whole on hover), rank and score
+        # one line per detector: its name cut to fit (whole on hover), rank and score; an
+        # ambiguity or outlier score says what it ranks
         ranked = "".join(
             '<div style="display:flex;gap:4px;line-height:18px">'
             f'<span title="{html.escape(name)}" style="flex:1 1 auto;min-width:0;'
@@ -889,7 +895,10 @@ class EmbeddingMap(View):
             f'</span><span style="white-space:nowrap">{"–" if rank is None else f"#{rank:,}"}'
             f'</span><span style="white-space:nowrap;color:#666;width:44px;text-align:right">'
             f"{score:.3g}</span></div>"
-            for name, score, rank in info["ranks"][:_PANEL_DETECTORS]
+            for name, score, rank in (
+                (n if detector_kind(n) == "label_error" else f"{n} ({detector_kind(n)})", v, r)
+                for n, v, r in info["ranks"][:_PANEL_DETECTORS]
+            )
         )
         more = len(info["ranks"]) - _PANEL_DETECTORS
         more_text = f"<div style='color:#666'>… {more} more</div>" if more > 0 else ""
