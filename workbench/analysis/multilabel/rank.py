@@ -138,19 +138,20 @@ def quality_pass(Y, P, *, method="self_confidence", adjust_pred_probs=False, poo
         # float32 input: a class with an empty side has float64 thresholds, and cleanlab's
         # adjusted probabilities are float64 there.
         groups = [(np.flatnonzero(~wide), P.dtype), (np.flatnonzero(wide), np.dtype(np.float64))]
+        groups = [(cols, dtype) for cols, dtype in groups if cols.size]
         adjust = thr
     out = np.empty((n, k) if pool is None else n)
 
     def block(sl: slice) -> None:
-        q_all = np.empty((sl.stop - sl.start, k))
-        for cols, dtype in groups:
-            if cols.size == 0:
-                continue
-            p = P[sl, cols] if len(cols) < k else P[sl]
-            y = Y[sl, cols] if len(cols) < k else Y[sl]
-            q_all[:, cols] = _class_quality(
-                y, p, method, dtype, None if adjust is None else adjust[cols]
-            )
+        if len(groups) == 1:  # every class in one dtype: no gather, no scatter
+            q_all = _class_quality(Y[sl], P[sl], method, groups[0][1], adjust)
+            q_all = q_all.astype(np.float64, copy=False)
+        else:
+            q_all = np.empty((sl.stop - sl.start, k))
+            for cols, dtype in groups:
+                q_all[:, cols] = _class_quality(
+                    Y[sl, cols], P[sl, cols], method, dtype, adjust[cols]
+                )
         out[sl] = q_all if pool is None else pool(q_all)
 
     _chunks.parallel_chunks(block, n, _chunks.chunk_rows(k, 8 * 4))
