@@ -83,6 +83,27 @@ def test_confident_learning_rules(filter_by):
     )
 
 
+def test_confident_learning_low_memory_is_cleanlabs_low_memory_mask():
+    result = get_detector("multilabel_confident_learning", low_memory=True).score(
+        DS, progress=False
+    )
+    labels = [np.flatnonzero(r).tolist() for r in DS.labels]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cl_filter.find_label_issues(labels, DS.pred_probs, low_memory=True)
+        per_class = cl_filter.find_multilabel_issues_per_class(
+            labels, DS.pred_probs, low_memory=True
+        )
+    np.testing.assert_array_equal(result.flags, ref)
+    np.testing.assert_array_equal(result.details["per_class_flags"], per_class)
+    np.testing.assert_array_equal(result.suggested_labels, DS.labels ^ per_class)
+    assert result.params["low_memory"] is True
+    with pytest.raises(ValueError, match="low_memory=True .*filter_by"):
+        get_detector("multilabel_confident_learning", low_memory=True, filter_by="both").score(
+            DS, progress=False
+        )
+
+
 @pytest.mark.parametrize("method", ["self_confidence", "normalized_margin"])
 def test_label_quality_is_one_minus_cleanlabs(method):
     result = get_detector("multilabel_label_quality", method=method).score(DS, progress=False)

@@ -30,7 +30,13 @@ from workbench.analysis.detectors.annotators import dawid_skene
 from workbench.analysis.detectors.base import Detector, DetectorResult
 from workbench.analysis.detectors.features import KNNDetector, resolve_metric
 from workbench.analysis.detectors.registry import register
-from workbench.analysis.multilabel.filter import FILTERS, check_options, confident_joint
+from workbench.analysis.multilabel.filter import (
+    FILTERS,
+    check_low_memory,
+    check_options,
+    confident_joint,
+    low_memory_mask,
+)
 from workbench.analysis.multilabel.filter import per_class_mask as _per_class_mask
 from workbench.analysis.multilabel.rank import check_method, make_pool, quality_pass
 from workbench.core.label_sets import MULTILABEL
@@ -89,6 +95,10 @@ class MultilabelConfidentLearning(_MultilabelDetector):
     filter_by : one of ``workbench.analysis.multilabel.FILTERS``, default="prune_by_noise_rate"
     frac_noise : float in (0, 1], default=1.0
     min_examples_per_class : int, default=1
+    low_memory : bool, default=False
+        The flags of cleanlab's ``low_memory=True`` instead (its batched rule, class by class;
+        ``filter_by`` and the other options then stay at their defaults); see
+        :func:`workbench.analysis.multilabel.find_label_issues`.
 
     Notes
     -----
@@ -101,19 +111,25 @@ class MultilabelConfidentLearning(_MultilabelDetector):
     summary = "Confident learning per class on label sets: some annotation of the set looks wrong."
 
     def __init__(self, filter_by: str = "prune_by_noise_rate", frac_noise: float = 1.0,
-                 min_examples_per_class: int = 1):  # fmt: skip
+                 min_examples_per_class: int = 1, low_memory: bool = False):  # fmt: skip
         self.filter_by = filter_by
         self.frac_noise = frac_noise
         self.min_examples_per_class = min_examples_per_class
+        self.low_memory = low_memory
 
     def _score(self, dataset, *, progress: bool) -> DetectorResult:
         Y, P = dataset.labels, dataset.pred_probs
         check_options(P.shape[1], self.filter_by, self.frac_noise, None,
                       self.min_examples_per_class, None, None, None)  # fmt: skip
-        per_class = _per_class_mask(
-            Y, P, filter_by=self.filter_by, frac_noise=float(self.frac_noise),
-            min_examples=int(self.min_examples_per_class),
-        )  # fmt: skip
+        check_low_memory(self.low_memory, self.filter_by, self.frac_noise, None,
+                         self.min_examples_per_class, None)  # fmt: skip
+        if self.low_memory:
+            per_class = low_memory_mask(Y, P)
+        else:
+            per_class = _per_class_mask(
+                Y, P, filter_by=self.filter_by, frac_noise=float(self.frac_noise),
+                min_examples=int(self.min_examples_per_class),
+            )  # fmt: skip
         quality = quality_pass(Y, P)
         if self.filter_by in FILTERS[-2:]:  # the low_* rules pick samples, not annotations
             flags = _top(_pooled_noise(quality), _n_errors(Y, P))
