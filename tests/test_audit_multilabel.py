@@ -216,3 +216,21 @@ def test_the_workbench_opens_on_a_multilabel_audit(audited):
     bench = Workbench(result)
     assert bench.session.active == result.primary and "Review" in bench.views
     bench.close()
+
+
+def test_report_shows_ids_and_previews_of_flagged_samples():
+    from workbench.pipeline.report import render_report
+
+    _, given, _, probs = _data(n=120, k=3, seed=3, flip=0.1)
+    images = list(np.random.default_rng(0).random((120, 8, 8)))
+    ids = np.array([f"img-{i:03d}" for i in range(120)])
+    ds = wb.Dataset(given.astype(int), pred_probs=probs, task="multilabel", ids=ids,
+                    previews=images)  # fmt: skip
+    result = wb.audit(ds, progress=False)
+    html = render_report(result, top=5)
+    samples = html[html.index('id="samples"') : html.index('id="references"')]
+    flagged = result.flagged_table()
+    assert len(flagged) > 5 and samples.count("<tr>") == 1 + 5
+    assert "<th>id</th>" in samples and f"<td>{flagged['id'].iloc[0]}</td>" in samples
+    assert samples.count("data:image/png;base64,") == 5
+    assert f"(of {len(flagged):,} flagged; flagged.csv lists them all)" in samples
