@@ -10,7 +10,8 @@ Run ``.venv/bin/python benchmarks/at_scale.py [--n-large 10000000] [--k 100]``.
 2. **At scale**: N = 10,000,000, K = 100 float32 on disk (one ``labels.npy`` and one 4 GB
    ``pred_probs.npy``, memory-mapped; shards are row ranges of ``--rows-per-shard`` rows):
    the whole sharded audit (all five rules, scores and suggested labels written as Parquet) on
-   ``LocalCluster(n_workers=2, memory_limit=1GiB)``: wall time and ``peak_worker_rss_mb``
+   ``workbench.sharded.local_cluster(2, memory_limit="1GiB")`` (a ``LocalCluster`` whose workers
+   keep numpy's temporaries on the heap): wall time and ``peak_worker_rss_mb``
    (the largest RSS of any worker process, polled every 50 ms). The same with one worker (the
    scaling row). cleanlab's ``find_label_issues_batched`` on the same files in a subprocess,
    default options (``n_jobs=1``, ``batch_size=10000``: with ``n_jobs=2`` it starts a process
@@ -82,10 +83,10 @@ class RssPoller:
 
 
 def same_masks(n, k, shards, workers, memory_limit):
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from workbench.analysis.detectors.pred_probs import find_label_issues
-    from workbench.sharded import FILTER_BYS, ShardedDataset, audit_sharded
+    from workbench.sharded import FILTER_BYS, ShardedDataset, audit_sharded, local_cluster
 
     ds = ShardedDataset.synthetic(n, k, n_shards=shards, seed=0)
     parts = [s.generate() for s in ds.inputs]
@@ -93,10 +94,9 @@ def same_masks(n, k, shards, workers, memory_limit):
     probs = np.concatenate([p[1] for p in parts])
     del parts
     with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit,
-                     dashboard_address=":0") as cluster,
+        local_cluster(workers, memory_limit=memory_limit) as cluster,
         Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         t0 = time.perf_counter()
         res = audit_sharded(ds, client=client, collect_masks=True, progress=False, verbose=False)
         sharded_s = time.perf_counter() - t0
@@ -126,18 +126,17 @@ def write_large(folder: Path, n, k, rows_per_part=500_000):
 
 
 def sharded_run(folder: Path, workers, rows_per_shard, memory_limit):
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from workbench.sharded import ShardedDataset, audit_sharded
+    from workbench.sharded import ShardedDataset, audit_sharded, local_cluster
 
     ds = ShardedDataset.from_npy_files(
         folder / "labels.npy", folder / "pred_probs.npy", rows_per_shard=rows_per_shard
     )
     with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit,
-                     dashboard_address=":0") as cluster,
+        local_cluster(workers, memory_limit=memory_limit) as cluster,
         Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         client.run(lambda: __import__("workbench.sharded._tasks"))  # imports outside the timing
         pids = list(client.run(os.getpid).values())
         with RssPoller(pids) as poll:

@@ -22,6 +22,7 @@ _NAMES = {
     "find_label_issues_sharded": "workbench.sharded.engine",
     "ShardedDataset": "workbench.sharded.dataset",
     "cluster_client": "workbench.sharded.cluster",
+    "local_cluster": "workbench.sharded.cluster",
     "write_npy_shards": "workbench.sharded.sources",
     "bounded_view": "workbench.sharded.views",
     "apply_decisions": "workbench.sharded.views",
