@@ -254,11 +254,13 @@ def test_a_killed_worker_is_retried_and_the_result_is_unchanged(tmp_path):
                 return
             time.sleep(0.05)
 
+    from workbench.sharded import local_cluster
+    from workbench.sharded.cluster import WORKER_MALLOC
+
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                     memory_limit="512MiB") as cluster,
+        local_cluster(2, memory_limit="512MiB") as cluster,
         Client(cluster) as c,
-    ):  # fmt: skip
+    ):
         c.upload_file(str(SLOW_SHARD))  # the test source, importable on the workers
         pids = set(c.run(os.getpid).values())
         thread = threading.Thread(target=killer)
@@ -267,6 +269,10 @@ def test_a_killed_worker_is_retried_and_the_result_is_unchanged(tmp_path):
         thread.join()
         # The tasks keep workers light: no torch there (workbench.sharded._tasks).
         assert not any(c.run(lambda: "torch" in sys.modules).values())
+        # Every worker, the restarted one too, runs with local_cluster's glibc settings.
+        for key, value in WORKER_MALLOC.items():
+            assert set(c.run(lambda key=key: os.environ.get(key)).values()) == {str(value)}
+        assert set(c.run(os.getpid).values()) != pids
     assert killed and killed[0] in pids
     for f in FILTER_BYS:
         np.testing.assert_array_equal(res.mask(f), find_label_issues(labels, probs, filter_by=f))
