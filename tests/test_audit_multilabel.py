@@ -234,3 +234,10 @@ def test_report_shows_ids_and_previews_of_flagged_samples():
     assert "<th>id</th>" in samples and f"<td>{flagged['id'].iloc[0]}</td>" in samples
     assert samples.count("data:image/png;base64,") == 5
     assert f"(of {len(flagged):,} flagged; flagged.csv lists them all)" in samples
+
+
+def test_tables_answer_to_the_one_label_names(audited):
+    result = audited[0]
+    pd.testing.assert_frame_equal(result.scores_frame(), result.scores_table())
+    pd.testing.assert_frame_equal(result.flagged_frame(3), result.flagged_table(3))
+    assert len(result.flagged_frame(3)) == 3

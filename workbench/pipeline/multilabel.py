@@ -176,6 +176,8 @@ class MultilabelAudit:
 
     # --- tables --------------------------------------------------------------------------------
     def scores_table(self) -> pd.DataFrame:
+        """One row per sample: id, index, given set (``"a|b"``) and per detector its score
+        (higher = more suspicious), flag and suggested set (``scores.csv``)."""
         ds = self.dataset
         df = pd.DataFrame({"id": ds.sample_ids(), "index": np.arange(ds.n_samples),
                            "label": label_set_strings(ds.labels, ds.class_names)})  # fmt: skip
@@ -187,6 +189,9 @@ class MultilabelAudit:
         return df
 
     def flagged_table(self, top: int | None = None) -> pd.DataFrame:
+        """The samples the primary detector flags, most suspicious first (at most ``top``):
+        id, index, score, given and suggested sets, the classes to remove and to add
+        (``flagged.csv``)."""
         ds = self.dataset
         cols = ["id", "index", "score", "label", "suggested", "remove", "add"]
         if self.primary is None:
@@ -211,6 +216,15 @@ class MultilabelAudit:
             },
             columns=cols,
         )
+
+    # the names AuditResult uses, so code written for one-label audits reads these too
+    def scores_frame(self) -> pd.DataFrame:
+        """:meth:`scores_table` (the name :class:`~workbench.pipeline.result.AuditResult` uses)."""
+        return self.scores_table()
+
+    def flagged_frame(self, top: int | None = None) -> pd.DataFrame:
+        """:meth:`flagged_table` (the name :class:`~workbench.pipeline.result.AuditResult` uses)."""
+        return self.flagged_table(top)
 
     def annotations_table(self) -> pd.DataFrame:
         ds, frames = self.dataset, []
