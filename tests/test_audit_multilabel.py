@@ -241,3 +241,14 @@ def test_tables_answer_to_the_one_label_names(audited):
     pd.testing.assert_frame_equal(result.scores_frame(), result.scores_table())
     pd.testing.assert_frame_equal(result.flagged_frame(3), result.flagged_table(3))
     assert len(result.flagged_frame(3)) == 3
+
+
+def test_audit_says_what_the_label_set_detectors_need():
+    labels = np.eye(4, dtype=int)[[0, 1, 2, 3] * 5]
+    ds = wb.Dataset(labels, task="multilabel")
+    with pytest.raises(ValueError, match="No detector can run on this multi-label dataset") as err:
+        wb.audit(ds, progress=False)
+    text = str(err.value)
+    assert "multilabel_confident_learning: Needs pred_probs" in text
+    assert "multilabel_knn_disagreement: Needs features" in text
+    assert "cl_prune_by_noise_rate" not in text and ".;" not in text

@@ -347,6 +347,13 @@ def audit_multilabel(dataset, *, compute_missing: bool = True, detectors=None, s
     why = available_detectors(dataset)
     if names is None:
         names = [n for n, reason in why.items() if reason is None]
+        if not names:  # say what each label-set detector needs, not the single-label ones
+            needs = {n: w for n, w in why.items() if n.startswith("multilabel_")}
+            raise ValueError(
+                "No detector can run on this multi-label dataset: "
+                + "; ".join(f"{n}: {w.rstrip('.')}" for n, w in needs.items())
+                + "."
+            )
     else:
         blocked = {n: why[n] for n in names if why.get(n) is not None}
         if blocked:
