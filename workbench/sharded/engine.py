@@ -594,15 +594,42 @@ def _floors(entries, need, n_shards, n_cells):
     """After the first round: each cell's floor ``L`` (the ``need``-th largest value sent;
     -inf when fewer were sent) and ``last`` (S, C), the smallest value each shard sent (every
     value it holds above it was sent; -inf when it sent none)."""
-    _, val, _, start, cnt = _sorted_entries(entries, n_cells)
+    vals = [e[1] for e in entries.values()]
+    cnt = np.bincount(np.concatenate([e[0] for e in entries.values()]) if entries else
+                      np.empty(0, np.int64), minlength=n_cells)  # fmt: skip
+    start = np.cumsum(cnt) - cnt
     floor = np.full(n_cells, -np.inf)
     has = cnt >= need
-    floor[has] = val[start[has] + need[has] - 1]
-    last = np.full((n_shards, n_cells), np.inf)
-    for s, (c_ids, v, _) in entries.items():
-        np.minimum.at(last[s], c_ids, v)
-    last[np.isinf(last)] = -np.inf  # sent nothing
+    if vals and all(v.dtype == np.float32 for v in vals):
+        # Values only: one sort of 64-bit keys (cell, value largest first), no argsort.
+        key = np.sort(np.concatenate([_cell_value_keys(c_ids, v) for c_ids, v, _ in
+                                      entries.values()]))  # fmt: skip
+        floor[has] = _key_values(key[start[has] + need[has] - 1])
+    else:
+        _, val, _, start, cnt = _sorted_entries(entries, n_cells)
+        floor[has] = val[start[has] + need[has] - 1]
+    last = np.full((n_shards, n_cells), -np.inf)
+    for s, (c_ids, v, _) in entries.items():  # a shard's entries come cell after cell
+        if len(c_ids):
+            first = np.flatnonzero(np.r_[True, c_ids[1:] != c_ids[:-1]])
+            last[s, c_ids[first]] = np.minimum.reduceat(v, first)
     return floor, last
+
+
+def _cell_value_keys(cells, values):
+    """uint64 keys ordering by cell, then float32 value largest first (ties equal)."""
+    bits = values.astype(np.float32, copy=False).view(np.uint32)
+    # Order-preserving map of float32 bits to uint32 (negatives: all bits flipped; positives:
+    # the sign bit set), then complemented so that the largest value comes first.
+    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31))
+    return (cells.astype(np.uint64) << np.uint64(32)) | (~ordered).astype(np.uint64)
+
+
+def _key_values(keys):
+    """The float32 values (as float64) of keys made by :func:`_cell_value_keys`."""
+    ordered = ~(keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    bits = np.where(ordered >> 31, ordered & np.uint32(0x7FFFFFFF), ~ordered)
+    return bits.view(np.float32).astype(np.float64)
 
 
 def _final_tops(entries, need, n_cells):
