@@ -75,6 +75,9 @@ def test_single_label_input_stays_single_label():
     "labels,kwargs,error,match",
     [
         ([[0], [3]], {"n_classes": 3}, ValueError, "class index 3, outside 0..2"),
+        ([[0], [2**70]], {"n_classes": 3}, ValueError, f"index {2**70}, which does not fit in 64"),
+        ([[0, 1], [2**63]], {"n_classes": 3}, ValueError, f"index {2**63}, which does not fit"),
+        ([[0.0], [-1e30]], {"n_classes": 3}, ValueError, "index -1e.30, which does not fit"),
         ([["cat"], ["cow"]], {"class_names": NAMES}, ValueError, r"not in class_names: \['cow'\]"),
         ([[0], ["x"]], {}, TypeError, "class indices"),
         ([[0], 7], {}, TypeError, r"labels\[1\] must be a label set"),

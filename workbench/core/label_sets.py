@@ -214,6 +214,11 @@ def _indices(flat: list, name: str) -> np.ndarray:
         arr = np.array(flat)
     except (TypeError, ValueError):
         arr = np.array(flat, dtype=object)
+    if arr.dtype == object and all(
+        isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in flat
+    ):  # Python ints beyond 64 bits: out of range whatever K is
+        big = next(x for x in flat if not -(2**63) <= x < 2**63)
+        raise ValueError(f"{name} holds class index {big}, which does not fit in 64 bits.")
     if arr.dtype.kind not in "iuf" or any(x is True or x is False for x in flat):
         x = next(
             (
@@ -232,6 +237,12 @@ def _indices(flat: list, name: str) -> np.ndarray:
             raise ValueError(
                 f"{name} class indices must be whole numbers, found {arr[arr != np.round(arr)][:1]}."
             )
+    too_big = np.zeros(len(arr), bool)
+    if arr.dtype.kind in "uf":
+        too_big = (arr >= 2.0**63) | (arr < -(2.0**63))
+    if too_big.any():
+        big = flat[int(np.flatnonzero(too_big)[0])]
+        raise ValueError(f"{name} holds class index {big}, which does not fit in 64 bits.")
     return arr.astype(np.int64)
 
 
