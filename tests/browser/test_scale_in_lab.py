@@ -225,6 +225,20 @@ def test_the_detectors_tab_shows_progress_while_it_builds(lab):
              .flatMap(gd => (gd._fullData || []).map(t => (t.x || []).length)))"""
     )
     assert 0 < longest <= 2_000
+    # every plotly figure on the page (the tab's two, the 100-class matrix's) shares one
+    # plotly.js: the page asked for it once and evaluated it once
+    n_figures = lab.page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
+    assert n_figures >= 3, n_figures
+    shared = lab.page.evaluate(
+        """() => { const s = globalThis[Symbol.for('workbench.plotly.widgetbundle')];
+                   return s ? s.loads : null; }"""
+    )
+    assert shared == 1, shared
+    sent = lab.value(
+        "sum(getattr(_w, 'bundles_sent', 0) for _w in "
+        "__import__('ipywidgets').widgets.widget._instances.values())"
+    )
+    assert sent == 1, sent
 
 
 _NUMBERS_JS = r"""(el) => {

@@ -26,6 +26,7 @@ __all__ = [
     "figure_widget",
     "ignore_message",
     "message_widget",
+    "plotly_bundle",
     "plotly_text",
     "png_data_url",
     "preview_html",
@@ -80,12 +81,27 @@ class View:
 
     Subclasses implement ``_build() -> ipywidgets.Widget`` and subscribe to the session with
     ``self._subscribe(event, callback)`` so that ``close()`` can undo it.
+
+    ``shown`` says whether the view is on screen (True unless a container, such as the
+    workbench's tabs, says otherwise with ``set_shown``): a view may put off its updates
+    while hidden and bring itself up to date in ``_on_shown``.
     """
+
+    shown: bool = True
 
     def __init__(self, session_or_dataset, **session_options):
         self.session = as_session(session_or_dataset, **session_options)
         self._widget = None
         self._unsubscribers: list = []
+
+    def set_shown(self, shown: bool) -> None:
+        """Tell the view whether it is on screen; coming back calls ``_on_shown``."""
+        was, self.shown = self.shown, bool(shown)
+        if self.shown and not was:
+            self._on_shown()
+
+    def _on_shown(self) -> None:
+        """Bring a view that put off its updates while hidden up to date (default: nothing)."""
 
     @property
     def widget(self):
@@ -162,11 +178,38 @@ def plotly_text(text) -> str:
 
 # --- plotly figure widgets ------------------------------------------------------------------------
 _FIGURE_WIDGET = None
+_PLOTLY_BUNDLE: bytes | None = None
+PLOTLY_BUNDLE_REQUEST = "workbench-plotly-bundle"
+"""Type of the custom message with which a figure asks for plotly's bundle, and of the answer."""
+
+
+def plotly_bundle() -> bytes:
+    """plotly's widget bundle (plotly.js and its FigureWidget, ~5 MB of ES module), UTF-8,
+    read once per kernel."""
+    global _PLOTLY_BUNDLE
+    if _PLOTLY_BUNDLE is None:
+        from plotly.basewidget import BaseFigureWidget
+
+        _PLOTLY_BUNDLE = str(BaseFigureWidget.__dict__["_esm"]).encode("utf-8")
+    return _PLOTLY_BUNDLE
+
+
+def _answer_bundle_request(widget, content, buffers) -> None:
+    if isinstance(content, dict) and content.get("type") == PLOTLY_BUNDLE_REQUEST:
+        widget._bundles_sent += 1
+        widget.send({"type": PLOTLY_BUNDLE_REQUEST}, buffers=[plotly_bundle()])
 
 
 def figure_widget(figure):
-    """A plotly ``FigureWidget`` of ``figure`` that keeps the browser's selection outlines out
-    of its Python-side layout.
+    """A plotly ``FigureWidget`` of ``figure`` that shares one plotly.js per page and keeps
+    the browser's selection outlines out of its Python-side layout.
+
+    plotly's own FigureWidget sends its whole bundle (~5 MB: plotly.js and the widget) as
+    each widget's ES module, which the browser then evaluates once per figure (two figures
+    in the Detectors tab: two copies, seconds at a time on a busy machine). These figures'
+    module is ``widgets/plotly_figure.js`` (2 KB): the first figure on a page asks the
+    kernel for the bundle (a custom message; ``bundles_sent`` counts the answers), the page
+    evaluates it once and every other figure reuses it.
 
     After a box or lasso selection, plotly.js reports the outline it draws as
     ``layout.selections``, with properties it leaves undefined; plotly.py stores those as a
@@ -180,6 +223,18 @@ def figure_widget(figure):
         import traitlets
 
         class FigureWidget(go.FigureWidget):
+            _esm = asset_path("plotly_figure.js")
+
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._bundles_sent = 0
+                self.on_msg(_answer_bundle_request)
+
+            @property
+            def bundles_sent(self) -> int:
+                """How many times this figure sent plotly's bundle to a page that asked."""
+                return self._bundles_sent
+
             @traitlets.validate("_js2py_relayout", "_js2py_update")
             def _drop_selection_outlines(self, proposal):
                 message = proposal["value"]

@@ -186,6 +186,7 @@ class Workbench(View):
         self._boxes = {title: w.Box(layout=w.Layout(width="100%")) for title in views}
         self.tabs = w.Tab(children=list(self._boxes.values()), titles=list(views), selected_index=0)
         self.tabs.observe(lambda change: self._fill(change["new"]), names="selected_index")
+        self.tabs.observe(lambda _: self._tell_shown(), names="selected_index")
         self._fill(0)
         # Map beside the other views when the output area is wide enough, tabs otherwise: the
         # browser reports the width.
@@ -197,6 +198,7 @@ class Workbench(View):
         self._subscribe("decisions", lambda _: self._update_header())
         self.summary.value = _summary_html(self.session, self.whole)
         self._update_header()
+        self._tell_shown()
         # The first tab is built: what the Detectors tab needs is prepared while the user
         # looks at it (the first import of plotly's FigureWidget alone took 3-20 s).
         self.preparing = threading.Thread(
@@ -253,6 +255,19 @@ class Workbench(View):
             self.tabs.layout = w.Layout()
             self.body.children = (self.tabs,)
             map_box.children = (self._map_content,)
+        self._tell_shown()
+
+    def _tell_shown(self) -> None:
+        """Tell each view whether it is on screen: the selected tab's, and the map while it
+        stands beside the tabs. A hidden view may put off its updates (the matrices do not
+        redraw for each lasso on the map) until it is shown."""
+        views = self.views
+        titles = list(self.tabs.titles)
+        index = self.tabs.selected_index
+        current = titles[index] if index is not None and 0 <= index < len(titles) else None
+        beside = self.body.children[0] is not self.tabs  # side_by_side, also while building
+        for title, view in views.items():
+            view.set_shown(title == current or (title == "Map" and beside))
 
     def header_summary(self) -> str:
         """The header's first line as plain text, e.g. ``"1,797 samples, 10 classes · 17

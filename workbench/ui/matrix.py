@@ -167,9 +167,14 @@ class MatrixView(View):
         self.figure = None
         self._cells: dict[str, np.ndarray] = {}
         self._matrices: dict[str, dict[str, np.ndarray]] = {}
+        self._computed = 0  # how many times the matrices were computed (a new one: redraw)
+        self._drawn = None  # what the heatmaps show (computation, mode, cell size), see _refresh
+        self._stale = False  # the selection changed while the view was hidden
+        self.refreshes = 0  # how many times the figure was brought up to date (tests read it)
 
     # --- data ----------------------------------------------------------------------------------
     def _compute(self) -> None:
+        self._computed += 1
         ds, analysis = self.session.dataset, self.session.analysis
         k = ds.n_classes
         mats = analysis.matrices()
@@ -464,6 +469,7 @@ class MatrixView(View):
         self._caption = w.HTML()
         # The widget starts from the finished figure: nothing depends on updates that reach the
         # browser before the figure is first drawn.
+        self._drawn = None
         self._refresh(fig)
         self.figure = figure_widget(fig)
         for trace in self.figure.data:
@@ -493,7 +499,7 @@ class MatrixView(View):
             layout=w.Layout(width="300px", flex="0 0 auto"),
         )
         self._order_dropdown.observe(lambda ch: self.set_order(ch["new"]), names="value")
-        self._subscribe("selection", lambda s: self._refresh())
+        self._subscribe("selection", lambda s: self._on_selection())
         self._pairs = w.VBox(layout=w.Layout(width="100%"))
         self._fill_pairs()
         return w.VBox(
@@ -664,8 +670,26 @@ class MatrixView(View):
         height = (lay.height - lay.margin.t - lay.margin.b) * (y1 - y0)
         return min(width, height) / self.session.dataset.n_classes
 
+    def _on_selection(self) -> None:
+        if self.shown:
+            self._refresh()
+        else:  # brought up to date when shown again (a lasso on the map costs nothing here)
+            self._stale = True
+
+    def _on_shown(self) -> None:
+        if self._stale and self.figure is not None:
+            self._refresh()
+
     def _refresh(self, fig=None) -> None:
+        """Bring the figure up to date with the matrices, the mode, the zoom and the selection.
+
+        The heatmaps' values and printed numbers are set again only when what they show
+        changed (another computation, mode or cell size); a selection alone sets the hover
+        texts and the selection's frames and badges (plotly validates each property set, 0.1-
+        0.5 s for every panel's cells at once)."""
         fig = self.figure if fig is None else fig
+        self._stale = False
+        self.refreshes += 1
         ds = self.session.dataset
         order = self.order
         k = ds.n_classes
@@ -676,6 +700,8 @@ class MatrixView(View):
         sel = self.session.selection
         by_name = {t.name: t for t in fig.data}
         cell_px = self._cell_px(fig) * self._zoom
+        drawn = (self._computed, self._mode, cell_px)
+        redraw = drawn != self._drawn
         badges = {}
         with fig.batch_update() if hasattr(fig, "batch_update") else nullcontext():
             for panel in self.panels:
@@ -683,20 +709,21 @@ class MatrixView(View):
                 frames, numbers = by_name[panel + _OVERLAY], by_name[panel + _COUNTS]
                 mode = "rates" if panel in _RATES_ONLY else self._mode
                 z = self._matrices[panel][mode][shown]
-                trace.z = z
-                top = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
-                trace.zmin, trace.zmax = 0.0, top if top > 0 else 1.0
                 counts = self.selection_counts(panel)[shown] if sel.size else None
-                # A number only where it fits in its cell (hover still gives every one).
-                text = (
-                    _fitting_text(z, mode, cell_px, trace.textfont.size or 10)
-                    if k <= _MAX_HOVER_CLASSES
-                    else None
-                )
-                if text is not None:
-                    trace.text, trace.texttemplate = text, "%{text}"
-                else:
-                    trace.text, trace.texttemplate = None, None
+                if redraw:
+                    trace.z = z
+                    top = float(np.nanmax(z)) if np.isfinite(z).any() else 0.0
+                    trace.zmin, trace.zmax = 0.0, top if top > 0 else 1.0
+                    # A number only where it fits in its cell (hover still gives every one).
+                    text = (
+                        _fitting_text(z, mode, cell_px, trace.textfont.size or 10)
+                        if k <= _MAX_HOVER_CLASSES
+                        else None
+                    )
+                    if text is not None:
+                        trace.text, trace.texttemplate = text, "%{text}"
+                    else:
+                        trace.text, trace.texttemplate = None, None
                 if k <= _MAX_HOVER_CLASSES:
                     trace.hovertext = _hover_text(panel, z, mode, names, counts)
                     trace.hoverinfo = "text"
@@ -732,6 +759,7 @@ class MatrixView(View):
                     text=text,
                     marker_size=[10 + 6 * len(t) for t in text],
                 )
+        self._drawn = drawn
         self._badges_all = all(badges.values()) and cell_px >= _MIN_FRAME_PX
         self._framed = cell_px >= _MIN_FRAME_PX
         self._refresh_caption()

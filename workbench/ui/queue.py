@@ -10,6 +10,8 @@ the active detector, the threshold and each sample's noise score with the decisi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anywidget
 import numpy as np
 import traitlets as t
@@ -17,6 +19,9 @@ import traitlets as t
 from workbench.analysis.detectors import label_error_detectors
 from workbench.decisions.log import ACTIONS
 from workbench.ui._common import View, asset_path, ignore_message, preview_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ReviewQueue", "QueueWidget", "keymap"]
 
@@ -126,10 +131,12 @@ class ReviewQueue(View):
         self._page_size, self._hide_decided = page_size, bool(hide_decided)
         self._items = np.empty(0, dtype=np.int64)
         self._syncing = False
+        self._decided = None  # (log, actions, relabel names, counts) until the decisions change
 
     # --- building ------------------------------------------------------------------------------
     def _build(self):
         s = self.session
+        self._decided = None  # decisions made while no widget listened
         w = QueueWidget(
             class_names=list(s.dataset.class_names),
             detectors=list(s.results),
@@ -155,6 +162,19 @@ class ReviewQueue(View):
         self.refresh()
         return w
 
+    def _decisions_now(self) -> tuple[np.ndarray, pd.Series, dict[str, int]]:
+        """The decision log's latest action per sample (object (N,), ``""`` undecided), the
+        relabelled samples' new label names (by index) and the counts per action.
+
+        Built once per state of the log, not per selection or page: each is a pass over all
+        N samples (an 8 MB array at a million). Dropped when the session says the decisions
+        changed (and rebuilt if the session's log is another one)."""
+        log = self.session.decisions
+        if self._decided is None or self._decided[0] is not log:
+            relabel = log.relabels().set_index("index")["label_name"]
+            self._decided = (log, log.actions(), relabel, log.counts())
+        return self._decided[1:]
+
     # --- contents ------------------------------------------------------------------------------
     @property
     def items(self) -> np.ndarray:
@@ -172,13 +192,13 @@ class ReviewQueue(View):
         s, w = self.session, self._widget
         pool = s.selection if s.selection.size else np.flatnonzero(s.flags)
         if w.hide_decided and pool.size:
-            pool = pool[s.decisions.actions()[pool] == ""]
+            pool = pool[self._decisions_now()[0][pool] == ""]
         if w.filter_given >= 0:
             pool = pool[s.dataset.labels[pool] == w.filter_given]
         if w.filter_suggested >= 0:
             pool = pool[self._suggested(pool) == w.filter_suggested]
         if w.filter_state != "any":
-            actions = s.decisions.actions()[pool]
+            actions = self._decisions_now()[0][pool]
             if w.filter_state == "undecided":
                 pool = pool[actions == ""]
             elif w.filter_state == "decided":
@@ -322,8 +342,7 @@ class ReviewQueue(View):
         s, ds = self.session, self.session.dataset
         names = ds.class_names
         idx = self._items[max(start, 0) : max(stop, 0)]
-        actions = s.decisions.actions()
-        relabel = s.decisions.relabels().set_index("index")["label_name"]
+        actions, relabel, _ = self._decisions_now()
         suggested = self._suggested(idx)
         # Ambiguity and outlier scores (Detector.kind: datamap_variability, knn_outlier) show in
         # the detail but do not vote in "flagged by n of m", as everywhere detectors are counted.
@@ -394,7 +413,7 @@ class ReviewQueue(View):
     def _send_state(self) -> None:
         w, log = self._widget, self.session.decisions
         w.can_undo = log.can_undo
-        w.counts = log.counts()
+        w.counts = dict(self._decisions_now()[2])
 
     # --- trait changes from the browser ------------------------------------------------------
     def _on_cursor(self, change) -> None:
@@ -448,6 +467,7 @@ class ReviewQueue(View):
         self.refresh()
 
     def _on_decisions(self) -> None:
+        self._decided = None
         if self._widget.hide_decided:
             self.refresh(keep_cursor=True)
         else:

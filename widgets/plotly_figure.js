@@ -1,0 +1,94 @@
+// Every plotly figure of the workbench, sharing one plotly.js per page.
+//
+// plotly's FigureWidget ships its whole bundle (plotly.js and the widget, ~5 MB) as each
+// widget's ES module, and anywidget evaluates each widget's module afresh: two figures in a
+// tab cost two downloads and two evaluations of plotly.js. This module is the figures' ES
+// module instead: the first figure on the page asks the kernel for plotly's bundle (one
+// custom message, answered with the bundle as a binary buffer), evaluates it once and keeps
+// the module on `globalThis`; every later figure reuses it. Each figure still gets its own
+// instance of plotly's widget (the bundle's default export is a factory, called per figure).
+//
+// `initialize` must not wait for the bundle: the page handles the kernel's messages one after
+// the other and waits for a new widget's initialize, so the bundle's message would queue
+// behind the very widget waiting for it. Each figure starts at once and keeps the changes the
+// kernel sends before plotly's widget is there, then hands them to it in order; its views
+// wait for the bundle.
+const KEY = Symbol.for("workbench.plotly.widgetbundle");
+const REQUEST = "workbench-plotly-bundle";
+
+function bundle(model) {
+  const shared = globalThis[KEY];
+  if (shared && shared.module) return shared.module;
+  const state = { module: null, loads: 0 }; // loads: evaluations of the bundle (tests read it)
+  state.module = new Promise((resolve, reject) => {
+    const answer = (msg, buffers) => {
+      if (!msg || msg.type !== REQUEST) return;
+      model.off("msg:custom", answer);
+      if (!buffers || !buffers.length) {
+        reject(new Error("The kernel sent no plotly bundle."));
+        return;
+      }
+      const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
+      import(/* webpackIgnore: true */ /* @vite-ignore */ url).then(
+        (mod) => {
+          URL.revokeObjectURL(url);
+          state.loads += 1;
+          resolve(mod);
+        },
+        (error) => {
+          URL.revokeObjectURL(url);
+          reject(error);
+        },
+      );
+    };
+    model.on("msg:custom", answer);
+    model.send({ type: REQUEST });
+  });
+  // A failed load is not kept: the next figure asks again.
+  state.module.catch(() => {
+    if (globalThis[KEY] === state) delete globalThis[KEY];
+  });
+  globalThis[KEY] = state;
+  return state.module;
+}
+
+// What plotly's widget model listens to: the kernel's changes to the figure.
+const PY2JS = [
+  "_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTraces", "_py2js_restyle",
+  "_py2js_relayout", "_py2js_update", "_py2js_animate", "_py2js_removeLayoutProps",
+  "_py2js_removeTraceProps",
+];
+
+export default () => {
+  let widget = null;
+  let ready = null;
+  return {
+    initialize(ctx) {
+      const { model } = ctx;
+      const early = []; // [backbone model, trait, value]: changes before plotly's widget is there
+      const keep = PY2JS.map((name) => {
+        const listener = (real, value) => {
+          if (widget === null && value !== null && value !== undefined) early.push([real, name, value]);
+        };
+        model.on(`change:${name}`, listener);
+        return [name, listener];
+      });
+      ready = bundle(model).then((mod) => {
+        for (const [name, listener] of keep) model.off(`change:${name}`, listener);
+        widget = mod.default();
+        const cleanup = widget.initialize(ctx);
+        for (const [real, name, value] of early) {
+          // as the kernel sent them: set, then reset (set_state: nothing goes back to the kernel)
+          real.set_state({ [name]: value });
+          real.set_state({ [name]: null });
+        }
+        return cleanup;
+      });
+      ready.catch((error) => console.error("workbench: plotly could not be loaded", error));
+    },
+    async render(ctx) {
+      await ready;
+      return widget.render(ctx);
+    },
+  };
+};
