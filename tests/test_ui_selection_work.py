@@ -173,3 +173,31 @@ def test_the_map_beside_the_tabs_counts_as_shown(bench):
     assert not wb.side_by_side
     current = wb.tabs.titles[wb.tabs.selected_index]
     assert wb.map.shown == (current == "Map")
+
+
+def test_the_map_keeps_its_draw_order_while_the_highlighted_stay(monkeypatch):
+    """Coloured by the flags, the highlighted points go on top without a sort, and the
+    order is neither rebuilt nor sent again while they stay the same."""
+    from workbench.ui.map import EmbeddingMap
+
+    s = map_session()
+    view = EmbeddingMap(s, color_by="flagged")
+    _ = view.widget
+    widget = view.scatter.widget
+    sorts = count_calls(np, "argsort", monkeypatch)
+    resent = []
+    widget.observe(lambda ch: resent.append(ch["new"]), names="point_order")
+    order = view.point_order
+    np.testing.assert_array_equal(order, np.argsort(s.flags, kind="stable"))
+    sorts.clear()
+    view.set_color_by("flagged")  # drawn again, the same points on top
+    view.set_size_by("same size")
+    assert view.point_order is order and resent == [] and sorts == []
+    ranked = np.argsort(-s.result.scores, kind="stable")
+    s.set_threshold("top_k", 25)
+    np.testing.assert_array_equal(view.point_order, np.argsort(s.flags, kind="stable"))
+    assert len(resent) == 1 and view.point_order[-25:].tolist() == sorted(ranked[:25].tolist())
+    view.set_color_by("score: weak")  # a score orders by itself: sorted
+    key = view.highlight()[1]
+    np.testing.assert_array_equal(view.point_order, np.argsort(key, kind="stable"))
+    assert len(resent) == 2

@@ -183,6 +183,7 @@ class EmbeddingMap(View):
         self._highlight_only = False  # only the highlighted points, over a faint background
         self.highlighted: np.ndarray | None = None  # bool (N,): drawn on top, larger, opaque
         self.point_order: np.ndarray | None = None  # the draw order sent (last = on top)
+        self._ordered_by: np.ndarray | None = None  # the highlighted it was made from, if not a score
         self._colours: list | None = None
 
     # --- coordinates ---------------------------------------------------------------------------
@@ -551,8 +552,18 @@ class EmbeddingMap(View):
         marked, key = self.highlight()
         self.highlighted = marked
         pts[:, 3] = self.size_values(marked)
-        order = np.argsort(key, kind="stable").astype(np.uint32)
-        same_order = self.point_order is not None and np.array_equal(order, self.point_order)
+        if self._color_by.startswith("score: "):  # by rising score, the highlighted on top
+            order = np.argsort(key, kind="stable").astype(np.uint32)
+            same_order = self.point_order is not None and np.array_equal(order, self.point_order)
+            self._ordered_by = None
+        else:  # the others, then the highlighted: no sort, none at all if they did not change
+            same_order = (
+                self.point_order is not None
+                and self._ordered_by is not None
+                and np.array_equal(marked, self._ordered_by)
+            )
+            order = self.point_order if same_order else _others_then(marked)
+            self._ordered_by = marked.copy()
         self.point_order = order
         self._colours = [list(c) for c in colours]
         self._legend_info = legend
@@ -1042,3 +1053,9 @@ def decision_of(session, i: int) -> str:
         if len(row):
             return f"relabel to {row['label_name'].iloc[0]}"
     return action
+
+
+def _others_then(marked: np.ndarray) -> np.ndarray:
+    """Uint32 (N,): the draw order with the ``marked`` points last (on top), each group in
+    index order; the same as a stable argsort of ``marked``, in one pass without sorting."""
+    return np.concatenate([np.flatnonzero(~marked), np.flatnonzero(marked)]).astype(np.uint32)
