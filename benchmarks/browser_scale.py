@@ -16,7 +16,9 @@ real-browser tests do (``tests/browser/_scale.py``), builds a synthetic dataset 
   view updated);
 - ``reset_view_ok``: zoomed in with the mouse wheel, "Reset view" brings back the first view;
 - ``detectors_tab_s``: a click on the Detectors tab until its first chart is drawn
-  (``detectors_tab_first_text_s``: until anything shows there, the building message);
+  (``detectors_tab_first_text_s``: until anything shows there, the building message;
+  ``plotly_loads``: how many times the page evaluated plotly.js for its figures, 1 when they
+  share it);
 - ``switch_detector_s``: the active detector changed until the header names it;
 - ``map_frame_s``: one redraw of the map's points (median of 3), what every change on the map
   costs at least in this browser (WebGL on the CPU);
@@ -144,6 +146,9 @@ def measure(n: int, k: int, out: Path) -> dict:
         first_text, drawn = lab.page.evaluate(_TAB_TIMES)
         res["detectors_tab_first_text_s"] = round(first_text, 2)
         res["detectors_tab_s"] = round(drawn, 2)
+        res["plotly_loads"] = lab.page.evaluate(
+            "() => (globalThis[Symbol.for('workbench.plotly.widgetbundle')] || {}).loads ?? 0"
+        )
         lab.shot("04_detectors")
 
         # switch the active detector

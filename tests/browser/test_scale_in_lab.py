@@ -211,7 +211,11 @@ def test_the_detectors_tab_shows_progress_while_it_builds(lab):
     # blank only until the kernel answers the click, then never again until the charts
     shown = texts[next(i for i, t in enumerate(texts) if t) :]
     assert shown and all(shown), texts[:5]
-    assert any(t.startswith("Building the Detectors view for 200,000") for t in texts)
+    # the building message while the kernel builds the view; a build quicker than one poll
+    # (50 ms: plotly.js is no longer sent with each figure) goes from the previous tab's
+    # content straight to the charts
+    building = [t for t in texts if t.startswith("Building the Detectors view for 200,000")]
+    assert building or len(shown) <= 2, texts[:8]
     lab.shot("07_detectors")
     # the curves the panel draws are bounded (analysis_of(ds).pr_curve: <= 2,000 points)
     panel = lab.tab_panel()
