@@ -24,10 +24,11 @@ DEFAULT_MEMORY_LIMIT = "1GiB"
 #: every numpy temporary above that is then a fresh mmap, page-faulted in and unmapped again. A
 #: shard's pass makes thousands of them (per class, per block), and on a busy machine the page
 #: faults took 3-8x the pass's own time (a 10^7 x 100 audit: 73 s, 12 s with this setting, same
-#: load). Arrays up to 4 MiB (a block, a shard's per-row arrays) now come from the heap; larger
-#: ones are still mapped and returned at once, and Dask's trim threshold is kept, so freed memory
-#: goes back to the system (a larger trim threshold held more and made the workers spill).
-WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": 4 << 20}
+#: load). Arrays up to 512 KiB (the per-class temporaries) now come from the heap; larger ones
+#: (a shard's per-row arrays, kept between passes) are still mapped and returned at once, so the
+#: heap does not fragment, and Dask's trim threshold is kept: freed memory goes back to the
+#: system (a 4 MiB mmap threshold or a larger trim threshold held more and made workers spill).
+WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": 512 << 10}
 
 
 def local_cluster(n_workers: int | None = None, *, memory_limit=DEFAULT_MEMORY_LIMIT,
