@@ -21,8 +21,10 @@ function bundle(model) {
   if (shared && shared.module) return shared.module;
   const state = { module: null, loads: 0 }; // loads: evaluations of the bundle (tests read it)
   state.module = new Promise((resolve, reject) => {
+    let answered = false;
     const answer = (msg, buffers) => {
       if (!msg || msg.type !== REQUEST) return;
+      answered = true;
       model.off("msg:custom", answer);
       if (!buffers || !buffers.length) {
         reject(new Error("The kernel sent no plotly bundle."));
@@ -42,7 +44,18 @@ function bundle(model) {
       );
     };
     model.on("msg:custom", answer);
-    model.send({ type: REQUEST });
+    // A request sent while the page is still setting the figure up can be lost on its way to
+    // the kernel (seen with the Detectors tab at 100,000 points): asked again, later each time,
+    // until the bundle arrives (an answer that crosses a second request is sent twice and
+    // taken once).
+    let wait = 1500;
+    const ask = () => {
+      if (answered) return;
+      model.send({ type: REQUEST });
+      setTimeout(ask, wait);
+      wait = Math.min(2 * wait, 30000);
+    };
+    ask();
   });
   // A failed load is not kept: the next figure asks again.
   state.module.catch(() => {
@@ -59,12 +72,22 @@ const PY2JS = [
   "_py2js_removeTraceProps",
 ];
 
+// The page's idle time, or a moment later where the browser has no such callback.
+const whenIdle = (f) =>
+  globalThis.requestIdleCallback ? globalThis.requestIdleCallback(f, { timeout: 15000 }) : setTimeout(f, 2000);
+
 export default () => {
   let widget = null;
   let ready = null;
   return {
     initialize(ctx) {
       const { model } = ctx;
+      if (model.get("preload")) {
+        // Not a figure: the workbench's preloader fetches plotly.js while the page is idle
+        // (after the map is drawn), so the first tab of figures does not wait for it.
+        whenIdle(() => bundle(model).catch(() => {}));
+        return;
+      }
       const early = []; // [backbone model, trait, value]: changes before plotly's widget is there
       const keep = PY2JS.map((name) => {
         const listener = (real, value) => {
@@ -87,6 +110,7 @@ export default () => {
       ready.catch((error) => console.error("workbench: plotly could not be loaded", error));
     },
     async render(ctx) {
+      if (ready === null) return; // the preloader draws nothing
       await ready;
       return widget.render(ctx);
     },

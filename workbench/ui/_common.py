@@ -27,6 +27,7 @@ __all__ = [
     "ignore_message",
     "message_widget",
     "plotly_bundle",
+    "plotly_preloader",
     "plotly_text",
     "png_data_url",
     "preview_html",
@@ -185,13 +186,48 @@ PLOTLY_BUNDLE_REQUEST = "workbench-plotly-bundle"
 
 def plotly_bundle() -> bytes:
     """plotly's widget bundle (plotly.js and its FigureWidget, ~5 MB of ES module), UTF-8,
-    read once per kernel."""
+    read once per kernel, without importing plotly (its first import takes seconds)."""
     global _PLOTLY_BUNDLE
     if _PLOTLY_BUNDLE is None:
-        from plotly.basewidget import BaseFigureWidget
+        import importlib.util
 
-        _PLOTLY_BUNDLE = str(BaseFigureWidget.__dict__["_esm"]).encode("utf-8")
+        spec = importlib.util.find_spec("plotly")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError("plotly is not installed: the figures need it.")
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        _PLOTLY_BUNDLE = (folder / "package_data" / "widgetbundle.js").read_bytes()
     return _PLOTLY_BUNDLE
+
+
+_PRELOADER = None
+
+
+def plotly_preloader():
+    """An invisible widget that fetches plotly.js into the page while it is idle (after the
+    map is drawn), so the first tab of figures draws without waiting for it. Its module is
+    the figures' (``widgets/plotly_figure.js``): it asks for the bundle as a figure does
+    (``bundles_sent`` counts the answers) and the page keeps it for every figure."""
+    global _PRELOADER
+    if _PRELOADER is None:
+        import anywidget
+        import traitlets
+
+        class PlotlyPreloader(anywidget.AnyWidget):
+            _esm = asset_path("plotly_figure.js")
+            preload = traitlets.Bool(True).tag(sync=True)
+
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self._bundles_sent = 0
+                self.on_msg(_answer_bundle_request)
+
+            @property
+            def bundles_sent(self) -> int:
+                """How many times this widget sent plotly's bundle to a page."""
+                return self._bundles_sent
+
+        _PRELOADER = PlotlyPreloader
+    return _PRELOADER(layout={"display": "none"})
 
 
 def _answer_bundle_request(widget, content, buffers) -> None:
