@@ -542,6 +542,10 @@ def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress) -> np.nd
                 keep = ~np.isin(old[0], ask[s])
                 new = tuple(np.concatenate([o[keep], x]) for o, x in zip(old, new, strict=True))
             entries[s] = new
+    # Values below a cell's floor are below its cut: they can neither be flagged nor tie it.
+    for s, (c_ids, v, p) in list(entries.items()):
+        keep = v >= floor[c_ids]
+        entries[s] = (c_ids[keep], v[keep], p[keep])
     tied, flagged = _final_tops(entries, need, n_cells)
     out = [flagged]
     for cell in np.flatnonzero(tied):
