@@ -284,37 +284,6 @@ def test_review_keys_undo_pick_a_class_and_note(ui):
     assert ui.errors == []
 
 
-def test_map_beside_the_tabs_in_a_wide_output_area(ui):
-    """At 1900 px with the file browser closed the map stands left of the other views; back
-    at the laptop's size it is a tab again."""
-    page = ui.page
-    page.set_viewport_size({"width": 1900, "height": 1000})
-    page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
-    try:
-        wait_until(
-            lambda: ui.run("print(wb.side_by_side)").strip() == "True",
-            timeout=30,
-            what="the map beside the tabs",
-        )
-        ui.page.wait_for_timeout(1500)
-        canvas = ui.workbench.locator("canvas").first.bounding_box()
-        bar = ui.workbench.locator(".lm-TabBar").first.bounding_box()
-        assert canvas["x"] + canvas["width"] <= bar["x"] + 1, (canvas, bar)  # map on the left
-        out = page.evaluate(_OVERFLOW_JS, ui.workbench.element_handle())
-        assert not out["past"] + out["scrolls"], out
-        ui.shoot(ui.workbench, "wide_side_by_side")
-    finally:
-        page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
-        page.set_viewport_size(VIEWPORT)
-    wait_until(
-        lambda: ui.run("print(wb.side_by_side)").strip() == "False",
-        timeout=30,
-        what="the map back in its tab",
-    )
-    panel = ui.tab("Detectors")  # views shown before are still drawn
-    assert panel.locator(".js-plotly-plot").count() >= 2
-
-
 _THRESHOLD_LINE_JS = r"""(panel) => {
   const gd = [...panel.querySelectorAll('.js-plotly-plot')].find(
     (g) => (g._fullLayout.xaxis.title.text || '').includes('noise score'));
@@ -501,11 +470,40 @@ _HISTOGRAM_JS = r"""(panel) => {
 }"""
 
 
-def test_histogram_bars_after_a_threshold_change_and_a_page_reload(ui):
-    """The browser kept old bar heights of the score histogram: what it draws (data and
-    bar heights in pixels) is what the kernel holds, after a change and after a reload
-    (which draws the widget from the state the kernel hands a new page). Last in the module:
-    it reloads the page."""
+def test_map_beside_the_tabs_in_a_wide_output_area(ui):
+    """At 1900 px with the file browser closed the map stands left of the other views; back
+    at the laptop's size it is a tab again."""
+    page = ui.page
+    page.set_viewport_size({"width": 1900, "height": 1000})
+    page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+    try:
+        wait_until(
+            lambda: ui.run("print(wb.side_by_side)").strip() == "True",
+            timeout=30,
+            what="the map beside the tabs",
+        )
+        ui.page.wait_for_timeout(1500)
+        canvas = ui.workbench.locator("canvas").first.bounding_box()
+        bar = ui.workbench.locator(".lm-TabBar").first.bounding_box()
+        assert canvas["x"] + canvas["width"] <= bar["x"] + 1, (canvas, bar)  # map on the left
+        out = page.evaluate(_OVERFLOW_JS, ui.workbench.element_handle())
+        assert not out["past"] + out["scrolls"], out
+        ui.shoot(ui.workbench, "wide_side_by_side")
+    finally:
+        page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+        page.set_viewport_size(VIEWPORT)
+    wait_until(
+        lambda: ui.run("print(wb.side_by_side)").strip() == "False",
+        timeout=30,
+        what="the map back in its tab",
+    )
+    panel = ui.tab("Detectors")  # views shown before are still drawn
+    assert panel.locator(".js-plotly-plot").count() >= 2
+
+
+def _histogram_check(ui):
+    """``check(panel, what)``: the browser's score histogram (data, line and bar heights in
+    pixels) becomes what the kernel holds within a minute."""
     page = ui.page
 
     def kernel_counts():
@@ -531,17 +529,58 @@ def test_histogram_bars_after_a_threshold_change_and_a_page_reload(ui):
             expected = [v * abs(shown["pxPerSample"]) for v in trace if v > 0]
             assert np.allclose(sorted(drawn), sorted(expected), atol=1.5), what
 
+    return check
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: plotly's FigureWidget view never stops listening to its model; once "
+    "a view is removed (the tabs moved beside the map and back draw every view anew), each "
+    "change throws in it ('Error setting state: Cannot read properties of undefined') and the "
+    "listeners after it, the new view's, never run",
+)
+def test_histogram_follows_the_kernel_after_its_views_are_drawn_anew(ui):
+    page = ui.page
+    check = _histogram_check(ui)
     ui.run("wb.session.set_threshold('default')")
+    ui.tab("Detectors")
+    page.set_viewport_size({"width": 1900, "height": 1000})
+    page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+    try:
+        wait_until(
+            lambda: ui.run("print(wb.side_by_side)").strip() == "True",
+            timeout=30,
+            what="the map beside the tabs",
+        )
+        page.wait_for_timeout(1500)
+    finally:
+        page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+        page.set_viewport_size(VIEWPORT)
+    wait_until(
+        lambda: ui.run("print(wb.side_by_side)").strip() == "False",
+        timeout=30,
+        what="the map back in its tab",
+    )
     panel = ui.tab("Detectors")
+    ui.run("wb.session.set_threshold('top_k', 150)")
+    try:
+        check(panel, "after its views were drawn anew")
+    finally:
+        ui.run("wb.session.set_threshold('default')")
+
+
+def test_histogram_bars_after_a_threshold_change_and_a_page_reload(ui):
+    """The browser kept old bar heights of the score histogram: what it draws (data and
+    bar heights in pixels) is what the kernel holds after a reload (which draws the widget
+    from the state the kernel hands a new page), then after a change and a change while its
+    tab is hidden. Last in the module: it reloads the page (the views start anew)."""
+    page = ui.page
+    check = _histogram_check(ui)
+
+    # built with the default rule, changed since: a new page must draw the change
     ui.run("wb.session.set_threshold('score', float(np.quantile(wb.session.result.scores, 0.5)))")
-    check(panel, "after a threshold change")
-    ui.run("wb.select_tab('Map')")  # changed while hidden, then shown again
-    ui.run("wb.session.set_threshold('top_k', 100)")
-    panel = ui.tab("Detectors")
-    check(panel, "after a change while hidden")
     page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_timeout(2000)
-    assert ui.errors == [], "\n---\n".join(ui.errors)
     page.reload()
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
@@ -565,6 +604,12 @@ def test_histogram_bars_after_a_threshold_change_and_a_page_reload(ui):
     panel = ui.tab("Detectors")
     check(panel, "after a page reload")
     ui.shoot(panel, "laptop_detectors_histogram_reload")
+    ui.run("wb.session.set_threshold('top_k', 100)")
+    check(panel, "after a threshold change")
+    ui.run("wb.select_tab('Map')")  # changed while hidden, then shown again
+    ui.run("wb.session.set_threshold('top_k', 120)")
+    panel = ui.tab("Detectors")
+    check(panel, "after a change while hidden")
     # anywidget reports a model whose code took over 2 s to start (the reloaded page loads
     # every widget's code at once on busy cores) and goes on starting it: the views work
     from _scale import map_pixels, pixels

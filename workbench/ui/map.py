@@ -287,7 +287,7 @@ class EmbeddingMap(View):
             layout=w.Layout(width="280px"),
         )
         self._size_dropdown.observe(lambda ch: self.set_size_by(ch["new"]), names="value")
-        self._legend = w.HTML(layout=w.Layout(width="100%"))
+        self._legend = w.HTML()  # a VBox stretches it (width 100% plus its margin scrolled)
         self._status = w.HTML()
         self._only = w.Checkbox(
             value=self._highlight_only,
