@@ -287,6 +287,7 @@ def test_review_keys_undo_pick_a_class_and_note(ui):
 _THRESHOLD_LINE_JS = r"""(panel) => {
   const gd = [...panel.querySelectorAll('.js-plotly-plot')].find(
     (g) => (g._fullLayout.xaxis.title.text || '').includes('noise score'));
+  gd.scrollIntoView({block: 'center'});  // the tab is taller than a laptop's window
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
   const line = gd._fullLayout.shapes[0].x0;
   return {x: box.left + xa._offset + xa.l2p(line), y: box.top + ya._offset + ya._length * 0.6,
