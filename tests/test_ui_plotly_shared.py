@@ -64,18 +64,3 @@ def test_each_figure_answers_for_itself(n_figures):
     assert [len(s) for s in sent] == [0] * (n_figures - 1) + [1]
     assert [f.bundles_sent for f in figures] == [0] * (n_figures - 1) + [1]
 
-
-def test_the_workbench_preloads_plotly_with_the_same_module():
-    from workbench.ui import Workbench
-
-    wb = Workbench(digits_session())
-    root = wb.widget
-    pre = wb.plotly_preloader
-    assert pre in root.children
-    assert pre.preload is True and pre.layout.display == "none"
-    assert pre._esm == asset_path("plotly_figure.js").read_text()  # the figures' module
-    sent = capture(pre)
-    pre._handle_custom_msg({"type": PLOTLY_BUNDLE_REQUEST}, [])
-    ((msg, buffers),) = sent
-    assert msg == {"type": PLOTLY_BUNDLE_REQUEST} and bytes(buffers[0]) == plotly_widget_js()
-    assert pre.bundles_sent == 1

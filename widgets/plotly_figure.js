@@ -17,64 +17,68 @@ const KEY = Symbol.for("workbench.plotly.widgetbundle");
 const REQUEST = "workbench-plotly-bundle";
 
 function bundle(model) {
-  const shared = globalThis[KEY];
-  if (shared && shared.module) return shared.module;
-  const state = { module: null, loads: 0 }; // loads: evaluations of the bundle (tests read it)
-  state.module = new Promise((resolve, reject) => {
-    let answered = false;
-    const answer = (msg, buffers) => {
-      if (!msg || msg.type !== REQUEST) return;
-      answered = true;
-      model.off("msg:custom", answer);
-      if (!buffers || !buffers.length) {
-        reject(new Error("The kernel sent no plotly bundle."));
-        return;
-      }
-      const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
-      import(/* webpackIgnore: true */ /* @vite-ignore */ url).then(
-        (mod) => {
-          URL.revokeObjectURL(url);
-          state.loads += 1;
-          resolve(mod);
-        },
-        (error) => {
-          URL.revokeObjectURL(url);
-          reject(error);
-        },
-      );
-    };
-    model.on("msg:custom", answer);
-    // A request sent while the page is still setting the figure up can be lost on its way to
-    // the kernel (seen with the Detectors tab at 100,000 points): asked again, later each time,
-    // until the bundle arrives (an answer that crosses a second request is sent twice and
-    // taken once).
-    let wait = 1500;
-    const ask = () => {
-      if (answered) return;
-      model.send({ type: REQUEST });
-      setTimeout(ask, wait);
-      wait = Math.min(2 * wait, 30000);
-    };
-    ask();
-  });
-  // A failed load is not kept: the next figure asks again.
-  state.module.catch(() => {
-    if (globalThis[KEY] === state) delete globalThis[KEY];
-  });
-  globalThis[KEY] = state;
+  let state = globalThis[KEY];
+  if (!state) {
+    state = { loads: 0, settled: false }; // loads: evaluations of the bundle (tests read it)
+    state.module = new Promise((resolve, reject) => {
+      state.resolve = resolve;
+      state.reject = reject;
+    });
+    // A failed load is not kept: the next figure asks again.
+    state.module.catch(() => {
+      if (globalThis[KEY] === state) delete globalThis[KEY];
+    });
+    globalThis[KEY] = state;
+    state.first = true;
+  }
+  if (state.settled) return state.module;
+  // Every waiting figure listens for the bundle on its own model and asks for it, so that
+  // one whose model went away (anywidget drops a model whose setup outlasts 2 s on a busy
+  // page) leaves no other figure waiting forever.
+  let answered = false;
+  const answer = (msg, buffers) => {
+    if (!msg || msg.type !== REQUEST) return;
+    answered = true;
+    model.off("msg:custom", answer);
+    if (state.settled) return; // another figure's answer came first
+    state.settled = true;
+    if (!buffers || !buffers.length) {
+      state.reject(new Error("The kernel sent no plotly bundle."));
+      return;
+    }
+    const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
+    import(/* webpackIgnore: true */ /* @vite-ignore */ url).then(
+      (mod) => {
+        URL.revokeObjectURL(url);
+        state.loads += 1;
+        state.resolve(mod);
+      },
+      (error) => {
+        URL.revokeObjectURL(url);
+        state.reject(error);
+      },
+    );
+  };
+  model.on("msg:custom", answer);
+  // The first figure asks once the page has set it up (a request sent from within its
+  // initialize was lost on its way to the kernel with the Detectors tab at 100,000 points);
+  // others ask if no bundle has come after a while, and each again, later each time (an
+  // answer that crosses a second request is sent twice and taken once).
+  let wait = 5000;
+  const ask = () => {
+    if (answered || state.settled) return;
+    model.send({ type: REQUEST });
+    setTimeout(ask, wait);
+    wait = Math.min(2 * wait, 60000);
+  };
+  if (state.first) {
+    state.first = false;
+    setTimeout(ask, 0);
+  } else {
+    setTimeout(ask, wait);
+  }
   return state.module;
 }
-
-// What plotly's widget model listens to: the kernel's changes to the figure.
-const PY2JS = [
-  "_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTraces", "_py2js_restyle",
-  "_py2js_relayout", "_py2js_update", "_py2js_animate", "_py2js_removeLayoutProps",
-  "_py2js_removeTraceProps",
-];
-
-// The page's idle time, or a moment later where the browser has no such callback.
-const whenIdle = (f) =>
-  globalThis.requestIdleCallback ? globalThis.requestIdleCallback(f, { timeout: 15000 }) : setTimeout(f, 2000);
 
 export default () => {
   let widget = null;
@@ -82,12 +86,6 @@ export default () => {
   return {
     initialize(ctx) {
       const { model } = ctx;
-      if (model.get("preload")) {
-        // Not a figure: the workbench's preloader fetches plotly.js while the page is idle
-        // (after the map is drawn), so the first tab of figures does not wait for it.
-        whenIdle(() => bundle(model).catch(() => {}));
-        return;
-      }
       const early = []; // [backbone model, trait, value]: changes before plotly's widget is there
       const keep = PY2JS.map((name) => {
         const listener = (real, value) => {
@@ -110,7 +108,6 @@ export default () => {
       ready.catch((error) => console.error("workbench: plotly could not be loaded", error));
     },
     async render(ctx) {
-      if (ready === null) return; // the preloader draws nothing
       await ready;
       return widget.render(ctx);
     },

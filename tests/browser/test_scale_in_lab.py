@@ -230,7 +230,7 @@ def test_the_detectors_tab_shows_progress_while_it_builds(lab):
     )
     assert 0 < longest <= 2_000
     # every plotly figure on the page (the tab's two, the 100-class matrix's) shares one
-    # plotly.js: the page evaluated it once (the workbench's preloader fetched it while idle)
+    # plotly.js: the page evaluated it once
     n_figures = lab.page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
     assert n_figures >= 3, n_figures
     shared = lab.page.evaluate(

@@ -27,7 +27,6 @@ __all__ = [
     "ignore_message",
     "message_widget",
     "plotly_bundle",
-    "plotly_preloader",
     "plotly_text",
     "png_data_url",
     "preview_html",
@@ -197,37 +196,6 @@ def plotly_bundle() -> bytes:
         folder = Path(next(iter(spec.submodule_search_locations)))
         _PLOTLY_BUNDLE = (folder / "package_data" / "widgetbundle.js").read_bytes()
     return _PLOTLY_BUNDLE
-
-
-_PRELOADER = None
-
-
-def plotly_preloader():
-    """An invisible widget that fetches plotly.js into the page while it is idle (after the
-    map is drawn), so the first tab of figures draws without waiting for it. Its module is
-    the figures' (``widgets/plotly_figure.js``): it asks for the bundle as a figure does
-    (``bundles_sent`` counts the answers) and the page keeps it for every figure."""
-    global _PRELOADER
-    if _PRELOADER is None:
-        import anywidget
-        import traitlets
-
-        class PlotlyPreloader(anywidget.AnyWidget):
-            _esm = asset_path("plotly_figure.js")
-            preload = traitlets.Bool(True).tag(sync=True)
-
-            def __init__(self, **kwargs):
-                super().__init__(**kwargs)
-                self._bundles_sent = 0
-                self.on_msg(_answer_bundle_request)
-
-            @property
-            def bundles_sent(self) -> int:
-                """How many times this widget sent plotly's bundle to a page."""
-                return self._bundles_sent
-
-        _PRELOADER = PlotlyPreloader
-    return _PRELOADER(layout={"display": "none"})
 
 
 def _answer_bundle_request(widget, content, buffers) -> None:

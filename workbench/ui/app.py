@@ -14,7 +14,7 @@ import threading
 import anywidget
 import traitlets as t
 
-from workbench.ui._common import View, as_session, asset_path, plotly_preloader
+from workbench.ui._common import View, as_session, asset_path
 from workbench.ui.decisions_view import DecisionsView
 from workbench.ui.grid import SelectionGrid
 from workbench.ui.map import EmbeddingMap
@@ -211,22 +211,8 @@ class Workbench(View):
                    layout=w.Layout(align_items="center", grid_gap="12px")),
             self.notes,
             self.width_probe,
-            *self._preloader(),
             self.body,
         ], layout=w.Layout(width="100%"), _dom_classes=["wb-workbench"])  # fmt: skip
-
-    def _preloader(self) -> list:
-        """The plotly preloader (:func:`workbench.ui._common.plotly_preloader`), kept as
-        ``plotly_preloader``: the page fetches plotly.js while idle after the map is drawn,
-        and the Detectors tab's charts do not wait for it (at a million points, 2-4 s of the
-        tab's first opening). None without plotly."""
-        import importlib.util
-
-        self.plotly_preloader = None
-        if importlib.util.find_spec("plotly") is None:
-            return []
-        self.plotly_preloader = plotly_preloader()
-        return [self.plotly_preloader]
 
     @property
     def side_by_side(self) -> bool:
