@@ -80,6 +80,13 @@ function bundle(model) {
   return state.module;
 }
 
+// What plotly's widget model listens to: the kernel's changes to the figure.
+const PY2JS = [
+  "_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTraces", "_py2js_restyle",
+  "_py2js_relayout", "_py2js_update", "_py2js_animate", "_py2js_removeLayoutProps",
+  "_py2js_removeTraceProps",
+];
+
 export default () => {
   let widget = null;
   let ready = null;
