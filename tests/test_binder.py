@@ -31,4 +31,6 @@ def test_post_build_installs_the_package_and_is_executable():
     assert os.access(post_build, os.X_OK)
     text = post_build.read_text()
     assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
-    assert re.search(r"^pip install [^\n]*(\.|\"\.\[dask\]\")\s*$", text, flags=re.M)  # this repository
+    assert re.search(
+        r"^pip install [^\n]*(\.|\"\.\[dask\]\")\s*$", text, flags=re.M
+    )  # this repository

@@ -63,4 +63,3 @@ def test_each_figure_answers_for_itself(n_figures):
     figures[-1]._handle_custom_msg({"type": PLOTLY_BUNDLE_REQUEST}, [])
     assert [len(s) for s in sent] == [0] * (n_figures - 1) + [1]
     assert [f.bundles_sent for f in figures] == [0] * (n_figures - 1) + [1]
-

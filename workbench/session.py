@@ -34,7 +34,6 @@ THRESHOLD_MODES = ("default", "score", "top_k", "estimated")
 _EVENTS = ("selection", "flags", "decisions")
 
 
-
 def _sorted_unique(idx: np.ndarray, n: int) -> np.ndarray:
     """``np.unique(idx)`` of indices in 0..n-1, fast for a selection from the map: kept as
     is when already sorted and unique; a large one (a lasso of 100,000 points, "select all")
@@ -47,6 +46,7 @@ def _sorted_unique(idx: np.ndarray, n: int) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     mask[idx] = True
     return np.flatnonzero(mask).astype(np.int64, copy=False)
+
 
 class Session:
     """State shared by every view of one dataset.
@@ -113,7 +113,11 @@ class Session:
         self._active = next(iter([*label_error_detectors(self.results), *self.results]))
         self._mode, self._value = "default", None
         self._flags = self.results[self._active].flags
-        if decisions_url is not None and isinstance(decisions_path, str) and decisions_path == "auto":
+        if (
+            decisions_url is not None
+            and isinstance(decisions_path, str)
+            and decisions_path == "auto"
+        ):
             decisions_path = None  # the team store instead of the local default
         self.decisions = DecisionLog.for_dataset(dataset, path=decisions_path, url=decisions_url)
         self.decisions.on_change(lambda: self._emit("decisions"))

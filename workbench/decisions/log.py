@@ -270,7 +270,9 @@ class DecisionLog:
         self.ids = check_ids(ids, self.n_samples)
         self._id_kind = id_kind(self.ids)
         self.labels = None  # (N,) class codes of a single-label dataset
-        self.given_sets = None  # (N, K) bool of a multi-label dataset (label_sets() applies decisions)
+        self.given_sets = (
+            None  # (N, K) bool of a multi-label dataset (label_sets() applies decisions)
+        )
         if labels is not None:
             if np.ndim(labels) == 2:
                 self.given_sets = _check_label_sets(labels, self.n_samples, len(names))

@@ -1025,7 +1025,11 @@ def _ml_references_section(r) -> str:
 
 # --- small helpers -------------------------------------------------------------------------------
 def _template(name: str) -> str:
-    return resources.files("workbench.pipeline").joinpath("templates", name).read_text(encoding="utf-8")
+    return (
+        resources.files("workbench.pipeline")
+        .joinpath("templates", name)
+        .read_text(encoding="utf-8")
+    )
 
 
 def _b64(a, dtype) -> str:

@@ -183,7 +183,9 @@ class EmbeddingMap(View):
         self._highlight_only = False  # only the highlighted points, over a faint background
         self.highlighted: np.ndarray | None = None  # bool (N,): drawn on top, larger, opaque
         self.point_order: np.ndarray | None = None  # the draw order sent (last = on top)
-        self._ordered_by: np.ndarray | None = None  # the highlighted it was made from, if not a score
+        self._ordered_by: np.ndarray | None = (
+            None  # the highlighted it was made from, if not a score
+        )
         self._colours: list | None = None
 
     # --- coordinates ---------------------------------------------------------------------------
