@@ -5,11 +5,11 @@ Run ``.venv/bin/python benchmarks/at_scale.py [--n-large 10000000] [--k 100]``.
 
 1. **Same masks**: N = 2,000,000, K = 100 synthetic (:class:`SyntheticShard`: a true class,
    10% of given labels flipped, a 90%-accurate peaked model), 16 shards, on
-   ``LocalCluster(n_workers=2)``; each of the five ``filter_by`` masks against
+   ``LocalCluster(n_workers=2)``; each of the seven ``filter_by`` masks (``FILTER_BYS``) against
    ``find_label_issues`` on the concatenated arrays (``same_mask``).
 2. **At scale**: N = 10,000,000, K = 100 float32 on disk (one ``labels.npy`` and one 4 GB
    ``pred_probs.npy``, memory-mapped; shards are row ranges of ``--rows-per-shard`` rows):
-   the whole sharded audit (all five rules, scores and suggested labels written as Parquet) on
+   the whole sharded audit (all seven rules, scores and suggested labels written as Parquet) on
    ``workbench.sharded.local_cluster(2, memory_limit="1GiB")`` (a ``LocalCluster`` whose workers
    keep numpy's temporaries on the heap): wall time and ``peak_worker_rss_mb``
    (the largest RSS of any worker process, polled every 50 ms). The same with one worker (the
@@ -108,7 +108,7 @@ def same_masks(n, k, shards, workers, memory_limit):
         out[f] = {"same_mask": bool(np.array_equal(res.mask(f), ref)), "flagged": int(ref.sum())}
     return {"n": n, "k": k, "shards": shards, "workers": workers, "filter_by": out,
             "same_mask": all(v["same_mask"] for v in out.values()),
-            "sharded_s": round(sharded_s, 2), "in_memory_five_rules_s": round(in_memory_s, 2)}  # fmt: skip
+            "sharded_s": round(sharded_s, 2), "in_memory_all_rules_s": round(in_memory_s, 2)}  # fmt: skip
 
 
 def write_large(folder: Path, n, k, rows_per_part=500_000):

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.analysis.statistics import (
+    FILTERS,
     MIN_THRESHOLD,
     MISSING_THRESHOLD,
     SLACK,
@@ -52,15 +53,7 @@ __all__ = ["FILTER_BYS", "ShardedAuditResult", "audit_sharded", "find_label_issu
 #: The ``filter_by`` rules computed over shards: confident learning (the ``cl_*`` detectors)
 #: and the ``low_*`` rules (the ``self_confidence`` / ``normalized_margin`` detectors' flags,
 #: :mod:`workbench.sharded.detectors`).
-FILTER_BYS = (
-    "prune_by_noise_rate",
-    "prune_by_class",
-    "both",
-    "confident_learning",
-    "predicted_neq_given",
-    "low_normalized_margin",
-    "low_self_confidence",
-)
+FILTER_BYS = FILTERS
 DETECTOR_OF = {
     "prune_by_noise_rate": "cl_prune_by_noise_rate",
     "prune_by_class": "cl_prune_by_class",
