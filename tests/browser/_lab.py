@@ -35,6 +35,33 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Runs Python in the notebook's kernel from the page; returns what it printed (and an error's
+# name and message).
+RUN_IN_KERNEL_JS = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code});
+  let text = '';
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') text += msg.content.text;
+    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return text;
+}"""
+
+
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.3):
+    """Poll ``predicate()`` until it returns something truthy; return that value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
 def free_port() -> int:
     """A TCP port free on localhost right now."""
     with socket.socket() as s:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _lab import CHROMIUM, CHROMIUM_ARGS, LabServer
+from _lab import CHROMIUM, CHROMIUM_ARGS, RUN_IN_KERNEL_JS, LabServer
 
 # Lab settings for a test: no "receive Jupyter news?" toast, no update check, no windowing.
 LAB_SETTINGS = {
@@ -63,18 +63,6 @@ print("ready", N, K, int(session.flags.sum()))
 """
 
 SHOW = "wb = Workbench(session)\nwb"
-
-_RUN = """async (code) => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = kernel.requestExecute({code});
-  let text = '';
-  future.onIOPub = (msg) => {
-    if (msg.header.msg_type === 'stream') text += msg.content.text;
-    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
-  };
-  await future.done;
-  return text;
-}"""
 
 _CELLS = """() => window.jupyterapp.shell.currentWidget.content.widgets
   .filter(c => c.model.type === 'code')
@@ -223,7 +211,7 @@ class ScaleLab:
     # --- kernel --------------------------------------------------------------------------------
     def run(self, code: str) -> str:
         """Run ``code`` in the notebook's kernel; what it printed."""
-        text = self.page.evaluate(_RUN, code)
+        text = self.page.evaluate(RUN_IN_KERNEL_JS, code)
         if "Error:" in text and "Traceback" not in code:
             raise RuntimeError(text)
         return text

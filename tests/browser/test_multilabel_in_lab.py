@@ -9,10 +9,9 @@ Screenshots land in ``test-artifacts/browser/multilabel_*.png``.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from _lab import ARTIFACTS
+from _lab import ARTIFACTS, RUN_IN_KERNEL_JS, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -41,29 +40,6 @@ ds = Dataset(given, class_names=tags, pred_probs=probs, true_labels=true,
              previews=list(d.images), coords=PCA(2, random_state=0).fit_transform(d.data))
 wb = Workbench(ds)
 """
-
-_RUN = """async (code) => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = kernel.requestExecute({code});
-  let text = '';
-  future.onIOPub = (msg) => {
-    if (msg.header.msg_type === 'stream') text += msg.content.text;
-    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
-  };
-  await future.done;
-  return text;
-}"""
-
-
-def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +81,7 @@ def page(lab, lab_root, headless_chromium):
 
 
 def run(page, code: str) -> str:
-    return page.evaluate(_RUN, code)
+    return page.evaluate(RUN_IN_KERNEL_JS, code)
 
 
 def tab(page, title: str):

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import numpy as np
 import pytest
-from _lab import ARTIFACTS
+from _lab import ARTIFACTS, RUN_IN_KERNEL_JS, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,18 +54,6 @@ results = {
 wb = Workbench(ds, results=results)
 """
 
-_RUN = """async (code) => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = kernel.requestExecute({code});
-  let text = '';
-  future.onIOPub = (msg) => {
-    if (msg.header.msg_type === 'stream') text += msg.content.text;
-    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
-  };
-  await future.done;
-  return text;
-}"""
-
 # Everything in the workbench that reaches past the right edge of the notebook's output area,
 # and every box that scrolls sideways.
 _OVERFLOW_JS = r"""(wb) => {
@@ -94,17 +81,6 @@ _PLOTS = {"Detectors": 2, "Matrices": 1, "Trajectories": 2}
 _HEADER = re.compile(r"([\d,]+) selected · ([\d,]+) flagged by .+? · ([\d,]+) decided")
 
 
-def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
-
-
 class Page:
     def __init__(self, page):
         self.page = page
@@ -112,7 +88,7 @@ class Page:
         page.on("pageerror", lambda e: self.errors.append(f"{e}\n{e.stack}"))
 
     def run(self, code: str) -> str:
-        return self.page.evaluate(_RUN, code)
+        return self.page.evaluate(RUN_IN_KERNEL_JS, code)
 
     @property
     def workbench(self):

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _lab import ARTIFACTS, tail
+from _lab import ARTIFACTS, tail, wait_until
 
 from workbench.decisions.log import DecisionLog
 
@@ -69,18 +69,6 @@ _QUEUE_TITLE = re.compile(r"^Selection: ([\d,]+) sample\(s\)")
 
 def _int(text: str) -> int:
     return int(text.replace(",", ""))
-
-
-def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.25):
-    """Poll ``predicate()`` until it returns something truthy; return that value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
 
 
 class Lab:

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # JupyterLab and Chromium exactly as the real-browser tests start them
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from _lab import CHROMIUM, CHROMIUM_ARGS, LabServer  # noqa: E402
+from _lab import CHROMIUM, CHROMIUM_ARGS, RUN_IN_KERNEL_JS, LabServer  # noqa: E402
 
 SETUP = r"""
 import numpy as np
@@ -126,22 +126,9 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-_RUN = """async (code) => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = kernel.requestExecute({code});
-  let text = '';
-  future.onIOPub = (msg) => {
-    if (msg.header.msg_type === 'stream') text += msg.content.text;
-    if (msg.header.msg_type === 'error') text += msg.content.ename + ': ' + msg.content.evalue;
-  };
-  await future.done;
-  return text;
-}"""
-
-
 def run_code(page, code: str) -> str:
     """Run ``code`` in the notebook's kernel and return what it printed."""
-    return page.evaluate(_RUN, code)
+    return page.evaluate(RUN_IN_KERNEL_JS, code)
 
 
 def interact(page, cells, out: Path, start: int, names: list[str]) -> list[Path]:
