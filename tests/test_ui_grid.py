@@ -4,7 +4,6 @@ one and moves the workbench's review queue there."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,6 @@ from _ui_sessions import browser_send, digits_session, text_session
 
 from workbench.ui import Workbench
 from workbench.ui.grid import SelectionGrid
-
-WIDGETS = Path(__file__).resolve().parents[1] / "widgets"
 
 
 def test_tiles_follow_the_selection_most_suspicious_first():
@@ -117,7 +114,7 @@ def test_es_module_in_headless_chromium():
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto("about:blank")
-            out = page.evaluate(_STUB, [(WIDGETS / "grid.js").read_text(), state])
+            out = page.evaluate(_STUB, [g.widget._esm, state])
         finally:
             browser.close()
     assert errors == []

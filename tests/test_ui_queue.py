@@ -15,6 +15,7 @@ from _ui_sessions import browser_send, browser_update, digits_session, text_sess
 from workbench.analysis.detectors import DetectorResult
 from workbench.core.dataset import Dataset
 from workbench.session import Session
+from workbench.ui._common import widget_module
 from workbench.ui.queue import ReviewQueue, keymap
 
 WIDGETS = Path(__file__).resolve().parents[1] / "widgets"
@@ -341,11 +342,17 @@ def test_widget_repr_and_assets(queue):
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-@pytest.mark.parametrize("name", ["queue.js"])
+@pytest.mark.parametrize("name", ["queue.js", "grid.js", "labelset_queue.js"])
 def test_es_module_syntax(tmp_path, name):
+    """Each widget's module as anywidget gets it (the shared widgets/dom.js, then the widget's
+    own code) parses as one ES module: no helper defined twice, none missing."""
+    esm = widget_module(name)
+    assert esm.startswith((WIDGETS / "dom.js").read_text())
+    assert esm.endswith((WIDGETS / name).read_text())
+    assert esm.count("function h(") == 1 and esm.count("function fmtScore(") == 1
     # `node --check x.js` does not parse ES-module syntax on every node version: check a .mjs copy.
     copy = tmp_path / (Path(name).stem + ".mjs")
-    copy.write_text((WIDGETS / name).read_text())
+    copy.write_text(esm)
     proc = subprocess.run(["node", "--check", str(copy)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -413,7 +420,7 @@ def test_es_module_in_headless_chromium(queue):
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto("about:blank")
-            out = page.evaluate(_STUB_RENDER, [(WIDGETS / "queue.js").read_text(), state])
+            out = page.evaluate(_STUB_RENDER, [queue.widget._esm, state])
         finally:
             browser.close()
     assert errors == []
@@ -623,7 +630,7 @@ def test_es_module_keys_name_classes_pick_any_class_and_take_a_note():
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto("about:blank")
-            out = page.evaluate(_STUB_KEYS, [(WIDGETS / "queue.js").read_text(), state])
+            out = page.evaluate(_STUB_KEYS, [q.widget._esm, state])
         finally:
             browser.close()
     assert errors == []

@@ -3,24 +3,7 @@
 // Thumbnails (images) or snippets (texts) of the selected samples, most suspicious first, one
 // page at a time (`items`, sent by Python). A click on one sends {"type": "open", "index"}:
 // Python shows the sample full size (`opened`) and moves the review queue there.
-
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-function fmtScore(value) {
-  if (value === null || value === undefined) return "–";
-  const abs = Math.abs(value);
-  return abs !== 0 && (abs < 0.001 || abs >= 1e4) ? value.toExponential(2) : value.toFixed(3);
-}
+// h() and fmtScore() come from dom.js, which workbench.ui._common.widget_module puts first.
 
 // How a sample is named: its id with its position beside it, or its position alone.
 function name(item) {

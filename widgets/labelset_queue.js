@@ -3,18 +3,7 @@
 // a box to mark it for a bulk decision). Keys (the `keymap` trait), buttons and clicks travel to
 // Python as {type: "key" | "command" | "toggle" | "go" | "mark"} messages; Python owns the state
 // and sends it back as traits. The note box edits the `note` trait, filed with the next decision.
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key === "style") node.style.cssText = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+// h() comes from dom.js, which workbench.ui._common.widget_module puts first.
 
 const setText = (names, mask) => names.filter((_, c) => mask[c]).join(" | ") || "∅";
 

@@ -3,30 +3,13 @@
 // Shows one page of rows (`rows`, sent by Python for the current `page`), highlights the row
 // under `cursor`, and turns buttons and key presses into messages that Python turns into
 // decisions. Keys are those of the `keymap` trait; everything else is left to JupyterLab.
+// h() and fmtScore() come from dom.js, which workbench.ui._common.widget_module puts first.
 
 const ACTIONS = [
   ["keep", "Keep", "a"],
   ["remove", "Remove", "x"],
   ["needs_review", "Review", "?"],
 ];
-
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-function fmtScore(value) {
-  if (value === null || value === undefined) return "–";
-  const abs = Math.abs(value);
-  return abs !== 0 && (abs < 0.001 || abs >= 1e4) ? value.toExponential(2) : value.toFixed(3);
-}
 
 function keyName(event) {
   if (event.ctrlKey || event.metaKey) return "ctrl+" + event.key.toLowerCase();

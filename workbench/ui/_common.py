@@ -270,6 +270,16 @@ def asset_path(name: str) -> Path:
     )
 
 
+def widget_module(name: str) -> str:
+    """The ES module of the widget ``name`` (``queue.js``) as anywidget loads it, one string:
+    the helpers the widgets share (``widgets/dom.js``: ``h()``, ``fmtScore()``) followed by the
+    widget's own code. anywidget loads a module from a string, where a relative ``import`` has
+    nothing to resolve against, so the shared code travels inside each widget's module.
+    """
+    shared = asset_path("dom.js").read_text(encoding="utf-8")
+    return shared + "\n" + asset_path(name).read_text(encoding="utf-8")
+
+
 # --- previews ------------------------------------------------------------------------------------
 def preview_of(dataset: Dataset, index: int, *, size: int = 64) -> str | None:
     """Sample ``index``'s preview: a PNG data URL about ``size`` pixels wide for images, the

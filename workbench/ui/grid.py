@@ -12,7 +12,14 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from workbench.ui._common import View, asset_path, browser_index, ignore_message, preview_of
+from workbench.ui._common import (
+    View,
+    asset_path,
+    browser_index,
+    ignore_message,
+    preview_of,
+    widget_module,
+)
 from workbench.ui.multilabel import set_text
 
 __all__ = ["SelectionGrid", "GridWidget"]
@@ -21,7 +28,7 @@ __all__ = ["SelectionGrid", "GridWidget"]
 class GridWidget(anywidget.AnyWidget):
     """Browser state of the selection grid (synced traits only)."""
 
-    _esm = asset_path("grid.js")
+    _esm = widget_module("grid.js")
     _css = asset_path("grid.css")
 
     items = t.List(t.Dict()).tag(sync=True)

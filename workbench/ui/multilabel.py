@@ -32,12 +32,12 @@ import traitlets as t
 from workbench.analysis.multilabel.matrices import class_counts, class_order, cooccurrence
 from workbench.ui._common import (
     View,
-    asset_path,
     browser_index,
     figure_widget,
     ignore_message,
     plotly_text,
     preview_of,
+    widget_module,
 )
 
 __all__ = [
@@ -503,7 +503,7 @@ class LabelSetMatricesView(View):
 class LabelSetQueueWidget(anywidget.AnyWidget):
     """Browser state of the label-set review queue (``widgets/labelset_queue.js``)."""
 
-    _esm = asset_path("labelset_queue.js")
+    _esm = widget_module("labelset_queue.js")
     title = t.Unicode("").tag(sync=True)
     class_names = t.List(t.Unicode()).tag(sync=True)
     position = t.Int(0).tag(sync=True)

@@ -18,7 +18,7 @@ import traitlets as t
 
 from workbench.analysis.detectors import label_error_detectors
 from workbench.decisions.log import ACTIONS
-from workbench.ui._common import View, asset_path, ignore_message, preview_of
+from workbench.ui._common import View, asset_path, ignore_message, preview_of, widget_module
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +53,7 @@ def keymap(n_classes: int) -> dict[str, str]:
 class QueueWidget(anywidget.AnyWidget):
     """Browser state of the review queue (synced traits only; the logic lives in ReviewQueue)."""
 
-    _esm = asset_path("queue.js")
+    _esm = widget_module("queue.js")
     _css = asset_path("queue.css")
 
     # --- what the queue holds
