@@ -153,43 +153,6 @@ def _summary_section(r) -> str:
     cards.append((f"{n_flag:,}", f"flagged by {r.primary}"))
     if ds.has_truth:
         cards.append((f"{int(ds.is_noisy.sum()):,}", "true label errors (known truth)"))
-    card_html = "".join(
-        f'<div class="card"><div class="v">{escape(v)}</div><div class="k">{escape(k)}</div></div>'
-        for v, k in cards
-    )
-    from workbench.core.dataset import SIGNALS
-
-    rows = []
-    said_trajectories = False
-    for s in SIGNALS:
-        if s in r.computed:
-            status, cls, how = "computed", "computed", r.computed[s]
-        elif s.startswith("trajectories.") and "trajectories" in r.computed and ds.has(s):
-            status, cls = "computed", "computed"
-            how = "same probe run" if said_trajectories else r.computed["trajectories"]
-            said_trajectories = True
-        elif ds.has(s):
-            status, cls, how = "given", "given", ""
-        else:
-            status, cls = "missing", "missing"
-            how = r.not_computed.get(s, SIGNALS[s])
-        rows.append(
-            f'<tr><td>{escape(s)}</td><td><span class="tag {cls}">{status}</span></td>'
-            f"<td>{escape(how)}</td></tr>"
-        )
-    ran = "".join(
-        f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
-        f"<td>{escape(detector_attr(name, 'summary'))}</td></tr>"
-        for name, res in r.results.items()
-    )
-    blocked = "".join(
-        f"<tr><td>{escape(name)}</td><td>{escape(why)}</td></tr>"
-        for name, why in r.unavailable.items()
-    )
-    failed = "".join(
-        f'<tr><td>{escape(name)}</td><td class="mismatch">{escape(msg)}</td></tr>'
-        for name, msg in r.failed.items()
-    )
     estimate = (
         '<p class="note">The estimated number of label errors is the off-diagonal mass of the '
         "confident joint of the given labels and the out-of-sample predicted probabilities "
@@ -197,17 +160,79 @@ def _summary_section(r) -> str:
         if r.estimated_num_errors is not None
         else '<p class="note">No estimate of the number of label errors: it needs pred_probs.</p>'
     )
+    return _summary_html(r, cards, estimate)
+
+
+def _summary_html(r, cards, note: str, *, multilabel: bool = False) -> str:
+    """The summary section of either report: ``cards`` ((value, caption) pairs), the ``note``
+    paragraph under them, the signals table and the detectors that ran, could not run and
+    failed.
+
+    ``multilabel``: the multi-label report's wording: every trajectories signal names the probe
+    (the single-label report says "same probe run" after the first), and the detectors that
+    could not run are grouped by reason (the single-label detectors share one there).
+    """
+    from workbench.core.dataset import SIGNALS
+
+    ds = r.dataset
+    card_html = "".join(
+        f'<div class="card"><div class="v">{escape(v)}</div><div class="k">{escape(k)}</div></div>'
+        for v, k in cards
+    )
+    rows = []
+    said_trajectories = False
+    for s in SIGNALS:
+        if s in r.computed:
+            status, how = "computed", r.computed[s]
+        elif s.startswith("trajectories.") and "trajectories" in r.computed and ds.has(s):
+            status = "computed"
+            if said_trajectories and not multilabel:
+                how = "same probe run"
+            else:
+                how = r.computed["trajectories"]
+            said_trajectories = True
+        elif ds.has(s):
+            status, how = "given", ""
+        else:
+            status, how = "missing", r.not_computed.get(s, SIGNALS[s])
+        rows.append(
+            f'<tr><td>{escape(s)}</td><td><span class="tag {status}">{status}</span></td>'
+            f"<td>{escape(how)}</td></tr>"
+        )
+    ran = "".join(
+        f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
+        f"<td>{escape(detector_attr(name, 'summary'))}</td></tr>"
+        for name, res in r.results.items()
+    )
+    unavailable = list(r.unavailable.items())
+    if multilabel:  # one row per reason: the single-label detectors share one
+        grouped: dict[str, list[str]] = {}
+        for name, why in unavailable:
+            grouped.setdefault(why, []).append(name)
+        unavailable = [(", ".join(names), why) for why, names in grouped.items()]
+    blocked = "".join(
+        f"<tr><td>{escape(names)}</td><td>{escape(why)}</td></tr>" for names, why in unavailable
+    )
+    failed = "".join(
+        f'<tr><td>{escape(name)}</td><td class="mismatch">{escape(msg)}</td></tr>'
+        for name, msg in r.failed.items()
+    )
     return (
         '<section id="summary"><h2>Summary</h2>'
-        f'<div class="cards">{card_html}</div>{estimate}'
-        f"<h3>Signals</h3><table><tr><th>signal</th><th>status</th><th>how / why not</th></tr>"
+        f'<div class="cards">{card_html}</div>{note}'
+        "<h3>Signals</h3><table><tr><th>signal</th><th>status</th><th>how / why not</th></tr>"
         f"{''.join(rows)}</table>"
         f"<h3>Detectors that ran ({len(r.results)})</h3>"
-        f'<table><tr><th>detector</th><th class="num">flagged</th><th>what the score measures '
-        f"(higher = more likely mislabeled)</th></tr>{ran}</table>"
+        + (
+            '<table><tr><th>detector</th><th class="num">flagged</th><th>what the score '
+            f"measures (higher = more likely mislabeled)</th></tr>{ran}</table>"
+            if r.results
+            else '<p class="note">None.</p>'
+        )
         + (
             f"<h3>Detectors that could not run ({len(r.unavailable)})</h3>"
-            f"<table><tr><th>detector</th><th>why</th></tr>{blocked}</table>"
+            f"<table><tr><th>{'detectors' if multilabel else 'detector'}</th><th>why</th></tr>"
+            f"{blocked}</table>"
             if r.unavailable
             else ""
         )
@@ -705,70 +730,12 @@ def _ml_summary_section(r) -> str:
         cards.append(("—", "flagged: no detector ran"))
     if ds.true_labels is not None and ds.has_truth:
         cards.append((f"{int(ds.is_noisy.sum()):,}", "label sets with a true error (known)"))
-    card_html = "".join(
-        f'<div class="card"><div class="v">{escape(v)}</div><div class="k">{escape(k)}</div></div>'
-        for v, k in cards
-    )
-    from workbench.core.dataset import SIGNALS
-
-    rows = []
-    for sig in SIGNALS:
-        if sig in r.computed or (sig.startswith("trajectories.") and "trajectories" in r.computed
-                                 and ds.has(sig)):  # fmt: skip
-            status, how = "computed", r.computed.get(sig, r.computed.get("trajectories", ""))
-        elif ds.has(sig):
-            status, how = "given", ""
-        else:
-            status, how = "missing", r.not_computed.get(sig, SIGNALS[sig])
-        rows.append(
-            f'<tr><td>{escape(sig)}</td><td><span class="tag {status}">{status}</span></td>'
-            f"<td>{escape(how)}</td></tr>"
-        )
-    ran = "".join(
-        f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
-        f"<td>{escape(detector_attr(name, 'summary'))}</td></tr>"
-        for name, res in r.results.items()
-    )
-    grouped: dict[str, list[str]] = {}  # the single-label detectors share one reason
-    for name, why in r.unavailable.items():
-        grouped.setdefault(why, []).append(name)
-    blocked = "".join(
-        f"<tr><td>{escape(', '.join(names))}</td><td>{escape(why)}</td></tr>"
-        for why, names in grouped.items()
-    )
-    failed = "".join(
-        f'<tr><td>{escape(name)}</td><td class="mismatch">{escape(msg)}</td></tr>'
-        for name, msg in r.failed.items()
-    )
-    return (
-        '<section id="summary"><h2>Summary</h2>'
-        f'<div class="cards">{card_html}</div>'
+    note = (
         '<p class="note">Every sample carries a set of classes (possibly empty). Each class is '
         "checked as its own yes/no question; a sample is flagged when some class looks wrongly "
         "given or wrongly missing.</p>"
-        "<h3>Signals</h3><table><tr><th>signal</th><th>status</th><th>how / why not</th></tr>"
-        f"{''.join(rows)}</table>"
-        f"<h3>Detectors that ran ({len(r.results)})</h3>"
-        + (
-            '<table><tr><th>detector</th><th class="num">flagged</th><th>what the score '
-            f"measures (higher = more likely mislabeled)</th></tr>{ran}</table>"
-            if r.results
-            else '<p class="note">None.</p>'
-        )
-        + (
-            f"<h3>Detectors that could not run ({len(r.unavailable)})</h3>"
-            f"<table><tr><th>detectors</th><th>why</th></tr>{blocked}</table>"
-            if r.unavailable
-            else ""
-        )
-        + (
-            f"<h3>Detectors that failed ({len(r.failed)})</h3>"
-            f"<table><tr><th>detector</th><th>error</th></tr>{failed}</table>"
-            if r.failed
-            else ""
-        )
-        + "</section>"
     )
+    return _summary_html(r, cards, note, multilabel=True)
 
 
 def _ml_classes_section(r) -> str:
