@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _ui_matrix import click, dots, heat, plotly_click, trace_index
 
 pytest.importorskip("plotly")
 matrices = pytest.importorskip("workbench.analysis.matrices")
@@ -35,33 +36,6 @@ def make_session(*, pred_probs=True, truth=True):
     ds = Dataset(given, class_names=NAMES, **kwargs)
     score = rng.random(N)
     return Session(ds, results={"s": DetectorResult("s", score, score > 0.9)})
-
-
-def click(fig, trace_index, row, col):
-    """A click on heatmap cell (row, col), as the browser reports it."""
-    fig._js2py_pointsCallback = {
-        "event_type": "plotly_click",
-        "points": {
-            "trace_indexes": [trace_index],
-            "point_indexes": [[row, col]],
-            "xs": [col],
-            "ys": [row],
-        },
-        "device_state": None,
-    }
-
-
-def heat(view, panel):
-    return [t for t in view.figure.data if t.name == panel][0]
-
-
-def dots(view, panel):
-    return [t for t in view.figure.data if t.name == f"{panel}:selection"][0]
-
-
-def trace_index(view, panel, overlay=False):
-    name = f"{panel}:selection" if overlay else panel
-    return [t.name for t in view.figure.data].index(name)
 
 
 def crosstab(rows, cols):
@@ -182,16 +156,7 @@ def test_selection_counts_are_a_second_layer():
     assert f"{chosen.size:,}</b> selected" in v._caption.value
     # a click on a dot selects its cell, like a click on the cell
     k = list(zip(np.asarray(layer.y), np.asarray(layer.x), strict=True)).index((i, j))
-    v.figure._js2py_pointsCallback = {
-        "event_type": "plotly_click",
-        "points": {
-            "trace_indexes": [trace_index(v, "confusion", overlay=True)],
-            "point_indexes": [k],
-            "xs": [int(j)],
-            "ys": [int(i)],
-        },
-        "device_state": None,
-    }
+    plotly_click(v.figure, trace_index(v, "confusion", overlay=True), k, int(j), int(i))
     np.testing.assert_array_equal(s.selection, np.flatnonzero((ds.labels == i) & (pred == j)))
     s.clear_selection(source="map")
     assert len(dots(v, "confusion").x) == 0 and "selected" not in v._caption.value
@@ -317,16 +282,7 @@ def test_bad_clicks_from_the_browser_are_ignored_and_logged(caplog):
         click(v.figure, confusion, K, 0)  # below the last row
         click(v.figure, confusion, -1, 1)
         click(v.figure, confusion, "x", 1)
-        v.figure._js2py_pointsCallback = {
-            "event_type": "plotly_click",
-            "points": {
-                "trace_indexes": [frames],
-                "point_indexes": [0],
-                "xs": [None],
-                "ys": ["a"],
-            },
-            "device_state": None,
-        }
+        plotly_click(v.figure, frames, 0, None, "a")
     assert s.selection.size == 0
     ignored = [r.getMessage() for r in caplog.records if "MatrixView ignored" in r.getMessage()]
     assert len(ignored) == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _ui_matrix import heat
 
 pytest.importorskip("plotly")
 pytest.importorskip("scipy")
@@ -35,10 +36,6 @@ def grouped(n: int, k: int, *, seed: int = 0, noise: float = 0.12):
     pp /= pp.sum(axis=1, keepdims=True)
     names = [f"class {i}" for i in range(k)]
     return Dataset(given, pred_probs=pp, true_labels=true, class_names=names), group
-
-
-def heat(v, panel):
-    return next(t for t in v.figure.data if t.name == panel)
 
 
 def built(ds, **kwargs):

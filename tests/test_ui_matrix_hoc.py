@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _ui_matrix import click, heat, trace_index
 
 pytest.importorskip("plotly")
 
@@ -46,24 +47,6 @@ def make_session(**kwargs):
     ds = make_dataset(**kwargs)
     score = np.random.default_rng(1).random(N)
     return Session(ds, results={"s": DetectorResult("s", score, score > 0.9)})
-
-
-def click(fig, trace_index, row, col):
-    """A click on heatmap cell (row, col), as the browser reports it."""
-    fig._js2py_pointsCallback = {
-        "event_type": "plotly_click",
-        "points": {
-            "trace_indexes": [trace_index],
-            "point_indexes": [[row, col]],
-            "xs": [col],
-            "ys": [row],
-        },
-        "device_state": None,
-    }
-
-
-def heat(view, panel):
-    return [t for t in view.figure.data if t.name == panel][0]
 
 
 def neighbour_majority(x, labels, k=10):
@@ -128,7 +111,7 @@ def test_hoc_is_computed_once_through_the_shared_analysis(monkeypatch):
     v.set_order("clustered")
     v.set_order("index")
     s.select([0, 1, 2], source="map")
-    click(v.figure, [t.name for t in v.figure.data].index("hoc"), 0, 1)
+    click(v.figure, trace_index(v, "hoc"), 0, 1)
     again = MatrixView(s)  # a second view of the same dataset reads the same estimate
     assert again.widget is not None
     assert len(calls) == 1
@@ -142,7 +125,7 @@ def test_clicking_a_hoc_cell_selects_the_samples_the_neighbours_relabel():
     v = MatrixView(s)
     assert v.widget is not None
     majority = neighbour_majority(ds.features, ds.labels)
-    index = [t.name for t in v.figure.data].index("hoc")
+    index = trace_index(v, "hoc")
     click(v.figure, index, 1, 1)  # given dog, the neighbours agree
     np.testing.assert_array_equal(s.selection, np.flatnonzero((ds.labels == 1) & (majority == 1)))
     click(v.figure, index, 0, 1)  # given dog, the neighbours say cat (cats are called dogs)
@@ -159,7 +142,7 @@ def test_clicking_a_hoc_cell_selects_the_samples_the_neighbours_relabel():
     assert list(frames.x) == [1] and list(frames.y) == [0]
     assert frames.hovertext[0] == f"selected here: {expected.size:,} of {expected.size:,}"
     # the same samples in the confident joint's panel: given dog, predicted cat
-    click(v.figure, [t.name for t in v.figure.data].index("estimated"), 0, 1)
+    click(v.figure, trace_index(v, "estimated"), 0, 1)
     pred = ds.pred_probs.argmax(axis=1)
     np.testing.assert_array_equal(s.selection, np.flatnonzero((ds.labels == 1) & (pred == 0)))
 
