@@ -438,18 +438,15 @@ def _prepare(x: np.ndarray, metric: str, dev: torch.device) -> torch.Tensor:
 
 
 def _tile_scores(xt, sq, a, b, chunk, buf) -> torch.Tensor:
-    """Similarity tile of rows a.. and columns b.., written into ``buf``; larger = nearer: the
-    cosine similarity, or -||x - y||² for euclidean."""
-    x, y = xt[a : a + chunk], xt[b : b + chunk]
-    s = buf[: len(x) * len(y)].view(len(x), len(y))
-    if sq is None:
-        return torch.mm(x, y.T, out=s)
-    torch.addmm(sq[b : b + chunk].neg()[None, :], x, y.T, alpha=2.0, out=s)
-    return s.sub_(sq[a : a + chunk][:, None])
+    """:func:`_cross_scores` of rows a.. against rows b.. of one tensor ``xt`` (``sq``: its
+    rows' squared norms, None for cosine)."""
+    return _cross_scores(xt, xt, sq, sq, a, b, chunk, buf)
 
 
 def _cross_scores(qt, dt, sq_q, sq_d, a, b, chunk, buf) -> torch.Tensor:
-    """:func:`_tile_scores` of query rows a.. against database rows b.. (two tensors)."""
+    """Similarity tile of query rows a.. against database rows b.., written into ``buf``;
+    larger = nearer: the cosine similarity, or -||x - y||² for euclidean (``sq_q``, ``sq_d``:
+    the rows' squared norms, None for cosine)."""
     x, y = qt[a : a + chunk], dt[b : b + chunk]
     s = buf[: len(x) * len(y)].view(len(x), len(y))
     if sq_q is None:

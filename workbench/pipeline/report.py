@@ -513,17 +513,13 @@ def _detectors_section(r) -> str:
             if ds.has_truth
             else "true labels"
         )
-        rows = "".join(
-            f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
-            f'<td class="num">{res.n_flagged / ds.n_samples:.1%}</td>'
-            f"<td>{'yes' if res.suggested_labels is not None else 'no'}</td></tr>"
-            for name, res in r.results.items()
+        table = _flag_counts_table(
+            r, "suggests labels", lambda res: res.suggested_labels is not None
         )
         return (
             '<section id="detectors"><h2>Detector comparison</h2>'
             f'<p class="note">Precision and recall need {why}; shown: how many each flags.</p>'
-            '<table><tr><th>detector</th><th class="num">flagged</th><th class="num">share</th>'
-            f"<th>suggests labels</th></tr>{rows}</table>{_overlap_table(r)}</section>"
+            f"{table}{_overlap_table(r)}</section>"
         )
     q = r.quality.copy()
     if "detector" not in q.columns:
@@ -562,6 +558,23 @@ def _detectors_section(r) -> str:
         "labels: they are not expected to score well here.</p>"
         f"<table>{head}{''.join(body)}</table>"
         f"<h3>Precision-recall curves</h3>{curves}{_overlap_table(r)}</section>"
+    )
+
+
+def _flag_counts_table(r, question: str, answer) -> str:
+    """The detector comparison without truth: per detector, how many samples it flags, their
+    share of the N samples, and ``question`` (a column header) answered yes or no by
+    ``answer(result)``."""
+    n = max(r.dataset.n_samples, 1)
+    rows = "".join(
+        f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
+        f'<td class="num">{res.n_flagged / n:.1%}</td>'
+        f"<td>{'yes' if answer(res) else 'no'}</td></tr>"
+        for name, res in r.results.items()
+    )
+    return (
+        '<table><tr><th>detector</th><th class="num">flagged</th><th class="num">share</th>'
+        f"<th>{escape(question)}</th></tr>{rows}</table>"
     )
 
 
@@ -857,20 +870,15 @@ def _ml_matrices_section(r) -> str:
 def _ml_detectors_section(r) -> str:
     ds = r.dataset
     metrics = r.metrics_table() if r.results else None
-    n = max(ds.n_samples, 1)
     if metrics is None or metrics.empty:
-        rows = "".join(
-            f'<tr><td>{escape(name)}</td><td class="num">{res.n_flagged:,}</td>'
-            f'<td class="num">{res.n_flagged / n:.1%}</td>'
-            f"<td>{'yes' if res.details.get('per_class_flags') is not None else 'no'}</td></tr>"
-            for name, res in r.results.items()
+        table = _flag_counts_table(
+            r, "flags annotations", lambda res: res.details.get("per_class_flags") is not None
         )
         return (
             '<section id="detectors"><h2>Detector comparison</h2>'
             '<p class="note">Precision and recall need the true label sets; shown: how many '
             "samples each flags and whether it flags single annotations.</p>"
-            '<table><tr><th>detector</th><th class="num">flagged</th><th class="num">share</th>'
-            f"<th>flags annotations</th></tr>{rows}</table></section>"
+            f"{table}</section>"
         )
     cols = [c for c in metrics.columns if c not in ("detector", "level")]
     head = (
