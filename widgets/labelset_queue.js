@@ -121,33 +121,31 @@ export default {
       if (current && table.offsetParent !== null) current.scrollIntoView({ block: "nearest" });
     }
 
-    for (const [label, command, title] of [
+    // A button that sends `command` (a "bulk:" one as class wb-lsq-bulk-…) and gives the keys
+    // back to the queue.
+    const commandButton = ([label, command, title], style) => h("button", {
+      class: `wb-lsq-${command.replace(":", "-")}`, title, style,
+      onclick: (event) => { event.stopPropagation(); send(command); el.focus({ preventScroll: true }); },
+    }, label);
+    buttons.append(...[
       ["previous (k)", "previous", "previous sample"],
       ["take suggested (s)", "take_suggested", "set the decision to the suggested set"],
       ["save & next (Enter)", "save", "record the decision (label-set edit, or keep) and move on"],
       ["next (j)", "next", "next sample, nothing recorded"],
-    ]) {
-      buttons.append(h("button", { class: `wb-lsq-${command}`, title, style: "padding:2px 10px;cursor:pointer", onclick: (event) => { event.stopPropagation(); send(command); el.focus({ preventScroll: true }); } }, label));
-    }
-
-    for (const [label, command, title] of [
+    ].map((b) => commandButton(b, "padding:2px 10px;cursor:pointer")));
+    bulk.append(...[
       ["keep marked", "bulk:keep", "keep every marked sample as given (one undoable decision)"],
       ["remove marked", "bulk:remove", "remove every marked sample (one undoable decision)"],
       ["take suggested for marked", "bulk:suggested", "give every marked sample its suggested set (one undoable decision)"],
       ["mark page", "select_page", "mark every row of this page"],
       ["clear marks", "clear_selection", "unmark every row"],
-    ]) {
-      bulk.append(h("button", { class: `wb-lsq-${command.replace(":", "-")}`, title, style: "padding:1px 8px;cursor:pointer;font-size:12px", onclick: (event) => { event.stopPropagation(); send(command); el.focus({ preventScroll: true }); } }, label));
-    }
-    bulk.append(marked);
-    for (const [label, command, title] of [
+    ].map((b) => commandButton(b, "padding:1px 8px;cursor:pointer;font-size:12px")), marked);
+    pager.append(...[
       ["« first", "first", "first sample (Home)"],
       ["‹ page", "previous_page", "previous page (PageUp)"],
       ["page ›", "next_page", "next page (PageDown)"],
       ["last »", "last", "last sample (End)"],
-    ]) {
-      pager.append(h("button", { class: `wb-lsq-${command}`, title, style: "padding:1px 8px;cursor:pointer;font-size:12px", onclick: (event) => { event.stopPropagation(); send(command); el.focus({ preventScroll: true }); } }, label));
-    }
+    ].map((b) => commandButton(b, "padding:1px 8px;cursor:pointer;font-size:12px")));
     pager.insertBefore(pageText, pager.children[2]);
 
     function onKey(event) {
