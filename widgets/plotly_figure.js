@@ -87,8 +87,39 @@ const PY2JS = [
   "_py2js_removeTraceProps",
 ];
 
+// plotly's widget keeps one FigureModel per model (made in its `initialize`) and hands it to
+// every view; each view then listens to the changes through that FigureModel, that is through
+// the model `initialize` was given, and anywidget drops only the listeners added through a
+// view's own model when it removes the view. A removed view kept listening: the workbench
+// draws its views anew when the map moves beside the tabs and back, and each change then threw
+// in the removed view ("Cannot read properties of undefined (reading 'length')") before the
+// new view's listener ran, so the figure stopped following the kernel. Each view here gets its
+// own FigureModel on its own model instead (the model-wide one's serializers), and goes with
+// its listeners.
+function figureModelOf(mod, widget, ctx) {
+  const proto = mod.FigureModel && mod.FigureModel.prototype;
+  if (!proto || typeof proto.initialize !== "function") {
+    widget.initialize(ctx);
+    return null;
+  }
+  const original = proto.initialize;
+  let made = null;
+  proto.initialize = function (...args) {
+    made = this;
+    return original.apply(this, args);
+  };
+  try {
+    widget.initialize(ctx); // plotly's: `new FigureModel(model, serializers).initialize()`
+  } finally {
+    proto.initialize = original;
+  }
+  return made;
+}
+
 export default () => {
   let widget = null;
+  let plotly = null; // the bundle's module
+  let figureModel = null; // plotly's model-wide FigureModel, for its serializers
   let ready = null;
   return {
     initialize(ctx) {
@@ -103,20 +134,25 @@ export default () => {
       });
       ready = bundle(model).then((mod) => {
         for (const [name, listener] of keep) model.off(`change:${name}`, listener);
+        plotly = mod;
         widget = mod.default();
-        const cleanup = widget.initialize(ctx);
+        figureModel = figureModelOf(mod, widget, ctx);
         for (const [real, name, value] of early) {
           // as the kernel sent them: set, then reset (set_state: nothing goes back to the kernel)
           real.set_state({ [name]: value });
           real.set_state({ [name]: null });
         }
-        return cleanup;
       });
       ready.catch((error) => console.error("workbench: plotly could not be loaded", error));
     },
     async render(ctx) {
       await ready;
-      return widget.render(ctx);
+      if (figureModel === null || typeof plotly.FigureView !== "function") return widget.render(ctx);
+      const own = Object.create(figureModel); // the serializers and methods, on the view's model
+      own.model = ctx.model;
+      const view = new plotly.FigureView(own, ctx.el);
+      view.perform_render();
+      return () => view.remove();
     },
   };
 };

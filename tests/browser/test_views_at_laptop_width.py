@@ -509,14 +509,11 @@ def _histogram_check(ui):
     return check
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: plotly's FigureWidget view never stops listening to its model; once "
-    "a view is removed (the tabs moved beside the map and back draw every view anew), each "
-    "change throws in it ('Error setting state: Cannot read properties of undefined') and the "
-    "listeners after it, the new view's, never run",
-)
 def test_histogram_follows_the_kernel_after_its_views_are_drawn_anew(ui):
+    """Moving the map beside the tabs and back draws every view anew. plotly's own widget
+    kept each removed view listening to its model (through the model-wide FigureModel): each
+    change then threw in it and the new view's listener never ran. The figures' module gives
+    every view its own FigureModel on the view's model, which anywidget clears with it."""
     page = ui.page
     check = _histogram_check(ui)
     ui.run("wb.session.set_threshold('default')")
