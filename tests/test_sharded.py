@@ -345,10 +345,10 @@ def test_bounded_view_holds_every_flagged_sample_and_a_stratified_sample(client,
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_shard_top_returns_every_margin_at_or_above_the_cut_or_the_floor(dtype):
-    """One shard's half of prune by noise rate, against a brute force over the class: the
-    m-th largest margin and everything tied with it (count mode), or every margin at or
-    above the floor (floor mode), with their global positions."""
+def test_shard_probes_and_shard_above_against_brute_force(dtype):
+    """One shard's halves of prune by noise rate, against a brute force over the class: the
+    ranked margins of each cell (probes), and every margin at or above a floor with its global
+    position, on probabilities with many ties."""
     from workbench.sharded import _tasks
     from workbench.sharded.sources import ShardData
 
@@ -359,29 +359,58 @@ def test_shard_top_returns_every_margin_at_or_above_the_cut_or_the_floor(dtype):
     labels = rng.integers(0, k, n)
     shard = ShardData(None, labels, probs)
     res = _tasks.shard_stats(shard, "s", offset, k)
-    cells = np.array([(c, j, m) for c in range(k) for j in range(k) if j != c
-                      for m in (1, 7)][::2])  # fmt: skip
-    cells = cells[np.argsort(cells[:, 0], kind="stable")]
+    cells = np.array([(c, j) for c in range(k) for j in range(k) if j != c])
 
     def margins(c, j):
         rows = np.flatnonzero(labels == c)
         return probs[rows, j] - probs[rows, c], rows + offset
 
-    lengths, vals, pos = _tasks.shard_top(shard, res, cells, "s", k)
-    start = np.r_[0, np.cumsum(lengths)]
-    for i, (c, j, m) in enumerate(cells):
-        got = dict(zip(pos[start[i] : start[i + 1]], vals[start[i] : start[i + 1]], strict=True))
-        v, rows = margins(c, j)
-        cut = np.sort(v)[::-1][min(m, len(v)) - 1]
-        assert set(got) == set(rows[v >= cut]) and len(got) >= min(m, len(v))
-        assert all(got[r] == x for r, x in zip(rows, v, strict=True) if r in got)
-    floors = np.array([np.sort(margins(c, j)[0])[len(margins(c, j)[0]) // 2] for c, j, _ in cells])
+    size = np.bincount(labels, minlength=k)[cells[:, 0]]
+    for deep in (1, 3, 40, 10**6):  # shallow probes use the candidates, deep ones whole classes
+        ranks = np.sort(rng.integers(1, np.minimum(size, deep) + 1, (4, len(cells))).T, axis=1)
+        got = _tasks.shard_probes(shard, res, cells, ranks, "s", k)
+        assert got.dtype == dtype
+        for i, (c, j) in enumerate(cells):
+            desc = np.sort(margins(c, j)[0])[::-1]
+            np.testing.assert_array_equal(got[i], desc[ranks[i] - 1])
+    floors = np.array([np.sort(margins(c, j)[0])[len(margins(c, j)[0]) // 2] for c, j in cells])
     floors[0] = -np.inf
-    lengths, vals, pos = _tasks.shard_top(shard, res, cells, "s", k, floors)
-    start = np.r_[0, np.cumsum(lengths)]
-    for i, (c, j, _) in enumerate(cells):
+    found = _tasks.shard_above(shard, res, cells, floors, "s", k)
+    start = np.r_[0, np.cumsum(found["lengths"])]
+    for i, (c, j) in enumerate(cells):
         v, rows = margins(c, j)
-        assert set(pos[start[i] : start[i + 1]]) == set(rows[v >= floors[i]])
+        got = dict(zip(found["positions"][start[i] : start[i + 1]],
+                       found["values"][start[i] : start[i + 1]], strict=True))  # fmt: skip
+        assert set(got) == set(rows[v >= floors[i]])
+        assert all(got[r] == x for r, x in zip(rows, v, strict=True) if r in got)
+    cuts = floors + 0.05
+    flagged = _tasks.above_cuts(found, cuts)
+    want = np.concatenate([margins(c, j)[1][margins(c, j)[0] >= cuts[i]]
+                           for i, (c, j) in enumerate(cells)])  # fmt: skip
+    np.testing.assert_array_equal(np.sort(flagged), np.sort(want))
+
+
+def test_probe_floors_bound_every_cut_from_below():
+    """The floor from the probes is at most the cell's cut and keeps at most 60% more values,
+    for shards of unequal sizes and a shard holding none of the class."""
+    from workbench.sharded.engine import probe_floors, probe_ranks
+
+    rng = np.random.default_rng(0)
+    sizes = np.array([[900, 0, 50], [1500, 700, 50], [300, 2000, 50], [2000, 1, 50]])  # (S, C)
+    need = np.array([400, 30, 120])
+    ranks = probe_ranks(need, sizes.sum(axis=0), sizes)
+    values = np.full(ranks.shape, -np.inf)
+    columns = [[rng.standard_normal(sizes[s, c]) for c in range(3)] for s in range(4)]
+    for s in range(4):
+        for c in range(3):
+            if sizes[s, c]:
+                values[s, c] = np.sort(columns[s][c])[::-1][ranks[s, c] - 1]
+    floor = probe_floors(values, ranks, need)
+    for c in range(3):
+        whole = np.concatenate([columns[s][c] for s in range(4)])
+        cut = np.sort(whole)[::-1][need[c] - 1]
+        assert floor[c] <= cut
+        assert np.count_nonzero(whole >= floor[c]) <= 1.6 * need[c]
 
 
 def test_write_npy_writes_each_shard_once_and_audits_the_same(client, tmp_path):

@@ -153,45 +153,126 @@ def whole_classes(group: dict, classes) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
-# --- prune by noise rate (per shard top-m, merged by the engine) ---------------------------------
-def shard_top(source, res: dict, cells: np.ndarray, name: str, k: int, floors=None):
-    """For each requested cell ``(given class, column j, m)``: the margins ``p[j] - p[given]``
-    of the shard's samples given that class at or above the cell's ``m``-th largest (``m``
-    values, more when the ``m``-th is tied; all when the class has at most ``m``), with their
-    global positions. With ``floors`` (C,) instead: every margin of cell ``i`` at or above
-    ``floors[i]`` (``m`` unused).
+# --- prune by noise rate (per shard: ranked probes, then every margin above a floor) ------------
+def _class_runs(cells: np.ndarray):
+    """(class, first, end) of each run of ``cells`` (C, >=1) sorted by their class column 0."""
+    if len(cells) and (np.diff(cells[:, 0]) < 0).any():
+        raise ValueError("cells must be sorted by class.")
+    classes, starts = np.unique(cells[:, 0], return_index=True)
+    return zip(classes, starts, np.r_[starts[1:], len(cells)], strict=True)
+
+
+def shard_probes(source, res: dict, cells: np.ndarray, ranks: np.ndarray, name: str, k: int):
+    """For each requested cell (given class ``cells[i, 0]``, column ``j = cells[i, 1]``): the
+    ``ranks[i, q]``-th largest margin ``p[j] - p[given]`` among the shard's samples given that
+    class (``ranks`` (C, P) ascending along a row, 1 <= rank <= the class's rows in the shard).
 
     As in the in-memory engine, margins are first computed only for the candidates with the
     largest best-other margin ``g = max_{j != given} p[j] - p[given]`` (every margin of a sample
-    is at most its ``g``, also after rounding): a column whose ``m``-th value reaches the
-    candidates' cut is exact; the others are computed over the whole class. With floors the
-    candidates are the samples whose ``g`` reaches the class's lowest floor.
+    is at most its ``g``, also after rounding): a column whose deepest probe reaches the
+    candidates' cut is exact; the others are computed over the whole class.
 
-    Returns ``(lengths (C,), values, positions)``, the values of cell ``i`` being the
-    ``lengths[i]`` entries after those of the cells before it (in no particular order).
+    Returns ``(C, P)`` values in the input dtype (the engine's lower bounds on each cell's cut,
+    :func:`workbench.sharded.engine.probe_floors`, come from them).
     """
     p = load_shard(source, name, k, check=False).pred_probs
     bounds, order, given = res["bounds"], res["order"], res["given_sorted"]
     other_max = res["rows"].other_max
-    if len(cells) and (np.diff(cells[:, 0]) < 0).any():
-        raise ValueError("shard_top: cells must be sorted by class.")
+    out = np.empty(ranks.shape, p.dtype)
+    for cls, a, b in _class_runs(cells):
+        lo, hi = bounds[cls], bounds[cls + 1]
+        out[a:b] = _ranked(p, order[lo:hi], given[lo:hi], other_max, cells[a:b, 1], ranks[a:b])
+    return out
+
+
+def _descending_top(margins, depth) -> np.ndarray:
+    """The ``depth`` largest values of every row of ``margins`` (C, n), largest first."""
+    n = margins.shape[1]
+    top = np.partition(margins, n - depth, axis=1)[:, n - depth :] if depth < n else margins
+    return np.sort(top, axis=1)[:, ::-1]
+
+
+def _ranked(p, pos, sk, other_max, cols, ranks) -> np.ndarray:
+    """:func:`shard_probes` for one class: ``(len(cols), P)`` ranked margins."""
+    n_k, deepest = len(pos), ranks[:, -1]
+    out = np.empty(ranks.shape, p.dtype)
+    todo = np.ones(len(cols), bool)
+    size = min(n_k, int(1.5 * deepest.sum()) + 64)
+    if size < n_k:
+        g = np.take(other_max, pos) - sk
+        gcut = np.partition(g, n_k - size)[n_k - size]
+        cand = np.flatnonzero(g >= gcut)
+        fit = np.flatnonzero(deepest <= len(cand))
+        if fit.size:
+            margins = _margins(p, pos[cand], sk[cand], cols[fit])
+            top = _descending_top(margins, int(deepest[fit].max()))
+            vals = np.take_along_axis(top, ranks[fit] - 1, axis=1)
+            # Exact where the deepest probe reaches the candidates' cut: every other sample's
+            # margins are below it.
+            ok = vals[:, -1] >= gcut
+            out[fit[ok]] = vals[ok]
+            todo[fit[ok]] = False
+    if todo.any():
+        top = _descending_top(_margins(p, pos, sk, cols[todo]), int(deepest[todo].max()))
+        out[todo] = np.take_along_axis(top, ranks[todo] - 1, axis=1)
+    return out
+
+
+def shard_above(source, res: dict, cells: np.ndarray, floors: np.ndarray, name: str, k: int,
+                cell_ids: np.ndarray | None = None):  # fmt: skip
+    """For each requested cell (given class ``cells[i, 0]``, column ``cells[i, 1]``): every
+    margin ``p[j] - p[given]`` of the shard's samples given that class at or above
+    ``floors[i]``, with its global position.
+
+    Returns ``{"lengths": (C,), "values", "positions", "keys"}``, the entries of cell ``i``
+    being the ``lengths[i]`` after those of the cells before it; ``keys`` (float32 input
+    only, else None): :func:`cell_value_keys` of (``cell_ids[i]``, value), sorted. The engine
+    gathers only the keys (to find each cell's exact cut); the positions stay on the worker
+    for :func:`shard_outputs`.
+    """
+    p = load_shard(source, name, k, check=False).pred_probs
+    bounds, order, given = res["bounds"], res["order"], res["given_sorted"]
+    other_max = res["rows"].other_max
     lengths = np.zeros(len(cells), np.int64)
     vals_out, pos_out = [], []
-    classes, starts = np.unique(cells[:, 0], return_index=True)
-    for cls, a, b in zip(classes, starts, np.r_[starts[1:], len(cells)], strict=True):
+    for cls, a, b in _class_runs(cells):
         lo, hi = bounds[cls], bounds[cls + 1]
         pos, sk = order[lo:hi], given[lo:hi]
-        cols = cells[a:b, 1]
-        if floors is not None:
-            vals, rows, lengths[a:b] = _above(p, pos, sk, other_max, cols, floors[a:b])
-        else:
-            vals, rows, lengths[a:b] = _top_count(p, pos, sk, other_max, cols, cells[a:b, 2])
+        vals, rows, lengths[a:b] = _above(p, pos, sk, other_max, cells[a:b, 1], floors[a:b])
         vals_out.append(vals)
         pos_out.append(pos[rows])
-    if not vals_out:
-        return lengths, np.empty(0, p.dtype), np.empty(0, np.int64)
-    positions = np.concatenate(pos_out).astype(np.int64) + res["offset"]
-    return lengths, np.concatenate(vals_out), positions
+    values = np.concatenate(vals_out) if vals_out else np.empty(0, p.dtype)
+    positions = (np.concatenate(pos_out).astype(np.int64) + res["offset"] if pos_out
+                 else np.empty(0, np.int64))  # fmt: skip
+    keys = None
+    if values.dtype == np.float32:
+        ids = np.arange(len(cells)) if cell_ids is None else np.asarray(cell_ids)
+        keys = np.sort(cell_value_keys(np.repeat(ids, lengths), values))
+    return {"lengths": lengths, "values": values, "positions": positions, "keys": keys}
+
+
+def cell_value_keys(cells, values) -> np.ndarray:
+    """uint64 keys ordering by cell, then float32 value largest first (equal values, and
+    -0.0 after 0.0, in no particular order); :func:`key_values` reads the values back."""
+    bits = values.astype(np.float32, copy=False).view(np.uint32)
+    # Order-preserving map of float32 bits to uint32 (negatives: all bits flipped; positives:
+    # the sign bit set), then complemented so that the largest value comes first.
+    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31))
+    return (np.asarray(cells).astype(np.uint64) << np.uint64(32)) | (~ordered).astype(np.uint64)
+
+
+def key_values(keys) -> np.ndarray:
+    """The float32 values (as float64) of keys made by :func:`cell_value_keys`."""
+    ordered = ~(np.asarray(keys) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    bits = np.where(ordered >> 31, ordered & np.uint32(0x7FFFFFFF), ~ordered)
+    return bits.view(np.float32).astype(np.float64)
+
+
+def above_cuts(above: dict, cuts: np.ndarray) -> np.ndarray:
+    """Global positions of the entries of :func:`shard_above` at or above their cell's cut
+    (``cuts`` (C,), +inf for a cell flagged otherwise)."""
+    cell = np.repeat(np.arange(len(above["lengths"])), above["lengths"])
+    return above["positions"][above["values"] >= cuts[cell]]
 
 
 def _margins(p, pos, sk, cols) -> np.ndarray:
@@ -199,61 +280,6 @@ def _margins(p, pos, sk, cols) -> np.ndarray:
     margins = np.take(p, pos, axis=0).T[cols]
     margins -= sk
     return margins
-
-
-def _at_or_above(margins, cuts, rows=None):
-    """``(values, rows, lengths)`` of the entries of each row ``i`` of ``margins`` at or above
-    ``cuts[i]``, row after row (``rows`` maps the columns of ``margins`` to class rows)."""
-    flat = np.flatnonzero(margins >= cuts[:, None])
-    col, row = np.divmod(flat, margins.shape[1])
-    lengths = np.bincount(col, minlength=len(margins))
-    return margins.reshape(-1)[flat], (row if rows is None else rows[row]), lengths
-
-
-def _kth_largest(margins, ms) -> np.ndarray:
-    """Per row ``i`` of ``margins`` (C, n): its ``ms[i]``-th largest value (1 <= ms[i] <= n)."""
-    n = margins.shape[1]
-    mm = int(ms.max())
-    top = np.sort(np.partition(margins, n - mm, axis=1)[:, n - mm :], axis=1)  # mm largest
-    return top[np.arange(len(margins)), mm - ms]
-
-
-def _top_count(p, pos, sk, other_max, cols, ms):
-    """Count mode of :func:`shard_top` for one class: ``(values, rows, lengths)``, column
-    after column, rows indexing ``pos``."""
-    n_k, c = len(pos), len(cols)
-    ms = np.minimum(ms, n_k)
-    out_v, out_r, out_c = [], [], []
-    todo = ms > 0
-    size = min(n_k, int(1.5 * ms.sum()) + 64)
-    if size < n_k and todo.any():
-        g = np.take(other_max, pos) - sk
-        gcut = np.partition(g, n_k - size)[n_k - size]
-        cand = np.flatnonzero(g >= gcut)
-        fit = todo & (ms <= len(cand))
-        if fit.any():
-            margins = _margins(p, pos[cand], sk[cand], cols[fit])
-            cuts = _kth_largest(margins, ms[fit])
-            # Exact where the cut reaches the candidates' cut: every other sample is below it.
-            ok = cuts >= gcut
-            v, r, n = _at_or_above(margins[ok], cuts[ok], cand)
-            done = np.flatnonzero(fit)[ok]
-            out_v.append(v)
-            out_r.append(r)
-            out_c.append(np.repeat(done, n))
-            todo[done] = False
-    if todo.any():
-        margins = _margins(p, pos, sk, cols[todo])
-        v, r, n = _at_or_above(margins, _kth_largest(margins, ms[todo]))
-        out_v.append(v)
-        out_r.append(r)
-        out_c.append(np.repeat(np.flatnonzero(todo), n))
-    if not out_v:
-        return np.empty(0, p.dtype), np.empty(0, np.int64), np.zeros(c, np.int64)
-    col = np.concatenate(out_c)
-    by_col = np.argsort(col, kind="stable")
-    vals, rows = np.concatenate(out_v)[by_col], np.concatenate(out_r)[by_col]
-    return vals, rows, np.bincount(col, minlength=c)
 
 
 def _above(p, pos, sk, other_max, cols, floors):
@@ -264,7 +290,11 @@ def _above(p, pos, sk, other_max, cols, floors):
         cand = np.flatnonzero(np.take(other_max, pos) - sk >= low)
     else:
         cand = np.arange(len(pos))
-    return _at_or_above(_margins(p, pos[cand], sk[cand], cols), floors, cand)
+    margins = _margins(p, pos[cand], sk[cand], cols)
+    flat = np.flatnonzero(margins >= floors[:, None])
+    col, row = np.divmod(flat, margins.shape[1])
+    lengths = np.bincount(col, minlength=len(margins))
+    return margins.reshape(-1)[flat], cand[row], lengths
 
 
 def shard_column(source, res: dict, cls: int, j: int, name: str, k: int):
@@ -311,13 +341,14 @@ def shard_dynamics(source, labels: np.ndarray, n_classes: int) -> dict:
 def shard_outputs(
     res: dict, res2: dict, flagged: dict, primary: str, folder: str | None, part: str,
     class_names, with_masks: bool, source=None, low: dict | None = None,
-    extra: dict | None = None,
+    extra: dict | None = None, rate=None,
 ) -> dict:  # fmt: skip
     """Masks of every rule for one shard, the per-sample scores and suggested labels; writes
     ``<folder>/part-<part>.parquet`` keyed by id. ``flagged`` maps a rule to the shard's
-    flagged global positions (sorted); ``low`` the ``low_*`` rules' masks (n,) (not limited
-    by the close calls, as in memory); ``extra`` more columns (n,) of the other detectors
-    (:mod:`workbench.sharded.detectors`)."""
+    flagged global positions (sorted); ``rate`` = (a :func:`shard_above` result, its cells'
+    cuts) adds the entries at or above their cut to ``prune_by_noise_rate``; ``low`` the
+    ``low_*`` rules' masks (n,) (not limited by the close calls, as in memory); ``extra`` more
+    columns (n,) of the other detectors (:mod:`workbench.sharded.detectors`)."""
     n, offset = res["n"], res["offset"]
     y, rows = res["labels"], res["rows"]
     keep = ~res2["close"]
@@ -325,6 +356,8 @@ def shard_outputs(
     for rule, idx in flagged.items():
         m = np.zeros(n, bool)
         m[np.asarray(idx, np.int64) - offset] = True
+        if rule == "prune_by_noise_rate" and rate is not None:
+            m[above_cuts(*rate) - offset] = True
         masks[rule] = m & keep
     masks["confident_learning"] = res2["counted"] & (res2["guess"] != y) & keep
     masks["predicted_neq_given"] = (rows.argmax != y) & keep

@@ -408,7 +408,7 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     lap("prune_by_noise_rate")
 
     # 5. per-sample outputs
-    flagged = {"prune_by_noise_rate": by_rate, "prune_by_class": by_class}
+    flagged = {"prune_by_noise_rate": by_rate.positions, "prune_by_class": by_class}
     outs = []
     dynamics = [bool(getattr(inp, "trajectories", ())) if hasattr(type(inp), "read") else False
                 for inp in ds.inputs]  # fmt: skip
@@ -419,7 +419,8 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
         outs.append(c.submit(
             _tasks.shard_outputs, r1[s], r2[s], mine, primary,
             str(folder / "scores") if folder is not None else None, f"{s:05d}", ds.class_names, collect,
-            ds.inputs[s] if dynamics[s] else None, others.low[s], others.columns[s], pure=False,
+            ds.inputs[s] if dynamics[s] else None, others.low[s], others.columns[s],
+            by_rate.per_shard[s], pure=False,
         ))  # fmt: skip
     wait_for(outs, progress=progress, desc="scores + tables")
     parts = c.gather(outs)
@@ -465,8 +466,18 @@ def _write_summary(folder: Path, res: ShardedAuditResult) -> None:
 
 
 # --- prune by noise rate ---------------------------------------------------------------------------
+@dataclass
+class RateFlags:
+    """Where ``prune_by_noise_rate`` flags, before the close calls: ``positions`` (sorted global
+    positions of whole classes and of tied cells' tops) and, per shard, ``(future of its
+    shard_above entries, cut per entry cell)`` or None (entries at or above their cut)."""
+
+    positions: np.ndarray
+    per_shard: list
+
+
 def _prune_by_noise_rate(c, ds, r1, grp, groups, prune, counts, shard_counts, eligible, progress):
-    """Sorted global positions flagged by ``prune_by_noise_rate`` (before the close calls)."""
+    """:class:`RateFlags` of ``prune_by_noise_rate``."""
     whole, cell_k, cell_j, cell_n = [], [], [], []
     for cls in np.flatnonzero(eligible):
         need = prune[:, cls].astype(np.int64).copy()
@@ -486,12 +497,14 @@ def _prune_by_noise_rate(c, ds, r1, grp, groups, prune, counts, shard_counts, el
         if mine:
             found.append(c.submit(_tasks.whole_classes, g, mine))
     parts = c.gather(found) if found else []
+    per_shard = [None] * len(r1)
     if cell_k:
-        parts.append(_top_cells(c, ds, r1, np.array(cell_k), np.array(cell_j),
-                                np.array(cell_n, np.int64), counts, shard_counts, progress))  # fmt: skip
-    if not parts:
-        return np.empty(0, np.int64)
-    return _sorted_unique(np.concatenate(parts))
+        tied_parts, per_shard = _top_cells(c, ds, r1, np.array(cell_k), np.array(cell_j),
+                                           np.array(cell_n, np.int64), counts, shard_counts,
+                                           progress)  # fmt: skip
+        parts += tied_parts
+    positions = _sorted_unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+    return RateFlags(positions, per_shard)
 
 
 def _sorted_unique(a: np.ndarray) -> np.ndarray:
@@ -501,147 +514,112 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
 
 
-def _first_request(need, n_k, n_ks):
-    """Candidates asked first of a shard holding ``n_ks`` of the class's ``n_k`` samples: about
-    its expected share of the top ``need`` (all of them when fewer); the second round asks
-    only the shards that may hide more, by value."""
-    expected = need * (n_ks / np.maximum(n_k, 1))
-    m = np.ceil(expected + np.sqrt(expected) + 1).astype(np.int64)
-    return np.minimum(np.minimum(m, need + 1), n_ks)
+#: Probes of prune by noise rate: the ranks asked of a shard, as multiples of its expected share
+#: of a cell's top. Four probes bound each cut within about 10-20% more values than it keeps.
+PROBES = (0.75, 1.0, 1.25, 1.6)
 
 
-def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress) -> np.ndarray:
-    """Merge per-shard top margins of every (given kk, true jj) cell into its top ``need``.
+def probe_ranks(need, n_k, n_ks) -> np.ndarray:
+    """Ranks (S, C, P) asked of each shard: multiples :data:`PROBES` of its expected share
+    ``need * n_ks / n_k`` of each cell's top ``need``, at least 1 and at most ``n_ks`` (0 where
+    the shard holds none of the class). The deepest ranks add up to at least ``need``."""
+    share = need[None, :] * (n_ks / np.maximum(n_k, 1)[None, :])
+    ranks = np.ceil(share[:, :, None] * np.array(PROBES)[None, None, :]).astype(np.int64)
+    ranks = np.minimum(np.maximum(ranks, 1), n_ks[:, :, None])
+    return np.maximum.accumulate(ranks, axis=2)
 
-    Round 1: each shard sends about its share of each cell's top (:func:`_first_request`).
-    The ``need``-th largest value ``L`` of their union is at most the cell's true cut, and a
-    shard whose last value sent is below ``L`` (or that sent all it holds) hides nothing at or
-    above ``L``. Round 2: the other shards send every margin at or above ``L``, so the union
-    then holds every value at or above the cut, ties included: exact in two rounds.
+
+def probe_floors(values, ranks, need) -> np.ndarray:
+    """Per cell, a lower bound ``L`` of its cut (its ``need``-th largest margin over all shards)
+    from every shard's probes: ``values`` (S, C, P) the ``ranks`` (S, C, P)-th largest margins
+    (ranks ascending; 0 where a shard sent none).
+
+    A shard whose ``r``-th largest is ``v`` holds at least ``r`` margins >= v, so for any x the
+    cell holds at least ``sum_s max{r : v_s(r) >= x}`` margins >= x. ``L`` is the largest probe
+    value at which that count reaches ``need``: at least ``need`` margins are >= L, so the cut
+    is >= L. -inf where the probes never reach ``need``. Returns (C,) float64.
     """
-    n_cells, n_shards = len(kk), len(r1)
+    s, c, p = values.shape
+    step = np.diff(ranks, axis=2, prepend=0).transpose(1, 0, 2).reshape(c, s * p)
+    v = values.astype(np.float64).transpose(1, 0, 2).reshape(c, s * p)
+    v[step == 0] = -np.inf  # a probe that adds nothing (none of the class, or a repeated rank)
+    # Largest first; a shard's probes of equal value stay in rank order (stable sort).
+    order = np.argsort(-v, axis=1, kind="stable")
+    cum = np.cumsum(np.take_along_axis(step, order, axis=1), axis=1)
+    reach = cum >= np.asarray(need)[:, None]
+    first = reach.argmax(axis=1)
+    at = np.take_along_axis(np.take_along_axis(v, order, axis=1), first[:, None], axis=1)[:, 0]
+    return np.where(reach.any(axis=1), at, -np.inf)
+
+
+def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress):
+    """The flags of every (given ``kk``, true ``jj``) cell's top ``need`` margins, over shards.
+
+    Round 1: each shard sends a few ranked margins of each cell (:func:`probe_ranks`, about
+    its expected share of the top): a lower bound ``L`` of each cut (:func:`probe_floors`).
+    Round 2: each shard finds every margin at or above ``L`` (about 10-20% more than the cell
+    keeps) and sends the values only; the ``need``-th largest of their union is the cell's
+    exact cut. The positions stay on the workers: each shard flags its own entries at or above
+    the cut while writing its outputs. A cell whose cut is tied with the next value ranks its
+    whole column with numpy's sort, exactly as the in-memory engine.
+
+    Returns (positions of the tied cells' tops, per shard (its shard_above future, cut per
+    cell it was asked) or None).
+    """
+    n_shards = len(r1)
     nks = shard_counts[:, kk]  # (S, C)
-    m_req = _first_request(need[None, :], counts[kk][None, :], nks)
-    ask = {s: np.flatnonzero(m_req[s] > 0) for s in range(n_shards)}
-    entries = _gather_tops(c, ds, r1, kk, jj, ask, m_req, None, progress, 1)
-    floor, last = _floors(entries, need, n_shards, n_cells)
-    unsafe = (m_req < nks) & (last >= floor[None, :])
-    ask = {s: np.flatnonzero(unsafe[s]) for s in range(n_shards) if unsafe[s].any()}
-    if ask:
-        again = _gather_tops(c, ds, r1, kk, jj, ask, None, floor, progress, 2)
-        for s, new in again.items():  # replace this shard's entries of the re-asked cells
-            old = entries.get(s)
-            if old is not None:
-                keep = ~np.isin(old[0], ask[s])
-                new = tuple(np.concatenate([o[keep], x]) for o, x in zip(old, new, strict=True))
-            entries[s] = new
-    # Values below a cell's floor are below its cut: they can neither be flagged nor tie it.
-    for s, (c_ids, v, p) in list(entries.items()):
-        keep = v >= floor[c_ids]
-        entries[s] = (c_ids[keep], v[keep], p[keep])
-    tied, flagged = _final_tops(entries, need, n_cells)
-    out = [flagged]
-    for cell in np.flatnonzero(tied):
-        out.append(
-            _tied_column(c, ds, r1, int(kk[cell]), int(jj[cell]), int(need[cell]), nks[:, cell])
-        )
-    return np.concatenate(out)
-
-
-def _gather_tops(c, ds, r1, kk, jj, ask, m_req, floor, progress, round_):
-    """Ask shard ``s`` for the cells ``ask[s]``: its top ``m_req[s, cell]`` of each, or with
-    ``floor`` every margin at or above ``floor[cell]``. Returns {shard: (cell ids, values,
-    positions)}."""
-    futs = {}
-    for s, cid in ask.items():
-        if cid.size:
-            m = m_req[s, cid] if m_req is not None else np.zeros(len(cid), np.int64)
-            req = np.column_stack([kk[cid], jj[cid], m])
-            fl = floor[cid] if floor is not None else None
-            futs[s] = (cid, _submit(c, _tasks.shard_top, ds.inputs[s], r1[s], req,
-                                    ds.names[s], ds.n_classes, fl))  # fmt: skip
-    wait_for([f for _, f in futs.values()], progress=progress,
-             desc=f"prune by noise rate ({round_})")  # fmt: skip
-    out = {}
-    for s, (cid, fut) in futs.items():
-        lengths, vals, pos = fut.result()
-        out[s] = (np.repeat(cid, lengths), vals, pos)
-    return out
-
-
-def _sorted_entries(entries, n_cells):
-    """All shards' entries sorted by cell, then value (largest first): (cell ids, values as
-    float64, positions, start of each cell, count of each cell)."""
-    if entries:
-        cid = np.concatenate([e[0] for e in entries.values()])
-        val = np.concatenate([e[1].astype(np.float64) for e in entries.values()])
-        pos = np.concatenate([e[2] for e in entries.values()])
-    else:
-        cid, val, pos = np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
-    # By value, largest first, then (stable) by cell: a radix sort when cell ids fit 16 bits.
-    order = np.argsort(-val)
-    key = cid[order].astype(np.uint16 if n_cells <= 1 << 16 else np.int64)
-    order = order[np.argsort(key, kind="stable")]
-    cid, val, pos = cid[order], val[order], pos[order]
-    cnt = np.bincount(cid, minlength=n_cells)
-    return cid, val, pos, np.cumsum(cnt) - cnt, cnt
-
-
-def _floors(entries, need, n_shards, n_cells):
-    """After the first round: each cell's floor ``L`` (the ``need``-th largest value sent;
-    -inf when fewer were sent) and ``last`` (S, C), the smallest value each shard sent (every
-    value it holds above it was sent; -inf when it sent none)."""
-    vals = [e[1] for e in entries.values()]
-    cnt = np.bincount(np.concatenate([e[0] for e in entries.values()]) if entries else
-                      np.empty(0, np.int64), minlength=n_cells)  # fmt: skip
+    cells = np.column_stack([kk, jj])
+    asked = {s: np.flatnonzero(nks[s] > 0) for s in range(n_shards)}
+    asked = {s: cid for s, cid in asked.items() if cid.size}
+    ranks = probe_ranks(need, counts[kk], nks)
+    futs = {s: _submit(c, _tasks.shard_probes, ds.inputs[s], r1[s], cells[cid], ranks[s, cid],
+                       ds.names[s], ds.n_classes) for s, cid in asked.items()}  # fmt: skip
+    wait_for(list(futs.values()), progress=progress, desc="prune by noise rate (1)")
+    values = np.full(ranks.shape, -np.inf)
+    for s, got in zip(futs, c.gather(list(futs.values())), strict=True):
+        values[s, asked[s]] = got
+    floor = probe_floors(values, ranks, need)
+    above = {s: _submit(c, _tasks.shard_above, ds.inputs[s], r1[s], cells[cid], floor[cid],
+                        ds.names[s], ds.n_classes, cid) for s, cid in asked.items()}  # fmt: skip
+    wait_for(list(above.values()), progress=progress, desc="prune by noise rate (2)")
+    cnt = np.zeros(len(kk), np.int64)
+    lengths = c.gather([c.submit(_tasks.pick, f, "lengths") for f in above.values()])
+    for s, got in zip(above, lengths, strict=True):
+        cnt[asked[s]] += got
+    if (cnt < need).any():  # pragma: no cover - the floors guarantee it
+        raise RuntimeError("prune by noise rate: a floor let fewer values through than kept.")
     start = np.cumsum(cnt) - cnt
-    floor = np.full(n_cells, -np.inf)
-    has = cnt >= need
-    if vals and all(v.dtype == np.float32 for v in vals):
-        # Values only: one sort of 64-bit keys (cell, value largest first), no argsort.
-        key = np.sort(np.concatenate([_cell_value_keys(c_ids, v) for c_ids, v, _ in
-                                      entries.values()]))  # fmt: skip
-        floor[has] = _key_values(key[start[has] + need[has] - 1])
+    keys = c.gather([c.submit(_tasks.pick, f, "keys") for f in above.values()])
+    if all(k is not None for k in keys):  # float32: one merge of the shards' sorted keys
+        keys = np.sort(np.concatenate(keys), kind="stable")
+        cuts, nxt = _tasks.key_values(keys[start + need - 1]), cnt > need
+        tied = np.zeros(len(kk), bool)
+        tied[nxt] = _tasks.key_values(keys[(start + need)[nxt]]) == cuts[nxt]
     else:
-        _, val, _, start, cnt = _sorted_entries(entries, n_cells)
-        floor[has] = val[start[has] + need[has] - 1]
-    last = np.full((n_shards, n_cells), -np.inf)
-    for s, (c_ids, v, _) in entries.items():  # a shard's entries come cell after cell
-        if len(c_ids):
-            first = np.flatnonzero(np.r_[True, c_ids[1:] != c_ids[:-1]])
-            last[s, c_ids[first]] = np.minimum.reduceat(v, first)
-    return floor, last
+        vals = c.gather([c.submit(_tasks.pick, f, "values") for f in above.values()])
+        cell_of = np.concatenate([np.repeat(asked[s], n)
+                                  for s, n in zip(above, lengths, strict=True)])  # fmt: skip
+        cuts, tied = _exact_cuts(cell_of, np.concatenate(vals), need, start, cnt)
+    per_shard = [None] * n_shards
+    flag_cuts = np.where(tied, np.inf, cuts)
+    for s, fut in above.items():
+        per_shard[s] = (fut, flag_cuts[asked[s]])
+    tops = [_tied_column(c, ds, r1, int(kk[cell]), int(jj[cell]), int(need[cell]), nks[:, cell])
+            for cell in np.flatnonzero(tied)]  # fmt: skip
+    return tops, per_shard
 
 
-def _cell_value_keys(cells, values):
-    """uint64 keys ordering by cell, then float32 value largest first (ties equal)."""
-    bits = values.astype(np.float32, copy=False).view(np.uint32)
-    # Order-preserving map of float32 bits to uint32 (negatives: all bits flipped; positives:
-    # the sign bit set), then complemented so that the largest value comes first.
-    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31))
-    return (cells.astype(np.uint64) << np.uint64(32)) | (~ordered).astype(np.uint64)
-
-
-def _key_values(keys):
-    """The float32 values (as float64) of keys made by :func:`_cell_value_keys`."""
-    ordered = ~(keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    bits = np.where(ordered >> 31, ordered & np.uint32(0x7FFFFFFF), ~ordered)
-    return bits.view(np.float32).astype(np.float64)
-
-
-def _final_tops(entries, need, n_cells):
-    """Every cell's top ``need`` from a union holding all values at or above its cut.
-
-    Returns ``tied`` (C,) (the ``need``-th value equals the next: numpy's sort over the class
-    decides) and the flagged positions of the untied cells.
-    """
-    cid, val, pos, start, cnt = _sorted_entries(entries, n_cells)
-    tied = np.zeros(n_cells, bool)
-    nxt = cnt > need
-    tied[nxt] = val[start[nxt] + need[nxt]] == val[start[nxt] + need[nxt] - 1]
-    rank = np.arange(len(cid)) - start[cid]
-    take = ~tied[cid] & (rank < need[cid])
-    return tied, pos[take]
+def _exact_cuts(cell_of, values, need, start, cnt):
+    """Each cell's cut (its ``need``-th largest value) and whether it is tied with the next,
+    from a union holding every value at or above the cut (``cnt`` (C,) values of each cell,
+    beginning at ``start`` once sorted by cell). Returns (C,) float64, (C,) bool."""
+    values = values.astype(np.float64)
+    order = np.argsort(-values, kind="stable")
+    values = values[order[np.argsort(cell_of[order], kind="stable")]]
+    cuts, nxt = values[start + need - 1], cnt > need
+    tied = np.zeros(len(need), bool)
+    tied[nxt] = values[(start + need)[nxt]] == cuts[nxt]
+    return cuts, tied
 
 
 def _tied_column(c, ds, r1, cls, j, need, nks) -> np.ndarray:
