@@ -474,6 +474,12 @@ def test_map_beside_the_other_views_when_the_output_area_is_wide():
     assert map_content.children == (wb.map.widget, wb.grid.widget)
     assert wb.tabs.children == tabs_before  # no view is re-created
     assert "on the left" in wb._boxes["Map"].children[0].value
+    # the tabs at least a laptop column's width (every view fits it), the map the rest; its
+    # side panel may go below it (a class the workbench's style sheet knows)
+    px = [int(x.layout.min_width.removesuffix("px")) for x in (map_content, wb.tabs)]
+    assert px[1] >= 848 and sum(px) + int(row.layout.grid_gap.removesuffix("px")) <= 1400
+    assert "wb-side-map" in map_content._dom_classes
+    assert ".wb-side-map" in wb.width_probe._css
     assert wb.tabs.titles[wb.tabs.selected_index] == "Review"  # the tab shown stays
     wb.select_tab("Map")  # in view already: nothing moves
     assert wb.tabs.titles[wb.tabs.selected_index] == "Review"
@@ -481,6 +487,7 @@ def test_map_beside_the_other_views_when_the_output_area_is_wide():
     assert wb.tabs.titles[wb.tabs.selected_index] == "Matrices" and "Matrices" in wb.built
     browser_update(wb.width_probe, {"width": 1000})
     assert not wb.side_by_side and wb.body.children == (wb.tabs,)
+    assert "wb-side-map" not in map_content._dom_classes and map_content.layout.min_width is None
     assert wb._boxes["Map"].children == (map_content,)
     assert wb.tabs.titles[wb.tabs.selected_index] == "Matrices"
     assert w.children[-1] is wb.body
@@ -491,6 +498,8 @@ def test_map_beside_the_other_views_when_the_output_area_is_wide():
     _ = narrow.widget
     browser_update(narrow.width_probe, {"width": 1500})
     assert not narrow.side_by_side
+    with pytest.raises(ValueError, match="side_by_side_from must be at least 1262 pixels"):
+        Workbench(s, side_by_side_from=1000)  # the map and the tabs could not both fit
 
 
 def test_decisions_view_wraps_in_a_narrow_column(session):

@@ -116,6 +116,32 @@ function figureModelOf(mod, widget, ctx) {
   return made;
 }
 
+// A view removed while plotly draws it (views drawn anew while the first draw is under way,
+// e.g. the map moved beside the tabs) is purged once the draw is over: plotly reads the
+// figure's state when a draw ends, and the view then sets its listeners on the plot; purged
+// under them, they threw "Cannot read properties of undefined (reading
+// '_redrawFromAutoMarginCount')" and "ne.el.on is not a function". `perform_render` has
+// started the first draw; each later one starts with "plotly_beforeplot" and ends with
+// "plotly_afterplot" (once for a draw and the redraws for its margins).
+function removeWhenDrawn(view, gd) {
+  if (typeof gd.on !== "function") return () => view.remove();
+  let drawing = true;
+  let removed = false;
+  gd.on("plotly_beforeplot", () => {
+    drawing = true; // (returns nothing: `false` would cancel the draw)
+  });
+  gd.on("plotly_afterplot", () => {
+    drawing = false;
+    // after what waits on the draw (the first one's then sets the view's plotly listeners)
+    if (removed) setTimeout(() => view.remove(), 0);
+  });
+  return () => {
+    if (removed) return;
+    removed = true;
+    if (!drawing) view.remove();
+  };
+}
+
 export default () => {
   let widget = null;
   let plotly = null; // the bundle's module
@@ -152,7 +178,7 @@ export default () => {
       own.model = ctx.model;
       const view = new plotly.FigureView(own, ctx.el);
       view.perform_render();
-      return () => view.remove();
+      return removeWhenDrawn(view, ctx.el);
     },
   };
 };

@@ -447,12 +447,29 @@ _HISTOGRAM_JS = r"""(panel) => {
 }"""
 
 
-def test_map_beside_the_tabs_in_a_wide_output_area(ui):
-    """At 1900 px with the file browser closed the map stands left of the other views; back
-    at the laptop's size it is a tab again."""
+# Everything in the map's column (beside the tabs) that reaches into the tabs
+_INTO_THE_TABS_JS = r"""(wb) => {
+  const tabs = wb.querySelector('.jupyter-widget-tab');
+  const left = tabs.getBoundingClientRect().left;
+  const column = tabs.parentElement.firstElementChild;
+  return [...column.querySelectorAll('*')].filter((el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.right > left + 1
+      && !el.closest('.lm-mod-hidden, [hidden], .modebar-container, .hoverlayer');
+  }).slice(0, 12).map((el) => `${el.tagName.toLowerCase()}.${el.className}`
+    + ` ends at ${Math.round(el.getBoundingClientRect().right)} > ${Math.round(left)}`);
+}"""
+
+
+@pytest.mark.parametrize("width", [1600, 1900])
+def test_map_beside_the_tabs_in_a_wide_output_area(ui, width):
+    """At 1600 and 1900 px with the file browser closed the map stands left of the other
+    views and every tab beside it fits without horizontal scrolling; back at the laptop's
+    size the map is a tab again."""
     page = ui.page
-    page.set_viewport_size({"width": 1900, "height": 1000})
+    page.set_viewport_size({"width": width, "height": 1000})
     page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
+    report = {}
     try:
         wait_until(
             lambda: ui.run("print(wb.side_by_side)").strip() == "True",
@@ -463,12 +480,19 @@ def test_map_beside_the_tabs_in_a_wide_output_area(ui):
         canvas = ui.workbench.locator("canvas").first.bounding_box()
         bar = ui.workbench.locator(".lm-TabBar").first.bounding_box()
         assert canvas["x"] + canvas["width"] <= bar["x"] + 1, (canvas, bar)  # map on the left
-        out = page.evaluate(_OVERFLOW_JS, ui.workbench.element_handle())
-        assert not out["past"] + out["scrolls"], out
-        ui.shoot(ui.workbench, "wide_side_by_side")
+        for title in ["Detectors", "Review", "Matrices", "Trajectories", "Decisions"]:
+            ui.tab(title)
+            ui.page.mouse.move(2, 2)
+            report[title] = page.evaluate(_OVERFLOW_JS, ui.workbench.element_handle())
+            report[title]["past"] += page.evaluate(_INTO_THE_TABS_JS, ui.workbench.element_handle())
+            ui.shoot(ui.workbench, f"wide_{width}_{title.lower()}")
+        ui.tab("Detectors")
+        ui.shoot(ui.workbench, "wide_side_by_side" if width == 1900 else f"wide_{width}")
     finally:
         page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
         page.set_viewport_size(VIEWPORT)
+    bad = {t: r["past"] + r["scrolls"] for t, r in report.items() if r["past"] or r["scrolls"]}
+    assert not bad, json.dumps(bad, indent=1)
     wait_until(
         lambda: ui.run("print(wb.side_by_side)").strip() == "False",
         timeout=30,
@@ -476,6 +500,7 @@ def test_map_beside_the_tabs_in_a_wide_output_area(ui):
     )
     panel = ui.tab("Detectors")  # views shown before are still drawn
     assert panel.locator(".js-plotly-plot").count() >= 2
+    assert ui.errors == [], "\n---\n".join(ui.errors)
 
 
 def _histogram_check(ui):

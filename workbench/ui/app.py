@@ -27,6 +27,9 @@ from workbench.ui.trajectories import TrajectoryView
 __all__ = ["Workbench", "open_workbench", "show"]
 
 _SOURCE = "app"
+# Map beside the tabs: the least width of each (CSS pixels; with the 12 px gap they fit the
+# smallest output area that puts them side by side, 1400 px by default)
+_SIDE_MAP_MIN, _SIDE_TABS_MIN, _SIDE_GAP = 400, 850, 12
 
 
 class WidthProbe(anywidget.AnyWidget):
@@ -34,6 +37,7 @@ class WidthProbe(anywidget.AnyWidget):
     browser has drawn it); draws nothing."""
 
     _esm = asset_path("width.js")
+    _css = asset_path("workbench.css")  # the workbench's layout rules, loaded with the probe
     width = t.Int(0).tag(sync=True)
 
 
@@ -58,6 +62,7 @@ class Workbench(View):
     side_by_side_from : int, default=1400
         From this output-area width (CSS pixels, reported by the browser) the map stands on
         the left and the other views in tabs on the right; narrower, the map is a tab too.
+        At least 1262 (the map 400 px, the tabs 850 px, 12 px between them).
     map_options, panel_options, queue_options, matrix_options, trajectory_options,
     decisions_options : dict, optional
         Keyword options of each view (e.g. ``map_options={"color_by": "flagged"}``).
@@ -106,6 +111,13 @@ class Workbench(View):
         if isinstance(side_by_side_from, bool) or not isinstance(side_by_side_from, int):
             raise TypeError(
                 f"side_by_side_from must be an int (pixels), found {side_by_side_from!r}."
+            )
+        narrowest = _SIDE_MAP_MIN + _SIDE_GAP + _SIDE_TABS_MIN
+        if side_by_side_from < narrowest:
+            raise ValueError(
+                f"side_by_side_from must be at least {narrowest} pixels (the map's {_SIDE_MAP_MIN}"
+                f", the gap's {_SIDE_GAP} and the tabs' {_SIDE_TABS_MIN}), found "
+                f"{side_by_side_from}."
             )
         self._side_by_side_from = side_by_side_from
         self.whole: dict | None = None
@@ -234,8 +246,12 @@ class Workbench(View):
         if wide:
             self._fill_title("Map")
             self._map_content = map_box.children[0]
-            self._map_content.layout = w.Layout(flex="1 1 0", min_width="560px")
-            self.tabs.layout = w.Layout(flex="1 1 0", min_width="700px")
+            # The tabs get at least what a laptop's notebook column gives them (850 px: every
+            # view is made to fit it), the map the rest (its side panel goes below it where
+            # the column is narrower than both: widgets/workbench.css).
+            self._map_content.layout = w.Layout(flex="1 1 0", min_width=f"{_SIDE_MAP_MIN}px")
+            self._map_content.add_class("wb-side-map")
+            self.tabs.layout = w.Layout(flex="1 1 0", min_width=f"{_SIDE_TABS_MIN}px")
             map_box.children = (
                 w.HTML(
                     '<div style="color:#666;padding:8px">The map is on the left while the '
@@ -247,11 +263,12 @@ class Workbench(View):
             self.body.children = (
                 w.HBox(
                     [self._map_content, self.tabs],
-                    layout=w.Layout(width="100%", grid_gap="12px"),
+                    layout=w.Layout(width="100%", grid_gap=f"{_SIDE_GAP}px"),
                 ),
             )
         else:
             self._map_content.layout = w.Layout()
+            self._map_content.remove_class("wb-side-map")
             self.tabs.layout = w.Layout()
             self.body.children = (self.tabs,)
             map_box.children = (self._map_content,)
