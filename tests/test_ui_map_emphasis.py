@@ -4,6 +4,9 @@ others; size by a second field."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -30,11 +33,12 @@ def test_flagged_points_are_drawn_last_under_flagged_and_not_under_labels():
     look = m.emphasis()
     assert w.opacity == look["opacity"] and w.size == look["size"]
     assert look["opacity"][1] == 1.0 and look["size"][1] > look["size"][0]
-    # the label colourings show classes: nothing on top, and flags changes leave them alone
+    # the label colourings show classes: nothing on top, and flags changes leave them alone;
+    # with nothing on top no draw order travels (it was the identity, 4 bytes a point)
     for name in ["given label", "suggested label", "true label"]:
         m.set_color_by(name)
         assert not np.asarray(w.points)[:, 3].any()
-        np.testing.assert_array_equal(np.asarray(w.point_order), np.arange(s.dataset.n_samples))
+        assert w.point_order is None and m.point_order is None
     m.set_color_by("given label")
     sent = w.points
     s.set_threshold("top_k", 10)
@@ -102,39 +106,65 @@ def test_only_the_highlighted_over_a_faint_background():
         m.set_highlight_only("yes")
 
 
-def test_a_selection_keeps_its_colours_and_the_rest_turns_grey(monkeypatch):
+def test_a_selection_keeps_its_colours_and_the_rest_turns_grey():
     """Item 12 of the laptop-width issue: while a selection is shown the others stay visible,
-    in grey; the selected keep their colours, at any size of selection."""
-    monkeypatch.setattr(map_module, "_LARGE_SELECTION", 50)
+    in grey; the selected keep their colours, at any size of selection. The grey is the
+    browser's (``SelectionLook``, in the selection's own frame): the widget's palettes stay the
+    colouring's own, whatever is selected."""
     s = make_session()
     m = EmbeddingMap(s)
     assert m.widget is not None
     w = m.scatter.widget
+    look = m._look
+    # one look beside the scatter, in the row they share (each view of the row has both)
+    assert look.scatter is w and look in m.widget.children[2].children
+    assert w in m.widget.children[2].children
+    assert look.grey == list(map_module._UNSELECTED) and look.large == map_module._LARGE_SELECTION
+    assert 0.3 <= look.fade_large < look.fade_small < 1  # faded a little, more when many
+    assert w.opacity_unselected == look.fade_small
     own = [list(c) for c in m.color_values()[1]["colors"]]
     assert w.color == own and "not selected" not in m._legend.value  # nothing selected
-    grey = [list(map_module._UNSELECTED)] * len(own)
     for pick in (np.arange(10), np.arange(200)):  # small, then large
         s.select(pick, source="python")
-        assert w.color == grey and w.color_selected == own
         # the browser takes the selected palette value by value only when the hover palette
         # has the same length (else the selected points were drawn grey too)
-        assert w.color_hover == own
-        assert 0.3 <= w.opacity_unselected  # faded a little, never hidden
+        assert w.color == own and w.color_selected == own and w.color_hover == own
         assert f"not selected ({pick.size:,} selected keep their colours)" in m._legend.value
-    large_fade = w.opacity_unselected
     browser_selection(w, np.arange(20))  # a small lasso in the browser
-    assert s.selection.size == 20 and w.color == grey and w.color_selected == own
-    assert w.opacity_unselected > large_fade  # fewer selected: the others less faded
+    assert s.selection.size == 20 and w.color == own and w.color_selected == own
+    assert "not selected (20 selected" in m._legend.value
     m.set_color_by("score: beta")  # a new colouring keeps the look of the selection
     viridis = [list(c) for c in m.color_values()[1]["colors"]]
-    assert w.color == [list(map_module._UNSELECTED)] * 256 and w.color_selected == viridis
-    assert w.color_hover == viridis
+    assert w.color == viridis and w.color_selected == viridis and w.color_hover == viridis
     browser_update(w, {"selection": None})  # double-click: deselect
     assert s.selection.size == 0 and w.color == viridis
     assert "not selected" not in m._legend.value
     # a selected point is drawn without growing, with a thin outline only
     options = w.regl_scatterplot_options
     assert options["pointOutlineWidth"] == 1 and options["pointSizeSelected"] == 0
+
+
+def test_a_lasso_sends_nothing_back_to_the_map(monkeypatch):
+    """A lasso's selection stays in the browser it came from: no echo of its indices (4 bytes
+    a point), no palette, no opacity; a selection made elsewhere sends the selection alone."""
+    s = make_session()
+    m = EmbeddingMap(s, color_by="flagged")
+    assert m.widget is not None
+    w = m.scatter.widget
+    sent = []
+    monkeypatch.setattr(w, "_send", lambda msg, buffers=None: sent.append(msg))
+    browser_selection(w, np.arange(40))
+    assert s.selection.size == 40 and "<b>40</b> selected" in m._status.value
+    assert sent == []
+    browser_update(w, {"selection": None})  # double-click: deselect
+    assert s.selection.size == 0 and sent == []
+    s.select([1, 2, 3], source="matrix")  # another view's selection
+    assert [sorted(msg["state"]) for msg in sent] == [["selection"]]
+    np.testing.assert_array_equal(w.selection, [1, 2, 3])
+    # other changes from the browser are still echoed (only the selection's echo is off)
+    sent.clear()
+    browser_update(w, {"mouse_mode": "lasso"})  # (the map then turns the tooltip off)
+    assert sent[0]["method"] == "echo_update" and list(sent[0]["state"]) == ["mouse_mode"]
 
 
 def test_colour_and_size_by_two_fields():
@@ -190,3 +220,16 @@ def test_reset_view_is_a_button_without_animation():
     assert m.widget is not None
     assert "reset" not in m.scatter.widget.toolbar_buttons
     assert m._reset.description == "Reset view"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_selection_look_module_parses(tmp_path):
+    """The browser side of the selection's look (widgets/map_selection.js) as anywidget gets
+    it: one ES module with a render function."""
+    look = map_module.SelectionLook(scatter=EmbeddingMap(make_session()).widget)
+    esm = look.get_state()["_esm"]
+    assert "export default" in esm and "render(" in esm
+    copy = tmp_path / "map_selection.mjs"  # `node --check` parses ES modules by the extension
+    copy.write_text(esm)
+    proc = subprocess.run(["node", "--check", str(copy)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -151,6 +151,88 @@ def test_a_lasso_leaves_for_the_kernel_at_the_release(lab):
     lab.run("session.clear_selection(source='test')")
 
 
+_COUNT_DRAWS = """() => {
+  // every frame each view of the map draws from now on, per view
+  // and how many of them came after the mouse's release
+  const looks = [...document.querySelectorAll('.wb-map-selection-look')];
+  const draws = window._wbDraws = {all: looks.map(() => 0), atRelease: null};
+  looks.forEach((look, i) => {
+    const api = [...look.parentElement.querySelectorAll('div')].find(d => d.api && d.api.set).api;
+    api.subscribe('draw', () => { draws.all[i] += 1; });
+  });
+  window.addEventListener('mouseup', () => { draws.atRelease = [...draws.all]; },
+                          {capture: true, once: true});
+  return looks.length;
+}"""
+
+_VIEWS = """() => [...document.querySelectorAll('.wb-map-selection-look')].map(look => {
+  const api = [...look.parentElement.querySelectorAll('div')].find(d => d.api && d.api.set).api;
+  return [api.get('selectedPoints').length, look.dataset.grey === 'true',
+          new Set(api.get('pointColor').map(c => c.slice(0, 3).join())).size];
+})"""
+
+
+def test_a_lasso_greys_the_others_in_its_own_frame_and_a_second_view_follows(lab):
+    """The grey outside a lasso is drawn in the frame that draws the selection: the kernel
+    sends the map nothing back (no echo of the indices, no grey palette, so no second frame of
+    N points), and a second view of the workbench (JupyterLab's "New View for Cell Output")
+    shows the same selection in grey and colour."""
+    lab.run("session.clear_selection(source='test'); wb.map.set_color_by('given label')")
+    notebook = lab.page.evaluate(
+        "async () => { const nb = window.jupyterapp.shell.currentWidget;"
+        " nb.content.activeCellIndex = 1;"
+        " await window.jupyterapp.commands.execute('notebook:create-output-view'); return nb.id; }"
+    )
+    lab.page.wait_for_function(
+        "() => [...document.querySelectorAll('.wb-map-selection-look')]"
+        ".filter(l => l.dataset.linked === 'true').length === 2",
+        timeout=120_000,
+    )
+    # the notebook current again (the kernel is reached through it)
+    lab.page.evaluate("(id) => window.jupyterapp.shell.activateById(id)", notebook)
+    lab.page.wait_for_timeout(2000)  # the second view's first frames
+    lab.run(
+        "_map_sent = []; wb.map.scatter.widget._send = "
+        "lambda msg, buffers=None: _map_sent.append(sorted(msg.get('state', {})))"
+    )
+    try:
+        lab.map_panel.locator('button[title="Activate lasso selection"]').click()
+        lab.page.wait_for_timeout(500)
+        assert lab.page.evaluate(_COUNT_DRAWS) == 2
+        lab.lasso([(0.3, 0.3), (0.6, 0.3), (0.6, 0.7), (0.3, 0.7), (0.31, 0.35)], tool=False)
+        selected = lab.wait_selection(lambda s: s > 0)
+        assert selected > 1_000
+        lab.page.wait_for_timeout(1500)  # the kernel's answers reach the page
+        draws = lab.page.evaluate(
+            "() => window._wbDraws.all.map((n, i) => n - window._wbDraws.atRelease[i])"
+        )
+        lab.map_panel.locator('button[title="Activate pan & zoom"]').click()
+        # what the kernel sent the map's widget: the echoes of the lasso tool's clicks (and
+        # the tooltip turned off and on with it) and of the lasso's polygon; no selection, no
+        # palette, no opacity
+        sent = {key for keys in lab.value("_map_sent") for key in keys}
+        assert sent <= {"mouse_mode", "tooltip_enable", "lasso_selection_polygon"}, sent
+        img = lab.map_image()
+        lab.shot("07_map_lasso_grey")
+        views = lab.page.evaluate(_VIEWS)
+    finally:
+        lab.run("del wb.map.scatter.widget._send")
+        lab.page.evaluate(
+            "(id) => { for (const w of [...window.jupyterapp.shell.widgets('main')])"
+            " if (w.id !== id && w.node.querySelector('.wb-map-selection-look')) w.close();"
+            " window.jupyterapp.shell.activateById(id); }",
+            notebook,
+        )
+        lab.run("session.clear_selection(source='test')")
+    # both views: the lasso's points selected, the palette one grey
+    assert views == [[selected, True, 1], [selected, True, 1]], views
+    assert _others(img) > 0.3  # the others, grey
+    assert visible_classes(lab, img) >= 3  # the selected, in their own colours
+    # after the release each view drew one frame: the selection with the grey around it (no
+    # second one once the kernel had handled it)
+    assert draws == [1, 1], draws
+
+
 def test_a_slow_pan_never_becomes_a_lasso(lab):
     lab.run("session.clear_selection(source='test')")
     lab.lasso([(0.3, 0.3), (0.6, 0.3), (0.6, 0.7), (0.3, 0.7), (0.31, 0.35)])

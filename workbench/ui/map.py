@@ -32,11 +32,15 @@ from __future__ import annotations
 
 import html
 
+import anywidget
 import numpy as np
+import traitlets as t
+from ipywidgets import Widget, widget_serialization
 
 from workbench.analysis.detectors import detector_kind, label_error_detectors
 from workbench.ui._common import (
     View,
+    asset_path,
     browser_index,
     ignore_message,
     message_widget,
@@ -50,7 +54,7 @@ from workbench.ui.multilabel import (
     map_sample_info,
 )
 
-__all__ = ["EmbeddingMap", "color_options", "size_options"]
+__all__ = ["EmbeddingMap", "SelectionLook", "color_options", "size_options"]
 
 _SOURCE = "map"
 _GREY = (0.78, 0.78, 0.78, 1.0)
@@ -62,7 +66,10 @@ _MAP_AREA_PX = 250_000  # about the map's drawing area (700 x 360 px), for the p
 _FAINT = 0.05  # opacity of the others with "only the highlighted" on
 _HIGHLIGHT_COVER = 0.25  # the highlighted grow only while they cover less than this of the map
 _MIN_BACKGROUND = 0.12  # the others' opacity never falls below this (the map keeps its shape)
-_LARGE_SELECTION = 5_000  # above this many selected points, they keep their colours
+_LARGE_SELECTION = 5_000  # above this many selected points, the others fade more
+_FADE_SMALL, _FADE_LARGE = 0.6, 0.35  # the others' opacity while a few / many are selected
+# regl-scatterplot's options at the map's start (see ``_build``)
+REGL_OPTIONS = {"pointOutlineWidth": 1, "pointSizeSelected": 0, "syncEvents": True}
 # Not "color": it repeated the given label (or the score) the tooltip lists anyway. The
 # suggested label and the decision are the side panel's (it says what the tooltip does not).
 _TOOLTIP_PROPERTIES = ["id", "given", "score", "flagged"]
@@ -77,6 +84,22 @@ _HELP = (
     "key on a PC) while lassoing or clicking to add to the selection, Alt/⌥ to remove from it. "
     "Double-click clears it."
 )
+
+
+class SelectionLook(anywidget.AnyWidget):
+    """The map's selection look, applied in the browser (``widgets/map_selection.js``): while
+    points are selected, the others are drawn in ``grey`` and faded to ``fade_small`` (at most
+    ``large`` selected) or ``fade_large`` of their opacity, in the frame that draws the
+    selection. Sits beside each view of ``scatter`` (jupyter-scatter's widget) and works on
+    that view's scatterplot; the kernel sends nothing to the map after a lasso. Draws nothing.
+    """
+
+    _esm = asset_path("map_selection.js")
+    scatter = t.Instance(Widget).tag(sync=True, **widget_serialization)
+    grey = t.List(t.Float(), default_value=list(_UNSELECTED)).tag(sync=True)
+    large = t.Int(_LARGE_SELECTION).tag(sync=True)
+    fade_small = t.Float(_FADE_SMALL).tag(sync=True)
+    fade_large = t.Float(_FADE_LARGE).tag(sync=True)
 
 
 def size_options(session) -> list[str]:
@@ -182,7 +205,8 @@ class EmbeddingMap(View):
         self._hover_live = False
         self._highlight_only = False  # only the highlighted points, over a faint background
         self.highlighted: np.ndarray | None = None  # bool (N,): drawn on top, larger, opaque
-        self.point_order: np.ndarray | None = None  # the draw order sent (last = on top)
+        # the draw order sent (last = on top); None: the points' own order (none highlighted)
+        self.point_order: np.ndarray | None = None
         self._ordered_by: np.ndarray | None = (
             None  # the highlighted it was made from, if not a score
         )
@@ -239,14 +263,18 @@ class EmbeddingMap(View):
         # kernel at the mouse release, not after the next frame (at a million points one
         # frame takes most of a second in a software-rendered browser), so the kernel and
         # every view work on it while the browser draws it.
-        sc.widget.regl_scatterplot_options = {
-            "pointOutlineWidth": 1,
-            "pointSizeSelected": 0,
-            "syncEvents": True,
-        }
+        sc.widget.regl_scatterplot_options = dict(REGL_OPTIONS)
         sc.tooltip(True, size="small")
         self.scatter = sc
         widget = sc.widget
+        # A lasso's selection (4 bytes a point) is not echoed back to the browser it came from
+        # (ipywidgets sends every change from a browser back to it, and jupyter-scatter then
+        # selected the same points again). A second view of the map in the same page shares the
+        # browser's model and follows without it. Per-instance trait metadata (traitlets).
+        widget._selection_metadata = {"echo_update": False}
+        widget.opacity_unselected = _FADE_SMALL
+        # the grey outside a selection, applied by the browser in the selection's own frame
+        self._look = SelectionLook(scatter=widget)
         widget.toolbar_buttons = [
             "pan_zoom",
             "lasso",
@@ -329,7 +357,7 @@ class EmbeddingMap(View):
                     layout=w.Layout(flex_flow="row wrap", align_items="center"),
                 ),
                 self._legend,
-                w.HBox([widget, self._panel], layout=w.Layout(width="100%")),
+                w.HBox([widget, self._panel, self._look], layout=w.Layout(width="100%")),
                 help_text,
             ],
             layout=w.Layout(width="100%"),
@@ -558,6 +586,9 @@ class EmbeddingMap(View):
             order = np.argsort(key, kind="stable").astype(np.uint32)
             same_order = self.point_order is not None and np.array_equal(order, self.point_order)
             self._ordered_by = None
+        elif not marked.any():  # nothing on top: the points' own order, nothing sent
+            order, same_order = None, self.point_order is None
+            self._ordered_by = None
         else:  # the others, then the highlighted: no sort, none at all if they did not change
             same_order = (
                 self.point_order is not None
@@ -584,27 +615,26 @@ class EmbeddingMap(View):
             widget.points = pts
 
     def _apply_emphasis(self) -> None:
-        """Opacity and size of the points; the selection's look: while one is shown, the
-        selected points keep their colours (drawn with the "selected" palette) and every other
-        point is grey (the normal palette turns grey), faded a little, never hidden."""
+        """Opacity, size and palettes of the points. The selection's look is the browser's
+        (:class:`SelectionLook`): while one is shown, the selected points keep their colours
+        (drawn with the "selected" palette, the colouring's own) and every other point is grey,
+        faded a little, never hidden; the widget's ``color`` stays the colouring's own, so a
+        selection sends nothing here."""
         widget = self.scatter.widget
         look = self.emphasis()
-        selected = self.session.selection.size > 0
-        large = self.session.selection.size > _LARGE_SELECTION
         colours = self._colours or []
         with widget.hold_sync():
             widget.opacity = look["opacity"]
             widget.size = look["size"]
             if colours:
-                widget.color = [list(_UNSELECTED)] * len(colours) if selected else colours
+                widget.color = colours
                 # regl-scatterplot draws the selected points in the "selected" palette, value
                 # by value, only when it and the hover palette are as long as the normal one
-                # (else in the normal colour, which is grey here).
+                # (else in the normal colour, which is grey while a selection is shown).
                 widget.color_selected = colours
                 widget.color_hover = colours
             else:
                 widget.color_selected = self._default_selected_colour
-            widget.opacity_unselected = 0.35 if large else 0.6
         self._update_legend()
 
     # --- legend: a row above the map (jupyter-scatter's own box covered points) ----------------
@@ -662,10 +692,10 @@ class EmbeddingMap(View):
             return
         self._syncing = True
         try:
-            self._apply_emphasis()
             self.scatter.widget.selection = session.selection.astype(np.uint32)
         finally:
             self._syncing = False
+        self._update_legend()
         self._hovered = None
         self._update_status()
         self._update_panel()
@@ -702,9 +732,9 @@ class EmbeddingMap(View):
         self._publishing = True
         try:
             self.session.select(idx, source=_SOURCE)
-            self._apply_emphasis()
         finally:
             self._publishing = False
+        self._update_legend()
         self._hovered = None
         self._update_status()
         self._update_panel()

@@ -1,0 +1,95 @@
+// The embedding map's selection look, applied in the browser: while points are selected, every
+// other point turns grey (and fades a little more when the selection is large), in the same frame
+// that draws the selection. The kernel sends neither the grey palette nor a second frame's worth
+// of anything after a lasso: at a million points one frame of the map costs half a second in a
+// software-rendered browser.
+//
+// One of these sits beside each view of jupyter-scatter's widget (`scatter`, a widget reference)
+// and finds that view's regl-scatterplot instance in the row they share (jupyter-scatter keeps it
+// as `.api` on its container). The widget's `color` trait is always the colouring's own palette
+// (the selected points are drawn with it); the grey palette, of the same length, replaces it in
+// the scatterplot whenever the widget's selection or colours change, in each view on its own.
+// Nothing is drawn.
+
+function selectedCount(value) {
+  if (!value) return 0;
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) return value.length;
+  if (Array.isArray(value.shape)) return value.shape[0] || 0; // {view, dtype, shape}
+  if (value.view && value.view.byteLength !== undefined) return value.view.byteLength / 4;
+  return 0;
+}
+
+function findScatterplot(row) {
+  for (const div of row.querySelectorAll("div")) {
+    const api = div.api;
+    if (api && typeof api.set === "function" && typeof api.subscribe === "function") return api;
+  }
+  return null;
+}
+
+export default {
+  async render({ model, el }) {
+    el.style.display = "none";
+    el.classList.add("wb-map-selection-look");
+    const ref = String(model.get("scatter") || "");
+    const scatter = await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""));
+    let api = null;
+    let stopped = false;
+    let frame = 0;
+    const apply = () => {
+      if (stopped || !api) return;
+      const n = selectedCount(scatter.get("selection"));
+      const own = scatter.get("color");
+      const grey = model.get("grey");
+      const many = Array.isArray(own) && own.length > 0 && Array.isArray(own[0]);
+      const palette = n > 0 ? (many ? own.map(() => grey) : grey) : own;
+      const props = {
+        pointColor: palette,
+        opacityInactiveScale:
+          n > model.get("large") ? model.get("fade_large") : model.get("fade_small"),
+      };
+      // regl-scatterplot's set() asks for one more frame on the animation frame after the
+      // next (it redraws there): a second frame of every point after the selection's own.
+      // Its request runs at once instead, so the frame that draws the selection draws this too.
+      const raf = window.requestAnimationFrame;
+      window.requestAnimationFrame = (callback) => {
+        queueMicrotask(() => callback(performance.now()));
+        return 0;
+      };
+      try {
+        api.set(props);
+      } finally {
+        window.requestAnimationFrame = raf;
+      }
+      el.dataset.selected = String(n);
+      el.dataset.grey = String(n > 0);
+    };
+    // After every other handler of the same change (jupyter-scatter's own sets the normal
+    // palette back on a colour change), before the next frame.
+    const later = () => queueMicrotask(apply);
+    // jupyter-scatter creates its scatterplot after its view is attached: look on each frame.
+    const find = () => {
+      if (stopped) return;
+      const row = el.parentElement;
+      api = row ? findScatterplot(row) : null;
+      if (api) {
+        el.dataset.linked = "true";
+        apply();
+      } else {
+        frame = requestAnimationFrame(find);
+      }
+    };
+    const events = "change:selection change:color";
+    scatter.on(events, later);
+    model.on("change:grey", later);
+    model.on("change:large", later);
+    model.on("change:fade_large", later);
+    model.on("change:fade_small", later);
+    find();
+    return () => {
+      stopped = true;
+      cancelAnimationFrame(frame);
+      scatter.off(events, later);
+    };
+  },
+};
