@@ -829,7 +829,8 @@ class EmbeddingMap(View):
         Returns
         -------
         dict
-            ``id``, ``decision``, ``note`` (str, "" for none), ``suggested``, ``flagged_by``
+            ``id``, ``given``, ``decision``, ``note`` (str, "" for none), ``suggested``,
+            ``flagged_by``
             (the label-error detectors that flag it: the active one by the current threshold,
             the others by their own rule; ambiguity and outlier scores do not vote, as in the
             queue's "flagged by n of m"), ``n_voters`` (how many label-error detectors there
@@ -850,8 +851,10 @@ class EmbeddingMap(View):
         ranks.sort(key=lambda r: (r[2] is None, r[2] or 0))
         return {
             "id": info["id"],
+            "given": info["given"],
             "decision": info["decision"],
-            "note": _note_of(s, i),
+            # undecided: no note (the decision log's N actions not read again)
+            "note": "" if info["decision"] == "undecided" else _note_of(s, i),
             "suggested": info["suggested"],
             "flagged_by": flagged_by,
             "n_voters": len(voters),
@@ -904,8 +907,8 @@ class EmbeddingMap(View):
         if self._hovered is not None:
             head = "hovered" if self._hover_live else "last hovered"
         else:
-            given = self.sample_info(i)["given"]  # no tooltip to say it here
-            head = f"most suspicious of {sel.size:,} selected (given {html.escape(given)})"
+            given = html.escape(str(info["given"]))  # no tooltip to say it here
+            head = f"most suspicious of {sel.size:,} selected (given {given})"
         n = self.session.dataset.n_samples
         grey = "color:#666;padding-right:6px;vertical-align:top"
         decision = html.escape(info["decision"])
