@@ -207,9 +207,10 @@ def _tree_sum(client, futures, every: int = 8):
     return futures[0]
 
 
-def _groups(k: int, n_shards: int) -> list[tuple[int, int]]:
-    """Contiguous class ranges for the class-group tasks (S × G small pieces in all)."""
-    g = max(1, min(k, 16, max(2, 4096 // max(1, n_shards))))
+def _groups(k: int, n_shards: int, n_workers: int = 8) -> list[tuple[int, int]]:
+    """Contiguous class ranges for the class-group tasks (S × G small pieces in all): two per
+    worker (at most 16, and S × G at most about 4096)."""
+    g = max(1, min(k, 16, 2 * max(1, n_workers), max(2, 4096 // max(1, n_shards))))
     bounds = np.linspace(0, k, g + 1).astype(int)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
@@ -358,7 +359,7 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     lap("row_summaries")
 
     # 2. thresholds from the class groups
-    groups = _groups(k, n_shards)
+    groups = _groups(k, n_shards, len(c.scheduler_info().get("workers", {})))
     grp = [
         c.submit(_tasks.class_group, [c.submit(_tasks.class_pieces, r, a, b) for r in r1], a, b)
         for a, b in groups
