@@ -63,3 +63,29 @@ def test_each_figure_answers_for_itself(n_figures):
     figures[-1]._handle_custom_msg({"type": PLOTLY_BUNDLE_REQUEST}, [])
     assert [len(s) for s in sent] == [0] * (n_figures - 1) + [1]
     assert [f.bundles_sent for f in figures] == [0] * (n_figures - 1) + [1]
+
+
+def test_a_request_that_comes_while_the_figure_is_being_made_is_answered(monkeypatch):
+    """JupyterLab sends widget messages to a kernel subshell, whose thread handled the page's
+    request as soon as the figure's comm was open, while the figure's ``__init__`` still ran
+    in the main thread: a request answered by a callback registered at the end of ``__init__``
+    went unanswered (the Detectors tab waited 5 s for the page to ask again)."""
+    import ipywidgets
+
+    opened = ipywidgets.Widget.open
+    sent = []
+
+    def open_and_ask(self):
+        opened(self)
+        if isinstance(self, go.FigureWidget):  # the page asks at once
+            self.send = lambda msg, buffers=None: sent.append((msg, list(buffers or [])))
+            self._handle_msg(
+                {"content": {"data": {"method": "custom", "content": {"type": PLOTLY_BUNDLE_REQUEST}}},
+                 "buffers": []}
+            )  # fmt: skip
+
+    monkeypatch.setattr(ipywidgets.Widget, "open", open_and_ask)
+    fig = figure_widget(go.Figure(go.Bar(y=[1, 2])))
+    ((msg, buffers),) = sent
+    assert msg == {"type": PLOTLY_BUNDLE_REQUEST} and bytes(buffers[0]) == plotly_widget_js()
+    assert fig.bundles_sent == 1

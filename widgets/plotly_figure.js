@@ -19,7 +19,9 @@ const REQUEST = "workbench-plotly-bundle";
 function bundle(model) {
   let state = globalThis[KEY];
   if (!state) {
-    state = { loads: 0, settled: false }; // loads: evaluations of the bundle (tests read it)
+    // what tests read: loads, evaluations of the bundle; requests, the requests sent;
+    // answers, the bundles that came (one taken, any other dropped)
+    state = { loads: 0, requests: 0, answers: 0, settled: false };
     state.module = new Promise((resolve, reject) => {
       state.resolve = resolve;
       state.reject = reject;
@@ -39,6 +41,7 @@ function bundle(model) {
   const answer = (msg, buffers) => {
     if (!msg || msg.type !== REQUEST) return;
     answered = true;
+    state.answers += 1;
     model.off("msg:custom", answer);
     if (state.settled) return; // another figure's answer came first
     state.settled = true;
@@ -60,20 +63,21 @@ function bundle(model) {
     );
   };
   model.on("msg:custom", answer);
-  // The first figure asks once the page has set it up (a request sent from within its
-  // initialize was lost on its way to the kernel with the Detectors tab at 100,000 points);
-  // others ask if no bundle has come after a while, and each again, later each time (an
-  // answer that crosses a second request is sent twice and taken once).
+  // The first figure asks at once (the kernel answers from the moment the figure's comm is
+  // open: workbench/ui/_common.py); others ask if no bundle has come after a while, and each
+  // again, later each time (an answer that crosses a second request is sent twice and taken
+  // once).
   let wait = 5000;
   const ask = () => {
     if (answered || state.settled) return;
+    state.requests += 1;
     model.send({ type: REQUEST });
     setTimeout(ask, wait);
     wait = Math.min(2 * wait, 60000);
   };
   if (state.first) {
     state.first = false;
-    setTimeout(ask, 0);
+    ask();
   } else {
     setTimeout(ask, wait);
   }

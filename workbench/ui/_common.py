@@ -229,10 +229,15 @@ def figure_widget(figure):
         class FigureWidget(go.FigureWidget):
             _esm = asset_path("plotly_figure.js")
 
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                self._bundles_sent = 0
-                self.on_msg(_answer_bundle_request)
+            _bundles_sent = 0
+
+            def _handle_custom_msg(self, content, buffers):
+                # Answered by the class, from the moment the widget's comm is open: JupyterLab
+                # sends widget messages to a kernel subshell, whose thread handled the page's
+                # request while this widget's __init__ still ran in the main one, before a
+                # callback registered there (on_msg) existed; the request went unanswered.
+                _answer_bundle_request(self, content, buffers)
+                super()._handle_custom_msg(content, buffers)
 
             @property
             def bundles_sent(self) -> int:
