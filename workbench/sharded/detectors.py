@@ -85,31 +85,34 @@ def low_rule_masks(client, stats, lengths, n_errors: int, rules=tuple(LOW_RULES)
     tied samples are flagged, as in memory. Returns {rule: one future per shard of its
     boolean mask (n,)}.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     lengths = np.asarray(lengths, np.int64)
     total, n = int(lengths.sum()), int(n_errors)
-    out = {}
-    for rule in rules:
+
+    def one(rule):
         q = [client.submit(low_quality, r, LOW_RULES[rule], pure=False) for r in stats]
         if n <= 0 or n >= total:
-            out[rule] = [client.submit(np.full, int(ln), n > 0, pure=False) for ln in lengths]
-            continue
+            return [client.submit(np.full, int(ln), n > 0, pure=False) for ln in lengths]
         cut = extreme_values(client, q, lengths, n)[n - 1]
         counts = client.gather([client.submit(below_and_at, qs, cut, pure=False) for qs in q])
         below, at = np.sum(counts, axis=0)
         if below + at == n:  # no tie straddles the cut
-            out[rule] = [client.submit(at_most, qs, cut, pure=False) for qs in q]
-            continue
+            return [client.submit(at_most, qs, cut, pure=False) for qs in q]
         # Ties straddle the cut: numpy's (unstable) sort over the whole array decides, as in memory.
         whole = np.concatenate(client.gather(q))
         flagged = np.sort(np.argsort(whole)[:n])
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        out[rule] = [
+        return [
             client.submit(mask_rows, int(lengths[s]),
                           flagged[np.searchsorted(flagged, a) : np.searchsorted(flagged, b)] - a,
                           pure=False)
             for s, (a, b) in enumerate(zip(offsets[:-1], offsets[1:], strict=True))
         ]  # fmt: skip
-    return out
+
+    # The rules' rounds run side by side (each waits on the cluster most of the time).
+    with ThreadPoolExecutor(max(1, len(rules)), "workbench-low-rules") as pool:
+        return dict(zip(rules, pool.map(one, rules), strict=True))
 
 
 # --- what a sharded audit runs beyond confident learning -----------------------------------------

@@ -101,7 +101,8 @@ class ShardedAuditResult:
         ``<folder>/scores/part-*.parquet``: one row per sample, keyed by ``id``;
         ``<folder>/summary.json``: counts, thresholds, confident joint, timings.
     timings : dict
-        Seconds per step; ``shard_seconds``: seconds of pass 1 per shard.
+        Seconds per step (``detectors``: the wait for the detectors beyond the prune steps,
+        which run beside them); ``shard_seconds``: seconds of pass 1 per shard.
     masks : dict or None
         Flagged global positions per rule (only with ``collect_masks=True``).
     dynamics : dict or None
@@ -389,10 +390,14 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     eligible = counts > max(min_examples, 1)
     lap("confident_joint")
 
-    # 3b. the low_* rules and the detectors the inputs allow (workbench.sharded.detectors)
-    others = run_sharded_detectors(c, ds, r1, n_errors, detectors=detectors,
-                                   options=detector_options)  # fmt: skip
-    lap("detectors")
+    # 3b. the low_* rules and the detectors the inputs allow (workbench.sharded.detectors), in
+    # a thread beside the prune steps: their rounds (client, scheduler, workers) overlap.
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, "workbench-sharded-detectors")
+    others_f = pool.submit(run_sharded_detectors, c, ds, r1, n_errors, detectors=detectors,
+                           options=detector_options)  # fmt: skip
+    pool.shutdown(wait=False)
 
     # 4a. prune by class, in the class groups
     n_flag = counts - np.diagonal(prune)
@@ -407,6 +412,8 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
     by_rate = _prune_by_noise_rate(c, ds, r1, grp, groups, prune, counts, shard_counts,
                                    eligible, progress)  # fmt: skip
     lap("prune_by_noise_rate")
+    others = others_f.result()
+    lap("detectors")
 
     # 5. per-sample outputs
     flagged = {"prune_by_noise_rate": by_rate.positions, "prune_by_class": by_class}
