@@ -13,7 +13,11 @@ real-browser tests do (``tests/browser/_scale.py``), builds a synthetic dataset 
 - ``lasso_100k_s``: a mouse lasso with the lasso tool over about a tenth of the points, from
   the release until the header shows the count (``lasso_selected``) and two frames later;
   ``lasso_kernel_s``: from the release until the kernel has handled the selection (every
-  view updated);
+  view updated); its split in the browser: ``lasso_sent_s`` (from the release until the
+  selection left for the kernel: the lasso's point-in-polygon test and the message),
+  ``lasso_frame_s`` (until the map's frame with the selection was drawn) and
+  ``lasso_frames`` (how many frames of the map were drawn from the release until the end of
+  ``lasso_100k_s``: 1 when the selection and its colours are one frame);
 - ``reset_view_ok``: zoomed in with the mouse wheel, "Reset view" brings back the first view;
 - ``detectors_tab_s``: a click on the Detectors tab until its first chart is drawn
   (``detectors_tab_first_text_s``: until anything shows there, the building message;
@@ -72,6 +76,21 @@ _FRAME = """async () => {
 }"""
 
 
+_WATCH_LASSO = """() => {
+  // the lasso's release, when its selection left for the kernel, the map's frames after it
+  const log = window._wbLasso = {release: null, sent: null, draws: []};
+  const api = [...document.querySelectorAll('.wb-workbench div')].find(d => d.api && d.api.redraw).api;
+  api.subscribe('draw', () => { if (log.release !== null) log.draws.push(performance.now()); });
+  window.addEventListener('mouseup', () => { log.release = performance.now(); },
+                          {capture: true, once: true});
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (log.release !== null && log.sent === null) log.sent = performance.now();
+    return send.call(this, data);
+  };
+}"""
+
+
 def measure(n: int, k: int, out: Path) -> dict:
     res: dict = {"n": n, "k": k, "load_average": [round(os.getloadavg()[0], 1)]}
     with ScaleLab(n, k, out=out / f"n{n}", viewport=(1440, 900)) as lab:
@@ -106,6 +125,7 @@ def measure(n: int, k: int, out: Path) -> dict:
             "lambda _c: _handled.append(_time.time()), names='selection')"
         )
         lab.map_panel.locator('button[title="Activate lasso selection"]').click()
+        lab.page.evaluate(_WATCH_LASSO)
         # the tool is switched back after the measure (that click is no part of the lasso)
         start = lab.lasso(
             [(0.42, 0.42), (0.56, 0.42), (0.56, 0.56), (0.42, 0.56), (0.43, 0.45)], tool=False
@@ -118,6 +138,10 @@ def measure(n: int, k: int, out: Path) -> dict:
         )
         lab.frames(2)
         res["lasso_100k_s"] = round(time.perf_counter() - start, 2)
+        watched = lab.page.evaluate("() => window._wbLasso")
+        res["lasso_sent_s"] = round((watched["sent"] - watched["release"]) / 1000, 2)
+        res["lasso_frame_s"] = round((watched["draws"][0] - watched["release"]) / 1000, 2)
+        res["lasso_frames"] = len(watched["draws"])
         res["lasso_selected"] = lab.header_selected()
         res["lasso_kernel_s"] = round(lab.value("_handled[0]") - released_wall, 2)
         lab.map_panel.locator('button[title="Activate pan & zoom"]').click()

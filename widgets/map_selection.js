@@ -1,7 +1,7 @@
 // The embedding map's selection look, applied in the browser: while points are selected, every
-// other point turns grey (and fades a little more when the selection is large), in the same frame
-// that draws the selection. The kernel sends neither the grey palette nor a second frame's worth
-// of anything after a lasso: at a million points one frame of the map costs half a second in a
+// other point turns grey (and fades a little more when the selection is large), in the same
+// frame that draws the selection. The kernel sends neither the grey palette nor anything else
+// after a lasso: at a million points one frame of the map costs half a second in a
 // software-rendered browser.
 //
 // One of these sits beside each view of jupyter-scatter's widget (`scatter`, a widget reference)
