@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("distributed")
 pytest.importorskip("zarr")
 
+from _sharded import in_process_client, synthetic_arrays  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 from workbench.analysis.detectors.pred_probs import find_label_issues  # noqa: E402
@@ -31,19 +32,7 @@ from workbench.sharded import (  # noqa: E402
 SLOW_SHARD = Path(__file__).with_name("_slow_shard.py")
 
 
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
-        as cluster,
-        Client(cluster) as c,
-    ):  # fmt: skip
-        yield c
-
-
-def _arrays(ds: ShardedDataset):
-    parts = [s.generate() for s in ds.inputs]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+client = pytest.fixture(scope="module", name="client")(in_process_client)
 
 
 def _masks(ds, client, **kw):
@@ -64,7 +53,7 @@ def _assert_same(labels, probs, masks, **kw):
 @pytest.mark.parametrize(("n", "k", "shards", "seed"), [(6000, 7, 5, 0), (3001, 30, 9, 1)])
 def test_same_masks_as_in_memory(client, n, k, shards, seed):
     ds = ShardedDataset.synthetic(n, k, n_shards=shards, noise=0.2, seed=seed)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     _, masks = _masks(ds, client)
     _assert_same(labels, probs, masks)
 
@@ -92,7 +81,7 @@ def test_same_masks_with_ties_empty_and_tiny_classes(client, tmp_path):
 def test_same_as_cleanlab(client):
     cleanlab_filter = pytest.importorskip("cleanlab.filter")
     ds = ShardedDataset.synthetic(5000, 8, n_shards=4, noise=0.15, seed=5)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     _, masks = _masks(ds, client)
     for f in ("prune_by_noise_rate", "both", "confident_learning"):
         ref = cleanlab_filter.find_label_issues(labels, probs, filter_by=f)
@@ -108,7 +97,7 @@ def test_every_input_format_gives_the_same_masks(client, tmp_path):
     import zarr
 
     ds = ShardedDataset.synthetic(3000, 5, n_shards=3, noise=0.2, seed=2)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     ids = np.array([f"s{i}" for i in range(len(labels))])
     _, ref = _masks(ds, client)
 
@@ -155,7 +144,7 @@ def test_every_input_format_gives_the_same_masks(client, tmp_path):
 # --- bad shards ------------------------------------------------------------------------------------
 def _npy_folder(tmp_path, n=1200, k=4, shards=4, seed=0):
     ds = ShardedDataset.synthetic(n, k, n_shards=shards, seed=seed)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     write_npy_shards(tmp_path, labels, probs, n_shards=shards)
     return labels, probs
 
@@ -283,7 +272,7 @@ def test_wb_audit_runs_a_sharded_dataset_on_the_client(client, tmp_path):
     import workbench as wb
 
     ds = ShardedDataset.synthetic(3000, 6, n_shards=3, seed=8)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     res = wb.audit(ds, client=client, out=tmp_path, primary="cl_both", progress=False)
     assert res.primary == "both"
     np.testing.assert_array_equal(
@@ -327,7 +316,7 @@ def test_bounded_view_holds_every_flagged_sample_and_a_stratified_sample(client,
     from workbench.sharded import bounded_view
 
     ds = ShardedDataset.synthetic(6000, 4, n_shards=3, noise=0.2, seed=10)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     res = audit_sharded(ds, client=client, out=tmp_path, progress=False, verbose=False)
     view = bounded_view(res, ds, budget=2000, client=client)
     flagged = np.flatnonzero(find_label_issues(labels, probs))
@@ -415,7 +404,7 @@ def test_probe_floors_bound_every_cut_from_below():
 
 def test_write_npy_writes_each_shard_once_and_audits_the_same(client, tmp_path):
     ds = ShardedDataset.synthetic(3000, 5, n_shards=3, noise=0.2, seed=12)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     on_disk = ds.write_npy(tmp_path / "data", client=client)
     assert on_disk.n_shards == 3 and list(on_disk.lengths) == list(ds.lengths)
     for s, src in enumerate(on_disk.inputs):
@@ -437,7 +426,7 @@ def test_workbench_on_a_bounded_view_counts_the_whole_dataset(client, tmp_path):
     from workbench.ui.app import Workbench
 
     ds = ShardedDataset.synthetic(6000, 4, n_shards=3, noise=0.2, seed=11)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     res = audit_sharded(ds, client=client, out=tmp_path, progress=False, verbose=False)
     view = bounded_view(res, ds, budget=1500, client=client)
     n_view = view.dataset.n_samples
@@ -507,7 +496,7 @@ def test_decisions_join_positional_ids_in_their_own_dtype(client, tmp_path):
     from workbench.sharded import apply_decisions
 
     ds = ShardedDataset.synthetic(600, 3, n_shards=2, seed=13)
-    labels, _ = _arrays(ds)
+    labels, _ = synthetic_arrays(ds)
     dec = pd.DataFrame({"id": [7, 450.0, 10**6], "action": ["remove", "relabel", "remove"],
                         "label": [-1, (labels[450] + 1) % 3, -1]})  # fmt: skip
     got = apply_decisions(ds, dec, tmp_path / "clean", client=client)
@@ -524,7 +513,7 @@ def test_training_dynamics_scores_per_shard_equal_the_detectors(client, tmp_path
 
     rng = np.random.default_rng(12)
     ds0 = ShardedDataset.synthetic(1500, 4, n_shards=3, seed=12)
-    labels, probs = _arrays(ds0)
+    labels, probs = synthetic_arrays(ds0)
     e = 6
     traj = {
         "margin": rng.normal(size=(1500, e)).astype(np.float32),

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from distributed import Client, LocalCluster  # noqa: E402
+from _sharded import in_process_client, synthetic_arrays  # noqa: E402
 
 from workbench.analysis.detectors import get_detector  # noqa: E402
 from workbench.core.dataset import Dataset  # noqa: E402
@@ -18,20 +18,7 @@ from workbench.sharded import ShardedDataset, write_npy_shards  # noqa: E402
 from workbench.sharded.annotators import annotator_detectors_sharded  # noqa: E402
 from workbench.sharded.extras import with_arrays  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
-        as cluster,
-        Client(cluster) as c,
-    ):  # fmt: skip
-        yield c
-
-
-def _arrays(ds: ShardedDataset):
-    parts = [s.generate() for s in ds.inputs]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+client = pytest.fixture(scope="module", name="client")(in_process_client)
 
 
 def _annotations(true, k, m, seed, *, accuracy=(0.9, 0.7, 0.55, 0.8, 0.6), missing=0.4):
@@ -58,7 +45,7 @@ def _in_memory(name, labels, k, **data):
 )
 def test_annotator_detectors_equal_in_memory(client, n, k, m, shards, seed):
     ds = ShardedDataset.synthetic(n, k, n_shards=shards, noise=0.2, seed=seed)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     codes = _annotations(labels, k, m, seed)
     got = annotator_detectors_sharded(with_arrays(ds, annotators=codes), client=client)
 
@@ -110,7 +97,7 @@ def _dask(labels, probs, chunks):
 
 def test_annotators_from_npy_files_and_bad_shards(client, tmp_path):
     ds = ShardedDataset.synthetic(1000, 3, n_shards=4, seed=2)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     codes = _annotations(labels, 3, 4, 2)
     parts = write_npy_shards(tmp_path, labels, probs, n_shards=4)
     bounds = np.linspace(0, len(labels), 5).astype(int)
@@ -262,7 +249,7 @@ def test_low_rules_same_masks_as_in_memory(client, coarse, tmp_path):
         ds = ShardedDataset.from_npy(tmp_path)
     else:
         ds = ShardedDataset.synthetic(3000, 6, n_shards=4, noise=0.2, seed=11)
-        labels, probs = _arrays(ds)
+        labels, probs = synthetic_arrays(ds)
     res = audit_sharded(ds, client=client, collect_masks=True, progress=False, verbose=False)
     for rule in LOW:
         ref = find_label_issues(labels, probs, filter_by=rule)
@@ -283,7 +270,7 @@ def test_sharded_audit_runs_every_detector_the_inputs_allow(client, tmp_path):
     import workbench as wb
 
     ds = ShardedDataset.synthetic(1500, 4, n_shards=3, noise=0.2, seed=6)
-    labels, probs = _arrays(ds)
+    labels, probs = synthetic_arrays(ds)
     codes = _annotations(labels, 4, 3, 6)
     _, x = _clustered(1500, 4, 6, seed=6)
     full = with_arrays(ds, annotators=codes, features=x)
@@ -337,7 +324,7 @@ def test_audit_detectors_argument_picks_the_sharded_ones(client):
     import workbench as wb
 
     ds = ShardedDataset.synthetic(600, 3, n_shards=2, seed=8)
-    labels, _ = _arrays(ds)
+    labels, _ = synthetic_arrays(ds)
     full = with_arrays(ds, annotators=_annotations(labels, 3, 3, 8))
     res = wb.audit(full, client=client, progress=False, detectors="cl_both, annotator_agreement")
     assert set(res.detectors) == {"annotator_agreement"}

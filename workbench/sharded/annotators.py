@@ -32,11 +32,12 @@ import numpy as np
 from workbench.sharded.reductions import (
     DetectorUnavailable,
     ShardedDetectorResult,
-    count_flags,
+    n_flagged,
     pick,
     submit,
     tree_sum,
 )
+from workbench.sharded.runner import run_detector_group
 
 __all__ = ["NAMES", "annotator_detectors_sharded", "run_annotator_detectors"]
 
@@ -56,13 +57,6 @@ def shard_codes(source, name: str, n_rows: int, k: int) -> np.ndarray:
     except (TypeError, ValueError) as err:
         raise ValueError(f"shard {name!r}: {err}") from None
     return codes
-
-
-def shard_labels(source, name: str, k: int) -> np.ndarray:
-    """The given labels of one shard (checked)."""
-    from workbench.sharded.sources import load_shard
-
-    return load_shard(source, name, k, check=True).labels
 
 
 def shard_tallies(codes: np.ndarray, k: int) -> np.ndarray:
@@ -194,10 +188,8 @@ def run_annotator_detectors(
         quality = annotator_agreement(hits, seen)
         cols = [client.submit(shard_agreement, c, y, k, totals, quality, float(threshold),
                               pure=False) for c, y in zip(codes, labels, strict=True)]  # fmt: skip
-        n_flagged = sum(client.gather([client.submit(count_flags, c, "annotator_agreement",
-                                                     pure=False) for c in cols]))  # fmt: skip
         out["annotator_agreement"] = ShardedDetectorResult(
-            "annotator_agreement", int(n_flagged),
+            "annotator_agreement", n_flagged(client, cols, "annotator_agreement"),
             {"threshold": float(threshold), "annotations_per_class": totals,
              "n_annotations": int(per_annotator.sum())},
             columns=cols,
@@ -232,10 +224,8 @@ def _dawid_skene(client, codes, labels, k, m, per_annotator, max_iter, tol, smoo
     priors, confusion = ds_m_step(mass, counts, smoothing)
     cols = [client.submit(ds_finish, s, y, priors, pure=False)
             for s, y in zip(states, labels, strict=True)]  # fmt: skip
-    n_flagged = sum(client.gather([client.submit(count_flags, c, "dawid_skene", pure=False)
-                                   for c in cols]))  # fmt: skip
     return ShardedDetectorResult(
-        "dawid_skene", int(n_flagged),
+        "dawid_skene", n_flagged(client, cols, "dawid_skene"),
         {"annotator_quality": ds_annotator_quality(priors, confusion, per_annotator),
          "confusion": confusion, "class_priors": priors, "log_likelihood": trace,
          "converged": converged, "n_iter": len(trace)},
@@ -269,33 +259,11 @@ def annotator_detectors_sharded(
     dict of str to ShardedDetectorResult
         Scores higher = more likely mislabeled.
     """
-    from workbench.sharded.cluster import cluster_client
-    from workbench.sharded.dataset import ShardedDataset
-    from workbench.sharded.extras import extra_inputs
-
-    if not isinstance(dataset, ShardedDataset):
-        raise TypeError(
-            f"dataset must be a workbench.sharded.ShardedDataset, found {type(dataset).__name__}."
-        )
     names = (detectors,) if isinstance(detectors, str) else tuple(detectors)
     _check(threshold, max_iter, tol, smoothing, init, names)
-    inputs = extra_inputs(dataset, "annotators")
-    if inputs is None:
-        raise ValueError(
-            "the shards carry no annotators: add them with workbench.sharded.with_arrays("
-            "dataset, annotators=...) or as annotators-<part>.npy beside .npy shards."
-        )
-    with cluster_client(client, verbose=verbose) as c:
-        k = dataset.n_classes
-        labels = [submit(c, shard_labels, src, name, k)
-                  for src, name in zip(dataset.inputs, dataset.names, strict=True)]  # fmt: skip
-        out = run_annotator_detectors(
-            c, dataset, inputs, labels, names=names, threshold=threshold, max_iter=max_iter,
-            tol=tol, smoothing=smoothing, init=init,
-        )  # fmt: skip
-        if collect:
-            for res in out.values():
-                res.collect(c)
-        for res in out.values():
-            res.columns = []
-    return out
+    return run_detector_group(
+        dataset, "annotators", run_annotator_detectors, client=client, collect=collect,
+        verbose=verbose, how_to_add="with workbench.sharded.with_arrays(dataset, annotators=...) "
+        "or as annotators-<part>.npy beside .npy shards", names=names, threshold=threshold,
+        max_iter=max_iter, tol=tol, smoothing=smoothing, init=init,
+    )  # fmt: skip

@@ -47,6 +47,7 @@ from workbench.sharded import _tasks
 from workbench.sharded.cluster import DEFAULT_MEMORY_LIMIT, cluster_client, wait_for
 from workbench.sharded.dataset import ShardedDataset
 from workbench.sharded.detectors import run_sharded_detectors
+from workbench.sharded.reductions import submit, tree_sum
 
 __all__ = ["FILTER_BYS", "ShardedAuditResult", "audit_sharded", "find_label_issues_sharded"]
 
@@ -186,28 +187,6 @@ class ShardedAuditResult:
         )
 
 
-# --- dask plumbing ---------------------------------------------------------------------------------
-def _submit(client, fn, *args):
-    """Run ``fn(*args)`` on the cluster; a dask-collection block among the args is computed
-    there as the task's input."""
-    from dask.delayed import Delayed, delayed
-
-    if any(isinstance(a, Delayed) for a in args):
-        return client.compute(delayed(fn, pure=False)(*args))
-    return client.submit(fn, *args, pure=False)
-
-
-def _tree_sum(client, futures, every: int = 8):
-    """Sum futures by a tree reduction (``every`` parts per node)."""
-    futures = list(futures)
-    while len(futures) > 1:
-        futures = [
-            client.submit(_tasks.add, *futures[i : i + every], pure=False)
-            for i in range(0, len(futures), every)
-        ]
-    return futures[0]
-
-
 def _groups(k: int, n_shards: int, n_workers: int = 8) -> list[tuple[int, int]]:
     """Contiguous class ranges for the class-group tasks (S × G small pieces in all): two per
     worker (at most 16, and S × G at most about 4096)."""
@@ -343,7 +322,7 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
 
     # 1. row summaries, checked as read
     r1 = [
-        _submit(c, _tasks.shard_stats, inp, name, int(off), k, check)
+        submit(c, _tasks.shard_stats, inp, name, int(off), k, check)
         for inp, name, off in zip(ds.inputs, ds.names, ds.offsets[:-1], strict=True)
     ]
     wait_for(r1, progress=progress, desc="read + row summaries")
@@ -375,11 +354,11 @@ def _audit(c, ds, folder, primary, frac_noise, min_examples, progress, check, co
 
     # 3. confident joint
     r2 = [
-        _submit(c, _tasks.shard_joint, inp, r, thresholds - SLACK, name, k)
+        submit(c, _tasks.shard_joint, inp, r, thresholds - SLACK, name, k)
         for inp, r, name in zip(ds.inputs, r1, ds.names, strict=True)
     ]
     wait_for(r2, progress=progress, desc="confident joint")
-    cells = _tree_sum(c, [c.submit(_tasks.pick, r, "cells") for r in r2]).result()
+    cells = tree_sum(c, [c.submit(_tasks.pick, r, "cells") for r in r2]).result()
     n_errors = int(sum(c.gather([c.submit(_tasks.pick, r, "n_errors") for r in r2])))
     joint = cells.reshape(k, k).T  # rows = given, column-major as in the in-memory pass
     np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))
@@ -580,14 +559,14 @@ def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress):
     asked = {s: np.flatnonzero(nks[s] > 0) for s in range(n_shards)}
     asked = {s: cid for s, cid in asked.items() if cid.size}
     ranks = probe_ranks(need, counts[kk], nks)
-    futs = {s: _submit(c, _tasks.shard_probes, ds.inputs[s], r1[s], cells[cid], ranks[s, cid],
+    futs = {s: submit(c, _tasks.shard_probes, ds.inputs[s], r1[s], cells[cid], ranks[s, cid],
                        ds.names[s], ds.n_classes) for s, cid in asked.items()}  # fmt: skip
     wait_for(list(futs.values()), progress=progress, desc="prune by noise rate (1)")
     values = np.full(ranks.shape, -np.inf)
     for s, got in zip(futs, c.gather(list(futs.values())), strict=True):
         values[s, asked[s]] = got
     floor = probe_floors(values, ranks, need)
-    above = {s: _submit(c, _tasks.shard_above, ds.inputs[s], r1[s], cells[cid], floor[cid],
+    above = {s: submit(c, _tasks.shard_above, ds.inputs[s], r1[s], cells[cid], floor[cid],
                         ds.names[s], ds.n_classes, cid) for s, cid in asked.items()}  # fmt: skip
     wait_for(list(above.values()), progress=progress, desc="prune by noise rate (2)")
     cnt = np.zeros(len(kk), np.int64)
@@ -634,7 +613,7 @@ def _tied_column(c, ds, r1, cls, j, need, nks) -> np.ndarray:
     """Top ``need`` margins of one (given ``cls``, true ``j``) cell whose cut is tied: the whole
     column in index order, ranked as the in-memory engine ranks it."""
     futs = [
-        _submit(c, _tasks.shard_column, ds.inputs[s], r1[s], cls, j, ds.names[s], ds.n_classes)
+        submit(c, _tasks.shard_column, ds.inputs[s], r1[s], cls, j, ds.names[s], ds.n_classes)
         for s in range(len(r1)) if nks[s] > 0
     ]  # fmt: skip
     got = c.gather(futs)

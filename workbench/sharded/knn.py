@@ -27,11 +27,12 @@ import numpy as np
 from workbench.sharded.reductions import (
     DetectorUnavailable,
     ShardedDetectorResult,
-    count_flags,
+    n_flagged,
     pick,
     quantile_over_shards,
     submit,
 )
+from workbench.sharded.runner import run_detector_group
 
 __all__ = ["NAMES", "knn_detectors_sharded", "run_knn_detectors"]
 
@@ -96,12 +97,6 @@ def shard_scores(acc: dict, labels: np.ndarray, n_classes: int, weighting: str) 
 
 def outlier_flags(cols: dict, threshold: float) -> dict:
     return cols | {"flag_knn_outlier": cols["knn_outlier"] > threshold}
-
-
-def _labels_task(source, name: str, k: int) -> np.ndarray:
-    from workbench.sharded.sources import load_shard
-
-    return load_shard(source, name, k, check=True).labels
 
 
 # --- the detectors -------------------------------------------------------------------------------
@@ -179,20 +174,17 @@ def run_knn_detectors(
         scores = [client.submit(pick, c, "knn_outlier", pure=False) for c in cols]
         threshold = quantile_over_shards(client, scores, lengths, float(quantile))
         cols = [client.submit(outlier_flags, c, threshold, pure=False) for c in cols]
-        n_out = sum(client.gather([client.submit(count_flags, c, "knn_outlier", pure=False)
-                                   for c in cols]))  # fmt: skip
         out["knn_outlier"] = ShardedDetectorResult(
             "knn_outlier",
-            int(n_out),
+            n_flagged(client, cols, "knn_outlier"),
             details | {"threshold": threshold, "quantile": quantile},
             columns=cols,
         )
     if "knn_disagreement" in names:
-        n_dis = sum(client.gather([client.submit(count_flags, c, "knn_disagreement", pure=False)
-                                   for c in cols]))  # fmt: skip
         out["knn_disagreement"] = ShardedDetectorResult(
-            "knn_disagreement", int(n_dis), details | {"weighting": weighting}, columns=cols
-        )
+            "knn_disagreement", n_flagged(client, cols, "knn_disagreement"),
+            details | {"weighting": weighting}, columns=cols,
+        )  # fmt: skip
     return out
 
 
@@ -227,34 +219,12 @@ def knn_detectors_sharded(
     -------
     dict of str to ShardedDetectorResult
     """
-    from workbench.sharded.cluster import cluster_client
-    from workbench.sharded.dataset import ShardedDataset
-    from workbench.sharded.extras import extra_inputs
-
-    if not isinstance(dataset, ShardedDataset):
-        raise TypeError(
-            f"dataset must be a workbench.sharded.ShardedDataset, found {type(dataset).__name__}."
-        )
     names = (detectors,) if isinstance(detectors, str) else tuple(detectors)
     _check(k, metric, weighting, quantile, names)
-    inputs = extra_inputs(dataset, "features")
-    if inputs is None:
-        raise ValueError(
-            "the shards carry no features: add them with workbench.sharded.with_arrays("
-            "dataset, features=...), as features-<part>.npy beside .npy shards or as a "
-            "features list column in Parquet shards."
-        )
-    with cluster_client(client, verbose=verbose) as c:
-        kk = dataset.n_classes
-        labels = [submit(c, _labels_task, src, name, kk)
-                  for src, name in zip(dataset.inputs, dataset.names, strict=True)]  # fmt: skip
-        out = run_knn_detectors(
-            c, dataset, inputs, labels, names=names, k=k, metric=metric, weighting=weighting,
-            quantile=quantile, device=device, chunk_size=chunk_size,
-        )  # fmt: skip
-        if collect:
-            for res in out.values():
-                res.collect(c)
-        for res in out.values():
-            res.columns = []
-    return out
+    return run_detector_group(
+        dataset, "features", run_knn_detectors, client=client, collect=collect, verbose=verbose,
+        how_to_add="with workbench.sharded.with_arrays(dataset, features=...), as "
+        "features-<part>.npy beside .npy shards or as a features list column in Parquet shards",
+        names=names, k=k, metric=metric, weighting=weighting, quantile=quantile, device=device,
+        chunk_size=chunk_size,
+    )  # fmt: skip

@@ -12,12 +12,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.sharded._tasks import add, pick
+
 __all__ = [
     "DetectorUnavailable",
     "ShardedDetectorResult",
     "extreme_values",
+    "n_flagged",
+    "pick",
     "quantile_of_order_statistics",
     "quantile_over_shards",
+    "shard_labels",
     "submit",
     "tree_sum",
 ]
@@ -79,20 +84,27 @@ def submit(client, fn, *args, **kwargs):
 
 def tree_sum(client, futures, every: int = 8):
     """Sum futures (arrays or numbers) by a tree reduction, ``every`` parts per node."""
-    from workbench.sharded import _tasks
-
     futures = list(futures)
     while len(futures) > 1:
         futures = [
-            client.submit(_tasks.add, *futures[i : i + every], pure=False)
+            client.submit(add, *futures[i : i + every], pure=False)
             for i in range(0, len(futures), every)
         ]
     return futures[0]
 
 
-def pick(res: dict, key: str):
-    """One entry of a task's result (runs where the result lives)."""
-    return res[key]
+def shard_labels(source, name: str, k: int) -> np.ndarray:
+    """The given labels of one shard (checked)."""
+    from workbench.sharded.sources import load_shard
+
+    return load_shard(source, name, k, check=True).labels
+
+
+def n_flagged(client, columns, name: str) -> int:
+    """Samples flagged by detector ``name`` over shards; ``columns``: one future per shard of
+    its columns (``flag_<name>`` among them)."""
+    return int(sum(client.gather([client.submit(count_flags, c, name, pure=False)
+                                  for c in columns])))  # fmt: skip
 
 
 def merge_columns(*parts: dict) -> dict:

@@ -136,13 +136,10 @@ def bounded_view(result, dataset: ShardedDataset, *, budget: int = DEFAULT_BUDGE
 
 
 def _submit_rows(c, dataset, s, src, positions):
-    from dask.delayed import Delayed, delayed
+    from workbench.sharded.reductions import submit
 
-    inp = dataset.inputs[s]
-    args = (inp, src, positions, dataset.names[s], dataset.n_classes)
-    if isinstance(inp, Delayed):
-        return c.compute(delayed(_tasks.shard_rows, pure=False)(*args))
-    return c.submit(_tasks.shard_rows, *args, pure=False)
+    return submit(c, _tasks.shard_rows, dataset.inputs[s], src, positions, dataset.names[s],
+                  dataset.n_classes)  # fmt: skip
 
 
 # --- decisions -------------------------------------------------------------------------------------
