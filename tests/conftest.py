@@ -3,7 +3,8 @@ Workbench: ``workbench-output/decisions/<fingerprint>.db``) lands in a temporary
 own, so no test reads decisions another test (or an earlier run) made, and nothing is written
 into the checkout. A hook, not a fixture, so it also covers hypothesis tests and fixtures of
 wider scope built during the test's set-up. Notebook kernels and JupyterLab servers started
-by a test inherit it."""
+by a test inherit it (the browser tests' shared JupyterLab gives its kernels a folder of its own,
+emptied before each module: tests/browser/conftest.py)."""
 
 from __future__ import annotations
 

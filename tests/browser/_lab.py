@@ -7,6 +7,8 @@ test configuration (``jupyter_server_test_config.py``) and Chromium is Debian's
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -62,6 +64,70 @@ def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.3):
     raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
 
 
+# True once the page's current notebook has a kernel that is idle.
+KERNEL_IDLE_JS = """() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel
+  ?.status === 'idle'"""
+
+# The open notebook's code cells: [execution count, queued or running, first error or ''].
+_CELLS_JS = r"""() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  return panel.content.widgets.filter((c) => c.model.type === 'code').map((c) => {
+    const err = c.model.outputs.toJSON().find((o) => o.output_type === 'error');
+    return [c.model.executionCount, (c.promptNode ? c.promptNode.textContent : '').includes('*'),
+            err ? err.ename + ': ' + err.evalue : ''];
+  });
+}"""
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    """A notebook (nbformat 4, no outputs, the python3 kernel) of code ``cells`` at ``path``."""
+    code = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None}
+    nb = {
+        "cells": [{**code, "source": c} for c in cells],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def open_notebook(page, server: LabServer, name: str) -> None:
+    """Open notebook ``name`` (relative to the server's root) in ``page`` and wait until its
+    kernel is idle. Only that notebook: ``?reset`` starts from an empty workspace (a server
+    shared by several tests would otherwise reopen the notebooks an earlier page had open)."""
+    page.goto(f"{server.url}/lab/tree/{name}?reset", timeout=120_000)
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=180_000)
+
+
+def run_all_cells(page, *, timeout: float = 300) -> None:
+    """Run every cell of the open notebook (the Run All command) and wait until each code cell
+    has run and the kernel is idle again; a cell's error fails with its name and message."""
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    def done():
+        cells = page.evaluate(_CELLS_JS)
+        errors = [e for _, _, e in cells if e]
+        if errors:
+            raise AssertionError(f"a notebook cell failed: {errors[0][-3000:]}")
+        return all(count and not pending for count, pending, _ in cells) and page.evaluate(
+            KERNEL_IDLE_JS
+        )
+
+    wait_until(done, timeout=timeout, what="every cell to run", interval=0.5)
+
+
+def wait_for_workbench(page, *, timeout_ms: float = 120_000):
+    """The last workbench on the page once its tabs and the first tab's map are drawn;
+    returns its locator."""
+    workbench = page.locator(".wb-workbench").last
+    workbench.locator(".lm-TabBar-tab").first.wait_for(state="visible", timeout=timeout_ms)
+    workbench.locator("canvas").first.wait_for(state="visible", timeout=timeout_ms)
+    return workbench
+
+
 def free_port() -> int:
     """A TCP port free on localhost right now."""
     with socket.socket() as s:
@@ -79,10 +145,18 @@ class LabServer:
     with ``app="notebook"``, Jupyter Notebook 7 instead.
 
     The server runs in its own process group, so :meth:`stop` ends it with its kernels.
-    Its output goes to ``root/../lab.log``.
+    Its output goes to ``root/../lab.log``; ``env``: more environment variables for the server
+    and the kernels it starts.
     """
 
-    def __init__(self, root: Path, *, start_timeout: float = 120.0, app: str = "lab"):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        start_timeout: float = 120.0,
+        app: str = "lab",
+        env: dict[str, str] | None = None,
+    ):
         self.root = Path(root)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -113,6 +187,7 @@ class LabServer:
                 p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
             ),
             PYDEVD_DISABLE_FILE_VALIDATION="1",
+            **(env or {}),
         )
         env.pop("JUPYTER_CONFIG_DIR", None)
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -157,8 +232,27 @@ class LabServer:
         except OSError:
             return ""
 
+    def shutdown_kernels(self) -> None:
+        """Shut down every kernel of the server (through its REST API) and wait until none is
+        left, so the next test starts on a quiet server."""
+        for kernel in self._api("GET", "/api/kernels"):
+            self._api("DELETE", f"/api/kernels/{kernel['id']}")
+        wait_until(lambda: not self._api("GET", "/api/kernels"), timeout=60, what="no kernels")
+
+    def _api(self, method: str, path: str):
+        request = urllib.request.Request(self.url + path, method=method)
+        with urllib.request.urlopen(request, timeout=60) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
     def stop(self, *, keep_log: Path | None = None) -> None:
-        """End the server and its kernels; ``keep_log``: where to copy its log (folders made)."""
+        """End the server and its kernels; ``keep_log``: where to copy its log (folders made).
+
+        The kernels are shut down through the server first: quicker than the server's own
+        shutdown of live kernels on a signal (2.4 s against 4.8 s with one kernel)."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(Exception):
+                self.shutdown_kernels()
         stop_process_group(self.proc)
         self._log.close()
         if keep_log is not None:

@@ -37,10 +37,11 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab_root(tmp_path_factory) -> Path:
     """A temporary copy of the repository's ``notebooks/`` (JupyterLab's root folder), so
-    nothing the tests run or save lands in the checkout."""
+    nothing the tests run or save lands in the checkout. Modules that write a notebook of their
+    own give it a name of its own."""
     scratch = tmp_path_factory.mktemp("lab")
     root = scratch / "notebooks"
     source = ROOT / "notebooks"
@@ -57,15 +58,33 @@ def lab_root(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def lab(lab_root, chromium_path):
-    """JupyterLab serving ``lab_root`` on a free localhost port; always stopped (with its
-    kernels) and its log kept under ``test-artifacts/browser/lab.log``."""
-    server = LabServer(lab_root)
+@pytest.fixture(scope="session")
+def shared_lab(lab_root, chromium_path):
+    """One JupyterLab for every module that needs no server configuration of its own (it
+    starts in seconds, but each start and stop is CPU the 2-core machine lacks); always
+    stopped (with its kernels) and its log kept under ``test-artifacts/browser/lab.log``.
+    Its kernels' "auto" decisions stores land in a folder of its own, emptied per module."""
+    decisions = lab_root.parent / "decisions"
+    decisions.mkdir()
+    server = LabServer(lab_root, env={"WORKBENCH_DECISIONS_DIR": str(decisions)})
     try:
         yield server
     finally:
         server.stop(keep_log=ARTIFACTS / "lab.log")
+
+
+@pytest.fixture(scope="module")
+def lab(shared_lab, lab_root):
+    """The shared JupyterLab (see ``shared_lab``) as a module finds it: no kernel running and
+    no decision saved; the module's kernels are shut down after it."""
+    decisions = lab_root.parent / "decisions"
+    shutil.rmtree(decisions)
+    decisions.mkdir()
+    try:
+        yield shared_lab
+    finally:
+        if shared_lab.proc.poll() is None:
+            shared_lab.shutdown_kernels()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from _lab import ARTIFACTS, RUN_IN_KERNEL_JS, wait_until
+from _lab import (
+    ARTIFACTS,
+    RUN_IN_KERNEL_JS,
+    open_notebook,
+    run_all_cells,
+    wait_for_workbench,
+    wait_until,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,34 +52,15 @@ wb = Workbench(ds)
 
 @pytest.fixture(scope="module")
 def page(lab, lab_root, headless_chromium):
-    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None}
-    nb = {
-        "cells": [{**cell, "source": SETUP}, {**cell, "source": "wb"}],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (lab_root / NOTEBOOK).write_text(json.dumps(nb))
+    write_notebook(lab_root / NOTEBOOK, [SETUP, "wb"])
     page = headless_chromium.new_page(viewport=VIEWPORT)
     page.set_default_timeout(60_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
     try:
-        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}", timeout=120_000)
-        page.wait_for_function(
-            "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
-            "?.status === 'idle'",
-            timeout=180_000,
-        )
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        failed = page.locator(".jp-OutputArea-output[data-mime-type*='error']")
-        workbench = page.locator(".wb-workbench").last
-        wait_until(lambda: failed.count() or workbench.is_visible(), timeout=300,
-                   what="the workbench")  # fmt: skip
-        assert not failed.count(), "the notebook failed:\n" + failed.first.inner_text()[-3000:]
-        page.wait_for_timeout(2000)
+        open_notebook(page, lab, NOTEBOOK)
+        run_all_cells(page)
+        wait_for_workbench(page)
         page.errors = errors
         yield page
     finally:

@@ -15,7 +15,15 @@ import re
 
 import numpy as np
 import pytest
-from _lab import ARTIFACTS, RUN_IN_KERNEL_JS, wait_until
+from _lab import (
+    ARTIFACTS,
+    RUN_IN_KERNEL_JS,
+    open_notebook,
+    run_all_cells,
+    wait_for_workbench,
+    wait_until,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -123,46 +131,16 @@ class Page:
 
 @pytest.fixture(scope="module")
 def ui(lab, lab_root, headless_chromium):
-    cells = [SETUP, "wb"]
-    nb = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "metadata": {},
-                "source": c,
-                "outputs": [],
-                "execution_count": None,
-            }
-            for c in cells
-        ],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (lab_root / NOTEBOOK).write_text(json.dumps(nb))
+    write_notebook(lab_root / NOTEBOOK, [SETUP, "wb"])
     page = headless_chromium.new_page(viewport=VIEWPORT)
     page.set_default_timeout(60_000)
     p = Page(page)
     try:
-        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}", timeout=120_000)
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
-            "window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status"
-            " === 'idle'",
-            timeout=180_000,
-        )
+        open_notebook(page, lab, NOTEBOOK)
         # the file browser stays open, as a user has it; the news toast is answered
         assert page.locator(".jp-FileBrowser").first.is_visible()
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        errors = page.locator(".jp-OutputArea-output[data-mime-type*='error']")
-        shown = wait_until(
-            lambda: errors.count() or p.workbench.is_visible(), timeout=300, what="the workbench"
-        )
-        assert not errors.count(), "the notebook failed:\n" + errors.first.inner_text()[-3000:]
-        assert shown
-        page.wait_for_timeout(2000)
+        run_all_cells(page)
+        wait_for_workbench(page)
         yield p
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _lab import ARTIFACTS, tail, wait_until
+from _lab import ARTIFACTS, open_notebook, tail, wait_until
 
 from workbench.decisions.log import DecisionLog
 
@@ -108,10 +108,6 @@ class Lab:
     # --- notebook ------------------------------------------------------------------------------
     def state(self) -> dict | None:
         return self.page.evaluate(_NOTEBOOK_STATE_JS)
-
-    def kernel_idle(self) -> bool:
-        s = self.state()
-        return bool(s and s["kernel"] == "idle")
 
     def check_cell_errors(self) -> None:
         s = self.state() or {"cells": []}
@@ -243,15 +239,11 @@ def test_quickstart_workbench_in_jupyterlab(lab, lab_root, headless_chromium):
 
 def _drive(ui: Lab, page, root: Path) -> None:
     with ui.step("open the notebook"):
-        page.goto(f"{ui.server.url}/lab/tree/{NOTEBOOK}", timeout=120_000)
-        page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000
-        )
+        open_notebook(page, ui.server, NOTEBOOK)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
         page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
         webgl = page.evaluate("() => !!document.createElement('canvas').getContext('webgl')")
         assert webgl, "this Chromium gives no WebGL context (the map needs it): check its flags"
-        wait_until(ui.kernel_idle, timeout=120, what="an idle kernel")
         state = ui.state()
         assert all(c["count"] is None for c in state["cells"]), (
             f"{NOTEBOOK} is saved with outputs (execution counts "
