@@ -161,6 +161,16 @@ def test_every_tab_fits_the_notebook_column(ui):
     assert not bad, json.dumps(bad, indent=1)
     width = report["Map"]["areaWidth"]
     assert 800 <= width <= 1000, f"the output area is {width} px wide, not a laptop's column"
+    # the figures shared one plotly.js, asked for once and sent once by the kernel
+    page = ui.page.evaluate(
+        """() => { const s = globalThis[Symbol.for('workbench.plotly.widgetbundle')] || {};
+                   return [s.loads, s.requests, s.answers]; }"""
+    )
+    sent = ui.run(
+        "print(sum(getattr(_w, 'bundles_sent', 0) for _w in "
+        "__import__('ipywidgets').widgets.widget._instances.values()))"
+    )
+    assert page == [1, 1, 1] and sent.strip() == "1", (page, sent)
     assert ui.errors == []
 
 
