@@ -24,7 +24,7 @@ def _reference(logits: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     z = logits.astype(np.float64)
     lse = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1)
     z_y = z[np.arange(len(y)), y]
-    other = np.where(np.eye(z.shape[1], dtype=bool)[y], -np.inf, z).max(1)
+    other = np.where(np.arange(z.shape[1]) == y[:, None], -np.inf, z).max(1)  # (N, K) mask
     return {
         "loss": lse - z_y,
         "margin": z_y - other,
