@@ -34,8 +34,10 @@ batch_size=10,000`` 82.0-104.1 (load 9.6-10): the benchmark runs the fastest. Ou
 in its time: all seven rules, the scores and suggested labels of every sample, written as
 Parquet.
 
-The LocalCluster's start-up is outside the timed audit (a cluster is started once and reused);
-our timings include reading and checking every shard. The last line printed is one JSON object.
+The files are written back and read once before the timed runs (every run, cleanlab's
+included, finds them in the page cache); the LocalCluster's start-up is outside the timed
+audit; our timings include reading and checking every shard. The last line printed is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -145,6 +147,17 @@ def write_large(folder: Path, n, k, rows_per_part=500_000):
     del labels, probs
 
 
+def read_once(folder: Path, block=64 << 20):
+    """Read the written files once before any timed run: the system has written them back and
+    holds them in its page cache for every run alike (the first run no longer pays for it)."""
+    os.sync()
+    buf = bytearray(block)
+    for name in ("labels.npy", "pred_probs.npy"):
+        with open(folder / name, "rb", buffering=0) as f:
+            while f.readinto(buf):
+                pass
+
+
 def sharded_run(folder: Path, workers, rows_per_shard, memory_limit):
     import psutil
     from distributed import Client
@@ -212,6 +225,7 @@ def main(argv=None):
             t0 = time.perf_counter()
             write_large(folder, args.n_large, args.k)
             print(f"wrote {args.n_large:,} x {args.k} float32 in {time.perf_counter() - t0:.0f} s")
+            read_once(folder)
             large = {"n": args.n_large, "k": args.k, "gb_on_disk": round(
                 (folder / "pred_probs.npy").stat().st_size / 1e9, 2)}  # fmt: skip
             large["ours_2_workers"] = two = sharded_run(folder, 2, args.rows_per_shard,

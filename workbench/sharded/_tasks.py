@@ -359,7 +359,8 @@ def shard_outputs(
         if rule == "prune_by_noise_rate" and rate is not None:
             m[above_cuts(*rate) - offset] = True
         masks[rule] = m & keep
-    masks["confident_learning"] = res2["counted"] & (res2["guess"] != y) & keep
+    off = res2["counted"] & (res2["guess"] != y)
+    masks["confident_learning"] = off & keep
     masks["predicted_neq_given"] = (rows.argmax != y) & keep
     if "prune_by_class" in masks and "prune_by_noise_rate" in masks:
         masks["both"] = masks["prune_by_class"] & masks["prune_by_noise_rate"]
@@ -371,7 +372,6 @@ def shard_outputs(
     suggested = rows.argmax.astype(np.int64)
     swap = flags & (suggested == y)
     suggested[swap] = rows.other[swap]
-    off = res2["counted"] & (res2["guess"] != y)
     suggested[off] = res2["guess"][off]
     positions = np.arange(offset, offset + n, dtype=np.int64)
     ids = res["ids"] if res["ids"] is not None else positions
@@ -384,7 +384,10 @@ def shard_outputs(
     dynamics = shard_dynamics(source, y, len(res["counts"])) if source is not None else {}
     frame |= dynamics
     frame |= extra or {}
-    frame["n_flagging_rules"] = np.sum([masks[r] for r in masks], axis=0).astype(np.int8)
+    n_rules = np.zeros(n, np.int8)
+    for m in masks.values():
+        n_rules += m
+    frame["n_flagging_rules"] = n_rules
     if class_names is not None:
         names = np.asarray(class_names, dtype=object)
         frame["label_name"] = names[y]
