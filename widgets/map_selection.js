@@ -2,7 +2,8 @@
 // other point turns grey (and fades a little more when the selection is large), in the same
 // frame that draws the selection. The kernel sends neither the grey palette nor anything else
 // after a lasso: at a million points one frame of the map costs half a second in a
-// software-rendered browser.
+// software-rendered browser. For the same reason every setting of the scatterplot (from
+// jupyter-scatter or from here) is drawn in the one frame that shows it (drawOnce below).
 //
 // One of these sits beside each view of jupyter-scatter's widget (`scatter`, a widget reference)
 // and finds that view's regl-scatterplot instance in the row they share (jupyter-scatter keeps it
@@ -17,6 +18,30 @@ function selectedCount(value) {
   if (Array.isArray(value.shape)) return value.shape[0] || 0; // {view, dtype, shape}
   if (value.view && value.view.byteLength !== undefined) return value.view.byteLength / 4;
   return 0;
+}
+
+// regl-scatterplot's set() asks for one more frame on the animation frame after the next (it
+// redraws there): every setting jupyter-scatter or this module makes cost a second frame of all
+// the points after the one that shows it. The scatterplot's set() is wrapped so that this
+// request runs at once: the frame that shows a change is the only one. A change of the
+// canvas' size keeps the extra frame (the page lays itself out first).
+function drawOnce(api) {
+  if (api.wbDrawOnce) return;
+  const set = api.set;
+  api.set = (props = {}) => {
+    if (props.width !== undefined || props.height !== undefined) return set(props);
+    const raf = window.requestAnimationFrame;
+    window.requestAnimationFrame = (callback) => {
+      queueMicrotask(() => callback(performance.now()));
+      return 0;
+    };
+    try {
+      return set(props);
+    } finally {
+      window.requestAnimationFrame = raf;
+    }
+  };
+  api.wbDrawOnce = true;
 }
 
 function findScatterplot(row) {
@@ -43,24 +68,11 @@ export default {
       const grey = model.get("grey");
       const many = Array.isArray(own) && own.length > 0 && Array.isArray(own[0]);
       const palette = n > 0 ? (many ? own.map(() => grey) : grey) : own;
-      const props = {
+      api.set({
         pointColor: palette,
         opacityInactiveScale:
           n > model.get("large") ? model.get("fade_large") : model.get("fade_small"),
-      };
-      // regl-scatterplot's set() asks for one more frame on the animation frame after the
-      // next (it redraws there): a second frame of every point after the selection's own.
-      // Its request runs at once instead, so the frame that draws the selection draws this too.
-      const raf = window.requestAnimationFrame;
-      window.requestAnimationFrame = (callback) => {
-        queueMicrotask(() => callback(performance.now()));
-        return 0;
-      };
-      try {
-        api.set(props);
-      } finally {
-        window.requestAnimationFrame = raf;
-      }
+      });
       el.dataset.selected = String(n);
       el.dataset.grey = String(n > 0);
     };
@@ -73,6 +85,7 @@ export default {
       const row = el.parentElement;
       api = row ? findScatterplot(row) : null;
       if (api) {
+        drawOnce(api);
         el.dataset.linked = "true";
         apply();
       } else {

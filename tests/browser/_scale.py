@@ -179,7 +179,8 @@ class ScaleLab:
         self._run_cell(0)
         start = time.perf_counter()
         self._run_cell(1)
-        self.wb = page.locator(".wb-workbench").first
+        # the notebook's own (JupyterLab's "New View for Cell Output" makes a second one)
+        self.wb = page.locator(".jp-NotebookPanel .wb-workbench").first
         self.wait_map_drawn()
         self.timings["map_drawn_s"] = time.perf_counter() - start
         for i in range(len(self.extra)):

@@ -175,22 +175,26 @@ _VIEWS = """() => [...document.querySelectorAll('.wb-map-selection-look')].map(l
 def test_a_lasso_greys_the_others_in_its_own_frame_and_a_second_view_follows(lab):
     """The grey outside a lasso is drawn in the frame that draws the selection: the kernel
     sends the map nothing back (no echo of the indices, no grey palette, so no second frame of
-    N points), and a second view of the workbench (JupyterLab's "New View for Cell Output")
-    shows the same selection in grey and colour."""
+    N points), and a second view of the map (the same widget shown again in a new cell) shows
+    the same selection in grey and colour."""
     lab.run("session.clear_selection(source='test'); wb.map.set_color_by('given label')")
-    notebook = lab.page.evaluate(
-        "async () => { const nb = window.jupyterapp.shell.currentWidget;"
-        " nb.content.activeCellIndex = 1;"
-        " await window.jupyterapp.commands.execute('notebook:create-output-view'); return nb.id; }"
+    second = lab.page.evaluate(
+        """async () => {
+          const nb = window.jupyterapp.shell.currentWidget;
+          const cells = nb.content.model.sharedModel;
+          cells.insertCell(cells.cells.length, {cell_type: 'code', source: 'wb.map.widget'});
+          nb.content.activeCellIndex = cells.cells.length - 1;
+          await window.jupyterapp.commands.execute('notebook:run-cell');
+          return cells.cells.length - 1;
+        }"""
     )
     lab.page.wait_for_function(
         "() => [...document.querySelectorAll('.wb-map-selection-look')]"
         ".filter(l => l.dataset.linked === 'true').length === 2",
         timeout=120_000,
     )
-    # the notebook current again (the kernel is reached through it)
-    lab.page.evaluate("(id) => window.jupyterapp.shell.activateById(id)", notebook)
     lab.page.wait_for_timeout(2000)  # the second view's first frames
+    lab.canvas.scroll_into_view_if_needed()  # the first view's map, where the lasso is drawn
     lab.run(
         "_map_sent = []; wb.map.scatter.widget._send = "
         "lambda msg, buffers=None: _map_sent.append(sorted(msg.get('state', {})))"
@@ -218,11 +222,10 @@ def test_a_lasso_greys_the_others_in_its_own_frame_and_a_second_view_follows(lab
     finally:
         lab.run("del wb.map.scatter.widget._send")
         lab.page.evaluate(
-            "(id) => { for (const w of [...window.jupyterapp.shell.widgets('main')])"
-            " if (w.id !== id && w.node.querySelector('.wb-map-selection-look')) w.close();"
-            " window.jupyterapp.shell.activateById(id); }",
-            notebook,
+            "(i) => window.jupyterapp.shell.currentWidget.content.model.sharedModel.deleteCell(i)",
+            second,
         )
+        lab.canvas.scroll_into_view_if_needed()
         lab.run("session.clear_selection(source='test')")
     # both views: the lasso's points selected, the palette one grey
     assert views == [[selected, True, 1], [selected, True, 1]], views
@@ -231,6 +234,23 @@ def test_a_lasso_greys_the_others_in_its_own_frame_and_a_second_view_follows(lab
     # after the release each view drew one frame: the selection with the grey around it (no
     # second one once the kernel had handled it)
     assert draws == [1, 1], draws
+
+
+def test_a_colour_change_draws_one_frame(lab):
+    """A change the kernel sends the map (here the colouring: palette, domain, the colour
+    column, the draw order) is drawn in one frame of the N points, not one frame and then
+    another for regl-scatterplot's own redraw after each of its settings."""
+    lab.run("session.clear_selection(source='test'); wb.map.set_color_by('given label')")
+    lab.page.mouse.move(2, 2)  # no point hovered (leaving one draws a frame)
+    lab.page.wait_for_timeout(1500)
+    assert lab.page.evaluate(_COUNT_DRAWS) == 1
+    lab.run("wb.map.set_color_by('flagged')")
+    flagged = lab.value("float(session.flags.mean())")
+    assert red_share(lab) >= 0.1 * flagged
+    lab.page.wait_for_timeout(1500)
+    draws = lab.page.evaluate("() => window._wbDraws.all")
+    lab.run("wb.map.set_color_by('given label')")
+    assert draws == [1], draws
 
 
 def test_a_slow_pan_never_becomes_a_lasso(lab):

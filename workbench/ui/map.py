@@ -91,7 +91,9 @@ class SelectionLook(anywidget.AnyWidget):
     points are selected, the others are drawn in ``grey`` and faded to ``fade_small`` (at most
     ``large`` selected) or ``fade_large`` of their opacity, in the frame that draws the
     selection. Sits beside each view of ``scatter`` (jupyter-scatter's widget) and works on
-    that view's scatterplot; the kernel sends nothing to the map after a lasso. Draws nothing.
+    that view's scatterplot; the kernel sends nothing to the map after a lasso. It also makes
+    each change the kernel sends the map (a colouring, sizes) one frame of the N points, not
+    two (regl-scatterplot redrew once more after each of its settings). Draws nothing.
     """
 
     _esm = asset_path("map_selection.js")
