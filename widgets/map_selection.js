@@ -29,7 +29,7 @@ function drawOnce(api) {
   if (api.wbDrawOnce) return;
   const set = api.set;
   api.set = (props = {}) => {
-    if (props.width !== undefined || props.height !== undefined) return set(props);
+    if (!props || props.width !== undefined || props.height !== undefined) return set(props);
     const raf = window.requestAnimationFrame;
     window.requestAnimationFrame = (callback) => {
       queueMicrotask(() => callback(performance.now()));
