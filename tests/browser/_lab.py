@@ -79,6 +79,18 @@ _CELLS_JS = r"""() => {
 }"""
 
 
+def next_frames(page, n: int = 2) -> None:
+    """Return once the page has drawn ``n`` more animation frames: what was laid out before
+    the call has been painted (a wait on the page, not on the clock)."""
+    page.evaluate(
+        """(n) => new Promise((done) => {
+             const step = (left) => left ? requestAnimationFrame(() => step(left - 1)) : done();
+             step(n);
+           })""",
+        n,
+    )
+
+
 def write_notebook(path: Path, cells: list[str]) -> Path:
     """A notebook (nbformat 4, no outputs, the python3 kernel) of code ``cells`` at ``path``."""
     code = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None}

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _lab import ARTIFACTS, open_notebook, tail, wait_until
+from _lab import ARTIFACTS, next_frames, open_notebook, tail, wait_until
 
 from workbench.decisions.log import DecisionLog
 
@@ -167,7 +167,7 @@ class Lab:
         tabs.locator(".lm-TabBar-tab", has_text=re.compile(rf"^{re.escape(title)}$")).click()
         panel = tabs.locator(".widget-tab-contents > .lm-Widget:not(.lm-mod-hidden)")
         panel.first.wait_for(state="visible")
-        self.page.wait_for_timeout(300)  # let the view lay itself out
+        next_frames(self.page)  # the view laid out and painted
         return panel.first
 
     def header(self) -> tuple[int, int, int] | None:
@@ -192,7 +192,7 @@ class Lab:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         locator.scroll_into_view_if_needed()
-        self.page.wait_for_timeout(200)
+        next_frames(self.page)
         locator.screenshot(path=str(path))
         return path
 
