@@ -20,6 +20,36 @@ from workbench.sharded.sources import check_prob_block, load_shard
 
 SLACK = 1e-6  # = workbench.analysis.statistics.SLACK (close-call head start)
 
+#: A worker above this share of its memory limit returns its freed heap memory to the system
+#: after each per-shard task (:func:`release_if_high`).
+RELEASE_ABOVE = 0.6
+
+
+def release_if_high(fraction: float = RELEASE_ABOVE) -> None:
+    """After a per-shard task: when this process is a Dask worker whose resident memory is above
+    ``fraction`` of its memory limit, return its freed heap memory to the system (glibc's
+    ``malloc_trim``). :func:`workbench.sharded.local_cluster`'s workers keep what they free for
+    the next task (``WORKER_MALLOC``); one worker holding many shards' state (a one-worker
+    cluster) must not let that reach Dask's pause threshold (80% of the limit), where a lone
+    worker would wait forever. Nothing outside a worker, without a limit, or without glibc."""
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except (ImportError, ValueError, AttributeError):
+        return
+    if not limit:
+        return
+    import psutil
+
+    if psutil.Process().memory_info().rss > fraction * limit:
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # pragma: no cover - not glibc
+            pass
+
 
 # --- pass 1: row summaries -----------------------------------------------------------------------
 def shard_stats(source, name: str, offset: int, k: int, check: bool = True) -> dict:
@@ -43,6 +73,7 @@ def shard_stats(source, name: str, offset: int, k: int, check: bool = True) -> d
     order = order.astype(np.int32) if len(y) < 1 << 31 else order
     bounds = np.concatenate([[0], np.cumsum(counts)])
     ids = d.ids if d.ids is not None else None
+    release_if_high()
     return {
         "n": len(y), "offset": offset, "labels": y, "rows": rows, "counts": counts,
         "order": order, "bounds": bounds, "given_sorted": rows.given[order], "ids": ids,
@@ -111,6 +142,7 @@ def shard_joint(source, res: dict, thresholds: np.ndarray, name: str, k: int) ->
     off = counted & (guess != y)
     cells = np.bincount(np.where(counted, guess.astype(np.int64) * k + y, k * k),
                         minlength=k * k + 1)[:-1]  # fmt: skip
+    release_if_high()
     return {
         "counted": counted, "guess": guess, "close": close, "cells": cells,
         "n_errors": int(np.count_nonzero(off & ~close)), "seconds": time.perf_counter() - t0,
@@ -182,6 +214,7 @@ def shard_probes(source, res: dict, cells: np.ndarray, ranks: np.ndarray, name: 
     for cls, a, b in _class_runs(cells):
         lo, hi = bounds[cls], bounds[cls + 1]
         out[a:b] = _ranked(p, order[lo:hi], given[lo:hi], other_max, cells[a:b, 1], ranks[a:b])
+    release_if_high()
     return out
 
 
@@ -248,6 +281,7 @@ def shard_above(source, res: dict, cells: np.ndarray, floors: np.ndarray, name: 
     if values.dtype == np.float32:
         ids = np.arange(len(cells)) if cell_ids is None else np.asarray(cell_ids)
         keys = np.sort(cell_value_keys(np.repeat(ids, lengths), values))
+    release_if_high()
     return {"lengths": lengths, "values": values, "positions": positions, "keys": keys}
 
 
@@ -404,6 +438,7 @@ def shard_outputs(
         words = [c for c in ("label_name", "suggested_label_name") if c in frame]
         with atomic_file(Path(folder) / f"part-{part}.parquet", make_folder=True) as f:
             pq.write_table(table, f, use_dictionary=words or False)
+    release_if_high()
     out = {
         "counts": {r: int(np.count_nonzero(m)) for r, m in masks.items()},
         "by_class": np.bincount(y[flags], minlength=len(res["counts"])),
