@@ -30,7 +30,10 @@ DEFAULT_MEMORY_LIMIT = "1GiB"
 #: machine). With every array up to 32 MiB (glibc's largest mmap threshold; a 250,000-row
 #: shard's per-row arrays are 1-2 MB) from the heap and up to 64 MiB of free heap kept, the
 #: kernel time fell to 0.75 s per worker and the audit to 15 s, same load; the largest worker
-#: grew from about 585 to 616 MB resident (a shard's arrays are freed and reused, not kept).
+#: grew from about 585 to 616 MB resident (a shard's arrays are freed and reused, not kept). A
+#: worker above 60% of its memory limit gives its freed memory back after each per-shard task
+#: (``workbench.sharded._tasks.release_if_high``), so a worker holding many shards' state stays
+#: below Dask's pause threshold.
 WORKER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": 32 << 20, "MALLOC_TRIM_THRESHOLD_": 64 << 20}
 
 
