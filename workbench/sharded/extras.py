@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.sharded.sources import open_npy
+
 __all__ = ["KINDS", "NpyRows", "ParquetColumn", "extra_inputs", "read_extra", "with_arrays"]
 
 #: The extra per-sample arrays a sharded dataset may carry.
@@ -38,7 +40,7 @@ class NpyRows:
     stop: int | None = None
 
     def read(self) -> np.ndarray:
-        return np.load(self.path, mmap_mode="r", allow_pickle=False)[self.start : self.stop]
+        return open_npy(self.path)[self.start : self.stop]
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def _split(value, kind: str, ds) -> list:
         path = Path(value)
         if path.suffix != ".npy" or not path.is_file():
             raise ValueError(f"{kind} must be a .npy file (N, ·), found {str(path)!r}.")
-        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        shape = open_npy(path).shape
         if len(shape) != 2 or shape[0] != n:
             raise ValueError(f"{kind} in {str(path)!r} must have shape ({n}, ·), found {shape}.")
         return [

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,15 +81,15 @@ class NpyShard:
 
     def read(self) -> ShardData:
         rows = slice(self.start, self.stop)
-        ids = np.load(self.ids, mmap_mode="r", allow_pickle=False)[rows] if self.ids else None
-        labels = np.load(self.labels, mmap_mode="r", allow_pickle=False)[rows]
-        probs = np.load(self.pred_probs, mmap_mode="r", allow_pickle=False)[rows]
+        ids = open_npy(self.ids)[rows] if self.ids else None
+        labels = open_npy(self.labels)[rows]
+        probs = open_npy(self.pred_probs)[rows]
         return ShardData(ids, labels, probs)
 
     def read_trajectories(self) -> dict[str, np.ndarray]:
         """The shard's training trajectories by kind, each (n, E), memory-mapped."""
         rows = slice(self.start, self.stop)
-        return {kind: np.load(path, mmap_mode="r", allow_pickle=False)[rows]
+        return {kind: open_npy(path)[rows]
                 for kind, path in self.trajectories}  # fmt: skip
 
 
@@ -96,8 +97,22 @@ class NpyShard:
 TRAJECTORY_KINDS = ("margin", "predicted", "given_prob")
 
 
+# numpy parses a .npy header with ``ast.literal_eval``, and CPython 3.11's AST constructor is not
+# safe when threads of one process parse at once (python/cpython#106905: a spurious
+# "SystemError: AST constructor recursion depth mismatch"): a Dask worker runs several tasks in
+# threads, each opening shards, so header reads take turns (the data is mapped, not read, here).
+_HEADER_LOCK = threading.Lock()
+
+
+def open_npy(path: str | os.PathLike) -> np.ndarray:
+    """The ``.npy`` file at ``path`` memory-mapped read-only (no pickle), safe to call from the
+    threads of a Dask worker at once."""
+    with _HEADER_LOCK:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
 def _npy_shape(path: str) -> tuple[int, ...]:
-    return np.load(path, mmap_mode="r", allow_pickle=False).shape
+    return open_npy(path).shape
 
 
 @dataclass(frozen=True)
