@@ -578,15 +578,15 @@ def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress):
     start = np.cumsum(cnt) - cnt
     keys = c.gather([c.submit(_tasks.pick, f, "keys") for f in above.values()])
     if all(k is not None for k in keys):  # float32: one merge of the shards' sorted keys
-        keys = np.sort(np.concatenate(keys), kind="stable")
-        cuts, nxt = _tasks.key_values(keys[start + need - 1]), cnt > need
-        tied = np.zeros(len(kk), bool)
-        tied[nxt] = _tasks.key_values(keys[(start + need)[nxt]]) == cuts[nxt]
+        ordered = _tasks.key_values(np.sort(np.concatenate(keys), kind="stable"))
     else:
         vals = c.gather([c.submit(_tasks.pick, f, "values") for f in above.values()])
         cell_of = np.concatenate([np.repeat(asked[s], n)
                                   for s, n in zip(above, lengths, strict=True)])  # fmt: skip
-        cuts, tied = _exact_cuts(cell_of, np.concatenate(vals), need, start, cnt)
+        values = np.concatenate(vals).astype(np.float64)
+        order = np.argsort(-values, kind="stable")
+        ordered = values[order[np.argsort(cell_of[order], kind="stable")]]
+    cuts, tied = _exact_cuts(ordered, need, start, cnt)
     per_shard = [None] * n_shards
     flag_cuts = np.where(tied, np.inf, cuts)
     for s, fut in above.items():
@@ -596,16 +596,14 @@ def _top_cells(c, ds, r1, kk, jj, need, counts, shard_counts, progress):
     return tops, per_shard
 
 
-def _exact_cuts(cell_of, values, need, start, cnt):
+def _exact_cuts(ordered, need, start, cnt):
     """Each cell's cut (its ``need``-th largest value) and whether it is tied with the next,
-    from a union holding every value at or above the cut (``cnt`` (C,) values of each cell,
-    beginning at ``start`` once sorted by cell). Returns (C,) float64, (C,) bool."""
-    values = values.astype(np.float64)
-    order = np.argsort(-values, kind="stable")
-    values = values[order[np.argsort(cell_of[order], kind="stable")]]
-    cuts, nxt = values[start + need - 1], cnt > need
+    from a union holding every value at or above the cut: ``ordered`` the values (float64)
+    cell after cell, largest first, ``cnt`` (C,) of each cell beginning at ``start``.
+    Returns (C,) float64, (C,) bool."""
+    cuts, nxt = ordered[start + need - 1], cnt > need
     tied = np.zeros(len(need), bool)
-    tied[nxt] = values[(start + need)[nxt]] == cuts[nxt]
+    tied[nxt] = ordered[(start + need)[nxt]] == cuts[nxt]
     return cuts, tied
 
 

@@ -209,9 +209,8 @@ class EmbeddingMap(View):
         self.highlighted: np.ndarray | None = None  # bool (N,): drawn on top, larger, opaque
         # the draw order sent (last = on top); None: the points' own order (none highlighted)
         self.point_order: np.ndarray | None = None
-        self._ordered_by: np.ndarray | None = (
-            None  # the highlighted it was made from, if not a score
-        )
+        # the highlighted the draw order was made from, if not a score
+        self._ordered_by: np.ndarray | None = None
         self._colours: list | None = None
 
     # --- coordinates ---------------------------------------------------------------------------
