@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _ui_matrix import click, plotly_click
 
 from workbench.core.dataset import Dataset
 from workbench.ui.multilabel import LabelSetMatrices, class_matrices_figure, cooccurrence_figure
@@ -15,16 +16,6 @@ def _dataset(k=4, n=120, seed=0):
     Y = rng.random((n, k)) < 0.4
     P = np.clip(Y * 0.6 + rng.random((n, k)) * 0.5, 0, 1)
     return Dataset(Y, pred_probs=P, class_names=[f"tag{j}" for j in range(k)])
-
-
-def click(fig, trace_index, point):
-    """A click on a heatmap cell (``point`` = [row, col]), as the browser reports it."""
-    fig._js2py_pointsCallback = {
-        "event_type": "plotly_click",
-        "points": {"trace_indexes": [trace_index], "point_indexes": [point],
-                   "xs": [0], "ys": [0]},
-        "device_state": None,
-    }  # fmt: skip
 
 
 def test_matrices_hold_the_counts():
@@ -48,22 +39,22 @@ def test_clicks_select_the_cell():
     seen = []
     view = LabelSetMatrices(ds, on_select=seen.append)
     assert view.widget is not None  # builds the figure widgets
-    click(view.matrices, 2, [0, 1])  # class 2: lacks it, predicted
+    click(view.matrices, 2, 0, 1)  # class 2: lacks it, predicted
     pred = ds.pred_probs[:, 2] > 0.5
     np.testing.assert_array_equal(view.selection, np.flatnonzero(~ds.labels[:, 2] & pred))
     assert len(seen) == 1 and seen[0] is view.selection
-    click(view.cooccurrence, 0, [1, 3])
+    click(view.cooccurrence, 0, 1, 3)
     np.testing.assert_array_equal(view.selection, np.flatnonzero(ds.labels[:, 1] & ds.labels[:, 3]))
 
 
 def test_bad_clicks_are_ignored(caplog):
     view = LabelSetMatrices(_dataset())
     assert view.widget is not None
-    click(view.matrices, 0, [5, 0])
-    click(view.matrices, 0, 7)
-    click(view.cooccurrence, 0, ["a", 1])
+    click(view.matrices, 0, 5, 0)  # no row 5 in a 2×2 matrix
+    plotly_click(view.matrices, 0, 7, 0, 0)  # a flat index, not [row, col]
+    plotly_click(view.cooccurrence, 0, ["a", 1], 1, "a")
     assert view.selection.size == 0
-    assert "ignored" in caplog.text
+    assert caplog.text.count("ignored a click") == 3, caplog.text
 
 
 def test_many_classes_show_the_worst_and_single_label_is_refused():
@@ -205,7 +196,7 @@ def test_matrix_click_selects_and_the_review_queue_follows(wb):
     s, ds = wb.session, wb.session.dataset
     wb.select_tab("Review")  # built, so it follows the selection (also when run alone)
     wb.select_tab("Matrices")
-    click(wb.matrix.matrices.cooccurrence, 0, [0, 1])
+    click(wb.matrix.matrices.cooccurrence, 0, 0, 1)
     expected = np.flatnonzero(ds.labels[:, 0] & ds.labels[:, 1])
     np.testing.assert_array_equal(np.sort(s.selection), expected)
     q = wb.queue.queue
