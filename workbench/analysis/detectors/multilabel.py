@@ -602,7 +602,16 @@ class MultilabelDawidSkene(_AnnotatorSets):
     Per-class agreement: the posterior probability of the given annotation. Score: 1 - those
     pooled (EMA, alpha 0.8). Flags: some class whose posterior favours the other side (> 0.5).
     Suggested set: the classes with posterior above 0.5. ``details``: ``posterior`` (N, K),
-    ``confusion`` (K, M, 2, 2), ``annotator_quality`` (K, M).
+    ``confusion`` (K, M, 2, 2), ``annotator_quality`` (K, M), ``n_iter`` and ``converged``
+    (K,). Classes where every annotation says the same get that side as posterior (0 or 1)
+    without a fit. All classes are fitted in one EM: :func:`per_class_dawid_skene`.
+
+    Parameters
+    ----------
+    max_iter : int, default=100
+    seed : int, default=0
+        Unused: the EM starts from the annotators' vote fractions; kept so that existing
+        calls keep working.
     """
 
     name = "multilabel_dawid_skene"
