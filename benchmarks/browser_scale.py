@@ -15,9 +15,10 @@ real-browser tests do (``tests/browser/_scale.py``), builds a synthetic dataset 
   ``lasso_kernel_s``: from the release until the kernel has handled the selection (every
   view updated); its split in the browser: ``lasso_sent_s`` (from the release until the
   selection left for the kernel: the lasso's point-in-polygon test and the message),
-  ``lasso_frame_s`` (until the map's frame with the selection was drawn) and
-  ``lasso_frames`` (how many frames of the map were drawn from the release until the end of
-  ``lasso_100k_s``: 1 when the selection and its colours are one frame);
+  ``lasso_frame_s`` (until the map's first frame of its points after the release; null when
+  none was drawn) and ``lasso_frames`` (how many frames of the map's points were drawn from the
+  release until the end of ``lasso_100k_s``: 0 when the lasso's selection shows as a veil over
+  the rest, drawn on its own canvas, ``lasso_veil``);
 - ``reset_view_ok``: zoomed in with the mouse wheel, "Reset view" brings back the first view;
 - ``detectors_tab_s``: a click on the Detectors tab until its first chart is drawn
   (``detectors_tab_first_text_s``: until anything shows there, the building message;
@@ -140,8 +141,12 @@ def measure(n: int, k: int, out: Path) -> dict:
         res["lasso_100k_s"] = round(time.perf_counter() - start, 2)
         watched = lab.page.evaluate("() => window._wbLasso")
         res["lasso_sent_s"] = round((watched["sent"] - watched["release"]) / 1000, 2)
-        res["lasso_frame_s"] = round((watched["draws"][0] - watched["release"]) / 1000, 2)
-        res["lasso_frames"] = len(watched["draws"])
+        draws = watched["draws"]
+        res["lasso_frame_s"] = round((draws[0] - watched["release"]) / 1000, 2) if draws else None
+        res["lasso_frames"] = len(draws)
+        res["lasso_veil"] = lab.page.evaluate(
+            "() => document.querySelector('.wb-map-selection-look').dataset.veil === 'true'"
+        )
         res["lasso_selected"] = lab.header_selected()
         res["lasso_kernel_s"] = round(lab.value("_handled[0]") - released_wall, 2)
         lab.map_panel.locator('button[title="Activate pan & zoom"]').click()

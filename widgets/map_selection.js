@@ -10,7 +10,9 @@
 // as `.api` on its container). The widget's `color` trait is always the colouring's own palette
 // (the selected points are drawn with it); the grey palette, of the same length, replaces it in
 // the scatterplot whenever the widget's selection or colours change, in each view on its own.
-// Nothing is drawn.
+// A lasso drawn in this view (map_lasso.js, which travels in this module) shows its own
+// selection with a veil over the rest instead: no palette is set, none of the N points is drawn
+// again for it. Nothing else is drawn here.
 
 function selectedCount(value) {
   if (!value) return 0;
@@ -59,22 +61,34 @@ export default {
     const ref = String(model.get("scatter") || "");
     const scatter = await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""));
     let api = null;
+    let lasso = null; // this view's lasso (map_lasso.js)
     let stopped = false;
     let frame = 0;
+    let shownGrey = false;
     const apply = () => {
       if (stopped || !api) return;
-      const n = selectedCount(scatter.get("selection"));
-      const own = scatter.get("color");
-      const grey = model.get("grey");
-      const many = Array.isArray(own) && own.length > 0 && Array.isArray(own[0]);
-      const palette = n > 0 ? (many ? own.map(() => grey) : grey) : own;
-      api.set({
-        pointColor: palette,
-        opacityInactiveScale:
-          n > model.get("large") ? model.get("fade_large") : model.get("fade_small"),
-      });
+      const value = scatter.get("selection");
+      // a lasso of this view shows its selection with its veil, the points keep their colours
+      const veiled = lasso !== null && lasso.owns(value);
+      if (!veiled && lasso) lasso.clear();
+      const n = selectedCount(value);
+      const grey = n > 0 && !veiled;
+      // nothing to set (no frame of the N points) while neither the grey nor a restore is due:
+      // jupyter-scatter sets the colouring's own palette itself
+      if (grey || shownGrey) {
+        const own = scatter.get("color");
+        const many = Array.isArray(own) && own.length > 0 && Array.isArray(own[0]);
+        const palette = grey ? (many ? own.map(() => model.get("grey")) : model.get("grey")) : own;
+        api.set({
+          pointColor: palette,
+          opacityInactiveScale:
+            n > model.get("large") ? model.get("fade_large") : model.get("fade_small"),
+        });
+      }
+      shownGrey = grey;
       el.dataset.selected = String(n);
-      el.dataset.grey = String(n > 0);
+      el.dataset.grey = String(grey);
+      el.dataset.veil = String(veiled);
     };
     // After every other handler of the same change (jupyter-scatter's own sets the normal
     // palette back on a colour change), before the next frame.
@@ -86,6 +100,7 @@ export default {
       api = row ? findScatterplot(row) : null;
       if (api) {
         drawOnce(api);
+        lasso = mapLasso(api, scatter, apply);
         el.dataset.linked = "true";
         apply();
       } else {
@@ -102,6 +117,7 @@ export default {
     return () => {
       stopped = true;
       cancelAnimationFrame(frame);
+      if (lasso) lasso.detach();
       scatter.off(events, later);
     };
   },

@@ -165,18 +165,49 @@ _COUNT_DRAWS = """() => {
   return looks.length;
 }"""
 
-_VIEWS = """() => [...document.querySelectorAll('.wb-map-selection-look')].map(look => {
-  const api = [...look.parentElement.querySelectorAll('div')].find(d => d.api && d.api.set).api;
+_API = "[...look.parentElement.querySelectorAll('div')].find(d => d.api && d.api.set).api"
+
+_VIEWS = f"""() => [...document.querySelectorAll('.wb-map-selection-look')].map(look => {{
+  const api = {_API};
   return [api.get('selectedPoints').length, look.dataset.grey === 'true',
-          new Set(api.get('pointColor').map(c => c.slice(0, 3).join())).size];
-})"""
+          new Set(api.get('pointColor').map(c => c.slice(0, 3).join())).size,
+          look.dataset.veil === 'true'];
+}})"""
+
+_VEIL_ALPHA = f"""(indices) => {{
+  // the lasso veil's opacity (0-255) over each point, where the point is drawn now
+  const look = document.querySelector('.wb-map-selection-look');
+  const api = {_API};
+  const overlay = look.parentElement.querySelector('canvas.wb-map-lasso');
+  const ctx = overlay.getContext('2d');
+  const dpr = overlay.width / overlay.clientWidth;
+  return indices.map(i => {{
+    const [x, y] = api.getScreenPosition(i);
+    if (x < 2 || y < 2 || x > overlay.clientWidth - 2 || y > overlay.clientHeight - 2) return null;
+    return ctx.getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data[3];
+  }});
+}}"""
 
 
-def test_a_lasso_greys_the_others_in_its_own_frame_and_a_second_view_follows(lab):
-    """The grey outside a lasso is drawn in the frame that draws the selection: the kernel
-    sends the map nothing back (no echo of the indices, no grey palette, so no second frame of
-    N points), and a second view of the map (the same widget shown again in a new cell) shows
-    the same selection in grey and colour."""
+def veil_alpha(lab, indices) -> np.ndarray:
+    """The veil's opacity over ``indices``' points (those drawn outside the map's box left out)."""
+    alpha = lab.page.evaluate(_VEIL_ALPHA, [int(i) for i in indices])
+    return np.array([a for a in alpha if a is not None])
+
+
+def sample(lab, expression: str, n: int = 60) -> list[int]:
+    """Up to ``n`` indices of the kernel's ``expression`` (a boolean mask over the samples)."""
+    return lab.value(
+        f"np.random.default_rng(0).permutation(np.flatnonzero({expression}))[:{n}].tolist()"
+    )
+
+
+def test_a_lasso_shows_its_selection_without_drawing_the_points_and_a_second_view_follows(lab):
+    """A lasso's selection shows at the release as a veil over the rest of the map (the
+    selected points keep their colours, the others stay visible under it): no frame of the N
+    points is drawn for it, and the kernel sends the map nothing back (no echo of the indices,
+    no palette). A second view of the map (the same widget shown again in a new cell) shows
+    the same selection the scatterplot's way, grey around the selected points."""
     lab.run("session.clear_selection(source='test'); wb.map.set_color_by('given label')")
     second = lab.page.evaluate(
         """async () => {
@@ -217,8 +248,10 @@ def test_a_lasso_greys_the_others_in_its_own_frame_and_a_second_view_follows(lab
         sent = {key for keys in lab.value("_map_sent") for key in keys}
         assert sent <= {"mouse_mode", "tooltip_enable", "lasso_selection_polygon"}, sent
         img = lab.map_image()
-        lab.shot("07_map_lasso_grey")
+        lab.shot("07_map_lasso_veil")
         views = lab.page.evaluate(_VIEWS)
+        inside = veil_alpha(lab, sample(lab, "np.isin(np.arange(N), session.selection)"))
+        outside = veil_alpha(lab, sample(lab, "~np.isin(np.arange(N), session.selection)"))
     finally:
         lab.run("del wb.map.scatter.widget._send")
         lab.page.evaluate(
@@ -227,13 +260,195 @@ def test_a_lasso_greys_the_others_in_its_own_frame_and_a_second_view_follows(lab
         )
         lab.canvas.scroll_into_view_if_needed()
         lab.run("session.clear_selection(source='test')")
-    # both views: the lasso's points selected, the palette one grey
-    assert views == [[selected, True, 1], [selected, True, 1]], views
-    assert _others(img) > 0.3  # the others, grey
+    # the lasso's view: its veil, nothing selected in its scatterplot, the palette its own; the
+    # second view: the selection in its scatterplot, the palette one grey
+    (own_selected, own_grey, own_colours, own_veil), second_view = views
+    assert (own_selected, own_grey, own_veil) == (0, False, True) and own_colours > 1, views
+    assert second_view == [selected, True, 1, False], views
+    # no veil over the selected points, the veil over the others
+    assert (inside == 0).mean() >= 0.9 and (outside >= 150).mean() >= 0.9, (inside, outside)
     assert visible_classes(lab, img) >= 3  # the selected, in their own colours
-    # after the release each view drew one frame: the selection with the grey around it (no
-    # second one once the kernel had handled it)
-    assert draws == [1, 1], draws
+    # after the release the lasso's view drew no frame of its points, the second view one
+    assert draws == [0, 1], draws
+
+
+_LASSO_TYPE = "wb.map.scatter.widget.lasso_type = {!r}"
+
+_NEAR_STROKE = f"""([path, radius, bits]) => {{
+  // points certainly within / certainly beyond the brush (1.5 px either side of its edge) and
+  // whether the kernel has each selected: [inside but unselected, beyond but selected, inside]
+  const look = document.querySelector('.wb-map-selection-look');
+  const api = {_API};
+  const mask = Uint8Array.from(atob(bits), c => c.charCodeAt(0));
+  const n = api.get('points').length;
+  let missed = 0, extra = 0, inside = 0;
+  for (let i = 0; i < n; i++) {{
+    const [x, y] = api.getScreenPosition(i);
+    let d = Infinity;
+    for (let k = 1; k < path.length; k++) {{
+      const [ax, ay] = path[k - 1], [bx, by] = path[k];
+      const dx = bx - ax, dy = by - ay, l2 = dx * dx + dy * dy;
+      const t = Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / l2));
+      d = Math.min(d, Math.hypot(x - ax - t * dx, y - ay - t * dy));
+    }}
+    const selected = (mask[i >> 3] >> (7 - (i & 7))) & 1;
+    if (d <= radius - 1.5) {{ inside += 1; if (!selected) missed += 1; }}
+    if (d > radius + 1.5 && selected) extra += 1;
+  }}
+  return [missed, extra, inside];
+}}"""
+
+
+def test_each_lasso_shape_selects_what_it_covers(lab):
+    """Freeform and rectangle: exactly the samples whose coordinates lie inside the polygon the
+    lasso reports (in data space, the kernel's own test); brush: the points within half the
+    brush's width of its stroke."""
+    lab.run("session.clear_selection(source='test')")
+    lab.map_panel.locator('button[title="Activate lasso selection"]').click()
+    inside = (
+        "(lambda p: np.flatnonzero(__import__('matplotlib.path').path.Path(p)"
+        ".contains_points(coords)))(np.asarray(wb.map.scatter.widget.lasso_selection_polygon))"
+    )
+    try:
+        for shape, path in [
+            ("freeform", [(0.3, 0.3), (0.62, 0.35), (0.5, 0.7), (0.33, 0.62), (0.31, 0.35)]),
+            ("rectangle", [(0.35, 0.3), (0.5, 0.45), (0.6, 0.7)]),
+        ]:
+            lab.run(_LASSO_TYPE.format(shape))
+            lab.run("session.clear_selection(source='test')")
+            lab.lasso(path, tool=False)
+            selected = lab.wait_selection(lambda s: s > 0)
+            expected, differ = lab.value(
+                f"(lambda e: [int(e.size), int(np.setxor1d(e, session.selection).size)])({inside})"
+            )
+            assert selected > 1_000 and expected == selected and differ == 0, (shape, selected)
+        lab.run(_LASSO_TYPE.format("brush"))
+        lab.run("session.clear_selection(source='test')")
+        fractions = [(0.3, 0.4), (0.5, 0.45), (0.6, 0.6)]
+        box = lab.canvas.bounding_box()
+        lab.lasso(fractions, tool=False)
+        lab.wait_selection(lambda s: s > 0)
+        lab.shot("08_map_brush")
+        path = [(fx * box["width"], fy * box["height"]) for fx, fy in fractions]
+        brush = lab.value("wb.map.scatter.widget.lasso_brush_size")
+        bits = lab.value(
+            "__import__('base64').b64encode(np.packbits(np.isin(np.arange(N), "
+            "session.selection))).decode()"
+        )
+        missed, extra, covered = lab.page.evaluate(_NEAR_STROKE, [path, brush / 2, bits])
+        assert covered > 500 and missed == 0 and extra == 0, (missed, extra, covered)
+    finally:
+        lab.run(_LASSO_TYPE.format("freeform"))
+        lab.map_panel.locator('button[title="Activate pan & zoom"]').click()
+        lab.run("session.clear_selection(source='test')")
+
+
+def test_action_keys_add_and_take_away_and_the_veil_follows_pan_and_zoom(lab):
+    """Cmd (the scatterplot's "merge" key) adds a lasso to the selection, Alt ("remove") takes
+    one away; the veil shows the result, and moves with the map when it is zoomed."""
+    lab.run("session.clear_selection(source='test'); _polys = []")
+    polygon = (
+        "__import__('matplotlib.path').path.Path(np.asarray(_polys[{}])).contains_points(coords)"
+    )
+    lab.map_panel.locator('button[title="Activate lasso selection"]').click()
+    try:
+        previous = 0
+        for key, path in [
+            (None, [(0.3, 0.3), (0.45, 0.3), (0.45, 0.6), (0.3, 0.6)]),
+            ("Meta", [(0.5, 0.3), (0.65, 0.3), (0.65, 0.6), (0.5, 0.6)]),
+            ("Alt", [(0.25, 0.4), (0.7, 0.4), (0.7, 0.5), (0.25, 0.5)]),
+        ]:
+            if key:
+                lab.page.keyboard.down(key)
+            lab.lasso(path, tool=False)
+            if key:
+                lab.page.keyboard.up(key)
+            previous = lab.wait_selection(lambda s, p=previous: s != p)
+            lab.run("_polys.append(np.asarray(wb.map.scatter.widget.lasso_selection_polygon))")
+        lab.shot("09_map_lasso_add_remove")
+        expected = f"({polygon.format(0)} | {polygon.format(1)}) & ~{polygon.format(2)}"
+        differ = lab.value(f"int(np.setxor1d(np.flatnonzero({expected}), session.selection).size)")
+        assert previous > 1_000 and differ == 0, (previous, differ)
+        assert (
+            lab.page.evaluate("() => document.querySelector('.wb-map-selection-look').dataset.veil")
+            == "true"
+        )
+        chosen = "np.isin(np.arange(N), session.selection)"
+        box = lab.canvas.bounding_box()
+        for step in ("as drawn", "zoomed"):
+            inside = veil_alpha(lab, sample(lab, chosen))
+            taken = veil_alpha(lab, sample(lab, f"~{chosen} & {polygon.format(2)}"))
+            assert (inside == 0).mean() >= 0.9, (step, inside)
+            assert (taken >= 150).mean() >= 0.9, (step, taken)
+            if step == "as drawn":
+                lab.map_panel.locator('button[title="Activate pan & zoom"]').click()
+                lab.page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.45 * box["height"])
+                for _ in range(3):
+                    lab.page.mouse.wheel(0, -300)
+                    lab.page.wait_for_timeout(300)
+                lab.page.wait_for_timeout(1000)
+        lab.shot("10_map_lasso_zoomed")
+    finally:
+        lab.map_panel.locator('button[title="Activate pan & zoom"]').click()
+        lab.reset_button().click()
+        lab.run("session.clear_selection(source='test')")
+
+
+def test_double_click_escape_and_other_selections_take_the_veil_away(lab):
+    lasso = [(0.3, 0.3), (0.6, 0.3), (0.6, 0.7), (0.3, 0.7)]
+    look = lab.page.locator(".wb-map-selection-look").first
+    box = lab.canvas.bounding_box()
+    for clear in ("double-click", "Escape", "a selection from the kernel"):
+        lab.run("session.clear_selection(source='test')")
+        lab.lasso(lasso)
+        assert lab.wait_selection(lambda s: s > 0) > 1_000
+        assert look.get_attribute("data-veil") == "true"
+        if clear == "double-click":
+            lab.page.mouse.dblclick(box["x"] + 0.9 * box["width"], box["y"] + 0.1 * box["height"])
+        elif clear == "Escape":
+            lab.page.keyboard.press("Escape")
+        else:
+            lab.run("session.select(np.arange(100), source='test')")
+        size = lab.wait_selection(lambda s: s in (0, 100))
+        assert size == (100 if clear.startswith("a selection") else 0), clear
+        lab.page.wait_for_function(
+            "() => document.querySelector('.wb-map-selection-look').dataset.veil === 'false'"
+        )
+        assert veil_alpha(lab, sample(lab, "np.arange(N) >= 100")).max() == 0, clear
+        if size:  # the scatterplot draws it, grey around the selected points
+            assert look.get_attribute("data-grey") == "true"
+    lab.run("session.clear_selection(source='test')")
+
+
+def test_a_click_with_the_lasso_tool_picks_the_nearest_point(lab):
+    lab.run("session.clear_selection(source='test')")
+    lab.map_panel.locator('button[title="Activate lasso selection"]').click()
+    box = lab.canvas.bounding_box()
+    lab.page.evaluate(
+        """() => window.addEventListener('mousedown', (e) => {
+          const r = e.target.getBoundingClientRect();
+          window._wbPress = [e.clientX - r.left, e.clientY - r.top];
+        }, {capture: true, once: true})"""
+    )
+    lab.page.mouse.click(box["x"] + 0.47 * box["width"], box["y"] + 0.52 * box["height"])
+    lab.map_panel.locator('button[title="Activate pan & zoom"]').click()
+    assert lab.wait_selection(lambda s: s > 0) == 1
+    nearest = lab.page.evaluate(
+        f"""() => {{
+          const look = document.querySelector('.wb-map-selection-look');
+          const api = {_API};
+          const [px, py] = window._wbPress;
+          let best = -1, bestD = Infinity;
+          for (let i = 0; i < api.get('points').length; i++) {{
+            const [x, y] = api.getScreenPosition(i);
+            const d = (x - px) ** 2 + (y - py) ** 2;
+            if (d < bestD) [best, bestD] = [i, d];
+          }}
+          return best;
+        }}"""
+    )
+    assert lab.value("session.selection.tolist()") == [nearest]
+    lab.run("session.clear_selection(source='test')")
 
 
 def test_a_colour_change_draws_one_frame(lab):

@@ -275,14 +275,15 @@ def asset_path(name: str) -> Path:
     )
 
 
-def widget_module(name: str) -> str:
-    """The ES module of the widget ``name`` (``queue.js``) as anywidget loads it, one string:
-    the helpers the widgets share (``widgets/dom.js``: ``h()``, ``fmtScore()``) followed by the
-    widget's own code. anywidget loads a module from a string, where a relative ``import`` has
-    nothing to resolve against, so the shared code travels inside each widget's module.
+def widget_module(*names: str) -> str:
+    """The ES module of a widget as anywidget loads it, one string: the helpers the widgets share
+    (``widgets/dom.js``: ``h()``, ``fmtScore()``) followed by each of ``names`` in order, the
+    widget's own code (the one with the ``export default``) last: ``widget_module("queue.js")``.
+    anywidget loads a module from a string, where a relative ``import`` has nothing to resolve
+    against, so the shared code travels inside each widget's module.
     """
-    shared = asset_path("dom.js").read_text(encoding="utf-8")
-    return shared + "\n" + asset_path(name).read_text(encoding="utf-8")
+    parts = ["dom.js", *names]
+    return "\n".join(asset_path(name).read_text(encoding="utf-8") for name in parts)
 
 
 # --- previews ------------------------------------------------------------------------------------

@@ -40,12 +40,12 @@ from ipywidgets import Widget, widget_serialization
 from workbench.analysis.detectors import detector_kind, label_error_detectors
 from workbench.ui._common import (
     View,
-    asset_path,
     browser_index,
     ignore_message,
     message_widget,
     preview_html,
     preview_of,
+    widget_module,
 )
 from workbench.ui.multilabel import (
     LABEL_COUNT,
@@ -96,7 +96,7 @@ class SelectionLook(anywidget.AnyWidget):
     two (regl-scatterplot redrew once more after each of its settings). Draws nothing.
     """
 
-    _esm = asset_path("map_selection.js")
+    _esm = widget_module("map_lasso.js", "map_selection.js")
     scatter = t.Instance(Widget).tag(sync=True, **widget_serialization)
     grey = t.List(t.Float(), default_value=list(_UNSELECTED)).tag(sync=True)
     large = t.Int(_LARGE_SELECTION).tag(sync=True)
