@@ -7,13 +7,16 @@ interpreter (``sys.executable``), with the working directory ``notebooks/`` and 
 notebook writes sent to ``tmp_path`` through ``WORKBENCH_OUTPUT_DIR``; any error fails, and so
 does a figure wider than the notebook column. One more test runs every notebook in one shared
 output folder, in the listed order and then in reverse (a Binder visitor opens them in any
-order): each notebook must own its files.
+order): each notebook must own its files. That test runs ``at_scale`` at a small size
+(``SMALL_AT_SCALE``, set the way papermill sets parameters: in a cell after the one tagged
+``parameters``); its full size runs once, alone.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -40,6 +43,10 @@ SOLUTION_MARKDOWN = "Solution (expand the hidden cell)"
 KERNEL_NAME = "workbench-test-python"
 BINDER_KERNEL_BUDGET_MIB = 1700
 COLUMN_WIDTH_PX = 950  # a JupyterLab notebook column at a common window size
+# Sharing an output folder depends on which files a notebook writes, not on their size: at_scale
+# writes the same folders and kinds of files at 200,000 samples in 4 shards as at 10^7 in 40, in
+# seconds instead of minutes and 80 MB of shards instead of 4 GB.
+SMALL_AT_SCALE = {"N_SAMPLES": 200_000, "N_SHARDS": 4}
 
 
 def _read(name: str) -> nbformat.NotebookNode:
@@ -53,6 +60,23 @@ def _load_strip_tool():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _with_parameters(nb: nbformat.NotebookNode, parameters: dict) -> nbformat.NotebookNode:
+    """``nb`` with a cell that sets ``parameters`` right after its cell tagged ``parameters``,
+    as papermill injects them; every name must be one that cell assigns."""
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{len(tagged)} cells tagged parameters"
+    assigned = set()
+    for line in nb.cells[tagged[0]].source.splitlines():
+        targets, equals, _ = line.partition("=")
+        if equals and re.fullmatch(r"[\w, ]+", targets):
+            assigned.update(t.strip() for t in targets.split(","))
+    assert set(parameters) <= assigned, f"the parameters cell assigns {sorted(assigned)}"
+    values = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(values, metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(tagged[0] + 1, cell)
+    return nb
 
 
 # --- stored files ----------------------------------------------------------------------------------
@@ -185,6 +209,17 @@ def test_binder_pins_the_tested_environment():
     assert "rm -rf build ./*.egg-info" in post_build
 
 
+def test_at_scale_takes_its_size_as_parameters():
+    nb = _with_parameters(_read("at_scale"), SMALL_AT_SCALE)
+    injected = [
+        i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])
+    ]
+    assert len(injected) == 1 and "parameters" in nb.cells[injected[0] - 1].metadata["tags"]
+    assert nb.cells[injected[0]].source == "N_SAMPLES = 200000\nN_SHARDS = 4"
+    with pytest.raises(AssertionError, match="the parameters cell assigns"):
+        _with_parameters(_read("at_scale"), {"N_ROWS": 10})
+
+
 # --- execution -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kernel_dir(tmp_path_factory):
@@ -210,14 +245,19 @@ def _repo_files() -> set[Path]:
     }
 
 
-def _execute(name: str, kernel_dir: Path, out_dir: Path, monkeypatch) -> None:
-    """Run one notebook top to bottom, writing into ``out_dir``; fail on any error or warning
-    from the package, a kernel over Binder's memory or a figure wider than the column."""
+def _execute(
+    name: str, kernel_dir: Path, out_dir: Path, monkeypatch, parameters: dict | None = None
+) -> nbformat.NotebookNode:
+    """Run one notebook top to bottom, writing into ``out_dir``, with ``parameters`` set after
+    its parameters cell; fail on any error or warning from the package, a kernel over Binder's
+    memory or a figure wider than the column. Returns the executed notebook."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     nb = _read(name)
+    if parameters:
+        nb = _with_parameters(nb, parameters)
     probe = nbformat.v4.new_code_cell(
         "import os, resource, sys\n"
         "peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
@@ -262,6 +302,7 @@ def _execute(name: str, kernel_dir: Path, out_dir: Path, monkeypatch) -> None:
                 assert width is not None, f"{name}, cell {i}: a figure without a fixed width"
                 assert width <= COLUMN_WIDTH_PX, f"{name}, cell {i}: figure {width} px wide"
     assert _repo_files() == before, f"{name} left files in notebooks/"
+    return nb
 
 
 @pytest.mark.notebooks
@@ -273,14 +314,20 @@ def test_notebook_runs(name, kernel_dir, tmp_path, monkeypatch):
 
 @pytest.mark.notebooks
 @pytest.mark.slow
-@pytest.mark.timeout(900 * 4)  # a hang guard: every notebook runs twice, not one of them once
+@pytest.mark.timeout(900 * 2)  # a hang guard: every notebook here runs twice
 def test_notebooks_share_an_output_folder_in_any_order(kernel_dir, tmp_path, monkeypatch):
     """A Binder visitor runs the notebooks in any order, some twice, all writing into the same
     ``workbench-output/``: no notebook may read a file another one wrote. Only the notebooks
-    that write there can collide (the others are run once each by ``test_notebook_runs``)."""
+    that write there can collide (the others are run once each by ``test_notebook_runs``);
+    at_scale runs at a small size (``SMALL_AT_SCALE``): the same kinds of files, fewer rows."""
     order = [
         n for n in EXPECTED if "WORKBENCH_OUTPUT_DIR" in (NOTEBOOK_DIR / f"{n}.ipynb").read_text()
     ]
-    assert "quickstart" in order and "bring_your_own_data" in order
+    assert "quickstart" in order and "bring_your_own_data" in order and "at_scale" in order
     for name in order + order[::-1]:
-        _execute(name, kernel_dir, tmp_path, monkeypatch)
+        if name != "at_scale":
+            _execute(name, kernel_dir, tmp_path, monkeypatch)
+            continue
+        nb = _execute(name, kernel_dir, tmp_path, monkeypatch, SMALL_AT_SCALE)
+        printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+        assert f"{SMALL_AT_SCALE['N_SHARDS']} shards written" in printed, "ran at its full size"
