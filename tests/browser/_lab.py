@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +23,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# Screenshots and logs go to a folder per test run (its start time and process id), so two runs
+# in one checkout never overwrite each other's files; ``latest`` links to the newest run's.
+ARTIFACTS_ROOT = ROOT / "test-artifacts" / "browser"
+ARTIFACTS = ARTIFACTS_ROOT / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+KEEP_RUNS = 10
+_RUN_NAME = re.compile(r"\d{8}-\d{6}-\d+")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -62,6 +69,24 @@ def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.3):
             return last
         time.sleep(interval)
     raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
+def open_artifacts(keep: int = KEEP_RUNS) -> Path:
+    """Make this run's ``ARTIFACTS`` folder, point ``test-artifacts/browser/latest`` at it and
+    delete the run folders older than the ``keep`` newest (this one included); return it."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    link, new_link = ARTIFACTS_ROOT / "latest", ARTIFACTS_ROOT / f".latest-{os.getpid()}"
+    with contextlib.suppress(OSError):  # a file system without links: the folder is still named
+        new_link.unlink(missing_ok=True)
+        new_link.symlink_to(ARTIFACTS.name, target_is_directory=True)
+        os.replace(new_link, link)  # one rename: a run beside this one never sees no link
+    runs = sorted(
+        p.name for p in ARTIFACTS_ROOT.iterdir() if _RUN_NAME.fullmatch(p.name) and p.is_dir()
+    )
+    for name in runs[:-keep]:
+        if name != ARTIFACTS.name:
+            shutil.rmtree(ARTIFACTS_ROOT / name, ignore_errors=True)
+    return ARTIFACTS
 
 
 # True once the page's current notebook has a kernel that is idle.

@@ -1,7 +1,9 @@
 """Fixtures of the real-browser tests: JupyterLab on a temporary copy of ``notebooks/`` and a
 headless Debian Chromium driven by Playwright.
 
-The tests here are marked ``browser`` and ``slow``; run them with ``pytest -m browser``.
+The tests here are marked ``browser`` and ``slow``; run them with ``pytest -m browser``. Their
+screenshots and logs land in a folder of this run, ``test-artifacts/browser/<start>-<pid>/``
+(``test-artifacts/browser/latest`` links to the newest), named at the end of the run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, LabServer
+from _lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, LabServer, open_artifacts
 
 # Lab settings for testing: no "receive Jupyter news?" toast over the notebook and no update
 # check (nothing here may reach the network anyway); every cell attached to the page (no
@@ -23,6 +25,19 @@ _LAB_SETTINGS = {
     },
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def artifacts() -> Path:
+    """This run's folder of screenshots and logs (``_lab.ARTIFACTS``), made before the first
+    browser test and linked from ``test-artifacts/browser/latest``."""
+    return open_artifacts()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if ARTIFACTS.is_dir() and any(ARTIFACTS.iterdir()):
+        where = ARTIFACTS.relative_to(ROOT)
+        terminalreporter.write_sep("-", f"browser screenshots and logs in {where}/")
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +77,7 @@ def lab_root(tmp_path_factory) -> Path:
 def shared_lab(lab_root, chromium_path):
     """One JupyterLab for every module that needs no server configuration of its own (it
     starts in seconds, but each start and stop is CPU the 2-core machine lacks); always
-    stopped (with its kernels) and its log kept under ``test-artifacts/browser/lab.log``.
+    stopped (with its kernels) and its log kept as ``lab.log`` in this run's artifacts folder.
     Its kernels' "auto" decisions stores land in a folder of its own, emptied per module."""
     decisions = lab_root.parent / "decisions"
     decisions.mkdir()

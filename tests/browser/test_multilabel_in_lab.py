@@ -3,7 +3,7 @@ it opens on label sets (tags derived from the digits), and the review queue togg
 takes the suggested set and saves with the keyboard, the decision reaching the kernel's log as
 a label-set edit.
 
-Screenshots land in ``test-artifacts/browser/multilabel_*.png``.
+Screenshots land in ``test-artifacts/browser/latest/multilabel_*.png`` (this run's folder).
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ wb = Workbench(ds)
 
 
 @pytest.fixture(scope="module")
-def page(lab, lab_root, headless_chromium):
+def workbench_page(lab, lab_root, headless_chromium):
+    """The Lab page of a notebook that shows the workbench on multi-label data, its cells run;
+    ``errors`` collects the page's uncaught JavaScript errors."""
     write_notebook(lab_root / NOTEBOOK, [SETUP, "wb"])
     page = headless_chromium.new_page(viewport=VIEWPORT)
     page.set_default_timeout(60_000)
@@ -81,8 +83,8 @@ def tab(page, title: str):
     return panel
 
 
-def test_workbench_opens_on_label_sets(page):
-    workbench = page.locator(".wb-workbench").last
+def test_workbench_opens_on_label_sets(workbench_page):
+    workbench = workbench_page.locator(".wb-workbench").last
     assert "5 classes" in workbench.locator(".wb-summary").inner_text()
     titles = workbench.locator(".lm-TabBar-tab").all_inner_texts()
     assert [t.strip() for t in titles] == ["Map", "Detectors", "Review", "Matrices", "Decisions"]
@@ -91,60 +93,63 @@ def test_workbench_opens_on_label_sets(page):
     assert options[0] == "label count" and "has: prime" in options, options
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     workbench.screenshot(path=str(ARTIFACTS / "multilabel_map.png"))
-    panel = tab(page, "Matrices")
-    page.wait_for_function(
+    panel = tab(workbench_page, "Matrices")
+    workbench_page.wait_for_function(
         "(el) => el.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
         arg=panel.element_handle(), timeout=240_000,
     )  # fmt: skip
-    page.wait_for_timeout(800)
+    workbench_page.wait_for_timeout(800)
     panel.screenshot(path=str(ARTIFACTS / "multilabel_matrices.png"))
-    panel = tab(page, "Detectors")  # precision and recall against the true label sets
-    page.wait_for_function(
+    panel = tab(workbench_page, "Detectors")  # precision and recall against the true label sets
+    workbench_page.wait_for_function(
         "(el) => el.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
         arg=panel.element_handle(), timeout=240_000,
     )  # fmt: skip
-    page.wait_for_timeout(800)
+    workbench_page.wait_for_timeout(800)
     assert "recall" in panel.inner_text()
     panel.screenshot(path=str(ARTIFACTS / "multilabel_detectors.png"))
-    assert page.errors == []
+    assert workbench_page.errors == []
 
 
-def test_review_toggles_a_class_with_the_keyboard(page):
-    panel = tab(page, "Review")
+def test_review_toggles_a_class_with_the_keyboard(workbench_page):
+    panel = tab(workbench_page, "Review")
     queue = panel.locator(".wb-lsq").first
     queue.wait_for(state="visible")
     queue.locator(".wb-lsq-legend").click()  # focus the queue, as a reviewer does
-    state = json.loads(run(page, "import json; _w = wb.queue.widget\n"
-                           "print(json.dumps([_w.index, _w.given, _w.working, _w.suggested]))"))  # fmt: skip
+    code = "_w = wb.queue.widget; print(json.dumps([_w.index, _w.given, _w.working, _w.suggested]))"
+    state = json.loads(run(workbench_page, f"import json\n{code}"))
     index, given, working, suggested = state
     assert working == given
     assert queue.locator("img.wb-lsq-preview").count() == 1  # the digit under review
     toggle = queue.locator(".wb-lsq-toggle").nth(1)
     before = toggle.get_attribute("aria-pressed")
-    page.keyboard.press("1")  # toggles class 1, "prime"
+    workbench_page.keyboard.press("1")  # toggles class 1, "prime"
     wait_until(lambda: toggle.get_attribute("aria-pressed") != before, timeout=15,
                what="the prime toggle to flip")  # fmt: skip
-    flipped = json.loads(run(page, "print(json.dumps(wb.queue.widget.working))"))
+    working_now = "print(json.dumps(wb.queue.widget.working))"
+    flipped = json.loads(run(workbench_page, working_now))
     assert flipped[1] != working[1] and flipped[:1] + flipped[2:] == working[:1] + working[2:]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     panel.screenshot(path=str(ARTIFACTS / "multilabel_review.png"))
-    page.keyboard.press("s")  # take the suggested set
+    workbench_page.keyboard.press("s")  # take the suggested set
     wait_until(
-        lambda: json.loads(run(page, "print(json.dumps(wb.queue.widget.working))")) == suggested,
+        lambda: json.loads(run(workbench_page, working_now)) == suggested,
         timeout=15, what="the suggested set",
     )  # fmt: skip
-    page.keyboard.press("Enter")  # save and move on
+    workbench_page.keyboard.press("Enter")  # save and move on
     wait_until(
-        lambda: run(page, f"print(wb.queue.widget.index != {index})").strip() == "True",
+        lambda: run(workbench_page, f"print(wb.queue.widget.index != {index})").strip() == "True",
         timeout=15, what="the next sample",
     )  # fmt: skip
-    out = run(page, f"print(wb.session.decisions.label_sets(ds.labels)[{index}].tolist())")
+    out = run(
+        workbench_page, f"print(wb.session.decisions.label_sets(ds.labels)[{index}].tolist())"
+    )
     assert json.loads(out.replace("True", "true").replace("False", "false")) == suggested
-    assert "1 decided" in page.locator(".wb-workbench .wb-selection").last.inner_text()
-    page.keyboard.press("u")  # undo: back to that sample, nothing decided
+    assert "1 decided" in workbench_page.locator(".wb-workbench .wb-selection").last.inner_text()
+    workbench_page.keyboard.press("u")  # undo: back to that sample, nothing decided
     queue.locator(".wb-lsq-message", has_text=f"Undone: sample {index}").wait_for()
-    assert "0 decided" in page.locator(".wb-workbench .wb-selection").last.inner_text()
-    assert page.errors == []
+    assert "0 decided" in workbench_page.locator(".wb-workbench .wb-selection").last.inner_text()
+    assert workbench_page.errors == []
 
 
 def _state(page) -> dict:
@@ -154,50 +159,54 @@ def _state(page) -> dict:
     return json.loads(run(page, code))
 
 
-def test_review_pages_marks_rows_and_takes_suggested_sets_in_bulk(page):
-    panel = tab(page, "Review")
+def test_review_pages_marks_rows_and_takes_suggested_sets_in_bulk(workbench_page):
+    panel = tab(workbench_page, "Review")
     queue = panel.locator(".wb-lsq").first
     queue.wait_for(state="visible")
     queue.locator(".wb-lsq-legend").click()  # focus the queue
-    page.keyboard.press("Home")
-    wait_until(lambda: _state(page)["position"] == 0, timeout=15, what="the first sample")
+    workbench_page.keyboard.press("Home")
+    wait_until(lambda: _state(workbench_page)["position"] == 0, timeout=15, what="the first sample")
     rows = queue.locator("tr.wb-lsq-row")
-    total = _state(page)["total"]
+    total = _state(workbench_page)["total"]
     assert total > 40, total  # enough flagged samples for three pages
     wait_until(lambda: rows.count() == 20, timeout=15, what="a page of 20 rows")
     current = queue.locator("tr.wb-lsq-current")
     assert current.get_attribute("data-position") == "0"
-    page.keyboard.press("j")  # the cursor moves down the page
+    workbench_page.keyboard.press("j")  # the cursor moves down the page
     wait_until(lambda: current.get_attribute("data-position") == "1", timeout=15,
                what="the cursor on row 2")  # fmt: skip
-    page.keyboard.press("PageDown")  # and pages on
+    workbench_page.keyboard.press("PageDown")  # and pages on
     wait_until(lambda: current.get_attribute("data-position") == "21", timeout=15,
                what="the cursor a page further")  # fmt: skip
     assert queue.locator(".wb-lsq-page").inner_text().startswith("page 2 / ")
     assert rows.first.get_attribute("data-position") == "20"
-    page.keyboard.press("PageUp")
-    wait_until(lambda: _state(page)["page"] == 0, timeout=15, what="the first page")
+    workbench_page.keyboard.press("PageUp")
+    wait_until(lambda: _state(workbench_page)["page"] == 0, timeout=15, what="the first page")
     # mark the sample under review (space) and the 4th row (its box), then a note
-    here = _state(page)["position"]
+    here = _state(workbench_page)["position"]
     assert here in (1, 2)  # PageUp keeps the row on the page
-    page.keyboard.press("Space")
-    wait_until(lambda: _state(page)["n_selected"] == 1, timeout=15, what="one marked row")
+    workbench_page.keyboard.press("Space")
+    wait_until(lambda: _state(workbench_page)["n_selected"] == 1, timeout=15, what="one marked row")
     rows.nth(3).locator("input.wb-lsq-mark").click()
-    wait_until(lambda: _state(page)["n_selected"] == 2, timeout=15, what="two marked rows")
+    wait_until(
+        lambda: _state(workbench_page)["n_selected"] == 2, timeout=15, what="two marked rows"
+    )
     assert "2 marked" in queue.locator(".wb-lsq-marked").inner_text()
-    marked = json.loads(run(page, "print(json.dumps(sorted(wb.queue.selected)))"))
-    page.keyboard.press("n")  # the note box takes the keys
+    marked = json.loads(run(workbench_page, "print(json.dumps(sorted(wb.queue.selected)))"))
+    workbench_page.keyboard.press("n")  # the note box takes the keys
     note = queue.locator("input.wb-lsq-note")
     wait_until(lambda: note.evaluate("(el) => document.activeElement === el"), timeout=15,
                what="the note box focused")  # fmt: skip
-    page.keyboard.type("checked in bulk")
-    page.keyboard.press("Enter")  # back to the queue
-    wait_until(lambda: run(page, "print(wb.queue.widget.note)").strip() == "checked in bulk",
-               timeout=15, what="the note in the kernel")  # fmt: skip
+    workbench_page.keyboard.type("checked in bulk")
+    workbench_page.keyboard.press("Enter")  # back to the queue
+    note_now = "print(wb.queue.widget.note)"
+    wait_until(lambda: run(workbench_page, note_now).strip() == "checked in bulk", timeout=15,
+               what="the note in the kernel")  # fmt: skip
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     panel.screenshot(path=str(ARTIFACTS / "multilabel_review_page.png"))
     queue.locator("button.wb-lsq-bulk-suggested").click()
-    wait_until(lambda: "Suggested sets taken: 2 samples" in _state(page)["message"], timeout=15,
+    taken = "Suggested sets taken: 2 samples"
+    wait_until(lambda: taken in _state(workbench_page)["message"], timeout=15,
                what="the bulk decision")  # fmt: skip
     check = (
         "import json; _e = wb.session.decisions.label_sets(ds.labels)\n"
@@ -205,13 +214,14 @@ def test_review_pages_marks_rows_and_takes_suggested_sets_in_bulk(page):
         f"print(json.dumps([bool((_e[i] == wb.queue.queue.suggested[i]).all()) for i in {marked}]"
         f" + [str(_c.loc[i, 'note']) for i in {marked}]))"
     )
-    assert json.loads(run(page, check)) == [True, True, "checked in bulk", "checked in bulk"]
+    expected = [True, True, "checked in bulk", "checked in bulk"]
+    assert json.loads(run(workbench_page, check)) == expected
     decided = queue.locator("tr.wb-lsq-selected")
     assert decided.count() == 0  # the marks are cleared
     cells = [queue.locator(f"tr.wb-lsq-row[data-position='{p}'] .wb-lsq-decision").inner_text()
              for p in (here, 3)]  # fmt: skip
     assert all(c.startswith(("edit →", "keep")) for c in cells), cells
-    page.keyboard.press("u")  # one undo takes both back
+    workbench_page.keyboard.press("u")  # one undo takes both back
     queue.locator(".wb-lsq-message", has_text="Undone: 2 samples").wait_for()
-    assert run(page, "print(len(wb.session.decisions.current()))").strip() == "0"
-    assert page.errors == []
+    assert run(workbench_page, "print(len(wb.session.decisions.current()))").strip() == "0"
+    assert workbench_page.errors == []

@@ -5,7 +5,7 @@ work with a real keyboard.
 
 A small notebook written into the test's temporary Lab folder (the digits demo with
 precomputed signals: no training) keeps this quick. Screenshots of every tab land in
-``test-artifacts/browser/laptop_*.png``.
+``test-artifacts/browser/latest/laptop_*.png`` (this run's folder).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 Chromium: run every cell, lasso points on the embedding map, review them in the queue with
 keys, export the decisions and read them back.
 
-Screenshots of the whole workbench and of every view land in ``test-artifacts/browser/``
-(git-ignored); on a failure, so do a screenshot of the page, the browser console and the
-Jupyter server log, whose tails are in the assertion message.
+Screenshots of the whole workbench and of every view land in this run's folder,
+``test-artifacts/browser/<start>-<pid>/`` (``latest`` links to it; git-ignored); on a failure,
+so do a screenshot of the page, the browser console and the Jupyter server log, whose tails are
+in the assertion message.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class Lab:
     @contextlib.contextmanager
     def step(self, name: str):
         """Run one stage; on any failure save a screenshot, the console and the server log
-        under ``test-artifacts/browser/`` and fail with their tails."""
+        in this run's artifacts folder and fail with their tails."""
         start = time.monotonic()
         try:
             yield
