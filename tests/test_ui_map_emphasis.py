@@ -129,10 +129,10 @@ def test_a_selection_keeps_its_colours_and_the_rest_turns_grey():
         # the browser takes the selected palette value by value only when the hover palette
         # has the same length (else the selected points were drawn grey too)
         assert w.color == own and w.color_selected == own and w.color_hover == own
-        assert f"not selected ({pick.size:,} selected keep their colours)" in m._legend.value
+        assert f"not selected, faded ({pick.size:,} selected keep their colours)" in m._legend.value
     browser_selection(w, np.arange(20))  # a small lasso in the browser
     assert s.selection.size == 20 and w.color == own and w.color_selected == own
-    assert "not selected (20 selected" in m._legend.value
+    assert "not selected, faded (20 selected" in m._legend.value
     m.set_color_by("score: beta")  # a new colouring keeps the look of the selection
     viridis = [list(c) for c in m.color_values()[1]["colors"]]
     assert w.color == viridis and w.color_selected == viridis and w.color_hover == viridis

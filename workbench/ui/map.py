@@ -91,7 +91,10 @@ class SelectionLook(anywidget.AnyWidget):
     points are selected, the others are drawn in ``grey`` and faded to ``fade_small`` (at most
     ``large`` selected) or ``fade_large`` of their opacity, in the frame that draws the
     selection. Sits beside each view of ``scatter`` (jupyter-scatter's widget) and works on
-    that view's scatterplot; the kernel sends nothing to the map after a lasso. It also makes
+    that view's scatterplot; the kernel sends nothing to the map after a lasso. It also draws
+    that view's lasso (``widgets/map_lasso.js``): on a 2D canvas over the map, its selection
+    shown by a veil over the rest, so neither the lasso nor its selection draws the N points
+    again (at a million points each such frame costs most of a second without a GPU). It also makes
     each change the kernel sends the map (a colouring, sizes) one frame of the N points, not
     two (regl-scatterplot redrew once more after each of its settings). Draws nothing.
     """
@@ -674,7 +677,9 @@ class EmbeddingMap(View):
         if n_sel:
             parts.append(
                 f'<span style="white-space:nowrap;margin-left:10px">'
-                f"{_swatch(_UNSELECTED)}not selected ({n_sel:,} selected keep their colours)"
+                # grey, or faded under a lasso's veil (drawn by the browser, map_lasso.js)
+                f"{_swatch(_UNSELECTED)}not selected, faded ({n_sel:,} selected keep their "
+                "colours)"
                 "</span>"
             )
         return (
