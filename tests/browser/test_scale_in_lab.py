@@ -2,7 +2,8 @@
 and headless Chromium: each defect of issue "a million samples and a hundred classes in the
 browser" at a size that shows it, read back from the page and the canvas pixels.
 
-Screenshots land in ``test-artifacts/browser/scale/`` (git-ignored).
+Screenshots land in the run's ``test-artifacts/browser/<start>-<pid>/scale/`` (``latest/scale/``
+for the newest run; git-ignored).
 """
 
 from __future__ import annotations
