@@ -249,7 +249,7 @@ def test_a_lasso_shows_its_selection_without_drawing_the_points_and_a_second_vie
         sent = {key for keys in lab.value("_map_sent") for key in keys}
         assert sent <= {"mouse_mode", "tooltip_enable", "lasso_selection_polygon"}, sent
         img = lab.map_image()
-        lab.shot("07_map_lasso_veil")
+        lab.shot("11_map_lasso_veil")
         views = lab.page.evaluate(_VIEWS)
         inside = veil_alpha(lab, sample(lab, "np.isin(np.arange(N), session.selection)"))
         outside = veil_alpha(lab, sample(lab, "~np.isin(np.arange(N), session.selection)"))
@@ -329,7 +329,7 @@ def test_each_lasso_shape_selects_what_it_covers(lab):
         box = lab.canvas.bounding_box()
         lab.lasso(fractions, tool=False)
         lab.wait_selection(lambda s: s > 0)
-        lab.shot("08_map_brush")
+        lab.shot("12_map_brush")
         path = [(fx * box["width"], fy * box["height"]) for fx, fy in fractions]
         brush = lab.value("wb.map.scatter.widget.lasso_brush_size")
         bits = lab.value(
@@ -366,7 +366,7 @@ def test_action_keys_add_and_take_away_and_the_veil_follows_pan_and_zoom(lab):
                 lab.page.keyboard.up(key)
             previous = lab.wait_selection(lambda s, p=previous: s != p)
             lab.run("_polys.append(np.asarray(wb.map.scatter.widget.lasso_selection_polygon))")
-        lab.shot("09_map_lasso_add_remove")
+        lab.shot("13_map_lasso_add_remove")
         expected = f"({polygon.format(0)} | {polygon.format(1)}) & ~{polygon.format(2)}"
         differ = lab.value(f"int(np.setxor1d(np.flatnonzero({expected}), session.selection).size)")
         assert previous > 1_000 and differ == 0, (previous, differ)
@@ -388,7 +388,7 @@ def test_action_keys_add_and_take_away_and_the_veil_follows_pan_and_zoom(lab):
                     lab.page.mouse.wheel(0, -300)
                     lab.page.wait_for_timeout(300)
                 lab.page.wait_for_timeout(1000)
-        lab.shot("10_map_lasso_zoomed")
+        lab.shot("14_map_lasso_zoomed")
     finally:
         lab.map_panel.locator('button[title="Activate pan & zoom"]').click()
         lab.reset_button().click()
