@@ -32,6 +32,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize
 
+from workbench.compute.threads import limit_threads
+
 __all__ = ["HOCFit", "fit_hoc", "hoc_loss"]
 
 
@@ -111,10 +113,12 @@ def fit_hoc(
         loss, grad = hoc_loss(params, e1, e2, e3)
         return loss * scale, grad * scale
 
-    res = minimize(
-        scaled, start, jac=True, method="L-BFGS-B",
-        options={"maxiter": int(max_iter), "ftol": 1e-10, "gtol": 1e-10},
-    )  # fmt: skip
+    # hundreds of small BLAS products: on one thread (see workbench.compute.threads)
+    with limit_threads():
+        res = minimize(
+            scaled, start, jac=True, method="L-BFGS-B",
+            options={"maxiter": int(max_iter), "ftol": 1e-10, "gtol": 1e-10},
+        )  # fmt: skip
     t = _softmax(res.x[: k * k].reshape(k, k), 1)
     p = _softmax(res.x[k * k :], 0)
     # the statistics do not depend on how the true classes are named: any permutation of the

@@ -30,6 +30,7 @@ from torch import nn
 
 from workbench.compute.device import autocast_dtype, float64_device, resolve_device
 from workbench.compute.recorder import TrajectoryRecorder
+from workbench.compute.threads import limit_threads
 from workbench.core.typing import ArrayLike, SeedLike
 from workbench.core.validation import (
     align_on_index,
@@ -606,7 +607,9 @@ def train_models(
     avg_from, params = total // 2, list(net.parameters())
     avg, n_avg = [p.detach().clone() for p in params], 0
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
-    with _threads_for(net, x, batch_size):
+    # one thread for small steps (and BLAS on one thread): see workbench.compute.threads
+    work = min(batch_size, n) * net.macs_per_sample(tuple(x.shape[1:]))
+    with limit_threads(work, dev):
         for _ in bar:
             t = time.perf_counter()
             seen_loss = torch.zeros((), device=dev) if progress else None  # sum of b * loss
@@ -687,36 +690,6 @@ def make_optimizer(net: nn.Module, lr: float, weight_decay: float) -> torch.opti
         return torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
-
-
-class _threads_for:
-    """Train small problems on one CPU thread.
-
-    Below ``_SINGLE_THREAD_WORK`` multiply-adds per step, splitting each step across threads
-    costs more in synchronisation than it gains (and far more when other processes share the
-    cores). The choice depends on the problem size only, so results stay reproducible.
-    """
-
-    def __init__(self, net: nn.Module, x: torch.Tensor, batch_size: int):
-        work = min(batch_size, len(x)) * net.macs_per_sample(tuple(x.shape[1:]))
-        self.single = x.device.type == "cpu" and work < _SINGLE_THREAD_WORK
-        self.saved = torch.get_num_threads()
-
-    def __enter__(self):
-        if self.single:
-            torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        if self.single:
-            torch.set_num_threads(self.saved)
-
-
-#: Multiply-adds per training step (forward) below which the CPU trainer uses one thread
-#: (the small problems of tests and demos). Larger steps use torch's thread setting: on a quiet
-#: 2-core machine two threads train the linear probe at D=256, K=10, batch 1024 (13M) ~17%
-#: faster and the digits CNN (16M) ~35% faster, but on cores shared with other busy processes
-#: they can be several times slower: call ``torch.set_num_threads(1)`` there.
-_SINGLE_THREAD_WORK = 4_000_000
 
 
 @torch.no_grad()

@@ -40,6 +40,7 @@ from workbench.compute.probe import (
     probe_result,
     training_settings,
 )
+from workbench.compute.threads import limit_threads
 from workbench.core.label_sets import check_label_sets
 from workbench.core.typing import ArrayLike, SeedLike
 from workbench.core.validation import align_on_index, check_consistent_length, check_rng
@@ -146,11 +147,14 @@ def cross_val_sigmoid_probs(
     per_class = record and n * k * epochs * 2 <= class_budget
     margins = np.empty((n, k, epochs), np.float16) if per_class else None
     t1 = time.perf_counter()
-    epoch_s = _train(
-        net, xt, yt, mask, torch.as_tensor(record_model, device=dev), epochs=epochs, lr=lr,
-        weight_decay=weight_decay, batch_size=batch_size, rng=rng, loss=loss, margins=margins,
-        progress=progress, desc=f"{model} sigmoid probe, {n_folds} folds",
-    )  # fmt: skip
+    # one thread for small steps (and BLAS on one thread): see workbench.compute.threads
+    work = min(batch_size, n) * net.macs_per_sample(tuple(xt.shape[1:]))
+    with limit_threads(work, dev):
+        epoch_s = _train(
+            net, xt, yt, mask, torch.as_tensor(record_model, device=dev), epochs=epochs, lr=lr,
+            weight_decay=weight_decay, batch_size=batch_size, rng=rng, loss=loss,
+            margins=margins, progress=progress, desc=f"{model} sigmoid probe, {n_folds} folds",
+        )  # fmt: skip
     t2 = time.perf_counter()
     probs = _predict(net, xt, fold_t)
     t3 = time.perf_counter()

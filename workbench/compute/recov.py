@@ -33,6 +33,7 @@ from scipy import stats
 
 from workbench.compute.device import float64_device, resolve_device
 from workbench.compute.projection import pca
+from workbench.compute.threads import limit_threads
 from workbench.core.typing import ArrayLike, SeedLike
 from workbench.core.validation import (
     align_on_index,
@@ -195,24 +196,27 @@ def recov_scores(
     keys_base = torch.as_tensor(y, dtype=torch.float64)
     done = 0
     bar = tqdm(total=n_repeats, desc="ReCoV repeats", disable=not progress, leave=False)
-    while done < n_repeats:
-        r = min(chunk, n_repeats - done)
-        # Stratified folds: shuffle within each class, deal round-robin (balanced folds).
-        keys = keys_base + torch.rand(r, n, generator=gen, dtype=torch.float64)
-        order = torch.argsort(keys, dim=1).to(dev)  # (r, N): classes grouped, shuffled inside
-        padded = torch.full((r, n_max * n_folds), n, dtype=torch.int64, device=dev)
-        padded[:, :n] = order
-        members = padded.view(r, n_max, n_folds).transpose(1, 2)  # (r, F, n_max), pad = N
-        worst, sq = _worst_folds(xa, onehot, gram, cross, penalty, members, n, metric)
-        rows = torch.arange(r, device=dev)
-        landed = members[rows, worst]  # (r, n_max), pad = N
-        counts.index_add_(0, landed.reshape(-1), torch.ones_like(landed).reshape(-1))
-        loss = sq[rows, worst].double()  # (r, n_max): own held-out loss, 0 on pad slots
-        mean = loss.sum(1, keepdim=True) / (landed != n).sum(1, keepdim=True)
-        share = torch.where(mean > 0, loss / mean, (landed != n).double())
-        credit.index_add_(0, landed.reshape(-1).cpu(), share.reshape(-1).cpu())
-        done += r
-        bar.update(r)
+    # batches of small per-fold products and D1×D1 solves: one thread while a fold's product
+    # is small (see workbench.compute.threads)
+    with limit_threads(n_max * d1 * d1, dev):
+        while done < n_repeats:
+            r = min(chunk, n_repeats - done)
+            # Stratified folds: shuffle within each class, deal round-robin (balanced folds).
+            keys = keys_base + torch.rand(r, n, generator=gen, dtype=torch.float64)
+            order = torch.argsort(keys, dim=1).to(dev)  # (r, N): classes grouped, shuffled inside
+            padded = torch.full((r, n_max * n_folds), n, dtype=torch.int64, device=dev)
+            padded[:, :n] = order
+            members = padded.view(r, n_max, n_folds).transpose(1, 2)  # (r, F, n_max), pad = N
+            worst, sq = _worst_folds(xa, onehot, gram, cross, penalty, members, n, metric)
+            rows = torch.arange(r, device=dev)
+            landed = members[rows, worst]  # (r, n_max), pad = N
+            counts.index_add_(0, landed.reshape(-1), torch.ones_like(landed).reshape(-1))
+            loss = sq[rows, worst].double()  # (r, n_max): own held-out loss, 0 on pad slots
+            mean = loss.sum(1, keepdim=True) / (landed != n).sum(1, keepdim=True)
+            share = torch.where(mean > 0, loss / mean, (landed != n).double())
+            credit.index_add_(0, landed.reshape(-1).cpu(), share.reshape(-1).cpu())
+            done += r
+            bar.update(r)
     bar.close()
     counts_np = counts[:n].cpu().numpy()
     return _summarise(counts_np, credit[:n].numpy() / n_repeats, n_repeats, n_folds, float(alpha),
