@@ -213,10 +213,12 @@ function mapLasso(api, scatter, onSelect) {
 
   const trace = (ctx, cam, shape) => {
     ctx.beginPath();
-    const pts = shape.points.map(([x, y]) => cam.toPx(x, y));
-    pts.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    shape.points.forEach(([x, y], i) => {
+      const [px, py] = cam.toPx(x, y);
+      if (i) ctx.lineTo(px, py);
+      else ctx.moveTo(px, py);
+    });
     if (shape.kind === "polygon") ctx.closePath();
-    return pts;
   };
 
   const paint = () => {
