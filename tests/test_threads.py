@@ -157,3 +157,18 @@ def test_recov_runs_small_folds_on_one_thread(two_threads, monkeypatch):
     recov_scores(x, y, n_repeats=3, device="cpu", progress=False)
     assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 1))}
     assert _now() == two_threads
+
+
+def test_knn_graph_runs_a_small_graph_on_one_thread(two_threads, monkeypatch):
+    import workbench.compute.knn as knn_module
+
+    seen = []
+    _spy(monkeypatch, knn_module, "_update", seen)
+    x, _ = _mixture(n=200)
+    knn_module.knn_graph(x, 5, device="cpu", progress=False)
+    assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 1))}
+    seen.clear()
+    x = np.random.default_rng(0).normal(size=(4096, 64)).astype(np.float32)  # 4096² × 64 > 1G
+    knn_module.knn_graph(x, 5, device="cpu", progress=False)
+    assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 2))}
+    assert _now() == two_threads

@@ -29,6 +29,7 @@ import torch
 from scipy import sparse
 
 from workbench.compute.device import resolve_device
+from workbench.compute.threads import limit_threads
 from workbench.core.typing import ArrayLike
 from workbench.core.validation import as_array, check_finite
 
@@ -193,7 +194,9 @@ def knn_graph(
             raise ValueError(f"chunk_size must be a positive int, found {chunk_size}.")
     dev = resolve_device(device)
     chunk = int(chunk_size or _DEFAULT_CHUNK.get(dev.type, 4096))
-    return _knn_graph(x, k, metric, dev, chunk, bool(exclude_self), bool(progress))
+    # one torch thread for a small graph (and BLAS on one thread): see workbench.compute.threads
+    with limit_threads(device=dev, total=float(n) * n * x.shape[1]):
+        return _knn_graph(x, k, metric, dev, chunk, bool(exclude_self), bool(progress))
 
 
 def knn_between(

@@ -7,19 +7,26 @@ each ship their own), each as large as the machine has cores. Their idle threads
 while after every call before they sleep. On a machine with few cores that other processes
 share (a Binder instance, a laptop running a browser), a parallel call then waits for a
 thread the scheduler has not given a core, and a computation made of many small calls spends
-most of its time waiting. Measured on a shared 2-core machine (load 4-8, fresh processes, no
-thread variables set): the digits demo's ``audit`` took 7-18 s instead of 1.4-3.3 s, most of it
-in HOC's L-BFGS fit (numpy products of K×K matrices, hundreds of calls) and SimiFeat.
+most of its time waiting. Measured on a shared 2-core machine (fresh processes, no thread
+variables set): the digits demo's ``audit`` took 5-19 s at load 3.5-6 instead of 1.4-3.3 s
+with ``OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE``, most of it in HOC's L-BFGS fit (numpy
+products of K×K matrices, hundreds of calls), SimiFeat's 22 kNN graphs and ReCoV; in this
+context it takes 1.1-1.5 s at load 2.4-3 (with one more busy process: 1.2-1.5 s, once 4 s, against 2.9-3.1 s
+without it). On free cores it costs ~0.2 s of 0.9-1.1 s, with half the CPU time.
 
-:func:`limit_threads` is the context every compute entry point runs in:
+:func:`limit_threads` is the context of the probes' training, HOC's fit, ReCoV's repeats and
+the kNN graph:
 
 - numpy's and scipy's BLAS run on one thread. The workbench's heavy work is torch; what it asks
   of BLAS are small products (HOC's fit, moments, matrices of counts) where threads save
   microseconds and, on shared cores, lose milliseconds per call. One thread also makes those
   sums independent of the machine's core count.
 - torch runs on one thread when a step is small (below :data:`SINGLE_THREAD_WORK`
-  multiply-adds): splitting it costs more in synchronisation than it gains. The choice depends
-  on the problem size only, so results stay reproducible. Larger steps keep torch's setting.
+  multiply-adds): splitting it costs more in synchronisation than it gains; and when the whole
+  computation is (below :data:`SINGLE_THREAD_TOTAL`, a fraction of a second on one thread): a
+  second thread saves at most half of that, and on shared cores loses seconds. The choice
+  depends on the problem size only, so results stay reproducible. Larger work keeps torch's
+  setting.
 
 Both are restored on exit. The pools are process-wide: computations running in several threads
 of one process at once (threaded Dask workers) share one setting, and the first to finish
@@ -38,7 +45,7 @@ from contextlib import contextmanager
 import torch
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["SINGLE_THREAD_WORK", "limit_threads"]
+__all__ = ["SINGLE_THREAD_TOTAL", "SINGLE_THREAD_WORK", "limit_threads"]
 
 #: Multiply-adds per step (a training step's forward pass) below which torch computes on one
 #: CPU thread (the small problems of tests and demos). Larger steps use torch's thread setting:
@@ -46,6 +53,12 @@ __all__ = ["SINGLE_THREAD_WORK", "limit_threads"]
 #: (13M) ~17% faster and the digits CNN (16M) ~35% faster, but on cores shared with other busy
 #: processes they can be several times slower: call ``torch.set_num_threads(1)`` there.
 SINGLE_THREAD_WORK = 4_000_000
+
+#: Multiply-adds of a whole computation below which torch computes on one CPU thread: the kNN
+#: graph of the digits demo (1797 × 1797 × 64, 0.2G) takes 0.02 s on one thread and 0.013 s on
+#: two of a quiet 2-core machine, but SimiFeat's 22 of them took 2.5-9 s instead of 0.6 s on two
+#: threads while other processes kept the cores busy.
+SINGLE_THREAD_TOTAL = 1_000_000_000
 
 # A scan of the loaded libraries costs milliseconds, the limit itself microseconds: scan again
 # only after an import (a BLAS library loads with the extension module that links it).
@@ -63,22 +76,32 @@ def _blas() -> ThreadpoolController:
 
 @contextmanager
 def limit_threads(
-    work: float | None = None, device: torch.device | str | None = None
+    work: float | None = None,
+    device: torch.device | str | None = None,
+    *,
+    total: float | None = None,
 ) -> Iterator[None]:
     """Run the block with numpy's and scipy's BLAS on one thread, and torch on one thread when
-    ``work`` is small; restore both on exit (see the module notes for why).
+    its work is small; restore both on exit (see the module notes for why).
 
     Parameters
     ----------
     work : float, optional
-        Multiply-adds of one step of the block's torch computation. Below
-        :data:`SINGLE_THREAD_WORK`, and when ``device`` is the CPU, torch uses one thread.
-        None: torch keeps its threads (only BLAS is limited).
+        Multiply-adds of one step of the block's torch computation (a training step's forward
+        pass). Below :data:`SINGLE_THREAD_WORK` torch uses one thread.
     device : str or torch.device, optional
-        Where the torch computation runs; None means the CPU.
+        Where the torch computation runs; None means the CPU. Elsewhere torch's CPU threads
+        are left alone.
+    total : float, optional
+        Multiply-adds of the whole block. Below :data:`SINGLE_THREAD_TOTAL` torch uses one
+        thread. With neither ``work`` nor ``total`` torch keeps its threads (only BLAS is
+        limited).
     """
     on_cpu = device is None or torch.device(device).type == "cpu"
-    single = work is not None and on_cpu and work < SINGLE_THREAD_WORK
+    small = (work is not None and work < SINGLE_THREAD_WORK) or (
+        total is not None and total < SINGLE_THREAD_TOTAL
+    )
+    single = on_cpu and small
     saved = torch.get_num_threads()
     with _blas().limit(limits=1):
         if single and saved > 1:
