@@ -11,8 +11,9 @@ most of its time waiting. Measured on a shared 2-core machine (fresh processes, 
 variables set): the digits demo's ``audit`` took 5-19 s at load 3.5-6 instead of 1.4-3.3 s
 with ``OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE``, most of it in HOC's L-BFGS fit (numpy
 products of K×K matrices, hundreds of calls), SimiFeat's 22 kNN graphs and ReCoV; in this
-context it takes 1.1-1.5 s at load 2.4-3 (with one more busy process: 1.2-1.5 s, once 4 s, against 2.9-3.1 s
-without it). On free cores it costs ~0.2 s of 0.9-1.1 s, with half the CPU time.
+context it takes 1.1-1.5 s at load 2.4-3 (with one more busy process: 1.2-1.5 s, once 4 s,
+against 2.9-3.1 s without it). On free cores it costs ~0.2 s of 0.9-1.1 s, with half the CPU
+time.
 
 :func:`limit_threads` is the context of the probes' training, HOC's fit, ReCoV's repeats and
 the kNN graph:
