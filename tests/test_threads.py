@@ -172,3 +172,15 @@ def test_knn_graph_runs_a_small_graph_on_one_thread(two_threads, monkeypatch):
     knn_module.knn_graph(x, 5, device="cpu", progress=False)
     assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 2))}
     assert _now() == two_threads
+
+
+def test_relation_sums_run_a_small_graph_on_one_thread(two_threads, monkeypatch):
+    import workbench.compute.relation as relation_module
+
+    seen = []
+    _spy(monkeypatch, relation_module, "_np", seen)
+    x, y = _mixture(n=200)
+    p = np.eye(3, dtype=np.float32)[y] * 0.8 + 0.2 / 3
+    relation_module.relation_sums(x, p, y, device="cpu", progress=False)
+    assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 1))}
+    assert _now() == two_threads

@@ -38,6 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from workbench.compute.device import resolve_device
+from workbench.compute.threads import limit_threads
 
 __all__ = ["RelationSums", "relation_sums"]
 
@@ -105,6 +106,16 @@ def relation_sums(
     RelationSums
     """
     dev = resolve_device(device)
+    n, d = np.shape(features)
+    # one torch thread for a small graph (and BLAS on one thread): see workbench.compute.threads
+    with limit_threads(device=dev, total=float(n) * n * (d + np.shape(pred_probs)[1])):
+        return _sums(features, pred_probs, labels, power, threshold, reg, block_elements, dev,
+                     progress)  # fmt: skip
+
+
+def _sums(features, pred_probs, labels, power, threshold, reg, block_elements, dev,
+          progress) -> RelationSums:  # fmt: skip
+    """:func:`relation_sums` on the device ``dev``."""
     x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32, device=dev)
     x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
     p = torch.as_tensor(np.ascontiguousarray(pred_probs), dtype=torch.float32, device=dev)

@@ -15,8 +15,8 @@ context it takes 1.1-1.5 s at load 2.4-3 (with one more busy process: 1.2-1.5 s,
 against 2.9-3.1 s without it). On free cores it costs ~0.2 s of 0.9-1.1 s, with half the CPU
 time.
 
-:func:`limit_threads` is the context of the probes' training, HOC's fit, ReCoV's repeats and
-the kNN graph:
+:func:`limit_threads` is the context of the probes' training, HOC's fit, ReCoV's repeats, the
+kNN graph and the relation graph's sums:
 
 - numpy's and scipy's BLAS run on one thread. The workbench's heavy work is torch; what it asks
   of BLAS are small products (HOC's fit, moments, matrices of counts) where threads save
