@@ -10,10 +10,10 @@ thread the scheduler has not given a core, and a computation made of many small 
 most of its time waiting. Measured on a shared 2-core machine (fresh processes, no thread
 variables set): the digits demo's ``audit`` took 5-19 s at load 3.5-6 instead of 1.4-3.3 s
 with ``OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE``, most of it in HOC's L-BFGS fit (numpy
-products of K×K matrices, hundreds of calls), SimiFeat's 22 kNN graphs and ReCoV; in this
-context it takes 1.1-1.5 s at load 2.4-3 (with one more busy process: 1.2-1.5 s, once 4 s,
-against 2.9-3.1 s without it). On free cores it costs ~0.2 s of 0.9-1.1 s, with half the CPU
-time.
+products of K×K matrices, hundreds of calls), SimiFeat's 22 kNN graphs and ReCoV. With one
+more busy process on the two cores, it takes 1.6-2.9 s in this context (CPU 1.4-2.0 s), as with
+the two variables (1.6-3.0 s), against 3.1-4.1 s, once 13 s, without it (CPU 3.8-10.5 s). With
+no process competing, the context costs 0.15-0.4 s of 0.9-1.9 s and halves the CPU time.
 
 :func:`limit_threads` is the context of the probes' training, HOC's fit, ReCoV's repeats, the
 kNN graph and the relation graph's sums:
