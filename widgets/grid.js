@@ -33,6 +33,9 @@ function tile(model, item) {
 }
 
 export default {
+  initialize({ model }) {
+    rejoinIfDropped(model); // widgets/rejoin.js
+  },
   render({ model, el }) {
     el.classList.add("wb-grid");
     const head = h("div", { class: "wb-g-head" });

@@ -8,6 +8,9 @@
 const setText = (names, mask) => names.filter((_, c) => mask[c]).join(" | ") || "∅";
 
 export default {
+  initialize({ model }) {
+    rejoinIfDropped(model); // widgets/rejoin.js
+  },
   render({ model, el }) {
     el.classList.add("wb-lsq");
     el.tabIndex = 0;

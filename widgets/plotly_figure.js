@@ -154,6 +154,7 @@ export default () => {
   return {
     initialize(ctx) {
       const { model } = ctx;
+      rejoinIfDropped(model); // widgets/rejoin.js
       const early = []; // [backbone model, trait, value]: changes before plotly's widget is there
       const keep = PY2JS.map((name) => {
         const listener = (real, value) => {

@@ -353,6 +353,9 @@ function legend(model) {
 }
 
 export default {
+  initialize({ model }) {
+    rejoinIfDropped(model); // widgets/rejoin.js
+  },
   render({ model, el }) {
     el.classList.add("wb-queue");
     el.tabIndex = 0;

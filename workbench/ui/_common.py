@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import logging
+import uuid
 from pathlib import Path
 
+import anywidget
 import numpy as np
+import traitlets
 
 from workbench.core.dataset import Dataset
 from workbench.core.previews import encode_png, png_data_url, preview_html, to_uint8_image
@@ -31,6 +34,8 @@ __all__ = [
     "png_data_url",
     "preview_html",
     "preview_of",
+    "Rejoins",
+    "widget_module",
 ]
 
 
@@ -176,6 +181,29 @@ def plotly_text(text) -> str:
     return html.escape(str(text), quote=False).replace("%", "&#37;")
 
 
+# --- widgets on a busy page ----------------------------------------------------------------------
+class Rejoins(anywidget.AnyWidget):
+    """An anywidget whose page model keeps hearing the kernel after a slow start.
+
+    anywidget drops every message the kernel sends to a model whose ES module and
+    ``initialize`` were not ready 2 s after the page made the model (a busy page: 2 cores, a
+    million points being drawn), so its views never change again. The widget's module calls
+    ``rejoinIfDropped(model)`` (``widgets/rejoin.js``) in its ``initialize``: when anywidget gave
+    up, the page model takes its messages directly and asks for the whole state once. To find
+    its model the page needs the model's id, which this class fixes before the comm opens and
+    sends as ``_page_model_id``.
+    """
+
+    _page_model_id = traitlets.Unicode("").tag(sync=True)
+
+    def open(self):
+        if self.comm is None:
+            if self._model_id is None:
+                self._model_id = uuid.uuid4().hex  # the comm's id, i.e. the page model's
+            self.set_trait("_page_model_id", self._model_id)
+        super().open()
+
+
 # --- plotly figure widgets ------------------------------------------------------------------------
 _FIGURE_WIDGET = None
 _PLOTLY_BUNDLE: bytes | None = None
@@ -224,10 +252,9 @@ def figure_widget(figure):
     global _FIGURE_WIDGET
     if _FIGURE_WIDGET is None:
         import plotly.graph_objects as go
-        import traitlets
 
-        class FigureWidget(go.FigureWidget):
-            _esm = asset_path("plotly_figure.js")
+        class FigureWidget(Rejoins, go.FigureWidget):
+            _esm = widget_module("plotly_figure.js", shared=("rejoin.js",))
 
             _bundles_sent = 0
 
@@ -275,14 +302,15 @@ def asset_path(name: str) -> Path:
     )
 
 
-def widget_module(*names: str) -> str:
+def widget_module(*names: str, shared: tuple[str, ...] = ("dom.js", "rejoin.js")) -> str:
     """The ES module of a widget as anywidget loads it, one string: the helpers the widgets share
-    (``widgets/dom.js``: ``h()``, ``fmtScore()``) followed by each of ``names`` in order, the
-    widget's own code (the one with the ``export default``) last: ``widget_module("queue.js")``.
-    anywidget loads a module from a string, where a relative ``import`` has nothing to resolve
-    against, so the shared code travels inside each widget's module.
+    (``shared``: ``widgets/dom.js``'s ``h()`` and ``fmtScore()``, ``widgets/rejoin.js``'s
+    ``rejoinIfDropped()``) followed by each of ``names`` in order, the widget's own code (the one
+    with the ``export default``) last: ``widget_module("queue.js")``. anywidget loads a module
+    from a string, where a relative ``import`` has nothing to resolve against, so the shared
+    code travels inside each widget's module.
     """
-    parts = ["dom.js", *names]
+    parts = [*shared, *names]
     return "\n".join(asset_path(name).read_text(encoding="utf-8") for name in parts)
 
 

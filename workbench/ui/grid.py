@@ -8,11 +8,11 @@ browser, with small previews; the full-size preview is rendered for the one open
 
 from __future__ import annotations
 
-import anywidget
 import numpy as np
 import traitlets as t
 
 from workbench.ui._common import (
+    Rejoins,
     View,
     asset_path,
     browser_index,
@@ -25,7 +25,7 @@ from workbench.ui.multilabel import set_text
 __all__ = ["SelectionGrid", "GridWidget"]
 
 
-class GridWidget(anywidget.AnyWidget):
+class GridWidget(Rejoins):
     """Browser state of the selection grid (synced traits only)."""
 
     _esm = widget_module("grid.js")

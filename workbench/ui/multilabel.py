@@ -25,12 +25,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import anywidget
 import numpy as np
 import traitlets as t
 
 from workbench.analysis.multilabel.matrices import class_counts, class_order, cooccurrence
 from workbench.ui._common import (
+    Rejoins,
     View,
     browser_index,
     figure_widget,
@@ -500,7 +500,7 @@ class LabelSetMatricesView(View):
         return self.matrices.widget
 
 
-class LabelSetQueueWidget(anywidget.AnyWidget):
+class LabelSetQueueWidget(Rejoins):
     """Browser state of the label-set review queue (``widgets/labelset_queue.js``)."""
 
     _esm = widget_module("labelset_queue.js")

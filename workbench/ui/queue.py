@@ -12,13 +12,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anywidget
 import numpy as np
 import traitlets as t
 
 from workbench.analysis.detectors import label_error_detectors
 from workbench.decisions.log import ACTIONS
-from workbench.ui._common import View, asset_path, ignore_message, preview_of, widget_module
+from workbench.ui._common import (
+    Rejoins,
+    View,
+    asset_path,
+    ignore_message,
+    preview_of,
+    widget_module,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +56,7 @@ def keymap(n_classes: int) -> dict[str, str]:
     return keys
 
 
-class QueueWidget(anywidget.AnyWidget):
+class QueueWidget(Rejoins):
     """Browser state of the review queue (synced traits only; the logic lives in ReviewQueue)."""
 
     _esm = widget_module("queue.js")
