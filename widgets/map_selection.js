@@ -55,6 +55,9 @@ function findScatterplot(row) {
 }
 
 export default {
+  initialize({ model }) {
+    rejoinIfDropped(model); // widgets/rejoin.js
+  },
   async render({ model, el }) {
     el.style.display = "none";
     el.classList.add("wb-map-selection-look");

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import html
 
-import anywidget
 import numpy as np
 import traitlets as t
 from ipywidgets import Widget, widget_serialization
 
 from workbench.analysis.detectors import detector_kind, label_error_detectors
 from workbench.ui._common import (
+    Rejoins,
     View,
     browser_index,
     ignore_message,
@@ -86,7 +86,7 @@ _HELP = (
 )
 
 
-class SelectionLook(anywidget.AnyWidget):
+class SelectionLook(Rejoins):
     """The map's selection look, applied in the browser (``widgets/map_selection.js``): while
     points are selected, the others are drawn in ``grey`` and faded to ``fade_small`` (at most
     ``large`` selected) or ``fade_large`` of their opacity, in the frame that draws the
