@@ -282,9 +282,10 @@ class ScaleLab:
         """A lasso with the mouse through ``fractions`` ((fx, fy) of the canvas box); the
         ``time.perf_counter()`` of the release."""
         page, panel = self.page, self.map_panel
-        box = self.canvas.bounding_box()
         if tool:
             panel.locator('button[title="Activate lasso selection"]').click()
+        self.canvas.scroll_into_view_if_needed()
+        box = self.canvas.bounding_box()  # after the click: it may have scrolled the page
         pts = [
             (box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in fractions
         ]
