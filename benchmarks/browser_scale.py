@@ -156,12 +156,7 @@ def measure(n: int, k: int, out: Path) -> dict:
         # Reset view after zooming in with the wheel
         lab.page.wait_for_timeout(500)
         first = lab.map_image().astype(int)
-        box = lab.canvas.bounding_box()
-        lab.page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.4 * box["height"])
-        for _ in range(4):
-            lab.page.mouse.wheel(0, -400)
-            lab.page.wait_for_timeout(300)
-        lab.page.wait_for_timeout(1000)
+        lab.zoom_in()
         zoomed = lab.map_image().astype(int)
         lab.reset_button().click()
         lab.page.wait_for_timeout(2000)

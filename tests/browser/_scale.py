@@ -301,6 +301,15 @@ class ScaleLab:
             panel.locator('button[title="Activate pan & zoom"]').click()
         return released
 
+    def zoom_in(self, at=(0.4, 0.4), *, turns: int = 4, delta: int = 400) -> None:
+        """Zoom the map in with the mouse wheel at ``at`` ((fx, fy) of the canvas box)."""
+        box = self.canvas.bounding_box()
+        self.page.mouse.move(box["x"] + at[0] * box["width"], box["y"] + at[1] * box["height"])
+        for _ in range(turns):
+            self.page.mouse.wheel(0, -delta)
+            self.page.wait_for_timeout(300)
+        self.page.wait_for_timeout(1000)
+
     def wait_true(self, expression: str, timeout: float = 120) -> bool:
         """Poll a Python expression in the kernel until it is true; its last value."""
         deadline = time.monotonic() + timeout

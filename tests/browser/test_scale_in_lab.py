@@ -390,12 +390,7 @@ def test_action_keys_add_and_take_away_and_the_veil_follows_pan_and_zoom(lab):
             if step == "as drawn":
                 lab.map_panel.locator('button[title="Activate pan & zoom"]').click()
                 before = lab.page.evaluate(view)
-                box = lab.canvas.bounding_box()
-                lab.page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.45 * box["height"])
-                for _ in range(3):
-                    lab.page.mouse.wheel(0, -300)
-                    lab.page.wait_for_timeout(300)
-                lab.page.wait_for_timeout(1000)
+                lab.zoom_in((0.45, 0.45), turns=3, delta=300)
                 assert lab.page.evaluate(view)[0] > 1.5 * before[0]  # the map zoomed in
         lab.shot("14_map_lasso_zoomed")
     finally:
@@ -505,12 +500,7 @@ def test_reset_view_zooms_back_out(lab):
     lab.reset_button().click()
     lab.page.wait_for_timeout(1000)
     start = lab.map_image().astype(int)
-    box = lab.canvas.bounding_box()
-    lab.page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.4 * box["height"])
-    for _ in range(4):
-        lab.page.mouse.wheel(0, -400)
-        lab.page.wait_for_timeout(300)
-    lab.page.wait_for_timeout(1000)
+    lab.zoom_in()
     zoomed = lab.map_image().astype(int)
     assert np.abs(zoomed - start).mean() > 5  # the view moved
     lab.reset_button().click()
