@@ -411,7 +411,7 @@ def test_help_names_the_modifier_keys_the_map_really_uses():
     assert "Cmd" in help_text and "add to the selection" in help_text
     assert "Alt" in help_text and "remove from it" in help_text
     assert "Shift" not in help_text
-    assert "Double-click clears" in help_text and "rectangle" in help_text
+    assert "Double-click or Escape clears" in help_text and "rectangle" in help_text
 
 
 def browser_custom(widget, content) -> None:

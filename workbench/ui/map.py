@@ -82,7 +82,7 @@ _HELP = (
     "Lasso: pick the lasso tool (its menu has a brush and a rectangle), then drag; in pan & "
     "zoom mode a drag only pans, however slow. Click a point to select it. Hold Cmd/⌘ (Windows "
     "key on a PC) while lassoing or clicking to add to the selection, Alt/⌥ to remove from it. "
-    "Double-click clears it."
+    "Double-click or Escape clears it."
 )
 
 
