@@ -44,7 +44,6 @@ function cameraTransform(api, canvas) {
   return {
     w,
     h,
-    rect,
     toPx: (x, y) => [
       ((m00 * x + m01 * y + t0 + 1) * w) / 2,
       ((1 - (m10 * x + m11 * y + t1)) * h) / 2,

@@ -81,7 +81,8 @@ export default {
       if (grey || shownGrey) {
         const own = scatter.get("color");
         const many = Array.isArray(own) && own.length > 0 && Array.isArray(own[0]);
-        const palette = grey ? (many ? own.map(() => model.get("grey")) : model.get("grey")) : own;
+        const others = model.get("grey");
+        const palette = grey ? (many ? own.map(() => others) : others) : own;
         api.set({
           pointColor: palette,
           opacityInactiveScale:

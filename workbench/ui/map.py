@@ -96,7 +96,7 @@ class SelectionLook(Rejoins):
     shown by a veil over the rest, so neither the lasso nor its selection draws the N points
     again (at a million points each such frame costs most of a second without a GPU). It also makes
     each change the kernel sends the map (a colouring, sizes) one frame of the N points, not
-    two (regl-scatterplot redrew once more after each of its settings). Draws nothing.
+    two (regl-scatterplot redrew once more after each of its settings). Draws no points.
     """
 
     _esm = widget_module("map_lasso.js", "map_selection.js")
