@@ -53,6 +53,7 @@ __all__ = [
     "cross_val_probs",
     "stratified_folds",
     "training_settings",
+    "training_threads",
 ]
 
 
@@ -607,9 +608,7 @@ def train_models(
     avg_from, params = total // 2, list(net.parameters())
     avg, n_avg = [p.detach().clone() for p in params], 0
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
-    # one thread for small steps (and BLAS on one thread): see workbench.compute.threads
-    work = min(batch_size, n) * net.macs_per_sample(tuple(x.shape[1:]))
-    with limit_threads(work, dev):
+    with training_threads(net, x, batch_size, dev):
         for _ in bar:
             t = time.perf_counter()
             seen_loss = torch.zeros((), device=dev) if progress else None  # sum of b * loss
@@ -690,6 +689,14 @@ def make_optimizer(net: nn.Module, lr: float, weight_decay: float) -> torch.opti
         return torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def training_threads(net: nn.Module, x: torch.Tensor, batch_size: int, device):
+    """The thread context of training ``net`` on ``x`` (N, ...) in batches of ``batch_size`` on
+    ``device``: BLAS on one thread, and torch on one thread while a step's forward pass is small
+    (:func:`workbench.compute.threads.limit_threads`)."""
+    work = min(batch_size, len(x)) * net.macs_per_sample(tuple(x.shape[1:]))
+    return limit_threads(work, device)
 
 
 @torch.no_grad()

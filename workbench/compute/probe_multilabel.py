@@ -39,8 +39,8 @@ from workbench.compute.probe import (
     make_optimizer,
     probe_result,
     training_settings,
+    training_threads,
 )
-from workbench.compute.threads import limit_threads
 from workbench.core.label_sets import check_label_sets
 from workbench.core.typing import ArrayLike, SeedLike
 from workbench.core.validation import align_on_index, check_consistent_length, check_rng
@@ -147,9 +147,7 @@ def cross_val_sigmoid_probs(
     per_class = record and n * k * epochs * 2 <= class_budget
     margins = np.empty((n, k, epochs), np.float16) if per_class else None
     t1 = time.perf_counter()
-    # one thread for small steps (and BLAS on one thread): see workbench.compute.threads
-    work = min(batch_size, n) * net.macs_per_sample(tuple(xt.shape[1:]))
-    with limit_threads(work, dev):
+    with training_threads(net, xt, batch_size, dev):
         epoch_s = _train(
             net, xt, yt, mask, torch.as_tensor(record_model, device=dev), epochs=epochs, lr=lr,
             weight_decay=weight_decay, batch_size=batch_size, rng=rng, loss=loss,
