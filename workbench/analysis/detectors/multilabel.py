@@ -378,11 +378,11 @@ def per_class_dawid_skene(annotators, *, max_iter: int = 100, tol: float = 1e-6,
         )
     if votes.dtype.kind not in "biuf":
         raise TypeError(f"annotators must hold 1, 0 or -1 (missing), found dtype {votes.dtype}.")
-    if votes.dtype.kind == "f" and not np.array_equal(votes, np.round(votes)):
-        i = tuple(int(j) for j in np.argwhere(votes != np.round(votes))[0])
-        raise ValueError(f"annotators must hold 1, 0 or -1 (missing), found {votes[i]} at {i}.")
-    if votes.min() < -1 or votes.max() > 1:
-        i = tuple(int(j) for j in np.argwhere((votes < -1) | (votes > 1))[0])
+    bad = (votes < -1) | (votes > 1)
+    if votes.dtype.kind == "f":
+        bad |= votes != np.round(votes)  # fractions, and NaN
+    if bad.any():
+        i = tuple(int(j) for j in np.argwhere(bad)[0])
         raise ValueError(f"annotators must hold 1, 0 or -1 (missing), found {votes[i]} at {i}.")
     max_iter = check_int(max_iter, "max_iter")
     tol = check_number(tol, "tol", low=0)
