@@ -50,6 +50,13 @@ def _spy(monkeypatch, owner, name, seen):
     monkeypatch.setattr(owner, name, spy)
 
 
+def _ran_with(seen, two_threads, *, torch_threads: int) -> bool:
+    """Whether every recorded run had BLAS on one thread (in each of ``two_threads``' pools)
+    and torch on ``torch_threads`` threads, and there was at least one."""
+    expected = repr(([1] * len(two_threads[0]), torch_threads))
+    return bool(seen) and set(map(repr, seen)) == {expected}
+
+
 def test_small_work_runs_on_one_thread_and_restores(two_threads):
     with limit_threads(SINGLE_THREAD_WORK - 1):
         assert set(_blas_threads()) == {1}
@@ -127,7 +134,7 @@ def test_sigmoid_probe_trains_small_steps_on_one_thread(two_threads, monkeypatch
     x, y = _mixture()
     sets = np.eye(3, dtype=bool)[y] | (np.arange(len(y)) % 5 == 0)[:, None]
     cross_val_sigmoid_probs(x, sets, epochs=1, device="cpu", progress=False)
-    assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 1))}
+    assert _ran_with(seen, two_threads, torch_threads=1)
     assert _now() == two_threads
 
 
@@ -155,7 +162,7 @@ def test_recov_runs_small_folds_on_one_thread(two_threads, monkeypatch):
     _spy(monkeypatch, recov_module, "_worst_folds", seen)
     x, y = _mixture()
     recov_scores(x, y, n_repeats=3, device="cpu", progress=False)
-    assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 1))}
+    assert _ran_with(seen, two_threads, torch_threads=1)
     assert _now() == two_threads
 
 
@@ -166,11 +173,11 @@ def test_knn_graph_runs_a_small_graph_on_one_thread(two_threads, monkeypatch):
     _spy(monkeypatch, knn_module, "_update", seen)
     x, _ = _mixture(n=200)
     knn_module.knn_graph(x, 5, device="cpu", progress=False)
-    assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 1))}
+    assert _ran_with(seen, two_threads, torch_threads=1)
     seen.clear()
     x = np.random.default_rng(0).normal(size=(4096, 64)).astype(np.float32)  # 4096² × 64 > 1G
     knn_module.knn_graph(x, 5, device="cpu", progress=False)
-    assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 2))}
+    assert _ran_with(seen, two_threads, torch_threads=2)
     assert _now() == two_threads
 
 
@@ -182,5 +189,5 @@ def test_relation_sums_run_a_small_graph_on_one_thread(two_threads, monkeypatch)
     x, y = _mixture(n=200)
     p = np.eye(3, dtype=np.float32)[y] * 0.8 + 0.2 / 3
     relation_module.relation_sums(x, p, y, device="cpu", progress=False)
-    assert seen and set(map(repr, seen)) == {repr(([1] * len(two_threads[0]), 1))}
+    assert _ran_with(seen, two_threads, torch_threads=1)
     assert _now() == two_threads
