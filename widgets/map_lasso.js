@@ -167,9 +167,10 @@ function rgba(colour, alpha) {
 }
 
 // The lasso of one view: `api` (its regl-scatterplot), `scatter` (jupyter-scatter's widget model,
-// shared by every view of the widget), `onSelect()` after each selection it made. Returns
-// {owns(value), clear(), detach()}.
-function mapLasso(api, scatter, onSelect) {
+// shared by every view of the widget), `onSelect()` after each selection it made, `onGone()`
+// once the scatterplot is destroyed (jupyter-scatter drew its view anew: the lasso has detached
+// itself). Returns {owns(value), clear(), detach()}.
+function mapLasso(api, scatter, onSelect, onGone) {
   const canvas = api.get("canvas");
   const host = canvas.parentElement;
   const overlay = document.createElement("canvas");
@@ -454,6 +455,28 @@ function mapLasso(api, scatter, onSelect) {
   resized.observe(canvas);
   paint();
 
+  let detached = false;
+  const detach = () => {
+    if (detached) return;
+    detached = true;
+    cancelAnimationFrame(painting);
+    host.removeEventListener("mousedown", onDown, true);
+    host.removeEventListener("click", onClick, true);
+    host.removeEventListener("dblclick", onDblClick, true);
+    window.removeEventListener("keyup", onKeyUp);
+    window.removeEventListener("mousemove", onMove, true);
+    window.removeEventListener("mouseup", onUp, true);
+    resized.disconnect();
+    api.unsubscribe(drawing);
+    api.select = select0;
+    overlay.remove();
+  };
+  // a destroyed scatterplot has no camera: nothing more is painted or picked over it
+  api.subscribe("destroy", () => {
+    detach();
+    onGone();
+  }, 1);
+
   return {
     owns: (value) => veil !== null && value === veil.value,
     clear: () => {
@@ -462,17 +485,6 @@ function mapLasso(api, scatter, onSelect) {
         paint();
       }
     },
-    detach: () => {
-      host.removeEventListener("mousedown", onDown, true);
-      host.removeEventListener("click", onClick, true);
-      host.removeEventListener("dblclick", onDblClick, true);
-      window.removeEventListener("keyup", onKeyUp);
-      window.removeEventListener("mousemove", onMove, true);
-      window.removeEventListener("mouseup", onUp, true);
-      resized.disconnect();
-      api.unsubscribe(drawing);
-      api.select = select0;
-      overlay.remove();
-    },
+    detach,
   };
 }

@@ -49,7 +49,9 @@ function drawOnce(api) {
 function findScatterplot(row) {
   for (const div of row.querySelectorAll("div")) {
     const api = div.api;
-    if (api && typeof api.set === "function" && typeof api.subscribe === "function") return api;
+    if (api && typeof api.set === "function" && typeof api.subscribe === "function") {
+      if (!api.get("isDestroyed")) return api;
+    }
   }
   return null;
 }
@@ -104,7 +106,13 @@ export default {
       api = row ? findScatterplot(row) : null;
       if (api) {
         drawOnce(api);
-        lasso = mapLasso(api, scatter, apply);
+        lasso = mapLasso(api, scatter, apply, () => {
+          // jupyter-scatter drew its view anew: link to the new scatterplot when it is there
+          api = lasso = null;
+          shownGrey = false;
+          el.dataset.linked = "false";
+          frame = requestAnimationFrame(find);
+        });
         el.dataset.linked = "true";
         apply();
       } else {
